@@ -1,0 +1,199 @@
+#include "batch.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static char *dupf(const char *fmt, int i)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, fmt, i);
+    return strdup(buf);
+}
+
+int rill_schema_criteo(rill_schema *s, rill_err *err)
+{
+    memset(s, 0, sizeof *s);
+    s->name = strdup("criteo");
+    s->nlabels = 1;
+    s->label_names = calloc(1, sizeof(char *));
+    s->nnum = 13;
+    s->num_names = calloc(13, sizeof(char *));
+    s->ncat = 26;
+    s->cat_names = calloc(26, sizeof(char *));
+    s->cat_multi = calloc(26, sizeof(bool));
+    if (!s->name || !s->label_names || !s->num_names || !s->cat_names || !s->cat_multi)
+        goto nomem;
+    if (!(s->label_names[0] = strdup("label")))
+        goto nomem;
+    for (int i = 0; i < 13; i++)
+        if (!(s->num_names[i] = dupf("I%d", i + 1)))
+            goto nomem;
+    for (int i = 0; i < 26; i++)
+        if (!(s->cat_names[i] = dupf("C%d", i + 1)))
+            goto nomem;
+    return RILL_OK;
+nomem:
+    rill_schema_free(s);
+    return rill_errf(err, RILL_ENOMEM, "out of memory building the criteo schema");
+}
+
+void rill_schema_free(rill_schema *s)
+{
+    if (s->label_names)
+        for (int i = 0; i < s->nlabels; i++)
+            free(s->label_names[i]);
+    if (s->num_names)
+        for (int i = 0; i < s->nnum; i++)
+            free(s->num_names[i]);
+    if (s->cat_names)
+        for (int i = 0; i < s->ncat; i++)
+            free(s->cat_names[i]);
+    free(s->label_names);
+    free(s->num_names);
+    free(s->cat_names);
+    free(s->cat_multi);
+    free(s->name);
+    memset(s, 0, sizeof *s);
+}
+
+static int find(char **names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (names[i] && strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+int rill_schema_label(const rill_schema *s, const char *name)
+{
+    return find(s->label_names, s->nlabels, name);
+}
+
+int rill_schema_num(const rill_schema *s, const char *name)
+{
+    return find(s->num_names, s->nnum, name);
+}
+
+int rill_schema_cat(const rill_schema *s, const char *name)
+{
+    return find(s->cat_names, s->ncat, name);
+}
+
+int rill_batch_init(rill_batch *b, const rill_schema *s, int cap, rill_err *err)
+{
+    memset(b, 0, sizeof *b);
+    b->schema = s;
+    b->cap = cap;
+    size_t n = (size_t)cap;
+    b->labels = rill_alloc(n * (size_t)(s->nlabels ? s->nlabels : 1) * sizeof(float));
+    b->weights = s->has_weight ? rill_alloc(n * sizeof(float)) : NULL;
+    b->num = rill_alloc(n * (size_t)(s->nnum ? s->nnum : 1) * sizeof(float));
+    b->line = rill_alloc(n * sizeof(uint64_t));
+    b->cat = calloc((size_t)(s->ncat ? s->ncat : 1), sizeof *b->cat);
+    if (!b->labels || (s->has_weight && !b->weights) || !b->num || !b->line || !b->cat)
+        goto nomem;
+    for (int f = 0; f < s->ncat; f++) {
+        rill_catcol *c = &b->cat[f];
+        c->off = rill_alloc((n + 1) * sizeof(uint32_t));
+        c->val_cap = n;
+        c->val = rill_alloc(n * sizeof(uint64_t));
+        if (!c->off || !c->val)
+            goto nomem;
+        c->off[0] = 0;
+    }
+    return RILL_OK;
+nomem:
+    rill_batch_free(b);
+    return rill_errf(err, RILL_ENOMEM, "out of memory for a batch of %d rows", cap);
+}
+
+void rill_batch_free(rill_batch *b)
+{
+    if (b->cat && b->schema)
+        for (int f = 0; f < b->schema->ncat; f++) {
+            rill_free(b->cat[f].off);
+            rill_free(b->cat[f].val);
+        }
+    free(b->cat);
+    rill_free(b->labels);
+    rill_free(b->weights);
+    rill_free(b->num);
+    rill_free(b->line);
+    memset(b, 0, sizeof *b);
+}
+
+void rill_batch_clear(rill_batch *b)
+{
+    b->B = 0;
+    for (int f = 0; f < b->schema->ncat; f++)
+        b->cat[f].off[0] = 0;
+}
+
+int rill_batch_reserve_cat(rill_batch *b, int f, size_t more)
+{
+    rill_catcol *c = &b->cat[f];
+    size_t used = c->off[b->B];
+    if (used + more <= c->val_cap)
+        return RILL_OK;
+    size_t cap = c->val_cap * 2;
+    if (cap < used + more)
+        cap = used + more;
+    if (cap > UINT32_MAX)
+        return RILL_ENOMEM;
+    uint64_t *v = rill_alloc(cap * sizeof *v);
+    if (!v)
+        return RILL_ENOMEM;
+    memcpy(v, c->val, used * sizeof *v);
+    rill_free(c->val);
+    c->val = v;
+    c->val_cap = cap;
+    return RILL_OK;
+}
+
+int rill_batch_gather(rill_batch *dst, const rill_batch *src, const uint32_t *perm, int from,
+                      int count, rill_err *err)
+{
+    const rill_schema *s = src->schema;
+    if (count > dst->cap)
+        return rill_errf(err, RILL_EINVAL, "batch gather: %d rows do not fit in %d", count,
+                         dst->cap);
+    rill_batch_clear(dst);
+    int nl = s->nlabels, nn = s->nnum;
+    for (int i = 0; i < count; i++) {
+        uint32_t r = perm ? perm[from + i] : (uint32_t)(from + i);
+        memcpy(dst->labels + (size_t)i * nl, src->labels + (size_t)r * nl, (size_t)nl * sizeof(float));
+        memcpy(dst->num + (size_t)i * nn, src->num + (size_t)r * nn, (size_t)nn * sizeof(float));
+        if (s->has_weight)
+            dst->weights[i] = src->weights[r];
+        dst->line[i] = src->line[r];
+    }
+    for (int f = 0; f < s->ncat; f++) {
+        const rill_catcol *sc = &src->cat[f];
+        rill_catcol *dc = &dst->cat[f];
+        size_t need = 0;
+        for (int i = 0; i < count; i++) {
+            uint32_t r = perm ? perm[from + i] : (uint32_t)(from + i);
+            need += sc->off[r + 1] - sc->off[r];
+        }
+        if (need > dc->val_cap && rill_batch_reserve_cat(dst, f, need))
+            return rill_errf(err, RILL_ENOMEM, "out of memory gathering field %s",
+                             s->cat_names[f]);
+        uint32_t o = 0;
+        for (int i = 0; i < count; i++) {
+            uint32_t r = perm ? perm[from + i] : (uint32_t)(from + i);
+            uint32_t a = sc->off[r], n = sc->off[r + 1] - a;
+            if (n == 1)
+                dc->val[o] = sc->val[a];
+            else
+                memcpy(dc->val + o, sc->val + a, n * sizeof(uint64_t));
+            o += n;
+            dc->off[i + 1] = o;
+        }
+    }
+    dst->B = count;
+    return RILL_OK;
+}

@@ -1,0 +1,71 @@
+/* Schemas and columnar batches. A schema names a data set's columns by role; a batch holds B
+ * rows of it column by column: labels (one column per task), an optional weight, numeric
+ * values (NaN = missing) and categorical fields as offsets + 64-bit values (a single-valued
+ * field has 0 or 1 value per row; no value means missing). The reader fills large batches
+ * (its shuffle chunks) and gathers rows from them into training batches. */
+#ifndef RILL_BATCH_H
+#define RILL_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct rill_schema {
+    char *name;             /* "criteo", or the schema file */
+    int nlabels;
+    char **label_names;
+    bool has_weight;
+    int nnum;
+    char **num_names;
+    int ncat;
+    char **cat_names;
+    bool *cat_multi;        /* multi-valued categorical field */
+} rill_schema;
+
+/* The built-in Criteo layout: label, I1..I13, C1..C26. */
+int rill_schema_criteo(rill_schema *s, rill_err *err);
+void rill_schema_free(rill_schema *s);
+/* Column lookup by name; -1 when absent. */
+int rill_schema_label(const rill_schema *s, const char *name);
+int rill_schema_num(const rill_schema *s, const char *name);
+int rill_schema_cat(const rill_schema *s, const char *name);
+
+typedef struct rill_catcol {
+    uint32_t *off;   /* cap+1 offsets into val */
+    uint64_t *val;
+    size_t val_cap;
+} rill_catcol;
+
+/* Where a batch came from, so training can resume exactly after it. */
+typedef struct rill_data_pos {
+    uint64_t epoch;
+    uint64_t chunk;        /* shuffle chunk index within the epoch */
+    uint64_t batch;        /* batches of this chunk already handed out, this one included */
+    uint64_t offset;       /* byte offset of the chunk's first line */
+    uint64_t line;         /* line number (1-based) of the chunk's first line */
+    uint64_t bad_lines;    /* skipped so far in this epoch, before the chunk */
+} rill_data_pos;
+
+typedef struct rill_batch {
+    const rill_schema *schema;
+    int B, cap;
+    float *labels;       /* cap x nlabels */
+    float *weights;      /* cap, when schema->has_weight */
+    float *num;          /* cap x nnum */
+    rill_catcol *cat;    /* ncat */
+    uint64_t *line;      /* cap: source line of each row, for messages and predictions */
+    rill_data_pos pos;
+} rill_batch;
+
+int rill_batch_init(rill_batch *b, const rill_schema *s, int cap, rill_err *err);
+void rill_batch_free(rill_batch *b);
+void rill_batch_clear(rill_batch *b);
+/* Makes room for `more` values in categorical field f; RILL_ENOMEM on failure. */
+int rill_batch_reserve_cat(rill_batch *b, int f, size_t more);
+/* dst gets src's rows perm[from .. from+count-1], in that order. */
+int rill_batch_gather(rill_batch *dst, const rill_batch *src, const uint32_t *perm, int from,
+                      int count, rill_err *err);
+
+#endif

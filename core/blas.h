@@ -1,0 +1,15 @@
+/* GEMM through OpenBLAS, split over the engine's pool: each thread multiplies a block of rows
+ * (or columns) of C with a single-threaded cblas_sgemm. Row-major, C = alpha op(A) op(B) + beta C,
+ * op(A) M x K, op(B) K x N. rill_sgemm_ref is the plain loop the tests compare against. */
+#ifndef RILL_BLAS_H
+#define RILL_BLAS_H
+
+#include <stdbool.h>
+
+void rill_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+                int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void rill_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                    const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                    int ldc);
+
+#endif

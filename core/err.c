@@ -1,0 +1,45 @@
+#include "err.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+int rill_errf(rill_err *e, int code, const char *fmt, ...)
+{
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+        e->code = code;
+    }
+    return code;
+}
+
+int rill_err_prefix(rill_err *e, const char *fmt, ...)
+{
+    char head[512], old[sizeof e->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    memcpy(old, e->msg, sizeof old);
+    snprintf(e->msg, sizeof e->msg, "%s%s", head, old);
+    return e->code;
+}
+
+const char *rill_strerror(int code)
+{
+    switch (code) {
+    case RILL_OK: return "success";
+    case RILL_EINVAL: return "invalid argument";
+    case RILL_ENOMEM: return "out of memory";
+    case RILL_EIO: return "input/output error";
+    case RILL_EDATA: return "malformed data";
+    case RILL_ESHAPE: return "shape mismatch";
+    case RILL_ESCRIPT: return "script error";
+    case RILL_ESTORE: return "store error";
+    case RILL_EINTR: return "interrupted";
+    case RILL_EOF: return "end of data";
+    default: return "unknown error";
+    }
+}
