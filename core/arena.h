@@ -1,19 +1,28 @@
-/* Per-step bump arena: activations and gradients of one batch. Reset, not freed, every step. */
+/* Per-step arena: activations, gradients and scratch of one batch. Memory comes in chunks
+ * that are kept across steps, so after the first (largest) batch a step allocates nothing;
+ * reset rewinds to the first chunk. Pointers stay valid until the reset. */
 #ifndef RILL_ARENA_H
 #define RILL_ARENA_H
 
 #include <stddef.h>
 
-typedef struct rill_arena {
+typedef struct rill_arena_chunk {
+    struct rill_arena_chunk *next;
+    size_t size, used;
     unsigned char *base;
-    size_t size, used, peak;
+} rill_arena_chunk;
+
+typedef struct rill_arena {
+    rill_arena_chunk *first, *cur;
+    size_t chunk_size;   /* default size of a new chunk */
+    size_t used, peak;   /* bytes handed out this step, and the most in any step */
 } rill_arena;
 
-int rill_arena_init(rill_arena *a, size_t size); /* 0 or RILL_ENOMEM */
+void rill_arena_init(rill_arena *a, size_t chunk_size);
 void rill_arena_free(rill_arena *a);
-/* 64-byte aligned; NULL when it does not fit (caller reports who asked and how much). */
+/* 64-byte aligned; NULL only when the system is out of memory (caller reports who asked). */
 void *rill_arena_alloc(rill_arena *a, size_t n);
 void *rill_arena_zalloc(rill_arena *a, size_t n);
-static inline void rill_arena_reset(rill_arena *a) { a->used = 0; }
+void rill_arena_reset(rill_arena *a);
 
 #endif

@@ -411,7 +411,7 @@ int rill_args_sub(rill_args *a, const char *key, rill_args *sub, bool *present, 
 {
     rill_value *v = lookup(a, key);
     memset(sub, 0, sizeof *sub);
-    snprintf(sub->who, sizeof sub->who, "%s, argument '%s'", a->who, key);
+    snprintf(sub->who, sizeof sub->who, "%.400s, argument '%.64s'", a->who, key);
     *present = v != NULL;
     if (!v)
         return RILL_OK;

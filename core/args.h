@@ -58,7 +58,7 @@ size_t rill_value_format(const rill_value *v, char *buf, size_t cap);
 
 typedef struct rill_args {
     rill_value *map; /* a RILL_V_MAP, or NULL for "no arguments" */
-    char who[256];
+    char who[512];
     const char *asked[48]; /* keys the reader asked for, listed when a key is unknown */
     int nasked;
 } rill_args;

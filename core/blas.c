@@ -67,9 +67,9 @@ void rill_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha
             for (int k = 0; k < K; k++) {
                 float a = trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
                 float b = trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
-                acc += (double)a * b;
+                acc += (double)a * (double)b;
             }
             float *c = &C[(size_t)i * ldc + j];
-            *c = (float)(alpha * acc + (beta == 0.0f ? 0.0 : (double)beta * *c));
+            *c = (float)((double)alpha * acc + (beta == 0.0f ? 0.0 : (double)beta * (double)*c));
         }
 }

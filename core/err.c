@@ -17,13 +17,19 @@ int rill_errf(rill_err *e, int code, const char *fmt, ...)
 
 int rill_err_prefix(rill_err *e, const char *fmt, ...)
 {
-    char head[512], old[sizeof e->msg];
+    char head[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
-    memcpy(old, e->msg, sizeof old);
-    snprintf(e->msg, sizeof e->msg, "%s%s", head, old);
+    size_t h = strlen(head), m = strlen(e->msg);
+    if (h >= sizeof e->msg)
+        h = sizeof e->msg - 1;
+    if (h + m >= sizeof e->msg)
+        m = sizeof e->msg - 1 - h; /* keep the head, cut the old message's tail */
+    memmove(e->msg + h, e->msg, m);
+    memcpy(e->msg, head, h);
+    e->msg[h + m] = 0;
     return e->code;
 }
 

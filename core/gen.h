@@ -1,0 +1,23 @@
+/* The data generator: synthetic data sets of any size, so tests, the demo and the benchmarks
+ * need no downloads. Criteo layout: label, I1..I13 counts, C1..C26 categorical values
+ * (8 hex digits), with Zipf-distributed categories of varied cardinalities (up to
+ * millions) and labels drawn from a planted model with pairwise field interactions. */
+#ifndef RILL_GEN_H
+#define RILL_GEN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+
+typedef struct rill_gen_cfg {
+    uint64_t rows;
+    uint64_t seed;
+    double max_cardinality;   /* largest field's number of distinct values; 0 = 4,000,000 */
+    double interaction;       /* scale of the planted pairwise terms; < 0 = default 1 */
+} rill_gen_cfg;
+
+/* Writes cfg->rows lines to out; same cfg, same bytes. */
+int rill_gen_criteo(const rill_gen_cfg *cfg, FILE *out, rill_err *err);
+
+#endif

@@ -1,0 +1,463 @@
+#include "graph.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nodes.h"
+#include "pool.h"
+#include "store.h"
+#include "util.h"
+
+typedef struct {
+    char name[128];
+    rill_node *node;
+    int64_t rows;
+    int dim;
+    rill_optim opt;
+    double init;
+    rill_table **slot;
+} table_spec;
+
+/* kept beside the graph so graph.h need not show it */
+typedef struct {
+    rill_graph g;
+    table_spec *specs;
+    int nspecs;
+    float *stats_block;   /* non-trainable parameters (running statistics) */
+    bool planned;
+} graph_impl;
+
+int rill_node_errf(const rill_node *n, int code, rill_err *err, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return rill_errf(err, code, "node '%s' (%s) at %s: %s", n->name, n->ops->name, n->where, msg);
+}
+
+void *rill_node_alloc(rill_node *n, rill_step *s, size_t bytes, bool zero, rill_err *err)
+{
+    void *p = zero ? rill_arena_zalloc(s->arena, bytes) : rill_arena_alloc(s->arena, bytes);
+    if (!p)
+        rill_node_errf(n, RILL_ENOMEM, err, "out of memory for %zu bytes of step memory (batch %d)",
+                       bytes, s->B);
+    return p;
+}
+
+int rill_node_fields(const rill_node *in, int *F, int *D)
+{
+    if (in->out_kind != RILL_OUT_DENSE)
+        return -1;
+    if (in->nd == 1) {
+        *F = 1;
+        *D = in->dims[0];
+    } else if (in->nd == 2) {
+        *F = in->dims[0];
+        *D = in->dims[1];
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+int rill_graph_create(rill_graph **out, const rill_schema *schema, rill_err *err)
+{
+    graph_impl *gi = rill_zalloc(sizeof *gi);
+    if (!gi)
+        return rill_errf(err, RILL_ENOMEM, "out of memory creating a graph");
+    gi->g.schema = schema;
+    /* embeddings default to row-wise Adagrad, the usual choice for large CTR tables */
+    gi->g.default_sparse.kind = RILL_OPT_ROWWISE_ADAGRAD;
+    gi->g.default_sparse.lr = 0.01;
+    gi->g.default_sparse.eps = 1e-8;
+    *out = &gi->g;
+    return RILL_OK;
+}
+
+static void free_node(rill_node *n)
+{
+    if (!n)
+        return;
+    if (n->ops && n->ops->destroy)
+        n->ops->destroy(n);
+    if (n->args.map) {
+        rill_value_free(n->args.map);
+        free(n->args.map);
+    }
+    rill_ids_layout *l = &n->layout;
+    if (l->field_names)
+        for (int f = 0; f < l->F; f++)
+            free(l->field_names[f]);
+    free(l->field_names);
+    free(l->table_rows);
+    free(l->field_table);
+    free(n->in);
+    free(n);
+}
+
+void rill_graph_free(rill_graph *g)
+{
+    if (!g)
+        return;
+    graph_impl *gi = (graph_impl *)g;
+    for (int i = 0; i < g->nnodes; i++)
+        free_node(g->nodes[i]);
+    free(g->nodes);
+    for (int i = 0; i < g->nparams; i++)
+        free(g->params[i]);
+    free(g->params);
+    for (int i = 0; i < g->ntables; i++)
+        rill_table_free(g->tables[i]);
+    free(g->tables);
+    free(g->table_owner);
+    free(gi->specs);
+    rill_free(g->param_block);
+    rill_free(gi->stats_block);
+    rill_free(gi);
+}
+
+rill_node *rill_graph_find(const rill_graph *g, const char *name)
+{
+    for (int i = 0; i < g->nnodes; i++)
+        if (strcmp(g->nodes[i]->name, name) == 0)
+            return g->nodes[i];
+    return NULL;
+}
+
+int rill_graph_add(rill_graph *g, const char *kind, const char *name, const char *where,
+                   rill_node **inputs, int nin, rill_value *args, rill_node **out,
+                   rill_err *err)
+{
+    graph_impl *gi = (graph_impl *)g;
+    int rc = RILL_OK;
+    rill_node *n = NULL;
+    *out = NULL;
+    const rill_node_ops *ops = rill_node_kind(kind);
+    if (!ops) {
+        rc = rill_errf(err, RILL_EINVAL, "%s: unknown node kind '%s' (kinds: %s)",
+                       where ? where : "?", kind, rill_node_kind_list());
+        goto fail;
+    }
+    if (g->built) {
+        rc = rill_errf(err, RILL_EINVAL,
+                       "%s: cannot add node '%s' (%s): the graph has already been built "
+                       "(trained); make a new graph",
+                       where ? where : "?", name ? name : kind, kind);
+        goto fail;
+    }
+    if (!(n = calloc(1, sizeof *n)) || (nin && !(n->in = calloc((size_t)nin, sizeof *n->in)))) {
+        rc = rill_errf(err, RILL_ENOMEM, "out of memory adding a node");
+        goto fail;
+    }
+    n->ops = ops;
+    n->g = g;
+    n->index = g->nnodes;
+    n->loss_weight = 1.0;
+    if (name && *name)
+        snprintf(n->name, sizeof n->name, "%s", name);
+    else
+        snprintf(n->name, sizeof n->name, "%s_%d", kind, g->nnodes + 1);
+    snprintf(n->where, sizeof n->where, "%s", where ? where : "?");
+    n->args.map = args;
+    args = NULL;
+    snprintf(n->args.who, sizeof n->args.who, "node '%s' (%s) at %s", n->name, kind, n->where);
+    if (rill_graph_find(g, n->name)) {
+        rc = rill_node_errf(n, RILL_EINVAL, err,
+                            "a node named '%s' already exists (made at %s); names must be unique",
+                            n->name, rill_graph_find(g, n->name)->where);
+        goto fail;
+    }
+    for (int i = 0; i < nin; i++) {
+        if (!inputs[i] || inputs[i]->g != g) {
+            rc = rill_node_errf(n, RILL_EINVAL, err, "input %d belongs to another graph", i + 1);
+            goto fail;
+        }
+        n->in[i] = inputs[i];
+    }
+    n->nin = nin;
+    if (g->nnodes == g->cap) {
+        int cap = g->cap ? g->cap * 2 : 16;
+        rill_node **nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
+        if (!nodes) {
+            rc = rill_errf(err, RILL_ENOMEM, "out of memory adding a node");
+            goto fail;
+        }
+        g->nodes = nodes;
+        g->cap = cap;
+    }
+    int nparams0 = g->nparams, nspecs0 = gi->nspecs;
+    if ((rc = ops->create(n, err)) || (rc = rill_args_check_unused(&n->args, err))) {
+        /* forget what create declared */
+        for (int i = nparams0; i < g->nparams; i++)
+            free(g->params[i]);
+        g->nparams = nparams0;
+        gi->nspecs = nspecs0;
+        goto fail;
+    }
+    if (n->out_kind == RILL_OUT_DENSE) {
+        n->cols = 1;
+        for (int i = 0; i < n->nd; i++)
+            n->cols *= (size_t)n->dims[i];
+    }
+    n->needs_grad = n->has_params;
+    for (int i = 0; i < nin; i++)
+        n->needs_grad |= n->in[i]->needs_grad;
+    g->nodes[g->nnodes++] = n;
+    gi->planned = false;
+    *out = n;
+    return RILL_OK;
+fail:
+    if (args) {
+        rill_value_free(args);
+        free(args);
+    }
+    free_node(n);
+    return rc;
+}
+
+rill_param *rill_graph_param(rill_graph *g, rill_node *n, const char *name, int rows, int cols,
+                             rill_init init, double scale, rill_err *err)
+{
+    rill_param *p = calloc(1, sizeof *p);
+    rill_param **ps = realloc(g->params, (size_t)(g->nparams + 1) * sizeof *ps);
+    if (!p || !ps) {
+        free(p);
+        if (ps)
+            g->params = ps;
+        rill_node_errf(n, RILL_ENOMEM, err, "out of memory declaring parameter %s", name);
+        return NULL;
+    }
+    g->params = ps;
+    snprintf(p->name, sizeof p->name, "%s.%s", n->name, name);
+    p->node = n;
+    p->rows = rows;
+    p->cols = cols;
+    p->n = (size_t)rows * (size_t)cols;
+    p->init = init;
+    p->scale = scale;
+    p->trainable = true;
+    g->params[g->nparams++] = p;
+    n->has_params = true;
+    return p;
+}
+
+int rill_graph_table(rill_graph *g, rill_node *n, const char *name, int64_t rows, int dim,
+                     const rill_optim *opt, double init_scale, rill_table **slot, rill_err *err)
+{
+    graph_impl *gi = (graph_impl *)g;
+    table_spec *s = realloc(gi->specs, (size_t)(gi->nspecs + 1) * sizeof *s);
+    if (!s)
+        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory declaring table %s", name);
+    gi->specs = s;
+    table_spec *t = &s[gi->nspecs++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s.%s", n->name, name);
+    t->node = n;
+    t->rows = rows;
+    t->dim = dim;
+    t->opt = opt ? *opt : g->default_sparse;
+    t->init = init_scale;
+    t->slot = slot;
+    n->has_params = true;
+    return RILL_OK;
+}
+
+size_t rill_graph_dense_count(const rill_graph *g)
+{
+    size_t n = 0;
+    for (int i = 0; i < g->nparams; i++)
+        if (g->params[i]->trainable)
+            n += g->params[i]->n;
+    return n;
+}
+
+static void init_param(rill_param *p, uint64_t seed)
+{
+    rill_rng rng;
+    uint64_t h = seed;
+    for (const char *c = p->name; *c; c++)
+        h = rill_hash64((uint64_t)(unsigned char)*c, h);
+    rill_rng_seed(&rng, h);
+    double bound = p->scale;
+    if (p->init == RILL_INIT_XAVIER)
+        bound = p->scale * sqrt(6.0 / (double)(p->rows + p->cols));
+    for (size_t i = 0; i < p->n; i++) {
+        switch (p->init) {
+        case RILL_INIT_ZERO: p->data[i] = 0; break;
+        case RILL_INIT_ONE: p->data[i] = 1; break;
+        case RILL_INIT_NORMAL: p->data[i] = (float)(p->scale * rill_rng_normal(&rng)); break;
+        default: p->data[i] = (float)(bound * (2.0 * rill_rng_unit(&rng) - 1.0)); break;
+        }
+    }
+}
+
+int rill_graph_build(rill_graph *g, uint64_t seed, rill_err *err)
+{
+    graph_impl *gi = (graph_impl *)g;
+    if (g->built)
+        return RILL_OK;
+    g->seed = seed;
+    size_t ntrain = 0, nstats = 0;
+    for (int i = 0; i < g->nparams; i++)
+        *(g->params[i]->trainable ? &ntrain : &nstats) += RILL_ALIGN(g->params[i]->n, 16);
+    g->param_floats = ntrain;
+    g->param_block = rill_zalloc((ntrain ? ntrain : 1) * 4 * sizeof(float));
+    gi->stats_block = rill_zalloc((nstats ? nstats : 1) * sizeof(float));
+    g->tables = calloc((size_t)(gi->nspecs ? gi->nspecs : 1), sizeof *g->tables);
+    g->table_owner = calloc((size_t)(gi->nspecs ? gi->nspecs : 1), sizeof *g->table_owner);
+    if (!g->param_block || !gi->stats_block || !g->tables || !g->table_owner)
+        return rill_errf(err, RILL_ENOMEM, "out of memory for %zu dense parameters", ntrain);
+    size_t off = 0, soff = 0;
+    for (int i = 0; i < g->nparams; i++) {
+        rill_param *p = g->params[i];
+        if (p->trainable) {
+            p->data = g->param_block + off;
+            p->grad = g->param_block + ntrain + off;
+            p->m = g->param_block + 2 * ntrain + off;
+            p->v = g->param_block + 3 * ntrain + off;
+            off += RILL_ALIGN(p->n, 16);
+        } else {
+            p->data = gi->stats_block + soff;
+            soff += RILL_ALIGN(p->n, 16);
+        }
+        init_param(p, seed);
+    }
+    for (int i = 0; i < gi->nspecs; i++) {
+        table_spec *s = &gi->specs[i];
+        int rc = rill_table_create(&g->tables[i], s->name, s->rows, s->dim, &s->opt,
+                                   rill_hash64((uint64_t)i + 1, seed), s->init, err);
+        if (rc)
+            return rill_err_prefix(err, "node '%s' (%s) at %s: ", s->node->name,
+                                   s->node->ops->name, s->node->where);
+        g->table_owner[i] = s->node;
+        *s->slot = g->tables[i];
+        g->ntables = i + 1;
+    }
+    g->built = true;
+    return RILL_OK;
+}
+
+/* A node takes part in backward when the loss depends on it and it depends on a parameter. */
+static void plan(rill_graph *g)
+{
+    graph_impl *gi = (graph_impl *)g;
+    if (gi->planned)
+        return;
+    bool *on_path = calloc((size_t)g->nnodes + 1, sizeof *on_path);
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        rill_node *n = g->nodes[i];
+        if (n->out_kind == RILL_OUT_LOSS)
+            on_path[i] = true;
+        if (on_path[i])
+            for (int k = 0; k < n->nin; k++)
+                on_path[n->in[k]->index] = true;
+    }
+    for (int i = 0; i < g->nnodes; i++) {
+        rill_node *n = g->nodes[i];
+        n->needs_grad = n->has_params;
+        for (int k = 0; k < n->nin; k++)
+            n->needs_grad |= n->in[k]->needs_grad;
+        if (!on_path[i])
+            n->needs_grad = false;
+    }
+    /* a node whose input is off the loss path must not receive gradients for it */
+    free(on_path);
+    gi->planned = true;
+}
+
+int rill_graph_forward(rill_graph *g, rill_step *s, double *loss, rill_err *err)
+{
+    if (!g->built)
+        return rill_errf(err, RILL_EINVAL, "the graph must be built before running it");
+    plan(g);
+    double total = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        rill_node *n = g->nodes[i];
+        n->dout = NULL;
+        if (n->out_kind == RILL_OUT_DENSE) {
+            n->out = rill_node_alloc(n, s, (size_t)s->B * n->cols * sizeof(float), false, err);
+            if (!n->out)
+                return err->code;
+        }
+        int rc = n->ops->forward(n, s, err);
+        if (rc)
+            return rc;
+        if (n->out_kind == RILL_OUT_LOSS)
+            total += n->loss;
+    }
+    if (loss)
+        *loss = total;
+    return RILL_OK;
+}
+
+int rill_graph_backward(rill_graph *g, rill_step *s, rill_err *err)
+{
+    if (g->param_floats)
+        memset(g->param_block + g->param_floats, 0, g->param_floats * sizeof(float));
+    for (int i = 0; i < g->nnodes; i++) {
+        rill_node *n = g->nodes[i];
+        n->dout = NULL;
+        if (n->needs_grad && n->out_kind == RILL_OUT_DENSE) {
+            n->dout = rill_node_alloc(n, s, (size_t)s->B * n->cols * sizeof(float), true, err);
+            if (!n->dout)
+                return err->code;
+        }
+    }
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        rill_node *n = g->nodes[i];
+        if (!n->needs_grad || !n->ops->backward)
+            continue;
+        int rc = n->ops->backward(n, s, err);
+        if (rc)
+            return rc;
+    }
+    return RILL_OK;
+}
+
+double rill_graph_grad_sqnorm(rill_graph *g)
+{
+    double s = 0;
+    const float *gr = g->param_block + g->param_floats;
+    for (size_t i = 0; i < g->param_floats; i++)
+        s += (double)gr[i] * (double)gr[i];
+    for (int i = 0; i < g->ntables; i++)
+        s += rill_table_grad_sqnorm(g->tables[i]);
+    return s;
+}
+
+typedef struct {
+    rill_graph *g;
+    const rill_optim *o;
+    double lr;
+    float gscale;
+    uint64_t t;
+} dense_job;
+
+static void dense_part(void *ctx, size_t b, size_t e, int worker)
+{
+    dense_job *j = ctx;
+    size_t n = j->g->param_floats;
+    float *w = j->g->param_block, *gr = w + n, *m = w + 2 * n, *v = w + 3 * n;
+    b *= 4096;
+    e = e * 4096 < n ? e * 4096 : n;
+    if (j->gscale != 1.0f)
+        for (size_t i = b; i < e; i++)
+            gr[i] *= j->gscale;
+    rill_optim_dense_step(j->o, w + b, gr + b, m + b, v + b, e - b, j->lr, j->t);
+}
+
+int rill_graph_update(rill_graph *g, const rill_optim *dense, double lr_scale,
+                      double grad_scale, uint64_t t, rill_err *err)
+{
+    (void)err;
+    dense_job j = {g, dense, dense->lr * lr_scale, (float)grad_scale, t};
+    rill_parallel_for((g->param_floats + 4095) / 4096, 8, dense_part, &j);
+    for (int i = 0; i < g->ntables; i++)
+        rill_table_apply(g->tables[i], lr_scale, grad_scale, t);
+    return RILL_OK;
+}

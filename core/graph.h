@@ -1,0 +1,86 @@
+/* The graph: named nodes in the order the script added them (inputs always come first, so
+ * that order is a topological one), dense parameters in one block, embedding tables, and
+ * the step that runs forward and backward over a batch. Defining the graph computes
+ * nothing; rill_graph_build allocates and initialises the parameters. */
+#ifndef RILL_GRAPH_H
+#define RILL_GRAPH_H
+
+#include "node.h"
+#include "optim.h"
+
+typedef enum {
+    RILL_INIT_ZERO,
+    RILL_INIT_ONE,
+    RILL_INIT_XAVIER, /* uniform(+-sqrt(6/(fan_in+fan_out))) with fan_in = cols, fan_out = rows */
+    RILL_INIT_UNIFORM, /* uniform(+-scale) */
+    RILL_INIT_NORMAL,  /* normal(0, scale) */
+} rill_init;
+
+struct rill_param {
+    char name[128];          /* "node.W1" */
+    rill_node *node;
+    int rows, cols;
+    size_t n;
+    rill_init init;
+    double scale;
+    bool trainable;          /* false for running statistics */
+    float *data, *grad;      /* carved from the graph's blocks at build */
+    float *m, *v;            /* optimizer state (Adam) */
+};
+
+struct rill_graph {
+    const rill_schema *schema;
+    rill_node **nodes;
+    int nnodes, cap;
+    rill_param **params;
+    int nparams;
+    rill_table **tables;
+    rill_node **table_owner;
+    int ntables;
+    float *param_block;      /* data | grad | m | v of every dense parameter */
+    size_t param_floats;
+    bool built;
+    uint64_t seed;
+    rill_optim default_sparse;  /* for embed nodes that do not name an optimizer */
+};
+
+int rill_graph_create(rill_graph **g, const rill_schema *schema, rill_err *err);
+void rill_graph_free(rill_graph *g);
+
+/* Adds a node of the named kind. inputs are borrowed; args (a RILL_V_MAP, may be NULL) is
+ * taken over by the node, also on failure. where is "file:line" of the script. On error
+ * (unknown kind, bad argument, shape mismatch) nothing is added and err names the node and
+ * where. */
+int rill_graph_add(rill_graph *g, const char *kind, const char *name, const char *where,
+                   rill_node **inputs, int nin, rill_value *args, rill_node **out,
+                   rill_err *err);
+rill_node *rill_graph_find(const rill_graph *g, const char *name);
+/* The node kinds, for messages: "add, embed, encode_bucket, ..." */
+const char *rill_node_kind_list(void);
+
+/* Called by nodes from create. */
+rill_param *rill_graph_param(rill_graph *g, rill_node *n, const char *name, int rows, int cols,
+                             rill_init init, double scale, rill_err *err);
+int rill_graph_table(rill_graph *g, rill_node *n, const char *name, int64_t rows, int dim,
+                     const rill_optim *opt, double init_scale, rill_table **out,
+                     rill_err *err);
+
+/* Allocates and initialises parameters (deterministic in seed). */
+int rill_graph_build(rill_graph *g, uint64_t seed, rill_err *err);
+
+/* Forward over the step's batch; sets every node's output and, for loss nodes, n->loss.
+ * *loss gets the weighted sum of the loss nodes (may be NULL). */
+int rill_graph_forward(rill_graph *g, rill_step *s, double *loss, rill_err *err);
+/* Zeroes dense gradients, runs backward from the loss nodes. Embedding nodes leave their
+ * rows' gradients with their tables for rill_graph_update. */
+int rill_graph_backward(rill_graph *g, rill_step *s, rill_err *err);
+/* Sum of squares of every gradient of this step (dense and touched rows). */
+double rill_graph_grad_sqnorm(rill_graph *g);
+/* Applies the optimizers: dense with `dense` at lr_scale * its lr, tables with their own,
+ * all gradients first multiplied by grad_scale (clipping). */
+int rill_graph_update(rill_graph *g, const rill_optim *dense, double lr_scale,
+                      double grad_scale, uint64_t t, rill_err *err);
+
+size_t rill_graph_dense_count(const rill_graph *g);   /* trainable dense floats */
+
+#endif

@@ -1,0 +1,62 @@
+/* Kernels: plain functions over flat row-major arrays, shared by node kinds and checked by
+ * the tests against reference vectors. Shapes are in the first comment; every backward adds
+ * (+=) into its outputs, which the caller zeroes once; a NULL gradient pointer means "not
+ * needed". */
+#ifndef RILL_KERNELS_H
+#define RILL_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* x (B,In), W (Out,In), b (Out) -> out (B,Out) = x W^T + b, then ReLU when relu. */
+void linear_forward(float *out, const float *x, const float *W, const float *b, int B, int In,
+                    int Out, bool relu);
+/* dout (B,Out) is the gradient after the ReLU; out is the forward output (for the ReLU
+ * mask, may be NULL when relu is false). dpre (B,Out) is scratch for the masked gradient and
+ * may alias dout when the caller no longer needs dout. */
+void linear_backward(float *dx, float *dW, float *db, const float *dout, float *dpre,
+                     const float *out, const float *x, const float *W, int B, int In, int Out,
+                     bool relu);
+
+/* Z (B,F,D) fields -> out[b*ldo + c], c over the F(F-1)/2 strict-lower-triangle pairs
+ * (i,j), j < i, in row order: (1,0) (2,0) (2,1) (3,0) ... */
+void dot_pairs_forward(float *out, int ldo, const float *Z, int B, int F, int D);
+void dot_pairs_backward(float *dZ, const float *dout, int ldo, const float *Z, int B, int F,
+                        int D);
+
+/* emb (B,F,D) -> out (B) = sum over field pairs f<g of <emb_f, emb_g>. */
+void fm_forward(float *out, const float *emb, int B, int F, int D);
+void fm_backward(float *demb, const float *dout, const float *emb, int B, int F, int D);
+
+/* One DCNv2 cross layer: out = x0 * (W x + b) + x, with W (n,n) when rank == 0, else
+ * W = U V^T, U and V (n,rank). z (B,n) receives W x + b, h (B,rank) receives x V. */
+void cross_forward(float *out, float *z, float *h, const float *x0, const float *x,
+                   const float *W, const float *U, const float *V, const float *b, int B, int n,
+                   int rank);
+/* dz (B,n) and dh (B,rank) are scratch. */
+void cross_backward(float *dx0, float *dx, float *dW, float *dU, float *dV, float *db,
+                    float *dz, float *dh, const float *dout, const float *x0, const float *x,
+                    const float *z, const float *h, const float *W, const float *U,
+                    const float *V, int B, int n, int rank);
+
+/* Weighted-mean BCE with logits: z, y (B), w (B or NULL). Returns the loss; dz (B) gets the
+ * gradient times scale (not accumulated: dz is written). */
+double bce_forward_backward(float *dz, const float *z, const float *y, const float *w, int B,
+                            double scale);
+
+/* Layer norm over each row of x (B,C): y = gamma * (x - mean) / sqrt(var + eps) + beta.
+ * xhat (B,C) and rstd (B) are kept for backward. */
+void layernorm_forward(float *y, float *xhat, float *rstd, const float *x, const float *gamma,
+                       const float *beta, int B, int C, float eps);
+void layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+                        const float *xhat, const float *rstd, const float *gamma, int B, int C);
+/* Batch norm over the batch per column; training uses the batch statistics and moves the
+ * running ones (momentum), evaluation uses the running ones. */
+void batchnorm_forward(float *y, float *xhat, float *rstd, const float *x, const float *gamma,
+                       const float *beta, float *run_mean, float *run_var, int B, int C,
+                       float eps, float momentum, bool training);
+void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+                        const float *xhat, const float *rstd, const float *gamma, int B, int C);
+
+#endif

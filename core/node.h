@@ -1,0 +1,97 @@
+/* The node contract. Each node kind is one file filling a rill_node_ops, listed once in
+ * nodes.c. `create` runs when the script adds the node: it reads the node's arguments, checks
+ * its inputs' shapes, sets its output shape and declares its parameters, so a mistake is
+ * reported at the script line that made the node. forward computes the output for the
+ * step's batch; backward adds (+=) into the gradients of the inputs that need one and of the
+ * node's parameters. */
+#ifndef RILL_NODE_H
+#define RILL_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "args.h"
+#include "arena.h"
+#include "batch.h"
+#include "err.h"
+
+typedef struct rill_graph rill_graph;
+typedef struct rill_node rill_node;
+typedef struct rill_param rill_param;
+typedef struct rill_table rill_table;
+
+typedef enum {
+    RILL_OUT_DENSE, /* B x cols floats; dims give the per-example shape */
+    RILL_OUT_IDS,   /* per example and field a list of table row ids */
+    RILL_OUT_LOSS,  /* a scalar */
+} rill_out_kind;
+
+/* Ids of F fields for B examples: the list of example b, field f is
+ * id[off[b*F + f] .. off[b*F + f + 1]); field f's ids index table field_table[f]. */
+typedef struct rill_ids {
+    uint32_t *off;
+    uint64_t *id;
+} rill_ids;
+
+typedef struct rill_ids_layout {
+    int F;
+    int ntables;
+    int64_t *table_rows; /* ntables: rows of each table (ids are below it) */
+    int *field_table;    /* F */
+    char **field_names;  /* F, for messages and analysis */
+} rill_ids_layout;
+
+/* One training or evaluation step. */
+typedef struct rill_step {
+    const rill_batch *batch;
+    int B;
+    bool training;
+    uint64_t t;      /* 1-based step number (dropout masks, optimizers) */
+    uint64_t seed;
+    rill_arena *arena;
+} rill_step;
+
+typedef struct rill_node_ops {
+    const char *name;
+    int (*create)(rill_node *n, rill_err *err);
+    int (*forward)(rill_node *n, rill_step *s, rill_err *err);
+    int (*backward)(rill_node *n, rill_step *s, rill_err *err);
+    void (*destroy)(rill_node *n);
+} rill_node_ops;
+
+struct rill_node {
+    const rill_node_ops *ops;
+    rill_graph *g;
+    int index;
+    char name[64];
+    char where[192];        /* script file:line that made the node */
+    rill_node **in;
+    int nin;
+    rill_args args;         /* args.map is owned by the node */
+    void *st;               /* kind-private state */
+
+    rill_out_kind out_kind;
+    int nd, dims[3];        /* per-example shape of a dense output */
+    size_t cols;            /* product of dims */
+    rill_ids_layout layout; /* of an ids output */
+    bool has_params;        /* set when the node declares a parameter or table */
+    bool needs_grad;        /* the loss depends on a parameter through this node */
+    int label;              /* loss nodes: schema label column */
+    double loss_weight;     /* loss nodes: weight in the total */
+
+    /* this step */
+    float *out, *dout;
+    rill_ids ids;
+    double loss;            /* loss nodes: this step's value, weighted */
+};
+
+/* Errors from a node say which node, of which kind, made where. */
+int rill_node_errf(const rill_node *n, int code, rill_err *err, const char *fmt, ...)
+    RILL_PRINTF(4, 5);
+/* Arena allocation with a node-named error on failure. */
+void *rill_node_alloc(rill_node *n, rill_step *s, size_t bytes, bool zero, rill_err *err);
+/* Input i as a field list: a 1-D input of width D is one field, an F x D input is F fields. */
+int rill_node_fields(const rill_node *in, int *F, int *D);
+
+#endif

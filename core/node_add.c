@@ -1,0 +1,53 @@
+/* add: element-wise sum of inputs of the same width (DeepFM adds its FM and deep logits). */
+#include <string.h>
+
+#include "graph.h"
+#include "nodes.h"
+
+static int add_create(rill_node *n, rill_err *err)
+{
+    if (n->nin < 1)
+        return rill_node_errf(n, RILL_EINVAL, err, "needs at least one input node");
+    for (int i = 0; i < n->nin; i++) {
+        rill_node *in = n->in[i];
+        if (in->out_kind != RILL_OUT_DENSE)
+            return rill_node_errf(n, RILL_ESHAPE, err, "input %d ('%s') is not a dense output", i + 1,
+                                  in->name);
+        if (in->cols != n->in[0]->cols)
+            return rill_node_errf(n, RILL_ESHAPE, err,
+                                  "inputs must have the same width: '%s' has %zu, '%s' has %zu",
+                                  n->in[0]->name, n->in[0]->cols, in->name, in->cols);
+    }
+    n->out_kind = RILL_OUT_DENSE;
+    n->nd = n->in[0]->nd;
+    memcpy(n->dims, n->in[0]->dims, sizeof n->dims);
+    return RILL_OK;
+}
+
+static int add_forward(rill_node *n, rill_step *s, rill_err *err)
+{
+    (void)err;
+    size_t total = (size_t)s->B * n->cols;
+    memcpy(n->out, n->in[0]->out, total * sizeof(float));
+    for (int i = 1; i < n->nin; i++) {
+        const float *x = n->in[i]->out;
+        for (size_t k = 0; k < total; k++)
+            n->out[k] += x[k];
+    }
+    return RILL_OK;
+}
+
+static int add_backward(rill_node *n, rill_step *s, rill_err *err)
+{
+    (void)err;
+    size_t total = (size_t)s->B * n->cols;
+    for (int i = 0; i < n->nin; i++) {
+        float *d = n->in[i]->dout;
+        if (d)
+            for (size_t k = 0; k < total; k++)
+                d[k] += n->dout[k];
+    }
+    return RILL_OK;
+}
+
+const rill_node_ops rill_node_add = {"add", add_create, add_forward, add_backward, NULL};

@@ -1,0 +1,208 @@
+/* interact_cross: the DCNv2 cross network over the inputs side by side (x0, width n):
+ * x_{l+1} = x0 * (W_l x_l + b_l) + x_l for l = 0 .. layers-1, output x_layers. W_l is full
+ * (n x n) or, with rank = r > 0, the low-rank U_l V_l^T (U, V n x r), as in DCNv2's
+ * "DCN-Mix"-free low-rank form. Arguments: layers (default 3), rank (default 0 = full). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "graph.h"
+#include "kernels.h"
+#include "nodes.h"
+#include "pool.h"
+#include "stack.h"
+
+#define MAX_CROSS 16
+
+typedef struct {
+    int layers, rank, n;
+    rill_param *W[MAX_CROSS], *U[MAX_CROSS], *V[MAX_CROSS], *b[MAX_CROSS];
+    float *x0, *xs[MAX_CROSS + 1], *z[MAX_CROSS], *h[MAX_CROSS];
+} cross_state;
+
+typedef struct {
+    float *out, *dx0, *dx, *dz;
+    const float *x0, *x, *z, *dout, *b;
+    int n;
+} cross_job;
+
+static void cross_fwd_part(void *ctx, size_t r0, size_t r1, int worker)
+{
+    const cross_job *j = ctx;
+    (void)worker;
+    for (size_t r = r0; r < r1; r++)
+        for (int i = 0; i < j->n; i++) {
+            size_t k = r * (size_t)j->n + i;
+            float zi = j->z[k] + j->b[i];
+            ((float *)j->z)[k] = zi;
+            j->out[k] = j->x0[k] * zi + j->x[k];
+        }
+}
+
+void cross_forward(float *out, float *z, float *h, const float *x0, const float *x,
+                   const float *W, const float *U, const float *V, const float *b, int B, int n,
+                   int rank)
+{
+    if (rank == 0) {
+        rill_sgemm(false, true, B, n, n, 1.0f, x, n, W, n, 0.0f, z, n);
+    } else {
+        rill_sgemm(false, false, B, rank, n, 1.0f, x, n, V, rank, 0.0f, h, rank);
+        rill_sgemm(false, true, B, n, rank, 1.0f, h, rank, U, rank, 0.0f, z, n);
+    }
+    cross_job j = {out, NULL, NULL, NULL, x0, x, z, NULL, b, n};
+    rill_parallel_for((size_t)B, 64, cross_fwd_part, &j);
+}
+
+static void cross_bwd_part(void *ctx, size_t r0, size_t r1, int worker)
+{
+    const cross_job *j = ctx;
+    (void)worker;
+    for (size_t r = r0; r < r1; r++)
+        for (int i = 0; i < j->n; i++) {
+            size_t k = r * (size_t)j->n + i;
+            float g = j->dout[k];
+            j->dz[k] = g * j->x0[k];
+            if (j->dx0)
+                j->dx0[k] += g * j->z[k];
+            j->dx[k] += g;
+        }
+}
+
+void cross_backward(float *dx0, float *dx, float *dW, float *dU, float *dV, float *db,
+                    float *dz, float *dh, const float *dout, const float *x0, const float *x,
+                    const float *z, const float *h, const float *W, const float *U,
+                    const float *V, int B, int n, int rank)
+{
+    cross_job j = {NULL, dx0, dx, dz, x0, x, z, dout, NULL, n};
+    rill_parallel_for((size_t)B, 64, cross_bwd_part, &j);
+    for (int i = 0; i < n; i++) {
+        float s = 0;
+        for (int r = 0; r < B; r++)
+            s += dz[(size_t)r * n + i];
+        db[i] += s;
+    }
+    if (rank == 0) {
+        rill_sgemm(true, false, n, n, B, 1.0f, dz, n, x, n, 1.0f, dW, n);
+        rill_sgemm(false, false, B, n, n, 1.0f, dz, n, W, n, 1.0f, dx, n);
+    } else {
+        rill_sgemm(true, false, n, rank, B, 1.0f, dz, n, h, rank, 1.0f, dU, rank);
+        rill_sgemm(false, false, B, rank, n, 1.0f, dz, n, U, rank, 0.0f, dh, rank);
+        rill_sgemm(true, false, n, rank, B, 1.0f, x, n, dh, rank, 1.0f, dV, rank);
+        rill_sgemm(false, true, B, n, rank, 1.0f, dh, rank, V, rank, 1.0f, dx, n);
+    }
+}
+
+static int cross_create(rill_node *n, rill_err *err)
+{
+    size_t cols;
+    long layers, rank;
+    int rc;
+    if ((rc = rill_inputs_width(n, &cols, err)) ||
+        (rc = rill_args_int(&n->args, "layers", 3, 1, MAX_CROSS, &layers, err)) ||
+        (rc = rill_args_int(&n->args, "rank", 0, 0, 1 << 16, &rank, err)))
+        return rc;
+    if (rank >= (long)cols)
+        return rill_node_errf(n, RILL_EINVAL, err,
+                              "rank = %ld is not below the input width %zu: use rank = 0 (full)",
+                              rank, cols);
+    cross_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+    n->st = st;
+    st->layers = (int)layers;
+    st->rank = (int)rank;
+    st->n = (int)cols;
+    for (int l = 0; l < st->layers; l++) {
+        char name[24];
+        if (rank == 0) {
+            snprintf(name, sizeof name, "W%d", l + 1);
+            if (!(st->W[l] = rill_graph_param(n->g, n, name, st->n, st->n, RILL_INIT_XAVIER, 1.0,
+                                              err)))
+                return err->code;
+        } else {
+            snprintf(name, sizeof name, "U%d", l + 1);
+            if (!(st->U[l] = rill_graph_param(n->g, n, name, st->n, st->rank, RILL_INIT_XAVIER,
+                                              1.0, err)))
+                return err->code;
+            snprintf(name, sizeof name, "V%d", l + 1);
+            if (!(st->V[l] = rill_graph_param(n->g, n, name, st->n, st->rank, RILL_INIT_XAVIER,
+                                              1.0, err)))
+                return err->code;
+        }
+        snprintf(name, sizeof name, "b%d", l + 1);
+        if (!(st->b[l] = rill_graph_param(n->g, n, name, 1, st->n, RILL_INIT_ZERO, 0, err)))
+            return err->code;
+    }
+    n->out_kind = RILL_OUT_DENSE;
+    n->nd = 1;
+    n->dims[0] = st->n;
+    return RILL_OK;
+}
+
+static int cross_forward_node(rill_node *n, rill_step *s, rill_err *err)
+{
+    cross_state *st = n->st;
+    int B = s->B, N = st->n, r = st->rank;
+    int rc = rill_inputs_join(n, s, &st->x0, err);
+    if (rc)
+        return rc;
+    st->xs[0] = st->x0;
+    for (int l = 0; l < st->layers; l++) {
+        bool last = l == st->layers - 1;
+        float *out = last ? n->out : rill_node_alloc(n, s, (size_t)B * N * sizeof(float), false, err);
+        st->z[l] = rill_node_alloc(n, s, (size_t)B * N * sizeof(float), false, err);
+        st->h[l] = r ? rill_node_alloc(n, s, (size_t)B * r * sizeof(float), false, err) : NULL;
+        if (!out || !st->z[l] || (r && !st->h[l]))
+            return err->code;
+        cross_forward(out, st->z[l], st->h[l], st->x0, st->xs[l], r ? NULL : st->W[l]->data,
+                      r ? st->U[l]->data : NULL, r ? st->V[l]->data : NULL, st->b[l]->data, B, N,
+                      r);
+        st->xs[l + 1] = out;
+    }
+    return RILL_OK;
+}
+
+static int cross_backward_node(rill_node *n, rill_step *s, rill_err *err)
+{
+    cross_state *st = n->st;
+    int B = s->B, N = st->n, r = st->rank, rc;
+    size_t bytes = (size_t)B * N * sizeof(float);
+    float *dx0 = rill_node_alloc(n, s, bytes, true, err);
+    float *g = rill_node_alloc(n, s, bytes, false, err);
+    float *gx = rill_node_alloc(n, s, bytes, false, err);
+    float *dz = rill_node_alloc(n, s, bytes, false, err);
+    float *dh = r ? rill_node_alloc(n, s, (size_t)B * r * sizeof(float), false, err) : NULL;
+    if (!dx0 || !g || !gx || !dz || (r && !dh))
+        return err->code;
+    memcpy(g, n->dout, bytes);
+    for (int l = st->layers - 1; l >= 0; l--) {
+        /* layer 0's x is x0 itself: its gradient goes straight into dx0 */
+        float *dx = l == 0 ? dx0 : gx;
+        if (l > 0)
+            memset(gx, 0, bytes);
+        cross_backward(dx0, dx, r ? NULL : st->W[l]->grad, r ? st->U[l]->grad : NULL,
+                       r ? st->V[l]->grad : NULL, st->b[l]->grad, dz, dh, g, st->x0, st->xs[l],
+                       st->z[l], st->h[l], r ? NULL : st->W[l]->data, r ? st->U[l]->data : NULL,
+                       r ? st->V[l]->data : NULL, B, N, r);
+        float *t = g;
+        g = gx;
+        gx = t;
+    }
+    float *dxin = rill_inputs_grad_buffer(n, s, err, &rc);
+    if (rc)
+        return rc;
+    if (dxin) {
+        for (size_t k = 0; k < (size_t)B * N; k++)
+            dxin[k] += dx0[k];
+        rill_inputs_split_grad(n, s, dxin);
+    }
+    return RILL_OK;
+}
+
+static void cross_destroy(rill_node *n)
+{
+    free(n->st);
+}
+
+const rill_node_ops rill_node_interact_cross = {"interact_cross", cross_create, cross_forward_node,
+                                                cross_backward_node, cross_destroy};

@@ -1,0 +1,181 @@
+/* interact_dot: DLRM's pairwise dot products. Every input is a list of fields of width D (a
+ * (B, D) input is one field, a (B, F, D) input is F fields); the output is the 1-D inputs
+ * passed through side by side (argument passthrough, default true) followed by the dot
+ * products of every field pair (i, j), j < i, in that order: (1,0) (2,0) (2,1) (3,0) ... */
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph.h"
+#include "kernels.h"
+#include "nodes.h"
+#include "pool.h"
+
+typedef struct {
+    int F, D, npass;
+    bool passthrough;
+    float *Z; /* this step's fields, (B, F, D) */
+} dot_state;
+
+typedef struct {
+    float *out;
+    const float *Z, *dout;
+    float *dZ;
+    int ldo, F, D;
+} dot_job;
+
+static void pairs_fwd_part(void *ctx, size_t b0, size_t b1, int worker)
+{
+    const dot_job *j = ctx;
+    (void)worker;
+    int F = j->F, D = j->D;
+    for (size_t b = b0; b < b1; b++) {
+        const float *z = j->Z + b * (size_t)F * D;
+        float *o = j->out + b * (size_t)j->ldo;
+        int c = 0;
+        for (int i = 1; i < F; i++)
+            for (int k = 0; k < i; k++) {
+                float acc = 0;
+                for (int d = 0; d < D; d++)
+                    acc += z[i * D + d] * z[k * D + d];
+                o[c++] = acc;
+            }
+    }
+}
+
+void dot_pairs_forward(float *out, int ldo, const float *Z, int B, int F, int D)
+{
+    dot_job j = {out, Z, NULL, NULL, ldo, F, D};
+    rill_parallel_for((size_t)B, 32, pairs_fwd_part, &j);
+}
+
+static void pairs_bwd_part(void *ctx, size_t b0, size_t b1, int worker)
+{
+    const dot_job *j = ctx;
+    (void)worker;
+    int F = j->F, D = j->D;
+    for (size_t b = b0; b < b1; b++) {
+        const float *z = j->Z + b * (size_t)F * D;
+        float *dz = j->dZ + b * (size_t)F * D;
+        const float *g = j->dout + b * (size_t)j->ldo;
+        int c = 0;
+        for (int i = 1; i < F; i++)
+            for (int k = 0; k < i; k++) {
+                float gk = g[c++];
+                for (int d = 0; d < D; d++) {
+                    dz[i * D + d] += gk * z[k * D + d];
+                    dz[k * D + d] += gk * z[i * D + d];
+                }
+            }
+    }
+}
+
+void dot_pairs_backward(float *dZ, const float *dout, int ldo, const float *Z, int B, int F,
+                        int D)
+{
+    dot_job j = {NULL, Z, dout, dZ, ldo, F, D};
+    rill_parallel_for((size_t)B, 32, pairs_bwd_part, &j);
+}
+
+static int dot_create(rill_node *n, rill_err *err)
+{
+    dot_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+    n->st = st;
+    int rc = rill_args_bool(&n->args, "passthrough", true, &st->passthrough, err);
+    if (rc)
+        return rc;
+    if (n->nin == 0)
+        return rill_node_errf(n, RILL_EINVAL, err, "needs input nodes (embeddings, a bottom MLP)");
+    for (int i = 0; i < n->nin; i++) {
+        int F, D;
+        if (rill_node_fields(n->in[i], &F, &D))
+            return rill_node_errf(n, RILL_ESHAPE, err,
+                                  "input %d ('%s', %s) must be vectors (B, D) or fields (B, F, D)",
+                                  i + 1, n->in[i]->name, n->in[i]->ops->name);
+        if (i > 0 && D != st->D)
+            return rill_node_errf(n, RILL_ESHAPE, err,
+                                  "all fields must have one width: '%s' has %d, '%s' has %d "
+                                  "(make the bottom MLP's last size equal the embedding dim)",
+                                  n->in[0]->name, st->D, n->in[i]->name, D);
+        st->D = D;
+        st->F += F;
+        if (n->in[i]->nd == 1 && st->passthrough)
+            st->npass += D;
+    }
+    if (st->F < 2)
+        return rill_node_errf(n, RILL_ESHAPE, err, "needs at least two fields, got %d", st->F);
+    n->out_kind = RILL_OUT_DENSE;
+    n->nd = 1;
+    n->dims[0] = st->npass + st->F * (st->F - 1) / 2;
+    return RILL_OK;
+}
+
+static int dot_forward(rill_node *n, rill_step *s, rill_err *err)
+{
+    dot_state *st = n->st;
+    int F = st->F, D = st->D, B = s->B;
+    int ldo = (int)n->cols;
+    float *Z = rill_node_alloc(n, s, (size_t)B * F * D * sizeof(float), false, err);
+    if (!Z)
+        return err->code;
+    st->Z = Z;
+    int f0 = 0, p0 = 0;
+    for (int i = 0; i < n->nin; i++) {
+        const rill_node *in = n->in[i];
+        int Fi = in->nd == 1 ? 1 : in->dims[0];
+        size_t w = (size_t)Fi * D;
+        for (int b = 0; b < B; b++)
+            memcpy(Z + ((size_t)b * F + f0) * D, in->out + (size_t)b * w, w * sizeof(float));
+        if (in->nd == 1 && st->passthrough) {
+            for (int b = 0; b < B; b++)
+                memcpy(n->out + (size_t)b * ldo + p0, in->out + (size_t)b * D,
+                       (size_t)D * sizeof(float));
+            p0 += D;
+        }
+        f0 += Fi;
+    }
+    dot_pairs_forward(n->out + st->npass, ldo, Z, B, F, D);
+    return RILL_OK;
+}
+
+static int dot_backward(rill_node *n, rill_step *s, rill_err *err)
+{
+    dot_state *st = n->st;
+    int F = st->F, D = st->D, B = s->B, ldo = (int)n->cols;
+    float *dZ = rill_node_alloc(n, s, (size_t)B * F * D * sizeof(float), true, err);
+    if (!dZ)
+        return err->code;
+    dot_pairs_backward(dZ, n->dout + st->npass, ldo, st->Z, B, F, D);
+    int f0 = 0, p0 = 0;
+    for (int i = 0; i < n->nin; i++) {
+        rill_node *in = n->in[i];
+        int Fi = in->nd == 1 ? 1 : in->dims[0];
+        size_t w = (size_t)Fi * D;
+        bool pass = in->nd == 1 && st->passthrough;
+        if (in->dout)
+            for (int b = 0; b < B; b++) {
+                float *d = in->dout + (size_t)b * w;
+                const float *g = dZ + ((size_t)b * F + f0) * D;
+                for (size_t k = 0; k < w; k++)
+                    d[k] += g[k];
+                if (pass) {
+                    const float *gp = n->dout + (size_t)b * ldo + p0;
+                    for (int k = 0; k < D; k++)
+                        d[k] += gp[k];
+                }
+            }
+        if (pass)
+            p0 += D;
+        f0 += Fi;
+    }
+    return RILL_OK;
+}
+
+static void dot_destroy(rill_node *n)
+{
+    free(n->st);
+}
+
+const rill_node_ops rill_node_interact_dot = {"interact_dot", dot_create, dot_forward,
+                                              dot_backward, dot_destroy};

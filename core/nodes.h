@@ -1,0 +1,19 @@
+/* The list of node kinds. */
+#ifndef RILL_NODES_H
+#define RILL_NODES_H
+
+#include "node.h"
+
+extern const rill_node_ops rill_node_encode_hash, rill_node_encode_log, rill_node_encode_bucket,
+    rill_node_embed, rill_node_interact_concat, rill_node_interact_dot, rill_node_interact_fm,
+    rill_node_interact_cross, rill_node_mlp, rill_node_tower, rill_node_add, rill_node_loss_bce, rill_node_feed;
+
+#define RILL_NODE_KIND_COUNT 13
+
+const rill_node_ops *rill_node_kind(const char *name);
+const rill_node_ops *rill_node_kind_at(int i); /* NULL past the end */
+
+/* The values a feed node gives this step: (B, its shape), borrowed until forward. */
+void rill_feed_set(rill_node *n, const float *data);
+
+#endif

@@ -1,0 +1,66 @@
+/* Streaming readers. A reader turns one data file into batches for one part of a split
+ * (all rows, the training part, or the validation part), in file order or shuffled within
+ * chunks of `shuffle` rows, optionally on its own loader thread so parsing overlaps compute.
+ *
+ * Lines are checked strictly. A bad line (wrong number of columns, a non-integer count,
+ * bad hex, a CR before the newline, a line over max_line bytes) stops the reader with
+ * "FILE:LINE:COLUMN: what was wrong (what was expected)", or, with on_bad_line = SKIP, is
+ * counted and skipped. An empty file is an error. A last line without a final newline is
+ * read as a complete line (a notice is printed once); if it is truncated it fails the
+ * column checks like any other line. */
+#ifndef RILL_READER_H
+#define RILL_READER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "err.h"
+
+enum { RILL_FMT_CRITEO = 0 };
+enum { RILL_PART_ALL = 0, RILL_PART_TRAIN = 1, RILL_PART_VALID = 2 };
+/* TAIL: the last valid_fraction of the lines are the validation part (the file's time
+ * order is kept: Criteo is chronological). HASH: a line is validation when a seeded hash of
+ * its line number falls under valid_fraction. */
+enum { RILL_SPLIT_TAIL = 0, RILL_SPLIT_HASH = 1 };
+enum { RILL_BAD_ERROR = 0, RILL_BAD_SKIP = 1 };
+
+typedef struct rill_reader_cfg {
+    const char *path;
+    int format;                /* RILL_FMT_CRITEO */
+    const rill_schema *schema; /* must be the format's schema */
+    int part;                  /* RILL_PART_* */
+    double valid_fraction;     /* used when part is TRAIN or VALID */
+    int split;                 /* RILL_SPLIT_* */
+    uint64_t split_seed;
+    int batch;                 /* rows per batch, >= 1 */
+    int shuffle;               /* shuffle chunk in rows (rounded up to whole batches); 0 = file order */
+    uint64_t seed;             /* shuffle seed; chunk c of epoch e is permuted by (seed, e, c) */
+    int on_bad_line;           /* RILL_BAD_* */
+    size_t max_line;           /* 0 = 1 MiB */
+    bool threaded;             /* parse on a loader thread */
+} rill_reader_cfg;
+
+typedef struct rill_reader rill_reader;
+
+/* Opens the file, checks it is not empty, counts its lines (for TAIL splits and for the row
+ * count) and starts epoch 0. */
+int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *err);
+void rill_reader_close(rill_reader *r);
+
+/* 1 and *batch set: the next batch (valid until the next call); 0: end of the epoch;
+ * < 0: error in err ("file:line:col: ..."). Batches are full except the epoch's last. */
+int rill_reader_next(rill_reader *r, const rill_batch **batch, rill_err *err);
+/* Rewinds to the start of the given epoch (a new shuffle order). */
+int rill_reader_start_epoch(rill_reader *r, uint64_t epoch, rill_err *err);
+/* Resumes after the batch whose pos is given: the next call to rill_reader_next returns
+ * the batch that followed it in an uninterrupted run. */
+int rill_reader_seek(rill_reader *r, const rill_data_pos *pos, rill_err *err);
+
+/* Lines of the file that belong to this part (bad lines included), known after open. */
+uint64_t rill_reader_rows(const rill_reader *r);
+/* Bad lines skipped so far in this epoch, and the message of the first one ("" if none). */
+uint64_t rill_reader_bad_lines(const rill_reader *r);
+const char *rill_reader_first_bad(const rill_reader *r);
+
+#endif
