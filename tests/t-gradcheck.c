@@ -1,0 +1,284 @@
+/* Finite-difference gradient checks for every node kind with a backward: the node's output is
+ * projected on a random vector r, central differences of sum(out * r) with respect to every
+ * input value and every parameter are compared with what backward accumulates. float32 with
+ * eps = 5e-4 (the actual step after rounding is used) and inputs of order 1: truncation and
+ * rounding stay below 1e-3, so the tolerance is 1e-2 relative to max(1, |gradient|). A value
+ * next to a ReLU kink (difference quotients at eps and eps/2 disagree) is skipped; at most a
+ * tenth of the values (or one) may be skipped. */
+#include "graphtest.h"
+#include "pool.h"
+
+#define EPS 5e-4
+#define TOL 1e-2
+
+typedef struct {
+    const char *kind, *args;
+    int nfeeds;
+    int dims[3][2]; /* per feed: {F, D} or {D, 0} */
+    const char *label;
+} spec;
+
+static void check_node(const spec *sp, rill_graph *g, const rill_batch *batch, int B,
+                       rill_node **pre, int npre)
+{
+    rill_err err = {0};
+    rill_rng rng;
+    rill_rng_seed(&rng, 42);
+    gt_case c = {.g = g, .batch = batch, .B = B};
+    rill_arena_init(&c.arena, 0);
+    rill_node *in[4];
+    int nin = 0;
+    for (int i = 0; i < sp->nfeeds; i++) {
+        char a[64], name[16];
+        if (sp->dims[i][1])
+            snprintf(a, sizeof a, "dims={%d,%d}", sp->dims[i][0], sp->dims[i][1]);
+        else
+            snprintf(a, sizeof a, "dims={%d}", sp->dims[i][0]);
+        snprintf(name, sizeof name, "x%d", i);
+        c.feeds[i] = in[nin++] = gt_add(g, "feed", name, NULL, 0, a, &err);
+    }
+    c.nfeeds = sp->nfeeds;
+    for (int i = 0; i < npre; i++)
+        in[nin++] = pre[i];
+    c.node = gt_add(g, sp->kind, "under_test", in, nin, sp->args, &err);
+    if (!ok(c.node != NULL, "%s{%s}: made", sp->kind, sp->args ? sp->args : ""))
+        diag("%s", err.msg);
+    if (!c.node || rill_graph_build(g, 3, &err)) {
+        rill_arena_free(&c.arena);
+        return;
+    }
+    /* random parameters: a zero bias would put a ReLU kink exactly at the tested point for
+     * examples whose hidden units are all off */
+    for (int p = 0; p < g->nparams; p++)
+        if (g->params[p]->trainable)
+            gt_fill(g->params[p]->data, g->params[p]->n, &rng, 0.5);
+    bool is_loss = c.node->out_kind == RILL_OUT_LOSS;
+    float *dfeed[4];
+    for (int i = 0; i < c.nfeeds; i++) {
+        size_t n = (size_t)B * c.feeds[i]->cols;
+        c.feed_data[i] = malloc(n * sizeof(float));
+        gt_fill(c.feed_data[i], n, &rng, 1.0);
+        dfeed[i] = malloc(n * sizeof(float));
+    }
+    float *r = NULL;
+    if (!is_loss) {
+        size_t n = (size_t)B * c.node->cols;
+        r = malloc(n * sizeof(float));
+        gt_fill(r, n, &rng, 1.0);
+    }
+    if (gt_backward(&c, r, dfeed, &err)) {
+        ok(0, "%s: backward ran (%s)", sp->kind, err.msg);
+    } else {
+        for (int i = 0; i < c.nfeeds; i++) {
+            size_t n = (size_t)B * c.feeds[i]->cols;
+            int skipped;
+            double w = gt_fd_skip(&c, r, c.feed_data[i], dfeed[i], n, EPS, &skipped, &err);
+            ok(w < TOL && ((size_t)skipped * 10 <= n || skipped <= 1),
+               "%s{%s}: d input %d matches finite differences (worst %.2e, %d kinks skipped)",
+               sp->kind, sp->args ? sp->args : "", i + 1, w, skipped);
+        }
+        for (int p = 0; p < g->nparams; p++) {
+            rill_param *pa = g->params[p];
+            if (!pa->trainable)
+                continue;
+            float *an = malloc(pa->n * sizeof(float));
+            memcpy(an, pa->grad, pa->n * sizeof(float));
+            int skipped;
+            double w = gt_fd_skip(&c, r, pa->data, an, pa->n, EPS, &skipped, &err);
+            ok(w < TOL && ((size_t)skipped * 10 <= pa->n || skipped <= 1),
+               "%s{%s}: d %s matches finite differences (worst %.2e, %d kinks skipped)",
+               sp->kind, sp->args ? sp->args : "", pa->name, w, skipped);
+            free(an);
+        }
+    }
+    for (int i = 0; i < c.nfeeds; i++) {
+        free(c.feed_data[i]);
+        free(dfeed[i]);
+    }
+    free(r);
+    rill_arena_free(&c.arena);
+}
+
+static void dense_cases(const rill_schema *sc)
+{
+    static const spec specs[] = {
+        {"mlp", "sizes={5,3}", 1, {{4, 0}}, NULL},
+        {"mlp", "sizes={5,3},last_activation=false", 2, {{4, 0}, {2, 3}}, NULL},
+        {"mlp", "sizes={6,4},norm='layer'", 1, {{5, 0}}, NULL},
+        {"mlp", "sizes={6,4},norm='batch'", 1, {{5, 0}}, NULL},
+        {"mlp", "sizes={6,4},dropout=0.3", 1, {{5, 0}}, NULL},
+        {"tower", "sizes={6}", 2, {{3, 0}, {2, 2}}, NULL},
+        {"tower", "sizes={}", 1, {{4, 0}}, NULL},
+        {"add", NULL, 3, {{4, 0}, {4, 0}, {4, 0}}, NULL},
+        {"interact_concat", NULL, 2, {{3, 0}, {2, 3}}, NULL},
+        {"interact_dot", NULL, 2, {{3, 0}, {4, 3}}, NULL},
+        {"interact_dot", "passthrough=false", 2, {{3, 4}, {2, 4}}, NULL},
+        {"interact_fm", NULL, 1, {{4, 3}}, NULL},
+        {"interact_fm", NULL, 2, {{3, 0}, {2, 3}}, NULL},
+        {"interact_cross", "layers=3", 1, {{5, 0}}, NULL},
+        {"interact_cross", "layers=2,rank=2", 2, {{3, 0}, {2, 2}}, NULL},
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        rill_graph *g;
+        rill_err err;
+        rill_graph_create(&g, sc, &err);
+        check_node(&specs[i], g, NULL, 7, NULL, 0);
+        rill_graph_free(g);
+    }
+}
+
+/* A small schema with a label, a weight, and single- and multi-valued fields. */
+static void make_schema(rill_schema *s)
+{
+    memset(s, 0, sizeof *s);
+    s->name = strdup("test");
+    s->nlabels = 1;
+    s->label_names = calloc(1, sizeof(char *));
+    s->label_names[0] = strdup("click");
+    s->has_weight = true;
+    s->ncat = 3;
+    s->cat_names = calloc(3, sizeof(char *));
+    s->cat_multi = calloc(3, sizeof(bool));
+    s->cat_names[0] = strdup("user");
+    s->cat_names[1] = strdup("tags");
+    s->cat_names[2] = strdup("item");
+    s->cat_multi[1] = true;
+}
+
+static void make_batch(rill_batch *b, const rill_schema *s, int B, rill_rng *rng)
+{
+    rill_err err;
+    rill_batch_init(b, s, B, &err);
+    for (int r = 0; r < B; r++) {
+        b->labels[r] = (float)(rill_rng_next(rng) & 1);
+        b->weights[r] = r == B - 1 ? 0.0f : (float)(0.5 + rill_rng_unit(rng));
+        for (int f = 0; f < 3; f++) {
+            rill_catcol *c = &b->cat[f];
+            int n = f == 1 ? (int)(rill_rng_next(rng) % 4) : 1; /* tags: 0..3 values */
+            if (f == 0 && r == 2)
+                n = 0; /* a missing user */
+            rill_batch_reserve_cat(b, f, (size_t)n);
+            for (int k = 0; k < n; k++)
+                c->val[c->off[r] + k] = rill_rng_next(rng) % 5; /* repeats across rows */
+            c->off[r + 1] = c->off[r] + (uint32_t)n;
+        }
+        b->B = r + 1;
+    }
+}
+
+static void loss_case(const rill_schema *sc, const rill_batch *batch, int B)
+{
+    const char *args[] = {"sample_weight=false", "sample_weight=true,weight=0.7"};
+    for (int i = 0; i < 2; i++) {
+        rill_graph *g;
+        rill_err err;
+        rill_graph_create(&g, sc, &err);
+        spec sp = {"loss_bce", args[i], 1, {{1, 0}}, NULL};
+        check_node(&sp, g, batch, B, NULL, 0);
+        rill_graph_free(g);
+    }
+}
+
+typedef struct {
+    uint64_t ids[256];
+    int n;
+} id_list;
+
+static int collect(void *ud, uint64_t id, const float *row)
+{
+    id_list *l = ud;
+    (void)row;
+    if (l->n < 256)
+        l->ids[l->n++] = id;
+    return 0;
+}
+
+/* embed: the staged row gradients are read back through an SGD step with lr 1
+ * (new = old - g), then compared with finite differences on the rows. */
+static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, const char *hash_args,
+                       const char *embed_args)
+{
+    rill_err err = {0};
+    rill_graph *g;
+    rill_rng rng;
+    rill_rng_seed(&rng, 9);
+    rill_graph_create(&g, sc, &err);
+    gt_case c = {.g = g, .batch = batch, .B = B};
+    rill_arena_init(&c.arena, 0);
+    rill_node *ids = gt_add(g, "encode_hash", "ids", NULL, 0, hash_args, &err);
+    c.node = ids ? gt_add(g, "embed", "emb", &ids, 1, embed_args, &err) : NULL;
+    if (!ok(c.node && !rill_graph_build(g, 5, &err), "embed{%s} on encode_hash{%s}: built",
+            embed_args, hash_args)) {
+        diag("%s", err.msg);
+        goto out;
+    }
+    size_t n = (size_t)B * c.node->cols;
+    float *r = malloc(n * sizeof(float));
+    gt_fill(r, n, &rng, 1.0);
+    if (gt_backward(&c, r, NULL, &err)) {
+        ok(0, "embed backward: %s", err.msg);
+        free(r);
+        goto out;
+    }
+    double worst = 0;
+    int rows = 0;
+    for (int t = 0; t < g->ntables; t++) {
+        rill_table *tab = g->tables[t];
+        int D = rill_table_dim(tab);
+        id_list l = {.n = 0};
+        rill_table_each(tab, collect, &l);
+        float *old = malloc((size_t)l.n * D * sizeof(float)), *an = malloc((size_t)l.n * D * sizeof(float));
+        for (int i = 0; i < l.n; i++)
+            memcpy(old + (size_t)i * D, rill_table_peek(tab, l.ids[i]), (size_t)D * sizeof(float));
+        rill_table_apply(tab, 1.0, 1.0, 1);
+        for (int i = 0; i < l.n; i++) {
+            float *row = (float *)rill_table_peek(tab, l.ids[i]);
+            for (int d = 0; d < D; d++) {
+                an[(size_t)i * D + d] = old[(size_t)i * D + d] - row[d];
+                row[d] = old[(size_t)i * D + d];
+            }
+        }
+        for (int i = 0; i < l.n; i++) {
+            double w = gt_fd(&c, r, (float *)rill_table_peek(tab, l.ids[i]), an + (size_t)i * D,
+                             (size_t)D, EPS, &err);
+            worst = w > worst ? w : worst;
+            rows++;
+        }
+        free(old);
+        free(an);
+    }
+    ok(rows > 0 && worst < TOL, "embed{%s}: d rows (%d rows) match finite differences (worst %.2e)",
+       embed_args, rows, worst);
+    free(r);
+out:
+    rill_graph_free(g);
+    rill_arena_free(&c.arena);
+}
+
+int main(void)
+{
+    rill_err err;
+    rill_pool_start(2, &err);
+    rill_schema criteo;
+    rill_schema_criteo(&criteo, &err);
+    dense_cases(&criteo);
+
+    rill_schema sc;
+    make_schema(&sc);
+    rill_batch batch;
+    rill_rng rng;
+    rill_rng_seed(&rng, 1);
+    make_batch(&batch, &sc, 9, &rng);
+    loss_case(&sc, &batch, 9);
+    embed_case(&sc, &batch, 9, "fields={'user','tags','item'},buckets=7",
+               "dim=3,optim={kind='sgd',lr=1}");
+    embed_case(&sc, &batch, 9, "fields={'user','tags','item'},buckets=11,shared=true",
+               "dim=4,pooling='mean',optim={kind='sgd',lr=1}");
+    embed_case(&sc, &batch, 9, "fields={'tags'},buckets=5,missing='none'",
+               "dim=2,pooling='mean',optim={kind='sgd',lr=1}");
+    rill_batch_free(&batch);
+    rill_schema_free(&sc);
+    rill_schema_free(&criteo);
+    rill_pool_stop();
+    return done_testing();
+}
