@@ -43,8 +43,8 @@ typedef struct rill_data_pos {
     uint64_t epoch;
     uint64_t chunk;        /* shuffle chunk index within the epoch */
     uint64_t batch;        /* batches of this chunk already handed out, this one included */
-    uint64_t offset;       /* byte offset of the chunk's first line */
-    uint64_t line;         /* line number (1-based) of the chunk's first line */
+    uint64_t offset;       /* byte offset where reading for the chunk began (the line after */
+    uint64_t line;         /* the previous chunk's last), and its 1-based line number */
     uint64_t bad_lines;    /* skipped so far in this epoch, before the chunk */
 } rill_data_pos;
 

@@ -17,7 +17,15 @@ typedef struct rill_gen_cfg {
     double interaction;       /* scale of the planted pairwise terms; < 0 = default 1 */
 } rill_gen_cfg;
 
-/* Writes cfg->rows lines to out; same cfg, same bytes. */
+/* Writes cfg->rows lines to out; same cfg, same bytes; rows = 0 writes nothing. Errors:
+ * RILL_EINVAL (max_cardinality outside [4, 2^32], interaction not a number), RILL_ENOMEM,
+ * RILL_EIO (write failed). */
 int rill_gen_criteo(const rill_gen_cfg *cfg, FILE *out, rill_err *err);
+/* The same rows, also handing back each row's true logit and its first-order part (bias and
+ * first-order terms, no interactions), for tests and for measuring how much signal the
+ * planted model carries. out may be NULL (nothing written); logit and first_order may be NULL
+ * or hold cfg->rows floats. */
+int rill_gen_criteo_truth(const rill_gen_cfg *cfg, FILE *out, float *logit, float *first_order,
+                          rill_err *err);
 
 #endif

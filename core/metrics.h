@@ -5,12 +5,14 @@
 
 #include <stddef.h>
 
-/* AUC of scores against 0/1 labels; NAN when all labels are equal. Works for logits and
- * probabilities alike (only the order matters). */
+/* AUC of scores against labels (> 0.5 is positive); NAN when one class is absent, n is 0,
+ * a score is NaN or memory runs out. Works for logits and probabilities alike (only the
+ * order matters). */
 double rill_auc(const float *score, const float *label, size_t n);
 /* Mean natural-log loss of probabilities p (no clipping: p of 0 or 1 on the wrong label is inf). */
 double rill_logloss_prob(const float *p, const float *label, size_t n);
-/* Mean BCE from logits, computed stably: max(z,0) - z y + log(1 + exp(-|z|)). */
+/* Mean BCE from logits, computed stably: max(z,0) - z y + log(1 + exp(-|z|)).
+ * Both logloss functions return NAN for n = 0. */
 double rill_logloss_logit(const float *z, const float *label, size_t n);
 
 #endif

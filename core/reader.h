@@ -43,6 +43,10 @@ typedef struct rill_reader_cfg {
 
 typedef struct rill_reader rill_reader;
 
+/* Memory: a threaded shuffled reader keeps two chunks (2 x shuffle rows, about 370 bytes a
+ * row for Criteo) and three batches; unthreaded, one chunk and one batch. cfg->schema must
+ * outlive the reader. */
+
 /* Opens the file, checks it is not empty, counts its lines (for TAIL splits and for the row
  * count) and starts epoch 0. */
 int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *err);
@@ -54,7 +58,8 @@ int rill_reader_next(rill_reader *r, const rill_batch **batch, rill_err *err);
 /* Rewinds to the start of the given epoch (a new shuffle order). */
 int rill_reader_start_epoch(rill_reader *r, uint64_t epoch, rill_err *err);
 /* Resumes after the batch whose pos is given: the next call to rill_reader_next returns
- * the batch that followed it in an uninterrupted run. */
+ * the batch that followed it in an uninterrupted run. The position must come from a reader
+ * of the same file, batch, shuffle, part and split (offset and batch are checked). */
 int rill_reader_seek(rill_reader *r, const rill_data_pos *pos, rill_err *err);
 
 /* Lines of the file that belong to this part (bad lines included), known after open. */

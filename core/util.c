@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <time.h>
 
 void *rill_alloc(size_t n)
@@ -148,4 +150,22 @@ int rill_parse_bytes(const char *s, size_t *out)
             return 0;
         }
     return -1;
+}
+
+int rill_mkdir_p(const char *dir, rill_err *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return rill_errf(err, RILL_EINVAL, "directory name too long: %.100s...", dir);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return rill_errf(err, RILL_EIO, "cannot create directory %s: %s", buf,
+                                 strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return rill_errf(err, RILL_EIO, "cannot create directory %s: %s", buf, strerror(errno));
+    return RILL_OK;
 }

@@ -58,4 +58,8 @@ size_t rill_peak_rss(void);
 /* Parses sizes such as "2GiB", "512MiB", "1.5GB", "4096" into bytes; -1 on error. */
 int rill_parse_bytes(const char *s, size_t *out);
 
+/* mkdir -p; errors name the directory. */
+#include "err.h"
+int rill_mkdir_p(const char *dir, rill_err *err);
+
 #endif

@@ -53,4 +53,11 @@ int rill_table_load(rill_table *t, FILE *f, const char *path, rill_err *err);
 int rill_table_each(const rill_table *t, int (*fn)(void *ud, uint64_t id, const float *row),
                     void *ud);
 
+/* A run's parameters in one file: every dense parameter of the graph (by name) and every
+ * table's created rows. Load checks names and shapes against the graph, so parameters from
+ * another pipeline give a clear error instead of a silently wrong model. */
+struct rill_graph;
+int rill_params_save(struct rill_graph *g, const char *path, rill_err *err);
+int rill_params_load(struct rill_graph *g, const char *path, rill_err *err);
+
 #endif

@@ -196,7 +196,7 @@ static void run_optim(const tv_case *c)
             rows[(size_t)i * (C + S) + C + k] = (float)o.initial_acc;
     }
     for (int t = 1; t <= steps; t++) {
-        char gn[8], wn[8], tn[16];
+        char gn[16], wn[16], tn[24];
         snprintf(gn, sizeof gn, "g%d", t);
         snprintf(wn, sizeof wn, "w%d", t);
         snprintf(tn, sizeof tn, "touched%d", t);
@@ -213,7 +213,7 @@ static void run_optim(const tv_case *c)
                 memcpy(got + (size_t)i * C, row, (size_t)C * 4);
             }
             check("optim", c, got, wn);
-            char an[8];
+            char an[16];
             snprintf(an, sizeof an, "acc%d", t);
             const tv_tensor *acc = tv_get(c, an);
             if (acc) {

@@ -133,7 +133,7 @@ static inline double tv_worst(const float *got, const tv_tensor *want, double at
     for (long i = 0; i < want->n; i++) {
         double r = fabs((double)got[i] - want->v[i]) / (atol + rtol * fabs(want->v[i]));
         if (isnan(r))
-            return INFINITY;
+            return (double)INFINITY;
         if (r > worst)
             worst = r;
     }

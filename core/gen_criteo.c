@@ -1,0 +1,556 @@
+/* The Criteo-style generator: rows of label, I1..I13, C1..C26 as tab-separated text, drawn
+ * from a planted model whose structure is fixed here and whose numbers come from the seed.
+ * It is a test and benchmark fixture, not a simulation of real traffic: what matters is that
+ * the data look like Criteo to the reader (hex ids, empty fields, Zipf heads, counts with
+ * heavy tails), that it is fast, that the same cfg gives the same bytes, and that the labels
+ * carry pairwise-interaction signal that a first-order model cannot reach.
+ *
+ * The model (README.md carries the same definition). M = max_cardinality; the tables below
+ * give k, s, miss, sigma per C field, miss, lambda, alpha, w per I field, and the groups.
+ *   C field f: empty with probability miss[f], else rank r ~ Zipf(s[f]) on 1..card[f],
+ *     P(r) proportional to r^-s[f], with card[f] = max(3, round(3 (M/3)^(k[f]/25))); k[] is a
+ *     permutation of 0..25, so cardinalities spread log-uniformly from 3 to exactly M. The
+ *     text is the 8 hex digits of a 32-bit hash of (seed, f, r); in big fields a few ranks
+ *     share a value, as hashed ids do.
+ *   I field j: empty with probability miss[j], else floor(lambda[j] (U^(-1/alpha[j]) - 1)),
+ *     U uniform on (0,1] (a Lomax count: mostly small, heavy-tailed), capped at 2^31 - 1.
+ *     I2 is instead -1, -2 or -3 (equally likely) in 10% of rows.
+ *   logit = BIAS
+ *         + sum_f sigma[f] (e(f, r_f) - mean_f e)            r_f = 0 when C f is empty
+ *         + sum_j w[j] log1p(I_j)                            over I fields present and > 0
+ *         + interaction * sum_groups c_G / 2 * sum_{f < g in G} <v_f(r_f), v_g(r_g)>
+ *   e(f, r): four 16-bit pieces of a hash of (seed, f, r), summed and scaled to mean 0 and
+ *     variance 1 (nearly normal). v_f(r) in R^4: the four 16-bit pieces of another hash, each
+ *     scaled to a uniform of mean 0 and variance 1, minus their mean v-bar_f; v_f(0) = 0.
+ *     The means are taken under field f's own law (see field_center), so neither the
+ *     first-order part's average nor any interaction's average over one of its fields
+ *     depends on the seed: the interactions hold nothing a first-order model can use.
+ *   label = 1 with probability sigmoid(logit).
+ * The 1/2 is 1/sqrt(4): each pair's dot product then has variance about 1.
+ *
+ * One xoshiro stream, seeded from the seed, makes every draw in row order: per row the 26 C
+ * fields (an empty-or-not draw where miss > 0, then the rank), the 13 I fields (likewise,
+ * plus I2's sign draw), then the label. The interaction scale only enters the label, so
+ * interaction = 0 gives the same features with other labels.
+ *
+ * Zipf ranks come from a Walker alias table (one random number per draw) for fields of up
+ * to ALIAS_MAX values and from rejection-inversion (Hoermann and Derflinger 1996) above
+ * that, which needs no table and O(1) expected work per draw at any cardinality. */
+#include "gen.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+enum { NCAT = 26, NNUM = 13, UDIM = 4, ALIAS_MAX = 65536, OUTBUF = 1 << 20 };
+
+#define DEFAULT_MAX_CARD 4e6
+#define MAX_MAX_CARD 4294967296.0   /* values are 32-bit hashes: more ranks only collide */
+#define BIAS (-1.45)                /* gives a positive rate near 25% at the defaults */
+
+/* k: position on the log-cardinality scale; s: Zipf exponent; miss: empty rate; sigma:
+ * spread of the per-value first-order effects, small in the big fields, whose tails no model
+ * sees often enough to learn. Comments give card at M = 4,000,000. */
+static const struct {
+    int k;
+    double s, miss, sigma;
+} catspec[NCAT] = {
+    {12, 1.20, 0.00, 0.30}, /* C1: 2613 */
+    {3, 1.05, 0.00, 0.35}, /* C2: 16 */
+    {22, 1.00, 0.03, 0.12}, /* C3: 736321 */
+    {17, 1.15, 0.03, 0.18}, /* C4: 43861 */
+    {6, 1.20, 0.00, 0.30}, /* C5: 89 */
+    {0, 1.10, 0.12, 0.30}, /* C6: 3 */
+    {14, 1.20, 0.00, 0.25}, /* C7: 8074 */
+    {9, 1.25, 0.00, 0.30}, /* C8: 481 */
+    {1, 1.30, 0.00, 0.25}, /* C9: 5 */
+    {19, 1.05, 0.00, 0.12}, /* C10: 135542 */
+    {10, 1.15, 0.00, 0.30}, /* C11: 845 */
+    {23, 1.00, 0.40, 0.12}, /* C12: 1294389 */
+    {8, 1.20, 0.00, 0.30}, /* C13: 274 */
+    {2, 1.10, 0.00, 0.35}, /* C14: 9 */
+    {16, 1.10, 0.00, 0.18}, /* C15: 24951 */
+    {24, 1.00, 0.40, 0.12}, /* C16: 2275425 */
+    {4, 1.10, 0.00, 0.30}, /* C17: 29 */
+    {11, 1.20, 0.00, 0.25}, /* C18: 1486 */
+    {7, 1.15, 0.40, 0.25}, /* C19: 156 */
+    {5, 1.30, 0.40, 0.30}, /* C20: 50 */
+    {25, 1.00, 0.03, 0.12}, /* C21: 4000000 */
+    {15, 1.25, 0.30, 0.18}, /* C22: 14193 */
+    {13, 1.05, 0.00, 0.25}, /* C23: 4593 */
+    {20, 1.10, 0.03, 0.12}, /* C24: 238272 */
+    {18, 1.20, 0.40, 0.18}, /* C25: 77104 */
+    {21, 1.05, 0.40, 0.12}, /* C26: 418861 */
+};
+
+/* Counts: empty rate, Lomax scale and tail index, weight of log1p(count) in the logit. */
+static const struct {
+    double miss, lambda, alpha, w;
+} numspec[NNUM] = {
+    {0.40, 2, 1.5, 0.15},    /* I1 */
+    {0.00, 5, 1.2, 0},       /* I2, also -1..-3 */
+    {0.20, 10, 1.3, -0.10},  /* I3 */
+    {0.20, 4, 2.0, 0},       /* I4 */
+    {0.03, 2000, 1.1, 0},    /* I5 */
+    {0.22, 50, 1.2, -0.08},  /* I6 */
+    {0.04, 5, 1.3, 0},       /* I7 */
+    {0.00, 10, 2.5, 0},      /* I8 */
+    {0.04, 50, 1.5, 0},      /* I9 */
+    {0.40, 0.5, 2.0, 0.30},  /* I10 */
+    {0.04, 2, 1.8, 0.20},    /* I11 */
+    {0.40, 0.5, 1.5, 0},     /* I12 */
+    {0.22, 5, 1.8, 0},       /* I13 */
+};
+
+/* The planted interactions: every pair of fields within a group interacts, through one
+ * vector per (field, value) shared by all of that field's pairs. Within a group the term is
+ * exactly a factorization machine's of dimension UDIM, so an FM or DLRM with embeddings of
+ * UDIM * NGROUP = 8 dimensions or more can represent the whole of it. Each group mixes fields
+ * of a handful of values with fields of hundreds to thousands, whose heads 10^5 rows see
+ * often enough to learn. Fields are 0-based C indices; cardinalities at M = 4,000,000. */
+enum { GROUP_MAX = 4 };
+static const struct {
+    int n, f[GROUP_MAX];
+    double c;
+} groups[] = {
+    {4, {5, 1, 12, 0}, 0.5},   /* C6 (3), C2 (16), C13 (274), C1 (2613): 6 pairs */
+    {4, {13, 19, 10, 6}, 0.5}, /* C14 (9), C20 (50, 40% empty), C11 (845), C7 (8074): 6 pairs */
+};
+enum { NGROUP = sizeof groups / sizeof groups[0] };
+
+typedef struct catfield {
+    uint64_t card;
+    double s;
+    uint64_t miss;         /* empty when the next 64-bit draw is below this */
+    double sigma;
+    /* hash keys: a value's hash is rill_mix64(r ^ key), which is rill_hash64(r, salt) with
+     * the salt's own mixing done once here instead of per row */
+    uint64_t key_hex, key_eff, key_vec;
+    int has_vec;           /* in some group */
+    double emean, vmean[UDIM]; /* see field_center */
+    /* alias table (card <= ALIAS_MAX) */
+    uint32_t *thr, *alias;
+    /* rejection-inversion constants (card > ALIAS_MAX) */
+    double h_x1, h_n, squeeze;
+} catfield;
+
+typedef struct gen {
+    catfield cat[NCAT];
+    uint64_t nmiss[NNUM];
+    rill_rng rng;
+    double interaction;
+} gen;
+
+/* ---- Zipf sampling ---------------------------------------------------------------------- */
+
+/* expm1(t)/t, continuous through t = 0 where the plain formula divides 0/0. */
+static double expm1_over(double t)
+{
+    return fabs(t) < 1e-8 ? 1 + t / 2 + t * t / 6 : expm1(t) / t;
+}
+
+/* H(x) = integral of t^-s from 1 to x, which is log(x) at s = 1; written through expm1_over
+ * so that exponents just off 1 lose no precision. */
+static double zipf_H(double x, double s)
+{
+    double lx = log(x);
+    return expm1_over((1 - s) * lx) * lx;
+}
+
+/* The inverse of H, on the hot path: plain log and exp, which are much faster than log1p.
+ * 1 + (1-s)y stays well away from 0 for the exponents used (1-s >= -0.3, y <= H(inf)), so
+ * the result is good to a few ulps, and an ulp only matters for a draw landing exactly on a
+ * rank boundary. */
+static double zipf_Hinv(double y, double s)
+{
+    return s == 1 ? exp(y) : exp(log(1 + (1 - s) * y) / (1 - s));
+}
+
+static void ri_setup(catfield *c)
+{
+    double s = c->s;
+    c->h_x1 = zipf_H(1.5, s) - 1;
+    c->h_n = zipf_H((double)c->card + 0.5, s);
+    c->squeeze = 2 - zipf_Hinv(zipf_H(2.5, s) - pow(2, -s), s);
+}
+
+/* Rejection-inversion: invert the integral of the hat x^-s at a uniform point, round to the
+ * nearest rank, and accept unless the point fell in the sliver between hat and histogram.
+ * Most draws are accepted by the squeeze test without evaluating anything more. */
+static uint64_t ri_draw(const catfield *c, rill_rng *r)
+{
+    for (;;) {
+        double u = c->h_n + rill_rng_unit(r) * (c->h_x1 - c->h_n);
+        double x = zipf_Hinv(u, c->s);
+        double kd = floor(x + 0.5);
+        if (kd < 1)
+            kd = 1;
+        else if (kd > (double)c->card)
+            kd = (double)c->card;
+        if (kd - x <= c->squeeze || u >= zipf_H(kd + 0.5, c->s) - pow(kd, -c->s))
+            return (uint64_t)kd;
+    }
+}
+
+/* Walker's alias method, built with Vose's two worklists. Bin i keeps rank i+1 when the low
+ * 32 bits of the draw fall below thr[i], else gives rank alias[i]+1. A full bin points at
+ * itself, so it needs no threshold of 2^32. */
+static int alias_build(catfield *c, double *w)
+{
+    size_t n = (size_t)c->card;
+    c->thr = malloc(n * sizeof *c->thr);
+    c->alias = malloc(n * sizeof *c->alias);
+    uint32_t *small = malloc(2 * n * sizeof *small), *large = small ? small + n : NULL;
+    if (!c->thr || !c->alias || !small) {
+        free(small);
+        return -1;
+    }
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += w[i];
+    size_t ns = 0, nl = 0;
+    for (size_t i = 0; i < n; i++) {
+        w[i] *= (double)n / sum;
+        if (w[i] < 1)
+            small[ns++] = (uint32_t)i;
+        else
+            large[nl++] = (uint32_t)i;
+    }
+    while (ns && nl) {
+        uint32_t a = small[--ns], b = large[--nl];
+        c->thr[a] = (uint32_t)(w[a] * 4294967296.0);
+        c->alias[a] = b;
+        w[b] -= 1 - w[a];
+        if (w[b] < 1)
+            small[ns++] = b;
+        else
+            large[nl++] = b;
+    }
+    /* what is left is 1 up to rounding */
+    while (nl) {
+        uint32_t b = large[--nl];
+        c->thr[b] = 0;
+        c->alias[b] = b;
+    }
+    while (ns) {
+        uint32_t a = small[--ns];
+        c->thr[a] = 0;
+        c->alias[a] = a;
+    }
+    free(small);
+    return 0;
+}
+
+static uint64_t zipf_draw(const catfield *c, rill_rng *r)
+{
+    if (!c->thr)
+        return ri_draw(c, r);
+    uint64_t x = rill_rng_next(r);
+    uint32_t i = (uint32_t)(((x >> 32) * c->card) >> 32);
+    return 1 + ((uint32_t)x < c->thr[i] ? i : c->alias[i]);
+}
+
+/* ---- hashed values, effects and vectors ------------------------------------------------- */
+
+static inline uint32_t hex_value(const catfield *c, uint64_t r)
+{
+    return (uint32_t)(rill_mix64(r ^ c->key_hex) >> 32);
+}
+
+/* Four 16-bit uniforms summed (Irwin-Hall), centred and scaled to variance 1: close enough
+ * to a normal for effect sizes, and far cheaper than Box-Muller. */
+static inline double raw_effect(const catfield *c, uint64_t r)
+{
+    uint64_t h = rill_mix64(r ^ c->key_eff);
+    double sum = (double)(h & 0xffff) + (double)((h >> 16) & 0xffff) +
+                 (double)((h >> 32) & 0xffff) + (double)(h >> 48);
+    return (sum * (1.0 / 65536) - 2) * 1.7320508075688772;
+}
+
+/* Rank 0 (empty) has an effect too: models see the empty value as a category of its own. */
+static inline double effect(const catfield *c, uint64_t r)
+{
+    return c->sigma * (raw_effect(c, r) - c->emean);
+}
+
+/* The raw vector: four uniforms of mean 0 and variance 1. */
+static inline void raw_vec(const catfield *c, uint64_t r, double v[UDIM])
+{
+    uint64_t h = rill_mix64(r ^ c->key_vec);
+    for (int d = 0; d < UDIM; d++)
+        v[d] = ((double)((h >> (16 * d)) & 0xffff) * (1.0 / 65536) - 0.5) * 3.4641016151377544;
+}
+
+static inline void vec(const catfield *c, uint64_t r, double v[UDIM])
+{
+    if (r == 0) {
+        for (int d = 0; d < UDIM; d++)
+            v[d] = 0;
+        return;
+    }
+    raw_vec(c, r, v);
+    for (int d = 0; d < UDIM; d++)
+        v[d] -= c->vmean[d];
+}
+
+/* Centring. The first ranks of a field carry most of its rows (the top value of C6 alone
+ * about half), so random effects and vectors would have means far from 0: the positive rate
+ * would swing with the seed, and part of every interaction would be a first-order effect in
+ * disguise. So each field's effects and vectors are shifted by their mean under the field's
+ * law (empty rows included, with vector 0). The mean is summed over ranks
+ * 1..min(card, ALIAS_MAX), normalised by the whole law; past that, the tail's weighted mean
+ * is that of ~10^5 or more independent uniforms, about 1e-3, and is left alone. The tail's
+ * weight is the integral of x^-s, which matches the sum to ~1e-10 that far out. w holds the
+ * unnormalised weights r^-s when the caller has them, else NULL. */
+static void field_center(catfield *c, const double *w)
+{
+    uint64_t head = c->card < ALIAS_MAX ? c->card : ALIAS_MAX;
+    double vsum[UDIM] = {0}, esum = 0, z = 0;
+    for (uint64_t r = 1; r <= head; r++) {
+        double wr = w ? w[r - 1] : pow((double)r, -c->s);
+        esum += wr * raw_effect(c, r);
+        if (c->has_vec) {
+            double v[UDIM];
+            raw_vec(c, r, v);
+            for (int d = 0; d < UDIM; d++)
+                vsum[d] += wr * v[d];
+        }
+        z += wr;
+    }
+    if (c->card > head)
+        z += zipf_H((double)c->card + 0.5, c->s) - zipf_H((double)head + 0.5, c->s);
+    double miss = (double)c->miss * (1.0 / 18446744073709551616.0);
+    c->emean = (1 - miss) * esum / z + miss * raw_effect(c, 0);
+    /* vectors are only ever offset for present values, whose mean is what must vanish */
+    for (int d = 0; d < UDIM; d++)
+        c->vmean[d] = vsum[d] / z;
+}
+
+/* ---- set-up ----------------------------------------------------------------------------- */
+
+static void gen_free(gen *g)
+{
+    for (int f = 0; f < NCAT; f++) {
+        free(g->cat[f].thr);
+        free(g->cat[f].alias);
+    }
+}
+
+/* The key for rill_hash64(r, salt) with salt = rill_hash64(f, seed ^ what). */
+static uint64_t hash_key(uint64_t seed, int f, uint64_t what)
+{
+    return rill_mix64(rill_hash64((uint64_t)f, seed ^ what) + 0x9e3779b97f4a7c15ULL);
+}
+
+static uint64_t rate_threshold(double p)
+{
+    return (uint64_t)(p * 18446744073709551616.0);
+}
+
+static int gen_init(gen *g, const rill_gen_cfg *cfg, rill_err *err)
+{
+    memset(g, 0, sizeof *g);
+    double m = cfg->max_cardinality == 0 ? DEFAULT_MAX_CARD : cfg->max_cardinality;
+    if (!(m >= 4 && m <= MAX_MAX_CARD))
+        return rill_errf(err, RILL_EINVAL,
+                         "generator: max_cardinality %g is out of range (give 4 to %.0f, or 0 "
+                         "for the default %.0f)",
+                         cfg->max_cardinality, MAX_MAX_CARD, DEFAULT_MAX_CARD);
+    if (isnan(cfg->interaction))
+        return rill_errf(err, RILL_EINVAL,
+                         "generator: interaction is NaN (give a scale >= 0, or < 0 for the "
+                         "default 1)");
+    g->interaction = cfg->interaction < 0 ? 1 : cfg->interaction;
+
+    uint64_t seed = cfg->seed;
+    rill_rng_seed(&g->rng, rill_hash64(seed, 0x726f7773ULL)); /* "rows" */
+    for (int j = 0; j < NNUM; j++)
+        g->nmiss[j] = rate_threshold(numspec[j].miss);
+    for (int q = 0; q < NGROUP; q++)
+        for (int i = 0; i < groups[q].n; i++)
+            g->cat[groups[q].f[i]].has_vec = 1;
+
+    double *w = malloc(ALIAS_MAX * sizeof *w);
+    if (!w)
+        return rill_errf(err, RILL_ENOMEM, "generator: out of memory for Zipf tables");
+    for (int f = 0; f < NCAT; f++) {
+        catfield *c = &g->cat[f];
+        int k = catspec[f].k;
+        /* the largest field gets exactly M, so max_cardinality means what it says */
+        double card = k == NCAT - 1 ? m : 3 * exp(log(m / 3) * k / (NCAT - 1));
+        c->card = (uint64_t)llround(card);
+        if (c->card < 3)
+            c->card = 3;
+        c->s = catspec[f].s;
+        c->miss = rate_threshold(catspec[f].miss);
+        c->sigma = catspec[f].sigma;
+        c->key_hex = hash_key(seed, f, 0x6865782076616cULL);
+        c->key_eff = hash_key(seed, f, 0x6566666563740aULL);
+        c->key_vec = hash_key(seed, f, 0x766563746f720aULL);
+        if (c->card <= ALIAS_MAX) {
+            for (uint64_t r = 1; r <= c->card; r++)
+                w[r - 1] = pow((double)r, -c->s);
+            field_center(c, w);
+            if (alias_build(c, w)) { /* scales w in place, so after field_center */
+                free(w);
+                gen_free(g);
+                return rill_errf(err, RILL_ENOMEM, "generator: out of memory for C%d's table",
+                                 f + 1);
+            }
+        } else {
+            ri_setup(c);
+            field_center(c, NULL);
+        }
+    }
+    free(w);
+    return RILL_OK;
+}
+
+/* ---- formatting ------------------------------------------------------------------------- */
+
+static inline char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static inline char *put_hex8(char *p, uint32_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 7; i >= 0; i--) {
+        p[i] = digits[v & 15];
+        v >>= 4;
+    }
+    return p + 8;
+}
+
+/* ---- rows ------------------------------------------------------------------------------- */
+
+static double sigmoid(double z)
+{
+    return z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z));
+}
+
+int rill_gen_criteo_truth(const rill_gen_cfg *cfg, FILE *out, float *logit, float *first_order,
+                          rill_err *err)
+{
+    if (!cfg)
+        return rill_errf(err, RILL_EINVAL, "generator: no configuration given");
+    gen g;
+    int rc = gen_init(&g, cfg, err);
+    if (rc)
+        return rc;
+    char *buf = out ? malloc(OUTBUF) : NULL;
+    if (out && !buf) {
+        gen_free(&g);
+        return rill_errf(err, RILL_ENOMEM, "generator: out of memory for the output buffer");
+    }
+    char *p = buf;
+    rill_rng *rng = &g.rng;
+    for (uint64_t row = 0; row < cfg->rows; row++) {
+        uint64_t rank[NCAT];
+        int64_t num[NNUM];
+        int num_present[NNUM];
+        double first = BIAS, inter = 0;
+        for (int f = 0; f < NCAT; f++) {
+            const catfield *c = &g.cat[f];
+            rank[f] = c->miss && rill_rng_next(rng) < c->miss ? 0 : zipf_draw(c, rng);
+            first += effect(c, rank[f]);
+        }
+        for (int j = 0; j < NNUM; j++) {
+            num_present[j] = !(g.nmiss[j] && rill_rng_next(rng) < g.nmiss[j]);
+            if (!num_present[j])
+                continue;
+            double u = 1 - rill_rng_unit(rng); /* (0,1], so the power is finite */
+            double v = floor(numspec[j].lambda * (exp(-log(u) / numspec[j].alpha) - 1));
+            num[j] = v < 2147483647.0 ? (int64_t)v : 2147483647;
+            /* real Criteo's I2 has a few small negative values */
+            if (j == 1 && rill_rng_next(rng) < rate_threshold(0.1))
+                num[j] = -1 - (int64_t)rill_rng_below(rng, 3);
+            if (numspec[j].w != 0 && num[j] > 0)
+                first += numspec[j].w * log1p((double)num[j]);
+        }
+        if (g.interaction > 0) {
+            /* sum over pairs f < g of <v_f, v_g> = (|sum v|^2 - sum |v|^2) / 2 */
+            for (int q = 0; q < NGROUP; q++) {
+                double sum[UDIM] = {0}, sq = 0, v[UDIM];
+                for (int i = 0; i < groups[q].n; i++) {
+                    int f = groups[q].f[i];
+                    vec(&g.cat[f], rank[f], v);
+                    for (int d = 0; d < UDIM; d++) {
+                        sum[d] += v[d];
+                        sq += v[d] * v[d];
+                    }
+                }
+                double ss = 0;
+                for (int d = 0; d < UDIM; d++)
+                    ss += sum[d] * sum[d];
+                /* the last 1/2 is 1/sqrt(UDIM): each pair's dot has variance about 1 */
+                inter += groups[q].c * (ss - sq) * 0.5 * 0.5;
+            }
+            inter *= g.interaction;
+        }
+        double z = first + inter;
+        int label = rill_rng_unit(rng) < sigmoid(z);
+        if (logit)
+            logit[row] = (float)z;
+        if (first_order)
+            first_order[row] = (float)first;
+        if (!out)
+            continue;
+
+        *p++ = (char)('0' + label);
+        for (int j = 0; j < NNUM; j++) {
+            *p++ = '\t';
+            if (!num_present[j])
+                continue;
+            if (num[j] < 0) {
+                *p++ = '-';
+                p = put_u64(p, (uint64_t)-num[j]);
+            } else {
+                p = put_u64(p, (uint64_t)num[j]);
+            }
+        }
+        for (int f = 0; f < NCAT; f++) {
+            *p++ = '\t';
+            if (rank[f])
+                p = put_hex8(p, hex_value(&g.cat[f], rank[f]));
+        }
+        *p++ = '\n';
+        /* a row is at most 1 + 13 * 12 + 26 * 9 + 1 bytes, far below the slack kept */
+        if ((size_t)(p - buf) > OUTBUF - 4096) {
+            if (fwrite(buf, 1, (size_t)(p - buf), out) != (size_t)(p - buf)) {
+                rc = rill_errf(err, RILL_EIO, "generator: writing rows up to %llu failed: %s",
+                               (unsigned long long)row + 1, strerror(errno));
+                goto leave;
+            }
+            p = buf;
+        }
+    }
+    if (out && p > buf && fwrite(buf, 1, (size_t)(p - buf), out) != (size_t)(p - buf))
+        rc = rill_errf(err, RILL_EIO, "generator: writing rows up to %llu failed: %s",
+                       (unsigned long long)cfg->rows, strerror(errno));
+leave:
+    free(buf);
+    gen_free(&g);
+    return rc;
+}
+
+/* rows = 0 is not an error: it writes nothing (the reader will refuse the empty file, which
+ * is the place to say so). */
+int rill_gen_criteo(const rill_gen_cfg *cfg, FILE *out, rill_err *err)
+{
+    if (!out)
+        return rill_errf(err, RILL_EINVAL, "generator: no output stream given");
+    return rill_gen_criteo_truth(cfg, out, NULL, NULL, err);
+}

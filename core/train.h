@@ -1,0 +1,79 @@
+/* Training and evaluation loops: batches from readers through the graph, the optimizers, the
+ * learning-rate schedule, gradient clipping, periodic evaluation with early stopping, a
+ * progress line and metrics written as JSON lines in the run directory. */
+#ifndef RILL_TRAIN_H
+#define RILL_TRAIN_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "graph.h"
+#include "reader.h"
+
+enum { RILL_DECAY_NONE, RILL_DECAY_LINEAR, RILL_DECAY_COSINE, RILL_DECAY_EXP };
+
+typedef struct rill_schedule {
+    long warmup;         /* steps of linear warmup from lr/warmup to lr */
+    int decay;           /* RILL_DECAY_* */
+    long decay_start;    /* step where decay begins (after warmup by default) */
+    long decay_steps;    /* linear/cosine: steps to reach min_scale; exp: steps per halving */
+    double min_scale;    /* lower bound of the lr multiplier */
+} rill_schedule;
+
+typedef struct rill_train_cfg {
+    int epochs;
+    long max_steps;          /* 0: no limit */
+    rill_optim dense;
+    rill_schedule schedule;
+    double clip_norm;        /* 0: no clipping */
+    long eval_every;         /* steps between evaluations; 0: at the end of each epoch */
+    int patience;            /* early stopping: evaluations without AUC gain; 0: off */
+    double min_delta;        /* AUC gain that counts as one */
+    uint64_t seed;
+    const char *run_dir;     /* metrics.jsonl and params.bin go here; NULL: nowhere */
+    bool progress;           /* progress line on stderr */
+    volatile sig_atomic_t *stop; /* set asynchronously (Ctrl-C): stop after this step */
+} rill_train_cfg;
+
+#define RILL_MAX_TASKS 8
+
+typedef struct rill_task_metrics {
+    char task[64];     /* the loss node's name */
+    char label[64];
+    double auc, logloss, pos_rate;
+    uint64_t n;
+} rill_task_metrics;
+
+typedef struct rill_eval_result {
+    int ntasks;
+    rill_task_metrics task[RILL_MAX_TASKS];
+    uint64_t rows;
+    double seconds;
+} rill_eval_result;
+
+typedef struct rill_train_result {
+    uint64_t steps, examples;
+    double seconds, examples_per_s, last_loss;
+    rill_eval_result last, best;
+    uint64_t best_step;
+    bool early_stopped, interrupted;
+    uint64_t bad_lines;
+} rill_train_result;
+
+/* Linear warmup then decay; the multiplier of the base learning rates at 1-based step t. */
+double rill_schedule_scale(const rill_schedule *s, uint64_t t);
+
+/* Trains g (built) on train; evaluates on valid (may be NULL). Saves the parameters to
+ * run_dir/params.bin at the end, or at each best evaluation when early stopping is on.
+ * Returns RILL_EINTR (after saving) when *cfg->stop was set. */
+int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
+               rill_reader *valid, rill_train_result *res, rill_err *err);
+
+/* Forward over every batch of r: AUC and logloss per loss node. predictions (may be NULL)
+ * gets one line per example: the probability of each task, tab-separated. */
+int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, rill_eval_result *res,
+                  rill_err *err);
+
+#endif

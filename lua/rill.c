@@ -1,0 +1,812 @@
+/* The C side of the Lua module: require "rill" loads lua/rill/init.lua, which loads this as
+ * "rill.core". Metatables rill.Schema, rill.Graph and rill.Node wrap the engine; core/ and
+ * store/ never touch the Lua API. Errors from the engine already name the node and script
+ * line; they are raised only after every C resource is released. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "gen.h"
+#include "graph.h"
+#include "nodes.h"
+#include "pool.h"
+#include "reader.h"
+#include "store.h"
+#include "train.h"
+#include "util.h"
+
+#include "rill_lua.h"
+
+volatile sig_atomic_t rill_interrupted;
+
+#define SCHEMA_MT "rill.Schema"
+#define GRAPH_MT "rill.Graph"
+#define NODE_MT "rill.Node"
+
+typedef struct {
+    rill_schema s;
+    bool live;
+} schema_box;
+
+typedef struct {
+    rill_graph *g;
+} graph_box;
+
+typedef struct {
+    rill_node *n;
+} node_box;
+
+/* ---- Lua values to rill_value ---- */
+
+static int to_value(lua_State *L, int idx, rill_value *out, char *msg, size_t cap,
+                    const char *path, int depth);
+
+static int table_to_value(lua_State *L, int idx, rill_value *out, char *msg, size_t cap,
+                          const char *path, int depth)
+{
+    idx = lua_absindex(L, idx);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    bool has_keys = false;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (!(lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 && lua_tointeger(L, -1) <= n))
+            has_keys = true;
+    }
+    if (!has_keys) {
+        *out = (rill_value){.type = RILL_V_LIST};
+        for (lua_Integer i = 1; i <= n; i++) {
+            rill_value v;
+            char sub[160];
+            snprintf(sub, sizeof sub, "%s[%lld]", path, (long long)i);
+            lua_rawgeti(L, idx, i);
+            int rc = to_value(L, -1, &v, msg, cap, sub, depth + 1);
+            lua_pop(L, 1);
+            if (rc || rill_list_push(out, v)) {
+                rill_value_free(out);
+                return rc ? rc : -1;
+            }
+        }
+        return 0;
+    }
+    *out = rill_value_map();
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            snprintf(msg, cap, "%s: keys must be names, got a %s key (do not mix a list with "
+                               "named settings)", path, luaL_typename(L, -2));
+            lua_pop(L, 2);
+            rill_value_free(out);
+            return -1;
+        }
+        const char *key = lua_tostring(L, -2);
+        char sub[160];
+        snprintf(sub, sizeof sub, "%s.%s", path, key);
+        rill_value v;
+        int rc = to_value(L, -1, &v, msg, cap, sub, depth + 1);
+        lua_pop(L, 1);
+        if (rc || rill_map_set(out, key, v)) {
+            lua_pop(L, 1);
+            rill_value_free(out);
+            return rc ? rc : -1;
+        }
+    }
+    return 0;
+}
+
+static int to_value(lua_State *L, int idx, rill_value *out, char *msg, size_t cap,
+                    const char *path, int depth)
+{
+    if (depth > 16) {
+        snprintf(msg, cap, "%s: tables nested too deeply (a cycle?)", path);
+        return -1;
+    }
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: *out = (rill_value){.type = RILL_V_NIL}; return 0;
+    case LUA_TBOOLEAN: *out = rill_value_bool(lua_toboolean(L, idx)); return 0;
+    case LUA_TNUMBER: *out = rill_value_num(lua_tonumber(L, idx)); return 0;
+    case LUA_TSTRING:
+        *out = rill_value_str(lua_tostring(L, idx));
+        return out->type == RILL_V_STR ? 0 : -1;
+    case LUA_TTABLE: return table_to_value(L, idx, out, msg, cap, path, depth);
+    case LUA_TUSERDATA: {
+        node_box *nb = luaL_testudata(L, idx, NODE_MT);
+        if (nb) {
+            *out = (rill_value){.type = RILL_V_NODE, .u.node = nb->n};
+            return 0;
+        }
+    } /* fall through */
+    default:
+        snprintf(msg, cap, "%s: a %s cannot be an argument (numbers, strings, booleans and "
+                           "tables of them can)", path, luaL_typename(L, idx));
+        return -1;
+    }
+}
+
+/* The settings table at idx as a heap rill_value map (caller frees), or NULL after
+ * raising an error. */
+static rill_value *args_from(lua_State *L, int idx, const char *who)
+{
+    char msg[512] = "";
+    rill_value *v = malloc(sizeof *v);
+    if (!v)
+        luaL_error(L, "out of memory");
+    if (lua_isnoneornil(L, idx)) {
+        *v = rill_value_map();
+        return v;
+    }
+    int rc = lua_type(L, idx) == LUA_TTABLE ? to_value(L, idx, v, msg, sizeof msg, who, 0) : -1;
+    if (rc == 0 && v->type == RILL_V_LIST && v->u.list.n == 0) {
+        rill_value_free(v);
+        *v = rill_value_map();
+    }
+    if (rc == 0 && v->type != RILL_V_MAP) {
+        rill_value_free(v);
+        rc = -1;
+        snprintf(msg, sizeof msg, "%s: expected a table of named settings", who);
+    }
+    if (rc) {
+        free(v);
+        if (!msg[0])
+            snprintf(msg, sizeof msg, "%s: expected a table of settings", who);
+        luaL_error(L, "%s", msg);
+    }
+    return v;
+}
+
+static void free_value(rill_value *v)
+{
+    if (v) {
+        rill_value_free(v);
+        free(v);
+    }
+}
+
+/* ---- rill.Schema ---- */
+
+static schema_box *check_schema(lua_State *L, int i)
+{
+    schema_box *b = luaL_checkudata(L, i, SCHEMA_MT);
+    if (!b->live)
+        luaL_error(L, "attempt to use a freed schema");
+    return b;
+}
+
+static int l_schema_gc(lua_State *L)
+{
+    schema_box *b = luaL_checkudata(L, 1, SCHEMA_MT);
+    if (b->live)
+        rill_schema_free(&b->s);
+    b->live = false;
+    return 0;
+}
+
+static void push_names(lua_State *L, char **names, int n)
+{
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+static int l_schema_columns(lua_State *L)
+{
+    schema_box *b = check_schema(L, 1);
+    lua_createtable(L, 0, 5);
+    push_names(L, b->s.label_names, b->s.nlabels);
+    lua_setfield(L, -2, "labels");
+    push_names(L, b->s.num_names, b->s.nnum);
+    lua_setfield(L, -2, "numeric");
+    push_names(L, b->s.cat_names, b->s.ncat);
+    lua_setfield(L, -2, "categorical");
+    lua_pushboolean(L, b->s.has_weight);
+    lua_setfield(L, -2, "weight");
+    lua_pushstring(L, b->s.name);
+    lua_setfield(L, -2, "name");
+    return 1;
+}
+
+static int l_schema(lua_State *L)
+{
+    const char *kind = luaL_checkstring(L, 1);
+    if (strcmp(kind, "criteo") != 0)
+        return luaL_error(L, "rill.core.schema: unknown built-in schema '%s' (known: criteo)", kind);
+    schema_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->live = false;
+    luaL_setmetatable(L, SCHEMA_MT);
+    rill_err err = {0};
+    if (rill_schema_criteo(&b->s, &err))
+        return luaL_error(L, "%s", err.msg);
+    b->live = true;
+    return 1;
+}
+
+/* ---- rill.Graph and rill.Node ---- */
+
+static rill_graph *check_graph(lua_State *L, int i)
+{
+    graph_box *b = luaL_checkudata(L, i, GRAPH_MT);
+    if (!b->g)
+        luaL_error(L, "attempt to use a closed graph");
+    return b->g;
+}
+
+static int l_graph_gc(lua_State *L)
+{
+    graph_box *b = luaL_checkudata(L, 1, GRAPH_MT);
+    rill_graph_free(b->g);
+    b->g = NULL;
+    return 0;
+}
+
+static int l_graph_new(lua_State *L)
+{
+    schema_box *s = check_schema(L, 1);
+    graph_box *b = lua_newuserdatauv(L, sizeof *b, 1);
+    b->g = NULL; /* made closed first, so a failure below leaves a consistent object */
+    luaL_setmetatable(L, GRAPH_MT);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1); /* the graph keeps its schema alive */
+    rill_err err = {0};
+    if (rill_graph_create(&b->g, &s->s, &err))
+        return luaL_error(L, "%s", err.msg);
+    return 1;
+}
+
+static void push_node(lua_State *L, int graph_idx, rill_node *n)
+{
+    node_box *nb = lua_newuserdatauv(L, sizeof *nb, 1);
+    nb->n = n;
+    luaL_setmetatable(L, NODE_MT);
+    lua_pushvalue(L, graph_idx);
+    lua_setiuservalue(L, -2, 1); /* the node keeps its graph alive */
+}
+
+/* g:add(kind, name, where, inputs, args) -> node */
+static int l_graph_add(lua_State *L)
+{
+    rill_graph *g = check_graph(L, 1);
+    const char *kind = luaL_checkstring(L, 2);
+    const char *name = luaL_optstring(L, 3, NULL);
+    const char *where = luaL_optstring(L, 4, "?");
+    luaL_checktype(L, 5, LUA_TTABLE);
+    int nin = (int)lua_rawlen(L, 5);
+    rill_node *inputs[64];
+    if (nin > 64)
+        return luaL_error(L, "%s: node '%s' (%s): at most 64 inputs", where, name ? name : kind, kind);
+    for (int i = 0; i < nin; i++) {
+        lua_rawgeti(L, 5, i + 1);
+        node_box *nb = luaL_testudata(L, -1, NODE_MT);
+        if (!nb) {
+            const char *tn = luaL_typename(L, -1);
+            return luaL_error(L, "%s: node '%s' (%s): input %d is a %s, expected a node (the "
+                                 "result of another g:... call)",
+                              where, name ? name : kind, kind, i + 1, tn);
+        }
+        inputs[i] = nb->n;
+        lua_pop(L, 1);
+    }
+    char who[256];
+    snprintf(who, sizeof who, "%s: node '%s' (%s)", where, name ? name : kind, kind);
+    rill_value *args = args_from(L, 6, who);
+    rill_err err = {0};
+    rill_node *n;
+    if (rill_graph_add(g, kind, name, where, inputs, nin, args, &n, &err))
+        return luaL_error(L, "%s", err.msg); /* args were taken over and freed */
+    push_node(L, 1, n);
+    return 1;
+}
+
+static int l_graph_node(lua_State *L)
+{
+    rill_graph *g = check_graph(L, 1);
+    rill_node *n = rill_graph_find(g, luaL_checkstring(L, 2));
+    if (!n)
+        return 0;
+    push_node(L, 1, n);
+    return 1;
+}
+
+static int l_graph_nodes(lua_State *L)
+{
+    rill_graph *g = check_graph(L, 1);
+    lua_createtable(L, g->nnodes, 0);
+    for (int i = 0; i < g->nnodes; i++) {
+        push_node(L, 1, g->nodes[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int l_graph_param_count(lua_State *L)
+{
+    rill_graph *g = check_graph(L, 1);
+    lua_pushinteger(L, (lua_Integer)rill_graph_dense_count(g));
+    return 1;
+}
+
+static rill_node *check_node(lua_State *L, int i)
+{
+    node_box *b = luaL_checkudata(L, i, NODE_MT);
+    return b->n;
+}
+
+static int l_node_name(lua_State *L)
+{
+    lua_pushstring(L, check_node(L, 1)->name);
+    return 1;
+}
+
+static int l_node_kind(lua_State *L)
+{
+    lua_pushstring(L, check_node(L, 1)->ops->name);
+    return 1;
+}
+
+static int l_node_where(lua_State *L)
+{
+    lua_pushstring(L, check_node(L, 1)->where);
+    return 1;
+}
+
+/* per-example shape: {F, D} or {D} for vectors, "ids" with field names, "loss" */
+static int l_node_shape(lua_State *L)
+{
+    rill_node *n = check_node(L, 1);
+    if (n->out_kind == RILL_OUT_DENSE) {
+        lua_createtable(L, n->nd, 0);
+        for (int i = 0; i < n->nd; i++) {
+            lua_pushinteger(L, n->dims[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        return 1;
+    }
+    lua_pushstring(L, n->out_kind == RILL_OUT_IDS ? "ids" : "loss");
+    return 1;
+}
+
+static int l_node_tostring(lua_State *L)
+{
+    rill_node *n = check_node(L, 1);
+    lua_pushfstring(L, "rill.Node '%s' (%s) made at %s", n->name, n->ops->name, n->where);
+    return 1;
+}
+
+/* ---- data specs, training, evaluation ---- */
+
+typedef struct {
+    rill_reader_cfg cfg;
+    const char *valid_path;
+    double valid;
+} data_spec;
+
+static int read_data_spec(rill_args *a, const rill_schema *schema, int batch, uint64_t seed,
+                          data_spec *d, rill_err *err)
+{
+    static const char *const splits[] = {"tail", "hash", NULL};
+    static const char *const bad[] = {"error", "skip", NULL};
+    static const char *const formats[] = {"criteo", NULL};
+    const char *path;
+    long shuffle, max_line;
+    int split, on_bad, format;
+    bool threaded;
+    int rc;
+    memset(d, 0, sizeof *d);
+    if ((rc = rill_args_str(a, "path", NULL, &path, err)) ||
+        (rc = rill_args_enum(a, "format", formats, 0, &format, err)) ||
+        (rc = rill_args_num(a, "valid", 0.0, 0.0, 0.99, &d->valid, err)) ||
+        (rc = rill_args_str(a, "valid_path", NULL, &d->valid_path, err)) ||
+        (rc = rill_args_enum(a, "split", splits, 0, &split, err)) ||
+        (rc = rill_args_int(a, "shuffle", 100000, 0, 1L << 26, &shuffle, err)) ||
+        (rc = rill_args_enum(a, "on_bad_line", bad, 0, &on_bad, err)) ||
+        (rc = rill_args_int(a, "max_line", 1 << 20, 64, 1L << 30, &max_line, err)) ||
+        (rc = rill_args_bool(a, "threaded", true, &threaded, err)))
+        return rc;
+    if (!path)
+        return rill_errf(err, RILL_EINVAL, "%s: 'path' is required (the data file)", a->who);
+    if (d->valid > 0 && d->valid_path)
+        return rill_errf(err, RILL_EINVAL, "%s: give 'valid' (a fraction) or 'valid_path' (a file), "
+                                           "not both", a->who);
+    d->cfg = (rill_reader_cfg){.path = path, .format = RILL_FMT_CRITEO, .schema = schema,
+                               .part = d->valid > 0 ? RILL_PART_TRAIN : RILL_PART_ALL,
+                               .valid_fraction = d->valid, .split = split, .split_seed = seed,
+                               .batch = batch, .shuffle = (int)shuffle, .seed = seed,
+                               .on_bad_line = on_bad, .max_line = (size_t)max_line,
+                               .threaded = threaded};
+    (void)format;
+    return rill_args_check_unused(a, err);
+}
+
+static void push_eval(lua_State *L, const rill_eval_result *e)
+{
+    lua_createtable(L, 0, 6);
+    if (e->ntasks > 0) {
+        lua_pushnumber(L, e->task[0].auc);
+        lua_setfield(L, -2, "auc");
+        lua_pushnumber(L, e->task[0].logloss);
+        lua_setfield(L, -2, "logloss");
+    }
+    lua_pushinteger(L, (lua_Integer)e->rows);
+    lua_setfield(L, -2, "rows");
+    lua_pushnumber(L, e->seconds);
+    lua_setfield(L, -2, "seconds");
+    lua_createtable(L, e->ntasks, 0);
+    for (int k = 0; k < e->ntasks; k++) {
+        lua_createtable(L, 0, 5);
+        lua_pushstring(L, e->task[k].task);
+        lua_setfield(L, -2, "task");
+        lua_pushstring(L, e->task[k].label);
+        lua_setfield(L, -2, "label");
+        lua_pushnumber(L, e->task[k].auc);
+        lua_setfield(L, -2, "auc");
+        lua_pushnumber(L, e->task[k].logloss);
+        lua_setfield(L, -2, "logloss");
+        lua_pushnumber(L, e->task[k].pos_rate);
+        lua_setfield(L, -2, "pos_rate");
+        lua_pushinteger(L, (lua_Integer)e->task[k].n);
+        lua_setfield(L, -2, "rows");
+        lua_rawseti(L, -2, k + 1);
+    }
+    lua_setfield(L, -2, "tasks");
+}
+
+typedef struct {
+    rill_value *data_v, *opts_v;
+    rill_reader *train, *valid;
+    FILE *pred;
+    char msg[1024];
+} call_res;
+
+static void call_release(call_res *c)
+{
+    rill_reader_close(c->train);
+    rill_reader_close(c->valid);
+    if (c->pred && c->pred != stdout)
+        fclose(c->pred);
+    free_value(c->data_v);
+    free_value(c->opts_v);
+}
+
+static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *threads,
+                          rill_err *err)
+{
+    static const char *const decays[] = {"none", "linear", "cosine", "exp", NULL};
+    long epochs, seed, patience;
+    bool has_optim, progress;
+    rill_args sub;
+    const char *run;
+    int rc;
+    memset(t, 0, sizeof *t);
+    if ((rc = rill_args_int(o, "epochs", 1, 1, 1000000, &epochs, err)) ||
+        (rc = rill_args_int(o, "batch", 2048, 1, 1 << 22, batch, err)) ||
+        (rc = rill_args_int(o, "max_steps", 0, 0, 1L << 50, &t->max_steps, err)) ||
+        (rc = rill_args_int(o, "warmup", 0, 0, 1L << 40, &t->schedule.warmup, err)) ||
+        (rc = rill_args_enum(o, "decay", decays, 0, &t->schedule.decay, err)) ||
+        (rc = rill_args_int(o, "decay_start", 0, 0, 1L << 40, &t->schedule.decay_start, err)) ||
+        (rc = rill_args_int(o, "decay_steps", 10000, 1, 1L << 40, &t->schedule.decay_steps, err)) ||
+        (rc = rill_args_num(o, "min_lr_scale", 0.0, 0.0, 1.0, &t->schedule.min_scale, err)) ||
+        (rc = rill_args_num(o, "clip_norm", 0.0, 0.0, 1e12, &t->clip_norm, err)) ||
+        (rc = rill_args_int(o, "eval_every", 0, 0, 1L << 40, &t->eval_every, err)) ||
+        (rc = rill_args_int(o, "early_stop", 0, 0, 1000000, &patience, err)) ||
+        (rc = rill_args_num(o, "min_delta", 0.0, 0.0, 1.0, &t->min_delta, err)) ||
+        (rc = rill_args_int(o, "seed", 1, 0, 1L << 53, &seed, err)) ||
+        (rc = rill_args_int(o, "threads", 0, 0, 64, threads, err)) ||
+        (rc = rill_args_str(o, "run", NULL, &run, err)) ||
+        (rc = rill_args_bool(o, "progress", true, &progress, err)) ||
+        (rc = rill_args_sub(o, "optim", &sub, &has_optim, err)))
+        return rc;
+    t->patience = (int)patience;
+    t->epochs = (int)epochs;
+    t->seed = (uint64_t)seed;
+    t->run_dir = run;
+    t->progress = progress;
+    if (has_optim) {
+        if ((rc = rill_optim_parse(&sub, false, &t->dense, err)))
+            return rc;
+    } else {
+        t->dense = (rill_optim){.kind = RILL_OPT_ADAM, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999,
+                                .eps = 1e-8};
+    }
+    return RILL_OK;
+}
+
+/* core.train(graph, data, opts, where) -> result table */
+static int l_train(lua_State *L)
+{
+    rill_graph *g = check_graph(L, 1);
+    const char *where = luaL_optstring(L, 4, "rill.train");
+    call_res c = {0};
+    rill_err err = {0};
+    rill_train_cfg tc;
+    rill_train_result res;
+    data_spec d;
+    long batch, threads;
+    char who[300];
+    snprintf(who, sizeof who, "rill.train at %s", where);
+    c.opts_v = args_from(L, 3, who);
+    snprintf(who, sizeof who, "rill.train at %s: data", where);
+    c.data_v = args_from(L, 2, who);
+    rill_args oa = {.map = c.opts_v}, da = {.map = c.data_v};
+    snprintf(oa.who, sizeof oa.who, "rill.train at %s", where);
+    snprintf(da.who, sizeof da.who, "rill.train at %s: data", where);
+    rill_args_get(&oa, "graph");
+    rill_args_get(&oa, "data");
+    int rc = read_train_cfg(&oa, &tc, &batch, &threads, &err);
+    if (!rc)
+        rc = rill_args_check_unused(&oa, &err);
+    if (!rc)
+        rc = read_data_spec(&da, g->schema, (int)batch, tc.seed, &d, &err);
+    if (!rc)
+        rc = rill_pool_start((int)threads, &err);
+    if (!rc)
+        rc = rill_graph_build(g, tc.seed, &err);
+    if (!rc)
+        rc = rill_reader_open(&c.train, &d.cfg, &err);
+    if (!rc && (d.valid > 0 || d.valid_path)) {
+        rill_reader_cfg vc = d.cfg;
+        vc.shuffle = 0;
+        vc.threaded = false;
+        if (d.valid_path) {
+            vc.path = d.valid_path;
+            vc.part = RILL_PART_ALL;
+        } else {
+            vc.part = RILL_PART_VALID;
+        }
+        rc = rill_reader_open(&c.valid, &vc, &err);
+    }
+    if (!rc) {
+        tc.stop = &rill_interrupted;
+        rc = rill_train(g, &tc, c.train, c.valid, &res, &err);
+        if (rc == RILL_EINTR)
+            rc = RILL_OK; /* reported in the result */
+    }
+    call_release(&c);
+    if (rc)
+        return luaL_error(L, "%s", err.msg);
+    lua_createtable(L, 0, 12);
+    lua_pushinteger(L, (lua_Integer)res.steps);
+    lua_setfield(L, -2, "steps");
+    lua_pushinteger(L, (lua_Integer)res.examples);
+    lua_setfield(L, -2, "examples");
+    lua_pushnumber(L, res.seconds);
+    lua_setfield(L, -2, "seconds");
+    lua_pushnumber(L, res.examples_per_s);
+    lua_setfield(L, -2, "examples_per_s");
+    lua_pushnumber(L, res.last_loss);
+    lua_setfield(L, -2, "loss");
+    lua_pushinteger(L, (lua_Integer)res.best_step);
+    lua_setfield(L, -2, "best_step");
+    lua_pushboolean(L, res.early_stopped);
+    lua_setfield(L, -2, "early_stopped");
+    lua_pushboolean(L, res.interrupted);
+    lua_setfield(L, -2, "interrupted");
+    lua_pushinteger(L, (lua_Integer)res.bad_lines);
+    lua_setfield(L, -2, "bad_lines");
+    if (res.last.ntasks) {
+        push_eval(L, &res.last);
+        lua_setfield(L, -2, "valid");
+        push_eval(L, &res.best);
+        lua_setfield(L, -2, "best");
+    }
+    return 1;
+}
+
+/* core.evaluate(graph, data, opts, where): opts.path (file to evaluate), opts.predict (a
+ * file for probabilities, "-" for stdout), opts.batch, opts.threads -> result table */
+static int l_evaluate(lua_State *L)
+{
+    rill_graph *g = check_graph(L, 1);
+    const char *where = luaL_optstring(L, 4, "rill.evaluate");
+    call_res c = {0};
+    rill_err err = {0};
+    data_spec d;
+    rill_eval_result res;
+    char who[300];
+    snprintf(who, sizeof who, "evaluate at %s", where);
+    c.opts_v = args_from(L, 3, who);
+    c.data_v = args_from(L, 2, who);
+    rill_args oa = {.map = c.opts_v}, da = {.map = c.data_v};
+    snprintf(oa.who, sizeof oa.who, "evaluate at %s", where);
+    snprintf(da.who, sizeof da.who, "evaluate at %s: data", where);
+    const char *path, *predict;
+    long batch, threads, seed;
+    int rc;
+    if ((rc = rill_args_str(&oa, "path", NULL, &path, &err)) ||
+        (rc = rill_args_str(&oa, "predict", NULL, &predict, &err)) ||
+        (rc = rill_args_int(&oa, "batch", 4096, 1, 1 << 22, &batch, &err)) ||
+        (rc = rill_args_int(&oa, "threads", 0, 0, 64, &threads, &err)) ||
+        (rc = rill_args_int(&oa, "seed", 1, 0, 1L << 53, &seed, &err)))
+        goto done;
+    if ((rc = rill_args_check_unused(&oa, &err)) ||
+        (rc = read_data_spec(&da, g->schema, (int)batch, (uint64_t)seed, &d, &err)) ||
+        (rc = rill_pool_start((int)threads, &err)))
+        goto done;
+    if (!g->built && (rc = rill_graph_build(g, (uint64_t)seed, &err)))
+        goto done;
+    d.cfg.shuffle = 0;
+    d.cfg.threaded = false;
+    if (path) {
+        d.cfg.path = path;
+        d.cfg.part = RILL_PART_ALL;
+    } else if (d.valid_path) {
+        d.cfg.path = d.valid_path;
+        d.cfg.part = RILL_PART_ALL;
+    } else if (d.valid > 0) {
+        d.cfg.part = RILL_PART_VALID;
+    }
+    if ((rc = rill_reader_open(&c.valid, &d.cfg, &err)))
+        goto done;
+    if (predict) {
+        c.pred = strcmp(predict, "-") == 0 ? stdout : fopen(predict, "w");
+        if (!c.pred) {
+            rc = rill_errf(&err, RILL_EIO, "%s: cannot write predictions: %s", predict,
+                           strerror(errno));
+            goto done;
+        }
+    }
+    rc = rill_evaluate(g, c.valid, c.pred, &res, &err);
+    if (!rc && c.pred == stdout)
+        fflush(stdout);
+done:
+    call_release(&c);
+    if (rc)
+        return luaL_error(L, "%s", err.msg);
+    push_eval(L, &res);
+    return 1;
+}
+
+static int l_save_params(lua_State *L)
+{
+    rill_graph *g = check_graph(L, 1);
+    rill_err err = {0};
+    if (!g->built && rill_graph_build(g, 1, &err))
+        return luaL_error(L, "%s", err.msg);
+    if (rill_params_save(g, luaL_checkstring(L, 2), &err))
+        return luaL_error(L, "%s", err.msg);
+    return 0;
+}
+
+static int l_load_params(lua_State *L)
+{
+    rill_graph *g = check_graph(L, 1);
+    rill_err err = {0};
+    if (!g->built && rill_graph_build(g, 1, &err))
+        return luaL_error(L, "%s", err.msg);
+    if (rill_params_load(g, luaL_checkstring(L, 2), &err))
+        return luaL_error(L, "%s", err.msg);
+    return 0;
+}
+
+/* core.gen_criteo{rows =, seed =, out =, max_cardinality =, interaction =} */
+static int l_gen_criteo(lua_State *L)
+{
+    rill_value *v = args_from(L, 1, "rill.gen_criteo");
+    rill_args a = {.map = v};
+    snprintf(a.who, sizeof a.who, "rill.gen_criteo");
+    rill_err err = {0};
+    long rows, seed;
+    double maxc, inter;
+    const char *out;
+    FILE *f = NULL;
+    int rc;
+    if ((rc = rill_args_int(&a, "rows", 0, 0, 1L << 40, &rows, &err)) ||
+        (rc = rill_args_int(&a, "seed", 1, 0, 1L << 53, &seed, &err)) ||
+        (rc = rill_args_num(&a, "max_cardinality", 0, 0, 4294967296.0, &maxc, &err)) ||
+        (rc = rill_args_num(&a, "interaction", -1, -1, 100, &inter, &err)) ||
+        (rc = rill_args_str(&a, "out", NULL, &out, &err)) ||
+        (rc = rill_args_check_unused(&a, &err)))
+        goto done;
+    if (rows < 1) {
+        rc = rill_errf(&err, RILL_EINVAL, "rill.gen_criteo: rows must be at least 1");
+        goto done;
+    }
+    if (!out) {
+        rc = rill_errf(&err, RILL_EINVAL, "rill.gen_criteo: out (the file to write) is required");
+        goto done;
+    }
+    f = strcmp(out, "-") == 0 ? stdout : fopen(out, "w");
+    if (!f) {
+        rc = rill_errf(&err, RILL_EIO, "%s: cannot write: %s", out, strerror(errno));
+        goto done;
+    }
+    rill_gen_cfg cfg = {.rows = (uint64_t)rows, .seed = (uint64_t)seed, .max_cardinality = maxc,
+                        .interaction = inter};
+    rc = rill_gen_criteo(&cfg, f, &err);
+    if (f != stdout && fclose(f) != 0 && !rc)
+        rc = rill_errf(&err, RILL_EIO, "%s: write failed: %s", out, strerror(errno));
+done:
+    free_value(v);
+    if (rc)
+        return luaL_error(L, "%s", err.msg);
+    return 0;
+}
+
+static int l_is_node(lua_State *L)
+{
+    lua_pushboolean(L, luaL_testudata(L, 1, NODE_MT) != NULL);
+    return 1;
+}
+
+static int l_mkdir(lua_State *L)
+{
+    rill_err err = {0};
+    if (rill_mkdir_p(luaL_checkstring(L, 1), &err))
+        return luaL_error(L, "%s", err.msg);
+    return 0;
+}
+
+static int l_kinds(lua_State *L)
+{
+    lua_newtable(L);
+    for (int i = 0; rill_node_kind_at(i); i++) {
+        lua_pushstring(L, rill_node_kind_at(i)->name);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int l_interrupted(lua_State *L)
+{
+    lua_pushboolean(L, rill_interrupted != 0);
+    return 1;
+}
+
+static void create_meta(lua_State *L, const char *name, const luaL_Reg *methods,
+                        lua_CFunction gc, lua_CFunction tostring)
+{
+    luaL_newmetatable(L, name);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    if (gc) {
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "__close");
+    }
+    if (tostring) {
+        lua_pushcfunction(L, tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+}
+
+int luaopen_rill_core(lua_State *L)
+{
+    static const luaL_Reg schema_m[] = {{"columns", l_schema_columns}, {NULL, NULL}};
+    static const luaL_Reg graph_m[] = {{"add", l_graph_add},
+                                       {"node", l_graph_node},
+                                       {"nodes", l_graph_nodes},
+                                       {"param_count", l_graph_param_count},
+                                       {NULL, NULL}};
+    static const luaL_Reg node_m[] = {{"name", l_node_name},
+                                      {"kind", l_node_kind},
+                                      {"where", l_node_where},
+                                      {"shape", l_node_shape},
+                                      {NULL, NULL}};
+    static const luaL_Reg core[] = {{"schema", l_schema},
+                                    {"graph", l_graph_new},
+                                    {"train", l_train},
+                                    {"evaluate", l_evaluate},
+                                    {"save_params", l_save_params},
+                                    {"load_params", l_load_params},
+                                    {"gen_criteo", l_gen_criteo},
+                                    {"kinds", l_kinds},
+                                    {"mkdir", l_mkdir},
+                                    {"is_node", l_is_node},
+                                    {"interrupted", l_interrupted},
+                                    {NULL, NULL}};
+    create_meta(L, SCHEMA_MT, schema_m, l_schema_gc, NULL);
+    create_meta(L, GRAPH_MT, graph_m, l_graph_gc, NULL);
+    create_meta(L, NODE_MT, node_m, NULL, l_node_tostring);
+    luaL_newlib(L, core);
+    lua_pushstring(L, RILL_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

@@ -1,0 +1,155 @@
+-- bin/rill's command line. Returns a function that takes the argument list and returns the
+-- exit status.
+
+local usage = [[
+usage: rill COMMAND ...
+
+  rill train SCRIPT [--data PATH] [--set key=value]... [--run DIR] [--threads N]
+      run a pipeline script: build its graph and train it; the run directory (default
+      runs/<script name>) gets the parameters, metrics.jsonl and what eval needs
+  rill eval RUN --data PATH [--threads N]
+      AUC and logloss of a finished run on a data file
+  rill predict RUN --data PATH [--out FILE]
+      one probability per line (tab-separated per task) on stdout or in FILE
+  rill gen criteo --rows N --out FILE [--seed S] [--max-cardinality M] [--interaction X]
+      synthetic Criteo-format data from a planted model (see README)
+  rill run SCRIPT [ARGS...]
+      run any Lua script with the rill module available (arg holds ARGS)
+  rill version | rill help
+]]
+
+local function die(fmt, ...)
+  error(string.format(fmt, ...), 0)
+end
+
+-- --key value and --key=value; repeated --set accumulate
+local function parse(args, first, allowed)
+  local o = { set = {}, rest = {} }
+  local i = first
+  while i <= #args do
+    local a = args[i]
+    local key, val = a:match("^%-%-([%w%-]+)=(.*)$")
+    if not key then key = a:match("^%-%-([%w%-]+)$") end
+    if key then
+      if not allowed[key] then die("unknown option --%s (see rill help)", key) end
+      if val == nil then
+        i = i + 1
+        val = args[i]
+        if val == nil then die("option --%s needs a value", key) end
+      end
+      if key == "set" then
+        local k, v = val:match("^([%w_%.]+)=(.*)$")
+        if not k then die("--set %s: expected key=value", val) end
+        o.set[#o.set + 1] = { k, v }
+      else
+        o[key] = val
+      end
+    else
+      o.rest[#o.rest + 1] = a
+    end
+    i = i + 1
+  end
+  return o
+end
+
+local function run_script(path, c, script_args)
+  package.loaded["rill.cli"] = c
+  local chunk, msg = loadfile(path)
+  if not chunk then error(msg, 0) end
+  _G.arg = { [0] = path }
+  for i, a in ipairs(script_args or {}) do _G.arg[i] = a end
+  return chunk(table.unpack(script_args or {}))
+end
+
+local function threads(o)
+  if o.threads == nil then return nil end
+  local n = math.tointeger(tonumber(o.threads))
+  if not n or n < 0 then die("--threads %s: expected a whole number", o.threads) end
+  return n
+end
+
+local commands = {}
+
+function commands.train(args)
+  local o = parse(args, 2, { data = true, set = true, run = true, threads = true })
+  local script = o.rest[1]
+  if not script then die("rill train: which script? (e.g. rill train pipelines/dlrm.lua)") end
+  if #o.rest > 1 then die("rill train: unexpected argument '%s'", o.rest[2]) end
+  local r = run_script(script, { mode = "train", script = script, data = o.data, set = o.set,
+                                 run = o.run, threads = threads(o) })
+  if type(r) == "table" and r.interrupted then return 130 end
+  return 0
+end
+
+local function saved_run(args, mode)
+  local o = parse(args, 2, { data = true, out = true, threads = true })
+  local run = o.rest[1]
+  if not run then die("rill %s: which run directory? (e.g. rill %s runs/dlrm --data test.tsv)", mode, mode) end
+  if not o.data then die("rill %s %s: --data PATH is required", mode, run) end
+  local meta_chunk = loadfile(run .. "/meta.lua")
+  if not meta_chunk then die("%s: not a run directory (no meta.lua; was it made by rill train?)", run) end
+  local meta = meta_chunk()
+  local script = run .. "/pipeline.lua"
+  local f = io.open(script)
+  if not f then die("%s: the run has no copy of its pipeline (pipeline.lua)", run) end
+  f:close()
+  local f2 = io.open(run .. "/params.bin")
+  if not f2 then die("%s: the run has no parameters yet (params.bin): did training finish?", run) end
+  f2:close()
+  run_script(script, { mode = mode, run = run, script = script, data = meta.data, set = meta.set,
+                       eval_data = o.data, out = o.out, threads = threads(o), quiet = false })
+  return 0
+end
+
+function commands.eval(args) return saved_run(args, "eval") end
+function commands.predict(args) return saved_run(args, "predict") end
+
+function commands.gen(args)
+  local o = parse(args, 3, { rows = true, seed = true, out = true, ["max-cardinality"] = true,
+                             interaction = true })
+  if args[2] ~= "criteo" then die("rill gen: unknown data set '%s' (known: criteo)", tostring(args[2])) end
+  local function num(key)
+    if o[key] == nil then return nil end
+    local v = tonumber(o[key])
+    if not v then die("--%s %s: expected a number", key, o[key]) end
+    return v
+  end
+  if not o.rows then die("rill gen criteo: --rows N is required") end
+  if not o.out then die("rill gen criteo: --out FILE is required") end
+  require("rill.core").gen_criteo{ rows = num("rows"), seed = num("seed"), out = o.out,
+                                   max_cardinality = num("max-cardinality"),
+                                   interaction = num("interaction") }
+  return 0
+end
+
+function commands.run(args)
+  local script = args[2]
+  if not script then die("rill run: which script?") end
+  local rest = table.move(args, 3, #args, 1, {})
+  local r = run_script(script, { mode = "train", script = script, set = {} }, rest)
+  if math.type(r) == "integer" then return r end
+  return 0
+end
+
+function commands.version()
+  print("rill " .. require("rill.core").version)
+  return 0
+end
+
+function commands.help()
+  io.write(usage)
+  return 0
+end
+commands["--help"] = commands.help
+commands["-h"] = commands.help
+
+return function(args)
+  local cmd = args[1]
+  if not cmd then
+    io.stderr:write(usage)
+    return 2
+  end
+  local f = commands[cmd]
+  if not f then die("unknown command '%s' (commands: train, eval, predict, gen, run, version, help)", cmd) end
+  return f(args)
+end
