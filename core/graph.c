@@ -71,10 +71,14 @@ int rill_graph_create(rill_graph **out, const rill_schema *schema, rill_err *err
     if (!gi)
         return rill_errf(err, RILL_ENOMEM, "out of memory creating a graph");
     gi->g.schema = schema;
-    /* embeddings default to row-wise Adagrad, the usual choice for large CTR tables */
+    /* Embeddings default to row-wise Adagrad, the usual choice for large CTR tables. The
+     * initial accumulator matters: the loss is a batch mean, so a row's gradient is of order
+     * 1/batch, and without it a row seen once takes a full-size first step and the long tail
+     * of ids memorises its few examples. 1e-6 suits batches of about 2048. */
     gi->g.default_sparse.kind = RILL_OPT_ROWWISE_ADAGRAD;
-    gi->g.default_sparse.lr = 0.01;
+    gi->g.default_sparse.lr = 0.1;
     gi->g.default_sparse.eps = 1e-8;
+    gi->g.default_sparse.initial_acc = 1e-6;
     *out = &gi->g;
     return RILL_OK;
 }

@@ -3,7 +3,7 @@
  * table becomes one table of this node. A field with several ids per example is pooled
  * (sum or mean); a field with none gives zeros. Arguments: dim (required), pooling ("sum",
  * default, or "mean"), optim (the rows' optimizer, e.g. rill.adagrad{lr = 0.05}; default
- * row-wise Adagrad, lr 0.01), init (new rows are uniform(+-init), default 0.05).
+ * row-wise Adagrad, lr 0.1, initial accumulator 1e-6), init (new rows are uniform(+-init), default 0.05).
  *
  * A step deduplicates each table's ids, asks the store for the distinct rows once, and in
  * backward sums each distinct row's gradient in a fixed order (so results do not depend on

@@ -275,7 +275,7 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
         if ((rc = rill_mkdir_p(cfg->run_dir, err)))
             return rc;
         snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run_dir);
-        metrics = fopen(path, "a");
+        metrics = fopen(path, "w"); /* a new run; resuming appends */
         if (!metrics)
             return rill_errf(err, RILL_EIO, "%s: cannot open: %s", path, strerror(errno));
     }
@@ -379,7 +379,7 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
     res->last_loss = loss_avg;
     res->bad_lines = bad_total;
     if (!rc)
-        show_progress(&pg, 0, t, examples, loss_avg, last_auc, true);
+        show_progress(&pg, (uint64_t)(cfg->epochs - 1), t, examples, loss_avg, last_auc, true);
     /* with early stopping the best evaluation's parameters are already saved */
     bool saved_best = cfg->patience > 0 && res->best_step > 0;
     if ((!rc || res->interrupted) && cfg->run_dir && !saved_best) {

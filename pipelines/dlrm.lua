@@ -1,0 +1,30 @@
+-- DLRM (Naumov et al., 2019): counts through a bottom MLP, categorical fields through
+-- embeddings, pairwise dot products of all of them, a top MLP to the click logit.
+--   bin/rill train pipelines/dlrm.lua --data data/sample.tsv --set train.epochs=2
+local rill = require "rill"
+
+local cfg = rill.config{
+  data = "data/sample.tsv",
+  valid = 0.1,                    -- the last 10% of the file is the validation part
+  embed = { dim = 16, buckets = 1048576, lr = 0.1, acc0 = 1e-6 },
+  train = { epochs = 2, batch = 2048, lr = 1e-3, seed = 1, threads = 0 },
+}
+
+local data = rill.data.criteo{ path = cfg.data, valid = cfg.valid }
+local g = rill.graph(data)
+
+local ids = g:encode_hash{ fields = data.categorical, buckets = cfg.embed.buckets, name = "ids" }
+local emb = g:embed{ ids, dim = cfg.embed.dim, name = "emb",
+                     optim = rill.rowwise_adagrad{ lr = cfg.embed.lr, initial_accumulator = cfg.embed.acc0 } }
+local counts = g:encode_log{ fields = data.numeric, name = "counts" }
+local bottom = g:mlp{ counts, sizes = { 512, 256, cfg.embed.dim }, name = "bottom" }
+local z = g:interact_dot{ bottom, emb, name = "interact" }
+local logit = g:tower{ z, sizes = { 512, 256 }, name = "top" }
+g:loss_bce{ logit, name = "click" }
+
+return rill.train{
+  graph = g, data = data,
+  epochs = cfg.train.epochs, batch = cfg.train.batch, seed = cfg.train.seed,
+  threads = cfg.train.threads,
+  optim = rill.adam{ lr = cfg.train.lr },
+}
