@@ -7,6 +7,7 @@ local cfg = rill.config{
   data = "data/sample.tsv",
   valid = 0.1,                    -- the last 10% of the file is the validation part
   embed = { dim = 16, buckets = 1048576, lr = 0.1, acc0 = 1e-6 },
+  mlp = { bottom = 512, top = 512 }, -- first widths; each next layer is half as wide
   train = { epochs = 2, batch = 2048, lr = 1e-3, seed = 1, threads = 0 },
 }
 
@@ -17,9 +18,9 @@ local ids = g:encode_hash{ fields = data.categorical, buckets = cfg.embed.bucket
 local emb = g:embed{ ids, dim = cfg.embed.dim, name = "emb",
                      optim = rill.rowwise_adagrad{ lr = cfg.embed.lr, initial_accumulator = cfg.embed.acc0 } }
 local counts = g:encode_log{ fields = data.numeric, name = "counts" }
-local bottom = g:mlp{ counts, sizes = { 512, 256, cfg.embed.dim }, name = "bottom" }
+local bottom = g:mlp{ counts, sizes = { cfg.mlp.bottom, cfg.mlp.bottom // 2, cfg.embed.dim }, name = "bottom" }
 local z = g:interact_dot{ bottom, emb, name = "interact" }
-local logit = g:tower{ z, sizes = { 512, 256 }, name = "top" }
+local logit = g:tower{ z, sizes = { cfg.mlp.top, cfg.mlp.top // 2 }, name = "top" }
 g:loss_bce{ logit, name = "click" }
 
 return rill.train{
