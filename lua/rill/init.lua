@@ -20,17 +20,52 @@ local function cli()
   return package.loaded["rill.cli"] or { mode = "train", set = {} }
 end
 
--- "file:line" of the script code `level` calls above the caller
+-- this file and main.lua, whose lines mean nothing to the author of a script
+local own_dir = debug.getinfo(1, "S").source:match("^@(.*/)") or ""
+local function own_source(source)
+  return source == "=[C]" or source:sub(1, #own_dir + 1) == "@" .. own_dir
+end
+
+-- "file:line" of the script code that called the function `level` levels up (where(2) in a
+-- function of this module: the line that called that function). A pipeline ends with
+-- `return rill.train{...}`, a tail call, which leaves no frame of the script on the stack:
+-- then the line comes from bin/rill, which follows the script's lines (cli().line), or
+-- from the nearest caller that is neither C nor this module.
 local function where(level)
-  local info = debug.getinfo(level + 1, "Sl")
-  if not info then return "?" end
-  local src = info.short_src or "?"
-  return string.format("%s:%d", src, info.currentline or 0)
+  local callee = debug.getinfo(level, "t")
+  local c = cli()
+  if callee and callee.istailcall and c.script and c.line then
+    return string.format("%s:%d", c.script, c.line)
+  end
+  for l = level + 1, level + 20 do
+    local info = debug.getinfo(l, "Sl")
+    if not info then break end
+    if not own_source(info.source) and (info.currentline or -1) > 0 then
+      return string.format("%s:%d", info.short_src, info.currentline)
+    end
+  end
+  return c.script or "?"
 end
 rill._where = where
 
 local function fail(level, fmt, ...)
   error(where(level + 1) .. ": " .. string.format(fmt, ...), 0)
+end
+
+-- Calls a function of the C core. Its errors come from luaL_error, which puts the position
+-- of the Lua caller in front: a line of this file, useless to the script's author, so it
+-- goes. The core's messages already name the node or setting and the script line; `at`
+-- (a "file:line", may be nil) goes in front of those that do not.
+local own_prefix = "^" .. debug.getinfo(1, "S").short_src:gsub("%p", "%%%0") .. ":%d+: "
+local function core_call(at, f, ...)
+  local r = table.pack(pcall(f, ...))
+  if r[1] then return table.unpack(r, 2, r.n) end
+  local msg = r[2]
+  if type(msg) == "string" then
+    msg = msg:gsub(own_prefix, "")
+    if at and not msg:find(at, 1, true) then msg = at .. ": " .. msg end
+  end
+  error(msg, 0)
 end
 
 local function copy(t)
@@ -43,6 +78,10 @@ end
 
 rill.data = {}
 
+-- the reader settings of a data description, without the column lists and schema
+local data_keys = { "path", "format", "valid", "valid_path", "split", "shuffle",
+                    "on_bad_line", "max_line", "threaded" }
+
 -- rill.data.criteo{ path =, valid = 0.1 | valid_path =, split = "tail"|"hash",
 --                   shuffle = rows, on_bad_line = "error"|"skip", max_line = bytes }
 -- The result lists the columns (labels, numeric, categorical) for encode nodes.
@@ -50,6 +89,14 @@ function rill.data.criteo(t)
   if type(t) ~= "table" then fail(2, "rill.data.criteo takes a table, e.g. rill.data.criteo{ path = 'train.tsv' }") end
   if type(t.path) ~= "string" then
     fail(2, "rill.data.criteo: 'path' must be the data file's name, got %s", type(t.path))
+  end
+  for k in pairs(t) do
+    local known = false
+    for _, dk in ipairs(data_keys) do known = known or k == dk end
+    if not known or k == "format" then
+      fail(2, "rill.data.criteo: unknown setting '%s' (known: path, valid, valid_path, split, "
+              .. "shuffle, on_bad_line, max_line, threaded)", tostring(k))
+    end
   end
   local d = copy(t)
   d.format = "criteo"
@@ -59,9 +106,6 @@ function rill.data.criteo(t)
   return d
 end
 
--- the reader settings of a data description, without the column lists and schema
-local data_keys = { "path", "format", "valid", "valid_path", "split", "shuffle",
-                    "on_bad_line", "max_line", "threaded" }
 local function reader_spec(d, level)
   if type(d) ~= "table" or not d.schema then
     fail(level + 1, "'data' must come from rill.data.criteo{...}")
@@ -137,18 +181,54 @@ local function split_args(kind, t, level)
   return inputs, args, name
 end
 
-for _, kind in ipairs(core.kinds()) do
+local kinds = core.kinds()
+for _, kind in ipairs(kinds) do
   Graph[kind] = function(self, t)
     local inputs, args, name = split_args(kind, t, 2)
-    return self.core:add(kind, name, where(2), inputs, args)
+    return (core_call(nil, self.core.add, self.core, kind, name, where(2), inputs, args))
   end
 end
 
 function Graph:node(name) return self.core:node(name) end
 function Graph:nodes() return self.core:nodes() end
 function Graph:param_count() return self.core:param_count() end
-function Graph:save(path) return core.save_params(self.core, path) end
-function Graph:load(path) return core.load_params(self.core, path) end
+function Graph:save(path) return core_call(where(2), core.save_params, self.core, path) end
+function Graph:load(path) return core_call(where(2), core.load_params, self.core, path) end
+
+-- Levenshtein distance, for "did you mean"
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- g:mlpp{...}: a misspelt kind is an error where it is written, not "attempt to call a nil
+-- value" (instances hold only core and data, so every other name comes through here)
+setmetatable(Graph, { __index = function(_, key)
+  if type(key) ~= "string" then return nil end
+  local best, bd = nil, 3
+  for _, k in ipairs(kinds) do
+    local d = distance(key, k)
+    if d < bd then best, bd = k, d end
+  end
+  local is_kind, methods = {}, {}
+  for _, k in ipairs(kinds) do is_kind[k] = true end
+  for k, v in pairs(Graph) do
+    if type(v) == "function" and not is_kind[k] and not k:match("^_") then methods[#methods + 1] = k end
+  end
+  table.sort(methods)
+  fail(2, "g:%s: unknown node kind '%s'%s (kinds: %s; graph methods: %s)", key, key,
+       best and string.format("; did you mean '%s'?", best) or "", table.concat(kinds, ", "),
+       table.concat(methods, ", "))
+end })
 
 -- g:summary(): one line per node, as text
 function Graph:summary()
@@ -195,17 +275,23 @@ function rill.config(defaults)
     if t == nil or last == nil or t[last] == nil or type(t[last]) == "table" then
       local known = keys(defaults, "", {})
       table.sort(known)
-      error(string.format("--set %s: no such setting in %s (settings: %s)", key, where(3),
+      local what = (t and last and type(t[last]) == "table") and "is a group of settings"
+                   or "no such setting"
+      error(string.format("--set %s: %s in %s (settings: %s)", key, what, where(3),
                           table.concat(known, ", ")), 0)
     end
     local old = t[last]
     if type(old) == "number" then
       local v = tonumber(text)
-      if not v then error(string.format("--set %s=%s: expected a number", key, text), 0) end
+      if not v then
+        error(string.format("--set %s=%s: expected a number (the default in %s is %s)", key,
+                            text, where(3), tostring(old)), 0)
+      end
       t[last] = v
     elseif type(old) == "boolean" then
       if text ~= "true" and text ~= "false" then
-        error(string.format("--set %s=%s: expected true or false", key, text), 0)
+        error(string.format("--set %s=%s: expected true or false (the default in %s is %s)",
+                            key, text, where(3), tostring(old)), 0)
       end
       t[last] = text == "true"
     else
@@ -290,25 +376,28 @@ function rill.train(t)
   local quiet = c.quiet
 
   if c.mode == "eval" or c.mode == "predict" then
-    core.load_params(t.graph.core, run .. "/params.bin")
-    local r = core.evaluate(t.graph.core, spec,
-                            { path = c.eval_data, batch = t.batch, threads = opts.threads,
-                              predict = c.mode == "predict" and (c.out or "-") or nil }, w)
+    core_call(nil, core.load_params, t.graph.core, run .. "/params.bin")
+    local r = core_call(nil, core.evaluate, t.graph.core, spec,
+                        { path = c.eval_data, batch = t.batch, threads = opts.threads,
+                          predict = c.mode == "predict" and (c.out or "-") or nil }, w)
     if not quiet then
-      io.stderr:write(string.format("%s on %s:\n%s\n", run, c.eval_data or spec.path, fmt_metrics(r)))
+      -- eval's result is its output; predict's output is the probabilities, maybe on stdout
+      local out = c.mode == "eval" and io.stdout or io.stderr
+      out:write(string.format("%s on %s:\n%s\n", run, c.eval_data or spec.path, fmt_metrics(r)))
     end
     return r
   elseif c.mode == "build" then
     return nil
   end
 
-  core.mkdir(run)
+  local r = core_call(w, core.train, t.graph.core, spec, opts, w)
+  -- written once the settings have passed and training has run, so a failed start never
+  -- leaves a run directory whose meta.lua no longer matches its params.bin
   if c.script then
     local text = read_file(c.script)
     if text then write_file(run .. "/pipeline.lua", text) end
   end
   write_meta(run, c)
-  local r = core.train(t.graph.core, spec, opts, w)
   if not quiet then
     if r.valid then
       io.stderr:write(string.format("validation after %d steps (%.0f examples/s):\n%s\n", r.steps,
@@ -326,11 +415,13 @@ function rill.evaluate(t)
   if type(t) ~= "table" or getmetatable(t.graph) ~= Graph then
     fail(2, "rill.evaluate{ graph =, data =, path = }: 'graph' must be a graph")
   end
-  return core.evaluate(t.graph.core, reader_spec(t.data, 2),
-                       { path = t.path, predict = t.predict, batch = t.batch, threads = t.threads }, w)
+  return core_call(w, core.evaluate, t.graph.core, reader_spec(t.data, 2),
+                   { path = t.path, predict = t.predict, batch = t.batch, threads = t.threads }, w)
 end
 
 -- rill.gen_criteo{ rows =, seed = 1, out =, max_cardinality =, interaction = }
-rill.gen_criteo = core.gen_criteo
+function rill.gen_criteo(t)
+  return core_call(where(2), core.gen_criteo, t)
+end
 
 return rill

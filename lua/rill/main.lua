@@ -52,13 +52,26 @@ local function parse(args, first, allowed)
   return o
 end
 
-local function run_script(path, c, script_args)
+-- track: follow the script's current line in c.line. A pipeline ends with
+-- `return rill.train{...}`, a tail call that leaves no frame of the script on the stack, so
+-- without this rill.train could not say which line its settings came from. A line hook
+-- costs about a microsecond a line: nothing for a pipeline, which runs a few hundred lines
+-- of Lua before the engine takes over, but too much for any script `rill run` might run.
+local function run_script(path, c, script_args, track)
   package.loaded["rill.cli"] = c
   local chunk, msg = loadfile(path)
   if not chunk then error(msg, 0) end
   _G.arg = { [0] = path }
   for i, a in ipairs(script_args or {}) do _G.arg[i] = a end
-  return chunk(table.unpack(script_args or {}))
+  if track then
+    local src = "@" .. path
+    debug.sethook(function(_, line)
+      if debug.getinfo(2, "S").source == src then c.line = line end
+    end, "l")
+  end
+  local r = table.pack(chunk(table.unpack(script_args or {})))
+  if track then debug.sethook() end
+  return table.unpack(r, 1, r.n)
 end
 
 local function threads(o)
@@ -76,7 +89,7 @@ function commands.train(args)
   if not script then die("rill train: which script? (e.g. rill train pipelines/dlrm.lua)") end
   if #o.rest > 1 then die("rill train: unexpected argument '%s'", o.rest[2]) end
   local r = run_script(script, { mode = "train", script = script, data = o.data, set = o.set,
-                                 run = o.run, threads = threads(o) })
+                                 run = o.run, threads = threads(o) }, nil, true)
   if type(r) == "table" and r.interrupted then return 130 end
   return 0
 end
@@ -97,7 +110,8 @@ local function saved_run(args, mode)
   if not f2 then die("%s: the run has no parameters yet (params.bin): did training finish?", run) end
   f2:close()
   run_script(script, { mode = mode, run = run, script = script, data = meta.data, set = meta.set,
-                       eval_data = o.data, out = o.out, threads = threads(o), quiet = false })
+                       eval_data = o.data, out = o.out, threads = threads(o), quiet = false },
+             nil, true)
   return 0
 end
 
@@ -107,18 +121,35 @@ function commands.predict(args) return saved_run(args, "predict") end
 function commands.gen(args)
   local o = parse(args, 3, { rows = true, seed = true, out = true, ["max-cardinality"] = true,
                              interaction = true })
-  if args[2] ~= "criteo" then die("rill gen: unknown data set '%s' (known: criteo)", tostring(args[2])) end
-  local function num(key)
+  if args[2] == nil or args[2]:match("^%-") then die("rill gen: which data set? (known: criteo)") end
+  if args[2] ~= "criteo" then die("rill gen: unknown data set '%s' (known: criteo)", args[2]) end
+  if #o.rest > 0 then die("rill gen criteo: unexpected argument '%s'", o.rest[1]) end
+  local function num(key, whole)
     if o[key] == nil then return nil end
     local v = tonumber(o[key])
     if not v then die("--%s %s: expected a number", key, o[key]) end
+    if whole and not math.tointeger(v) then die("--%s %s: expected a whole number", key, o[key]) end
     return v
   end
   if not o.rows then die("rill gen criteo: --rows N is required") end
   if not o.out then die("rill gen criteo: --out FILE is required") end
-  require("rill.core").gen_criteo{ rows = num("rows"), seed = num("seed"), out = o.out,
-                                   max_cardinality = num("max-cardinality"),
-                                   interaction = num("interaction") }
+  if num("rows", true) < 1 then die("--rows %s: expected at least 1", o.rows) end
+  local existed = io.open(o.out, "r")
+  if existed then existed:close() end
+  local ok, msg = pcall(require("rill.core").gen_criteo,
+                        { rows = num("rows", true), seed = num("seed", true), out = o.out,
+                          max_cardinality = num("max-cardinality"),
+                          interaction = num("interaction") })
+  if not ok then
+    -- the core opens the file before it checks every setting: leave no empty file behind
+    if not existed and o.out ~= "-" then os.remove(o.out) end
+    -- the core names its Lua arguments; here they are options
+    msg = tostring(msg):gsub("^.-rill%.gen_criteo: argument '([%w_]+)'", function(k)
+      return "rill gen criteo: --" .. k:gsub("_", "-")
+    end):gsub("^[^\n]-main%.lua:%d+: ", ""):gsub("^generator: max_cardinality",
+                                                   "rill gen criteo: --max-cardinality")
+    die("%s", msg)
+  end
   return 0
 end
 

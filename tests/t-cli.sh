@@ -1,0 +1,208 @@
+#!/bin/sh
+# bin/rill's command line: usage and version; rill gen (same seed, same bytes; the Criteo
+# layout; bad options refused without leaving a file); rill train writing a run directory;
+# rill eval and rill predict on it; their errors; and reproducibility: the same command with
+# the same seed and thread count gives the same parameters and predictions, bit for bit.
+# Everything is written under a mktemp directory that is removed at the end.
+cd "$(dirname "$0")/.." || exit 1
+R=bin/rill
+T=$(mktemp -d "${TMPDIR:-/tmp}/rill-test-XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM
+
+n=0 failed=0
+ok() { # ok STATUS NAME: passes when STATUS is 0
+    n=$((n + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else failed=$((failed + 1)); echo "not ok $n - $2"; fi
+    return "$1"
+}
+diag() { sed 's/^/#   /' "$@"; }
+run() { # run CMD...: $status, stdout in $T/out, stderr in $T/err
+    "$@" >"$T/out" 2>"$T/err"
+    status=$?
+}
+# fails NAME NEEDLE CMD...: CMD exits with 1 (an error, not a signal) and says NEEDLE
+fails() {
+    name=$1 needle=$2
+    shift 2
+    run "$@"
+    [ "$status" -eq 1 ] && head -n 1 "$T/err" | grep -q '^rill: ' && grep -qF -- "$needle" "$T/err"
+    ok $? "$name: exit 1 with '$needle'" || { echo "#   status $status, stderr:"; diag "$T/err"; }
+}
+
+# ---- usage, version
+
+run $R
+[ "$status" -eq 2 ] && grep -q '^usage: rill' "$T/err" && [ ! -s "$T/out" ]
+ok $? "no arguments: usage on stderr, exit 2"
+run $R help
+[ "$status" -eq 0 ] && grep -q '^usage: rill' "$T/out" && grep -q 'rill train' "$T/out" &&
+    grep -q 'rill eval' "$T/out" && grep -q 'rill predict' "$T/out" && grep -q 'rill gen' "$T/out"
+ok $? "help: usage naming train, eval, predict, gen on stdout, exit 0"
+run $R --help
+[ "$status" -eq 0 ] && grep -q '^usage: rill' "$T/out"
+ok $? "--help: the same"
+run $R version
+[ "$status" -eq 0 ] && grep -Eq '^rill [0-9]+\.[0-9]+\.[0-9]+$' "$T/out"
+ok $? "version: 'rill X.Y.Z', exit 0" || diag "$T/out"
+fails "unknown command" "unknown command 'trian'" $R trian pipelines/dlrm.lua
+
+# ---- gen
+
+F=$T/data.tsv
+run $R gen criteo --rows 2000 --seed 5 --out "$F"
+ok $? "gen criteo --rows 2000 --seed 5: exit 0" || diag "$T/err"
+run $R gen criteo --rows 2000 --seed 5 --out "$T/again.tsv"
+cmp -s "$F" "$T/again.tsv"
+ok $? "gen: the same seed gives the same bytes"
+run $R gen criteo --rows 2000 --seed 6 --out "$T/other.tsv"
+! cmp -s "$F" "$T/other.tsv"
+ok $? "gen: another seed gives other data"
+[ "$(wc -l <"$F")" -eq 2000 ]
+ok $? "gen: 2000 lines"
+awk -F '\t' 'NF != 40 || ($1 != "0" && $1 != "1") { bad++ } END { exit bad > 0 }' "$F"
+ok $? "gen: every line has 40 tab-separated fields and a 0/1 label"
+awk -F '\t' '{ for (i = 2; i <= 14; i++) if ($i != "" && $i !~ /^-?[0-9]+$/) bad++;
+               for (i = 15; i <= 40; i++) if ($i != "" && !(length($i) == 8 && $i ~ /^[0-9a-f]+$/)) bad++ }
+             END { exit bad > 0 }' "$F"
+ok $? "gen: I1..I13 are empty or integers, C1..C26 empty or 8 hex digits"
+run $R gen criteo --rows 5 --seed 5 --out -
+[ "$status" -eq 0 ] && head -n 5 "$F" | cmp -s - "$T/out"
+ok $? "gen --out -: the same rows on stdout"
+
+fails "gen without a data set" "which data set" $R gen --rows 10 --out "$T/g1"
+fails "gen of an unknown data set" "unknown data set 'avazu'" $R gen avazu --rows 10 --out "$T/g1"
+fails "gen without --rows" "--rows N is required" $R gen criteo --out "$T/g1"
+fails "gen without --out" "--out FILE is required" $R gen criteo --rows 10
+fails "gen --rows abc" "--rows abc: expected a number" $R gen criteo --rows abc --out "$T/g1"
+fails "gen --rows 1.5" "--rows 1.5: expected a whole number" $R gen criteo --rows 1.5 --out "$T/g1"
+fails "gen --rows 0" "--rows 0: expected at least 1" $R gen criteo --rows 0 --out "$T/g1"
+fails "gen --max-cardinality 2" "--max-cardinality 2 is out of range" \
+    $R gen criteo --rows 10 --max-cardinality 2 --out "$T/g1"
+fails "gen --interaction 500" "--interaction = 500 is out of range" \
+    $R gen criteo --rows 10 --interaction 500 --out "$T/g1"
+fails "gen --bogus" "unknown option --bogus" $R gen criteo --rows 10 --bogus 1 --out "$T/g1"
+fails "gen --rows without a value" "option --rows needs a value" $R gen criteo --out "$T/g1" --rows
+fails "gen into a missing directory" "$T/no/such/dir/x.tsv: cannot write" \
+    $R gen criteo --rows 10 --out "$T/no/such/dir/x.tsv"
+[ ! -e "$T/g1" ]
+ok $? "gen: no file left behind by the refused commands"
+
+# ---- train
+
+SMALL="--set train.epochs=1 --set embed.buckets=4096 --set mlp.bottom=32 --set mlp.top=32"
+RUN=$T/run
+# shellcheck disable=SC2086
+run $R train pipelines/dlrm.lua --data "$F" $SMALL --run "$RUN"
+ok $? "train pipelines/dlrm.lua: exit 0" || diag "$T/err"
+grep -q "done: run saved in $RUN" "$T/err"
+ok $? "train: says where the run is saved"
+for f in params.bin metrics.jsonl meta.lua pipeline.lua; do
+    [ -s "$RUN/$f" ]
+    ok $? "train: wrote $f"
+done
+cmp -s "$RUN/pipeline.lua" pipelines/dlrm.lua
+ok $? "train: pipeline.lua is the script that ran"
+perl -MJSON::PP -e '
+    my ($lines, $valid) = (0, 0);
+    while (<>) {
+        my $r = eval { decode_json($_) } or die "line $.: not JSON: $_";
+        die "line $.: no step\n" unless defined $r->{step};
+        $lines++;
+        if (($r->{split} // "") eq "valid") {
+            die "line $.: auc $r->{auc} not in (0, 1)\n" unless $r->{auc} > 0 && $r->{auc} < 1;
+            die "line $.: no logloss\n" unless $r->{logloss} > 0;
+            $valid++;
+        }
+    }
+    die "no validation line\n" unless $valid;
+' "$RUN/metrics.jsonl" 2>"$T/err"
+ok $? "train: metrics.jsonl is JSON lines with a validation auc and logloss" || diag "$T/err" "$RUN/metrics.jsonl"
+cat >"$T/meta-check.lua" <<'EOF'
+local m = dofile(arg[1])
+assert(m.script == "pipelines/dlrm.lua", "script: " .. tostring(m.script))
+assert(m.data == arg[2], "data: " .. tostring(m.data))
+assert(#m.set == 4 and m.set[1][1] == "train.epochs" and m.set[1][2] == "1", "set")
+assert(m.version and m.version ~= "", "version")
+EOF
+run $R run "$T/meta-check.lua" "$RUN/meta.lua" "$F"
+ok $? "train: meta.lua records the script, the data and the --set values" || diag "$T/err"
+
+# ---- eval, predict
+
+run $R eval "$RUN" --data "$F"
+[ "$status" -eq 0 ] &&
+    grep -Eq 'auc 0\.[0-9]+ +logloss [0-9]+\.[0-9]+ +\(2000 rows' "$T/out"
+ok $? "eval: prints auc and logloss over the 2000 rows on stdout" || diag "$T/out" "$T/err"
+P=$T/pred.txt
+run $R predict "$RUN" --data "$F" --out "$P"
+ok $? "predict --out: exit 0" || diag "$T/err"
+[ "$(wc -l <"$P")" -eq 2000 ]
+ok $? "predict: one line per data line"
+awk '!($1 ~ /^[0-9.e-]+$/ && $1 + 0 > 0 && $1 + 0 < 1 && NF == 1) { bad++ } END { exit bad > 0 }' "$P"
+ok $? "predict: each line is one probability in (0, 1)"
+[ "$(sort -u "$P" | wc -l)" -gt 100 ]
+ok $? "predict: the probabilities differ between examples"
+run $R predict "$RUN" --data "$F"
+[ "$status" -eq 0 ] && cmp -s "$P" "$T/out"
+ok $? "predict without --out: the same lines on stdout"
+
+fails "eval of a missing run" "$T/nope: not a run directory" $R eval "$T/nope" --data "$F"
+fails "eval without --data" "--data PATH is required" $R eval "$RUN"
+fails "eval without a run" "which run directory" $R eval
+fails "eval on a missing data file" "$T/missing.tsv: cannot open" $R eval "$RUN" --data "$T/missing.tsv"
+fails "predict into a missing directory" "cannot write predictions" \
+    $R predict "$RUN" --data "$F" --out "$T/no/such/p.txt"
+mkdir "$T/half" && cp "$RUN/meta.lua" "$RUN/pipeline.lua" "$T/half/"
+fails "eval on a run without params.bin" "no parameters yet (params.bin)" $R eval "$T/half" --data "$F"
+cp "$RUN/params.bin" "$T/half/params.bin"
+sed 's/mlp.bottom", "32"/mlp.bottom", "64"/' "$RUN/meta.lua" >"$T/half/meta.lua"
+fails "eval when params.bin is another model's" "was the pipeline changed since training?" \
+    $R eval "$T/half" --data "$F"
+
+# a start that fails leaves an existing run as it was
+cp "$RUN/meta.lua" "$T/meta.before"
+# shellcheck disable=SC2086
+fails "train with epochs = 0" "argument 'epochs' = 0 is out of range" \
+    $R train pipelines/dlrm.lua --data "$F" $SMALL --set train.epochs=0 --run "$RUN"
+cmp -s "$T/meta.before" "$RUN/meta.lua"
+ok $? "train: a failed start leaves the run's meta.lua as it was"
+fails "train with an unknown --set" "--set train.epoch: no such setting in pipelines/dlrm.lua:6" \
+    $R train pipelines/dlrm.lua --data "$F" --set train.epoch=1 --run "$T/r-bad"
+[ ! -e "$T/r-bad" ]
+ok $? "train: a failed start makes no run directory"
+fails "train without a script" "which script?" $R train
+fails "train of a missing script" "cannot open $T/none.lua" $R train "$T/none.lua"
+fails "train --threads x" "--threads x: expected a whole number" $R train pipelines/dlrm.lua --threads x
+fails "train --set without =" "--set epochs: expected key=value" $R train pipelines/dlrm.lua --set epochs
+
+# ---- reproducibility: same seed and thread count, same bits
+
+# shellcheck disable=SC2086
+run $R train pipelines/dlrm.lua --data "$F" $SMALL --run "$T/run2"
+ok $? "train again, the same command: exit 0" || diag "$T/err"
+cmp -s "$RUN/params.bin" "$T/run2/params.bin"
+ok $? "the same command: the same params.bin"
+run $R predict "$T/run2" --data "$F" --out "$T/pred2.txt"
+cmp -s "$P" "$T/pred2.txt"
+ok $? "the same command: the same predictions"
+
+# more steps (batches of 256) to give the threads something to disagree on
+for threads in 1 2; do
+    for i in a b; do
+        # shellcheck disable=SC2086
+        run $R train pipelines/dlrm.lua --data "$F" $SMALL --set train.batch=256 --set train.epochs=2 \
+            --threads $threads --run "$T/t$threads$i"
+        ok $? "train --threads $threads ($i): exit 0" || diag "$T/err"
+        $R predict "$T/t$threads$i" --data "$F" --out "$T/p$threads$i" 2>/dev/null
+    done
+    cmp -s "$T/t${threads}a/params.bin" "$T/t${threads}b/params.bin" && cmp -s "$T/p${threads}a" "$T/p${threads}b"
+    ok $? "--threads $threads twice: the same params.bin and predictions"
+done
+# the runs trained (14 steps), so agreement is not that of untouched initial values
+! cmp -s "$T/p1a" "$P"
+ok $? "the longer runs predict otherwise than the one-step run"
+
+echo "1..$n"
+[ "$failed" -eq 0 ] || echo "# Looks like you failed $failed test(s) of $n."
+[ "$failed" -eq 0 ]
