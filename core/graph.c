@@ -440,6 +440,7 @@ typedef struct {
     double lr;
     float gscale;
     uint64_t t;
+    double lr_scale;
 } dense_job;
 
 static void dense_part(void *ctx, size_t b, size_t e, int worker)
@@ -455,13 +456,21 @@ static void dense_part(void *ctx, size_t b, size_t e, int worker)
     rill_optim_dense_step(j->o, w + b, gr + b, m + b, v + b, e - b, j->lr, j->t);
 }
 
+static void tables_part(void *ctx, size_t b, size_t e, int worker)
+{
+    dense_job *j = ctx;
+    (void)worker;
+    /* inside a pool job, the table's own parallel loop runs in this thread */
+    for (size_t i = b; i < e; i++)
+        rill_table_apply(j->g->tables[i], j->lr_scale, (double)j->gscale, j->t);
+}
+
 int rill_graph_update(rill_graph *g, const rill_optim *dense, double lr_scale,
                       double grad_scale, uint64_t t, rill_err *err)
 {
     (void)err;
-    dense_job j = {g, dense, dense->lr * lr_scale, (float)grad_scale, t};
+    dense_job j = {g, dense, dense->lr * lr_scale, (float)grad_scale, t, lr_scale};
     rill_parallel_for((g->param_floats + 4095) / 4096, 8, dense_part, &j);
-    for (int i = 0; i < g->ntables; i++)
-        rill_table_apply(g->tables[i], lr_scale, grad_scale, t);
+    rill_parallel_each((size_t)g->ntables, tables_part, &j);
     return RILL_OK;
 }

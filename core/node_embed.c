@@ -235,7 +235,7 @@ static int embed_forward(rill_node *n, rill_step *s, rill_err *err)
         if ((rc = plan_table(n, s, &st->t[t], err)))
             return rc;
     embed_job j = {.n = n, .s = s};
-    rill_parallel_for((size_t)st->ntables, 1, forward_part, &j);
+    rill_parallel_each((size_t)st->ntables, forward_part, &j);
     if (j.failed) {
         for (int i = 0; i < 64; i++)
             if (j.errs[i].code) {
@@ -298,7 +298,7 @@ static int embed_backward(rill_node *n, rill_step *s, rill_err *err)
             return err->code;
     }
     embed_job j = {.n = n, .s = s};
-    rill_parallel_for((size_t)st->ntables, 1, backward_part, &j);
+    rill_parallel_each((size_t)st->ntables, backward_part, &j);
     return RILL_OK;
 }
 
