@@ -205,6 +205,12 @@ static void forward_table(embed_state *st, table_work *w, rill_step *s, float *o
         for (int b = 0; b < s->B; b++)
             memset(out + ((size_t)b * F + w->fields[k]) * D, 0, (size_t)D * sizeof(float));
     for (size_t i = 0; i < w->nocc; i++) {
+        /* rows are scattered over a large table: ask for a later one while adding this one */
+        if (i + 16 < w->nocc) {
+            const float *ahead = w->rows[w->occ_uniq[i + 16]];
+            if (ahead)
+                __builtin_prefetch(ahead);
+        }
         const float *row = w->rows[w->occ_uniq[i]];
         if (!row)
             continue;

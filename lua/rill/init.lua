@@ -308,7 +308,13 @@ function rill.train(t)
     if text then write_file(run .. "/pipeline.lua", text) end
   end
   write_meta(run, c)
+  if c.profile then core.gemm_record(true) end
   local r = core.train(t.graph.core, spec, opts, w)
+  if c.profile then
+    core.gemm_record(false)
+    r.tables = t.graph.core:table_stats()
+    r.graph = t.graph
+  end
   if not quiet then
     if r.valid then
       io.stderr:write(string.format("validation after %d steps (%.0f examples/s):\n%s\n", r.steps,
