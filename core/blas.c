@@ -59,11 +59,16 @@ static struct {
     } shape[MAX_SHAPES];
 } rec;
 
-void rill_sgemm_record(bool on)
+bool rill_sgemm_record(bool on)
 {
-    if (on && !rec.on)
-        rec.n = 0;
+    bool was = rec.on;
     rec.on = on;
+    return was;
+}
+
+void rill_sgemm_record_reset(void)
+{
+    rec.n = 0;
 }
 
 static int record(bool ta, bool tb, int M, int N, int K, float beta)

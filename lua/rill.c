@@ -733,7 +733,10 @@ done:
 /* benchmark support */
 static int l_gemm_record(lua_State *L)
 {
-    rill_sgemm_record(lua_toboolean(L, 1));
+    bool on = lua_toboolean(L, 1);
+    if (on)
+        rill_sgemm_record_reset();
+    rill_sgemm_record(on);
     return 0;
 }
 
