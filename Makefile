@@ -4,7 +4,7 @@
 PKGS    = lua5.4 yaml-0.1 lmdb openblas
 WARN    = -std=c11 -Wall -Wextra -Werror -Wshadow -Wundef -Wwrite-strings -Wstrict-prototypes \
           -Wmissing-prototypes -Wdouble-promotion -Wno-unused-parameter
-CFLAGS ?= -O2 -g -march=native
+CFLAGS ?= -O3 -g -march=native
 PROVE  ?= prove
 JOBS   ?= 2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -1,10 +1,14 @@
 #include "blas.h"
 
 #include <stddef.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
 
 #include <cblas.h>
 
 #include "pool.h"
+#include "util.h"
 
 typedef struct {
     bool ta, tb, split_rows;
@@ -41,11 +45,65 @@ static void gemm_part(void *ctx, size_t b, size_t e, int worker)
     }
 }
 
+#define MAX_SHAPES 128
+
+static struct {
+    bool on;
+    int n;
+    struct {
+        bool ta, tb;
+        int M, N, K;
+        float beta;
+        unsigned long calls;
+        double seconds; /* time spent in these calls while recording */
+    } shape[MAX_SHAPES];
+} rec;
+
+bool rill_sgemm_record(bool on)
+{
+    bool was = rec.on;
+    rec.on = on;
+    return was;
+}
+
+void rill_sgemm_record_reset(void)
+{
+    rec.n = 0;
+}
+
+static int record(bool ta, bool tb, int M, int N, int K, float beta)
+{
+    for (int i = 0; i < rec.n; i++)
+        if (rec.shape[i].ta == ta && rec.shape[i].tb == tb && rec.shape[i].M == M &&
+            rec.shape[i].N == N && rec.shape[i].K == K && rec.shape[i].beta == beta) {
+            rec.shape[i].calls++;
+            return i;
+        }
+    if (rec.n < MAX_SHAPES) {
+        rec.shape[rec.n].ta = ta;
+        rec.shape[rec.n].tb = tb;
+        rec.shape[rec.n].M = M;
+        rec.shape[rec.n].N = N;
+        rec.shape[rec.n].K = K;
+        rec.shape[rec.n].beta = beta;
+        rec.shape[rec.n].seconds = 0;
+        rec.shape[rec.n++].calls = 1;
+        return rec.n - 1;
+    }
+    return -1;
+}
+
 void rill_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
                 int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
     if (M <= 0 || N <= 0)
         return;
+    int shape = -1;
+    double t0 = 0;
+    if (rec.on) { /* only the trainer's thread calls GEMMs, so no lock */
+        shape = record(trans_a, trans_b, M, N, K, beta);
+        t0 = rill_now();
+    }
     gemm_job j = {trans_a, trans_b, M >= N, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
     int span = j.split_rows ? M : N;
     size_t blocks = (size_t)(span + 15) / 16;
@@ -55,6 +113,8 @@ void rill_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, co
         gemm_part(&j, 0, blocks, 0);
     else
         rill_parallel_for(blocks, 1, gemm_part, &j);
+    if (shape >= 0)
+        rec.shape[shape].seconds += rill_now() - t0;
 }
 
 void rill_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
@@ -72,4 +132,51 @@ void rill_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha
             float *c = &C[(size_t)i * ldc + j];
             *c = (float)((double)alpha * acc + (beta == 0.0f ? 0.0 : (double)beta * (double)*c));
         }
+}
+
+double rill_sgemm_recorded_seconds(void)
+{
+    double s = 0;
+    for (int i = 0; i < rec.n; i++)
+        s += rec.shape[i].seconds;
+    return s;
+}
+
+int rill_sgemm_replay(int repeats, double *seconds, double *flops)
+{
+    bool was = rec.on;
+    rec.on = false;
+    *seconds = 0;
+    *flops = 0;
+    for (int i = 0; i < rec.n; i++) {
+        int M = rec.shape[i].M, N = rec.shape[i].N, K = rec.shape[i].K;
+        bool ta = rec.shape[i].ta, tb = rec.shape[i].tb;
+        size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
+        float *A = calloc(na ? na : 1, sizeof *A), *Bm = calloc(nb ? nb : 1, sizeof *Bm),
+              *C = calloc(nc, sizeof *C);
+        if (!A || !Bm || !C) {
+            free(A), free(Bm), free(C);
+            rec.on = was;
+            return -1;
+        }
+        for (size_t k = 0; k < na; k++)
+            A[k] = (float)(k % 13) * 0.01f;
+        for (size_t k = 0; k < nb; k++)
+            Bm[k] = (float)(k % 7) * 0.01f;
+        int lda = ta ? M : K, ldb = tb ? K : N;
+        rill_sgemm(ta, tb, M, N, K, 1.0f, A, lda, Bm, ldb, rec.shape[i].beta, C, N); /* warm */
+        double t0 = rill_now();
+        for (int r = 0; r < repeats; r++)
+            rill_sgemm(ta, tb, M, N, K, 1.0f, A, lda, Bm, ldb, rec.shape[i].beta, C, N);
+        double per = (rill_now() - t0) / repeats;
+        if (getenv("RILL_GEMM_DETAIL"))
+            fprintf(stderr, "gemm %c%c M=%d N=%d K=%d calls=%lu replay %.3f ms, in training %.3f ms\n",
+                    ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, rec.shape[i].calls, per * 1e3,
+                    rec.shape[i].seconds / (double)rec.shape[i].calls * 1e3);
+        *seconds += per * (double)rec.shape[i].calls;
+        *flops += 2.0 * M * N * (double)K * (double)rec.shape[i].calls;
+        free(A), free(Bm), free(C);
+    }
+    rec.on = was;
+    return 0;
 }

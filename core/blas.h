@@ -12,4 +12,13 @@ void rill_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha
                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
                     int ldc);
 
+/* Benchmark support: while recording, every rill_sgemm call's shape is counted; the replay
+ * times each recorded shape again (same split over the pool) and returns the seconds all the
+ * recorded calls take at that rate, and their FLOPs. record returns the previous state. */
+bool rill_sgemm_record(bool on);
+void rill_sgemm_record_reset(void);
+int rill_sgemm_replay(int repeats, double *seconds, double *flops);
+/* Wall time spent inside rill_sgemm while recording. */
+double rill_sgemm_recorded_seconds(void);
+
 #endif

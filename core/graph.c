@@ -374,6 +374,26 @@ static void plan(rill_graph *g)
     gi->planned = true;
 }
 
+static double prof_fwd[64], prof_bwd[64], prof_upd;
+static int prof_on(void)
+{
+    static int on = -1;
+    if (on < 0)
+        on = getenv("RILL_PROFILE") != NULL;
+    return on;
+}
+
+void rill_graph_profile_print(const rill_graph *g, uint64_t steps)
+{
+    if (!prof_on() || !steps)
+        return;
+    for (int i = 0; i < g->nnodes && i < 64; i++)
+        fprintf(stderr, "profile %-12s %-16s fwd %7.3f ms  bwd %7.3f ms\n", g->nodes[i]->name,
+                g->nodes[i]->ops->name, prof_fwd[i] * 1e3 / (double)steps,
+                prof_bwd[i] * 1e3 / (double)steps);
+    fprintf(stderr, "profile update %7.3f ms\n", prof_upd * 1e3 / (double)steps);
+}
+
 int rill_graph_forward(rill_graph *g, rill_step *s, double *loss, rill_err *err)
 {
     if (!g->built)
@@ -388,9 +408,12 @@ int rill_graph_forward(rill_graph *g, rill_step *s, double *loss, rill_err *err)
             if (!n->out)
                 return err->code;
         }
+        double t0 = prof_on() ? rill_now() : 0;
         int rc = n->ops->forward(n, s, err);
         if (rc)
             return rc;
+        if (t0 > 0)
+            prof_fwd[n->index < 64 ? n->index : 63] += rill_now() - t0;
         if (n->out_kind == RILL_OUT_LOSS)
             total += n->loss;
     }
@@ -416,9 +439,12 @@ int rill_graph_backward(rill_graph *g, rill_step *s, rill_err *err)
         rill_node *n = g->nodes[i];
         if (!n->needs_grad || !n->ops->backward)
             continue;
+        double t0 = prof_on() ? rill_now() : 0;
         int rc = n->ops->backward(n, s, err);
         if (rc)
             return rc;
+        if (t0 > 0)
+            prof_bwd[n->index < 64 ? n->index : 63] += rill_now() - t0;
     }
     return RILL_OK;
 }
@@ -440,6 +466,7 @@ typedef struct {
     double lr;
     float gscale;
     uint64_t t;
+    double lr_scale;
 } dense_job;
 
 static void dense_part(void *ctx, size_t b, size_t e, int worker)
@@ -455,13 +482,24 @@ static void dense_part(void *ctx, size_t b, size_t e, int worker)
     rill_optim_dense_step(j->o, w + b, gr + b, m + b, v + b, e - b, j->lr, j->t);
 }
 
+static void tables_part(void *ctx, size_t b, size_t e, int worker)
+{
+    dense_job *j = ctx;
+    (void)worker;
+    /* inside a pool job, the table's own parallel loop runs in this thread */
+    for (size_t i = b; i < e; i++)
+        rill_table_apply(j->g->tables[i], j->lr_scale, (double)j->gscale, j->t);
+}
+
 int rill_graph_update(rill_graph *g, const rill_optim *dense, double lr_scale,
                       double grad_scale, uint64_t t, rill_err *err)
 {
     (void)err;
-    dense_job j = {g, dense, dense->lr * lr_scale, (float)grad_scale, t};
+    double t0 = prof_on() ? rill_now() : 0;
+    dense_job j = {g, dense, dense->lr * lr_scale, (float)grad_scale, t, lr_scale};
     rill_parallel_for((g->param_floats + 4095) / 4096, 8, dense_part, &j);
-    for (int i = 0; i < g->ntables; i++)
-        rill_table_apply(g->tables[i], lr_scale, grad_scale, t);
+    rill_parallel_each((size_t)g->ntables, tables_part, &j);
+    if (t0 > 0)
+        prof_upd += rill_now() - t0;
     return RILL_OK;
 }

@@ -82,5 +82,7 @@ int rill_graph_update(rill_graph *g, const rill_optim *dense, double lr_scale,
                       double grad_scale, uint64_t t, rill_err *err);
 
 size_t rill_graph_dense_count(const rill_graph *g);   /* trainable dense floats */
+/* With RILL_PROFILE set in the environment: time per node and step, on stderr. */
+void rill_graph_profile_print(const rill_graph *g, uint64_t steps);
 
 #endif

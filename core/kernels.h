@@ -14,10 +14,11 @@ void linear_forward(float *out, const float *x, const float *W, const float *b, 
                     int Out, bool relu);
 /* dout (B,Out) is the gradient after the ReLU; out is the forward output (for the ReLU
  * mask, may be NULL when relu is false). dpre (B,Out) is scratch for the masked gradient and
- * may alias dout when the caller no longer needs dout. */
+ * may alias dout when the caller no longer needs dout. dx is written instead of added to
+ * when dx_overwrite (saves zeroing a buffer the caller owns). */
 void linear_backward(float *dx, float *dW, float *db, const float *dout, float *dpre,
                      const float *out, const float *x, const float *W, int B, int In, int Out,
-                     bool relu);
+                     bool relu, bool dx_overwrite);
 
 /* Z (B,F,D) fields -> out[b*ldo + c], c over the F(F-1)/2 strict-lower-triangle pairs
  * (i,j), j < i, in row order: (1,0) (2,0) (2,1) (3,0) ... */

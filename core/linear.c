@@ -1,7 +1,10 @@
 /* Dense layer kernels (linear, layer norm, batch norm): GEMMs through rill_sgemm, the
  * element-wise work split over the pool by rows. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <cblas.h>
 
 #include "blas.h"
 #include "kernels.h"
@@ -59,34 +62,56 @@ static void mask_part(void *ctx, size_t r0, size_t r1, int worker)
     }
 }
 
-/* db += column sums of dpre, split by columns so each sum has one fixed order */
+/* db += column sums of dpre, as dpre^T times a vector of ones (a GEMV reads dpre once,
+ * row by row, where a loop per column would stride through it) */
+static const float *ones(int n)
+{
+    static float *v;
+    static int len;
+    if (n > len) {
+        float *nv = realloc(v, (size_t)n * sizeof *nv);
+        if (!nv)
+            return NULL;
+        for (int i = len; i < n; i++)
+            nv[i] = 1.0f;
+        v = nv;
+        len = n;
+    }
+    return v;
+}
+
 static void colsum_part(void *ctx, size_t c0, size_t c1, int worker)
 {
     const mask_job *j = ctx;
     (void)worker;
-    for (size_t c = c0; c < c1; c++) {
-        float s = 0;
-        for (int r = 0; r < j->B; r++)
-            s += j->dpre[(size_t)r * j->Out + c];
-        j->db[c] += s;
-    }
+    const float *one = ones(j->B);
+    if (one)
+        cblas_sgemv(CblasRowMajor, CblasTrans, j->B, (int)(c1 - c0), 1.0f, j->dpre + c0, j->Out,
+                    one, 1, 1.0f, j->db + c0, 1);
+    else
+        for (size_t c = c0; c < c1; c++) /* no memory for the ones: the plain loop */
+            for (int r = 0; r < j->B; r++)
+                j->db[c] += j->dpre[(size_t)r * j->Out + c];
 }
 
 void linear_backward(float *dx, float *dW, float *db, const float *dout, float *dpre,
                      const float *out, const float *x, const float *W, int B, int In, int Out,
-                     bool relu)
+                     bool relu, bool dx_overwrite)
 {
     mask_job j = {dpre, dout, out, B, Out, db};
     if (relu)
         rill_parallel_for((size_t)B, 64, mask_part, &j);
     else if (dpre != dout)
         memcpy(dpre, dout, (size_t)B * Out * sizeof(float));
-    if (db)
-        rill_parallel_for((size_t)Out, 16, colsum_part, &j);
+    if (db) {
+        ones(B); /* grown here, before the threads read it */
+        rill_parallel_for((size_t)Out, 64, colsum_part, &j);
+    }
     if (dW)
         rill_sgemm(true, false, Out, In, B, 1.0f, dpre, Out, x, In, 1.0f, dW, In);
     if (dx)
-        rill_sgemm(false, false, B, In, Out, 1.0f, dpre, Out, W, In, 1.0f, dx, In);
+        rill_sgemm(false, false, B, In, Out, 1.0f, dpre, Out, W, In, dx_overwrite ? 0.0f : 1.0f, dx,
+                   In);
 }
 
 void layernorm_forward(float *y, float *xhat, float *rstd, const float *x, const float *gamma,

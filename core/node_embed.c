@@ -205,6 +205,12 @@ static void forward_table(embed_state *st, table_work *w, rill_step *s, float *o
         for (int b = 0; b < s->B; b++)
             memset(out + ((size_t)b * F + w->fields[k]) * D, 0, (size_t)D * sizeof(float));
     for (size_t i = 0; i < w->nocc; i++) {
+        /* rows are scattered over a large table: ask for a later one while adding this one */
+        if (i + 16 < w->nocc) {
+            const float *ahead = w->rows[w->occ_uniq[i + 16]];
+            if (ahead)
+                __builtin_prefetch(ahead);
+        }
         const float *row = w->rows[w->occ_uniq[i]];
         if (!row)
             continue;
@@ -235,7 +241,7 @@ static int embed_forward(rill_node *n, rill_step *s, rill_err *err)
         if ((rc = plan_table(n, s, &st->t[t], err)))
             return rc;
     embed_job j = {.n = n, .s = s};
-    rill_parallel_for((size_t)st->ntables, 1, forward_part, &j);
+    rill_parallel_each((size_t)st->ntables, forward_part, &j);
     if (j.failed) {
         for (int i = 0; i < 64; i++)
             if (j.errs[i].code) {
@@ -298,7 +304,7 @@ static int embed_backward(rill_node *n, rill_step *s, rill_err *err)
             return err->code;
     }
     embed_job j = {.n = n, .s = s};
-    rill_parallel_for((size_t)st->ntables, 1, backward_part, &j);
+    rill_parallel_each((size_t)st->ntables, backward_part, &j);
     return RILL_OK;
 }
 

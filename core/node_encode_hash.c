@@ -9,6 +9,7 @@
 
 #include "encode_common.h"
 #include "nodes.h"
+#include "pool.h"
 #include "util.h"
 
 typedef struct {
@@ -70,30 +71,71 @@ done:
     return rc;
 }
 
+typedef struct {
+    const hash_state *st;
+    const rill_batch *b;
+    rill_ids *ids;
+    uint32_t *row_start; /* B + 1: where each example's ids begin */
+} hash_job;
+
+static uint32_t ids_of(const hash_state *st, const rill_batch *b, int r)
+{
+    uint32_t n = 0;
+    for (int f = 0; f < st->F; f++) {
+        const rill_catcol *c = &b->cat[st->cols[f]];
+        uint32_t k = c->off[r + 1] - c->off[r];
+        n += k ? k : (uint32_t)st->missing_own;
+    }
+    return n;
+}
+
+static void count_part(void *ctx, size_t r0, size_t r1, int worker)
+{
+    hash_job *j = ctx;
+    (void)worker;
+    for (size_t r = r0; r < r1; r++)
+        j->row_start[r + 1] = ids_of(j->st, j->b, (int)r);
+}
+
+static void fill_part(void *ctx, size_t r0, size_t r1, int worker)
+{
+    hash_job *j = ctx;
+    const hash_state *st = j->st;
+    int F = st->F;
+    (void)worker;
+    for (size_t r = r0; r < r1; r++) {
+        uint32_t k = j->row_start[r];
+        for (int f = 0; f < F; f++) {
+            const rill_catcol *c = &j->b->cat[st->cols[f]];
+            uint32_t a = c->off[r], e = c->off[r + 1];
+            j->ids->off[r * (size_t)F + f] = k;
+            if (a == e && st->missing_own)
+                j->ids->id[k++] = rill_hash64(MISSING_MARK, st->salt[f]) % st->buckets[f];
+            for (uint32_t i = a; i < e; i++)
+                j->ids->id[k++] = rill_hash64(c->val[i], st->salt[f]) % st->buckets[f];
+        }
+    }
+}
+
 static int hash_forward(rill_node *n, rill_step *s, rill_err *err)
 {
     hash_state *st = n->st;
     const rill_batch *b = s->batch;
     int F = st->F, B = s->B;
-    size_t cap = 0;
-    for (int f = 0; f < F; f++)
-        cap += b->cat[st->cols[f]].off[B] + (size_t)B;
+    hash_job j = {st, b, &n->ids, NULL};
+    j.row_start = rill_node_alloc(n, s, ((size_t)B + 1) * sizeof(uint32_t), false, err);
     n->ids.off = rill_node_alloc(n, s, ((size_t)B * F + 1) * sizeof(uint32_t), false, err);
-    n->ids.id = rill_node_alloc(n, s, cap * sizeof(uint64_t), false, err);
-    if (!n->ids.off || !n->ids.id)
+    if (!j.row_start || !n->ids.off)
         return err->code;
-    uint32_t k = 0;
+    j.row_start[0] = 0;
+    rill_parallel_for((size_t)B, 256, count_part, &j);
     for (int r = 0; r < B; r++)
-        for (int f = 0; f < F; f++) {
-            const rill_catcol *c = &b->cat[st->cols[f]];
-            uint32_t a = c->off[r], e = c->off[r + 1];
-            n->ids.off[(size_t)r * F + f] = k;
-            if (a == e && st->missing_own)
-                n->ids.id[k++] = rill_hash64(MISSING_MARK, st->salt[f]) % st->buckets[f];
-            for (uint32_t i = a; i < e; i++)
-                n->ids.id[k++] = rill_hash64(c->val[i], st->salt[f]) % st->buckets[f];
-        }
-    n->ids.off[(size_t)B * F] = k;
+        j.row_start[r + 1] += j.row_start[r];
+    n->ids.id = rill_node_alloc(n, s, ((size_t)j.row_start[B] + 1) * sizeof(uint64_t), false, err);
+    if (!n->ids.id)
+        return err->code;
+    rill_parallel_for((size_t)B, 256, fill_part, &j);
+    n->ids.off[(size_t)B * F] = j.row_start[B];
     return RILL_OK;
 }
 

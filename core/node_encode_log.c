@@ -6,6 +6,7 @@
 
 #include "encode_common.h"
 #include "nodes.h"
+#include "pool.h"
 
 typedef struct {
     int F;
@@ -31,24 +32,36 @@ static int log_create(rill_node *n, rill_err *err)
     return RILL_OK;
 }
 
-static int log_forward(rill_node *n, rill_step *s, rill_err *err)
+typedef struct {
+    const log_state *st;
+    const rill_batch *b;
+    float *out;
+} log_job;
+
+static void log_part(void *ctx, size_t r0, size_t r1, int worker)
 {
-    log_state *st = n->st;
-    const rill_batch *b = s->batch;
-    int nn = b->schema->nnum;
-    (void)err;
-    for (int r = 0; r < s->B; r++)
+    const log_job *j = ctx;
+    const log_state *st = j->st;
+    int nn = j->b->schema->nnum;
+    (void)worker;
+    for (size_t r = r0; r < r1; r++)
         for (int f = 0; f < st->F; f++) {
-            float x = b->num[(size_t)r * nn + st->cols[f]];
-            float v;
+            float x = j->b->num[r * (size_t)nn + st->cols[f]], v;
             if (isnan(x))
                 v = 0.0f;
             else if (x >= 0.0f)
                 v = log1pf(x);
             else
                 v = st->sign ? -log1pf(-x) : 0.0f;
-            n->out[(size_t)r * st->F + f] = v;
+            j->out[r * (size_t)st->F + f] = v;
         }
+}
+
+static int log_forward(rill_node *n, rill_step *s, rill_err *err)
+{
+    (void)err;
+    log_job j = {n->st, s->batch, n->out};
+    rill_parallel_for((size_t)s->B, 256, log_part, &j);
     return RILL_OK;
 }
 

@@ -157,3 +157,31 @@ void rill_parallel_for(size_t n, size_t min_chunk, rill_range_fn fn, void *ctx)
         pthread_mutex_unlock(&P.mu);
     }
 }
+
+typedef struct {
+    rill_range_fn fn;
+    void *ctx;
+    size_t n;
+    atomic_size_t next;
+} each_job;
+
+static void each_part(void *ctx, size_t b, size_t e, int worker)
+{
+    each_job *j = ctx;
+    (void)b;
+    (void)e;
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n)
+            return;
+        j->fn(j->ctx, i, i + 1, worker);
+    }
+}
+
+void rill_parallel_each(size_t n, rill_range_fn fn, void *ctx)
+{
+    each_job j = {.fn = fn, .ctx = ctx, .n = n};
+    atomic_init(&j.next, 0);
+    /* one range per thread; each then pulls items from the shared counter */
+    rill_parallel_for((size_t)P.nthreads, 1, each_part, &j);
+}

@@ -21,4 +21,9 @@ int rill_pool_threads(void);
  * smaller). Worker 0 is the caller. Nested calls run serially in the calling thread. */
 void rill_parallel_for(size_t n, size_t min_chunk, rill_range_fn fn, void *ctx);
 
+/* Runs fn(ctx, i, i + 1, worker) for every i in [0, n), handing indexes to whichever thread
+ * is free. For independent items of uneven cost (one per embedding table): which thread
+ * takes an item changes nothing in the results. */
+void rill_parallel_each(size_t n, rill_range_fn fn, void *ctx);
+
 #endif

@@ -242,8 +242,6 @@ int rill_stack_backward(rill_node *n, rill_stack *m, rill_step *s, const float *
                 g[k] = m->mask[i][k] ? g[k] * scale : 0.0f;
         }
         float *din = i == 0 ? dx : g2;
-        if (i > 0)
-            memset(g2, 0, (size_t)s->B * In * sizeof(float));
         if (m->pre[i]) {
             /* ReLU after the norm: mask by the output, then back through the norm */
             /* y > 0 exactly where the ReLU passed and dropout kept the value */
@@ -261,10 +259,10 @@ int rill_stack_backward(rill_node *n, rill_stack *m, rill_step *s, const float *
                 batchnorm_backward(dpre, m->gamma[i]->grad, m->beta[i]->grad, g, m->xhat[i],
                                    m->rstd[i], m->gamma[i]->data, s->B, Out);
             linear_backward(din, m->W[i]->grad, m->b[i]->grad, dpre, dpre, NULL, xin,
-                            m->W[i]->data, s->B, In, Out, false);
+                            m->W[i]->data, s->B, In, Out, false, i > 0);
         } else {
             linear_backward(din, m->W[i]->grad, m->b[i]->grad, g, g, m->act[i], xin,
-                            m->W[i]->data, s->B, In, Out, act);
+                            m->W[i]->data, s->B, In, Out, act, i > 0);
         }
         float *t = g;
         g = g2;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "metrics.h"
 #include "store.h"
 #include "util.h"
@@ -87,6 +88,7 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, rill_eval_re
     if (nt < 0)
         return nt;
     double t0 = rill_now();
+    bool recording = rill_sgemm_record(false); /* a benchmark counts training GEMMs only */
     rill_arena arena;
     rill_arena_init(&arena, 0);
     float *y = NULL;
@@ -142,6 +144,7 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, rill_eval_re
         }
     }
     res->seconds = rill_now() - t0;
+    rill_sgemm_record(recording);
     for (int k = 0; k < RILL_MAX_TASKS; k++) {
         free(sc[k].z);
         free(sc[k].y);
@@ -193,6 +196,7 @@ typedef struct {
     bool tty;
     double t_start, t_last;
     uint64_t total_steps;
+    const double *eval_s; /* time spent evaluating, left out of the rate */
 } progress;
 
 static void show_progress(progress *p, uint64_t epoch, uint64_t t, uint64_t examples,
@@ -204,7 +208,8 @@ static void show_progress(progress *p, uint64_t epoch, uint64_t t, uint64_t exam
     if (!final && now - p->t_last < (p->tty ? 0.5 : 10.0))
         return;
     p->t_last = now;
-    double el = now - p->t_start, rate = el > 0 ? (double)examples / el : 0;
+    double el = now - p->t_start, tr = el - *p->eval_s;
+    double rate = tr > 0 ? (double)examples / tr : 0;
     double eta = p->total_steps && t ? el * ((double)p->total_steps / (double)t - 1.0) : (double)NAN;
     char e1[32], e2[32], a[32] = "";
     fmt_time(e1, sizeof e1, el);
@@ -239,6 +244,7 @@ static int eval_and_track(rill_graph *g, const rill_train_cfg *cfg, rill_reader 
     int rc = rill_evaluate(g, valid, NULL, &e, err);
     if (rc)
         return rc;
+    res->eval_seconds += e.seconds;
     res->last = e;
     print_eval(cfg, &e, tty);
     log_eval(metrics, t, (uint64_t)epoch, "valid", &e);
@@ -281,7 +287,8 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
     }
     rill_arena arena;
     rill_arena_init(&arena, 0);
-    progress pg = {.cfg = cfg, .tty = isatty(2), .t_start = rill_now()};
+    progress pg = {.cfg = cfg, .tty = isatty(2), .t_start = rill_now(),
+                   .eval_s = &res->eval_seconds};
     uint64_t rows = rill_reader_rows(train);
     /* the batch size is the reader's; count steps per epoch from its first batch */
     uint64_t t = 0, examples = 0, bad_total = 0;
@@ -345,7 +352,8 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
                 fprintf(metrics, "{\"step\":%llu,\"epoch\":%d,\"split\":\"train\"", (unsigned long long)t,
                         epoch);
                 json_num(metrics, "loss", loss_avg);
-                json_num(metrics, "examples_per_s", (double)examples / (rill_now() - pg.t_start));
+                json_num(metrics, "examples_per_s",
+                         (double)examples / (rill_now() - pg.t_start - res->eval_seconds));
                 fprintf(metrics, "}\n");
             }
             if (interrupted) {
@@ -375,9 +383,11 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
     res->steps = t;
     res->examples = examples;
     res->seconds = rill_now() - pg.t_start;
-    res->examples_per_s = res->seconds > 0 ? (double)examples / res->seconds : 0;
+    double train_s = res->seconds - res->eval_seconds;
+    res->examples_per_s = train_s > 0 ? (double)examples / train_s : 0;
     res->last_loss = loss_avg;
     res->bad_lines = bad_total;
+    rill_graph_profile_print(g, t);
     if (!rc)
         show_progress(&pg, (uint64_t)(cfg->epochs - 1), t, examples, loss_avg, last_auc, true);
     /* with early stopping the best evaluation's parameters are already saved */

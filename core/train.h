@@ -55,7 +55,9 @@ typedef struct rill_eval_result {
 
 typedef struct rill_train_result {
     uint64_t steps, examples;
-    double seconds, examples_per_s, last_loss;
+    double seconds, eval_seconds; /* all of it, and the part spent evaluating */
+    double examples_per_s;        /* training only: examples / (seconds - eval_seconds) */
+    double last_loss;
     rill_eval_result last, best;
     uint64_t best_step;
     bool early_stopped, interrupted;

@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "blas.h"
 #include "gen.h"
 #include "graph.h"
 #include "nodes.h"
@@ -576,6 +577,8 @@ static int l_train(lua_State *L)
     lua_setfield(L, -2, "examples");
     lua_pushnumber(L, res.seconds);
     lua_setfield(L, -2, "seconds");
+    lua_pushnumber(L, res.eval_seconds);
+    lua_setfield(L, -2, "eval_seconds");
     lua_pushnumber(L, res.examples_per_s);
     lua_setfield(L, -2, "examples_per_s");
     lua_pushnumber(L, res.last_loss);
@@ -727,6 +730,69 @@ done:
     return 0;
 }
 
+/* benchmark support */
+static int l_gemm_record(lua_State *L)
+{
+    bool on = lua_toboolean(L, 1);
+    if (on)
+        rill_sgemm_record_reset();
+    rill_sgemm_record(on);
+    return 0;
+}
+
+static int l_gemm_replay(lua_State *L)
+{
+    double sec, flops;
+    if (rill_sgemm_replay((int)luaL_optinteger(L, 1, 20), &sec, &flops))
+        return luaL_error(L, "gemm replay: out of memory");
+    lua_pushnumber(L, sec);
+    lua_pushnumber(L, flops);
+    lua_pushnumber(L, rill_sgemm_recorded_seconds());
+    return 3;
+}
+
+static int l_bench_gather(lua_State *L)
+{
+    rill_err err = {0};
+    double rate;
+    if (rill_table_bench_gather((int64_t)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2),
+                                (uint64_t)luaL_checkinteger(L, 3), &rate, &err))
+        return luaL_error(L, "%s", err.msg);
+    lua_pushnumber(L, rate);
+    return 1;
+}
+
+/* g:table_stats() -> { {name=, rows=, dim=, touched=, visits=}, ... } */
+static int l_graph_table_stats(lua_State *L)
+{
+    rill_graph *g = check_graph(L, 1);
+    lua_createtable(L, g->ntables, 0);
+    for (int i = 0; i < g->ntables; i++) {
+        rill_table *t = g->tables[i];
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, rill_table_name(t));
+        lua_setfield(L, -2, "name");
+        lua_pushinteger(L, (lua_Integer)rill_table_rows(t));
+        lua_setfield(L, -2, "rows");
+        lua_pushinteger(L, rill_table_dim(t));
+        lua_setfield(L, -2, "dim");
+        lua_pushinteger(L, rill_table_dim(t) + rill_optim_row_state(rill_table_optim(t), rill_table_dim(t)));
+        lua_setfield(L, -2, "stride");
+        lua_pushinteger(L, (lua_Integer)rill_table_touched(t));
+        lua_setfield(L, -2, "touched");
+        lua_pushinteger(L, (lua_Integer)rill_table_row_visits(t));
+        lua_setfield(L, -2, "visits");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int l_peak_rss(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)rill_peak_rss());
+    return 1;
+}
+
 static int l_is_node(lua_State *L)
 {
     lua_pushboolean(L, luaL_testudata(L, 1, NODE_MT) != NULL);
@@ -784,6 +850,7 @@ int luaopen_rill_core(lua_State *L)
                                        {"node", l_graph_node},
                                        {"nodes", l_graph_nodes},
                                        {"param_count", l_graph_param_count},
+                                       {"table_stats", l_graph_table_stats},
                                        {NULL, NULL}};
     static const luaL_Reg node_m[] = {{"name", l_node_name},
                                       {"kind", l_node_kind},
@@ -800,6 +867,10 @@ int luaopen_rill_core(lua_State *L)
                                     {"kinds", l_kinds},
                                     {"mkdir", l_mkdir},
                                     {"is_node", l_is_node},
+                                    {"gemm_record", l_gemm_record},
+                                    {"gemm_replay", l_gemm_replay},
+                                    {"bench_gather", l_bench_gather},
+                                    {"peak_rss", l_peak_rss},
                                     {"interrupted", l_interrupted},
                                     {NULL, NULL}};
     create_meta(L, SCHEMA_MT, schema_m, l_schema_gc, NULL);

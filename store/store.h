@@ -28,6 +28,13 @@ int rill_table_dim(const rill_table *t);
 int64_t rill_table_rows(const rill_table *t);
 const rill_optim *rill_table_optim(const rill_table *t);
 uint64_t rill_table_touched(const rill_table *t); /* rows created so far */
+/* Distinct rows updated, summed over the steps so far (each was gathered once in forward and
+ * read and written once by its optimizer). */
+uint64_t rill_table_row_visits(const rill_table *t);
+/* Benchmark: random reads of whole rows of `stride` floats from a table-like mapping of
+ * `rows` rows, on the pool's threads; *rows_per_s gets the rate. */
+int rill_table_bench_gather(int64_t rows, int stride, uint64_t samples, double *rows_per_s,
+                            rill_err *err);
 
 /* rows[i] points at the dim weights of ids[i] (its optimizer state follows them); valid
  * until the step's rill_table_apply. Ids must be below rill_table_rows. */

@@ -6,6 +6,7 @@
  * next to a ReLU kink (difference quotients at eps and eps/2 disagree) is skipped; at most a
  * tenth of the values (or one) may be skipped. */
 #include "graphtest.h"
+#include "kernels.h"
 #include "pool.h"
 
 #define EPS 5e-4
@@ -113,6 +114,9 @@ static void dense_cases(const rill_schema *sc)
         {"interact_concat", NULL, 2, {{3, 0}, {2, 3}}, NULL},
         {"interact_dot", NULL, 2, {{3, 0}, {4, 3}}, NULL},
         {"interact_dot", "passthrough=false", 2, {{3, 4}, {2, 4}}, NULL},
+        /* the vector paths: width 16, fields past 16 and past 32 */
+        {"interact_dot", NULL, 2, {{16, 0}, {19, 16}}, NULL},
+        {"interact_dot", "passthrough=false", 1, {{40, 16}}, NULL},
         {"interact_fm", NULL, 1, {{4, 3}}, NULL},
         {"interact_fm", NULL, 2, {{3, 0}, {2, 3}}, NULL},
         {"interact_cross", "layers=3", 1, {{5, 0}}, NULL},
@@ -255,6 +259,31 @@ out:
     rill_arena_free(&c.arena);
 }
 
+/* the vector forward of the dot pairs against the plain definition */
+static void dot_forward_plain_check(int F, int D)
+{
+    int B = 5, P = F * (F - 1) / 2;
+    rill_rng rng;
+    rill_rng_seed(&rng, (uint64_t)(F * 100 + D));
+    float *Z = malloc(sizeof(float) * (size_t)(B * F * D)), *out = malloc(sizeof(float) * (size_t)(B * P));
+    gt_fill(Z, (size_t)(B * F * D), &rng, 1.0);
+    dot_pairs_forward(out, P, Z, B, F, D);
+    double worst = 0;
+    for (int b = 0; b < B; b++) {
+        int c = 0;
+        for (int i = 1; i < F; i++)
+            for (int k = 0; k < i; k++, c++) {
+                double s = 0;
+                for (int d = 0; d < D; d++)
+                    s += (double)Z[(b * F + i) * D + d] * (double)Z[(b * F + k) * D + d];
+                worst = fmax(worst, fabs(s - (double)out[b * P + c]));
+            }
+    }
+    ok(worst < 1e-4, "dot pairs forward F=%d D=%d equals the definition (worst %.2e)", F, D, worst);
+    free(Z);
+    free(out);
+}
+
 int main(void)
 {
     rill_err err;
@@ -262,6 +291,9 @@ int main(void)
     rill_schema criteo;
     rill_schema_criteo(&criteo, &err);
     dense_cases(&criteo);
+    dot_forward_plain_check(40, 16);
+    dot_forward_plain_check(27, 48);
+    dot_forward_plain_check(7, 5);
 
     rill_schema sc;
     make_schema(&sc);

@@ -33,7 +33,7 @@ static void run_linear(const tv_case *c)
           *dpre = calloc((size_t)B * Out, 4);
     linear_forward(out, x, W, b, B, In, Out, relu);
     check("linear", c, out, "out");
-    linear_backward(dx, dW, db, dout, dpre, out, x, W, B, In, Out, relu);
+    linear_backward(dx, dW, db, dout, dpre, out, x, W, B, In, Out, relu, false);
     check("linear", c, dx, "dx");
     check("linear", c, dW, "dW");
     check("linear", c, db, "db");

@@ -390,6 +390,7 @@ function rill.train(t)
     return nil
   end
 
+  if c.profile then core.gemm_record(true) end -- rill bench: count the GEMMs of training
   local r = core_call(w, core.train, t.graph.core, spec, opts, w)
   -- written once the settings have passed and training has run, so a failed start never
   -- leaves a run directory whose meta.lua no longer matches its params.bin
@@ -398,6 +399,11 @@ function rill.train(t)
     if text then write_file(run .. "/pipeline.lua", text) end
   end
   write_meta(run, c)
+  if c.profile then
+    core.gemm_record(false)
+    r.tables = t.graph.core:table_stats()
+    r.graph = t.graph
+  end
   if not quiet then
     if r.valid then
       io.stderr:write(string.format("validation after %d steps (%.0f examples/s):\n%s\n", r.steps,

@@ -13,6 +13,8 @@ usage: rill COMMAND ...
       one probability per line (tab-separated per task) on stdout or in FILE
   rill gen criteo --rows N --out FILE [--seed S] [--max-cardinality M] [--interaction X]
       synthetic Criteo-format data from a planted model (see README)
+  rill bench dlrm [--rows N] [--data PATH] [--threads N]
+      the DLRM throughput benchmark (make bench): examples/s against the measured bound
   rill run SCRIPT [ARGS...]
       run any Lua script with the rill module available (arg holds ARGS)
   rill version | rill help
@@ -160,6 +162,12 @@ function commands.run(args)
   local r = run_script(script, { mode = "train", script = script, set = {} }, rest)
   if math.type(r) == "integer" then return r end
   return 0
+end
+
+function commands.bench(args)
+  if args[2] ~= "dlrm" then die("rill bench: unknown benchmark '%s' (known: dlrm)", tostring(args[2])) end
+  local o = parse(args, 3, { rows = true, data = true, run = true, threads = true })
+  return require("rill.bench")(o)
 end
 
 function commands.version()

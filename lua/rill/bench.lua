@@ -1,0 +1,73 @@
+-- rill bench dlrm: the spine's benchmark. Trains pipelines/dlrm.lua (embedding dim 16,
+-- hashed tables of 2^20 rows per field, bottom MLP 512-256-16, top MLP 512-256-1, batch
+-- 2048, Adam for dense and row-wise Adagrad for embeddings) for one epoch on 1,000,000
+-- generated rows, then measures in the same process the bound the step time is held to:
+--   GEMM time: every GEMM shape the epoch ran, timed again on its own at the rate OpenBLAS
+--     reaches on this machine (same split over the same threads), times its call count;
+--   embedding time: the distinct rows the epoch visited, each gathered once in forward and
+--     read and written once by the optimizer, at the random-row gather rate measured on a
+--     mapping as large as the tables.
+-- It prints examples/s (evaluation excluded), peak resident memory and achieved/bound.
+
+local core = require "rill.core"
+
+local function exists(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function commas(n)
+  local s = string.format("%d", math.floor(n + 0.5))
+  return (s:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", ""))
+end
+
+return function(o)
+  local rows = math.tointeger(tonumber(o.rows or "1000000"))
+  if not rows or rows < 10000 then error("--rows: expected a whole number of at least 10000", 0) end
+  local data = o.data or string.format("data/bench-%d.tsv", rows)
+  local threads = math.tointeger(tonumber(o.threads or "2"))
+  if not exists(data) then
+    io.stderr:write(string.format("generating %s rows into %s\n", commas(rows), data))
+    os.execute("mkdir -p " .. (data:match("^(.*)/") or "."))
+    core.gen_criteo{ rows = rows, seed = 11, out = data }
+  end
+  local run = o.run or "runs/bench-dlrm"
+  local script = o.script or "pipelines/dlrm.lua"
+  package.loaded["rill.cli"] = {
+    mode = "train", script = script, data = data, run = run, profile = true,
+    threads = threads, set = { { "train.epochs", "1" }, { "train.batch", "2048" } },
+  }
+  local chunk = assert(loadfile(script))
+  local r = chunk()
+  package.loaded["rill.cli"] = nil
+
+  local rss = core.peak_rss() -- before the gather benchmark maps its own copy
+  local steps = r.steps
+  local train_s = r.seconds - r.eval_seconds
+  local gemm_s, flops, gemm_in_training = core.gemm_replay(20)
+  local visits, total_rows, stride = 0, 0, 0
+  for _, t in ipairs(r.tables) do
+    visits = visits + t.visits
+    total_rows = total_rows + t.rows
+    stride = math.max(stride, t.stride)
+  end
+  local gather = core.bench_gather(total_rows, stride, 20000000)
+  local embed_s = 2 * visits / gather
+  local bound = (gemm_s + embed_s) / steps
+  local achieved = train_s / steps
+  local out = {
+    string.format("rill bench dlrm: %s rows (%s), 1 epoch, batch 2048, %d threads", commas(rows), data, threads),
+    string.format("  training         %s examples/s  (%d steps in %.1f s; evaluation excluded)", commas(r.examples_per_s), steps, train_s),
+    string.format("  validation       auc %.4f  logloss %.4f  (%s rows)", r.valid.auc, r.valid.logloss, commas(r.valid.rows)),
+    string.format("  peak resident    %.2f GiB", rss / 2^30),
+    string.format("  GEMM bound       %.2f GFLOP/step at %.1f GFLOP/s = %.1f ms/step", flops / steps / 1e9, flops / gemm_s / 1e9, 1e3 * gemm_s / steps),
+    string.format("  embedding bound  %s distinct rows/step x 2 passes at %.1f M rows/s = %.2f ms/step", commas(visits / steps), gather / 1e6, 1e3 * embed_s / steps),
+    string.format("  bound            %.1f ms/step = %s examples/s", 1e3 * bound, commas(2048 / bound)),
+    string.format("  GEMMs in training %.1f ms/step (%.1f GFLOP/s); everything else %.1f ms/step",
+                  1e3 * gemm_in_training / steps, flops / gemm_in_training / 1e9, 1e3 * (train_s - gemm_in_training) / steps),
+    string.format("  achieved         %.1f ms/step: %.0f%% of the bound (target: at least 80%%)", 1e3 * achieved, 100 * bound / achieved),
+  }
+  print(table.concat(out, "\n"))
+  return 0
+end
