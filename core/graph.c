@@ -196,6 +196,14 @@ int rill_graph_add(rill_graph *g, const char *kind, const char *name, const char
     }
     int nparams0 = g->nparams, nspecs0 = gi->nspecs;
     if ((rc = ops->create(n, err)) || (rc = rill_args_check_unused(&n->args, err))) {
+        /* a misspelt argument often causes the error create reported: name it too */
+        rill_err unknown = {0};
+        const char *u;
+        if (rill_args_check_unused(&n->args, &unknown) &&
+            (u = strstr(unknown.msg, "unknown argument")) && !strstr(err->msg, u)) {
+            size_t len = strlen(err->msg);
+            snprintf(err->msg + len, sizeof err->msg - len, "; also %s", u);
+        }
         /* forget what create declared */
         for (int i = nparams0; i < g->nparams; i++)
             free(g->params[i]);

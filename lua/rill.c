@@ -713,7 +713,12 @@ static int l_gen_criteo(lua_State *L)
         rc = rill_errf(&err, RILL_EINVAL, "rill.gen_criteo: out (the file to write) is required");
         goto done;
     }
-    f = strcmp(out, "-") == 0 ? stdout : fopen(out, "w");
+    /* written under a temporary name and renamed when complete, so a refused setting or a
+     * failed write leaves no partial file */
+    char tmp[4096];
+    bool to_stdout = strcmp(out, "-") == 0;
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    f = to_stdout ? stdout : fopen(tmp, "w");
     if (!f) {
         rc = rill_errf(&err, RILL_EIO, "%s: cannot write: %s", out, strerror(errno));
         goto done;
@@ -721,8 +726,14 @@ static int l_gen_criteo(lua_State *L)
     rill_gen_cfg cfg = {.rows = (uint64_t)rows, .seed = (uint64_t)seed, .max_cardinality = maxc,
                         .interaction = inter};
     rc = rill_gen_criteo(&cfg, f, &err);
-    if (f != stdout && fclose(f) != 0 && !rc)
-        rc = rill_errf(&err, RILL_EIO, "%s: write failed: %s", out, strerror(errno));
+    if (!to_stdout) {
+        if (fclose(f) != 0 && !rc)
+            rc = rill_errf(&err, RILL_EIO, "%s: write failed: %s", out, strerror(errno));
+        if (!rc && rename(tmp, out) != 0)
+            rc = rill_errf(&err, RILL_EIO, "%s: cannot rename to %s: %s", tmp, out, strerror(errno));
+        if (rc)
+            remove(tmp);
+    }
 done:
     free_value(v);
     if (rc)

@@ -66,7 +66,11 @@ int rill_params_load(rill_graph *g, const char *path, rill_err *err)
         rc = rill_errf(err, RILL_EIO, "%s: not a Rill parameter file", path);
         goto out;
     }
-    if (fread(&np, sizeof np, 1, f) != 1 || np != (uint32_t)g->nparams) {
+    if (fread(&np, sizeof np, 1, f) != 1) {
+        rc = rill_errf(err, RILL_EIO, "%s: truncated (the file ends in its header)", path);
+        goto out;
+    }
+    if (np != (uint32_t)g->nparams) {
         rc = rill_errf(err, RILL_EINVAL,
                        "%s: holds %u dense parameters, the graph has %d: was the pipeline changed "
                        "since training?",
@@ -80,7 +84,7 @@ int rill_params_load(rill_graph *g, const char *path, rill_err *err)
         char name[256];
         if (fread(&len, sizeof len, 1, f) != 1 || len >= sizeof name ||
             fread(name, len, 1, f) != 1 || fread(&n, sizeof n, 1, f) != 1) {
-            rc = rill_errf(err, RILL_EIO, "%s: truncated at parameter %d", path, i + 1);
+            rc = rill_errf(err, RILL_EIO, "%s: truncated (or damaged) at parameter %d", path, i + 1);
             goto out;
         }
         name[len] = 0;
@@ -96,13 +100,22 @@ int rill_params_load(rill_graph *g, const char *path, rill_err *err)
             goto out;
         }
     }
-    if (fread(&nt, sizeof nt, 1, f) != 1 || nt != (uint32_t)g->ntables) {
-        rc = rill_errf(err, RILL_EINVAL, "%s: table count does not match the graph's %d", path,
-                       g->ntables);
+    if (fread(&nt, sizeof nt, 1, f) != 1) {
+        rc = rill_errf(err, RILL_EIO, "%s: truncated after the dense parameters", path);
+        goto out;
+    }
+    if (nt != (uint32_t)g->ntables) {
+        rc = rill_errf(err, RILL_EINVAL,
+                       "%s: holds %u embedding tables, the graph has %d: was the pipeline changed "
+                       "since training?",
+                       path, nt, g->ntables);
         goto out;
     }
     for (int i = 0; i < g->ntables && !rc; i++)
         rc = rill_table_load(g->tables[i], f, path, err);
+    if (!rc && fgetc(f) != EOF)
+        rc = rill_errf(err, RILL_EIO, "%s: unexpected bytes after the last table (damaged file?)",
+                       path);
 out:
     fclose(f);
     return rc;

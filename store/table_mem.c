@@ -299,6 +299,16 @@ fail:
     return rill_errf(err, RILL_EIO, "table '%s': write failed (disk full?)", t->name);
 }
 
+static void table_clear(rill_table *t)
+{
+    for (size_t i = 0; i < t->nslabs; i++)
+        rill_free(t->slabs[i]);
+    t->nslabs = 0;
+    memset(t->slots, 0xff, t->map_cap * sizeof *t->slots);
+    t->touched = 0;
+    t->stage_n = 0;
+}
+
 int rill_table_load(rill_table *t, FILE *f, const char *path, rill_err *err)
 {
     uint32_t head[3];
@@ -306,8 +316,10 @@ int rill_table_load(rill_table *t, FILE *f, const char *path, rill_err *err)
     int64_t rows;
     uint64_t count;
     char name[256];
-    if (fread(head, sizeof head, 1, f) != 1 || head[0] != TAB_MAGIC || head[1] != 1 ||
-        head[2] >= sizeof name)
+    size_t got = fread(head, sizeof head, 1, f);
+    if (got != 1)
+        return rill_errf(err, RILL_EIO, "%s: truncated where table '%s' begins", path, t->name);
+    if (head[0] != TAB_MAGIC || head[1] != 1 || head[2] >= sizeof name)
         return rill_errf(err, RILL_EIO, "%s: not a table record where table '%s' was expected",
                          path, t->name);
     if (fread(name, head[2], 1, f) != 1 || fread(&rows, sizeof rows, 1, f) != 1 ||
@@ -322,6 +334,7 @@ int rill_table_load(rill_table *t, FILE *f, const char *path, rill_err *err)
                          path, name, (long long)rows, shape[0],
                          rill_optim_name((rill_optim_kind)shape[2]), t->name,
                          (long long)t->rows, t->dim, rill_optim_name(t->opt.kind));
+    table_clear(t); /* the file's rows replace whatever the table held */
     for (uint64_t i = 0; i < count; i++) {
         uint64_t id;
         if (fread(&id, sizeof id, 1, f) != 1 || id >= (uint64_t)t->rows)

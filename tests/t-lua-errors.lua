@@ -113,13 +113,11 @@ return tap.main(function()
     { id = "unknown_arg", line = 6,
       lines = after_header('local emb = g:embed{ ids, dim = 4, poolling = "mean", name = "emb" }'),
       want = { "'emb'", "unknown argument 'poolling'", "pooling", "dim", "optim" } },
-    -- a misspelt required argument: the message says 'dim' is required; it should also name
-    -- the misspelling, which is most likely what the author has to fix
+    -- a misspelt required argument: the message says 'dim' is required and also names the
+    -- misspelling, which is most likely what the author has to fix
     { id = "misspelt_required", line = 6,
       lines = after_header('local emb = g:embed{ ids, dimm = 16, name = "emb" }'),
-      want = { "'emb'", "'dim'" },
-      todo = { want = { "'dimm'" }, what = "also names the unknown argument 'dimm'",
-               why = "core: embed reports the missing 'dim' before checking unknown arguments" } },
+      want = { "'emb'", "'dim'", "unknown argument 'dimm'" } },
     { id = "out_of_range", line = 6,
       lines = after_header('local emb = g:embed{ ids, dim = 0, name = "emb" }'),
       want = { "'emb'", "'dim'", "out of range" } },
