@@ -142,9 +142,10 @@ double rill_sgemm_recorded_seconds(void)
     return s;
 }
 
-int rill_sgemm_replay(int repeats, double *seconds, double *flops)
+int rill_sgemm_replay(int repeats, bool openblas_threads, double *seconds, double *flops)
 {
     bool was = rec.on;
+    double t0_global = 0;
     rec.on = false;
     *seconds = 0;
     *flops = 0;
@@ -164,12 +165,27 @@ int rill_sgemm_replay(int repeats, double *seconds, double *flops)
         for (size_t k = 0; k < nb; k++)
             Bm[k] = (float)(k % 7) * 0.01f;
         int lda = ta ? M : K, ldb = tb ? K : N;
-        rill_sgemm(ta, tb, M, N, K, 1.0f, A, lda, Bm, ldb, rec.shape[i].beta, C, N); /* warm */
-        double t0 = rill_now();
-        for (int r = 0; r < repeats; r++)
-            rill_sgemm(ta, tb, M, N, K, 1.0f, A, lda, Bm, ldb, rec.shape[i].beta, C, N);
-        double per = (rill_now() - t0) / repeats;
-        if (getenv("RILL_GEMM_DETAIL"))
+        double per;
+        if (openblas_threads) {
+            /* OpenBLAS splitting the product over its own threads, one per pool thread */
+            openblas_set_num_threads(rill_pool_threads());
+            for (int r = -1; r < repeats; r++) {
+                if (r == 0)
+                    t0_global = rill_now();
+                cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                            tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, Bm, ldb,
+                            rec.shape[i].beta, C, N);
+            }
+            per = (rill_now() - t0_global) / repeats;
+            openblas_set_num_threads(1);
+        } else {
+            rill_sgemm(ta, tb, M, N, K, 1.0f, A, lda, Bm, ldb, rec.shape[i].beta, C, N); /* warm */
+            double t0 = rill_now();
+            for (int r = 0; r < repeats; r++)
+                rill_sgemm(ta, tb, M, N, K, 1.0f, A, lda, Bm, ldb, rec.shape[i].beta, C, N);
+            per = (rill_now() - t0) / repeats;
+        }
+        if (getenv("RILL_GEMM_DETAIL") && !openblas_threads)
             fprintf(stderr, "gemm %c%c M=%d N=%d K=%d calls=%lu replay %.3f ms, in training %.3f ms\n",
                     ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, rec.shape[i].calls, per * 1e3,
                     rec.shape[i].seconds / (double)rec.shape[i].calls * 1e3);

@@ -17,7 +17,9 @@ void rill_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha
  * recorded calls take at that rate, and their FLOPs. record returns the previous state. */
 bool rill_sgemm_record(bool on);
 void rill_sgemm_record_reset(void);
-int rill_sgemm_replay(int repeats, double *seconds, double *flops);
+/* openblas_threads: time OpenBLAS splitting each product over its own threads (as many as
+ * the pool has) instead of the pool's split. */
+int rill_sgemm_replay(int repeats, bool openblas_threads, double *seconds, double *flops);
 /* Wall time spent inside rill_sgemm while recording. */
 double rill_sgemm_recorded_seconds(void);
 

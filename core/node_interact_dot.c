@@ -205,64 +205,91 @@ static int dot_create(rill_node *n, rill_err *err)
     return RILL_OK;
 }
 
+/* The node's step runs as one parallel pass over example rows: gather the row's fields
+ * into Z (and the pass-through columns), then the pair kernel on those rows; backward zeroes
+ * the rows of dZ, runs the kernel, and adds the rows back into the inputs' gradients. */
+typedef struct {
+    rill_node *n;
+    dot_job k;
+} node_job;
+
+static void node_fwd_part(void *ctx, size_t b0, size_t b1, int worker)
+{
+    node_job *j = ctx;
+    rill_node *n = j->n;
+    dot_state *st = n->st;
+    int F = st->F, D = st->D, ldo = (int)n->cols;
+    for (size_t b = b0; b < b1; b++) {
+        int f0 = 0, p0 = 0;
+        for (int i = 0; i < n->nin; i++) {
+            const rill_node *in = n->in[i];
+            int Fi = in->nd == 1 ? 1 : in->dims[0];
+            size_t w = (size_t)Fi * D;
+            memcpy(st->Z + (b * F + f0) * D, in->out + b * w, w * sizeof(float));
+            if (in->nd == 1 && st->passthrough) {
+                memcpy(n->out + b * ldo + p0, in->out + b * D, (size_t)D * sizeof(float));
+                p0 += D;
+            }
+            f0 += Fi;
+        }
+    }
+    pairs_fwd_part(&j->k, b0, b1, worker);
+}
+
 static int dot_forward(rill_node *n, rill_step *s, rill_err *err)
 {
     dot_state *st = n->st;
     int F = st->F, D = st->D, B = s->B;
-    int ldo = (int)n->cols;
-    float *Z = rill_node_alloc(n, s, (size_t)B * F * D * sizeof(float), false, err);
-    if (!Z)
+    st->Z = rill_node_alloc(n, s, (size_t)B * F * D * sizeof(float), false, err);
+    if (!st->Z)
         return err->code;
-    st->Z = Z;
-    int f0 = 0, p0 = 0;
-    for (int i = 0; i < n->nin; i++) {
-        const rill_node *in = n->in[i];
-        int Fi = in->nd == 1 ? 1 : in->dims[0];
-        size_t w = (size_t)Fi * D;
-        for (int b = 0; b < B; b++)
-            memcpy(Z + ((size_t)b * F + f0) * D, in->out + (size_t)b * w, w * sizeof(float));
-        if (in->nd == 1 && st->passthrough) {
-            for (int b = 0; b < B; b++)
-                memcpy(n->out + (size_t)b * ldo + p0, in->out + (size_t)b * D,
-                       (size_t)D * sizeof(float));
-            p0 += D;
-        }
-        f0 += Fi;
-    }
-    dot_pairs_forward(n->out + st->npass, ldo, Z, B, F, D);
+    node_job j = {n, {n->out + st->npass, st->Z, NULL, NULL, (int)n->cols, F, D}};
+    rill_parallel_for((size_t)B, 32, node_fwd_part, &j);
     return RILL_OK;
+}
+
+static void node_bwd_part(void *ctx, size_t b0, size_t b1, int worker)
+{
+    node_job *j = ctx;
+    rill_node *n = j->n;
+    dot_state *st = n->st;
+    int F = st->F, D = st->D, ldo = (int)n->cols;
+    memset(j->k.dZ + b0 * F * D, 0, (b1 - b0) * F * D * sizeof(float));
+    pairs_bwd_part(&j->k, b0, b1, worker);
+    for (size_t b = b0; b < b1; b++) {
+        int f0 = 0, p0 = 0;
+        for (int i = 0; i < n->nin; i++) {
+            rill_node *in = n->in[i];
+            int Fi = in->nd == 1 ? 1 : in->dims[0];
+            size_t w = (size_t)Fi * D;
+            bool pass = in->nd == 1 && st->passthrough;
+            if (in->dout) {
+                float *d = in->dout + b * w;
+                const float *g = j->k.dZ + (b * F + f0) * D;
+                for (size_t k = 0; k < w; k++)
+                    d[k] += g[k];
+                if (pass) {
+                    const float *gp = n->dout + b * ldo + p0;
+                    for (int k = 0; k < D; k++)
+                        d[k] += gp[k];
+                }
+            }
+            if (pass)
+                p0 += D;
+            f0 += Fi;
+        }
+    }
 }
 
 static int dot_backward(rill_node *n, rill_step *s, rill_err *err)
 {
     dot_state *st = n->st;
-    int F = st->F, D = st->D, B = s->B, ldo = (int)n->cols;
-    float *dZ = rill_node_alloc(n, s, (size_t)B * F * D * sizeof(float), true, err);
+    int F = st->F, D = st->D, B = s->B;
+    float *dZ = rill_node_alloc(n, s, (size_t)B * F * D * sizeof(float), false, err);
     if (!dZ)
         return err->code;
-    dot_pairs_backward(dZ, n->dout + st->npass, ldo, st->Z, B, F, D);
-    int f0 = 0, p0 = 0;
-    for (int i = 0; i < n->nin; i++) {
-        rill_node *in = n->in[i];
-        int Fi = in->nd == 1 ? 1 : in->dims[0];
-        size_t w = (size_t)Fi * D;
-        bool pass = in->nd == 1 && st->passthrough;
-        if (in->dout)
-            for (int b = 0; b < B; b++) {
-                float *d = in->dout + (size_t)b * w;
-                const float *g = dZ + ((size_t)b * F + f0) * D;
-                for (size_t k = 0; k < w; k++)
-                    d[k] += g[k];
-                if (pass) {
-                    const float *gp = n->dout + (size_t)b * ldo + p0;
-                    for (int k = 0; k < D; k++)
-                        d[k] += gp[k];
-                }
-            }
-        if (pass)
-            p0 += D;
-        f0 += Fi;
-    }
+    node_job j = {n, {NULL, st->Z, n->dout + st->npass, dZ, (int)n->cols, F, D}};
+    rill_parallel_for((size_t)B, 32, node_bwd_part, &j);
     return RILL_OK;
 }
 

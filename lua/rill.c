@@ -754,7 +754,7 @@ static int l_gemm_record(lua_State *L)
 static int l_gemm_replay(lua_State *L)
 {
     double sec, flops;
-    if (rill_sgemm_replay((int)luaL_optinteger(L, 1, 20), &sec, &flops))
+    if (rill_sgemm_replay((int)luaL_optinteger(L, 1, 20), lua_toboolean(L, 2), &sec, &flops))
         return luaL_error(L, "gemm replay: out of memory");
     lua_pushnumber(L, sec);
     lua_pushnumber(L, flops);

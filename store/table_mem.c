@@ -168,6 +168,11 @@ int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows
 {
     for (size_t i = 0; i < n; i++) {
         uint64_t id = ids[i];
+        if (i + 8 < n) { /* the map is large and probed at random: fetch ahead */
+            size_t ah = (size_t)rill_mix64(ids[i + 8]) & (t->map_cap - 1);
+            __builtin_prefetch(&t->keys[ah]);
+            __builtin_prefetch(&t->slots[ah]);
+        }
         if (id >= (uint64_t)t->rows)
             return rill_errf(err, RILL_EINVAL, "table '%s': row id %llu is out of range [0, %lld)",
                              t->name, (unsigned long long)id, (long long)t->rows);

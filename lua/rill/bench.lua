@@ -46,6 +46,7 @@ return function(o)
   local steps = r.steps
   local train_s = r.seconds - r.eval_seconds
   local gemm_s, flops, gemm_in_training = core.gemm_replay(20)
+  local gemm_ob_s = core.gemm_replay(20, true)
   local visits, total_rows, stride = 0, 0, 0
   for _, t in ipairs(r.tables) do
     visits = visits + t.visits
@@ -66,7 +67,10 @@ return function(o)
     string.format("  bound            %.1f ms/step = %s examples/s", 1e3 * bound, commas(2048 / bound)),
     string.format("  GEMMs in training %.1f ms/step (%.1f GFLOP/s); everything else %.1f ms/step",
                   1e3 * gemm_in_training / steps, flops / gemm_in_training / 1e9, 1e3 * (train_s - gemm_in_training) / steps),
-    string.format("  achieved         %.1f ms/step: %.0f%% of the bound (target: at least 80%%)", 1e3 * achieved, 100 * bound / achieved),
+    string.format("  OpenBLAS threads %.1f GFLOP/s at the same shapes with OpenBLAS's own %d threads: bound %.1f ms/step = %s examples/s",
+                  flops / gemm_ob_s / 1e9, threads, 1e3 * (gemm_ob_s + embed_s) / steps, commas(2048 * steps / (gemm_ob_s + embed_s))),
+    string.format("  achieved         %.1f ms/step: %.0f%% of the bound with the pool's split, %.0f%% with OpenBLAS's threads (target: at least 80%%)",
+                  1e3 * achieved, 100 * bound / achieved, 100 * (gemm_ob_s + embed_s) / steps / achieved),
   }
   print(table.concat(out, "\n"))
   return 0
