@@ -52,7 +52,7 @@ test: deps
 # The same tests under AddressSanitizer and UndefinedBehaviorSanitizer, in their own build tree.
 check: deps
 	@$(MAKE) --no-print-directory clean
-	@$(MAKE) --no-print-directory test CFLAGS="-O1 -g -fsanitize=address,undefined \
+	@$(MAKE) --no-print-directory test CFLAGS="-O1 -g -march=native -fsanitize=address,undefined \
 	  -fno-omit-frame-pointer -fno-sanitize-recover=all" LDFLAGS="-fsanitize=address,undefined"
 	@$(MAKE) --no-print-directory clean
 

@@ -30,6 +30,11 @@ typedef struct {
  * time. Backward: dZ_i += sum_k G_ik Z_k with G the symmetric matrix of pair gradients, 16
  * dims at a time. Widths other than multiples of 16 take the plain loops. */
 typedef float v16 __attribute__((vector_size(64)));
+/* the helpers below are always inlined, so the note about passing 64-byte vectors between
+ * functions on machines without AVX-512 does not apply */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 #define DOT_MAX_F 128
 
 static inline v16 load16(const float *p)
