@@ -14,6 +14,7 @@
 #include "blas.h"
 #include "gen.h"
 #include "graph.h"
+#include "metrics.h"
 #include "nodes.h"
 #include "pool.h"
 #include "reader.h"
@@ -818,6 +819,70 @@ static int l_mkdir(lua_State *L)
     return 0;
 }
 
+/* core.gen_criteo_truth{rows =, seed =, from =}: AUC of the planted model's true logit and of
+ * its first-order part on rows [from, rows) of that generated file (the ceiling a model can
+ * reach there, and what one without interactions can at most) */
+static int l_gen_criteo_truth(lua_State *L)
+{
+    rill_value *v = args_from(L, 1, "rill.gen_criteo_truth");
+    rill_args a = {.map = v};
+    snprintf(a.who, sizeof a.who, "rill.gen_criteo_truth");
+    rill_err err = {0};
+    long rows, seed, from;
+    double maxc, inter;
+    float *z = NULL, *z1 = NULL, *y = NULL;
+    double auc = NAN, auc1 = NAN;
+    int rc;
+    if ((rc = rill_args_int(&a, "rows", 0, 1, 1L << 32, &rows, &err)) ||
+        (rc = rill_args_int(&a, "seed", 1, 0, 1L << 53, &seed, &err)) ||
+        (rc = rill_args_int(&a, "from", 0, 0, 1L << 32, &from, &err)) ||
+        (rc = rill_args_num(&a, "max_cardinality", 0, 0, 4294967296.0, &maxc, &err)) ||
+        (rc = rill_args_num(&a, "interaction", -1, -1, 100, &inter, &err)) ||
+        (rc = rill_args_check_unused(&a, &err)))
+        goto done;
+    if (from >= rows) {
+        rc = rill_errf(&err, RILL_EINVAL, "rill.gen_criteo_truth: from must be below rows");
+        goto done;
+    }
+    z = malloc((size_t)rows * sizeof *z);
+    z1 = malloc((size_t)rows * sizeof *z1);
+    y = malloc((size_t)rows * sizeof *y);
+    if (!z || !z1 || !y) {
+        rc = rill_errf(&err, RILL_ENOMEM, "rill.gen_criteo_truth: out of memory");
+        goto done;
+    }
+    /* the labels come from the rows themselves: generate them into memory and read column 0 */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    rill_gen_cfg cfg = {.rows = (uint64_t)rows, .seed = (uint64_t)seed, .max_cardinality = maxc,
+                        .interaction = inter};
+    rc = mem ? rill_gen_criteo_truth(&cfg, mem, z, z1, &err)
+             : rill_errf(&err, RILL_ENOMEM, "rill.gen_criteo_truth: out of memory");
+    if (mem)
+        fclose(mem);
+    if (!rc) {
+        const char *p = text;
+        for (long i = 0; i < rows; i++) {
+            y[i] = p[0] == '1' ? 1.0f : 0.0f;
+            p = strchr(p, '\n') + 1;
+        }
+        auc = rill_auc(z + from, y + from, (size_t)(rows - from));
+        auc1 = rill_auc(z1 + from, y + from, (size_t)(rows - from));
+    }
+    free(text);
+done:
+    free(z);
+    free(z1);
+    free(y);
+    free_value(v);
+    if (rc)
+        return luaL_error(L, "%s", err.msg);
+    lua_pushnumber(L, auc);
+    lua_pushnumber(L, auc1);
+    return 2;
+}
+
 static int l_kinds(lua_State *L)
 {
     lua_newtable(L);
@@ -875,6 +940,7 @@ int luaopen_rill_core(lua_State *L)
                                     {"save_params", l_save_params},
                                     {"load_params", l_load_params},
                                     {"gen_criteo", l_gen_criteo},
+                                    {"gen_criteo_truth", l_gen_criteo_truth},
                                     {"kinds", l_kinds},
                                     {"mkdir", l_mkdir},
                                     {"is_node", l_is_node},
