@@ -292,7 +292,7 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
     uint64_t rows = rill_reader_rows(train);
     /* the batch size is the reader's; count steps per epoch from its first batch */
     uint64_t t = 0, examples = 0, bad_total = 0;
-    double loss_avg = NAN, last_auc = NAN;
+    double loss_avg = NAN, last_auc = NAN, ema = 0, ema_w = 0;
     int since_best = 0;
     bool stop = false;
     for (int epoch = 0; epoch < cfg->epochs && !stop; epoch++) {
@@ -337,7 +337,10 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
                                         gscale, t, err)))
                 break;
             examples += (uint64_t)b->B;
-            loss_avg = isnan(loss_avg) ? l : 0.98 * loss_avg + 0.02 * l;
+            /* moving average of the last ~50 steps, debiased so early steps are not damped */
+            ema = 0.98 * ema + 0.02 * l;
+            ema_w = 0.98 * ema_w + 0.02;
+            loss_avg = ema / ema_w;
             show_progress(&pg, (uint64_t)epoch, t, examples, loss_avg, last_auc, false);
             bool at_eval = cfg->eval_every > 0 && t % (uint64_t)cfg->eval_every == 0;
             bool at_max = cfg->max_steps > 0 && t >= (uint64_t)cfg->max_steps;
