@@ -7,11 +7,6 @@
 #include "nodes.h"
 #include "stack.h"
 
-typedef struct {
-    rill_stack m;
-    float *x;
-} tower_state;
-
 static int tower_create(rill_node *n, rill_err *err)
 {
     long *hidden = NULL, sizes[17];
@@ -29,7 +24,7 @@ static int tower_create(rill_node *n, rill_err *err)
     free(hidden);
     if (rc || (rc = rill_stack_args(n, &norm, &dropout, err)))
         return rc;
-    tower_state *st = calloc(1, sizeof *st);
+    rill_stack_node *st = calloc(1, sizeof *st);
     if (!st)
         return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
     n->st = st;
@@ -39,28 +34,5 @@ static int tower_create(rill_node *n, rill_err *err)
     return rill_stack_create(n, &st->m, (int)cols, sizes, nhidden + 1, norm, dropout, false, err);
 }
 
-static int tower_forward(rill_node *n, rill_step *s, rill_err *err)
-{
-    tower_state *st = n->st;
-    int rc = rill_inputs_join(n, s, &st->x, err);
-    return rc ? rc : rill_stack_forward(n, &st->m, s, st->x, n->out, err);
-}
-
-static int tower_backward(rill_node *n, rill_step *s, rill_err *err)
-{
-    tower_state *st = n->st;
-    int rc;
-    float *dx = rill_inputs_grad_buffer(n, s, err, &rc);
-    if (rc || (rc = rill_stack_backward(n, &st->m, s, st->x, n->out, n->dout, dx, err)))
-        return rc;
-    rill_inputs_split_grad(n, s, dx);
-    return RILL_OK;
-}
-
-static void tower_destroy(rill_node *n)
-{
-    free(n->st);
-}
-
-const rill_node_ops rill_node_tower = {"tower", tower_create, tower_forward, tower_backward,
-                                       tower_destroy};
+const rill_node_ops rill_node_tower = {"tower", tower_create, rill_stack_node_forward,
+                                       rill_stack_node_backward, rill_stack_node_destroy};

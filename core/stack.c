@@ -1,5 +1,6 @@
 #include "stack.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -269,4 +270,27 @@ int rill_stack_backward(rill_node *n, rill_stack *m, rill_step *s, const float *
         g2 = t;
     }
     return RILL_OK;
+}
+
+int rill_stack_node_forward(rill_node *n, rill_step *s, rill_err *err)
+{
+    rill_stack_node *st = n->st;
+    int rc = rill_inputs_join(n, s, &st->x, err);
+    return rc ? rc : rill_stack_forward(n, &st->m, s, st->x, n->out, err);
+}
+
+int rill_stack_node_backward(rill_node *n, rill_step *s, rill_err *err)
+{
+    rill_stack_node *st = n->st;
+    int rc;
+    float *dx = rill_inputs_grad_buffer(n, s, err, &rc);
+    if (rc || (rc = rill_stack_backward(n, &st->m, s, st->x, n->out, n->dout, dx, err)))
+        return rc;
+    rill_inputs_split_grad(n, s, dx);
+    return RILL_OK;
+}
+
+void rill_stack_node_destroy(rill_node *n)
+{
+    free(n->st);
 }

@@ -39,6 +39,16 @@ int rill_stack_forward(rill_node *n, rill_stack *m, rill_step *s, const float *x
 /* dx may be NULL (input needs no gradient). */
 int rill_stack_backward(rill_node *n, rill_stack *m, rill_step *s, const float *x,
                         const float *out, const float *dout, float *dx, rill_err *err);
+/* mlp and tower: a layer stack over their joined inputs; n->st points at one of these. */
+typedef struct rill_stack_node {
+    rill_stack m;
+    float *x; /* this step's joined input */
+} rill_stack_node;
+
+int rill_stack_node_forward(rill_node *n, rill_step *s, rill_err *err);
+int rill_stack_node_backward(rill_node *n, rill_step *s, rill_err *err);
+void rill_stack_node_destroy(rill_node *n);
+
 /* Reads the mlp/tower arguments shared by both: dropout, norm. */
 int rill_stack_args(rill_node *n, int *norm, double *dropout, rill_err *err);
 

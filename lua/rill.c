@@ -665,26 +665,26 @@ done:
     return 1;
 }
 
-static int l_save_params(lua_State *L)
+/* g:save(path) and g:load(path); the graph is built first if it has not been */
+static int params_file(lua_State *L, int (*fn)(rill_graph *, const char *, rill_err *))
 {
     rill_graph *g = check_graph(L, 1);
     rill_err err = {0};
     if (!g->built && rill_graph_build(g, 1, &err))
         return luaL_error(L, "%s", err.msg);
-    if (rill_params_save(g, luaL_checkstring(L, 2), &err))
+    if (fn(g, luaL_checkstring(L, 2), &err))
         return luaL_error(L, "%s", err.msg);
     return 0;
 }
 
+static int l_save_params(lua_State *L)
+{
+    return params_file(L, rill_params_save);
+}
+
 static int l_load_params(lua_State *L)
 {
-    rill_graph *g = check_graph(L, 1);
-    rill_err err = {0};
-    if (!g->built && rill_graph_build(g, 1, &err))
-        return luaL_error(L, "%s", err.msg);
-    if (rill_params_load(g, luaL_checkstring(L, 2), &err))
-        return luaL_error(L, "%s", err.msg);
-    return 0;
+    return params_file(L, rill_params_load);
 }
 
 /* core.gen_criteo{rows =, seed =, out =, max_cardinality =, interaction =} */
