@@ -1,14 +1,24 @@
-/* The parameter store: embedding tables whose rows are handed to nodes for one step and
- * updated by the table's own optimizer from the gradients the nodes stage. Node kinds know
- * only this header. Rows are created on first touch, initialised from (seed, row id) so the
- * order of first touches does not change the values.
+/* The parameter store: embedding tables, dense parameters and the run's state, in one LMDB
+ * environment per run directory. Node kinds know only the table functions below: they ask
+ * for rows and hand back gradients; how rows are kept is the store's business.
  *
- * This implementation keeps each table in anonymous memory (pages are only backed once
- * touched) and saves/loads the touched rows of a run; the LMDB-backed store replaces it
- * behind the same functions. */
+ * Tables. Rows are created on first touch (ids need not be dense or known in advance),
+ * initialised from (seed, row id) so the order of first touches does not matter. A table
+ * lives in RAM as a cache of rows (slabs of rows found through an id map). Without a store
+ * the cache is the whole table. With a store, the cache holds the rows touched lately under
+ * a byte budget; a row missing from it is read from LMDB's memory map (copied into the cache
+ * only when a step will update it); dirty rows go back to LMDB in key-sorted write
+ * transactions at checkpoints, and on eviction into a spill database that the next
+ * checkpoint folds in, so the main databases always hold exactly the last checkpoint.
+ *
+ * Checkpoints. rill_store_checkpoint writes every dirty row, the spilled rows, every dense
+ * parameter with its optimizer state and the caller's run state in one write transaction:
+ * a crash at any moment leaves the previous checkpoint whole. MDB_MAP_FULL grows the map and
+ * retries. One process at a time may write a run (a lock file says which). */
 #ifndef RILL_STORE_H
 #define RILL_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,53 +27,148 @@
 #include "optim.h"
 
 typedef struct rill_table rill_table;
+typedef struct rill_store rill_store;
+struct rill_graph;
 
-/* rows: ids are in [0, rows). init_scale: new rows' weights are uniform(+-init_scale). */
+/* ---- tables ---- */
+
+typedef struct rill_table_opts {
+    int admit;           /* create a row only once its id was seen this many times (0, 1: at
+                          * once); until then it reads as zeros and is not trained */
+    long evict_after;    /* with a store: delete stored rows unseen for this many steps (0: never) */
+} rill_table_opts;
+
+/* An in-memory table (no store). rows: ids are in [0, rows). init_scale: new rows' weights
+ * are uniform(+-init_scale). */
 int rill_table_create(rill_table **t, const char *name, int64_t rows, int dim,
                       const rill_optim *opt, uint64_t seed, double init_scale, rill_err *err);
 void rill_table_free(rill_table *t);
+void rill_table_set_opts(rill_table *t, const rill_table_opts *o);
 
 const char *rill_table_name(const rill_table *t);
 int rill_table_dim(const rill_table *t);
+int rill_table_stride(const rill_table *t); /* dim + optimizer state floats */
 int64_t rill_table_rows(const rill_table *t);
 const rill_optim *rill_table_optim(const rill_table *t);
-uint64_t rill_table_touched(const rill_table *t); /* rows created so far */
+uint64_t rill_table_touched(const rill_table *t); /* rows created so far, stored ones included */
 /* Distinct rows updated, summed over the steps so far (each was gathered once in forward and
  * read and written once by its optimizer). */
 uint64_t rill_table_row_visits(const rill_table *t);
+
+typedef struct rill_table_stats {
+    uint64_t rows;          /* rows that exist (created and not deleted) */
+    uint64_t cached, cache_capacity; /* rows in RAM now, and the budget (0: unlimited) */
+    uint64_t hits, misses;  /* lookups found in the cache, and not */
+    uint64_t created, evicted, spilled, deleted, pending; /* pending: seen, not yet admitted */
+    uint64_t bytes_written; /* row bytes written to LMDB (spills and checkpoints) */
+} rill_table_stats;
+void rill_table_get_stats(const rill_table *t, rill_table_stats *st);
+
+/* rows[i] points at the dim weights of ids[i] (its optimizer state follows them), valid until
+ * the step ends (rill_store_end_step / rill_table_apply); NULL for an id not yet admitted.
+ * Ids must be below rill_table_rows. Creates rows as needed. */
+int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows,
+                      rill_err *err);
+/* Read-only view of a row for evaluation and export; NULL when the row does not exist. May
+ * point into the store's map; valid until the step ends. */
+const float *rill_table_peek(rill_table *t, uint64_t id);
+
+/* Hands the table this step's gradient for n distinct rows (grad is n x dim; it and rows
+ * must stay valid until rill_table_apply). Rows that are NULL are skipped. */
+void rill_table_stage(rill_table *t, size_t n, const uint64_t *ids, float *const *rows,
+                      float *grad);
+double rill_table_grad_sqnorm(const rill_table *t);
+/* Optimizer step on the staged rows with lr * lr_scale and gradients times grad_scale; marks
+ * them dirty; clears the stage. t_step is the 1-based global step. */
+void rill_table_apply(rill_table *t, double lr_scale, double grad_scale, uint64_t t_step);
+
+/* Saves every row (id, weights, state) / loads them back (replacing the table's rows) into a
+ * table of the same name, dim and optimizer. Errors name the table and the file position. */
+int rill_table_save(rill_table *t, FILE *f, rill_err *err);
+int rill_table_load(rill_table *t, FILE *f, const char *path, rill_err *err);
+/* Calls fn for every row in id order (export, analysis); a stored table must have no
+ * unsaved rows (checkpoint first). */
+int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float *row),
+                    void *ud, rill_err *err);
+
 /* Benchmark: random reads of whole rows of `stride` floats from a table-like mapping of
  * `rows` rows, on the pool's threads; *rows_per_s gets the rate. */
 int rill_table_bench_gather(int64_t rows, int stride, uint64_t samples, double *rows_per_s,
                             rill_err *err);
 
-/* rows[i] points at the dim weights of ids[i] (its optimizer state follows them); valid
- * until the step's rill_table_apply. Ids must be below rill_table_rows. */
-int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows,
-                      rill_err *err);
-/* Read-only view of a row for evaluation and export; NULL when the row was never created. */
-const float *rill_table_peek(const rill_table *t, uint64_t id);
+/* ---- the store ---- */
 
-/* Hands the table this step's gradient for n distinct rows (grad is n x dim; it and rows
- * must stay valid until rill_table_apply). A second call in the same step replaces the first. */
-void rill_table_stage(rill_table *t, size_t n, const uint64_t *ids, float *const *rows,
-                      float *grad);
-double rill_table_grad_sqnorm(const rill_table *t);
-/* Optimizer step on the staged rows with lr * lr_scale and gradients times grad_scale;
- * clears the stage. t_step is the 1-based global step. */
-void rill_table_apply(rill_table *t, double lr_scale, double grad_scale, uint64_t t_step);
+enum {
+    RILL_STORE_READ = 0,   /* an existing store, read only (eval, inspect, export) */
+    RILL_STORE_WRITE = 1,  /* an existing store, to resume training */
+    RILL_STORE_CREATE = 2, /* a new store; an old one in the directory is replaced */
+};
 
-/* Saves every created row (id, weights, state) / loads them back into a table of the same
- * name, dim and optimizer. Errors name the table and the file position. */
-int rill_table_save(const rill_table *t, FILE *f, rill_err *err);
-int rill_table_load(rill_table *t, FILE *f, const char *path, rill_err *err);
-/* Calls fn for every created row in id order (export, analysis). */
-int rill_table_each(const rill_table *t, int (*fn)(void *ud, uint64_t id, const float *row),
-                    void *ud);
+typedef struct rill_store_cfg {
+    int mode;              /* RILL_STORE_* */
+    size_t cache_bytes;    /* RAM budget of the row caches, all tables together; 0: no limit */
+    size_t map_bytes;      /* initial map size; 0: 1 GiB (it grows as needed) */
+} rill_store_cfg;
+
+/* Opens DIR/store.mdb. Errors: a missing store, a foreign or damaged file, a version from
+ * another Rill, another process writing the run (WRITE and CREATE take an exclusive lock). */
+int rill_store_open(rill_store **s, const char *dir, const rill_store_cfg *cfg, rill_err *err);
+void rill_store_close(rill_store *s);
+const char *rill_store_dir(const rill_store *s);
+
+/* A table backed by the store (called by rill_graph_build). The name is the table's key in
+ * the store; a table of that name from an earlier run must have the same dim and optimizer. */
+int rill_store_table(rill_store *s, rill_table **t, const char *name, int64_t rows, int dim,
+                     const rill_optim *opt, uint64_t seed, double init_scale,
+                     const rill_table_opts *o, rill_err *err);
+
+/* Small named values of the run (the pipeline, its settings, the graph's signature), written
+ * with the next checkpoint; get returns RILL_EOF when absent. */
+int rill_store_set_meta(rill_store *s, const char *key, const void *val, size_t len,
+                        rill_err *err);
+int rill_store_get_meta(rill_store *s, const char *key, void **val, size_t *len, rill_err *err);
+
+/* Once per training step, after the optimizer update: evicts cold rows over the budget
+ * (dirty ones into the spill database) and ends the step's read transactions. */
+int rill_store_end_step(rill_store *s, uint64_t step, rill_err *err);
+
+/* The checkpoint: dirty and spilled rows, every dense parameter of g with its optimizer
+ * state, and state (the caller's run state, opaque here) in one transaction. */
+int rill_store_checkpoint(rill_store *s, struct rill_graph *g, const void *state,
+                          size_t state_len, rill_err *err);
+/* Reads back the last checkpoint: the dense parameters into g (built on this store), and the
+ * run state (malloc'd into *state). RILL_EOF when the store has no checkpoint yet. */
+int rill_store_restore(rill_store *s, struct rill_graph *g, void **state, size_t *state_len,
+                       rill_err *err);
+bool rill_store_has_checkpoint(rill_store *s);
+
+typedef struct rill_store_info {
+    uint64_t map_size, used_bytes, checkpoints, last_checkpoint_bytes;
+    double last_checkpoint_seconds;
+} rill_store_info;
+void rill_store_get_info(rill_store *s, rill_store_info *info);
+
+/* Structural check of a store (rill inspect --check, the crash tests): every table's rows have
+ * the table's size, the state and dense parameters read back; a message for the first fault. */
+int rill_store_verify(rill_store *s, rill_err *err);
+
+/* Lists what the store holds, for rill inspect: fn is called per table (name, rows, dim,
+ * stride, optimizer kind, bytes) and per dense parameter (name, values). */
+typedef struct rill_store_entry {
+    bool is_table;
+    char name[160];
+    uint64_t rows, bytes;
+    int dim, stride;
+    char optim[32];
+} rill_store_entry;
+int rill_store_list(rill_store *s, int (*fn)(void *ud, const rill_store_entry *e), void *ud,
+                    rill_err *err);
+
+/* ---- parameter files (no store: g:save / g:load) ---- */
 
 /* A run's parameters in one file: every dense parameter of the graph (by name) and every
- * table's created rows. Load checks names and shapes against the graph, so parameters from
- * another pipeline give a clear error instead of a silently wrong model. */
-struct rill_graph;
+ * table's rows. Load checks names and shapes against the graph, so parameters from another
+ * pipeline give a clear error instead of a silently wrong model. */
 int rill_params_save(struct rill_graph *g, const char *path, rill_err *err);
 int rill_params_load(struct rill_graph *g, const char *path, rill_err *err);
 

@@ -557,7 +557,7 @@ static void stamp(rill_graph *g, float base)
 }
 
 typedef struct {
-    const rill_table *other;
+    rill_table *other;
     int stride;
     int rows, differ;
 } cmp_ctx;
@@ -585,7 +585,7 @@ static bool same_params(rill_graph *a, rill_graph *b)
         int dim = rill_table_dim(a->tables[t]);
         cmp_ctx c = {b->tables[t], dim + rill_optim_row_state(rill_table_optim(a->tables[t]), dim),
                      0, 0};
-        rill_table_each(a->tables[t], cmp_row, &c);
+        rill_table_each(a->tables[t], cmp_row, &c, NULL);
         if (c.differ || c.rows == 0 ||
             rill_table_touched(a->tables[t]) != rill_table_touched(b->tables[t]))
             return false;

@@ -230,7 +230,7 @@ static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, co
         rill_table *tab = g->tables[t];
         int D = rill_table_dim(tab);
         id_list l = {.n = 0};
-        rill_table_each(tab, collect, &l);
+        rill_table_each(tab, collect, &l, NULL);
         float *old = malloc((size_t)l.n * D * sizeof(float)), *an = malloc((size_t)l.n * D * sizeof(float));
         for (int i = 0; i < l.n; i++)
             memcpy(old + (size_t)i * D, rill_table_peek(tab, l.ids[i]), (size_t)D * sizeof(float));

@@ -1,0 +1,921 @@
+/* Embedding tables: a RAM cache of rows (slabs of fixed-size rows found through an
+ * open-addressing map from row id to slot), alone or in front of the store's LMDB databases.
+ *
+ * A cache row is the row's floats (weights, then optimizer state) followed by a small header:
+ * its id, the last step that used it, and whether it changed since it was last written. Slots
+ * freed by eviction are reused, so row pointers handed out for a step stay valid until the
+ * step ends. A stored row (LMDB value) is the floats followed by the last step that saw it. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "pool.h"
+#include "store_impl.h"
+#include "util.h"
+
+#define SLAB_ROWS 16384
+#define EMPTY UINT32_MAX
+
+typedef struct {
+    uint64_t id;
+    uint64_t used;   /* last step that looked the row up */
+    uint32_t dirty;
+    uint32_t in_dirty_list;
+} row_head;
+
+typedef struct {
+    uint64_t *keys;
+    uint32_t *vals;
+    size_t cap, count;
+} id_map;
+
+struct rill_table {
+    char name[128];
+    int64_t rows;
+    int dim, stride;
+    rill_optim opt;
+    uint64_t seed;
+    float init_scale;
+    rill_table_opts o;
+    size_t row_bytes;        /* floats and header, 8-aligned */
+    size_t head_off;         /* where the header starts in a cache row */
+    /* the cache */
+    unsigned char **slabs;
+    size_t nslabs, slab_cap;
+    uint32_t nslots;         /* slots ever taken */
+    uint32_t *free_slots;
+    size_t nfree, free_cap;
+    id_map map;              /* id -> slot */
+    uint32_t *dirty;         /* slots changed since the last flush */
+    size_t ndirty, dirty_cap;
+    size_t budget;           /* rows; 0: no limit */
+    id_map pending;          /* admission: id -> sightings so far */
+    uint64_t step;           /* the current step, for the rows' "used" stamps */
+    rill_table_stats st;
+    uint64_t visits;
+    /* the store */
+    rill_store *store;
+    MDB_dbi main, spill;
+    MDB_txn *rtxn;           /* this step's read transaction, begun on the first miss */
+    bool spilled;            /* the spill database holds rows */
+    /* staged gradient of this step */
+    size_t stage_n;
+    const uint64_t *stage_ids;
+    float *const *stage_rows;
+    float *stage_grad;
+};
+
+/* ---- the id map ---- */
+
+static int map_init(id_map *m, size_t cap)
+{
+    m->keys = rill_alloc(cap * sizeof *m->keys);
+    m->vals = rill_alloc(cap * sizeof *m->vals);
+    if (!m->keys || !m->vals) {
+        rill_free(m->keys);
+        rill_free(m->vals);
+        m->keys = NULL;
+        m->vals = NULL;
+        return RILL_ENOMEM;
+    }
+    memset(m->vals, 0xff, cap * sizeof *m->vals);
+    m->cap = cap;
+    m->count = 0;
+    return RILL_OK;
+}
+
+static void map_free(id_map *m)
+{
+    rill_free(m->keys);
+    rill_free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+static size_t map_find(const id_map *m, uint64_t id)
+{
+    size_t mask = m->cap - 1, h = (size_t)rill_mix64(id) & mask;
+    while (m->vals[h] != EMPTY && m->keys[h] != id)
+        h = (h + 1) & mask;
+    return h;
+}
+
+static int map_reserve(id_map *m, size_t more)
+{
+    if (2 * (m->count + more) <= m->cap)
+        return RILL_OK;
+    size_t cap = m->cap;
+    while (2 * (m->count + more) > cap)
+        cap *= 2;
+    id_map n;
+    if (map_init(&n, cap))
+        return RILL_ENOMEM;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->vals[i] != EMPTY) {
+            size_t h = map_find(&n, m->keys[i]);
+            n.keys[h] = m->keys[i];
+            n.vals[h] = m->vals[i];
+        }
+    n.count = m->count;
+    map_free(m);
+    *m = n;
+    return RILL_OK;
+}
+
+/* Linear probing deletion by backward shift: later entries of the run move up. */
+static void map_remove_at(id_map *m, size_t h)
+{
+    size_t mask = m->cap - 1, i = h, j = h;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (m->vals[j] == EMPTY)
+            break;
+        size_t home = (size_t)rill_mix64(m->keys[j]) & mask;
+        /* move j into the hole at i unless its home lies cyclically in (i, j] */
+        bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (!stays) {
+            m->keys[i] = m->keys[j];
+            m->vals[i] = m->vals[j];
+            i = j;
+        }
+    }
+    m->vals[i] = EMPTY;
+    m->count--;
+}
+
+/* ---- cache rows ---- */
+
+static inline float *slot_row(const rill_table *t, uint32_t slot)
+{
+    return (float *)(t->slabs[slot / SLAB_ROWS] + (size_t)(slot % SLAB_ROWS) * t->row_bytes);
+}
+
+static inline row_head *slot_head(const rill_table *t, uint32_t slot)
+{
+    return (row_head *)((unsigned char *)slot_row(t, slot) + t->head_off);
+}
+
+static int take_slot(rill_table *t, uint32_t *slot)
+{
+    if (t->nfree) {
+        *slot = t->free_slots[--t->nfree];
+        return RILL_OK;
+    }
+    if (t->nslots / SLAB_ROWS >= t->nslabs) {
+        if (t->nslots >= UINT32_MAX - SLAB_ROWS)
+            return RILL_ENOMEM;
+        if (t->nslabs == t->slab_cap) {
+            size_t cap = t->slab_cap ? t->slab_cap * 2 : 16;
+            unsigned char **sl = realloc(t->slabs, cap * sizeof *sl);
+            if (!sl)
+                return RILL_ENOMEM;
+            t->slabs = sl;
+            t->slab_cap = cap;
+        }
+        unsigned char *slab = rill_alloc((size_t)SLAB_ROWS * t->row_bytes);
+        if (!slab)
+            return RILL_ENOMEM;
+        t->slabs[t->nslabs++] = slab;
+    }
+    *slot = t->nslots++;
+    return RILL_OK;
+}
+
+static int mark_dirty(rill_table *t, uint32_t slot)
+{
+    row_head *h = slot_head(t, slot);
+    h->dirty = 1;
+    if (h->in_dirty_list || !t->store)
+        return RILL_OK;
+    if (t->ndirty == t->dirty_cap) {
+        size_t cap = t->dirty_cap ? t->dirty_cap * 2 : 4096;
+        uint32_t *d = realloc(t->dirty, cap * sizeof *d);
+        if (!d)
+            return RILL_ENOMEM;
+        t->dirty = d;
+        t->dirty_cap = cap;
+    }
+    t->dirty[t->ndirty++] = slot;
+    h->in_dirty_list = 1;
+    return RILL_OK;
+}
+
+static void init_row(const rill_table *t, uint64_t id, float *row)
+{
+    for (int j = 0; j < t->dim; j++)
+        row[j] = t->init_scale * (float)(2.0 * rill_hash_unit(t->seed, id, (uint64_t)j) - 1.0);
+    float acc = (float)t->opt.initial_acc;
+    bool adagrad = t->opt.kind == RILL_OPT_ADAGRAD || t->opt.kind == RILL_OPT_ROWWISE_ADAGRAD;
+    for (int j = t->dim; j < t->stride; j++)
+        row[j] = adagrad ? acc : 0.0f;
+}
+
+/* ---- creation ---- */
+
+static int table_new(rill_table **out, const char *name, int64_t rows, int dim,
+                     const rill_optim *opt, uint64_t seed, double init_scale, rill_err *err)
+{
+    *out = NULL;
+    if (rows < 1 || dim < 1)
+        return rill_errf(err, RILL_EINVAL, "table '%s': %lld rows of dim %d is not a table",
+                         name, (long long)rows, dim);
+    rill_table *t = rill_zalloc(sizeof *t);
+    if (!t || map_init(&t->map, 1024) || map_init(&t->pending, 16)) {
+        rill_table_free(t);
+        return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory", name);
+    }
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->rows = rows;
+    t->dim = dim;
+    t->stride = dim + rill_optim_row_state(opt, dim);
+    t->opt = *opt;
+    t->seed = seed;
+    t->init_scale = (float)init_scale;
+    t->head_off = RILL_ALIGN((size_t)t->stride * sizeof(float), 8);
+    t->row_bytes = t->head_off + sizeof(row_head);
+    *out = t;
+    return RILL_OK;
+}
+
+int rill_table_create(rill_table **out, const char *name, int64_t rows, int dim,
+                      const rill_optim *opt, uint64_t seed, double init_scale, rill_err *err)
+{
+    return table_new(out, name, rows, dim, opt, seed, init_scale, err);
+}
+
+void rill_table_free(rill_table *t)
+{
+    if (!t)
+        return;
+    if (t->rtxn)
+        mdb_txn_abort(t->rtxn);
+    for (size_t i = 0; i < t->nslabs; i++)
+        rill_free(t->slabs[i]);
+    free(t->slabs);
+    free(t->free_slots);
+    free(t->dirty);
+    map_free(&t->map);
+    map_free(&t->pending);
+    rill_free(t);
+}
+
+void rill_table_set_opts(rill_table *t, const rill_table_opts *o)
+{
+    t->o = *o;
+}
+
+void rill_table_attach(rill_table *t, rill_store *s, MDB_dbi main, MDB_dbi spill)
+{
+    t->store = s;
+    t->main = main;
+    t->spill = spill;
+}
+
+void rill_table_set_budget(rill_table *t, size_t rows)
+{
+    t->budget = rows;
+    t->st.cache_capacity = rows;
+}
+
+void rill_table_set_stored_rows(rill_table *t, uint64_t rows)
+{
+    t->st.rows = rows;
+}
+
+size_t rill_table_row_bytes(const rill_table *t)
+{
+    return t->row_bytes;
+}
+
+const char *rill_table_name(const rill_table *t) { return t->name; }
+int rill_table_dim(const rill_table *t) { return t->dim; }
+int rill_table_stride(const rill_table *t) { return t->stride; }
+int64_t rill_table_rows(const rill_table *t) { return t->rows; }
+const rill_optim *rill_table_optim(const rill_table *t) { return &t->opt; }
+uint64_t rill_table_touched(const rill_table *t) { return t->store ? t->st.rows : t->map.count; }
+uint64_t rill_table_row_visits(const rill_table *t) { return t->visits; }
+
+void rill_table_get_stats(const rill_table *t, rill_table_stats *st)
+{
+    *st = t->st;
+    st->cached = t->map.count;
+    st->pending = t->pending.count;
+    if (!t->store)
+        st->rows = t->map.count;
+}
+
+/* ---- reading stored rows ---- */
+
+static int begin_reads(rill_table *t, rill_err *err)
+{
+    if (t->rtxn)
+        return RILL_OK;
+    int rc = mdb_txn_begin(t->store->env, NULL, MDB_RDONLY, &t->rtxn);
+    if (rc) {
+        t->rtxn = NULL;
+        return rill_store_mdb_err(t->store, rc, "beginning a read", err);
+    }
+    return RILL_OK;
+}
+
+void rill_table_end_reads(rill_table *t)
+{
+    if (t->rtxn) {
+        mdb_txn_abort(t->rtxn);
+        t->rtxn = NULL;
+    }
+}
+
+/* The stored row of id (spill first, then main) or NULL; *found_spill tells which. */
+static int stored_row(rill_table *t, uint64_t id, const float **row, rill_err *err)
+{
+    *row = NULL;
+    int rc = begin_reads(t, err);
+    if (rc)
+        return rc;
+    MDB_val k = {sizeof id, &id}, v;
+    rc = t->spilled ? mdb_get(t->rtxn, t->spill, &k, &v) : MDB_NOTFOUND;
+    if (rc == MDB_NOTFOUND)
+        rc = mdb_get(t->rtxn, t->main, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return RILL_OK;
+    if (rc)
+        return rill_store_mdb_err(t->store, rc, "reading a row", err);
+    size_t want = (size_t)t->stride * sizeof(float) + sizeof(uint64_t);
+    if (v.mv_size != want)
+        return rill_errf(err, RILL_ESTORE,
+                         "%s: table '%s', row %llu holds %zu bytes, expected %zu: the store is "
+                         "damaged or from another build",
+                         t->store->path, t->name, (unsigned long long)id, v.mv_size, want);
+    *row = v.mv_data;
+    return RILL_OK;
+}
+
+/* ---- lookups ---- */
+
+/* Admission: true once id has been seen o.admit times (counted once per step). */
+static int admitted(rill_table *t, uint64_t id, bool *yes)
+{
+    *yes = true;
+    if (t->o.admit <= 1)
+        return RILL_OK;
+    if (map_reserve(&t->pending, 1))
+        return RILL_ENOMEM;
+    size_t h = map_find(&t->pending, id);
+    uint32_t seen = t->pending.vals[h] == EMPTY ? 0 : t->pending.vals[h];
+    seen++;
+    if (seen >= (uint32_t)t->o.admit) {
+        if (t->pending.vals[h] != EMPTY)
+            map_remove_at(&t->pending, h);
+        return RILL_OK;
+    }
+    if (t->pending.vals[h] == EMPTY)
+        t->pending.count++;
+    t->pending.keys[h] = id;
+    t->pending.vals[h] = seen;
+    *yes = false;
+    return RILL_OK;
+}
+
+int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows, rill_err *err)
+{
+    if (map_reserve(&t->map, n))
+        return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory growing its row map",
+                         t->name);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = ids[i];
+        if (i + 8 < n) { /* the map is large and probed at random: fetch ahead */
+            size_t ah = (size_t)rill_mix64(ids[i + 8]) & (t->map.cap - 1);
+            __builtin_prefetch(&t->map.keys[ah]);
+            __builtin_prefetch(&t->map.vals[ah]);
+        }
+        if (id >= (uint64_t)t->rows)
+            return rill_errf(err, RILL_EINVAL, "table '%s': row id %llu is out of range [0, %lld)",
+                             t->name, (unsigned long long)id, (long long)t->rows);
+        size_t h = map_find(&t->map, id);
+        if (t->map.vals[h] != EMPTY) {
+            uint32_t slot = t->map.vals[h];
+            slot_head(t, slot)->used = t->step;
+            rows[i] = slot_row(t, slot);
+            t->st.hits++;
+            continue;
+        }
+        t->st.misses++;
+        const float *stored = NULL;
+        int rc;
+        if (t->store && (rc = stored_row(t, id, &stored, err)))
+            return rc;
+        if (!stored) {
+            bool yes;
+            if (admitted(t, id, &yes))
+                return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory", t->name);
+            if (!yes) {
+                rows[i] = NULL;
+                continue;
+            }
+        }
+        uint32_t slot;
+        if (take_slot(t, &slot))
+            return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory for %llu cached rows",
+                             t->name, (unsigned long long)t->map.count + 1);
+        float *row = slot_row(t, slot);
+        row_head *hd = slot_head(t, slot);
+        hd->id = id;
+        hd->used = t->step;
+        hd->dirty = 0;
+        hd->in_dirty_list = 0;
+        if (stored) {
+            memcpy(row, stored, (size_t)t->stride * sizeof(float));
+        } else {
+            init_row(t, id, row);
+            t->st.created++;
+            t->st.rows++;
+            if (mark_dirty(t, slot))
+                return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory", t->name);
+        }
+        t->map.keys[h] = id;
+        t->map.vals[h] = slot;
+        t->map.count++;
+        rows[i] = row;
+    }
+    return RILL_OK;
+}
+
+const float *rill_table_peek(rill_table *t, uint64_t id)
+{
+    if (id >= (uint64_t)t->rows)
+        return NULL;
+    size_t h = map_find(&t->map, id);
+    if (t->map.vals[h] != EMPTY)
+        return slot_row(t, t->map.vals[h]);
+    if (!t->store)
+        return NULL;
+    const float *row = NULL;
+    rill_err err;
+    if (stored_row(t, id, &row, &err))
+        return NULL; /* a damaged row reads as absent here; rill_store_verify reports it */
+    return row;
+}
+
+/* ---- gradients and updates ---- */
+
+void rill_table_stage(rill_table *t, size_t n, const uint64_t *ids, float *const *rows,
+                      float *grad)
+{
+    t->stage_n = n;
+    t->stage_ids = ids;
+    t->stage_rows = rows;
+    t->stage_grad = grad;
+}
+
+double rill_table_grad_sqnorm(const rill_table *t)
+{
+    double s = 0;
+    for (size_t i = 0; i < t->stage_n; i++) {
+        if (!t->stage_rows[i])
+            continue;
+        const float *g = t->stage_grad + i * (size_t)t->dim;
+        for (int d = 0; d < t->dim; d++)
+            s += (double)g[d] * (double)g[d];
+    }
+    return s;
+}
+
+typedef struct {
+    rill_table *t;
+    double lr;
+    float gscale;
+    uint64_t step;
+} apply_job;
+
+static void apply_part(void *ctx, size_t b, size_t e, int worker)
+{
+    apply_job *j = ctx;
+    rill_table *t = j->t;
+    (void)worker;
+    for (size_t i = b; i < e; i++) {
+        if (i + 8 < e && t->stage_rows[i + 8]) {
+            __builtin_prefetch(t->stage_rows[i + 8], 1);
+            __builtin_prefetch(t->stage_rows[i + 8] + 16, 1);
+        }
+        float *row = t->stage_rows[i];
+        if (!row)
+            continue;
+        float *g = t->stage_grad + i * (size_t)t->dim;
+        if (j->gscale != 1.0f)
+            for (int d = 0; d < t->dim; d++)
+                g[d] *= j->gscale;
+        rill_optim_row_step(&t->opt, row, g, t->dim, j->lr, j->step);
+    }
+}
+
+void rill_table_apply(rill_table *t, double lr_scale, double grad_scale, uint64_t t_step)
+{
+    apply_job j = {t, t->opt.lr * lr_scale, (float)grad_scale, t_step};
+    rill_parallel_for(t->stage_n, 512, apply_part, &j);
+    if (t->store)
+        for (size_t i = 0; i < t->stage_n; i++) {
+            if (!t->stage_rows[i])
+                continue;
+            size_t h = map_find(&t->map, t->stage_ids[i]);
+            if (t->map.vals[h] != EMPTY)
+                mark_dirty(t, t->map.vals[h]); /* on failure the row stays unmarked: see flush */
+        }
+    t->visits += t->stage_n;
+    t->stage_n = 0;
+}
+
+/* ---- write-back ---- */
+
+typedef struct {
+    uint64_t id;
+    uint32_t slot;
+} id_slot;
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = ((const id_slot *)a)->id, y = ((const id_slot *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Puts rows into db in key order; value = floats then the last step that used the row. */
+static int put_rows(rill_table *t, MDB_txn *txn, MDB_dbi db, const id_slot *v, size_t n,
+                    uint64_t *bytes, rill_err *err)
+{
+    size_t fl = (size_t)t->stride * sizeof(float);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = v[i].id;
+        MDB_val k = {sizeof id, &id}, val = {fl + sizeof(uint64_t), NULL};
+        int rc = mdb_put(txn, db, &k, &val, MDB_RESERVE);
+        if (rc)
+            return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "writing rows", err);
+        memcpy(val.mv_data, slot_row(t, v[i].slot), fl);
+        memcpy((char *)val.mv_data + fl, &slot_head(t, v[i].slot)->used, sizeof(uint64_t));
+        *bytes += fl + sizeof(uint64_t);
+    }
+    return RILL_OK;
+}
+
+int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t step, uint64_t *bytes, rill_err *err)
+{
+    (void)step;
+    if (!t->store)
+        return RILL_OK;
+    id_slot *v = malloc((t->ndirty ? t->ndirty : 1) * sizeof *v);
+    if (!v)
+        return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory in a checkpoint", t->name);
+    size_t n = 0;
+    for (size_t i = 0; i < t->ndirty; i++) {
+        row_head *h = slot_head(t, t->dirty[i]);
+        if (h->dirty)
+            v[n++] = (id_slot){h->id, t->dirty[i]};
+    }
+    qsort(v, n, sizeof *v, cmp_id);
+    int rc = put_rows(t, txn, t->main, v, n, bytes, err);
+    free(v);
+    if (rc)
+        return rc;
+    if (!t->spilled)
+        return RILL_OK;
+    /* the spilled rows join the main database, in key order (the spill is sorted) */
+    MDB_cursor *c;
+    if ((rc = mdb_cursor_open(txn, t->spill, &c)))
+        return rill_store_mdb_err(t->store, rc, "reading spilled rows", err);
+    MDB_val k, val;
+    for (rc = mdb_cursor_get(c, &k, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
+        int prc = mdb_put(txn, t->main, &k, &val, 0);
+        if (prc) {
+            mdb_cursor_close(c);
+            return prc == MDB_MAP_FULL ? prc
+                                       : rill_store_mdb_err(t->store, prc, "folding in spilled rows", err);
+        }
+        *bytes += val.mv_size;
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND)
+        return rill_store_mdb_err(t->store, rc, "reading spilled rows", err);
+    if ((rc = mdb_drop(txn, t->spill, 0)))
+        return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "emptying the spill", err);
+    return RILL_OK;
+}
+
+void rill_table_flushed(rill_table *t)
+{
+    for (size_t i = 0; i < t->ndirty; i++) {
+        row_head *h = slot_head(t, t->dirty[i]);
+        h->dirty = 0;
+        h->in_dirty_list = 0;
+    }
+    t->ndirty = 0;
+    t->spilled = false;
+}
+
+typedef struct {
+    rill_table *t;
+    id_slot *v;
+    size_t n;
+    uint64_t bytes;
+} spill_ctx;
+
+static int spill_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
+{
+    spill_ctx *c = ctx;
+    (void)s;
+    c->bytes = 0;
+    return put_rows(c->t, txn, c->t->spill, c->v, c->n, &c->bytes, err);
+}
+
+typedef struct {
+    uint64_t used;
+    uint32_t slot;
+} age_slot;
+
+static int cmp_age(const void *a, const void *b)
+{
+    const age_slot *x = a, *y = b;
+    if (x->used != y->used)
+        return x->used < y->used ? -1 : 1;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* Evicts the least recently used rows down to 90% of the budget; never rows of this step. */
+static int evict(rill_table *t, rill_err *err)
+{
+    size_t target = t->budget - t->budget / 10, n = 0, cand = 0;
+    if (t->map.count <= target)
+        return RILL_OK;
+    age_slot *all = malloc(t->map.count * sizeof *all);
+    if (!all)
+        return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory evicting", t->name);
+    for (size_t h = 0; h < t->map.cap; h++)
+        if (t->map.vals[h] != EMPTY) {
+            uint32_t slot = t->map.vals[h];
+            row_head *hd = slot_head(t, slot);
+            if (hd->used < t->step)
+                all[cand++] = (age_slot){hd->used, slot};
+        }
+    qsort(all, cand, sizeof *all, cmp_age);
+    size_t want = t->map.count - target;
+    if (want > cand)
+        want = cand;
+    id_slot *dirty = malloc((want ? want : 1) * sizeof *dirty);
+    if (!dirty) {
+        free(all);
+        return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory evicting", t->name);
+    }
+    for (size_t i = 0; i < want; i++)
+        if (slot_head(t, all[i].slot)->dirty)
+            dirty[n++] = (id_slot){slot_head(t, all[i].slot)->id, all[i].slot};
+    int rc = RILL_OK;
+    if (n) {
+        qsort(dirty, n, sizeof *dirty, cmp_id);
+        rill_table_end_reads(t); /* a write may grow the map; no read may be open */
+        spill_ctx c = {t, dirty, n, 0};
+        rc = rill_store_write(t->store, spill_fn, &c, "spilling evicted rows", err);
+        if (!rc) {
+            t->spilled = true;
+            t->st.spilled += n;
+            t->st.bytes_written += c.bytes;
+        }
+    }
+    if (!rc) {
+        if (t->nfree + want > t->free_cap) {
+            size_t cap = t->free_cap ? t->free_cap : 1024;
+            while (cap < t->nfree + want)
+                cap *= 2;
+            uint32_t *f = realloc(t->free_slots, cap * sizeof *f);
+            if (!f)
+                rc = rill_errf(err, RILL_ENOMEM, "table '%s': out of memory evicting", t->name);
+            else {
+                t->free_slots = f;
+                t->free_cap = cap;
+            }
+        }
+    }
+    if (!rc)
+        for (size_t i = 0; i < want; i++) {
+            row_head *hd = slot_head(t, all[i].slot);
+            map_remove_at(&t->map, map_find(&t->map, hd->id));
+            hd->dirty = 0; /* spilled, or clean */
+            t->free_slots[t->nfree++] = all[i].slot;
+            t->st.evicted++;
+        }
+    if (!rc && want) {
+        /* evicted slots may sit in the dirty list: drop them from it */
+        size_t k = 0;
+        for (size_t i = 0; i < t->ndirty; i++) {
+            row_head *hd = slot_head(t, t->dirty[i]);
+            if (hd->dirty)
+                t->dirty[k++] = t->dirty[i];
+            else
+                hd->in_dirty_list = 0;
+        }
+        t->ndirty = k;
+    }
+    free(dirty);
+    free(all);
+    return rc;
+}
+
+int rill_table_end_step(rill_table *t, uint64_t step, rill_err *err)
+{
+    int rc = RILL_OK;
+    if (t->store && t->budget && t->map.count > t->budget)
+        rc = evict(t, err);
+    rill_table_end_reads(t);
+    t->step = step + 1;
+    return rc;
+}
+
+/* ---- files and iteration ---- */
+
+/* File layout per table: "RTAB" u32 version, u32 name length, name, i64 rows, i32 dim,
+ * i32 stride, i32 optim kind, u64 count, then count x (u64 id, stride floats). */
+#define TAB_MAGIC 0x42415452u /* "RTAB" little-endian */
+
+/* The cached rows sorted by id (malloc'd; NULL when out of memory). */
+static id_slot *sorted_cache(const rill_table *t)
+{
+    id_slot *v = malloc((t->map.count ? t->map.count : 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    size_t n = 0;
+    for (size_t h = 0; h < t->map.cap; h++)
+        if (t->map.vals[h] != EMPTY)
+            v[n++] = (id_slot){t->map.keys[h], t->map.vals[h]};
+    qsort(v, n, sizeof *v, cmp_id);
+    return v;
+}
+
+int rill_table_save(rill_table *t, FILE *f, rill_err *err)
+{
+    if (t->store)
+        return rill_errf(err, RILL_EINVAL,
+                         "table '%s' lives in a store: its checkpoints hold it, not a parameter file",
+                         t->name);
+    uint32_t head[3] = {TAB_MAGIC, 1, (uint32_t)strlen(t->name)};
+    int32_t shape[3] = {t->dim, t->stride, (int32_t)t->opt.kind};
+    uint64_t count = t->map.count;
+    id_slot *v = sorted_cache(t);
+    if (!v)
+        return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory saving", t->name);
+    if (fwrite(head, sizeof head, 1, f) != 1 || fwrite(t->name, head[2], 1, f) != 1 ||
+        fwrite(&t->rows, sizeof t->rows, 1, f) != 1 || fwrite(shape, sizeof shape, 1, f) != 1 ||
+        fwrite(&count, sizeof count, 1, f) != 1)
+        goto fail;
+    for (uint64_t i = 0; i < count; i++)
+        if (fwrite(&v[i].id, sizeof v[i].id, 1, f) != 1 ||
+            fwrite(slot_row(t, v[i].slot), sizeof(float), (size_t)t->stride, f) !=
+                (size_t)t->stride)
+            goto fail;
+    free(v);
+    return RILL_OK;
+fail:
+    free(v);
+    return rill_errf(err, RILL_EIO, "table '%s': write failed (disk full?)", t->name);
+}
+
+static void table_clear(rill_table *t)
+{
+    for (size_t i = 0; i < t->nslabs; i++)
+        rill_free(t->slabs[i]);
+    t->nslabs = 0;
+    t->nslots = 0;
+    t->nfree = 0;
+    t->ndirty = 0;
+    memset(t->map.vals, 0xff, t->map.cap * sizeof *t->map.vals);
+    t->map.count = 0;
+    t->stage_n = 0;
+}
+
+int rill_table_load(rill_table *t, FILE *f, const char *path, rill_err *err)
+{
+    uint32_t head[3];
+    int32_t shape[3];
+    int64_t rows;
+    uint64_t count;
+    char name[256];
+    if (t->store)
+        return rill_errf(err, RILL_EINVAL, "table '%s' lives in a store: load from the store",
+                         t->name);
+    if (fread(head, sizeof head, 1, f) != 1)
+        return rill_errf(err, RILL_EIO, "%s: truncated where table '%s' begins", path, t->name);
+    if (head[0] != TAB_MAGIC || head[1] != 1 || head[2] >= sizeof name)
+        return rill_errf(err, RILL_EIO, "%s: not a table record where table '%s' was expected",
+                         path, t->name);
+    if (fread(name, head[2], 1, f) != 1 || fread(&rows, sizeof rows, 1, f) != 1 ||
+        fread(shape, sizeof shape, 1, f) != 1 || fread(&count, sizeof count, 1, f) != 1)
+        return rill_errf(err, RILL_EIO, "%s: truncated header of table '%s'", path, t->name);
+    name[head[2]] = 0;
+    if (strcmp(name, t->name) || rows != t->rows || shape[0] != t->dim || shape[1] != t->stride ||
+        shape[2] != (int32_t)t->opt.kind)
+        return rill_errf(err, RILL_EINVAL,
+                         "%s: table '%s' (%lld x %d, %s) does not match the graph's '%s' "
+                         "(%lld x %d, %s): was the pipeline changed since training?",
+                         path, name, (long long)rows, shape[0],
+                         rill_optim_name((rill_optim_kind)shape[2]), t->name,
+                         (long long)t->rows, t->dim, rill_optim_name(t->opt.kind));
+    table_clear(t); /* the file's rows replace whatever the table held */
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t id;
+        if (fread(&id, sizeof id, 1, f) != 1 || id >= (uint64_t)t->rows)
+            return rill_errf(err, RILL_EIO, "%s: table '%s': bad or truncated row %llu of %llu",
+                             path, t->name, (unsigned long long)i, (unsigned long long)count);
+        float *row;
+        if (rill_table_lookup(t, &id, 1, &row, err))
+            return rill_err_prefix(err, "%s: ", path);
+        if (fread(row, sizeof(float), (size_t)t->stride, f) != (size_t)t->stride)
+            return rill_errf(err, RILL_EIO, "%s: table '%s': truncated row %llu", path, t->name,
+                             (unsigned long long)id);
+    }
+    return RILL_OK;
+}
+
+int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float *row),
+                    void *ud, rill_err *err)
+{
+    int rc = RILL_OK;
+    if (!t->store) {
+        id_slot *v = sorted_cache(t);
+        if (!v)
+            return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory", t->name);
+        for (uint64_t i = 0; i < t->map.count && !rc; i++)
+            rc = fn(ud, v[i].id, slot_row(t, v[i].slot));
+        free(v);
+        return rc;
+    }
+    if (t->ndirty || t->spilled)
+        return rill_errf(err, RILL_EINVAL,
+                         "table '%s' has rows not yet written to its store: checkpoint first",
+                         t->name);
+    if ((rc = begin_reads(t, err)))
+        return rc;
+    MDB_cursor *c;
+    if ((rc = mdb_cursor_open(t->rtxn, t->main, &c)))
+        return rill_store_mdb_err(t->store, rc, "reading rows", err);
+    MDB_val k, v;
+    size_t want = (size_t)t->stride * sizeof(float) + sizeof(uint64_t);
+    int mrc;
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        uint64_t id;
+        if (k.mv_size != sizeof id || v.mv_size != want) {
+            rc = rill_errf(err, RILL_ESTORE, "%s: table '%s' holds a malformed row (%zu/%zu bytes)",
+                           t->store->path, t->name, k.mv_size, v.mv_size);
+            break;
+        }
+        memcpy(&id, k.mv_data, sizeof id);
+        rc = fn(ud, id, v.mv_data);
+    }
+    mdb_cursor_close(c);
+    rill_table_end_reads(t);
+    if (!rc && mrc != MDB_NOTFOUND)
+        rc = rill_store_mdb_err(t->store, mrc, "reading rows", err);
+    return rc;
+}
+
+/* ---- benchmark ---- */
+
+typedef struct {
+    const float *data;
+    int64_t rows;
+    int stride;
+    float sink[64];
+} gather_job;
+
+static void gather_part(void *ctx, size_t b, size_t e, int worker)
+{
+    gather_job *j = ctx;
+    float acc[64] = {0};
+    int w = j->stride < 64 ? j->stride : 64;
+    for (size_t i = b; i < e; i++) {
+        uint64_t id = rill_hash64(i, 12345) % (uint64_t)j->rows;
+        const float *row = j->data + id * (uint64_t)j->stride;
+        for (int d = 0; d < w; d++)
+            acc[d] += row[d];
+    }
+    j->sink[worker % 64] += acc[0] + acc[w - 1];
+}
+
+int rill_table_bench_gather(int64_t rows, int stride, uint64_t samples, double *rows_per_s,
+                            rill_err *err)
+{
+    size_t bytes = (size_t)rows * (size_t)stride * sizeof(float);
+    float *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                    -1, 0);
+    if (p == MAP_FAILED)
+        return rill_errf(err, RILL_ENOMEM, "gather benchmark: cannot map %zu bytes", bytes);
+    if (bytes >= ((size_t)32 << 20))
+        madvise(p, bytes, MADV_HUGEPAGE);
+    for (size_t i = 0; i < bytes / sizeof(float); i += 1024)
+        p[i] = 1.0f; /* back every page, as trained tables are */
+    gather_job j = {.data = p, .rows = rows, .stride = stride};
+    rill_parallel_for(samples / 4, 1 << 14, gather_part, &j); /* warm up */
+    double t0 = rill_now();
+    rill_parallel_for(samples, 1 << 14, gather_part, &j);
+    double dt = rill_now() - t0;
+    munmap(p, bytes);
+    *rows_per_s = dt > 0 ? (double)samples / dt : 0;
+    return RILL_OK;
+}
