@@ -22,7 +22,8 @@ all: bin/rill lib/rill/core.so $(TESTS)
 
 build/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) -fPIC $(CPPFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(WARN) $(CFLAGS) -fPIC $(CPPFLAGS) -MMD -MP -c -o $@ $<
 
 build/librill.a: $(LIB_OBJS)
 	@rm -f $@
@@ -40,7 +41,8 @@ lib/rill/core.so: $(LIB_OBJS)
 
 build/tests/%: tests/%.c build/librill.a tests/tap.h
 	@mkdir -p build/tests
-	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Itests -o $@ $< build/librill.a $(LDFLAGS) $(LDLIBS)
+	@echo "  CC      $<"
+	@$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Itests -o $@ $< build/librill.a $(LDFLAGS) $(LDLIBS)
 
 deps:
 	@tools/install-deps.sh

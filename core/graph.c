@@ -18,6 +18,7 @@ typedef struct {
     int dim;
     rill_optim opt;
     double init;
+    rill_table_opts opts;
     rill_table **slot;
 } table_spec;
 
@@ -115,6 +116,7 @@ void rill_graph_free(rill_graph *g)
     for (int i = 0; i < g->nparams; i++)
         free(g->params[i]);
     free(g->params);
+    rill_store_close(g->store); /* first: it ends its reads on the tables */
     for (int i = 0; i < g->ntables; i++)
         rill_table_free(g->tables[i]);
     free(g->tables);
@@ -259,7 +261,8 @@ rill_param *rill_graph_param(rill_graph *g, rill_node *n, const char *name, int 
 }
 
 int rill_graph_table(rill_graph *g, rill_node *n, const char *name, int64_t rows, int dim,
-                     const rill_optim *opt, double init_scale, rill_table **slot, rill_err *err)
+                     const rill_optim *opt, double init_scale, const rill_table_opts *opts,
+                     rill_table **slot, rill_err *err)
 {
     graph_impl *gi = (graph_impl *)g;
     table_spec *s = realloc(gi->specs, (size_t)(gi->nspecs + 1) * sizeof *s);
@@ -274,6 +277,8 @@ int rill_graph_table(rill_graph *g, rill_node *n, const char *name, int64_t rows
     t->dim = dim;
     t->opt = opt ? *opt : g->default_sparse;
     t->init = init_scale;
+    if (opts)
+        t->opts = *opts;
     t->slot = slot;
     n->has_params = true;
     return RILL_OK;
@@ -310,9 +315,22 @@ static void init_param(rill_param *p, uint64_t seed)
 
 int rill_graph_build(rill_graph *g, uint64_t seed, rill_err *err)
 {
+    return rill_graph_build_on(g, seed, NULL, err);
+}
+
+int rill_graph_build_on(rill_graph *g, uint64_t seed, rill_store *store, rill_err *err)
+{
     graph_impl *gi = (graph_impl *)g;
-    if (g->built)
-        return RILL_OK;
+    if (g->built) {
+        if (store)
+            rill_store_close(store); /* taken over, even when refused */
+        return store ? rill_errf(err, RILL_EINVAL,
+                                 "this graph has already been built%s; make a new graph for a "
+                                 "new run",
+                                 g->store ? " on a run's store" : "")
+                     : RILL_OK;
+    }
+    g->store = store;
     g->seed = seed;
     size_t ntrain = 0, nstats = 0;
     for (int i = 0; i < g->nparams; i++)
@@ -341,8 +359,13 @@ int rill_graph_build(rill_graph *g, uint64_t seed, rill_err *err)
     }
     for (int i = 0; i < gi->nspecs; i++) {
         table_spec *s = &gi->specs[i];
-        int rc = rill_table_create(&g->tables[i], s->name, s->rows, s->dim, &s->opt,
-                                   rill_hash64((uint64_t)i + 1, seed), s->init, err);
+        uint64_t tseed = rill_hash64((uint64_t)i + 1, seed);
+        int rc = store ? rill_store_table(store, &g->tables[i], s->name, s->rows, s->dim, &s->opt,
+                                          tseed, s->init, &s->opts, err)
+                       : rill_table_create(&g->tables[i], s->name, s->rows, s->dim, &s->opt, tseed,
+                                           s->init, err);
+        if (!rc && !store)
+            rill_table_set_opts(g->tables[i], &s->opts);
         if (rc)
             return rill_err_prefix(err, "node '%s' (%s) at %s: ", s->node->name,
                                    s->node->ops->name, s->node->where);
@@ -352,6 +375,61 @@ int rill_graph_build(rill_graph *g, uint64_t seed, rill_err *err)
     }
     g->built = true;
     return RILL_OK;
+}
+
+char *rill_graph_signature(const rill_graph *g)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    buf[0] = 0;
+#define PUT(...)                                                                                 \
+    do {                                                                                         \
+        int need_ = snprintf(NULL, 0, __VA_ARGS__);                                              \
+        while (len + (size_t)need_ + 1 > cap) {                                                  \
+            char *nb_ = realloc(buf, cap * 2);                                                   \
+            if (!nb_) {                                                                          \
+                free(buf);                                                                       \
+                return NULL;                                                                     \
+            }                                                                                    \
+            buf = nb_;                                                                           \
+            cap *= 2;                                                                            \
+        }                                                                                        \
+        len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__);                              \
+    } while (0)
+    const rill_schema *sc = g->schema;
+    PUT("data %s labels", sc->name);
+    for (int i = 0; i < sc->nlabels; i++)
+        PUT(" %s", sc->label_names[i]);
+    PUT(" numeric");
+    for (int i = 0; i < sc->nnum; i++)
+        PUT(" %s", sc->num_names[i]);
+    PUT(" categorical");
+    for (int i = 0; i < sc->ncat; i++)
+        PUT(" %s%s", sc->cat_names[i], sc->cat_multi[i] ? "*" : "");
+    PUT("\n");
+    for (int i = 0; i < g->nnodes; i++) {
+        const rill_node *n = g->nodes[i];
+        PUT("%s %s(", n->ops->name, n->name);
+        for (int k = 0; k < n->nin; k++)
+            PUT("%s%s", k ? "," : "", n->in[k]->name);
+        PUT(") ");
+        if (n->args.map) {
+            size_t need = rill_value_format(n->args.map, NULL, 0);
+            char *a = malloc(need);
+            if (!a) {
+                free(buf);
+                return NULL;
+            }
+            rill_value_format(n->args.map, a, need);
+            PUT("%s", a);
+            free(a);
+        }
+        PUT("\n");
+    }
+#undef PUT
+    return buf;
 }
 
 /* A node takes part in backward when the loss depends on it and it depends on a parameter. */

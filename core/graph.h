@@ -7,6 +7,7 @@
 
 #include "node.h"
 #include "optim.h"
+#include "store.h"
 
 typedef enum {
     RILL_INIT_ZERO,
@@ -41,6 +42,7 @@ struct rill_graph {
     size_t param_floats;
     bool built;
     uint64_t seed;
+    rill_store *store;        /* the run's store the tables live in, or NULL (RAM only) */
     rill_optim default_sparse;  /* for embed nodes that do not name an optimizer */
 };
 
@@ -62,11 +64,16 @@ const char *rill_node_kind_list(void);
 rill_param *rill_graph_param(rill_graph *g, rill_node *n, const char *name, int rows, int cols,
                              rill_init init, double scale, rill_err *err);
 int rill_graph_table(rill_graph *g, rill_node *n, const char *name, int64_t rows, int dim,
-                     const rill_optim *opt, double init_scale, rill_table **out,
-                     rill_err *err);
+                     const rill_optim *opt, double init_scale, const rill_table_opts *opts,
+                     rill_table **out, rill_err *err);
 
-/* Allocates and initialises parameters (deterministic in seed). */
+/* Allocates and initialises parameters (deterministic in seed), tables in RAM. */
 int rill_graph_build(rill_graph *g, uint64_t seed, rill_err *err);
+/* The same with the tables in a run's store, which the graph takes over (closed with it). */
+int rill_graph_build_on(rill_graph *g, uint64_t seed, rill_store *store, rill_err *err);
+/* A text that changes when anything that shapes the parameters changes: node kinds, names,
+ * inputs, arguments, the data's columns (malloc'd). */
+char *rill_graph_signature(const rill_graph *g);
 
 /* Forward over the step's batch; sets every node's output and, for loss nodes, n->loss.
  * *loss gets the weighted sum of the loss nodes (may be NULL). */

@@ -20,6 +20,7 @@ typedef struct rill_graph rill_graph;
 typedef struct rill_node rill_node;
 typedef struct rill_param rill_param;
 typedef struct rill_table rill_table;
+typedef struct rill_store rill_store;
 
 typedef enum {
     RILL_OUT_DENSE, /* B x cols floats; dims give the per-example shape */

@@ -3,7 +3,9 @@
  * table becomes one table of this node. A field with several ids per example is pooled
  * (sum or mean); a field with none gives zeros. Arguments: dim (required), pooling ("sum",
  * default, or "mean"), optim (the rows' optimizer, e.g. rill.adagrad{lr = 0.05}; default
- * row-wise Adagrad, lr 0.1, initial accumulator 1e-6), init (new rows are uniform(+-init), default 0.05).
+ * row-wise Adagrad, lr 0.1, initial accumulator 1e-6), init (new rows are uniform(+-init), default
+ * 0.05), admit (create a row only once its id was seen this many steps; until then it reads as
+ * zeros and is not trained; default 0: at once).
  *
  * A step deduplicates each table's ids, asks the store for the distinct rows once, and in
  * backward sums each distinct row's gradient in a fixed order (so results do not depend on
@@ -45,6 +47,7 @@ typedef struct {
     rill_optim opt;
     double init;
     int ntables;
+    rill_table_opts topts;
     table_work *t;
 } embed_state;
 
@@ -75,6 +78,10 @@ static int embed_create(rill_node *n, rill_err *err)
         (rc = rill_args_num(&n->args, "init", 0.05, 0.0, 100.0, &st->init, err)) ||
         (rc = rill_args_sub(&n->args, "optim", &sub, &has_optim, err)))
         return rc;
+    long admit;
+    if ((rc = rill_args_int(&n->args, "admit", 0, 0, 1 << 30, &admit, err)))
+        return rc;
+    st->topts.admit = (int)admit;
     st->opt = n->g->default_sparse;
     if (has_optim && (rc = rill_optim_parse(&sub, true, &st->opt, err)))
         return rc;
@@ -108,7 +115,7 @@ static int embed_create(rill_node *n, rill_err *err)
             else
                 snprintf(name, sizeof name, "%s", l->field_names[w->src_field[0]]);
             if ((rc = rill_graph_table(n->g, n, name, l->table_rows[t], st->D, &st->opt, st->init,
-                                       &w->table, err)))
+                                       &st->topts, &w->table, err)))
                 return rc;
         }
         f0 += l->F;

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/types.h>
+
 #include "blas.h"
 #include "metrics.h"
 #include "store.h"
@@ -235,32 +237,106 @@ static void print_eval(const rill_train_cfg *cfg, const rill_eval_result *e, boo
                 e->task[k].logloss, (unsigned long long)e->task[k].n);
 }
 
+/* What a checkpoint records of the loop, besides the parameters: enough to continue
+ * exactly where it was. Written as raw bytes: a store is read back by the build that wrote
+ * it (the format string in the store's meta says which). */
+#define STATE_MAGIC 0x54534c52u /* "RLST" */
+#define STATE_VERSION 1
+
+typedef struct run_state {
+    uint32_t magic, version;
+    uint64_t step, examples, bad_total, best_step, metrics_bytes;
+    int32_t epoch;           /* the epoch the last step belonged to */
+    int32_t epoch_done;      /* its end-of-epoch work (evaluation) is done too */
+    int32_t finished;        /* training ended (all epochs, max_steps or early stop) */
+    int32_t since_best, early_stopped, has_pos;
+    rill_data_pos pos;       /* the last step's batch */
+    double ema, ema_w;
+    rill_eval_result best, last;
+} run_state;
+
+typedef struct loop {
+    rill_graph *g;
+    const rill_train_cfg *cfg;
+    rill_reader *valid;
+    rill_train_result *res;
+    FILE *metrics, *timing;
+    progress pg;
+    run_state st;
+    bool stop;
+} loop;
+
+static int checkpoint(loop *L, rill_err *err);
+
 /* One evaluation during training: log it, keep the best, count towards early stopping. */
-static int eval_and_track(rill_graph *g, const rill_train_cfg *cfg, rill_reader *valid,
-                          FILE *metrics, bool tty, uint64_t t, int epoch, rill_train_result *res,
-                          int *since_best, bool *stop, rill_err *err)
+static int eval_and_track(loop *L, rill_err *err)
 {
+    const rill_train_cfg *cfg = L->cfg;
+    rill_train_result *res = L->res;
     rill_eval_result e;
-    int rc = rill_evaluate(g, valid, NULL, &e, err);
+    int rc = rill_evaluate(L->g, L->valid, NULL, &e, err);
     if (rc)
         return rc;
     res->eval_seconds += e.seconds;
     res->last = e;
-    print_eval(cfg, &e, tty);
-    log_eval(metrics, t, (uint64_t)epoch, "valid", &e);
-    if (e.task[0].auc > res->best.task[0].auc + cfg->min_delta) {
-        res->best = e;
-        res->best_step = t;
-        *since_best = 0;
-        if (cfg->patience > 0 && cfg->run_dir) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/params.bin", cfg->run_dir);
-            return rill_params_save(g, path, err);
+    L->st.last = e;
+    print_eval(cfg, &e, L->pg.tty);
+    log_eval(L->metrics, L->st.step, (uint64_t)L->st.epoch, "valid", &e);
+    if (e.task[0].auc > L->st.best.task[0].auc + cfg->min_delta || L->st.best_step == 0) {
+        L->st.best = e;
+        L->st.best_step = L->st.step;
+        L->st.since_best = 0;
+        if (cfg->patience > 0 && cfg->store && cfg->run_dir) {
+            /* the model to keep if training stops early: this checkpoint, copied aside */
+            char dir[4200];
+            int crc = checkpoint(L, err);
+            snprintf(dir, sizeof dir, "%s/best", cfg->run_dir);
+            return crc ? crc : rill_store_copy(cfg->store, dir, err);
         }
-    } else if (cfg->patience > 0 && ++*since_best >= cfg->patience) {
-        res->early_stopped = true;
-        *stop = true;
+    } else if (cfg->patience > 0 && ++L->st.since_best >= cfg->patience) {
+        L->st.early_stopped = 1;
+        L->stop = true;
     }
+    return RILL_OK;
+}
+
+static int checkpoint(loop *L, rill_err *err)
+{
+    if (!L->cfg->store)
+        return RILL_OK;
+    if (L->metrics) {
+        fflush(L->metrics);
+        long off = ftell(L->metrics);
+        L->st.metrics_bytes = off > 0 ? (uint64_t)off : 0;
+    }
+    return rill_store_checkpoint(L->cfg->store, L->g, &L->st, sizeof L->st, err);
+}
+
+static int open_logs(loop *L, bool resume, rill_err *err)
+{
+    char path[4200];
+    const char *dir = L->cfg->run_dir;
+    if (!dir)
+        return RILL_OK;
+    int rc = rill_mkdir_p(dir, err);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    if (resume) {
+        /* what was logged after the checkpoint is logged again by the resumed steps */
+        if (truncate(path, (off_t)L->st.metrics_bytes) != 0 && errno != ENOENT)
+            return rill_errf(err, RILL_EIO, "%s: cannot cut back to the checkpoint: %s", path,
+                             strerror(errno));
+        L->metrics = fopen(path, "a");
+    } else {
+        L->metrics = fopen(path, "w");
+    }
+    if (!L->metrics)
+        return rill_errf(err, RILL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/timing.jsonl", dir);
+    L->timing = fopen(path, resume ? "a" : "w");
+    if (!L->timing)
+        return rill_errf(err, RILL_EIO, "%s: cannot open: %s", path, strerror(errno));
     return RILL_OK;
 }
 
@@ -269,35 +345,60 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
 {
     rill_node *loss[RILL_MAX_TASKS];
     memset(res, 0, sizeof *res);
-    res->best.task[0].auc = -INFINITY;
     int nt = loss_nodes(g, loss, err), rc = RILL_OK;
     if (nt < 0)
         return nt;
     if (!g->built && (rc = rill_graph_build(g, cfg->seed, err)))
         return rc;
-    FILE *metrics = NULL;
-    char path[4096];
-    if (cfg->run_dir) {
-        if ((rc = rill_mkdir_p(cfg->run_dir, err)))
+    loop L = {.g = g, .cfg = cfg, .valid = valid, .res = res};
+    L.st.magic = STATE_MAGIC;
+    L.st.version = STATE_VERSION;
+    L.st.best.task[0].auc = -INFINITY;
+    bool resume = false;
+    if (cfg->resume) {
+        void *blob = NULL;
+        size_t len = 0;
+        if (!cfg->store)
+            return rill_errf(err, RILL_EINVAL, "resuming needs the run's store");
+        rc = rill_store_restore(cfg->store, g, &blob, &len, err);
+        if (rc == RILL_EOF) {
+            rc = RILL_OK; /* killed before its first checkpoint: start from the beginning */
+            goto fresh;
+        }
+        if (rc)
             return rc;
-        snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run_dir);
-        metrics = fopen(path, "w"); /* a new run; resuming appends */
-        if (!metrics)
-            return rill_errf(err, RILL_EIO, "%s: cannot open: %s", path, strerror(errno));
+        const run_state *st = blob;
+        if (len != sizeof L.st || st->magic != STATE_MAGIC || st->version != STATE_VERSION) {
+            free(blob);
+            return rill_errf(err, RILL_ESTORE,
+                             "%s: the checkpoint's run state was written by another build of "
+                             "Rill (%zu bytes, expected %zu)",
+                             rill_store_dir(cfg->store), len, sizeof L.st);
+        }
+        L.st = *st;
+        free(blob);
+        resume = true;
     }
+fresh:
+    if ((rc = open_logs(&L, resume, err)))
+        goto out;
     rill_arena arena;
     rill_arena_init(&arena, 0);
-    progress pg = {.cfg = cfg, .tty = isatty(2), .t_start = rill_now(),
-                   .eval_s = &res->eval_seconds};
-    uint64_t rows = rill_reader_rows(train);
-    /* the batch size is the reader's; count steps per epoch from its first batch */
-    uint64_t t = 0, examples = 0, bad_total = 0;
-    double loss_avg = NAN, last_auc = NAN, ema = 0, ema_w = 0;
-    int since_best = 0;
-    bool stop = false;
-    for (int epoch = 0; epoch < cfg->epochs && !stop; epoch++) {
-        if ((rc = rill_reader_start_epoch(train, (uint64_t)epoch, err)))
+    L.pg = (progress){.cfg = cfg, .tty = isatty(2), .t_start = rill_now(),
+                      .eval_s = &res->eval_seconds};
+    uint64_t rows = rill_reader_rows(train), examples0 = L.st.examples;
+    double loss_avg = L.st.ema_w > 0 ? L.st.ema / L.st.ema_w : (double)NAN;
+    double last_auc = L.st.last.ntasks ? L.st.last.task[0].auc : (double)NAN;
+    int start_epoch = resume ? L.st.epoch + (L.st.epoch_done ? 1 : 0) : 0;
+    if (L.st.finished)
+        start_epoch = cfg->epochs; /* nothing left to do */
+    for (int epoch = start_epoch; epoch < cfg->epochs && !L.stop; epoch++) {
+        bool mid_epoch = resume && epoch == L.st.epoch && !L.st.epoch_done && L.st.has_pos;
+        if ((rc = rill_reader_start_epoch(train, (uint64_t)epoch, err)) ||
+            (mid_epoch && (rc = rill_reader_seek(train, &L.st.pos, err))))
             break;
+        L.st.epoch = epoch;
+        L.st.epoch_done = 0;
         const rill_batch *b;
         int got;
         while ((got = rill_reader_next(train, &b, err)) != 0) {
@@ -305,13 +406,13 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
                 rc = got;
                 break;
             }
-            if (pg.total_steps == 0 && b->B > 0) {
+            if (L.pg.total_steps == 0 && b->B > 0) {
                 uint64_t per = (rows + (uint64_t)b->B - 1) / (uint64_t)b->B;
-                pg.total_steps = per * (uint64_t)cfg->epochs;
-                if (cfg->max_steps > 0 && (uint64_t)cfg->max_steps < pg.total_steps)
-                    pg.total_steps = (uint64_t)cfg->max_steps;
+                L.pg.total_steps = per * (uint64_t)cfg->epochs;
+                if (cfg->max_steps > 0 && (uint64_t)cfg->max_steps < L.pg.total_steps)
+                    L.pg.total_steps = (uint64_t)cfg->max_steps;
             }
-            t++;
+            uint64_t t = ++L.st.step;
             rill_arena_reset(&arena);
             rill_step s = {.batch = b, .B = b->B, .training = true, .t = t, .seed = cfg->seed,
                            .arena = &arena};
@@ -336,76 +437,116 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
             if ((rc = rill_graph_update(g, &cfg->dense, rill_schedule_scale(&cfg->schedule, t),
                                         gscale, t, err)))
                 break;
-            examples += (uint64_t)b->B;
+            if (cfg->store && (rc = rill_store_end_step(cfg->store, t, err)))
+                break;
+            L.st.pos = b->pos;
+            L.st.has_pos = 1;
+            L.st.examples += (uint64_t)b->B;
             /* moving average of the last ~50 steps, debiased so early steps are not damped */
-            ema = 0.98 * ema + 0.02 * l;
-            ema_w = 0.98 * ema_w + 0.02;
-            loss_avg = ema / ema_w;
-            show_progress(&pg, (uint64_t)epoch, t, examples, loss_avg, last_auc, false);
+            L.st.ema = 0.98 * L.st.ema + 0.02 * l;
+            L.st.ema_w = 0.98 * L.st.ema_w + 0.02;
+            loss_avg = L.st.ema / L.st.ema_w;
+            show_progress(&L.pg, (uint64_t)epoch, t, L.st.examples - examples0, loss_avg, last_auc,
+                          false);
             bool at_eval = cfg->eval_every > 0 && t % (uint64_t)cfg->eval_every == 0;
             bool at_max = cfg->max_steps > 0 && t >= (uint64_t)cfg->max_steps;
             bool interrupted = cfg->stop && *cfg->stop;
             if (at_eval && valid && !interrupted) {
-                if ((rc = eval_and_track(g, cfg, valid, metrics, pg.tty, t, epoch, res,
-                                         &since_best, &stop, err)))
+                if ((rc = eval_and_track(&L, err)))
                     break;
                 last_auc = res->last.task[0].auc;
             }
-            if (metrics && t % 100 == 0) {
-                fprintf(metrics, "{\"step\":%llu,\"epoch\":%d,\"split\":\"train\"", (unsigned long long)t,
-                        epoch);
-                json_num(metrics, "loss", loss_avg);
-                json_num(metrics, "examples_per_s",
-                         (double)examples / (rill_now() - pg.t_start - res->eval_seconds));
-                fprintf(metrics, "}\n");
+            if (L.metrics && t % 100 == 0) {
+                fprintf(L.metrics, "{\"step\":%llu,\"epoch\":%d,\"split\":\"train\"",
+                        (unsigned long long)t, epoch);
+                json_num(L.metrics, "loss", loss_avg);
+                fprintf(L.metrics, "}\n");
+                fprintf(L.timing, "{\"step\":%llu", (unsigned long long)t);
+                json_num(L.timing, "examples_per_s",
+                         (double)(L.st.examples - examples0) /
+                             (rill_now() - L.pg.t_start - res->eval_seconds));
+                fprintf(L.timing, "}\n");
             }
             if (interrupted) {
                 res->interrupted = true;
-                stop = true;
+                L.stop = true;
             }
-            if (stop || at_max) {
-                stop = true;
+            if (at_max)
+                L.st.finished = 1;
+            if (L.stop || at_max) {
+                L.stop = true;
                 break;
             }
+            if (cfg->checkpoint_every > 0 && t % (uint64_t)cfg->checkpoint_every == 0 &&
+                (rc = checkpoint(&L, err)))
+                break;
         }
-        bad_total += rill_reader_bad_lines(train);
+        L.st.bad_total += rill_reader_bad_lines(train);
         if (rc)
             break;
         if (rill_reader_bad_lines(train) && cfg->progress)
-            fprintf(stderr, "%sskipped %llu bad lines in epoch %d (first: %s)\n", pg.tty ? "\r\033[K" : "",
-                    (unsigned long long)rill_reader_bad_lines(train), epoch + 1,
-                    rill_reader_first_bad(train));
+            fprintf(stderr, "%sskipped %llu bad lines in epoch %d (first: %s)\n",
+                    L.pg.tty ? "\r\033[K" : "", (unsigned long long)rill_reader_bad_lines(train),
+                    epoch + 1, rill_reader_first_bad(train));
+        if (res->interrupted)
+            break;
         /* evaluate at the end of each epoch unless evaluations run by steps */
-        if (valid && cfg->eval_every == 0 && !res->interrupted && !res->early_stopped) {
-            if ((rc = eval_and_track(g, cfg, valid, metrics, pg.tty, t, epoch, res, &since_best,
-                                     &stop, err)))
+        if (valid && cfg->eval_every == 0 && !L.st.early_stopped) {
+            if ((rc = eval_and_track(&L, err)))
                 break;
             last_auc = res->last.task[0].auc;
         }
+        L.st.epoch_done = 1;
     }
-    res->steps = t;
-    res->examples = examples;
-    res->seconds = rill_now() - pg.t_start;
+    if (!rc && !res->interrupted)
+        L.st.finished = 1;
+    res->steps = L.st.step;
+    res->examples = L.st.examples;
+    res->seconds = rill_now() - L.pg.t_start;
     double train_s = res->seconds - res->eval_seconds;
-    res->examples_per_s = train_s > 0 ? (double)examples / train_s : 0;
+    res->examples_per_s = train_s > 0 ? (double)(L.st.examples - examples0) / train_s : 0;
     res->last_loss = loss_avg;
-    res->bad_lines = bad_total;
-    rill_graph_profile_print(g, t);
+    res->bad_lines = L.st.bad_total;
+    res->early_stopped = L.st.early_stopped;
+    res->best = L.st.best;
+    res->best_step = L.st.best_step;
+    if (!res->last.ntasks)
+        res->last = L.st.last;
+    rill_graph_profile_print(g, L.st.step);
     if (!rc)
-        show_progress(&pg, (uint64_t)(cfg->epochs - 1), t, examples, loss_avg, last_auc, true);
-    /* with early stopping the best evaluation's parameters are already saved */
-    bool saved_best = cfg->patience > 0 && res->best_step > 0;
-    if ((!rc || res->interrupted) && cfg->run_dir && !saved_best) {
-        snprintf(path, sizeof path, "%s/params.bin", cfg->run_dir);
-        int src = rill_params_save(g, path, err);
+        show_progress(&L.pg, (uint64_t)(cfg->epochs - 1), L.st.step, L.st.examples - examples0,
+                      loss_avg, last_auc, true);
+    if (!rc || res->interrupted) {
+        int crc = checkpoint(&L, err);
         if (!rc)
-            rc = src;
+            rc = crc;
     }
     if (!rc && res->interrupted)
-        rc = rill_errf(err, RILL_EINTR, "interrupted at step %llu; parameters saved in %s",
-                       (unsigned long long)t, cfg->run_dir ? cfg->run_dir : "(no run directory)");
-    if (metrics)
-        fclose(metrics);
+        rc = rill_errf(err, RILL_EINTR, "interrupted at step %llu; checkpoint written in %s",
+                       (unsigned long long)L.st.step, cfg->run_dir ? cfg->run_dir : "(no run)");
     rill_arena_free(&arena);
+out:
+    if (L.metrics)
+        fclose(L.metrics);
+    if (L.timing)
+        fclose(L.timing);
     return rc;
+}
+
+int rill_train_state_info(const void *blob, size_t len, rill_train_state *out)
+{
+    const run_state *st = blob;
+    memset(out, 0, sizeof *out);
+    if (len != sizeof *st || st->magic != STATE_MAGIC || st->version != STATE_VERSION)
+        return RILL_EINVAL;
+    out->step = st->step;
+    out->examples = st->examples;
+    out->epoch = st->epoch;
+    out->epoch_done = st->epoch_done;
+    out->finished = st->finished;
+    out->early_stopped = st->early_stopped;
+    out->best_step = st->best_step;
+    out->best = st->best;
+    out->last = st->last;
+    return RILL_OK;
 }

@@ -32,7 +32,10 @@ typedef struct rill_train_cfg {
     int patience;            /* early stopping: evaluations without AUC gain; 0: off */
     double min_delta;        /* AUC gain that counts as one */
     uint64_t seed;
-    const char *run_dir;     /* metrics.jsonl and params.bin go here; NULL: nowhere */
+    const char *run_dir;     /* metrics.jsonl and timing.jsonl go here; NULL: nowhere */
+    rill_store *store;       /* the graph's store: checkpoints go here (NULL: none) */
+    long checkpoint_every;   /* steps between checkpoints; 0: only at the end and on Ctrl-C */
+    bool resume;             /* continue from the store's last checkpoint */
     bool progress;           /* progress line on stderr */
     volatile sig_atomic_t *stop; /* set asynchronously (Ctrl-C): stop after this step */
 } rill_train_cfg;
@@ -67,9 +70,10 @@ typedef struct rill_train_result {
 /* Linear warmup then decay; the multiplier of the base learning rates at 1-based step t. */
 double rill_schedule_scale(const rill_schedule *s, uint64_t t);
 
-/* Trains g (built) on train; evaluates on valid (may be NULL). Saves the parameters to
- * run_dir/params.bin at the end, or at each best evaluation when early stopping is on.
- * Returns RILL_EINTR (after saving) when *cfg->stop was set. */
+/* Trains g (built) on train; evaluates on valid (may be NULL). With a store, checkpoints every
+ * checkpoint_every steps, at the end and when *cfg->stop is set (then returns RILL_EINTR);
+ * with resume, continues from the last checkpoint so that the finished run equals one never
+ * interrupted (same thread count). */
 int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
                rill_reader *valid, rill_train_result *res, rill_err *err);
 
@@ -77,5 +81,14 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
  * gets one line per example: the probability of each task, tab-separated. */
 int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, rill_eval_result *res,
                   rill_err *err);
+
+/* What a checkpoint says of the run (rill inspect). */
+typedef struct rill_train_state {
+    uint64_t step, examples, best_step;
+    int epoch;
+    bool epoch_done, finished, early_stopped;
+    rill_eval_result best, last;
+} rill_train_state;
+int rill_train_state_info(const void *blob, size_t len, rill_train_state *out);
 
 #endif

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -475,8 +476,32 @@ static void call_release(call_res *c)
     free_value(c->opts_v);
 }
 
+typedef struct {
+    size_t cache;
+    bool resume;
+    rill_value *meta; /* {pipeline =, settings =}: text kept in the store */
+} store_opts;
+
+static int read_cache(rill_args *o, size_t *bytes, rill_err *err)
+{
+    const rill_value *v = rill_args_get(o, "cache");
+    *bytes = 0;
+    if (!v)
+        return RILL_OK;
+    if (v->type == RILL_V_NUM && v->u.num >= 0) {
+        *bytes = (size_t)v->u.num;
+        return RILL_OK;
+    }
+    if (v->type == RILL_V_STR && rill_parse_bytes(v->u.str, bytes) == 0)
+        return RILL_OK;
+    return rill_errf(err, RILL_EINVAL,
+                     "%s: argument 'cache' must be a size such as \"2GiB\", \"512MiB\" or a "
+                     "number of bytes",
+                     o->who);
+}
+
 static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *threads,
-                          rill_err *err)
+                          store_opts *so, rill_err *err)
 {
     static const char *const decays[] = {"none", "linear", "cosine", "exp", NULL};
     long epochs, seed, patience;
@@ -501,8 +526,12 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
         (rc = rill_args_int(o, "threads", 0, 0, 64, threads, err)) ||
         (rc = rill_args_str(o, "run", NULL, &run, err)) ||
         (rc = rill_args_bool(o, "progress", true, &progress, err)) ||
-        (rc = rill_args_sub(o, "optim", &sub, &has_optim, err)))
+        (rc = rill_args_sub(o, "optim", &sub, &has_optim, err)) ||
+        (rc = rill_args_int(o, "checkpoint_every", 1000, 0, 1L << 40, &t->checkpoint_every, err)) ||
+        (rc = rill_args_bool(o, "resume", false, &so->resume, err)) ||
+        (rc = read_cache(o, &so->cache, err)))
         return rc;
+    so->meta = (rill_value *)rill_args_get(o, "meta");
     t->patience = (int)patience;
     t->epochs = (int)epochs;
     t->seed = (uint64_t)seed;
@@ -516,6 +545,100 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
                                 .eps = 1e-8};
     }
     return RILL_OK;
+}
+
+/* Opens (resume) or creates the run's store, builds g on it and records or checks what the
+ * run is: the graph's signature, the pipeline and its settings. */
+static int open_run_store(rill_graph *g, const char *dir, const store_opts *so, uint64_t seed,
+                          rill_err *err)
+{
+    rill_store_cfg sc = {.mode = so->resume ? RILL_STORE_WRITE : RILL_STORE_CREATE,
+                         .cache_bytes = so->cache};
+    rill_store *store;
+    int rc = rill_store_open(&store, dir, &sc, err);
+    if (rc)
+        return rc;
+    char *sig = rill_graph_signature(g);
+    if (!sig) {
+        rill_store_close(store);
+        return rill_errf(err, RILL_ENOMEM, "out of memory");
+    }
+    if (so->resume) {
+        void *old = NULL;
+        size_t len = 0;
+        rc = rill_store_get_meta(store, "signature", &old, &len, err);
+        if (rc == RILL_OK && (len != strlen(sig) || memcmp(old, sig, len) != 0))
+            rc = rill_errf(err, RILL_ESTORE,
+                           "%s was trained by another graph than this pipeline builds (the "
+                           "nodes, their arguments or the data's columns differ): resume it with "
+                           "the pipeline and settings it was made with",
+                           dir);
+        else if (rc == RILL_EOF)
+            rc = rill_errf(err, RILL_ESTORE, "%s: the store records no graph: it was never "
+                                             "checkpointed by rill train",
+                           dir);
+        free(old);
+    } else {
+        rc = rill_store_set_meta(store, "signature", sig, strlen(sig), err);
+        for (int i = 0; !rc && so->meta && so->meta->type == RILL_V_MAP && i < so->meta->u.map.n; i++) {
+            const rill_value *v = &so->meta->u.map.vals[i];
+            if (v->type == RILL_V_STR)
+                rc = rill_store_set_meta(store, so->meta->u.map.keys[i], v->u.str,
+                                         strlen(v->u.str), err);
+        }
+        /* at once, so that a run killed before its first checkpoint can still be resumed */
+        if (!rc)
+            rc = rill_store_commit_meta(store, err);
+    }
+    free(sig);
+    if (rc) {
+        rill_store_close(store);
+        return rc;
+    }
+    return rill_graph_build_on(g, seed, store, err); /* the graph now owns the store */
+}
+
+/* A finished run for evaluation: its store read-only (the copy at the best evaluation when
+ * early stopping kept one), the graph built on it, the dense parameters restored. */
+static int open_run_for_reading(rill_graph *g, const char *run, uint64_t seed, rill_err *err)
+{
+    char dir[4200], probe[4300];
+    snprintf(dir, sizeof dir, "%s/best", run);
+    snprintf(probe, sizeof probe, "%s/store.mdb", dir);
+    if (access(probe, R_OK) != 0)
+        snprintf(dir, sizeof dir, "%s", run);
+    rill_store_cfg sc = {.mode = RILL_STORE_READ};
+    rill_store *store;
+    int rc = rill_store_open(&store, dir, &sc, err);
+    if (rc)
+        return rc;
+    char *sig = rill_graph_signature(g);
+    void *old = NULL;
+    size_t len = 0;
+    rc = sig ? rill_store_get_meta(store, "signature", &old, &len, err)
+             : rill_errf(err, RILL_ENOMEM, "out of memory");
+    if (rc == RILL_OK && (len != strlen(sig) || memcmp(old, sig, len) != 0))
+        rc = rill_errf(err, RILL_ESTORE,
+                       "%s was trained by another graph than this pipeline builds: evaluate it "
+                       "with the pipeline and settings it was made with",
+                       run);
+    else if (rc == RILL_EOF)
+        rc = rill_errf(err, RILL_ESTORE, "%s: the store records no graph", run);
+    free(sig);
+    free(old);
+    if (rc) {
+        rill_store_close(store);
+        return rc;
+    }
+    if ((rc = rill_graph_build_on(g, seed, store, err)))
+        return rc;
+    void *state = NULL;
+    size_t slen;
+    rc = rill_store_restore(g->store, g, &state, &slen, err);
+    free(state);
+    if (rc == RILL_EOF)
+        return rill_errf(err, RILL_ESTORE, "%s has no checkpoint yet: nothing to evaluate", run);
+    return rc;
 }
 
 /* core.train(graph, data, opts, where) -> result table */
@@ -539,15 +662,19 @@ static int l_train(lua_State *L)
     snprintf(da.who, sizeof da.who, "rill.train at %s: data", where);
     rill_args_get(&oa, "graph");
     rill_args_get(&oa, "data");
-    int rc = read_train_cfg(&oa, &tc, &batch, &threads, &err);
+    store_opts so = {0};
+    int rc = read_train_cfg(&oa, &tc, &batch, &threads, &so, &err);
     if (!rc)
         rc = rill_args_check_unused(&oa, &err);
     if (!rc)
         rc = read_data_spec(&da, g->schema, (int)batch, tc.seed, &d, &err);
     if (!rc)
         rc = rill_pool_start((int)threads, &err);
-    if (!rc)
-        rc = rill_graph_build(g, tc.seed, &err);
+    if (!rc && g->built)
+        rc = rill_errf(&err, RILL_EINVAL,
+                       "rill.train at %s: this graph has been trained or evaluated already; build "
+                       "a new graph for a new run (or continue this one with rill resume)",
+                       where);
     if (!rc)
         rc = rill_reader_open(&c.train, &d.cfg, &err);
     if (!rc && (d.valid > 0 || d.valid_path)) {
@@ -562,6 +689,13 @@ static int l_train(lua_State *L)
         }
         rc = rill_reader_open(&c.valid, &vc, &err);
     }
+    /* the store last: a start that fails on its settings or data leaves an old run as it was */
+    if (!rc && tc.run_dir)
+        rc = open_run_store(g, tc.run_dir, &so, tc.seed, &err);
+    else if (!rc)
+        rc = rill_graph_build(g, tc.seed, &err);
+    tc.store = g->store;
+    tc.resume = so.resume;
     if (!rc) {
         tc.stop = &rill_interrupted;
         rc = rill_train(g, &tc, c.train, c.valid, &res, &err);
@@ -592,6 +726,16 @@ static int l_train(lua_State *L)
     lua_setfield(L, -2, "interrupted");
     lua_pushinteger(L, (lua_Integer)res.bad_lines);
     lua_setfield(L, -2, "bad_lines");
+    if (g->store) {
+        rill_store_info si;
+        rill_store_get_info(g->store, &si);
+        lua_pushinteger(L, (lua_Integer)si.last_checkpoint_bytes);
+        lua_setfield(L, -2, "checkpoint_bytes");
+        lua_pushnumber(L, si.last_checkpoint_seconds);
+        lua_setfield(L, -2, "checkpoint_seconds");
+        lua_pushinteger(L, (lua_Integer)si.checkpoints);
+        lua_setfield(L, -2, "checkpoints");
+    }
     if (res.last.ntasks) {
         push_eval(L, &res.last);
         lua_setfield(L, -2, "valid");
@@ -618,10 +762,12 @@ static int l_evaluate(lua_State *L)
     rill_args oa = {.map = c.opts_v}, da = {.map = c.data_v};
     snprintf(oa.who, sizeof oa.who, "evaluate at %s", where);
     snprintf(da.who, sizeof da.who, "evaluate at %s: data", where);
-    const char *path, *predict;
+    const char *path, *predict, *run, *exported;
     long batch, threads, seed;
     int rc;
-    if ((rc = rill_args_str(&oa, "path", NULL, &path, &err)) ||
+    if ((rc = rill_args_str(&oa, "run", NULL, &run, &err)) ||
+        (rc = rill_args_str(&oa, "export", NULL, &exported, &err)) ||
+        (rc = rill_args_str(&oa, "path", NULL, &path, &err)) ||
         (rc = rill_args_str(&oa, "predict", NULL, &predict, &err)) ||
         (rc = rill_args_int(&oa, "batch", 4096, 1, 1 << 22, &batch, &err)) ||
         (rc = rill_args_int(&oa, "threads", 0, 0, 64, &threads, &err)) ||
@@ -630,6 +776,11 @@ static int l_evaluate(lua_State *L)
     if ((rc = rill_args_check_unused(&oa, &err)) ||
         (rc = read_data_spec(&da, g->schema, (int)batch, (uint64_t)seed, &d, &err)) ||
         (rc = rill_pool_start((int)threads, &err)))
+        goto done;
+    if (run && !g->built && (rc = open_run_for_reading(g, run, (uint64_t)seed, &err)))
+        goto done;
+    if (exported && !g->built &&
+        ((rc = rill_graph_build(g, (uint64_t)seed, &err)) || (rc = rill_import(g, exported, &err))))
         goto done;
     if (!g->built && (rc = rill_graph_build(g, (uint64_t)seed, &err)))
         goto done;
@@ -805,6 +956,164 @@ static int l_peak_rss(lua_State *L)
     return 1;
 }
 
+/* core.export(graph, {run =, out =, pipeline =, settings =}): the run's last checkpoint (or
+ * its best copy) as .npy files and a manifest */
+static int l_export(lua_State *L)
+{
+    rill_graph *g = check_graph(L, 1);
+    rill_value *v = args_from(L, 2, "rill export");
+    rill_args a = {.map = v};
+    snprintf(a.who, sizeof a.who, "rill export");
+    rill_err err = {0};
+    const char *run, *out, *pipeline, *settings;
+    int rc;
+    if (!(rc = rill_args_str(&a, "run", NULL, &run, &err)) &&
+        !(rc = rill_args_str(&a, "out", NULL, &out, &err)) &&
+        !(rc = rill_args_str(&a, "pipeline", NULL, &pipeline, &err)) &&
+        !(rc = rill_args_str(&a, "settings", NULL, &settings, &err)) &&
+        !(rc = rill_args_check_unused(&a, &err))) {
+        if (!run || !out)
+            rc = rill_errf(&err, RILL_EINVAL, "rill export: a run and --out DIR are needed");
+        else if (g->built)
+            rc = rill_errf(&err, RILL_EINVAL, "rill export: the graph must be fresh");
+        else if (!(rc = open_run_for_reading(g, run, 1, &err)))
+            rc = rill_export(g, out, pipeline, settings, &err);
+    }
+    free_value(v);
+    if (rc)
+        return luaL_error(L, "%s", err.msg);
+    return 0;
+}
+
+/* core.store_digest(run) -> hex digest of the last checkpoint's parameters */
+static int l_store_digest(lua_State *L)
+{
+    rill_store_cfg sc = {.mode = RILL_STORE_READ};
+    rill_store *s;
+    rill_err err = {0};
+    uint64_t d = 0;
+    if (rill_store_open(&s, luaL_checkstring(L, 1), &sc, &err))
+        return luaL_error(L, "%s", err.msg);
+    int rc = rill_store_digest(s, &d, &err);
+    rill_store_close(s);
+    if (rc)
+        return luaL_error(L, "%s", err.msg);
+    char hex[24];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)d);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+typedef struct {
+    lua_State *L;
+    int tables, dense, nt, nd;
+} inspect_ctx;
+
+static int inspect_entry(void *ud, const rill_store_entry *e)
+{
+    inspect_ctx *c = ud;
+    lua_State *L = c->L;
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, e->name);
+    lua_setfield(L, -2, "name");
+    lua_pushinteger(L, (lua_Integer)e->rows);
+    lua_setfield(L, -2, e->is_table ? "rows" : "values");
+    lua_pushinteger(L, (lua_Integer)e->bytes);
+    lua_setfield(L, -2, "bytes");
+    if (e->is_table) {
+        lua_pushinteger(L, e->dim);
+        lua_setfield(L, -2, "dim");
+        lua_pushinteger(L, e->stride);
+        lua_setfield(L, -2, "stride");
+        lua_pushstring(L, e->optim);
+        lua_setfield(L, -2, "optim");
+        lua_rawseti(L, c->tables, ++c->nt);
+    } else {
+        lua_rawseti(L, c->dense, ++c->nd);
+    }
+    return 0;
+}
+
+/* core.inspect(run, check) -> {tables =, dense =, step =, ...} */
+static int l_inspect(lua_State *L)
+{
+    const char *run = luaL_checkstring(L, 1);
+    bool check = lua_toboolean(L, 2);
+    rill_store_cfg sc = {.mode = RILL_STORE_READ};
+    rill_store *s;
+    rill_err err = {0};
+    if (rill_store_open(&s, run, &sc, &err))
+        return luaL_error(L, "%s", err.msg);
+    lua_createtable(L, 0, 12);
+    lua_newtable(L);
+    int tables = lua_gettop(L);
+    lua_newtable(L);
+    int dense = lua_gettop(L);
+    inspect_ctx c = {L, tables, dense, 0, 0};
+    int rc = rill_store_list(s, inspect_entry, &c, &err);
+    lua_setfield(L, -3, "dense");
+    lua_setfield(L, -2, "tables");
+    rill_store_info info;
+    rill_store_get_info(s, &info);
+    lua_pushinteger(L, (lua_Integer)info.map_size);
+    lua_setfield(L, -2, "map_size");
+    lua_pushinteger(L, (lua_Integer)info.used_bytes);
+    lua_setfield(L, -2, "used_bytes");
+    void *blob = NULL;
+    size_t len = 0;
+    if (!rc) {
+        int r2 = rill_store_restore(s, NULL, &blob, &len, &err);
+        rill_train_state ts;
+        if (r2 == RILL_OK && rill_train_state_info(blob, len, &ts) == RILL_OK) {
+            lua_pushinteger(L, (lua_Integer)ts.step);
+            lua_setfield(L, -2, "step");
+            lua_pushinteger(L, (lua_Integer)ts.examples);
+            lua_setfield(L, -2, "examples");
+            lua_pushinteger(L, ts.epoch + 1);
+            lua_setfield(L, -2, "epoch");
+            lua_pushboolean(L, ts.finished);
+            lua_setfield(L, -2, "finished");
+            lua_pushboolean(L, ts.early_stopped);
+            lua_setfield(L, -2, "early_stopped");
+            if (ts.last.ntasks) {
+                push_eval(L, &ts.last);
+                lua_setfield(L, -2, "valid");
+            }
+        } else if (r2 != RILL_EOF && r2 != RILL_OK) {
+            rc = r2;
+        }
+        free(blob);
+    }
+    if (!rc && check)
+        rc = rill_store_verify(s, &err);
+    rill_store_close(s);
+    if (rc)
+        return luaL_error(L, "%s", err.msg);
+    return 1;
+}
+
+/* core.store_meta(run, key) -> the text kept under key in the run's store, or nil */
+static int l_store_meta(lua_State *L)
+{
+    const char *run = luaL_checkstring(L, 1), *key = luaL_checkstring(L, 2);
+    rill_store_cfg sc = {.mode = RILL_STORE_READ};
+    rill_store *s;
+    rill_err err = {0};
+    if (rill_store_open(&s, run, &sc, &err))
+        return luaL_error(L, "%s", err.msg);
+    void *val = NULL;
+    size_t len = 0;
+    int rc = rill_store_get_meta(s, key, &val, &len, &err);
+    rill_store_close(s);
+    if (rc == RILL_EOF)
+        return 0;
+    if (rc)
+        return luaL_error(L, "%s", err.msg);
+    lua_pushlstring(L, val, len);
+    free(val);
+    return 1;
+}
+
 static int l_is_node(lua_State *L)
 {
     lua_pushboolean(L, luaL_testudata(L, 1, NODE_MT) != NULL);
@@ -944,6 +1253,10 @@ int luaopen_rill_core(lua_State *L)
                                     {"kinds", l_kinds},
                                     {"mkdir", l_mkdir},
                                     {"is_node", l_is_node},
+                                    {"store_meta", l_store_meta},
+                                    {"store_digest", l_store_digest},
+                                    {"inspect", l_inspect},
+                                    {"export", l_export},
                                     {"gemm_record", l_gemm_record},
                                     {"gemm_replay", l_gemm_replay},
                                     {"bench_gather", l_bench_gather},

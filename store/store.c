@@ -432,6 +432,37 @@ int rill_store_set_meta(rill_store *s, const char *key, const void *val, size_t 
     return RILL_OK;
 }
 
+static int meta_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
+{
+    (void)ctx;
+    (void)err;
+    for (int i = 0; i < s->npending; i++) {
+        MDB_val k = {strlen(s->pending[i].key), s->pending[i].key},
+                v = {s->pending[i].len, s->pending[i].val};
+        int rc = mdb_put(txn, s->meta, &k, &v, 0);
+        if (rc)
+            return rc;
+    }
+    return RILL_OK;
+}
+
+static void drop_pending(rill_store *s)
+{
+    for (int i = 0; i < s->npending; i++) {
+        free(s->pending[i].key);
+        free(s->pending[i].val);
+    }
+    s->npending = 0;
+}
+
+int rill_store_commit_meta(rill_store *s, rill_err *err)
+{
+    int rc = rill_store_write(s, meta_fn, NULL, "writing the run's description", err);
+    if (!rc)
+        drop_pending(s);
+    return rc;
+}
+
 int rill_store_get_meta(rill_store *s, const char *key, void **val, size_t *len, rill_err *err)
 {
     *val = NULL;
@@ -503,12 +534,8 @@ static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
         }
         c->bytes += v.mv_size;
     }
-    for (int i = 0; i < s->npending; i++) {
-        MDB_val k = {strlen(s->pending[i].key), s->pending[i].key},
-                v = {s->pending[i].len, s->pending[i].val};
-        if ((rc = mdb_put(txn, s->meta, &k, &v, 0)))
-            return rc;
-    }
+    if ((rc = meta_fn(s, txn, NULL, err)))
+        return rc;
     MDB_val k = {3, (void *)"run"}, v = {c->state_len, (void *)c->state};
     if ((rc = mdb_put(txn, s->state, &k, &v, 0)))
         return rc;
@@ -527,11 +554,7 @@ int rill_store_checkpoint(rill_store *s, rill_graph *g, const void *state, size_
         return rc;
     for (int i = 0; i < s->ntables; i++)
         rill_table_flushed(s->tables[i]);
-    for (int i = 0; i < s->npending; i++) {
-        free(s->pending[i].key);
-        free(s->pending[i].val);
-    }
-    s->npending = 0;
+    drop_pending(s);
     s->has_checkpoint = true;
     s->checkpoints++;
     s->last_ckpt_bytes = c.bytes;
@@ -735,4 +758,102 @@ int rill_store_verify(rill_store *s, rill_err *err)
     }
     mdb_txn_abort(txn);
     return rc;
+}
+
+/* ---- digest ---- */
+
+typedef struct {
+    rill_store *s;
+    MDB_txn *txn;
+    uint64_t h;
+    rill_err *err;
+} digest_ctx;
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = rill_hash64(w, h);
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, b + i, n - i);
+    return rill_hash64(tail ^ ((uint64_t)(n - i) << 56), h);
+}
+
+static int digest_entry(void *ud, const rill_store_entry *e)
+{
+    digest_ctx *c = ud;
+    c->h = hash_bytes(c->h, e->name, strlen(e->name));
+    char dbn[200];
+    MDB_dbi dbi;
+    int rc;
+    if (e->is_table)
+        snprintf(dbn, sizeof dbn, "t:%s", e->name);
+    if (e->is_table && (rc = mdb_dbi_open(c->txn, dbn, MDB_INTEGERKEY, &dbi)))
+        return rill_store_mdb_err(c->s, rc, "reading a table", c->err);
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(c->txn, e->is_table ? dbi : c->s->dense, &cur)))
+        return rill_store_mdb_err(c->s, rc, "reading", c->err);
+    MDB_val k, v;
+    if (e->is_table) {
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            c->h = hash_bytes(c->h, k.mv_data, k.mv_size);
+            /* the floats only: the last-used step is bookkeeping, not a parameter */
+            c->h = hash_bytes(c->h, v.mv_data, (size_t)e->stride * sizeof(float));
+        }
+    } else {
+        k.mv_size = strlen(e->name);
+        k.mv_data = (void *)e->name;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+        if (rc == 0)
+            c->h = hash_bytes(c->h, v.mv_data, v.mv_size);
+        rc = rc ? rc : MDB_NOTFOUND;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? RILL_OK : rill_store_mdb_err(c->s, rc, "reading", c->err);
+}
+
+int rill_store_digest(rill_store *s, uint64_t *digest, rill_err *err)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return rill_store_mdb_err(s, rc, "reading", err);
+    digest_ctx c = {s, txn, 0x5eed, err};
+    rc = rill_store_list(s, digest_entry, &c, err);
+    mdb_txn_abort(txn);
+    *digest = c.h;
+    return rc;
+}
+
+/* ---- copies ---- */
+
+int rill_store_copy(rill_store *s, const char *dir, rill_err *err)
+{
+    char path[4300], tmp[4400];
+    int rc = rill_mkdir_p(dir, err);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof path, "%s/store.mdb", dir);
+    snprintf(tmp, sizeof tmp, "%s/store.mdb.tmp", dir);
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return rill_errf(err, RILL_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+    end_all_reads(s);
+    rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = errno;
+    close(fd);
+    if (rc) {
+        unlink(tmp);
+        return rill_store_mdb_err(s, rc, "copying the store", err);
+    }
+    if (rename(tmp, path) != 0)
+        return rill_errf(err, RILL_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+    return RILL_OK;
 }

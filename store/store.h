@@ -127,6 +127,8 @@ int rill_store_table(rill_store *s, rill_table **t, const char *name, int64_t ro
 int rill_store_set_meta(rill_store *s, const char *key, const void *val, size_t len,
                         rill_err *err);
 int rill_store_get_meta(rill_store *s, const char *key, void **val, size_t *len, rill_err *err);
+/* Writes the values set so far now, without a checkpoint. */
+int rill_store_commit_meta(rill_store *s, rill_err *err);
 
 /* Once per training step, after the optimizer update: evicts cold rows over the budget
  * (dirty ones into the spill database) and ends the step's read transactions. */
@@ -152,6 +154,12 @@ void rill_store_get_info(rill_store *s, rill_store_info *info);
  * the table's size, the state and dense parameters read back; a message for the first fault. */
 int rill_store_verify(rill_store *s, rill_err *err);
 
+/* A 64-bit digest of every table row (ids and floats) and dense parameter of the last
+ * checkpoint: equal digests mean bit-identical parameters (the crash tests compare runs). */
+int rill_store_digest(rill_store *s, uint64_t *digest, rill_err *err);
+/* A compact copy of the last checkpoint into DIR/store.mdb (early stopping keeps the best). */
+int rill_store_copy(rill_store *s, const char *dir, rill_err *err);
+
 /* Lists what the store holds, for rill inspect: fn is called per table (name, rows, dim,
  * stride, optimizer kind, bytes) and per dense parameter (name, values). */
 typedef struct rill_store_entry {
@@ -163,6 +171,16 @@ typedef struct rill_store_entry {
 } rill_store_entry;
 int rill_store_list(rill_store *s, int (*fn)(void *ud, const rill_store_entry *e), void *ud,
                     rill_err *err);
+
+/* ---- export for inference ---- */
+
+/* Writes DIR/manifest.json, one .npy per table (ids and weights, no optimizer state) and per
+ * dense parameter, and the pipeline and its settings (either may be NULL). A stored table
+ * must have no unsaved rows. */
+int rill_export(struct rill_graph *g, const char *dir, const char *pipeline,
+                const char *settings, rill_err *err);
+/* Loads an export into g, built in RAM from the same pipeline. */
+int rill_import(struct rill_graph *g, const char *dir, rill_err *err);
 
 /* ---- parameter files (no store: g:save / g:load) ---- */
 

@@ -561,6 +561,32 @@ int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t step, uint64_t *bytes
     (void)step;
     if (!t->store)
         return RILL_OK;
+    int rc;
+    if (t->spilled) {
+        /* first the spilled rows join the main database (the spill is sorted); a row spilled
+         * and then read back and changed is dirty in the cache, and written after this */
+        MDB_cursor *c;
+        if ((rc = mdb_cursor_open(txn, t->spill, &c)))
+            return rill_store_mdb_err(t->store, rc, "reading spilled rows", err);
+        MDB_val k, val;
+        for (rc = mdb_cursor_get(c, &k, &val, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
+            int prc = mdb_put(txn, t->main, &k, &val, 0);
+            if (prc) {
+                mdb_cursor_close(c);
+                return prc == MDB_MAP_FULL
+                           ? prc
+                           : rill_store_mdb_err(t->store, prc, "folding in spilled rows", err);
+            }
+            *bytes += val.mv_size;
+        }
+        mdb_cursor_close(c);
+        if (rc != MDB_NOTFOUND)
+            return rill_store_mdb_err(t->store, rc, "reading spilled rows", err);
+        if ((rc = mdb_drop(txn, t->spill, 0)))
+            return rc == MDB_MAP_FULL ? rc
+                                      : rill_store_mdb_err(t->store, rc, "emptying the spill", err);
+    }
     id_slot *v = malloc((t->ndirty ? t->ndirty : 1) * sizeof *v);
     if (!v)
         return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory in a checkpoint", t->name);
@@ -571,33 +597,9 @@ int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t step, uint64_t *bytes
             v[n++] = (id_slot){h->id, t->dirty[i]};
     }
     qsort(v, n, sizeof *v, cmp_id);
-    int rc = put_rows(t, txn, t->main, v, n, bytes, err);
+    rc = put_rows(t, txn, t->main, v, n, bytes, err);
     free(v);
-    if (rc)
-        return rc;
-    if (!t->spilled)
-        return RILL_OK;
-    /* the spilled rows join the main database, in key order (the spill is sorted) */
-    MDB_cursor *c;
-    if ((rc = mdb_cursor_open(txn, t->spill, &c)))
-        return rill_store_mdb_err(t->store, rc, "reading spilled rows", err);
-    MDB_val k, val;
-    for (rc = mdb_cursor_get(c, &k, &val, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
-        int prc = mdb_put(txn, t->main, &k, &val, 0);
-        if (prc) {
-            mdb_cursor_close(c);
-            return prc == MDB_MAP_FULL ? prc
-                                       : rill_store_mdb_err(t->store, prc, "folding in spilled rows", err);
-        }
-        *bytes += val.mv_size;
-    }
-    mdb_cursor_close(c);
-    if (rc != MDB_NOTFOUND)
-        return rill_store_mdb_err(t->store, rc, "reading spilled rows", err);
-    if ((rc = mdb_drop(txn, t->spill, 0)))
-        return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "emptying the spill", err);
-    return RILL_OK;
+    return rc;
 }
 
 void rill_table_flushed(rill_table *t)

@@ -70,8 +70,8 @@ ok $? "an error names the script line and the argument" || diag "$T/out"
 # 800 training rows in batches of 100; 200 validation rows
 grep -Eq '^steps 8 examples 800 valid_rows 200 auc 0\.[0-9]+$' "$T/out"
 ok $? "rill.train returns steps 8, examples 800 and a validation AUC" || diag "$T/out"
-[ -s "$T/run/params.bin" ] && [ -s "$T/run/metrics.jsonl" ]
-ok $? "the run directory has params.bin and metrics.jsonl"
+[ -s "$T/run/store.mdb" ] && [ -s "$T/run/metrics.jsonl" ]
+ok $? "the run directory has store.mdb and metrics.jsonl"
 
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -333,8 +333,9 @@ end
 
 local function quote(s) return string.format("%q", s) end
 
--- run/meta.lua records how the run was made, so eval and predict rebuild the same graph
-local function write_meta(run, c)
+-- how the run was made (the script, its --data and --set), as a Lua chunk: kept in the
+-- run's store and in run/meta.lua, so resume, eval and predict rebuild the same graph
+local function meta_text(c)
   local lines = { "return {", "  script = " .. quote(c.script or "?") .. "," }
   if c.data then lines[#lines + 1] = "  data = " .. quote(c.data) .. "," end
   lines[#lines + 1] = "  set = {"
@@ -344,7 +345,7 @@ local function write_meta(run, c)
   lines[#lines + 1] = "  },"
   lines[#lines + 1] = "  version = " .. quote(core.version) .. ","
   lines[#lines + 1] = "}"
-  write_file(run .. "/meta.lua", table.concat(lines, "\n") .. "\n")
+  return table.concat(lines, "\n") .. "\n"
 end
 
 local function fmt_metrics(r)
@@ -361,7 +362,10 @@ rill.format_metrics = fmt_metrics
 --             warmup =, decay = "none"|"linear"|"cosine"|"exp", decay_start =, decay_steps =,
 --             min_lr_scale =, clip_norm =, eval_every =, early_stop = patience, min_delta =,
 --             seed = 1, threads = 0 (all cores), run = "runs/<script>", progress = true }
--- Trains, or under `rill eval` / `rill predict` loads the run's parameters and evaluates.
+--             checkpoint_every = 1000 (steps), cache = "2GiB" (RAM for embedding rows; default
+--             no limit) }
+-- Trains, or under `rill resume` continues the run from its last checkpoint, or under
+-- `rill eval` / `rill predict` reads the run's parameters and evaluates.
 function rill.train(t)
   local w = where(2)
   if type(t) ~= "table" then fail(2, "rill.train takes a table of settings") end
@@ -373,12 +377,18 @@ function rill.train(t)
   local run = c.run or t.run or ("runs/" .. script_name())
   opts.run = run
   if c.threads then opts.threads = c.threads end
+  if c.checkpoint_every then opts.checkpoint_every = c.checkpoint_every end
+  if c.cache then opts.cache = c.cache end
   local quiet = c.quiet
 
-  if c.mode == "eval" or c.mode == "predict" then
-    core_call(nil, core.load_params, t.graph.core, run .. "/params.bin")
+  if c.mode == "export" then
+    core_call(nil, core.export, t.graph.core, { run = run, out = c.out, pipeline = c.pipeline,
+                                                settings = c.settings })
+    return nil
+  elseif c.mode == "eval" or c.mode == "predict" then
     local r = core_call(nil, core.evaluate, t.graph.core, spec,
-                        { path = c.eval_data, batch = t.batch, threads = opts.threads,
+                        { run = not c.export and run or nil, export = c.export,
+                          path = c.eval_data, batch = t.batch, threads = opts.threads,
                           predict = c.mode == "predict" and (c.out or "-") or nil }, w)
     if not quiet then
       -- eval's result is its output; predict's output is the probabilities, maybe on stdout
@@ -390,15 +400,19 @@ function rill.train(t)
     return nil
   end
 
+  local pipeline = c.script and read_file(c.script)
+  if c.mode == "resume" then
+    opts.resume = true
+  else
+    opts.meta = { pipeline = pipeline, settings = meta_text(c) }
+  end
   if c.profile then core.gemm_record(true) end -- rill bench: count the GEMMs of training
   local r = core_call(w, core.train, t.graph.core, spec, opts, w)
-  -- written once the settings have passed and training has run, so a failed start never
-  -- leaves a run directory whose meta.lua no longer matches its params.bin
-  if c.script then
-    local text = read_file(c.script)
-    if text then write_file(run .. "/pipeline.lua", text) end
+  -- copies for people to read; the store holds the same, which resume, eval and predict use
+  if pipeline and c.mode ~= "resume" then
+    write_file(run .. "/pipeline.lua", pipeline)
+    write_file(run .. "/meta.lua", meta_text(c))
   end
-  write_meta(run, c)
   if c.profile then
     core.gemm_record(false)
     r.tables = t.graph.core:table_stats()

@@ -5,8 +5,18 @@ local usage = [[
 usage: rill COMMAND ...
 
   rill train SCRIPT [--data PATH] [--set key=value]... [--run DIR] [--threads N]
+                    [--checkpoint-every STEPS] [--cache SIZE]
       run a pipeline script: build its graph and train it; the run directory (default
       runs/<script name>) gets the parameters, metrics.jsonl and what eval needs
+  rill inspect RUN [--check] [--digest]
+      what a run holds: tables (rows, dim, bytes, optimizer), dense parameters, steps;
+      --check reads every row back, --digest prints a digest of all parameters
+  rill export RUN --out DIR
+      the trained model as .npy files and a manifest (see README); rill predict DIR works
+      from the export alone
+  rill resume RUN [--threads N]
+      continue a run from its last checkpoint (after Ctrl-C, a crash or a kill); the
+      finished run equals one that was never interrupted (same thread count)
   rill eval RUN --data PATH [--threads N]
       AUC and logloss of a finished run on a data file
   rill predict RUN --data PATH [--out FILE]
@@ -34,7 +44,10 @@ local function parse(args, first, allowed)
     if not key then key = a:match("^%-%-([%w%-]+)$") end
     if key then
       if not allowed[key] then die("unknown option --%s (see rill help)", key) end
-      if val == nil then
+      if allowed[key] == "flag" then
+        if val ~= nil then die("option --%s takes no value", key) end
+        val = true
+      elseif val == nil then
         i = i + 1
         val = args[i]
         if val == nil then die("option --%s needs a value", key) end
@@ -83,17 +96,53 @@ local function threads(o)
   return n
 end
 
+-- an option that must be a whole number >= 0, or nil when absent
+local function whole(o, key)
+  if o[key] == nil then return nil end
+  local n = math.tointeger(tonumber(o[key]))
+  if not n or n < 0 then die("--%s %s: expected a whole number", key, o[key]) end
+  return n
+end
+
 local commands = {}
 
 function commands.train(args)
-  local o = parse(args, 2, { data = true, set = true, run = true, threads = true })
+  local o = parse(args, 2, { data = true, set = true, run = true, threads = true,
+                             ["checkpoint-every"] = true, cache = true })
   local script = o.rest[1]
   if not script then die("rill train: which script? (e.g. rill train pipelines/dlrm.lua)") end
   if #o.rest > 1 then die("rill train: unexpected argument '%s'", o.rest[2]) end
   local r = run_script(script, { mode = "train", script = script, data = o.data, set = o.set,
-                                 run = o.run, threads = threads(o) }, nil, true)
+                                 run = o.run, threads = threads(o), cache = o.cache,
+                                 checkpoint_every = whole(o, "checkpoint-every") }, nil, true)
   if type(r) == "table" and r.interrupted then return 130 end
   return 0
+end
+
+-- A run's pipeline and settings, from its store (written with its first checkpoint, so
+-- they survive a crash), into RUN/pipeline.lua for loadfile. Returns the script's path and
+-- the settings table.
+local function run_pipeline(run, what)
+  local core = require "rill.core"
+  local ok, pipeline = pcall(core.store_meta, run, "pipeline")
+  if not ok then die("%s", pipeline) end
+  local _, settings = pcall(core.store_meta, run, "settings")
+  if not pipeline or not settings then
+    die("%s: the run's store does not hold its pipeline; was it made by rill train?", run)
+  end
+  local meta_chunk = load(settings, "=" .. run .. "/meta.lua", "t", {})
+  if not meta_chunk then die("%s: the run's settings cannot be read", run) end
+  local script = run .. "/pipeline.lua"
+  local f = io.open(script, "rb")
+  local same = f and f:read("a") == pipeline
+  if f then f:close() end
+  if not same then
+    f = io.open(script, "wb")
+    if not f then die("%s: cannot write %s to %s", run, what, script) end
+    f:write(pipeline)
+    f:close()
+  end
+  return script, meta_chunk()
 end
 
 local function saved_run(args, mode)
@@ -101,19 +150,86 @@ local function saved_run(args, mode)
   local run = o.rest[1]
   if not run then die("rill %s: which run directory? (e.g. rill %s runs/dlrm --data test.tsv)", mode, mode) end
   if not o.data then die("rill %s %s: --data PATH is required", mode, run) end
-  local meta_chunk = loadfile(run .. "/meta.lua")
-  if not meta_chunk then die("%s: not a run directory (no meta.lua; was it made by rill train?)", run) end
-  local meta = meta_chunk()
-  local script = run .. "/pipeline.lua"
-  local f = io.open(script)
-  if not f then die("%s: the run has no copy of its pipeline (pipeline.lua)", run) end
-  f:close()
-  local f2 = io.open(run .. "/params.bin")
-  if not f2 then die("%s: the run has no parameters yet (params.bin): did training finish?", run) end
-  f2:close()
-  run_script(script, { mode = mode, run = run, script = script, data = meta.data, set = meta.set,
-                       eval_data = o.data, out = o.out, threads = threads(o), quiet = false },
+  local script, meta, exported
+  local mf = io.open(run .. "/manifest.json")
+  if mf then
+    -- an exported model: its own copy of the pipeline and settings, no store
+    mf:close()
+    exported = run
+    script = run .. "/pipeline.lua"
+    local chunk = loadfile(run .. "/meta.lua", "t", {})
+    if not chunk or not io.open(script) then die("%s: the export lacks pipeline.lua or meta.lua", run) end
+    meta = chunk()
+  else
+    script, meta = run_pipeline(run, "the pipeline")
+  end
+  run_script(script, { mode = mode, run = run, export = exported, script = script, data = meta.data,
+                       set = meta.set, eval_data = o.data, out = o.out, threads = threads(o),
+                       quiet = false },
              nil, true)
+  return 0
+end
+
+function commands.export(args)
+  local o = parse(args, 2, { out = true })
+  local run = o.rest[1]
+  if not run then die("rill export: which run directory? (e.g. rill export runs/dlrm --out model/)") end
+  if not o.out then die("rill export %s: --out DIR is required", run) end
+  local script, meta = run_pipeline(run, "the pipeline")
+  local core = require "rill.core"
+  run_script(script, { mode = "export", run = run, script = script, data = meta.data,
+                       set = meta.set, out = o.out,
+                       pipeline = core.store_meta(run, "pipeline"),
+                       settings = core.store_meta(run, "settings") }, nil, true)
+  io.stdout:write(string.format("exported %s to %s (manifest.json; rill predict %s --data FILE)\n",
+                                run, o.out, o.out))
+  return 0
+end
+
+local function human(bytes)
+  local units = { "B", "KiB", "MiB", "GiB", "TiB" }
+  local i = 1
+  while bytes >= 1024 and i < #units do bytes = bytes / 1024; i = i + 1 end
+  return string.format(i == 1 and "%d %s" or "%.1f %s", bytes, units[i])
+end
+
+function commands.inspect(args)
+  local o = parse(args, 2, { check = "flag", digest = "flag" })
+  local run = o.rest[1]
+  if not run then die("rill inspect: which run directory?") end
+  local core = require "rill.core"
+  local check = o.check == true
+  local info = core.inspect(run, check)
+  local out = {}
+  out[#out + 1] = string.format("run %s: step %s, epoch %s%s%s", run, tostring(info.step or 0),
+                                tostring(info.epoch or 0),
+                                info.finished and ", finished" or ", not finished (rill resume continues it)",
+                                info.early_stopped and " (stopped early)" or "")
+  out[#out + 1] = string.format("store: %s used of a %s map", human(info.used_bytes), human(info.map_size))
+  if info.valid then out[#out + 1] = "last validation: " .. require("rill").format_metrics(info.valid) end
+  out[#out + 1] = string.format("%-28s %12s %5s %7s %-16s %10s", "table", "rows", "dim", "stride", "optimizer", "bytes")
+  for _, t in ipairs(info.tables) do
+    out[#out + 1] = string.format("%-28s %12d %5d %7d %-16s %10s", t.name, t.rows, t.dim, t.stride, t.optim, human(t.bytes))
+  end
+  out[#out + 1] = string.format("%-28s %12s", "dense parameter", "values")
+  for _, d in ipairs(info.dense) do
+    out[#out + 1] = string.format("%-28s %12d", d.name, d.values)
+  end
+  if check then out[#out + 1] = "check: the store is sound" end
+  if o.digest then out[#out + 1] = "digest: " .. core.store_digest(run) end
+  print(table.concat(out, "\n"))
+  return 0
+end
+
+function commands.resume(args)
+  local o = parse(args, 2, { threads = true, ["checkpoint-every"] = true, cache = true })
+  local run = o.rest[1]
+  if not run then die("rill resume: which run directory? (e.g. rill resume runs/dlrm)") end
+  local script, meta = run_pipeline(run, "the pipeline")
+  local r = run_script(script, { mode = "resume", run = run, script = script, data = meta.data,
+                                 set = meta.set, threads = threads(o), cache = o.cache,
+                                 checkpoint_every = whole(o, "checkpoint-every") }, nil, true)
+  if type(r) == "table" and r.interrupted then return 130 end
   return 0
 end
 
