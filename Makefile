@@ -66,9 +66,19 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	tools/bench.sh
 
+bench-store: deps
+	@$(MAKE) --no-print-directory all
+	bin/rill bench store
+
+# the straightforward single-threaded DLRM the benchmark's AUC is compared with (README)
+ref: build/ref_dlrm
+build/ref_dlrm: tools/ref_dlrm.c
+	@mkdir -p build
+	$(CC) -O2 -march=native -std=c11 -Wall -Wextra -D_GNU_SOURCE -o $@ $< $(PKG_CFLAGS) $(PKG_LIBS) -lm
+
 clean:
 	rm -rf build bin lib
 
 -include $(LIB_OBJS:.o=.d) build/lua/main.d
 
-.PHONY: all deps test check demo bench clean
+.PHONY: all deps test check demo bench bench-store ref clean

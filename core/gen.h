@@ -28,4 +28,13 @@ int rill_gen_criteo(const rill_gen_cfg *cfg, FILE *out, rill_err *err);
 int rill_gen_criteo_truth(const rill_gen_cfg *cfg, FILE *out, float *logit, float *first_order,
                           rill_err *err);
 
+/* Criteo-format rows whose only value is C1: an id in [0, ids) written as 16 hex digits,
+ * Zipf-distributed with the given exponent, and a label from a planted per-id effect. The
+ * store benchmark trains one large table on it. */
+typedef struct rill_gen_zipf_cfg {
+    uint64_t rows, ids, seed;
+    double exponent;
+} rill_gen_zipf_cfg;
+int rill_gen_zipf_field(const rill_gen_zipf_cfg *cfg, FILE *out, rill_err *err);
+
 #endif

@@ -554,3 +554,57 @@ int rill_gen_criteo(const rill_gen_cfg *cfg, FILE *out, rill_err *err)
         return rill_errf(err, RILL_EINVAL, "generator: no output stream given");
     return rill_gen_criteo_truth(cfg, out, NULL, NULL, err);
 }
+
+/* ---- one large Zipf field (the store benchmark) ------------------------------------------ */
+
+int rill_gen_zipf_field(const rill_gen_zipf_cfg *cfg, FILE *out, rill_err *err)
+{
+    if (!cfg || !out)
+        return rill_errf(err, RILL_EINVAL, "generator: no configuration or no output");
+    if (cfg->ids < 4 || cfg->ids > ((uint64_t)1 << 40))
+        return rill_errf(err, RILL_EINVAL, "generator: ids = %llu is out of range [4, 2^40]",
+                         (unsigned long long)cfg->ids);
+    if (!(cfg->exponent > 0.5 && cfg->exponent < 3))
+        return rill_errf(err, RILL_EINVAL, "generator: exponent %g is out of range (0.5, 3)",
+                         cfg->exponent);
+    catfield c = {.card = cfg->ids, .s = cfg->exponent};
+    ri_setup(&c);
+    rill_rng rng;
+    rill_rng_seed(&rng, rill_hash64(cfg->seed, 0x7a697066));
+    char *buf = malloc(OUTBUF + 256);
+    if (!buf)
+        return rill_errf(err, RILL_ENOMEM, "generator: out of memory");
+    size_t len = 0;
+    for (uint64_t i = 0; i < cfg->rows; i++) {
+        uint64_t rank = ri_draw(&c, &rng);
+        /* a planted per-id effect, so there is something to learn */
+        double z = 2.0 * (rill_hash_unit(cfg->seed, rank, 1) - 0.5) * 3.0 - 1.0;
+        char *p = buf + len;
+        *p++ = rill_rng_unit(&rng) < sigmoid(z) ? '1' : '0';
+        for (int k = 0; k < NNUM; k++)
+            *p++ = '\t';
+        *p++ = '\t';
+        static const char digits[] = "0123456789abcdef";
+        uint64_t v = rank - 1; /* ids 0 .. ids-1, as 16 hex digits */
+        for (int d = 15; d >= 0; d--) {
+            p[d] = digits[v & 15];
+            v >>= 4;
+        }
+        p += 16;
+        for (int k = 1; k < NCAT; k++)
+            *p++ = '\t';
+        *p++ = '\n';
+        len = (size_t)(p - buf);
+        if (len >= OUTBUF) {
+            if (fwrite(buf, 1, len, out) != len) {
+                free(buf);
+                return rill_errf(err, RILL_EIO, "generator: write failed");
+            }
+            len = 0;
+        }
+    }
+    int rc = len && fwrite(buf, 1, len, out) != len ? rill_errf(err, RILL_EIO, "generator: write failed")
+                                                   : RILL_OK;
+    free(buf);
+    return rc;
+}

@@ -5,7 +5,8 @@
  * default, or "mean"), optim (the rows' optimizer, e.g. rill.adagrad{lr = 0.05}; default
  * row-wise Adagrad, lr 0.1, initial accumulator 1e-6), init (new rows are uniform(+-init), default
  * 0.05), admit (create a row only once its id was seen this many steps; until then it reads as
- * zeros and is not trained; default 0: at once).
+ * zeros and is not trained; default 0: at once), prefill (in a run's store, create every row
+ * of the table up front rather than on first touch; default false).
  *
  * A step deduplicates each table's ids, asks the store for the distinct rows once, and in
  * backward sums each distinct row's gradient in a fixed order (so results do not depend on
@@ -82,6 +83,8 @@ static int embed_create(rill_node *n, rill_err *err)
     if ((rc = rill_args_int(&n->args, "admit", 0, 0, 1 << 30, &admit, err)))
         return rc;
     st->topts.admit = (int)admit;
+    if ((rc = rill_args_bool(&n->args, "prefill", false, &st->topts.prefill, err)))
+        return rc;
     st->opt = n->g->default_sparse;
     if (has_optim && (rc = rill_optim_parse(&sub, true, &st->opt, err)))
         return rc;

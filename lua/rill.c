@@ -735,6 +735,12 @@ static int l_train(lua_State *L)
         lua_setfield(L, -2, "checkpoint_seconds");
         lua_pushinteger(L, (lua_Integer)si.checkpoints);
         lua_setfield(L, -2, "checkpoints");
+        lua_pushinteger(L, (lua_Integer)si.checkpoint_bytes);
+        lua_setfield(L, -2, "checkpoint_bytes_total");
+        lua_pushinteger(L, (lua_Integer)si.checkpoint_rows);
+        lua_setfield(L, -2, "checkpoint_rows_total");
+        lua_pushnumber(L, si.checkpoint_seconds);
+        lua_setfield(L, -2, "checkpoint_seconds_total");
     }
     if (res.last.ntasks) {
         push_eval(L, &res.last);
@@ -939,15 +945,35 @@ static int l_graph_table_stats(lua_State *L)
         lua_setfield(L, -2, "rows");
         lua_pushinteger(L, rill_table_dim(t));
         lua_setfield(L, -2, "dim");
-        lua_pushinteger(L, rill_table_dim(t) + rill_optim_row_state(rill_table_optim(t), rill_table_dim(t)));
+        lua_pushinteger(L, rill_table_stride(t));
         lua_setfield(L, -2, "stride");
         lua_pushinteger(L, (lua_Integer)rill_table_touched(t));
         lua_setfield(L, -2, "touched");
         lua_pushinteger(L, (lua_Integer)rill_table_row_visits(t));
         lua_setfield(L, -2, "visits");
+        rill_table_stats ts;
+        rill_table_get_stats(t, &ts);
+        lua_pushinteger(L, (lua_Integer)ts.hits);
+        lua_setfield(L, -2, "hits");
+        lua_pushinteger(L, (lua_Integer)ts.misses);
+        lua_setfield(L, -2, "misses");
+        lua_pushinteger(L, (lua_Integer)ts.evicted);
+        lua_setfield(L, -2, "evicted");
+        lua_pushinteger(L, (lua_Integer)ts.spilled);
+        lua_setfield(L, -2, "spilled");
+        lua_pushinteger(L, (lua_Integer)ts.cached);
+        lua_setfield(L, -2, "cached");
+        lua_pushinteger(L, (lua_Integer)ts.cache_capacity);
+        lua_setfield(L, -2, "cache_capacity");
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
+}
+
+static int l_plain_tables(lua_State *L)
+{
+    rill_table_use_plain(lua_toboolean(L, 1));
+    return 0;
 }
 
 static int l_peak_rss(lua_State *L)
@@ -1192,6 +1218,35 @@ done:
     return 2;
 }
 
+/* core.gen_zipf{rows =, ids =, exponent =, seed =, out =} (the store benchmark's data) */
+static int l_gen_zipf(lua_State *L)
+{
+    rill_value *v = args_from(L, 1, "rill.gen_zipf");
+    rill_args a = {.map = v};
+    snprintf(a.who, sizeof a.who, "rill.gen_zipf");
+    rill_err err = {0};
+    long rows, ids, seed;
+    double ex;
+    const char *out;
+    int rc;
+    if (!(rc = rill_args_int(&a, "rows", 1000, 1, 1L << 40, &rows, &err)) &&
+        !(rc = rill_args_int(&a, "ids", 1000, 4, 1L << 40, &ids, &err)) &&
+        !(rc = rill_args_num(&a, "exponent", 1.05, 0.5, 3, &ex, &err)) &&
+        !(rc = rill_args_int(&a, "seed", 1, 0, 1L << 53, &seed, &err)) &&
+        !(rc = rill_args_str(&a, "out", NULL, &out, &err)) && !(rc = rill_args_check_unused(&a, &err))) {
+        FILE *f = out ? fopen(out, "w") : NULL;
+        rill_gen_zipf_cfg cfg = {(uint64_t)rows, (uint64_t)ids, (uint64_t)seed, ex};
+        rc = f ? rill_gen_zipf_field(&cfg, f, &err)
+               : rill_errf(&err, RILL_EIO, "rill.gen_zipf: cannot write %s", out ? out : "(no out)");
+        if (f && fclose(f) != 0 && !rc)
+            rc = rill_errf(&err, RILL_EIO, "%s: write failed", out);
+    }
+    free_value(v);
+    if (rc)
+        return luaL_error(L, "%s", err.msg);
+    return 0;
+}
+
 static int l_kinds(lua_State *L)
 {
     lua_newtable(L);
@@ -1250,6 +1305,7 @@ int luaopen_rill_core(lua_State *L)
                                     {"load_params", l_load_params},
                                     {"gen_criteo", l_gen_criteo},
                                     {"gen_criteo_truth", l_gen_criteo_truth},
+                                    {"gen_zipf", l_gen_zipf},
                                     {"kinds", l_kinds},
                                     {"mkdir", l_mkdir},
                                     {"is_node", l_is_node},
@@ -1261,6 +1317,7 @@ int luaopen_rill_core(lua_State *L)
                                     {"gemm_replay", l_gemm_replay},
                                     {"bench_gather", l_bench_gather},
                                     {"peak_rss", l_peak_rss},
+                                    {"plain_tables", l_plain_tables},
                                     {"interrupted", l_interrupted},
                                     {NULL, NULL}};
     create_meta(L, SCHEMA_MT, schema_m, l_schema_gc, NULL);

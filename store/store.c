@@ -367,6 +367,8 @@ int rill_store_table(rill_store *s, rill_table **out, const char *name, int64_t 
         mdb_txn_abort(txn);
     }
     s->budgets_set = false;
+    if (o && o->prefill && s->mode != RILL_STORE_READ && (rc = rill_table_prefill(t, err)))
+        return rc; /* the table is the store's now: freed with the graph */
     *out = t;
     return RILL_OK;
 }
@@ -505,7 +507,7 @@ typedef struct {
     rill_graph *g;
     const void *state;
     size_t state_len;
-    uint64_t bytes;
+    uint64_t bytes, rows;
 } ckpt_ctx;
 
 static size_t param_floats(const rill_param *p)
@@ -518,8 +520,9 @@ static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     ckpt_ctx *c = ctx;
     int rc;
     c->bytes = 0;
+    c->rows = 0;
     for (int i = 0; i < s->ntables; i++)
-        if ((rc = rill_table_flush(s->tables[i], txn, 0, &c->bytes, err)))
+        if ((rc = rill_table_flush(s->tables[i], txn, &c->rows, &c->bytes, err)))
             return rc;
     for (int i = 0; c->g && i < c->g->nparams; i++) {
         const rill_param *p = c->g->params[i];
@@ -548,7 +551,7 @@ int rill_store_checkpoint(rill_store *s, rill_graph *g, const void *state, size_
 {
     double t0 = rill_now();
     end_all_reads(s);
-    ckpt_ctx c = {g, state, state_len, 0};
+    ckpt_ctx c = {g, state, state_len, 0, 0};
     int rc = rill_store_write(s, ckpt_fn, &c, "writing a checkpoint", err);
     if (rc)
         return rc;
@@ -559,6 +562,9 @@ int rill_store_checkpoint(rill_store *s, rill_graph *g, const void *state, size_
     s->checkpoints++;
     s->last_ckpt_bytes = c.bytes;
     s->last_ckpt_seconds = rill_now() - t0;
+    s->total_ckpt_bytes += c.bytes;
+    s->total_ckpt_rows += c.rows;
+    s->total_ckpt_seconds += s->last_ckpt_seconds;
     return RILL_OK;
 }
 
@@ -636,6 +642,9 @@ void rill_store_get_info(rill_store *s, rill_store_info *info)
     info->checkpoints = s->checkpoints;
     info->last_checkpoint_bytes = s->last_ckpt_bytes;
     info->last_checkpoint_seconds = s->last_ckpt_seconds;
+    info->checkpoint_bytes = s->total_ckpt_bytes;
+    info->checkpoint_rows = s->total_ckpt_rows;
+    info->checkpoint_seconds = s->total_ckpt_seconds;
 }
 
 /* ---- listing and checking ---- */

@@ -35,7 +35,7 @@ struct rill_graph;
 typedef struct rill_table_opts {
     int admit;           /* create a row only once its id was seen this many times (0, 1: at
                           * once); until then it reads as zeros and is not trained */
-    long evict_after;    /* with a store: delete stored rows unseen for this many steps (0: never) */
+    bool prefill;        /* with a store: create every row [0, rows) up front, in the store */
 } rill_table_opts;
 
 /* An in-memory table (no store). rows: ids are in [0, rows). init_scale: new rows' weights
@@ -90,6 +90,11 @@ int rill_table_load(rill_table *t, FILE *f, const char *path, rill_err *err);
  * unsaved rows (checkpoint first). */
 int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float *row),
                     void *ud, rill_err *err);
+
+/* Benchmark baseline: RAM tables created from now on are one plain array of rows x stride
+ * floats indexed by id (what the store's overhead is measured against); they cannot be
+ * saved or listed. */
+void rill_table_use_plain(bool on);
 
 /* Benchmark: random reads of whole rows of `stride` floats from a table-like mapping of
  * `rows` rows, on the pool's threads; *rows_per_s gets the rate. */
@@ -147,6 +152,8 @@ bool rill_store_has_checkpoint(rill_store *s);
 typedef struct rill_store_info {
     uint64_t map_size, used_bytes, checkpoints, last_checkpoint_bytes;
     double last_checkpoint_seconds;
+    uint64_t checkpoint_bytes, checkpoint_rows; /* totals over this process's checkpoints */
+    double checkpoint_seconds;
 } rill_store_info;
 void rill_store_get_info(rill_store *s, rill_store_info *info);
 

@@ -19,8 +19,8 @@ struct rill_store {
     bool budgets_set;
     int lock_fd;
     bool has_checkpoint;
-    uint64_t checkpoints, last_ckpt_bytes;
-    double last_ckpt_seconds;
+    uint64_t checkpoints, last_ckpt_bytes, total_ckpt_bytes, total_ckpt_rows;
+    double last_ckpt_seconds, total_ckpt_seconds;
     struct pending_meta {
         char *key;
         void *val;
@@ -43,11 +43,13 @@ void rill_table_set_budget(rill_table *t, size_t rows);
 void rill_table_set_stored_rows(rill_table *t, uint64_t rows);
 size_t rill_table_row_bytes(const rill_table *t); /* cache bytes per row */
 /* Within a checkpoint's transaction: dirty rows and the spill into the main database. */
-int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t step, uint64_t *bytes,
+int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t *rows, uint64_t *bytes,
                      rill_err *err);
 void rill_table_flushed(rill_table *t); /* after the commit: dirty rows are clean */
 /* After a step: evict rows over the budget (dirty ones spilled), end read transactions. */
 int rill_table_end_step(rill_table *t, uint64_t step, rill_err *err);
 void rill_table_end_reads(rill_table *t);
+/* Writes every row of [0, rows) that the store lacks, initialised, in key order. */
+int rill_table_prefill(rill_table *t, rill_err *err);
 
 #endif

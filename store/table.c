@@ -59,6 +59,11 @@ struct rill_table {
     MDB_dbi main, spill;
     MDB_txn *rtxn;           /* this step's read transaction, begun on the first miss */
     bool spilled;            /* the spill database holds rows */
+    /* the benchmark baseline (rill_table_use_plain): one array of rows x stride floats indexed by
+     * id, and a bit per row made; RAM tables only, no files, no iteration */
+    float *plain;
+    uint64_t *made;
+    size_t plain_bytes;
     /* staged gradient of this step */
     size_t stage_n;
     const uint64_t *stage_ids;
@@ -237,10 +242,36 @@ static int table_new(rill_table **out, const char *name, int64_t rows, int dim,
     return RILL_OK;
 }
 
+static bool plain_tables;
+
+void rill_table_use_plain(bool on)
+{
+    plain_tables = on;
+}
+
 int rill_table_create(rill_table **out, const char *name, int64_t rows, int dim,
                       const rill_optim *opt, uint64_t seed, double init_scale, rill_err *err)
 {
-    return table_new(out, name, rows, dim, opt, seed, init_scale, err);
+    int rc = table_new(out, name, rows, dim, opt, seed, init_scale, err);
+    if (rc || !plain_tables)
+        return rc;
+    rill_table *t = *out;
+    t->plain_bytes = (size_t)rows * (size_t)t->stride * sizeof(float);
+    void *p = mmap(NULL, t->plain_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    t->made = rill_zalloc(((size_t)rows + 63) / 64 * sizeof(uint64_t));
+    if (p == MAP_FAILED || !t->made) {
+        if (p != MAP_FAILED)
+            munmap(p, t->plain_bytes);
+        rill_table_free(t);
+        *out = NULL;
+        return rill_errf(err, RILL_ENOMEM, "table '%s': cannot map %lld plain rows", name,
+                         (long long)rows);
+    }
+    if (t->plain_bytes >= ((size_t)32 << 20))
+        madvise(p, t->plain_bytes, MADV_HUGEPAGE);
+    t->plain = p;
+    return RILL_OK;
 }
 
 void rill_table_free(rill_table *t)
@@ -249,6 +280,9 @@ void rill_table_free(rill_table *t)
         return;
     if (t->rtxn)
         mdb_txn_abort(t->rtxn);
+    if (t->plain)
+        munmap(t->plain, t->plain_bytes);
+    rill_free(t->made);
     for (size_t i = 0; i < t->nslabs; i++)
         rill_free(t->slabs[i]);
     free(t->slabs);
@@ -292,7 +326,10 @@ int rill_table_dim(const rill_table *t) { return t->dim; }
 int rill_table_stride(const rill_table *t) { return t->stride; }
 int64_t rill_table_rows(const rill_table *t) { return t->rows; }
 const rill_optim *rill_table_optim(const rill_table *t) { return &t->opt; }
-uint64_t rill_table_touched(const rill_table *t) { return t->store ? t->st.rows : t->map.count; }
+uint64_t rill_table_touched(const rill_table *t)
+{
+    return t->store || t->plain ? t->st.rows : t->map.count;
+}
 uint64_t rill_table_row_visits(const rill_table *t) { return t->visits; }
 
 void rill_table_get_stats(const rill_table *t, rill_table_stats *st)
@@ -377,8 +414,29 @@ static int admitted(rill_table *t, uint64_t id, bool *yes)
     return RILL_OK;
 }
 
+static int plain_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows, rill_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = ids[i];
+        if (id >= (uint64_t)t->rows)
+            return rill_errf(err, RILL_EINVAL, "table '%s': row id %llu is out of range [0, %lld)",
+                             t->name, (unsigned long long)id, (long long)t->rows);
+        float *row = t->plain + id * (uint64_t)t->stride;
+        if (!(t->made[id >> 6] & (1ULL << (id & 63)))) {
+            init_row(t, id, row);
+            t->made[id >> 6] |= 1ULL << (id & 63);
+            t->st.created++;
+            t->st.rows++;
+        }
+        rows[i] = row;
+    }
+    return RILL_OK;
+}
+
 int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows, rill_err *err)
 {
+    if (t->plain)
+        return plain_lookup(t, ids, n, rows, err);
     if (map_reserve(&t->map, n))
         return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory growing its row map",
                          t->name);
@@ -445,6 +503,8 @@ const float *rill_table_peek(rill_table *t, uint64_t id)
 {
     if (id >= (uint64_t)t->rows)
         return NULL;
+    if (t->plain)
+        return t->made[id >> 6] & (1ULL << (id & 63)) ? t->plain + id * (uint64_t)t->stride : NULL;
     size_t h = map_find(&t->map, id);
     if (t->map.vals[h] != EMPTY)
         return slot_row(t, t->map.vals[h]);
@@ -556,9 +616,9 @@ static int put_rows(rill_table *t, MDB_txn *txn, MDB_dbi db, const id_slot *v, s
     return RILL_OK;
 }
 
-int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t step, uint64_t *bytes, rill_err *err)
+int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t *rows, uint64_t *bytes,
+                     rill_err *err)
 {
-    (void)step;
     if (!t->store)
         return RILL_OK;
     int rc;
@@ -579,6 +639,7 @@ int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t step, uint64_t *bytes
                            : rill_store_mdb_err(t->store, prc, "folding in spilled rows", err);
             }
             *bytes += val.mv_size;
+            (*rows)++;
         }
         mdb_cursor_close(c);
         if (rc != MDB_NOTFOUND)
@@ -598,6 +659,7 @@ int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t step, uint64_t *bytes
     }
     qsort(v, n, sizeof *v, cmp_id);
     rc = put_rows(t, txn, t->main, v, n, bytes, err);
+    *rows += n;
     free(v);
     return rc;
 }
@@ -730,6 +792,51 @@ int rill_table_end_step(rill_table *t, uint64_t step, rill_err *err)
     return rc;
 }
 
+typedef struct {
+    rill_table *t;
+    uint64_t from, to;
+    float *row;
+} prefill_ctx;
+
+static int prefill_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
+{
+    prefill_ctx *c = ctx;
+    rill_table *t = c->t;
+    size_t fl = (size_t)t->stride * sizeof(float);
+    uint64_t zero = 0;
+    for (uint64_t id = c->from; id < c->to; id++) {
+        init_row(t, id, c->row);
+        MDB_val k = {sizeof id, &id}, v = {fl + sizeof zero, NULL};
+        int rc = mdb_put(txn, t->main, &k, &v, MDB_RESERVE | MDB_APPEND);
+        if (rc)
+            return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(s, rc, "creating rows", err);
+        memcpy(v.mv_data, c->row, fl);
+        memcpy((char *)v.mv_data + fl, &zero, sizeof zero);
+    }
+    return RILL_OK;
+}
+
+int rill_table_prefill(rill_table *t, rill_err *err)
+{
+    if (t->st.rows)
+        return RILL_OK; /* the store has rows already (a resumed or reopened run) */
+    prefill_ctx c = {t, 0, 0, malloc((size_t)t->stride * sizeof(float))};
+    if (!c.row)
+        return rill_errf(err, RILL_ENOMEM, "out of memory");
+    int rc = RILL_OK;
+    for (uint64_t from = 0; from < (uint64_t)t->rows && !rc; from += 1 << 20) {
+        c.from = from;
+        c.to = from + (1 << 20) < (uint64_t)t->rows ? from + (1 << 20) : (uint64_t)t->rows;
+        rc = rill_store_write(t->store, prefill_fn, &c, "creating rows", err);
+    }
+    free(c.row);
+    if (!rc) {
+        t->st.rows = (uint64_t)t->rows;
+        t->st.created += (uint64_t)t->rows;
+    }
+    return rc;
+}
+
 /* ---- files and iteration ---- */
 
 /* File layout per table: "RTAB" u32 version, u32 name length, name, i64 rows, i32 dim,
@@ -752,6 +859,9 @@ static id_slot *sorted_cache(const rill_table *t)
 
 int rill_table_save(rill_table *t, FILE *f, rill_err *err)
 {
+    if (t->plain)
+        return rill_errf(err, RILL_EINVAL, "table '%s': plain tables (rill_table_use_plain, a "
+                                           "benchmark baseline) cannot be saved", t->name);
     if (t->store)
         return rill_errf(err, RILL_EINVAL,
                          "table '%s' lives in a store: its checkpoints hold it, not a parameter file",
@@ -838,6 +948,9 @@ int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float 
                     void *ud, rill_err *err)
 {
     int rc = RILL_OK;
+    if (t->plain)
+        return rill_errf(err, RILL_EINVAL, "table '%s': plain tables (rill_table_use_plain, a "
+                                           "benchmark baseline) cannot be listed", t->name);
     if (!t->store) {
         id_slot *v = sorted_cache(t);
         if (!v)

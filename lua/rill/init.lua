@@ -375,6 +375,7 @@ function rill.train(t)
   opts.graph, opts.data = nil, nil
   local c = cli()
   local run = c.run or t.run or ("runs/" .. script_name())
+  if c.run == false or t.run == false then run = nil end -- no run directory: RAM only
   opts.run = run
   if c.threads then opts.threads = c.threads end
   if c.checkpoint_every then opts.checkpoint_every = c.checkpoint_every end
@@ -409,7 +410,7 @@ function rill.train(t)
   if c.profile then core.gemm_record(true) end -- rill bench: count the GEMMs of training
   local r = core_call(w, core.train, t.graph.core, spec, opts, w)
   -- copies for people to read; the store holds the same, which resume, eval and predict use
-  if pipeline and c.mode ~= "resume" then
+  if pipeline and run and c.mode ~= "resume" then
     write_file(run .. "/pipeline.lua", pipeline)
     write_file(run .. "/meta.lua", meta_text(c))
   end
@@ -423,7 +424,7 @@ function rill.train(t)
       io.stderr:write(string.format("validation after %d steps (%.0f examples/s):\n%s\n", r.steps,
                                     r.examples_per_s, fmt_metrics(r.valid)))
     end
-    io.stderr:write(string.format("%s run saved in %s\n", r.interrupted and "interrupted:" or "done:", run))
+    io.stderr:write(run and string.format("%s run saved in %s\n", r.interrupted and "interrupted:" or "done:", run) or "done (no run directory: nothing saved)\n")
   end
   return r
 end

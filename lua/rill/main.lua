@@ -25,6 +25,8 @@ usage: rill COMMAND ...
       synthetic Criteo-format data from a planted model (see README)
   rill bench dlrm [--rows N] [--data PATH] [--threads N]
       the DLRM throughput benchmark (make bench): examples/s against the measured bound
+  rill bench store [--ids N] [--rows N]
+      the store's benchmark (make bench-store): a table 8x larger than its cache
   rill run SCRIPT [ARGS...]
       run any Lua script with the rill module available (arg holds ARGS)
   rill version | rill help
@@ -281,7 +283,10 @@ function commands.run(args)
 end
 
 function commands.bench(args)
-  if args[2] ~= "dlrm" then die("rill bench: unknown benchmark '%s' (known: dlrm)", tostring(args[2])) end
+  if args[2] == "store" then
+    return require("rill.bench_store")(parse(args, 3, { rows = true, ids = true }))
+  end
+  if args[2] ~= "dlrm" then die("rill bench: unknown benchmark '%s' (known: dlrm, store)", tostring(args[2])) end
   local o = parse(args, 3, { rows = true, data = true, run = true, threads = true })
   return require("rill.bench")(o)
 end

@@ -1,0 +1,109 @@
+-- rill bench store (make bench-store): the store's benchmark.
+--
+-- 1. Larger-than-cache training: one table of 20,000,000 rows of dim 64 with row-wise Adagrad
+--    (65 floats a row, 5.2 GB), every row created in the store up front, ids Zipf-distributed
+--    over all rows (exponent 1.05), a logistic model on top. Trained once with the whole
+--    table cached and once with a cache of 1/8 of it: examples/s, hit rate, and the
+--    checkpoints (every 100 steps): rows and bytes written and time.
+-- 2. All-in-RAM overhead: DLRM of `rill bench dlrm` trained with its tables in a store (no
+--    budget, one checkpoint at the end), in RAM tables, and in plain arrays indexed by id.
+
+local rill = require "rill"
+local core = rill.core
+
+local function exists(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function commas(n)
+  local s = string.format("%d", math.floor(n + 0.5))
+  return (s:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", ""))
+end
+
+local function gib(b) return string.format("%.2f GiB", b / 2^30) end
+
+local function big_table(file, ids, cache, run)
+  local data = rill.data.criteo{ path = file, valid = 0.02 }
+  local g = rill.graph(data)
+  local id = g:encode_hash{ fields = { "C1" }, buckets = ids, missing = "none", name = "id" }
+  local emb = g:embed{ id, dim = 64, prefill = true, name = "emb",
+                       optim = rill.rowwise_adagrad{ lr = 0.05, initial_accumulator = 1e-6 } }
+  local z = g:tower{ emb, sizes = {}, name = "head" }
+  g:loss_bce{ z, name = "click" }
+  package.loaded["rill.cli"] = { mode = "train", profile = true, quiet = true }
+  local r = rill.train{ graph = g, data = data, epochs = 1, batch = 4096, run = run,
+                        cache = cache, checkpoint_every = 100, threads = 2 }
+  package.loaded["rill.cli"] = nil
+  local t = r.tables[1]
+  r.hit = t.hits / math.max(1, t.hits + t.misses)
+  r.row_bytes = t.stride * 4
+  r.table_rows = t.rows
+  r.evicted, r.spilled = t.evicted, t.spilled
+  r.graph.core = nil
+  return r
+end
+
+local function dlrm(file, how, run)
+  core.plain_tables(how == "plain")
+  package.loaded["rill.cli"] = { mode = "train", script = "pipelines/dlrm.lua", data = file,
+                                 run = how == "store" and run or false, quiet = true,
+                                 set = { { "train.epochs", "1" } }, checkpoint_every = 0 }
+  local r = assert(loadfile("pipelines/dlrm.lua"))()
+  package.loaded["rill.cli"] = nil
+  core.plain_tables(false)
+  return r
+end
+
+return function(o)
+  local ids = math.tointeger(tonumber(o.ids or "20000000"))
+  local rows = math.tointeger(tonumber(o.rows or "4000000"))
+  if not ids or ids < 1000 or not rows or rows < 10000 then
+    error("--ids and --rows: whole numbers (at least 1000 and 10000)", 0)
+  end
+  os.execute("mkdir -p data runs")
+  local file = string.format("data/bench-store-%d-%d.tsv", rows, ids)
+  if not exists(file) then
+    io.stderr:write(string.format("generating %s rows of Zipf(1.05) ids over %s into %s\n",
+                                  commas(rows), commas(ids), file))
+    core.gen_zipf{ rows = rows, ids = ids, exponent = 1.05, seed = 3, out = file }
+  end
+  local row_bytes = 65 * 4
+  local table_bytes = ids * row_bytes
+  local out = { string.format("rill bench store: %s rows of dim 64 + row-wise Adagrad (%s), %s examples of Zipf(1.05) ids, batch 4096, 2 threads",
+                              commas(ids), gib(table_bytes), commas(rows)) }
+  local res = {}
+  for _, case in ipairs{ { "all cached", 0 }, { "cache 1/8", table_bytes // 8 } } do
+    local run = "runs/bench-store"
+    os.execute("rm -rf " .. run)
+    io.stderr:write(string.format("%s: creating the table in the store and training...\n", case[1]))
+    local r = big_table(file, ids, case[2], run)
+    res[#res + 1] = r
+    local per = r.checkpoints > 0 and r.checkpoints or 1
+    out[#out + 1] = string.format("  %-11s %s examples/s, cache hit rate %.1f%%, %s rows evicted",
+                                  case[1], commas(r.examples_per_s), 100 * r.hit, commas(r.evicted))
+    out[#out + 1] = string.format("  %-11s %d checkpoints: %s rows (%s) written and %.2f s each on average, of %s rows in the table",
+                                  "", r.checkpoints, commas(r.checkpoint_rows_total / per),
+                                  gib(r.checkpoint_bytes_total / per), r.checkpoint_seconds_total / per,
+                                  commas(r.table_rows))
+    os.execute("rm -rf " .. run)
+  end
+  out[#out + 1] = string.format("  throughput with 1/8 cached: %.0f%% of all cached (target: at least 50%%)",
+                                100 * res[2].examples_per_s / res[1].examples_per_s)
+  -- the store's overhead with every row in RAM, on the DLRM benchmark
+  local dfile = "data/bench-1000000.tsv"
+  if not exists(dfile) then core.gen_criteo{ rows = 1000000, seed = 11, out = dfile } end
+  local speeds = {}
+  for _, how in ipairs{ "plain", "ram", "store" } do
+    io.stderr:write(string.format("DLRM with %s tables...\n", how))
+    speeds[how] = dlrm(dfile, how, "runs/bench-store-dlrm").examples_per_s
+  end
+  os.execute("rm -rf runs/bench-store-dlrm")
+  out[#out + 1] = string.format("  DLRM (rill bench dlrm's model, 1 epoch): plain arrays %s examples/s, RAM tables %s, store %s",
+                                commas(speeds.plain), commas(speeds.ram), commas(speeds.store))
+  out[#out + 1] = string.format("  store against plain arrays: %.1f%% slower (target: under 10%%)",
+                                100 * (1 - speeds.store / speeds.plain))
+  print(table.concat(out, "\n"))
+  return 0
+end
