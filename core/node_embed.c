@@ -6,7 +6,8 @@
  * row-wise Adagrad, lr 0.1, initial accumulator 1e-6), init (new rows are uniform(+-init), default
  * 0.05), admit (create a row only once its id was seen this many steps; until then it reads as
  * zeros and is not trained; default 0: at once), prefill (in a run's store, create every row
- * of the table up front rather than on first touch; default false).
+ * of the table up front rather than on first touch; default false), evict_after (in a run's
+ * store, delete rows unused for this many steps; default 0: never).
  *
  * A step deduplicates each table's ids, asks the store for the distinct rows once, and in
  * backward sums each distinct row's gradient in a fixed order (so results do not depend on
@@ -83,7 +84,8 @@ static int embed_create(rill_node *n, rill_err *err)
     if ((rc = rill_args_int(&n->args, "admit", 0, 0, 1 << 30, &admit, err)))
         return rc;
     st->topts.admit = (int)admit;
-    if ((rc = rill_args_bool(&n->args, "prefill", false, &st->topts.prefill, err)))
+    if ((rc = rill_args_bool(&n->args, "prefill", false, &st->topts.prefill, err)) ||
+        (rc = rill_args_int(&n->args, "evict_after", 0, 0, 1L << 40, &st->topts.evict_after, err)))
         return rc;
     st->opt = n->g->default_sparse;
     if (has_optim && (rc = rill_optim_parse(&sub, true, &st->opt, err)))

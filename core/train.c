@@ -413,6 +413,8 @@ fresh:
                     L.pg.total_steps = (uint64_t)cfg->max_steps;
             }
             uint64_t t = ++L.st.step;
+            if (cfg->store)
+                rill_store_set_step(cfg->store, t);
             rill_arena_reset(&arena);
             rill_step s = {.batch = b, .B = b->B, .training = true, .t = t, .seed = cfg->seed,
                            .arena = &arena};

@@ -367,6 +367,16 @@ int rill_store_table(rill_store *s, rill_table **out, const char *name, int64_t 
         mdb_txn_abort(txn);
     }
     s->budgets_set = false;
+    char sk[200];
+    snprintf(sk, sizeof sk, "sweep:%s", name);
+    void *sv = NULL;
+    size_t sl = 0;
+    if (rill_store_get_meta(s, sk, &sv, &sl, err) == RILL_OK && sl == sizeof(uint64_t)) {
+        uint64_t pos;
+        memcpy(&pos, sv, sizeof pos);
+        rill_table_set_sweep(t, pos);
+    }
+    free(sv);
     if (o && o->prefill && s->mode != RILL_STORE_READ && (rc = rill_table_prefill(t, err)))
         return rc; /* the table is the store's now: freed with the graph */
     *out = t;
@@ -388,6 +398,13 @@ static void set_budgets(rill_store *s)
         size_t rows = (size_t)((double)s->cache_bytes * share / (double)rill_table_row_bytes(t));
         rill_table_set_budget(t, rows < 1024 ? 1024 : rows);
     }
+}
+
+void rill_store_set_step(rill_store *s, uint64_t step)
+{
+    s->step = step;
+    for (int i = 0; i < s->ntables; i++)
+        rill_table_set_step(s->tables[i], step);
 }
 
 int rill_store_end_step(rill_store *s, uint64_t step, rill_err *err)
@@ -521,9 +538,15 @@ static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     int rc;
     c->bytes = 0;
     c->rows = 0;
-    for (int i = 0; i < s->ntables; i++)
+    for (int i = 0; i < s->ntables; i++) {
+        uint64_t rows0 = c->rows;
         if ((rc = rill_table_flush(s->tables[i], txn, &c->rows, &c->bytes, err)))
             return rc;
+        /* a sweep visits a few times what this checkpoint writes of the table */
+        size_t budget = (size_t)(4 * (c->rows - rows0)) + 4096;
+        if ((rc = rill_table_sweep(s->tables[i], txn, s->meta, s->step, budget, err)))
+            return rc;
+    }
     for (int i = 0; c->g && i < c->g->nparams; i++) {
         const rill_param *p = c->g->params[i];
         MDB_val k = {strlen(p->name), (void *)p->name}, v = {param_floats(p) * sizeof(float), NULL};

@@ -35,6 +35,9 @@ struct rill_graph;
 typedef struct rill_table_opts {
     int admit;           /* create a row only once its id was seen this many times (0, 1: at
                           * once); until then it reads as zeros and is not trained */
+    long evict_after;    /* with a store: delete rows unused for this many steps (0: never);
+                          * each checkpoint sweeps a part of the table, resuming where the last
+                          * one stopped, so a sweep costs about what the checkpoint writes */
     bool prefill;        /* with a store: create every row [0, rows) up front, in the store */
 } rill_table_opts;
 
@@ -135,6 +138,8 @@ int rill_store_get_meta(rill_store *s, const char *key, void **val, size_t *len,
 /* Writes the values set so far now, without a checkpoint. */
 int rill_store_commit_meta(rill_store *s, rill_err *err);
 
+/* The step about to run (1-based): rows looked up are stamped with it. */
+void rill_store_set_step(rill_store *s, uint64_t step);
 /* Once per training step, after the optimizer update: evicts cold rows over the budget
  * (dirty ones into the spill database) and ends the step's read transactions. */
 int rill_store_end_step(rill_store *s, uint64_t step, rill_err *err);

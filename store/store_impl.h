@@ -19,6 +19,7 @@ struct rill_store {
     bool budgets_set;
     int lock_fd;
     bool has_checkpoint;
+    uint64_t step;          /* the step running (rill_store_set_step) */
     uint64_t checkpoints, last_ckpt_bytes, total_ckpt_bytes, total_ckpt_rows;
     double last_ckpt_seconds, total_ckpt_seconds;
     struct pending_meta {
@@ -46,6 +47,10 @@ size_t rill_table_row_bytes(const rill_table *t); /* cache bytes per row */
 int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t *rows, uint64_t *bytes,
                      rill_err *err);
 void rill_table_flushed(rill_table *t); /* after the commit: dirty rows are clean */
+int rill_table_sweep(rill_table *t, MDB_txn *txn, MDB_dbi meta, uint64_t step, size_t budget,
+                     rill_err *err);
+void rill_table_set_sweep(rill_table *t, uint64_t pos);
+void rill_table_set_step(rill_table *t, uint64_t step);
 /* After a step: evict rows over the budget (dirty ones spilled), end read transactions. */
 int rill_table_end_step(rill_table *t, uint64_t step, rill_err *err);
 void rill_table_end_reads(rill_table *t);

@@ -59,6 +59,10 @@ struct rill_table {
     MDB_dbi main, spill;
     MDB_txn *rtxn;           /* this step's read transaction, begun on the first miss */
     bool spilled;            /* the spill database holds rows */
+    uint64_t sweep_pos;      /* evict_after: the id the next sweep starts from */
+    uint64_t sweep_next;     /* ... once the checkpoint being written commits */
+    uint64_t *swept;         /* ids the sweep in the checkpoint being written deleted */
+    size_t nswept, swept_cap;
     /* the benchmark baseline (rill_table_use_plain): one array of rows x stride floats indexed by
      * id, and a bit per row made; RAM tables only, no files, no iteration */
     float *plain;
@@ -186,6 +190,18 @@ static int take_slot(rill_table *t, uint32_t *slot)
     return RILL_OK;
 }
 
+/* room for one more free slot; 0 on success */
+static int grow_free(rill_table *t)
+{
+    size_t cap = t->free_cap ? t->free_cap * 2 : 1024;
+    uint32_t *f = realloc(t->free_slots, cap * sizeof *f);
+    if (!f)
+        return -1;
+    t->free_slots = f;
+    t->free_cap = cap;
+    return 0;
+}
+
 static int mark_dirty(rill_table *t, uint32_t slot)
 {
     row_head *h = slot_head(t, slot);
@@ -288,6 +304,7 @@ void rill_table_free(rill_table *t)
     free(t->slabs);
     free(t->free_slots);
     free(t->dirty);
+    free(t->swept);
     map_free(&t->map);
     map_free(&t->pending);
     rill_free(t);
@@ -664,8 +681,95 @@ int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t *rows, uint64_t *byte
     return rc;
 }
 
+/* evict_after: within a checkpoint, delete stored rows unused for evict_after steps, visiting
+ * at most `budget` rows from where the last sweep stopped (the position is kept in the meta
+ * database with the checkpoint, so a resumed run sweeps as the uninterrupted one would). */
+int rill_table_sweep(rill_table *t, MDB_txn *txn, MDB_dbi meta, uint64_t step, size_t budget,
+                     rill_err *err)
+{
+    t->nswept = 0;
+    if (!t->store || t->o.evict_after <= 0 || step <= (uint64_t)t->o.evict_after)
+        return RILL_OK;
+    uint64_t limit = step - (uint64_t)t->o.evict_after;
+    size_t fl = (size_t)t->stride * sizeof(float);
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, t->main, &c);
+    if (rc)
+        return rill_store_mdb_err(t->store, rc, "sweeping old rows", err);
+    uint64_t pos = t->sweep_pos;
+    MDB_val k = {sizeof pos, &pos}, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    for (size_t seen = 0; seen < budget; seen++) {
+        if (rc == MDB_NOTFOUND) { /* past the last row: the next sweep starts over */
+            pos = 0;
+            break;
+        }
+        if (rc)
+            break;
+        uint64_t id, used;
+        memcpy(&id, k.mv_data, sizeof id);
+        memcpy(&used, (const char *)v.mv_data + fl, sizeof used);
+        pos = id + 1;
+        if (used < limit) {
+            if (t->nswept == t->swept_cap) {
+                size_t cap = t->swept_cap ? t->swept_cap * 2 : 1024;
+                uint64_t *sw = realloc(t->swept, cap * sizeof *sw);
+                if (!sw) {
+                    mdb_cursor_close(c);
+                    return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory", t->name);
+                }
+                t->swept = sw;
+                t->swept_cap = cap;
+            }
+            t->swept[t->nswept++] = id;
+            /* after a delete, MDB_NEXT gives the row that followed the deleted one */
+            if ((rc = mdb_cursor_del(c, 0)))
+                break;
+        }
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "sweeping old rows", err);
+    char key[200];
+    snprintf(key, sizeof key, "sweep:%s", t->name);
+    MDB_val mk = {strlen(key), key}, mv = {sizeof pos, &pos};
+    if ((rc = mdb_put(txn, meta, &mk, &mv, 0)))
+        return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "sweeping old rows", err);
+    t->sweep_next = pos;
+    return RILL_OK;
+}
+
+void rill_table_set_sweep(rill_table *t, uint64_t pos)
+{
+    t->sweep_pos = t->sweep_next = pos;
+}
+
+void rill_table_set_step(rill_table *t, uint64_t step)
+{
+    t->step = step;
+}
+
 void rill_table_flushed(rill_table *t)
 {
+    /* the sweep's deletions are committed: forget those rows in RAM too */
+    for (size_t i = 0; i < t->nswept; i++) {
+        size_t h = map_find(&t->map, t->swept[i]);
+        if (t->map.vals[h] != EMPTY) {
+            uint32_t slot = t->map.vals[h];
+            map_remove_at(&t->map, h);
+            row_head *hd = slot_head(t, slot);
+            hd->dirty = 0;
+            if (t->nfree < t->free_cap || !grow_free(t))
+                t->free_slots[t->nfree++] = slot;
+        }
+        t->st.deleted++;
+        if (t->st.rows)
+            t->st.rows--;
+    }
+    if (t->o.evict_after > 0)
+        t->sweep_pos = t->sweep_next;
+    t->nswept = 0;
     for (size_t i = 0; i < t->ndirty; i++) {
         row_head *h = slot_head(t, t->dirty[i]);
         h->dirty = 0;
