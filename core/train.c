@@ -268,12 +268,15 @@ typedef struct loop {
 
 static int checkpoint(loop *L, rill_err *err);
 
-/* One evaluation during training: log it, keep the best, count towards early stopping. */
-static int eval_and_track(loop *L, rill_err *err)
+/* One evaluation during training: log it, keep the best, count towards early stopping.
+ * *improved says whether it is the best so far (the caller keeps a copy of the model once
+ * the loop's state says this evaluation is done, so that a resumed run does not repeat it). */
+static int eval_and_track(loop *L, bool *improved, rill_err *err)
 {
     const rill_train_cfg *cfg = L->cfg;
     rill_train_result *res = L->res;
     rill_eval_result e;
+    *improved = false;
     int rc = rill_evaluate(L->g, L->valid, NULL, &e, err);
     if (rc)
         return rc;
@@ -286,18 +289,28 @@ static int eval_and_track(loop *L, rill_err *err)
         L->st.best = e;
         L->st.best_step = L->st.step;
         L->st.since_best = 0;
-        if (cfg->patience > 0 && cfg->store && cfg->run_dir) {
-            /* the model to keep if training stops early: this checkpoint, copied aside */
-            char dir[4200];
-            int crc = checkpoint(L, err);
-            snprintf(dir, sizeof dir, "%s/best", cfg->run_dir);
-            return crc ? crc : rill_store_copy(cfg->store, dir, err);
-        }
+        *improved = true;
     } else if (cfg->patience > 0 && ++L->st.since_best >= cfg->patience) {
         L->st.early_stopped = 1;
         L->stop = true;
     }
     return RILL_OK;
+}
+
+static int checkpoint(loop *L, rill_err *err);
+
+/* With early stopping, the model at the best evaluation is kept: a checkpoint, copied to
+ * RUN/best. A run resumed from that checkpoint copies it again (the copy may not have been
+ * made when the run was killed). */
+static int keep_best(loop *L, rill_err *err)
+{
+    const rill_train_cfg *cfg = L->cfg;
+    if (cfg->patience <= 0 || !cfg->store || !cfg->run_dir)
+        return RILL_OK;
+    char dir[4200];
+    int rc = checkpoint(L, err);
+    snprintf(dir, sizeof dir, "%s/best", cfg->run_dir);
+    return rc ? rc : rill_store_copy(cfg->store, dir, err);
 }
 
 static int checkpoint(loop *L, rill_err *err)
@@ -382,6 +395,15 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
 fresh:
     if ((rc = open_logs(&L, resume, err)))
         goto out;
+    if (resume && L.st.best_step == L.st.step && L.st.best_step > 0 && cfg->patience > 0 &&
+        cfg->run_dir) {
+        /* the checkpoint resumed from was written for the best evaluation; the copy of it
+         * may not have been made before the run stopped */
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/best", cfg->run_dir);
+        if ((rc = rill_store_copy(cfg->store, dir, err)))
+            goto out;
+    }
     rill_arena arena;
     rill_arena_init(&arena, 0);
     L.pg = (progress){.cfg = cfg, .tty = isatty(2), .t_start = rill_now(),
@@ -453,8 +475,12 @@ fresh:
             bool at_eval = cfg->eval_every > 0 && t % (uint64_t)cfg->eval_every == 0;
             bool at_max = cfg->max_steps > 0 && t >= (uint64_t)cfg->max_steps;
             bool interrupted = cfg->stop && *cfg->stop;
-            if (at_eval && valid && !interrupted) {
-                if ((rc = eval_and_track(&L, err)))
+            /* the evaluation belongs to the step: also when stopping here (Ctrl-C), or a
+             * resumed run would never make it */
+            if (at_eval && valid) {
+                bool improved;
+                if ((rc = eval_and_track(&L, &improved, err)) ||
+                    (improved && (rc = keep_best(&L, err))))
                     break;
                 last_auc = res->last.task[0].auc;
             }
@@ -493,12 +519,15 @@ fresh:
         if (res->interrupted)
             break;
         /* evaluate at the end of each epoch unless evaluations run by steps */
+        bool improved = false;
         if (valid && cfg->eval_every == 0 && !L.st.early_stopped) {
-            if ((rc = eval_and_track(&L, err)))
+            if ((rc = eval_and_track(&L, &improved, err)))
                 break;
             last_auc = res->last.task[0].auc;
         }
         L.st.epoch_done = 1;
+        if (improved && (rc = keep_best(&L, err)))
+            break;
     }
     if (!rc && !res->interrupted)
         L.st.finished = 1;

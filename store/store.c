@@ -106,9 +106,10 @@ static int take_lock(rill_store *s, rill_err *err)
         pid[n > 0 ? n : 0] = 0;
         close(fd);
         return rill_errf(err, RILL_ESTORE,
-                         "%s is being written by another process%s%s; wait for it to finish (or "
+                         "%s is being written by another process%s%s%s; wait for it to finish (or "
                          "stop it) before training or resuming this run",
-                         s->dir, pid[0] ? " (pid " : "", pid[0] ? strtok(pid, "\n") : "");
+                         s->dir, pid[0] ? " (pid " : "", pid[0] ? strtok(pid, "\n") : "",
+                         pid[0] ? ")" : "");
     }
     char buf[32];
     int len = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
@@ -182,6 +183,14 @@ int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg
             goto fail;
         }
         exists = false;
+        /* an old run's copy of its best model must not outlive it */
+        char best[4300];
+        snprintf(best, sizeof best, "%s/best/store.mdb", dir);
+        unlink(best);
+        snprintf(best, sizeof best, "%s/best/store.mdb-lock", dir);
+        unlink(best);
+        snprintf(best, sizeof best, "%s/best", dir);
+        rmdir(best);
     } else {
         if (!exists) {
             rc = rill_errf(err, RILL_ESTORE,
@@ -377,6 +386,14 @@ int rill_store_table(rill_store *s, rill_table **out, const char *name, int64_t 
         rill_table_set_sweep(t, pos);
     }
     free(sv);
+    snprintf(sk, sizeof sk, "admit:%s", name);
+    if (rill_store_get_meta(s, sk, &sv, &sl, err) == RILL_OK &&
+        rill_table_read_pending(t, sv, sl) != RILL_OK) {
+        free(sv);
+        return rill_errf(err, RILL_ESTORE, "%s: the admission counts of table '%s' are damaged",
+                         s->path, name);
+    }
+    free(sv);
     if (o && o->prefill && s->mode != RILL_STORE_READ && (rc = rill_table_prefill(t, err)))
         return rc; /* the table is the store's now: freed with the graph */
     *out = t;
@@ -544,7 +561,8 @@ static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
             return rc;
         /* a sweep visits a few times what this checkpoint writes of the table */
         size_t budget = (size_t)(4 * (c->rows - rows0)) + 4096;
-        if ((rc = rill_table_sweep(s->tables[i], txn, s->meta, s->step, budget, err)))
+        if ((rc = rill_table_sweep(s->tables[i], txn, s->meta, s->step, budget, err)) ||
+            (rc = rill_table_write_pending(s->tables[i], txn, s->meta, err)))
             return rc;
     }
     for (int i = 0; c->g && i < c->g->nparams; i++) {
@@ -672,13 +690,12 @@ void rill_store_get_info(rill_store *s, rill_store_info *info)
 
 /* ---- listing and checking ---- */
 
-int rill_store_list(rill_store *s, int (*fn)(void *ud, const rill_store_entry *e), void *ud,
-                    rill_err *err)
+/* The listing within the caller's read transaction: LMDB lets one transaction at a time open
+ * database handles, so the callbacks that read tables must share this one. */
+static int list_in(rill_store *s, MDB_txn *txn, int (*fn)(void *ud, const rill_store_entry *e),
+                   void *ud, rill_err *err)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return rill_store_mdb_err(s, rc, "listing", err);
+    int rc;
     MDB_cursor *c;
     MDB_val k, v;
     int urc = RILL_OK;
@@ -718,12 +735,23 @@ int rill_store_list(rill_store *s, int (*fn)(void *ud, const rill_store_entry *e
         }
         mdb_cursor_close(c);
     }
-    mdb_txn_abort(txn);
     if (urc)
         return urc;
     if (rc && rc != MDB_NOTFOUND)
         return rill_store_mdb_err(s, rc, "listing", err);
     return RILL_OK;
+}
+
+int rill_store_list(rill_store *s, int (*fn)(void *ud, const rill_store_entry *e), void *ud,
+                    rill_err *err)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return rill_store_mdb_err(s, rc, "listing", err);
+    rc = list_in(s, txn, fn, ud, err);
+    mdb_txn_abort(txn);
+    return rc;
 }
 
 typedef struct {
@@ -781,7 +809,7 @@ int rill_store_verify(rill_store *s, rill_err *err)
     if (rc)
         return rill_store_mdb_err(s, rc, "checking", err);
     verify_ctx c = {s, txn, err, 0};
-    rc = rill_store_list(s, verify_entry, &c, err);
+    rc = list_in(s, txn, verify_entry, &c, err);
     if (!rc) {
         MDB_val k = {3, (void *)"run"}, v;
         int g = mdb_get(txn, s->state, &k, &v);
@@ -856,7 +884,7 @@ int rill_store_digest(rill_store *s, uint64_t *digest, rill_err *err)
     if (rc)
         return rill_store_mdb_err(s, rc, "reading", err);
     digest_ctx c = {s, txn, 0x5eed, err};
-    rc = rill_store_list(s, digest_entry, &c, err);
+    rc = list_in(s, txn, digest_entry, &c, err);
     mdb_txn_abort(txn);
     *digest = c.h;
     return rc;

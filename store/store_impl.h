@@ -50,6 +50,8 @@ void rill_table_flushed(rill_table *t); /* after the commit: dirty rows are clea
 int rill_table_sweep(rill_table *t, MDB_txn *txn, MDB_dbi meta, uint64_t step, size_t budget,
                      rill_err *err);
 void rill_table_set_sweep(rill_table *t, uint64_t pos);
+int rill_table_write_pending(rill_table *t, MDB_txn *txn, MDB_dbi meta, rill_err *err);
+int rill_table_read_pending(rill_table *t, const void *blob, size_t len);
 void rill_table_set_step(rill_table *t, uint64_t step);
 /* After a step: evict rows over the budget (dirty ones spilled), end read transactions. */
 int rill_table_end_step(rill_table *t, uint64_t step, rill_err *err);

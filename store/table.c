@@ -407,7 +407,8 @@ static int stored_row(rill_table *t, uint64_t id, const float **row, rill_err *e
 
 /* ---- lookups ---- */
 
-/* Admission: true once id has been seen o.admit times (counted once per step). */
+/* Admission: true once id has been seen o.admit times (counted once per lookup call; the
+ * embed node looks each distinct id up once a step). */
 static int admitted(rill_table *t, uint64_t id, bool *yes)
 {
     *yes = true;
@@ -737,6 +738,51 @@ int rill_table_sweep(rill_table *t, MDB_txn *txn, MDB_dbi meta, uint64_t step, s
     if ((rc = mdb_put(txn, meta, &mk, &mv, 0)))
         return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "sweeping old rows", err);
     t->sweep_next = pos;
+    return RILL_OK;
+}
+
+/* Admission counts are part of the run's state: written with every checkpoint (as id, count
+ * pairs under "admit:NAME" in the meta database) and read back when the table opens. */
+int rill_table_write_pending(rill_table *t, MDB_txn *txn, MDB_dbi meta, rill_err *err)
+{
+    if (!t->store || t->o.admit <= 1)
+        return RILL_OK;
+    char key[200];
+    snprintf(key, sizeof key, "admit:%s", t->name);
+    size_t n = t->pending.count, rec = sizeof(uint64_t) + sizeof(uint32_t);
+    MDB_val k = {strlen(key), key}, v = {n * rec, NULL};
+    int rc = mdb_put(txn, meta, &k, &v, MDB_RESERVE);
+    if (rc)
+        return rc == MDB_MAP_FULL ? rc
+                                  : rill_store_mdb_err(t->store, rc, "writing admission counts", err);
+    /* in map order, which is a function of the ids alone: the same state writes the same bytes */
+    unsigned char *p = v.mv_data;
+    for (size_t h = 0; h < t->pending.cap; h++)
+        if (t->pending.vals[h] != EMPTY) {
+            memcpy(p, &t->pending.keys[h], sizeof(uint64_t));
+            memcpy(p + sizeof(uint64_t), &t->pending.vals[h], sizeof(uint32_t));
+            p += rec;
+        }
+    return RILL_OK;
+}
+
+int rill_table_read_pending(rill_table *t, const void *blob, size_t len)
+{
+    size_t rec = sizeof(uint64_t) + sizeof(uint32_t), n = len / rec;
+    if (len % rec || map_reserve(&t->pending, n))
+        return RILL_EINVAL;
+    const unsigned char *p = blob;
+    for (size_t i = 0; i < n; i++, p += rec) {
+        uint64_t id;
+        uint32_t count;
+        memcpy(&id, p, sizeof id);
+        memcpy(&count, p + sizeof id, sizeof count);
+        size_t h = map_find(&t->pending, id);
+        if (t->pending.vals[h] == EMPTY)
+            t->pending.count++;
+        t->pending.keys[h] = id;
+        t->pending.vals[h] = count;
+    }
     return RILL_OK;
 }
 

@@ -201,7 +201,8 @@ function commands.inspect(args)
   if not run then die("rill inspect: which run directory?") end
   local core = require "rill.core"
   local check = o.check == true
-  local info = core.inspect(run, check)
+  local ok, info = pcall(core.inspect, run, check)
+  if not ok then die("%s", (tostring(info):gsub("^[^:]+%.lua:%d+: ", ""))) end
   local out = {}
   out[#out + 1] = string.format("run %s: step %s, epoch %s%s%s", run, tostring(info.step or 0),
                                 tostring(info.epoch or 0),
@@ -213,12 +214,16 @@ function commands.inspect(args)
   for _, t in ipairs(info.tables) do
     out[#out + 1] = string.format("%-28s %12d %5d %7d %-16s %10s", t.name, t.rows, t.dim, t.stride, t.optim, human(t.bytes))
   end
-  out[#out + 1] = string.format("%-28s %12s", "dense parameter", "values")
+  out[#out + 1] = string.format("%-28s %12s", "dense parameter", "floats (with optimizer state)")
   for _, d in ipairs(info.dense) do
     out[#out + 1] = string.format("%-28s %12d", d.name, d.values)
   end
   if check then out[#out + 1] = "check: the store is sound" end
-  if o.digest then out[#out + 1] = "digest: " .. core.store_digest(run) end
+  if o.digest then
+    local okd, d = pcall(core.store_digest, run)
+    if not okd then die("%s", (tostring(d):gsub("^[^:]+%.lua:%d+: ", ""))) end
+    out[#out + 1] = "digest: " .. d
+  end
   print(table.concat(out, "\n"))
   return 0
 end
