@@ -20,8 +20,9 @@
 typedef struct {
     uint64_t id;
     uint64_t used;   /* last step that looked the row up */
-    uint32_t dirty;
-    uint32_t in_dirty_list;
+    uint32_t slot;   /* this row's slot, so a row pointer finds its bookkeeping */
+    uint16_t dirty;
+    uint16_t in_dirty_list;
 } row_head;
 
 typedef struct {
@@ -49,6 +50,7 @@ struct rill_table {
     id_map map;              /* id -> slot */
     uint32_t *dirty;         /* slots changed since the last flush */
     size_t ndirty, dirty_cap;
+    bool dirty_list_short;   /* a dirty row missed the list (no memory): flush looks at all */
     size_t budget;           /* rows; 0: no limit */
     id_map pending;          /* admission: id -> sightings so far */
     uint64_t step;           /* the current step, for the rows' "used" stamps */
@@ -211,8 +213,11 @@ static int mark_dirty(rill_table *t, uint32_t slot)
     if (t->ndirty == t->dirty_cap) {
         size_t cap = t->dirty_cap ? t->dirty_cap * 2 : 4096;
         uint32_t *d = realloc(t->dirty, cap * sizeof *d);
-        if (!d)
+        if (!d) {
+            /* the row's flag is set: the next flush finds it by looking at every row */
+            t->dirty_list_short = true;
             return RILL_ENOMEM;
+        }
         t->dirty = d;
         t->dirty_cap = cap;
     }
@@ -471,7 +476,8 @@ int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows
         size_t h = map_find(&t->map, id);
         if (t->map.vals[h] != EMPTY) {
             uint32_t slot = t->map.vals[h];
-            slot_head(t, slot)->used = t->step;
+            if (t->store) /* the stamp steers eviction and sweeps, which only a store has */
+                slot_head(t, slot)->used = t->step;
             rows[i] = slot_row(t, slot);
             t->st.hits++;
             continue;
@@ -498,6 +504,7 @@ int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows
         row_head *hd = slot_head(t, slot);
         hd->id = id;
         hd->used = t->step;
+        hd->slot = slot;
         hd->dirty = 0;
         hd->in_dirty_list = 0;
         if (stored) {
@@ -593,11 +600,9 @@ void rill_table_apply(rill_table *t, double lr_scale, double grad_scale, uint64_
     rill_parallel_for(t->stage_n, 512, apply_part, &j);
     if (t->store)
         for (size_t i = 0; i < t->stage_n; i++) {
-            if (!t->stage_rows[i])
-                continue;
-            size_t h = map_find(&t->map, t->stage_ids[i]);
-            if (t->map.vals[h] != EMPTY)
-                mark_dirty(t, t->map.vals[h]); /* on failure the row stays unmarked: see flush */
+            float *row = t->stage_rows[i];
+            if (row) /* a row that misses the dirty list is still flagged: see mark_dirty */
+                mark_dirty(t, ((row_head *)((unsigned char *)row + t->head_off))->slot);
         }
     t->visits += t->stage_n;
     t->stage_n = 0;
@@ -666,14 +671,20 @@ int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t *rows, uint64_t *byte
             return rc == MDB_MAP_FULL ? rc
                                       : rill_store_mdb_err(t->store, rc, "emptying the spill", err);
     }
-    id_slot *v = malloc((t->ndirty ? t->ndirty : 1) * sizeof *v);
+    size_t cap = t->dirty_list_short ? t->map.count : t->ndirty, n = 0;
+    id_slot *v = malloc((cap ? cap : 1) * sizeof *v);
     if (!v)
         return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory in a checkpoint", t->name);
-    size_t n = 0;
-    for (size_t i = 0; i < t->ndirty; i++) {
-        row_head *h = slot_head(t, t->dirty[i]);
-        if (h->dirty)
-            v[n++] = (id_slot){h->id, t->dirty[i]};
+    if (t->dirty_list_short) {
+        for (size_t h = 0; h < t->map.cap; h++)
+            if (t->map.vals[h] != EMPTY && slot_head(t, t->map.vals[h])->dirty)
+                v[n++] = (id_slot){t->map.keys[h], t->map.vals[h]};
+    } else {
+        for (size_t i = 0; i < t->ndirty; i++) {
+            row_head *h = slot_head(t, t->dirty[i]);
+            if (h->dirty)
+                v[n++] = (id_slot){h->id, t->dirty[i]};
+        }
     }
     qsort(v, n, sizeof *v, cmp_id);
     rc = put_rows(t, txn, t->main, v, n, bytes, err);
@@ -821,6 +832,11 @@ void rill_table_flushed(rill_table *t)
         h->dirty = 0;
         h->in_dirty_list = 0;
     }
+    if (t->dirty_list_short)
+        for (size_t h = 0; h < t->map.cap; h++)
+            if (t->map.vals[h] != EMPTY)
+                slot_head(t, t->map.vals[h])->dirty = 0;
+    t->dirty_list_short = false;
     t->ndirty = 0;
     t->spilled = false;
 }
@@ -1110,7 +1126,7 @@ int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float 
         free(v);
         return rc;
     }
-    if (t->ndirty || t->spilled)
+    if (t->ndirty || t->spilled || t->dirty_list_short)
         return rill_errf(err, RILL_EINVAL,
                          "table '%s' has rows not yet written to its store: checkpoint first",
                          t->name);
