@@ -20,6 +20,7 @@ typedef struct {
     double init;
     rill_table_opts opts;
     rill_table **slot;
+    rill_param *proj;
 } table_spec;
 
 /* kept beside the graph so graph.h need not show it */
@@ -121,6 +122,7 @@ void rill_graph_free(rill_graph *g)
         rill_table_free(g->tables[i]);
     free(g->tables);
     free(g->table_owner);
+    free(g->table_proj);
     free(gi->specs);
     rill_free(g->param_block);
     rill_free(gi->stats_block);
@@ -284,6 +286,14 @@ int rill_graph_table(rill_graph *g, rill_node *n, const char *name, int64_t rows
     return RILL_OK;
 }
 
+void rill_graph_table_projection(rill_graph *g, rill_table **slot, rill_param *proj)
+{
+    graph_impl *gi = (graph_impl *)g;
+    for (int i = 0; i < gi->nspecs; i++)
+        if (gi->specs[i].slot == slot)
+            gi->specs[i].proj = proj;
+}
+
 size_t rill_graph_dense_count(const rill_graph *g)
 {
     size_t n = 0;
@@ -340,7 +350,8 @@ int rill_graph_build_on(rill_graph *g, uint64_t seed, rill_store *store, rill_er
     gi->stats_block = rill_zalloc((nstats ? nstats : 1) * sizeof(float));
     g->tables = calloc((size_t)(gi->nspecs ? gi->nspecs : 1), sizeof *g->tables);
     g->table_owner = calloc((size_t)(gi->nspecs ? gi->nspecs : 1), sizeof *g->table_owner);
-    if (!g->param_block || !gi->stats_block || !g->tables || !g->table_owner)
+    g->table_proj = calloc((size_t)(gi->nspecs ? gi->nspecs : 1), sizeof *g->table_proj);
+    if (!g->table_proj || !g->param_block || !gi->stats_block || !g->tables || !g->table_owner)
         return rill_errf(err, RILL_ENOMEM, "out of memory for %zu dense parameters", ntrain);
     size_t off = 0, soff = 0;
     for (int i = 0; i < g->nparams; i++) {
@@ -370,6 +381,7 @@ int rill_graph_build_on(rill_graph *g, uint64_t seed, rill_store *store, rill_er
             return rill_err_prefix(err, "node '%s' (%s) at %s: ", s->node->name,
                                    s->node->ops->name, s->node->where);
         g->table_owner[i] = s->node;
+        g->table_proj[i] = s->proj;
         *s->slot = g->tables[i];
         g->ntables = i + 1;
     }

@@ -43,6 +43,8 @@ struct rill_graph {
     bool built;
     uint64_t seed;
     rill_store *store;        /* the run's store the tables live in, or NULL (RAM only) */
+    bool collapsed;           /* inference form: factorised embeddings (MLET) as one table */
+    rill_param **table_proj;  /* per table: the matrix an export applies to its rows, or NULL */
     rill_optim default_sparse;  /* for embed nodes that do not name an optimizer */
 };
 
@@ -66,6 +68,10 @@ rill_param *rill_graph_param(rill_graph *g, rill_node *n, const char *name, int 
 int rill_graph_table(rill_graph *g, rill_node *n, const char *name, int64_t rows, int dim,
                      const rill_optim *opt, double init_scale, const rill_table_opts *opts,
                      rill_table **out, rill_err *err);
+
+/* Makes an export multiply every row of the table behind *slot by proj (rows x cols = the
+ * table's dim x the exported dim): MLET exports W1 W2 as one table. */
+void rill_graph_table_projection(rill_graph *g, rill_table **slot, rill_param *proj);
 
 /* Allocates and initialises parameters (deterministic in seed), tables in RAM. */
 int rill_graph_build(rill_graph *g, uint64_t seed, rill_err *err);

@@ -3,334 +3,55 @@
  * table becomes one table of this node. A field with several ids per example is pooled
  * (sum or mean); a field with none gives zeros. Arguments: dim (required), pooling ("sum",
  * default, or "mean"), optim (the rows' optimizer, e.g. rill.adagrad{lr = 0.05}; default
- * row-wise Adagrad, lr 0.1, initial accumulator 1e-6), init (new rows are uniform(+-init), default
- * 0.05), admit (create a row only once its id was seen this many steps; until then it reads as
- * zeros and is not trained; default 0: at once), prefill (in a run's store, create every row
- * of the table up front rather than on first touch; default false), evict_after (in a run's
- * store, delete rows unused for this many steps; default 0: never).
- *
- * A step deduplicates each table's ids, asks the store for the distinct rows once, and in
- * backward sums each distinct row's gradient in a fixed order (so results do not depend on
- * the thread count) before staging it with the table. In evaluation, rows never trained
- * read as zeros and are not created. Tables are independent, so they run in parallel. */
+ * row-wise Adagrad, lr 0.1, initial accumulator 1e-6), init (new rows are uniform(+-init),
+ * default 0.05), admit (create a row only once its id was seen this many steps; until then it
+ * reads as zeros and is not trained; default 0: at once), prefill (in a run's store, create
+ * every row of the table up front rather than on first touch; default false), evict_after
+ * (in a run's store, delete rows unused for this many steps; default 0: never). The lookup
+ * itself is lookup.c's. */
 #include <stdlib.h>
-#include <string.h>
 
-#include "graph.h"
+#include "lookup.h"
 #include "nodes.h"
-#include "pool.h"
-#include "store.h"
-#include "util.h"
-
-typedef struct {
-    /* fixed */
-    int nfields;
-    int *fields;           /* output field indexes using this table */
-    const rill_node *src;  /* the ids input */
-    int *src_field;        /* field index within src, per entry of fields */
-    rill_table *table;
-    /* this step */
-    size_t nocc, nuniq;
-    uint32_t *occ_uniq;    /* per occurrence, its distinct row */
-    uint64_t *uniq;        /* distinct ids */
-    float **rows;
-    uint32_t *csr_off, *csr_occ; /* occurrences of each distinct row, in occurrence order */
-    uint32_t *occ_out;     /* per occurrence, its (b, field) output slot */
-    float *occ_scale;      /* pooling weight */
-    uint64_t *map_keys;
-    uint32_t *map_vals;
-    size_t map_cap;
-    float *grad;
-} table_work;
-
-typedef struct {
-    int F, D;
-    bool mean;
-    rill_optim opt;
-    double init;
-    int ntables;
-    rill_table_opts topts;
-    table_work *t;
-} embed_state;
 
 static int embed_create(rill_node *n, rill_err *err)
 {
-    static const char *const poolings[] = {"sum", "mean", NULL};
-    embed_state *st = calloc(1, sizeof *st);
+    rill_lookup *lk = calloc(1, sizeof *lk);
+    rill_lookup_args a;
     long dim;
-    int pooling, rc;
-    bool has_optim;
-    rill_args sub;
-    if (!st)
+    int rc;
+    if (!lk)
         return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
-    n->st = st;
-    if (n->nin == 0)
-        return rill_node_errf(n, RILL_EINVAL, err, "needs an ids input (an encode node)");
-    for (int i = 0; i < n->nin; i++)
-        if (n->in[i]->out_kind != RILL_OUT_IDS)
-            return rill_node_errf(n, RILL_ESHAPE, err,
-                                  "input %d ('%s', %s) is not ids: embed takes encode_hash or "
-                                  "encode_bucket outputs",
-                                  i + 1, n->in[i]->name, n->in[i]->ops->name);
-    if ((rc = rill_args_int(&n->args, "dim", 0, 1, 1 << 16, &dim, err)))
+    n->st = lk;
+    if ((rc = rill_lookup_read_args(n, &a, err)) ||
+        (rc = rill_args_int(&n->args, "dim", 0, 1, 1 << 16, &dim, err)))
         return rc;
     if (dim == 0)
         return rill_node_errf(n, RILL_EINVAL, err, "argument 'dim' is required, e.g. dim = 16");
-    if ((rc = rill_args_enum(&n->args, "pooling", poolings, 0, &pooling, err)) ||
-        (rc = rill_args_num(&n->args, "init", 0.05, 0.0, 100.0, &st->init, err)) ||
-        (rc = rill_args_sub(&n->args, "optim", &sub, &has_optim, err)))
+    if ((rc = rill_lookup_create(n, lk, (int)dim, &a, NULL, err)))
         return rc;
-    long admit;
-    if ((rc = rill_args_int(&n->args, "admit", 0, 0, 1 << 30, &admit, err)))
-        return rc;
-    st->topts.admit = (int)admit;
-    if ((rc = rill_args_bool(&n->args, "prefill", false, &st->topts.prefill, err)) ||
-        (rc = rill_args_int(&n->args, "evict_after", 0, 0, 1L << 40, &st->topts.evict_after, err)))
-        return rc;
-    st->opt = n->g->default_sparse;
-    if (has_optim && (rc = rill_optim_parse(&sub, true, &st->opt, err)))
-        return rc;
-    st->D = (int)dim;
-    st->mean = pooling == 1;
-    for (int i = 0; i < n->nin; i++) {
-        st->F += n->in[i]->layout.F;
-        st->ntables += n->in[i]->layout.ntables;
-    }
-    st->t = calloc((size_t)st->ntables, sizeof *st->t);
-    if (!st->t)
-        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
-    int f0 = 0, t0 = 0;
-    for (int i = 0; i < n->nin; i++) {
-        const rill_ids_layout *l = &n->in[i]->layout;
-        for (int t = 0; t < l->ntables; t++) {
-            table_work *w = &st->t[t0 + t];
-            w->src = n->in[i];
-            w->fields = calloc((size_t)l->F, sizeof *w->fields);
-            w->src_field = calloc((size_t)l->F, sizeof *w->src_field);
-            if (!w->fields || !w->src_field)
-                return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
-            for (int f = 0; f < l->F; f++)
-                if (l->field_table[f] == t) {
-                    w->fields[w->nfields] = f0 + f;
-                    w->src_field[w->nfields++] = f;
-                }
-            char name[96];
-            if (l->ntables == 1 && l->F > 1)
-                snprintf(name, sizeof name, "%s", n->in[i]->name);
-            else
-                snprintf(name, sizeof name, "%s", l->field_names[w->src_field[0]]);
-            if ((rc = rill_graph_table(n->g, n, name, l->table_rows[t], st->D, &st->opt, st->init,
-                                       &st->topts, &w->table, err)))
-                return rc;
-        }
-        f0 += l->F;
-        t0 += l->ntables;
-    }
     n->out_kind = RILL_OUT_DENSE;
     n->nd = 2;
-    n->dims[0] = st->F;
-    n->dims[1] = st->D;
+    n->dims[0] = lk->F;
+    n->dims[1] = lk->D;
     return RILL_OK;
-}
-
-/* Plans a table's step: counts occurrences and takes its buffers from the arena (the arena
- * is not thread-safe, so this runs before the parallel part). */
-static int plan_table(rill_node *n, rill_step *s, table_work *w, rill_err *err)
-{
-    const rill_ids *ids = &w->src->ids;
-    int Fs = w->src->layout.F;
-    size_t nocc = 0;
-    for (int k = 0; k < w->nfields; k++)
-        for (int b = 0; b < s->B; b++) {
-            size_t slot = (size_t)b * Fs + w->src_field[k];
-            nocc += ids->off[slot + 1] - ids->off[slot];
-        }
-    w->nocc = nocc;
-    size_t cap = 16;
-    while (cap < 2 * nocc)
-        cap *= 2;
-    w->map_cap = cap;
-    size_t m = nocc ? nocc : 1;
-    w->occ_uniq = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
-    w->occ_out = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
-    w->occ_scale = rill_node_alloc(n, s, m * sizeof(float), false, err);
-    w->uniq = rill_node_alloc(n, s, m * sizeof(uint64_t), false, err);
-    w->rows = rill_node_alloc(n, s, m * sizeof(float *), false, err);
-    w->csr_off = rill_node_alloc(n, s, (m + 1) * sizeof(uint32_t), false, err);
-    w->csr_occ = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
-    w->map_keys = rill_node_alloc(n, s, cap * sizeof(uint64_t), false, err);
-    w->map_vals = rill_node_alloc(n, s, cap * sizeof(uint32_t), false, err);
-    w->grad = NULL;
-    if (!w->occ_uniq || !w->occ_out || !w->occ_scale || !w->uniq || !w->rows || !w->csr_off ||
-        !w->csr_occ || !w->map_keys || !w->map_vals)
-        return err->code;
-    return RILL_OK;
-}
-
-typedef struct {
-    rill_node *n;
-    rill_step *s;
-    int failed;
-    rill_err errs[64];
-} embed_job;
-
-static void forward_table(embed_state *st, table_work *w, rill_step *s, float *out,
-                          rill_err *err, int *failed)
-{
-    const rill_ids *ids = &w->src->ids;
-    int Fs = w->src->layout.F, F = st->F, D = st->D;
-    size_t mask = w->map_cap - 1, nu = 0, o = 0;
-    memset(w->map_vals, 0xff, w->map_cap * sizeof(uint32_t));
-    for (int k = 0; k < w->nfields; k++)
-        for (int b = 0; b < s->B; b++) {
-            size_t slot = (size_t)b * Fs + w->src_field[k];
-            uint32_t a = ids->off[slot], e = ids->off[slot + 1];
-            float scale = st->mean && e > a ? 1.0f / (float)(e - a) : 1.0f;
-            for (uint32_t i = a; i < e; i++, o++) {
-                uint64_t id = ids->id[i];
-                size_t h = (size_t)rill_mix64(id) & mask;
-                while (w->map_vals[h] != UINT32_MAX && w->map_keys[h] != id)
-                    h = (h + 1) & mask;
-                if (w->map_vals[h] == UINT32_MAX) {
-                    w->map_keys[h] = id;
-                    w->map_vals[h] = (uint32_t)nu;
-                    w->uniq[nu++] = id;
-                }
-                w->occ_uniq[o] = w->map_vals[h];
-                w->occ_out[o] = (uint32_t)((size_t)b * F + w->fields[k]);
-                w->occ_scale[o] = scale;
-            }
-        }
-    w->nuniq = nu;
-    if (s->training) {
-        int rc = rill_table_lookup(w->table, w->uniq, nu, w->rows, err);
-        if (rc) {
-            *failed = 1;
-            return;
-        }
-    } else {
-        for (size_t u = 0; u < nu; u++)
-            w->rows[u] = (float *)rill_table_peek(w->table, w->uniq[u]);
-    }
-    /* zero this table's output slots, then pool */
-    for (int k = 0; k < w->nfields; k++)
-        for (int b = 0; b < s->B; b++)
-            memset(out + ((size_t)b * F + w->fields[k]) * D, 0, (size_t)D * sizeof(float));
-    for (size_t i = 0; i < w->nocc; i++) {
-        /* rows are scattered over a large table: ask for a later one while adding this one */
-        if (i + 16 < w->nocc) {
-            const float *ahead = w->rows[w->occ_uniq[i + 16]];
-            if (ahead)
-                __builtin_prefetch(ahead);
-        }
-        const float *row = w->rows[w->occ_uniq[i]];
-        if (!row)
-            continue;
-        float *dst = out + (size_t)w->occ_out[i] * D;
-        float sc = w->occ_scale[i];
-        if (sc == 1.0f)
-            for (int d = 0; d < D; d++)
-                dst[d] += row[d];
-        else
-            for (int d = 0; d < D; d++)
-                dst[d] += sc * row[d];
-    }
-}
-
-static void forward_part(void *ctx, size_t t0, size_t t1, int worker)
-{
-    embed_job *j = ctx;
-    embed_state *st = j->n->st;
-    for (size_t t = t0; t < t1; t++)
-        forward_table(st, &st->t[t], j->s, j->n->out, &j->errs[worker], &j->failed);
 }
 
 static int embed_forward(rill_node *n, rill_step *s, rill_err *err)
 {
-    embed_state *st = n->st;
-    int rc;
-    for (int t = 0; t < st->ntables; t++)
-        if ((rc = plan_table(n, s, &st->t[t], err)))
-            return rc;
-    embed_job j = {.n = n, .s = s};
-    rill_parallel_each((size_t)st->ntables, forward_part, &j);
-    if (j.failed) {
-        for (int i = 0; i < 64; i++)
-            if (j.errs[i].code) {
-                *err = j.errs[i];
-                return rill_err_prefix(err, "node '%s' (embed) at %s: ", n->name, n->where);
-            }
-        return rill_node_errf(n, RILL_ESTORE, err, "table lookup failed");
-    }
-    return RILL_OK;
-}
-
-static void backward_table(embed_state *st, table_work *w, const float *dout)
-{
-    int D = st->D;
-    size_t nu = w->nuniq;
-    /* occurrences grouped by distinct row (counting sort keeps occurrence order) */
-    memset(w->csr_off, 0, (nu + 1) * sizeof(uint32_t));
-    for (size_t i = 0; i < w->nocc; i++)
-        w->csr_off[w->occ_uniq[i] + 1]++;
-    for (size_t u = 0; u < nu; u++)
-        w->csr_off[u + 1] += w->csr_off[u];
-    for (size_t i = 0; i < w->nocc; i++)
-        w->csr_occ[w->csr_off[w->occ_uniq[i]]++] = (uint32_t)i;
-    for (size_t u = nu; u > 0; u--)
-        w->csr_off[u] = w->csr_off[u - 1];
-    w->csr_off[0] = 0;
-    memset(w->grad, 0, nu * (size_t)D * sizeof(float));
-    for (size_t u = 0; u < nu; u++) {
-        float *g = w->grad + u * (size_t)D;
-        for (uint32_t k = w->csr_off[u]; k < w->csr_off[u + 1]; k++) {
-            uint32_t i = w->csr_occ[k];
-            const float *src = dout + (size_t)w->occ_out[i] * D;
-            float sc = w->occ_scale[i];
-            for (int d = 0; d < D; d++)
-                g[d] += sc * src[d];
-        }
-    }
-    rill_table_stage(w->table, nu, w->uniq, w->rows, w->grad);
-}
-
-static void backward_part(void *ctx, size_t t0, size_t t1, int worker)
-{
-    embed_job *j = ctx;
-    embed_state *st = j->n->st;
-    (void)worker;
-    for (size_t t = t0; t < t1; t++)
-        backward_table(st, &st->t[t], j->n->dout);
+    return rill_lookup_forward(n, s, n->st, n->out, err);
 }
 
 static int embed_backward(rill_node *n, rill_step *s, rill_err *err)
 {
-    embed_state *st = n->st;
-    if (!s->training)
-        return RILL_OK;
-    for (int t = 0; t < st->ntables; t++) {
-        table_work *w = &st->t[t];
-        w->grad = rill_node_alloc(n, s, (w->nuniq ? w->nuniq : 1) * (size_t)st->D * sizeof(float),
-                                  false, err);
-        if (!w->grad)
-            return err->code;
-    }
-    embed_job j = {.n = n, .s = s};
-    rill_parallel_each((size_t)st->ntables, backward_part, &j);
-    return RILL_OK;
+    return rill_lookup_backward(n, s, n->st, n->dout, err);
 }
 
 static void embed_destroy(rill_node *n)
 {
-    embed_state *st = n->st;
-    if (st && st->t)
-        for (int t = 0; t < st->ntables; t++) {
-            free(st->t[t].fields);
-            free(st->t[t].src_field);
-        }
-    if (st)
-        free(st->t);
-    free(st);
+    if (n->st)
+        rill_lookup_free(n->st);
+    free(n->st);
 }
 
 const rill_node_ops rill_node_embed = {"embed", embed_create, embed_forward, embed_backward,

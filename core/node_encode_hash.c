@@ -3,7 +3,9 @@
  * buckets (rows per field's table: a number, or a list with one per field; default 2^20),
  * shared (one table of `buckets` rows for all fields, the field salt keeping equal values of
  * different fields apart; default false), missing ("own": a missing value gets its own row
- * per field, default; "none": no row, so its embedding is zero), seed (salt; default 0). */
+ * per field, default; "none": no row, so its embedding is zero), seed (salt; default 0),
+ * hash (default true; false: the value itself is the row, modulo buckets, for data whose
+ * values are already row numbers). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +18,7 @@ typedef struct {
     int F;
     int *cols;
     uint64_t *salt, *buckets;
-    bool missing_own;
+    bool missing_own, hash;
 } hash_state;
 
 /* a value no hex field can hold is not needed: the missing row hashes a marker with the salt */
@@ -37,7 +39,8 @@ static int hash_create(rill_node *n, rill_err *err)
         (rc = rill_args_int_list(&n->args, "buckets", 1, 1L << 40, &buckets, &nb, err)) ||
         (rc = rill_args_bool(&n->args, "shared", false, &shared, err)) ||
         (rc = rill_args_enum(&n->args, "missing", missing_modes, 0, &missing, err)) ||
-        (rc = rill_args_int(&n->args, "seed", 0, 0, 1L << 53, &seed, err)))
+        (rc = rill_args_int(&n->args, "seed", 0, 0, 1L << 53, &seed, err)) ||
+        (rc = rill_args_bool(&n->args, "hash", true, &st->hash, err)))
         goto done;
     st->missing_own = missing == 0;
     if (nb > 1 && (shared || nb != st->F)) {
@@ -119,7 +122,8 @@ static void fill_part(void *ctx, size_t r0, size_t r1, int worker)
             if (a == e && st->missing_own)
                 j->ids->id[k++] = to_bucket(rill_hash64(MISSING_MARK, st->salt[f]), st->buckets[f]);
             for (uint32_t i = a; i < e; i++)
-                j->ids->id[k++] = to_bucket(rill_hash64(c->val[i], st->salt[f]), st->buckets[f]);
+                j->ids->id[k++] = st->hash ? to_bucket(rill_hash64(c->val[i], st->salt[f]), st->buckets[f])
+                                           : c->val[i] % st->buckets[f];
         }
     }
 }

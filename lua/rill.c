@@ -19,6 +19,7 @@
 #include "nodes.h"
 #include "pool.h"
 #include "reader.h"
+#include "spectrum.h"
 #include "store.h"
 #include "train.h"
 #include "util.h"
@@ -259,6 +260,7 @@ static int l_graph_new(lua_State *L)
     rill_err err = {0};
     if (rill_graph_create(&b->g, &s->s, &err))
         return luaL_error(L, "%s", err.msg);
+    b->g->collapsed = lua_toboolean(L, 2); /* the inference form: see node_embed_mlet.c */
     return 1;
 }
 
@@ -480,6 +482,7 @@ typedef struct {
     size_t cache;
     bool resume;
     rill_value *meta; /* {pipeline =, settings =}: text kept in the store */
+    const char *init_from; /* an export whose parameters start the run */
 } store_opts;
 
 static int read_cache(rill_args *o, size_t *bytes, rill_err *err)
@@ -532,6 +535,8 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
         (rc = read_cache(o, &so->cache, err)))
         return rc;
     so->meta = (rill_value *)rill_args_get(o, "meta");
+    if ((rc = rill_args_str(o, "init_from", NULL, &so->init_from, err)))
+        return rc;
     t->patience = (int)patience;
     t->epochs = (int)epochs;
     t->seed = (uint64_t)seed;
@@ -696,6 +701,9 @@ static int l_train(lua_State *L)
         rc = rill_graph_build(g, tc.seed, &err);
     tc.store = g->store;
     tc.resume = so.resume;
+    /* a fine-tune starts from an export's parameters (not when resuming: the store has them) */
+    if (!rc && so.init_from && !so.resume && (rc = rill_import(g, so.init_from, &err)))
+        rill_err_prefix(&err, "rill.train at %s: init_from: ", where);
     if (!rc) {
         tc.stop = &rill_interrupted;
         rc = rill_train(g, &tc, c.train, c.valid, &res, &err);
@@ -1011,6 +1019,88 @@ static int l_export(lua_State *L)
     return 0;
 }
 
+typedef struct {
+    rill_spectrum sp;
+    const rill_param *proj;
+    float *buf;
+} spectrum_ctx;
+
+static int spectrum_row(void *ud, uint64_t id, const float *row)
+{
+    spectrum_ctx *c = ud;
+    (void)id;
+    if (c->proj) { /* MLET: the collapsed row W1[i] W2 */
+        int k = c->proj->rows, d = c->proj->cols;
+        for (int j = 0; j < d; j++) {
+            double acc = 0;
+            for (int i = 0; i < k; i++)
+                acc += (double)row[i] * (double)c->proj->data[(size_t)i * d + j];
+            c->buf[j] = (float)acc;
+        }
+        row = c->buf;
+    }
+    rill_spectrum_add(&c->sp, row);
+    return 0;
+}
+
+/* core.spectrum(graph, {run =}) -> { {name =, rows =, dim =, ia =, sv = {...}}, ... } */
+static int l_spectrum(lua_State *L)
+{
+    rill_graph *g = check_graph(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "run");
+    const char *run = lua_tostring(L, -1);
+    rill_err err = {0};
+    int rc = RILL_OK;
+    if (!run)
+        return luaL_error(L, "rill analyze spectrum: which run?");
+    if (!g->built && (rc = open_run_for_reading(g, run, 1, &err)))
+        return luaL_error(L, "%s", err.msg);
+    lua_createtable(L, g->ntables, 0);
+    for (int i = 0; i < g->ntables && !rc; i++) {
+        rill_table *t = g->tables[i];
+        const rill_param *proj = g->table_proj ? g->table_proj[i] : NULL;
+        int d = proj ? proj->cols : rill_table_dim(t);
+        spectrum_ctx c = {.proj = proj};
+        double *sv = malloc((size_t)d * sizeof *sv), ia = 0;
+        c.buf = malloc((size_t)d * sizeof(float));
+        if (!sv || !c.buf || (rc = rill_spectrum_init(&c.sp, d, &err))) {
+            free(sv);
+            free(c.buf);
+            if (!rc)
+                rc = rill_errf(&err, RILL_ENOMEM, "out of memory");
+            break;
+        }
+        rc = rill_table_each(t, spectrum_row, &c, &err);
+        if (!rc && c.sp.n > 0)
+            rc = rill_spectrum_finish(&c.sp, sv, &ia, &err);
+        if (!rc) {
+            lua_createtable(L, 0, 5);
+            lua_pushstring(L, rill_table_name(t));
+            lua_setfield(L, -2, "name");
+            lua_pushinteger(L, (lua_Integer)c.sp.n);
+            lua_setfield(L, -2, "rows");
+            lua_pushinteger(L, d);
+            lua_setfield(L, -2, "dim");
+            lua_pushnumber(L, ia);
+            lua_setfield(L, -2, "ia");
+            lua_createtable(L, d, 0);
+            for (int k = 0; c.sp.n > 0 && k < d; k++) {
+                lua_pushnumber(L, sv[k]);
+                lua_rawseti(L, -2, k + 1);
+            }
+            lua_setfield(L, -2, "sv");
+            lua_rawseti(L, -2, i + 1);
+        }
+        rill_spectrum_free(&c.sp);
+        free(sv);
+        free(c.buf);
+    }
+    if (rc)
+        return luaL_error(L, "%s", err.msg);
+    return 1;
+}
+
 /* core.store_digest(run) -> hex digest of the last checkpoint's parameters */
 static int l_store_digest(lua_State *L)
 {
@@ -1313,6 +1403,7 @@ int luaopen_rill_core(lua_State *L)
                                     {"store_digest", l_store_digest},
                                     {"inspect", l_inspect},
                                     {"export", l_export},
+                                    {"spectrum", l_spectrum},
                                     {"gemm_record", l_gemm_record},
                                     {"gemm_replay", l_gemm_replay},
                                     {"bench_gather", l_bench_gather},

@@ -87,7 +87,9 @@ static void file_name(char *out, size_t cap, const char *dir, const char *name, 
 
 typedef struct {
     FILE *ids, *vals;
-    int dim;
+    int dim;                 /* floats written per row */
+    const rill_param *proj;  /* rows are multiplied by it (MLET: W1 W2), or NULL */
+    float *buf;
     uint64_t n;
     bool count_only;
 } export_rows;
@@ -98,8 +100,20 @@ static int export_row(void *ud, uint64_t id, const float *row)
     e->n++;
     if (e->count_only)
         return RILL_OK;
+    const float *out = row;
+    if (e->proj) {
+        /* the collapsed row: row (1 x inner) times proj (inner x dim), summed in double */
+        int k = e->proj->rows, d = e->proj->cols;
+        for (int j = 0; j < d; j++) {
+            double acc = 0;
+            for (int i = 0; i < k; i++)
+                acc += (double)row[i] * (double)e->proj->data[(size_t)i * d + j];
+            e->buf[j] = (float)acc;
+        }
+        out = e->buf;
+    }
     if (fwrite(&id, sizeof id, 1, e->ids) != 1 ||
-        fwrite(row, sizeof(float), (size_t)e->dim, e->vals) != (size_t)e->dim)
+        fwrite(out, sizeof(float), (size_t)e->dim, e->vals) != (size_t)e->dim)
         return RILL_EIO;
     return RILL_OK;
 }
@@ -140,13 +154,19 @@ int rill_export(rill_graph *g, const char *dir, const char *pipeline, const char
     for (int i = 0; i < g->ntables && !rc; i++) {
         rill_table *t = g->tables[i];
         const char *name = rill_table_name(t);
+        const rill_param *proj = g->table_proj ? g->table_proj[i] : NULL;
         export_rows e = {.dim = rill_table_dim(t), .count_only = true};
         if ((rc = rill_table_each(t, export_row, &e, err)))
             break;
         uint64_t n = e.n;
         file_name(path, sizeof path, dir, name, ".npy");
         file_name(ipath, sizeof ipath, dir, name, ".ids.npy");
-        e = (export_rows){.dim = rill_table_dim(t)};
+        e = (export_rows){.dim = proj ? proj->cols : rill_table_dim(t), .proj = proj};
+        e.buf = proj ? malloc((size_t)proj->cols * sizeof(float)) : NULL;
+        if (proj && !e.buf) {
+            rc = rill_errf(err, RILL_ENOMEM, "out of memory");
+            break;
+        }
         e.vals = fopen(path, "wb");
         e.ids = fopen(ipath, "wb");
         if (!e.vals || !e.ids || npy_header(e.vals, "<f4", n, (uint64_t)e.dim, true) ||
@@ -158,6 +178,7 @@ int rill_export(rill_graph *g, const char *dir, const char *pipeline, const char
             rc = rill_errf(err, RILL_EIO, "%s: write failed: %s", path, strerror(errno));
         if (e.ids && fclose(e.ids) != 0 && !rc)
             rc = rill_errf(err, RILL_EIO, "%s: write failed: %s", ipath, strerror(errno));
+        free(e.buf);
         fprintf(man, "%s\n    {\"name\": ", i ? "," : "");
         json_str(man, name);
         fprintf(man, ", \"id_range\": %lld, \"dim\": %d, \"rows\": %llu, \"values\": ",
@@ -168,8 +189,14 @@ int rill_export(rill_graph *g, const char *dir, const char *pipeline, const char
         fprintf(man, "}");
     }
     fprintf(man, "\n  ],\n  \"dense\": [");
+    int written = 0;
     for (int i = 0; i < g->nparams && !rc; i++) {
         const rill_param *p = g->params[i];
+        bool folded = false; /* an MLET W2 is in its table already */
+        for (int t = 0; g->table_proj && t < g->ntables; t++)
+            folded |= g->table_proj[t] == p;
+        if (folded)
+            continue;
         file_name(path, sizeof path, dir, p->name, ".npy");
         FILE *f = fopen(path, "wb");
         if (!f || npy_header(f, "<f4", (uint64_t)p->rows, (uint64_t)p->cols, true) ||
@@ -177,7 +204,7 @@ int rill_export(rill_graph *g, const char *dir, const char *pipeline, const char
             rc = rill_errf(err, RILL_EIO, "%s: cannot write: %s", path, strerror(errno));
         if (f && fclose(f) != 0 && !rc)
             rc = rill_errf(err, RILL_EIO, "%s: write failed: %s", path, strerror(errno));
-        fprintf(man, "%s\n    {\"name\": ", i ? "," : "");
+        fprintf(man, "%s\n    {\"name\": ", written++ ? "," : "");
         json_str(man, p->name);
         fprintf(man, ", \"shape\": [%d, %d], \"file\": ", p->rows, p->cols);
         json_str(man, strrchr(path, '/') + 1);

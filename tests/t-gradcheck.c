@@ -199,8 +199,8 @@ static int collect(void *ud, uint64_t id, const float *row)
 
 /* embed: the staged row gradients are read back through an SGD step with lr 1
  * (new = old - g), then compared with finite differences on the rows. */
-static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, const char *hash_args,
-                       const char *embed_args)
+static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, const char *kind,
+                       const char *hash_args, const char *embed_args)
 {
     rill_err err = {0};
     rill_graph *g;
@@ -210,8 +210,8 @@ static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, co
     gt_case c = {.g = g, .batch = batch, .B = B};
     rill_arena_init(&c.arena, 0);
     rill_node *ids = gt_add(g, "encode_hash", "ids", NULL, 0, hash_args, &err);
-    c.node = ids ? gt_add(g, "embed", "emb", &ids, 1, embed_args, &err) : NULL;
-    if (!ok(c.node && !rill_graph_build(g, 5, &err), "embed{%s} on encode_hash{%s}: built",
+    c.node = ids ? gt_add(g, kind, "emb", &ids, 1, embed_args, &err) : NULL;
+    if (!ok(c.node && !rill_graph_build(g, 5, &err), "%s{%s} on encode_hash{%s}: built", kind,
             embed_args, hash_args)) {
         diag("%s", err.msg);
         goto out;
@@ -251,8 +251,17 @@ static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, co
         free(old);
         free(an);
     }
-    ok(rows > 0 && worst < TOL, "embed{%s}: d rows (%d rows) match finite differences (worst %.2e)",
-       embed_args, rows, worst);
+    ok(rows > 0 && worst < TOL, "%s{%s}: d rows (%d rows) match finite differences (worst %.2e)",
+       kind, embed_args, rows, worst);
+    for (int p = 0; p < g->nparams; p++) { /* dense parameters (MLET's W2) */
+        rill_param *pa = g->params[p];
+        float *an = malloc(pa->n * sizeof(float));
+        memcpy(an, pa->grad, pa->n * sizeof(float));
+        double w = gt_fd(&c, r, pa->data, an, pa->n, EPS, &err);
+        ok(w < TOL, "%s{%s}: d %s matches finite differences (worst %.2e)", kind, embed_args,
+           pa->name, w);
+        free(an);
+    }
     free(r);
 out:
     rill_graph_free(g);
@@ -302,12 +311,16 @@ int main(void)
     rill_rng_seed(&rng, 1);
     make_batch(&batch, &sc, 9, &rng);
     loss_case(&sc, &batch, 9);
-    embed_case(&sc, &batch, 9, "fields={'user','tags','item'},buckets=7",
+    embed_case(&sc, &batch, 9, "embed", "fields={'user','tags','item'},buckets=7",
                "dim=3,optim={kind='sgd',lr=1}");
-    embed_case(&sc, &batch, 9, "fields={'user','tags','item'},buckets=11,shared=true",
+    embed_case(&sc, &batch, 9, "embed", "fields={'user','tags','item'},buckets=11,shared=true",
                "dim=4,pooling='mean',optim={kind='sgd',lr=1}");
-    embed_case(&sc, &batch, 9, "fields={'tags'},buckets=5,missing='none'",
+    embed_case(&sc, &batch, 9, "embed", "fields={'tags'},buckets=5,missing='none'",
                "dim=2,pooling='mean',optim={kind='sgd',lr=1}");
+    embed_case(&sc, &batch, 9, "embed_mlet", "fields={'user','tags','item'},buckets=7",
+               "dim=3,inner=5,optim={kind='sgd',lr=1}");
+    embed_case(&sc, &batch, 9, "embed_mlet", "fields={'user','tags','item'},buckets=11,shared=true",
+               "dim=2,inner=6,pooling='mean',optim={kind='sgd',lr=1}");
     rill_batch_free(&batch);
     rill_schema_free(&sc);
     rill_schema_free(&criteo);

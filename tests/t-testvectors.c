@@ -232,6 +232,71 @@ static void run_optim(const tv_case *c)
     free(w), free(m), free(v), free(rows);
 }
 
+/* MLET through its node: ids as C1 values (encode_hash with hash = false keeps them as row
+ * numbers), W1 written into the table's rows, W2 into the node's parameter; dW1 read back
+ * through an SGD step with lr 1 */
+static void run_mlet(const tv_case *c)
+{
+    int B = tv_int(c, "B"), n = tv_int(c, "n"), k = tv_int(c, "k"), d = tv_int(c, "d");
+    rill_err err = {0};
+    rill_schema sc;
+    rill_schema_criteo(&sc, &err);
+    rill_batch batch;
+    rill_batch_init(&batch, &sc, B, &err);
+    const tv_tensor *ids = tv_get(c, "ids");
+    for (int b = 0; b < B; b++) {
+        for (int f = 0; f < sc.ncat; f++)
+            batch.cat[f].off[b + 1] = batch.cat[f].off[b] + (f == 0);
+        batch.cat[0].val[b] = (uint64_t)ids->v[b];
+        batch.labels[b] = 0;
+    }
+    batch.B = B;
+    rill_graph *g;
+    rill_graph_create(&g, &sc, &err);
+    gt_case t = {.g = g, .batch = &batch, .B = B};
+    rill_arena_init(&t.arena, 0);
+    char a[128];
+    snprintf(a, sizeof a, "fields={'C1'},buckets=%d,hash=false,missing='none'", n);
+    rill_node *idn = gt_add(g, "encode_hash", "ids", NULL, 0, a, &err);
+    snprintf(a, sizeof a, "dim=%d,inner=%d,optim={kind='sgd',lr=1}", d, k);
+    t.node = idn ? gt_add(g, "embed_mlet", "mlet", &idn, 1, a, &err) : NULL;
+    if (!ok(t.node && !rill_graph_build(g, 1, &err), "mlet %s: built", c->name)) {
+        diag("%s", err.msg);
+        goto out;
+    }
+    rill_table *tab = g->tables[0];
+    rill_param *W2 = param_of(g, "mlet.W2.C1");
+    float *W1 = tv_floats(c, "W1"), *w2 = tv_floats(c, "W2"), *dout = tv_floats(c, "dout");
+    for (uint64_t i = 0; i < (uint64_t)n; i++) {
+        float *row;
+        rill_table_lookup(tab, &i, 1, &row, &err);
+        memcpy(row, W1 + i * k, (size_t)k * sizeof(float));
+    }
+    memcpy(W2->data, w2, (size_t)k * d * sizeof(float));
+    if (gt_backward(&t, dout, NULL, &err) == 0) {
+        gt_objective(&t, dout, &err);
+        check("mlet", c, t.node->out, "out");
+        check("mlet", c, W2->grad, "dW2");
+        rill_table_apply(tab, 1.0, 1.0, 1);
+        float *dW1 = calloc((size_t)n * k, sizeof(float));
+        for (uint64_t i = 0; i < (uint64_t)n; i++) {
+            const float *row = rill_table_peek(tab, i);
+            for (int j = 0; j < k; j++)
+                dW1[i * k + j] = W1[i * k + j] - row[j];
+        }
+        check("mlet", c, dW1, "dW1");
+        free(dW1);
+    } else {
+        ok(0, "mlet %s: %s", c->name, err.msg);
+    }
+    free(W1), free(w2), free(dout);
+out:
+    rill_graph_free(g);
+    rill_arena_free(&t.arena);
+    rill_batch_free(&batch);
+    rill_schema_free(&sc);
+}
+
 static void run_file(const char *file, void (*fn)(const tv_case *))
 {
     FILE *f = tv_open(file);
@@ -260,6 +325,7 @@ int main(void)
     run_file("dot_interaction.txt", run_dot);
     run_file("cross_v2.txt", run_cross);
     run_file("optim.txt", run_optim);
+    run_file("mlet.txt", run_mlet);
     rill_pool_stop();
     return done_testing();
 }

@@ -73,8 +73,13 @@ return function(o)
   end
   local row_bytes = 65 * 4
   local table_bytes = ids * row_bytes
-  local out = { string.format("rill bench store: %s rows of dim 64 + row-wise Adagrad (%s), %s examples of Zipf(1.05) ids, batch 4096, 2 threads",
-                              commas(ids), gib(table_bytes), commas(rows)) }
+  local out = setmetatable({}, { __newindex = function(t, k, v)
+    rawset(t, k, v)
+    io.stdout:write(v, "\n") -- as it comes: a long benchmark's parts are not lost
+    io.stdout:flush()
+  end })
+  out[1] = (string.format("rill bench store: %s rows of dim 64 + row-wise Adagrad (%s), %s examples of Zipf(1.05) ids, batch 4096, 2 threads",
+                              commas(ids), gib(table_bytes), commas(rows)))
   local res = {}
   for _, case in ipairs{ { "all cached", 0 }, { "cache 1/8", table_bytes // 8 } } do
     local run = "runs/bench-store"
@@ -108,6 +113,5 @@ return function(o)
                                 commas(speeds.plain), commas(speeds.ram), commas(speeds.store))
   out[#out + 1] = string.format("  store against plain arrays: %.1f%% slower (target: under 10%%)",
                                 100 * (1 - speeds.store / speeds.plain))
-  print(table.concat(out, "\n"))
   return 0
 end

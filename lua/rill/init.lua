@@ -135,12 +135,18 @@ end
 local Graph = {}
 Graph.__index = Graph
 
--- rill.graph(data): an empty graph over the data's columns
-function rill.graph(data)
+-- rill.graph(data [, { collapsed = true }]): an empty graph over the data's columns.
+-- collapsed builds the inference form (factorised MLET embeddings as single tables), to
+-- fine-tune from an export with rill.train{ init_from = EXPORT_DIR }.
+function rill.graph(data, opts)
   if type(data) ~= "table" or not data.schema then
     fail(2, "rill.graph(data): data must come from rill.data.criteo{...}")
   end
-  return setmetatable({ core = core.graph(data.schema), data = data }, Graph)
+  -- predicting from an export, or fine-tuning from one, builds the inference form of the
+  -- graph: factorised embeddings (MLET) become single tables
+  local c = cli()
+  local collapsed = (c.export or (opts and opts.collapsed)) and true or false
+  return setmetatable({ core = core.graph(data.schema, collapsed), data = data }, Graph)
 end
 
 local is_node = core.is_node
@@ -188,6 +194,32 @@ for _, kind in ipairs(kinds) do
     return (core_call(nil, self.core.add, self.core, kind, name, where(2), inputs, args))
   end
 end
+
+-- g:embed{ ..., kind = "mlet" } is g:embed_mlet{ ... }: one argument turns a model's
+-- embeddings into another variant ("single", the default, is g:embed)
+local function embed_variant(self, t)
+  local kind = t.kind
+  if kind ~= "single" and not (type(kind) == "string" and rawget(Graph, "embed_" .. kind)) then
+    local names = { "single" }
+    for _, k in ipairs(kinds) do
+      if k:sub(1, 6) == "embed_" then names[#names + 1] = k:sub(7) end
+    end
+    fail(3, "g:embed: unknown kind '%s' (kinds: %s)", tostring(kind), table.concat(names, ", "))
+  end
+  local u = {}
+  for k, v in pairs(t) do if k ~= "kind" then u[k] = v end end
+  local node_kind = kind == "single" and "embed" or "embed_" .. kind
+  local inputs, args, name = split_args(node_kind, u, 3)
+  return (core_call(nil, self.core.add, self.core, node_kind, name, where(3), inputs, args))
+end
+
+local plain_embed = Graph.embed
+function Graph:embed(t)
+  if type(t) == "table" and t.kind ~= nil then return embed_variant(self, t) end
+  local inputs, args, name = split_args("embed", t, 2)
+  return (core_call(nil, self.core.add, self.core, "embed", name, where(2), inputs, args))
+end
+assert(plain_embed)
 
 function Graph:node(name) return self.core:node(name) end
 function Graph:nodes() return self.core:nodes() end
@@ -363,7 +395,7 @@ rill.format_metrics = fmt_metrics
 --             min_lr_scale =, clip_norm =, eval_every =, early_stop = patience, min_delta =,
 --             seed = 1, threads = 0 (all cores), run = "runs/<script>", progress = true }
 --             checkpoint_every = 1000 (steps), cache = "2GiB" (RAM for embedding rows; default
---             no limit) }
+--             no limit), init_from = EXPORT_DIR (start from an export's parameters) }
 -- Trains, or under `rill resume` continues the run from its last checkpoint, or under
 -- `rill eval` / `rill predict` reads the run's parameters and evaluates.
 function rill.train(t)
@@ -382,7 +414,9 @@ function rill.train(t)
   if c.cache then opts.cache = c.cache end
   local quiet = c.quiet
 
-  if c.mode == "export" then
+  if c.mode == "analyze" then
+    return require("rill.analyze")[c.analysis](t.graph, run, c)
+  elseif c.mode == "export" then
     core_call(nil, core.export, t.graph.core, { run = run, out = c.out, pipeline = c.pipeline,
                                                 settings = c.settings })
     return nil

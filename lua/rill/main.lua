@@ -14,6 +14,9 @@ usage: rill COMMAND ...
   rill export RUN --out DIR
       the trained model as .npy files and a manifest (see README); rill predict DIR works
       from the export alone
+  rill analyze spectrum RUN [--out DIR]
+      singular values of every embedding table, information abundance; a table, CSV and
+      an SVG plot in DIR (default RUN/analysis)
   rill resume RUN [--threads N]
       continue a run from its last checkpoint (after Ctrl-C, a crash or a kill); the
       finished run equals one that was never interrupted (same thread count)
@@ -169,6 +172,19 @@ local function saved_run(args, mode)
                        set = meta.set, eval_data = o.data, out = o.out, threads = threads(o),
                        quiet = false },
              nil, true)
+  return 0
+end
+
+function commands.analyze(args)
+  local what = args[2]
+  local known = { spectrum = true }
+  if not known[what] then die("rill analyze: what? (known: spectrum)") end
+  local o = parse(args, 3, { out = true })
+  local run = o.rest[1]
+  if not run then die("rill analyze %s: which run directory?", what) end
+  local script, meta = run_pipeline(run, "the pipeline")
+  run_script(script, { mode = "analyze", analysis = what, run = run, script = script,
+                       data = meta.data, set = meta.set, out = o.out }, nil, true)
   return 0
 end
 

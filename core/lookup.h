@@ -1,0 +1,46 @@
+/* The embedding lookup the embed node kinds share: one table per input table, a step that
+ * deduplicates each table's ids, asks the store for each distinct row once, pools a field's
+ * rows (sum or mean) into (B, F, D), and in backward sums each distinct row's gradient in a
+ * fixed order (so results do not depend on the thread count) before staging it with the
+ * table. In evaluation, rows that do not exist read as zeros and are not created. Tables are
+ * independent, so they run in parallel. */
+#ifndef RILL_LOOKUP_H
+#define RILL_LOOKUP_H
+
+#include "graph.h"
+
+typedef struct table_work table_work;
+
+/* Settings every embed kind reads: pooling, optim, init, admit, prefill, evict_after. */
+typedef struct rill_lookup_args {
+    bool mean;
+    rill_optim opt;
+    double init;
+    rill_table_opts topts;
+} rill_lookup_args;
+
+typedef struct rill_lookup {
+    int F, D;
+    bool mean;
+    int ntables;
+    table_work *t;
+} rill_lookup;
+
+/* Checks that n's inputs are ids and reads the shared arguments. */
+int rill_lookup_read_args(rill_node *n, rill_lookup_args *a, rill_err *err);
+/* Declares one table of width D per input table, named after its field (or its input, for a
+ * shared table) followed by suffix. */
+int rill_lookup_create(rill_node *n, rill_lookup *lk, int D, const rill_lookup_args *a,
+                       const char *suffix, rill_err *err);
+/* out (B, F, D): written, not accumulated */
+int rill_lookup_forward(rill_node *n, rill_step *s, rill_lookup *lk, float *out, rill_err *err);
+/* dout (B, F, D): the gradient of the pooled output */
+int rill_lookup_backward(rill_node *n, rill_step *s, rill_lookup *lk, const float *dout,
+                         rill_err *err);
+void rill_lookup_free(rill_lookup *lk);
+/* The table behind field f's pooled vector. */
+rill_table *rill_lookup_table_of_field(const rill_lookup *lk, int f);
+/* Where the graph will put table t (in input order) once built. */
+rill_table **rill_lookup_table_slot(rill_lookup *lk, int t);
+
+#endif
