@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "blas.h"
+#include "lookup.h"
 #include "metrics.h"
 #include "store.h"
 #include "util.h"
@@ -79,8 +80,50 @@ static int loss_nodes(rill_graph *g, rill_node **out, rill_err *err)
     return n;
 }
 
-int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, rill_eval_result *res,
-                  rill_err *err)
+/* Where a field's ids and rows are: the first embedding node (embed, embed_mlet: their
+ * state starts with the lookup) reading an ids input with that field. */
+typedef struct {
+    const rill_node *ids;
+    int field;
+    rill_table *table;
+} freq_src;
+
+static int find_freq(rill_graph *g, const char *field, freq_src *src, rill_err *err)
+{
+    uint64_t best = 0;
+    memset(src, 0, sizeof *src);
+    for (int i = 0; i < g->nnodes; i++) {
+        rill_node *n = g->nodes[i];
+        if (strcmp(n->ops->name, "embed") != 0 && strcmp(n->ops->name, "embed_mlet") != 0)
+            continue;
+        const rill_lookup *lk = n->st;
+        int f0 = 0;
+        for (int k = 0; k < n->nin; k++) {
+            const rill_ids_layout *l = &n->in[k]->layout;
+            for (int f = 0; f < l->F; f++) {
+                rill_table *t = rill_lookup_table_of_field(lk, f0 + f);
+                bool pick = field[0] ? !src->ids && strcmp(l->field_names[f], field) == 0
+                                     : t && rill_table_touched(t) > best;
+                if (pick && t) {
+                    src->ids = n->in[k];
+                    src->field = f;
+                    src->table = t;
+                    best = rill_table_touched(t);
+                }
+            }
+            f0 += l->F;
+        }
+    }
+    if (!src->ids)
+        return rill_errf(err, RILL_EINVAL,
+                         field[0] ? "per-frequency evaluation: no embedding reads field '%s'"
+                                  : "per-frequency evaluation: the graph has no embedding%s",
+                         field);
+    return RILL_OK;
+}
+
+int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_freq_cfg *freq,
+                  rill_eval_result *res, rill_err *err)
 {
     rill_node *loss[RILL_MAX_TASKS];
     scores sc[RILL_MAX_TASKS];
@@ -89,6 +132,20 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, rill_eval_re
     int nt = loss_nodes(g, loss, err);
     if (nt < 0)
         return nt;
+    freq_src fs = {0};
+    uint64_t bounds[RILL_MAX_FREQ - 1] = {10, 1000};
+    int nb = 2;
+    scores fsc[RILL_MAX_FREQ];
+    memset(fsc, 0, sizeof fsc);
+    if (freq) {
+        int frc = find_freq(g, freq->field, &fs, err);
+        if (frc)
+            return frc;
+        if (freq->nbounds > 0) {
+            nb = freq->nbounds;
+            memcpy(bounds, freq->bounds, (size_t)nb * sizeof bounds[0]);
+        }
+    }
     double t0 = rill_now();
     bool recording = rill_sgemm_record(false); /* a benchmark counts training GEMMs only */
     rill_arena arena;
@@ -119,6 +176,19 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, rill_eval_re
                 y[i] = b->labels[(size_t)i * nl + loss[k]->label];
             if (scores_push(&sc[k], loss[k]->in[0]->out, y, b->B))
                 rc = rill_errf(err, RILL_ENOMEM, "out of memory keeping evaluation scores");
+            if (k == 0 && fs.ids && !rc)
+                for (int i = 0; i < b->B && !rc; i++) {
+                    /* the example's id of the field (its first, when several) */
+                    int F = fs.ids->layout.F;
+                    uint32_t a = fs.ids->ids.off[(size_t)i * F + fs.field];
+                    uint32_t e = fs.ids->ids.off[(size_t)i * F + fs.field + 1];
+                    uint64_t cnt = a < e ? rill_table_count(fs.table, fs.ids->ids.id[a]) : 0;
+                    int bk = 0;
+                    while (bk < nb && cnt >= bounds[bk])
+                        bk++;
+                    if (scores_push(&fsc[bk], loss[0]->in[0]->out + i, y + i, 1))
+                        rc = rill_errf(err, RILL_ENOMEM, "out of memory keeping evaluation scores");
+                }
         }
         if (!rc && predictions)
             for (int i = 0; i < b->B; i++)
@@ -144,12 +214,29 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, rill_eval_re
                 pos += sc[k].y[i] > 0.5f;
             m->pos_rate = sc[k].n ? pos / (double)sc[k].n : (double)NAN;
         }
+        if (fs.ids) {
+            const rill_ids_layout *l = &fs.ids->layout;
+            snprintf(res->freq_field, sizeof res->freq_field, "%s", l->field_names[fs.field]);
+            res->nfreq = nb + 1;
+            for (int k = 0; k <= nb; k++) {
+                rill_freq_bucket *fb = &res->freq[k];
+                fb->lo = k ? bounds[k - 1] : 0;
+                fb->hi = k < nb ? bounds[k] : UINT64_MAX;
+                fb->n = fsc[k].n;
+                fb->auc = rill_auc(fsc[k].z, fsc[k].y, fsc[k].n);
+                fb->logloss = rill_logloss_logit(fsc[k].z, fsc[k].y, fsc[k].n);
+            }
+        }
     }
     res->seconds = rill_now() - t0;
     rill_sgemm_record(recording);
     for (int k = 0; k < RILL_MAX_TASKS; k++) {
         free(sc[k].z);
         free(sc[k].y);
+    }
+    for (int k = 0; k < RILL_MAX_FREQ; k++) {
+        free(fsc[k].z);
+        free(fsc[k].y);
     }
     free(y);
     rill_arena_free(&arena);
@@ -277,7 +364,7 @@ static int eval_and_track(loop *L, bool *improved, rill_err *err)
     rill_train_result *res = L->res;
     rill_eval_result e;
     *improved = false;
-    int rc = rill_evaluate(L->g, L->valid, NULL, &e, err);
+    int rc = rill_evaluate(L->g, L->valid, NULL, NULL, &e, err);
     if (rc)
         return rc;
     res->eval_seconds += e.seconds;

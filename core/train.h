@@ -49,12 +49,31 @@ typedef struct rill_task_metrics {
     uint64_t n;
 } rill_task_metrics;
 
+/* Per-frequency evaluation: the examples split by how many training steps saw the id of one
+ * categorical field (MLET and CEL claim most of their gain on rare ids). */
+#define RILL_MAX_FREQ 6
+
+typedef struct rill_freq_bucket {
+    uint64_t lo, hi;   /* training steps seen: [lo, hi) */
+    double auc, logloss;
+    uint64_t n;
+} rill_freq_bucket;
+
 typedef struct rill_eval_result {
     int ntasks;
     rill_task_metrics task[RILL_MAX_TASKS];
     uint64_t rows;
     double seconds;
+    char freq_field[64];
+    int nfreq;         /* buckets of the first task (0: none) */
+    rill_freq_bucket freq[RILL_MAX_FREQ];
 } rill_eval_result;
+
+typedef struct rill_freq_cfg {
+    char field[64];            /* a categorical field; "" for the one with the largest table */
+    uint64_t bounds[RILL_MAX_FREQ - 1];
+    int nbounds;               /* default (0): 10, 1000: rare, medium, frequent */
+} rill_freq_cfg;
 
 typedef struct rill_train_result {
     uint64_t steps, examples;
@@ -77,10 +96,11 @@ double rill_schedule_scale(const rill_schedule *s, uint64_t t);
 int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
                rill_reader *valid, rill_train_result *res, rill_err *err);
 
-/* Forward over every batch of r: AUC and logloss per loss node. predictions (may be NULL)
- * gets one line per example: the probability of each task, tab-separated. */
-int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, rill_eval_result *res,
-                  rill_err *err);
+/* Forward over every batch of r: AUC and logloss per loss node, and with freq (may be NULL)
+ * per frequency bucket of the first task. predictions (may be NULL) gets one line per
+ * example: the probability of each task, tab-separated. */
+int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_freq_cfg *freq,
+                  rill_eval_result *res, rill_err *err);
 
 /* What a checkpoint says of the run (rill inspect). */
 typedef struct rill_train_state {

@@ -459,6 +459,29 @@ static void push_eval(lua_State *L, const rill_eval_result *e)
         lua_rawseti(L, -2, k + 1);
     }
     lua_setfield(L, -2, "tasks");
+    if (e->nfreq) {
+        lua_createtable(L, e->nfreq, 1);
+        for (int k = 0; k < e->nfreq; k++) {
+            const rill_freq_bucket *b = &e->freq[k];
+            lua_createtable(L, 0, 5);
+            lua_pushinteger(L, (lua_Integer)b->lo);
+            lua_setfield(L, -2, "lo");
+            if (b->hi != UINT64_MAX) {
+                lua_pushinteger(L, (lua_Integer)b->hi);
+                lua_setfield(L, -2, "hi");
+            }
+            lua_pushnumber(L, b->auc);
+            lua_setfield(L, -2, "auc");
+            lua_pushnumber(L, b->logloss);
+            lua_setfield(L, -2, "logloss");
+            lua_pushinteger(L, (lua_Integer)b->n);
+            lua_setfield(L, -2, "rows");
+            lua_rawseti(L, -2, k + 1);
+        }
+        lua_pushstring(L, e->freq_field);
+        lua_setfield(L, -2, "field");
+        lua_setfield(L, -2, "frequency");
+    }
 }
 
 typedef struct {
@@ -819,7 +842,37 @@ static int l_evaluate(lua_State *L)
             goto done;
         }
     }
-    rc = rill_evaluate(g, c.valid, c.pred, &res, &err);
+    rill_freq_cfg fc = {0}, *fcp = NULL;
+    bool has_freq;
+    rill_args fa;
+    if ((rc = rill_args_sub(&oa, "frequency", &fa, &has_freq, &err)))
+        goto done;
+    if (has_freq) {
+        const char *field;
+        long *bounds = NULL;
+        int nb = 0;
+        if ((rc = rill_args_str(&fa, "field", "", &field, &err)) ||
+            (rc = rill_args_int_list(&fa, "bounds", 1, 1L << 50, &bounds, &nb, &err)) ||
+            (rc = rill_args_check_unused(&fa, &err)))
+            goto done;
+        if (nb > RILL_MAX_FREQ - 1) {
+            free(bounds);
+            rc = rill_errf(&err, RILL_EINVAL, "%s: at most %d bounds", fa.who, RILL_MAX_FREQ - 1);
+            goto done;
+        }
+        snprintf(fc.field, sizeof fc.field, "%s", field);
+        for (int i = 0; i < nb; i++) {
+            fc.bounds[i] = (uint64_t)bounds[i];
+            if (i && fc.bounds[i] <= fc.bounds[i - 1])
+                rc = rill_errf(&err, RILL_EINVAL, "%s: bounds must increase", fa.who);
+        }
+        fc.nbounds = nb;
+        free(bounds);
+        if (rc)
+            goto done;
+        fcp = &fc;
+    }
+    rc = rill_evaluate(g, c.valid, c.pred, fcp, &res, &err);
     if (!rc && c.pred == stdout)
         fflush(stdout);
 done:

@@ -4,7 +4,7 @@
  *   state     "run": the trainer's state at the last checkpoint
  *   dense     per dense parameter: its values, then Adam's m and v for trainable ones
  *   t:NAME    a table's rows (key: the row id as a native uint64; value: the floats, then the
- *             last step that used the row)
+ *             last step that used the row and how many training steps did)
  *   s:NAME    rows evicted since the last checkpoint, folded into t:NAME by the next one
  * and DIR/lock, held (flock) by the one process that may write the run. */
 #include <errno.h>
@@ -20,7 +20,7 @@
 #include "store_impl.h"
 #include "util.h"
 
-#define FORMAT "rill-store 1"
+#define FORMAT "rill-store 2" /* 2: rows carry their use count */
 
 int rill_store_mdb_err(rill_store *s, int rc, const char *what, rill_err *err)
 {
@@ -775,7 +775,7 @@ static int verify_entry(void *ud, const rill_store_entry *e)
     MDB_cursor *cur;
     if ((rc = mdb_cursor_open(c->txn, dbi, &cur)))
         return rill_store_mdb_err(c->s, rc, "checking", c->err);
-    size_t want = (size_t)e->stride * sizeof(float) + sizeof(uint64_t);
+    size_t want = (size_t)e->stride * sizeof(float) + 2 * sizeof(uint64_t);
     MDB_val k, v;
     uint64_t n = 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;

@@ -17,9 +17,13 @@
 #define SLAB_ROWS 16384
 #define EMPTY UINT32_MAX
 
+/* After a stored row's floats: the last step that used it and how many training steps did */
+#define ROW_TAIL (2 * sizeof(uint64_t))
+
 typedef struct {
     uint64_t id;
     uint64_t used;   /* last step that looked the row up */
+    uint64_t count;  /* training steps that looked it up (per-frequency evaluation) */
     uint32_t slot;   /* this row's slot, so a row pointer finds its bookkeeping */
     uint16_t dirty;
     uint16_t in_dirty_list;
@@ -400,7 +404,7 @@ static int stored_row(rill_table *t, uint64_t id, const float **row, rill_err *e
         return RILL_OK;
     if (rc)
         return rill_store_mdb_err(t->store, rc, "reading a row", err);
-    size_t want = (size_t)t->stride * sizeof(float) + sizeof(uint64_t);
+    size_t want = (size_t)t->stride * sizeof(float) + ROW_TAIL;
     if (v.mv_size != want)
         return rill_errf(err, RILL_ESTORE,
                          "%s: table '%s', row %llu holds %zu bytes, expected %zu: the store is "
@@ -476,8 +480,9 @@ int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows
         size_t h = map_find(&t->map, id);
         if (t->map.vals[h] != EMPTY) {
             uint32_t slot = t->map.vals[h];
-            if (t->store) /* the stamp steers eviction and sweeps, which only a store has */
-                slot_head(t, slot)->used = t->step;
+            row_head *hd = slot_head(t, slot);
+            hd->used = t->step;
+            hd->count++;
             rows[i] = slot_row(t, slot);
             t->st.hits++;
             continue;
@@ -509,7 +514,11 @@ int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows
         hd->in_dirty_list = 0;
         if (stored) {
             memcpy(row, stored, (size_t)t->stride * sizeof(float));
+            memcpy(&hd->count, (const char *)stored + (size_t)t->stride * sizeof(float) + sizeof(uint64_t),
+                   sizeof hd->count);
+            hd->count++;
         } else {
+            hd->count = 1;
             init_row(t, id, row);
             t->st.created++;
             t->st.rows++;
@@ -522,6 +531,22 @@ int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows
         rows[i] = row;
     }
     return RILL_OK;
+}
+
+uint64_t rill_table_count(rill_table *t, uint64_t id)
+{
+    if (id >= (uint64_t)t->rows || t->plain)
+        return 0;
+    size_t h = map_find(&t->map, id);
+    if (t->map.vals[h] != EMPTY)
+        return slot_head(t, t->map.vals[h])->count;
+    const float *row = NULL;
+    rill_err err;
+    if (!t->store || stored_row(t, id, &row, &err) || !row)
+        return 0;
+    uint64_t c;
+    memcpy(&c, (const char *)row + (size_t)t->stride * sizeof(float) + sizeof(uint64_t), sizeof c);
+    return c;
 }
 
 const float *rill_table_peek(rill_table *t, uint64_t id)
@@ -628,13 +653,15 @@ static int put_rows(rill_table *t, MDB_txn *txn, MDB_dbi db, const id_slot *v, s
     size_t fl = (size_t)t->stride * sizeof(float);
     for (size_t i = 0; i < n; i++) {
         uint64_t id = v[i].id;
-        MDB_val k = {sizeof id, &id}, val = {fl + sizeof(uint64_t), NULL};
+        MDB_val k = {sizeof id, &id}, val = {fl + ROW_TAIL, NULL};
         int rc = mdb_put(txn, db, &k, &val, MDB_RESERVE);
         if (rc)
             return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "writing rows", err);
         memcpy(val.mv_data, slot_row(t, v[i].slot), fl);
-        memcpy((char *)val.mv_data + fl, &slot_head(t, v[i].slot)->used, sizeof(uint64_t));
-        *bytes += fl + sizeof(uint64_t);
+        const row_head *hd = slot_head(t, v[i].slot);
+        memcpy((char *)val.mv_data + fl, &hd->used, sizeof(uint64_t));
+        memcpy((char *)val.mv_data + fl + sizeof(uint64_t), &hd->count, sizeof(uint64_t));
+        *bytes += fl + ROW_TAIL;
     }
     return RILL_OK;
 }
@@ -969,15 +996,14 @@ static int prefill_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     prefill_ctx *c = ctx;
     rill_table *t = c->t;
     size_t fl = (size_t)t->stride * sizeof(float);
-    uint64_t zero = 0;
     for (uint64_t id = c->from; id < c->to; id++) {
         init_row(t, id, c->row);
-        MDB_val k = {sizeof id, &id}, v = {fl + sizeof zero, NULL};
+        MDB_val k = {sizeof id, &id}, v = {fl + ROW_TAIL, NULL};
         int rc = mdb_put(txn, t->main, &k, &v, MDB_RESERVE | MDB_APPEND);
         if (rc)
             return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(s, rc, "creating rows", err);
         memcpy(v.mv_data, c->row, fl);
-        memcpy((char *)v.mv_data + fl, &zero, sizeof zero);
+        memset((char *)v.mv_data + fl, 0, ROW_TAIL);
     }
     return RILL_OK;
 }
@@ -1136,7 +1162,7 @@ int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float 
     if ((rc = mdb_cursor_open(t->rtxn, t->main, &c)))
         return rill_store_mdb_err(t->store, rc, "reading rows", err);
     MDB_val k, v;
-    size_t want = (size_t)t->stride * sizeof(float) + sizeof(uint64_t);
+    size_t want = (size_t)t->stride * sizeof(float) + ROW_TAIL;
     int mrc;
     for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && !rc;
          mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {

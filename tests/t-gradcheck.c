@@ -111,6 +111,8 @@ static void dense_cases(const rill_schema *sc)
         {"tower", "sizes={6}", 2, {{3, 0}, {2, 2}}, NULL},
         {"tower", "sizes={}", 1, {{4, 0}}, NULL},
         {"add", NULL, 3, {{4, 0}, {4, 0}, {4, 0}}, NULL},
+        {"add", "scale=0.25", 2, {{2, 3}, {2, 3}}, NULL},
+        {"relu", NULL, 1, {{3, 4}}, NULL},
         {"interact_concat", NULL, 2, {{3, 0}, {2, 3}}, NULL},
         {"interact_dot", NULL, 2, {{3, 0}, {4, 3}}, NULL},
         {"interact_dot", "passthrough=false", 2, {{3, 4}, {2, 4}}, NULL},

@@ -1,0 +1,286 @@
+-- rill sweep SWEEP.lua: train the variants of a base pipeline, several seeds each, and table
+-- and plot the results.
+--
+-- A sweep script returns a table:
+--   base = "pipelines/dlrm.lua",        the pipeline every variant runs
+--   data = "data/sample.tsv",           its --data (optional)
+--   set = { ["train.epochs"] = 1 },     settings every variant gets (optional)
+--   grid = { ["embed.dim"] = { 4, 8 }, ["embed.kind"] = { "single", "mlet" } },
+--                                        every combination is a variant; or
+--   variants = { { name = "mlet k=4d", set = { ... } }, ... },
+--                                        an explicit list (both may be given: grid x variants)
+--   seeds = { 1, 2, 3 },                train.seed of each run (default { 1 })
+--   x = "embed.dim",                     the setting on the plot's x axis (default: the first
+--                                        grid key); the other settings make the series
+--   metric = "auc",                      plotted: auc, logloss, or auc_<bucket> (rare, ...)
+--   frequency = { field = "C3", bounds = { 10, 1000 } },
+--                                        per-frequency evaluation (default: the largest table)
+--   out = "docs/results/NAME",           results.md, results.csv, plot.svg, runs/
+--   parallel = 1,                        runs at a time (2: two, one thread each)
+--   threads = 2,                         threads per run when parallel = 1
+-- A run whose evaluation is already there is not run again, so an interrupted sweep picks
+-- up where it stopped.
+
+local core = require "rill.core"
+local plot = require "rill.plot"
+
+local M = {}
+
+local function die(fmt, ...) error(string.format(fmt, ...), 0) end
+
+local function exists(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function sorted_keys(t)
+  local k = {}
+  for key in pairs(t) do k[#k + 1] = key end
+  table.sort(k)
+  return k
+end
+
+-- the variants: the grid's combinations (keys in name order) times the explicit list
+local function expand(sw)
+  local combos = { { name = {}, set = {} } }
+  if sw.grid then
+    for _, key in ipairs(sorted_keys(sw.grid)) do
+      local vals = sw.grid[key]
+      if type(vals) ~= "table" or #vals == 0 then die("sweep: grid[%q] must be a non-empty list", key) end
+      local next_combos = {}
+      for _, c in ipairs(combos) do
+        for _, v in ipairs(vals) do
+          local n = { name = { table.unpack(c.name) }, set = {} }
+          for k2, v2 in pairs(c.set) do n.set[k2] = v2 end
+          n.set[key] = v
+          n.name[#n.name + 1] = key .. "=" .. tostring(v)
+          next_combos[#next_combos + 1] = n
+        end
+      end
+      combos = next_combos
+    end
+  end
+  local out = {}
+  local list = sw.variants or { { name = nil, set = {} } }
+  for _, c in ipairs(combos) do
+    for _, v in ipairs(list) do
+      local set, name = {}, { table.unpack(c.name) }
+      for k2, v2 in pairs(c.set) do set[k2] = v2 end
+      for k2, v2 in pairs(v.set or {}) do set[k2] = v2 end
+      if v.name then name[#name + 1] = v.name end
+      out[#out + 1] = { name = #name > 0 and table.concat(name, " ") or "base", set = set }
+    end
+  end
+  return out
+end
+
+local function slug(s) return (s:gsub("[^%w%-%.]+", "_")) end
+
+local function mean_sd(xs)
+  local n, s = 0, 0
+  for _, x in ipairs(xs) do if x == x then n = n + 1; s = s + x end end
+  if n == 0 then return 0 / 0, 0 / 0 end
+  local m = s / n
+  local q = 0
+  for _, x in ipairs(xs) do if x == x then q = q + (x - m) ^ 2 end end
+  return m, n > 1 and math.sqrt(q / (n - 1)) or 0
+end
+
+local function read_lua(path)
+  local chunk = loadfile(path, "t", {})
+  return chunk and chunk() or nil
+end
+
+function M.run(path, opts)
+  local chunk, msg = loadfile(path)
+  if not chunk then die("%s", msg) end
+  local sw = chunk()
+  if type(sw) ~= "table" or type(sw.base) ~= "string" then
+    die("%s: a sweep script returns a table with base = \"pipelines/....lua\" (see rill help)", path)
+  end
+  local out = sw.out or ("docs/results/" .. (path:match("([^/]+)%.lua$") or "sweep"))
+  core.mkdir(out .. "/runs")
+  local variants = expand(sw)
+  local seeds = sw.seeds or { 1 }
+  local parallel = math.max(1, math.min(2, sw.parallel or 1))
+  local threads = parallel == 2 and 1 or (sw.threads or 2)
+  local rill_bin = opts.bin or "bin/rill"
+  -- the runs, in order
+  local runs = {}
+  for _, v in ipairs(variants) do
+    for _, seed in ipairs(seeds) do
+      local dir = string.format("%s/runs/%s_s%d", out, slug(v.name), seed)
+      local args = { shell_quote(sw.base), "--run", shell_quote(dir), "--threads", threads }
+      if sw.data then args[#args + 1] = "--data " .. shell_quote(sw.data) end
+      local set = {}
+      for k, val in pairs(sw.set or {}) do set[k] = val end
+      for k, val in pairs(v.set) do set[k] = val end
+      set["train.seed"] = seed
+      for _, k in ipairs(sorted_keys(set)) do
+        args[#args + 1] = "--set " .. shell_quote(k .. "=" .. tostring(set[k]))
+      end
+      local fr = sw.frequency or {}
+      local eargs = { shell_quote(dir), "--threads", threads, "--result", shell_quote(dir .. "/eval.lua"),
+                      "--frequency", shell_quote(fr.field or "") }
+      if fr.bounds then eargs[#eargs + 1] = "--bounds " .. table.concat(fr.bounds, ",") end
+      runs[#runs + 1] = { variant = v, seed = seed, dir = dir,
+                          train = rill_bin .. " train " .. table.concat(args, " "),
+                          eval = rill_bin .. " eval " .. table.concat(eargs, " ") }
+    end
+  end
+  local todo = {}
+  for _, r in ipairs(runs) do
+    if not exists(r.dir .. "/eval.lua") then todo[#todo + 1] = r end
+  end
+  io.stderr:write(string.format("sweep %s: %d variants x %d seeds = %d runs, %d to do, %d at a time -> %s\n",
+                                path, #variants, #seeds, #runs, #todo, parallel, out))
+  local t0 = os.time()
+  for i = 1, #todo, parallel do
+    local group = { todo[i], parallel == 2 and todo[i + 1] or nil }
+    local cmds = {}
+    for _, r in ipairs(group) do
+      io.stderr:write(string.format("[%d/%d] %s, seed %d (%ds so far)\n", i + (_ - 1), #todo,
+                                    r.variant.name, r.seed, os.time() - t0))
+      cmds[#cmds + 1] = string.format("( %s >%s 2>&1 && %s >>%s 2>&1 )", r.train,
+                                      shell_quote(r.dir .. ".log"), r.eval, shell_quote(r.dir .. ".log"))
+    end
+    local ok = os.execute(table.concat(cmds, " & ") .. (#cmds > 1 and " & wait" or ""))
+    for _, r in ipairs(group) do
+      if not exists(r.dir .. "/eval.lua") then
+        io.stderr:write(string.format("  failed: %s, seed %d (see %s.log)\n", r.variant.name, r.seed, r.dir))
+      end
+    end
+    if not ok and #group == 1 then io.stderr:write("  (the run's command failed)\n") end
+  end
+  return M.report(sw, out, runs, variants, seeds, path)
+end
+
+-- results.md, results.csv and plot.svg from the runs' eval.lua and summary.lua
+function M.report(sw, out, runs, variants, seeds, path)
+  local rows, by_variant = {}, {}
+  for _, r in ipairs(runs) do
+    local e = read_lua(r.dir .. "/eval.lua")
+    local s = read_lua(r.dir .. "/summary.lua") or {}
+    if e then
+      local row = { variant = r.variant.name, seed = r.seed, auc = e.auc, logloss = e.logloss,
+                    params = s.params, inference_bytes = s.inference_bytes, seconds = s.seconds,
+                    examples_per_s = s.examples_per_s, freq = {} }
+      for _, b in ipairs(e.frequency or {}) do row.freq[#row.freq + 1] = b end
+      rows[#rows + 1] = row
+      by_variant[r.variant.name] = by_variant[r.variant.name] or {}
+      table.insert(by_variant[r.variant.name], row)
+    end
+  end
+  local bucket_names = { "rare", "medium", "frequent", "b4", "b5", "b6" }
+  local nb = 0
+  for _, row in ipairs(rows) do nb = math.max(nb, #row.freq) end
+  local function bname(k)
+    if nb == 3 then return bucket_names[k] end
+    return "bucket" .. k
+  end
+  -- CSV: one line per run
+  local csv = { "variant,seed,auc,logloss" }
+  for k = 1, nb do csv[1] = csv[1] .. ",auc_" .. bname(k) .. ",rows_" .. bname(k) end
+  csv[1] = csv[1] .. ",params,inference_table_bytes,train_seconds,examples_per_s"
+  for _, row in ipairs(rows) do
+    local line = string.format("%q,%d,%.6f,%.6f", row.variant, row.seed, row.auc, row.logloss)
+    for k = 1, nb do
+      local b = row.freq[k] or {}
+      line = line .. string.format(",%.6f,%d", b.auc or 0 / 0, b.rows or 0)
+    end
+    line = line .. string.format(",%d,%d,%.1f,%.0f", row.params or 0, row.inference_bytes or 0,
+                                 row.seconds or 0, row.examples_per_s or 0)
+    csv[#csv + 1] = line
+  end
+  local f = assert(io.open(out .. "/results.csv", "w"))
+  f:write(table.concat(csv, "\n"), "\n")
+  f:close()
+  -- Markdown: one line per variant, mean +- sd over seeds
+  local md = { "# " .. (sw.title or ("Sweep " .. path)), "" }
+  if sw.description then md[#md + 1] = sw.description; md[#md + 1] = "" end
+  md[#md + 1] = string.format("Made by `bin/rill sweep %s` (%d seeds: %s). Mean ± standard deviation over seeds.",
+                              path, #seeds, table.concat(seeds, ", "))
+  md[#md + 1] = ""
+  local head = "| variant | AUC | logloss |"
+  local rule = "|---|---|---|"
+  for k = 1, nb do
+    local b = rows[1] and rows[1].freq[k] or {}
+    head = head .. string.format(" AUC %s (%s) |", bname(k), b.hi and string.format("%d-%d", b.lo, b.hi - 1) or string.format(">=%d", b.lo or 0))
+    rule = rule .. "---|"
+  end
+  head = head .. " params | inference table bytes | train s | examples/s |"
+  rule = rule .. "---|---|---|---|"
+  md[#md + 1] = head
+  md[#md + 1] = rule
+  local summary = {}
+  for _, v in ipairs(variants) do
+    local rs = by_variant[v.name]
+    if rs then
+      local function col(get)
+        local xs = {}
+        for _, r in ipairs(rs) do xs[#xs + 1] = get(r) or 0 / 0 end
+        return mean_sd(xs)
+      end
+      local am, asd = col(function(r) return r.auc end)
+      local lm, lsd = col(function(r) return r.logloss end)
+      local line = string.format("| %s | %.4f ± %.4f | %.4f ± %.4f |", v.name, am, asd, lm, lsd)
+      local fm = {}
+      for k = 1, nb do
+        local m, sd = col(function(r) return r.freq[k] and r.freq[k].auc end)
+        fm[k] = m
+        line = line .. string.format(" %.4f ± %.4f |", m, sd)
+      end
+      local pm = col(function(r) return r.params end)
+      local ib = col(function(r) return r.inference_bytes end)
+      local ts = col(function(r) return r.seconds end)
+      local eps = col(function(r) return r.examples_per_s end)
+      line = line .. string.format(" %d | %d | %.1f | %.0f |", math.floor(pm + 0.5), math.floor(ib + 0.5), ts, eps)
+      md[#md + 1] = line
+      summary[#summary + 1] = { variant = v, auc = am, auc_sd = asd, logloss = lm, freq = fm }
+    end
+  end
+  md[#md + 1] = ""
+  md[#md + 1] = "Per-run figures: `results.csv`. Plot: `plot.svg`."
+  f = assert(io.open(out .. "/results.md", "w"))
+  f:write(table.concat(md, "\n"), "\n")
+  f:close()
+  -- the plot: metric against x, one series per combination of the other settings
+  local x = sw.x or (sw.grid and sorted_keys(sw.grid)[1])
+  local metric = sw.metric or "auc"
+  if x then
+    local series, order = {}, {}
+    for _, srow in ipairs(summary) do
+      local xv = tonumber(srow.variant.set[x])
+      local others = {}
+      for _, k in ipairs(sorted_keys(srow.variant.set)) do
+        if k ~= x then others[#others + 1] = k .. "=" .. tostring(srow.variant.set[k]) end
+      end
+      local key = #others > 0 and table.concat(others, " ") or metric
+      if not series[key] then series[key] = { name = key, x = {}, y = {}, err = {} }; order[#order + 1] = key end
+      local y, err = srow.auc, srow.auc_sd
+      if metric == "logloss" then y, err = srow.logloss, nil end
+      local bk = metric:match("^auc_(%w+)$")
+      if bk then
+        for k = 1, nb do if bname(k) == bk then y, err = srow.freq[k], nil end end
+      end
+      if xv then
+        table.insert(series[key].x, xv)
+        table.insert(series[key].y, y)
+        table.insert(series[key].err, err or 0)
+      end
+    end
+    local list = {}
+    for _, k in ipairs(order) do list[#list + 1] = series[k] end
+    f = assert(io.open(out .. "/plot.svg", "w"))
+    f:write(plot.lines{ title = (sw.title or path) .. ": " .. metric, xlabel = x, ylabel = metric,
+                        logx = sw.logx, series = list })
+    f:close()
+  end
+  print(table.concat(md, "\n"))
+  return 0
+end
+
+return M
