@@ -802,7 +802,10 @@ static int l_evaluate(lua_State *L)
     const char *path, *predict, *run, *exported;
     long batch, threads, seed;
     int rc;
+    bool has_freq;
+    rill_args fa;
     if ((rc = rill_args_str(&oa, "run", NULL, &run, &err)) ||
+        (rc = rill_args_sub(&oa, "frequency", &fa, &has_freq, &err)) ||
         (rc = rill_args_str(&oa, "export", NULL, &exported, &err)) ||
         (rc = rill_args_str(&oa, "path", NULL, &path, &err)) ||
         (rc = rill_args_str(&oa, "predict", NULL, &predict, &err)) ||
@@ -843,10 +846,6 @@ static int l_evaluate(lua_State *L)
         }
     }
     rill_freq_cfg fc = {0}, *fcp = NULL;
-    bool has_freq;
-    rill_args fa;
-    if ((rc = rill_args_sub(&oa, "frequency", &fa, &has_freq, &err)))
-        goto done;
     if (has_freq) {
         const char *field;
         long *bounds = NULL;
@@ -1008,6 +1007,10 @@ static int l_graph_table_stats(lua_State *L)
         lua_setfield(L, -2, "dim");
         lua_pushinteger(L, rill_table_stride(t));
         lua_setfield(L, -2, "stride");
+        /* what an export writes per row: MLET's collapsed width */
+        lua_pushinteger(L, g->table_proj && g->table_proj[i] ? g->table_proj[i]->cols
+                                                             : rill_table_dim(t));
+        lua_setfield(L, -2, "export_dim");
         lua_pushinteger(L, (lua_Integer)rill_table_touched(t));
         lua_setfield(L, -2, "touched");
         lua_pushinteger(L, (lua_Integer)rill_table_row_visits(t));

@@ -7,7 +7,7 @@ local rill = require "rill"
 local cfg = rill.config{
   data = "data/sample.tsv",
   valid = 0.1,
-  embed = { dim = 16, buckets = 1048576, lr = 0.1 },
+  embed = { dim = 16, buckets = 1048576, lr = 0.1, kind = "single", inner = 64, sets = 1 },
   cross = { layers = 3, rank = 0 },
   deep = { width = 400 },
   train = { epochs = 2, batch = 2048, lr = 1e-3, seed = 1, threads = 0 },
@@ -17,7 +17,8 @@ local data = rill.data.criteo{ path = cfg.data, valid = cfg.valid }
 local g = rill.graph(data)
 
 local ids = g:encode_hash{ fields = data.categorical, buckets = cfg.embed.buckets, name = "ids" }
-local emb = g:embed{ ids, dim = cfg.embed.dim, name = "emb",
+local emb = g:embed{ ids, dim = cfg.embed.dim, name = "emb", kind = cfg.embed.kind,
+                     inner = cfg.embed.kind == "mlet" and cfg.embed.inner or nil, sets = cfg.embed.sets,
                      optim = rill.rowwise_adagrad{ lr = cfg.embed.lr, initial_accumulator = 1e-6 } }
 local counts = g:encode_log{ fields = data.numeric, name = "counts" }
 local x0 = g:interact_concat{ emb, counts, name = "x0" }

@@ -7,7 +7,8 @@ local cfg = rill.config{
   data = "data/sample.tsv",
   valid = 0.1,                    -- the last 10% of the file is the validation part
   embed = { dim = 16, buckets = 1048576, lr = 0.1, acc0 = 1e-6,
-            kind = "single", inner = 64 },  -- kind = "mlet": factorised tables (inner > dim)
+            kind = "single", inner = 64,    -- kind = "mlet": factorised tables (inner > dim)
+            sets = 1 },                      -- sets = M: multi-embedding, M sets and interactions
   mlp = { bottom = 512, top = 512 }, -- first widths; each next layer is half as wide
   train = { epochs = 2, batch = 2048, lr = 1e-3, seed = 1, threads = 0 },
 }
@@ -17,7 +18,7 @@ local g = rill.graph(data)
 
 local ids = g:encode_hash{ fields = data.categorical, buckets = cfg.embed.buckets, name = "ids" }
 local emb = g:embed{ ids, dim = cfg.embed.dim, name = "emb", kind = cfg.embed.kind,
-                     inner = cfg.embed.kind == "mlet" and cfg.embed.inner or nil,
+                     inner = cfg.embed.kind == "mlet" and cfg.embed.inner or nil, sets = cfg.embed.sets,
                      optim = rill.rowwise_adagrad{ lr = cfg.embed.lr, initial_accumulator = cfg.embed.acc0 } }
 local counts = g:encode_log{ fields = data.numeric, name = "counts" }
 local bottom = g:mlp{ counts, sizes = { cfg.mlp.bottom, cfg.mlp.bottom // 2, cfg.embed.dim }, name = "bottom" }

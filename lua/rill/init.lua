@@ -171,6 +171,10 @@ local function split_args(kind, t, level)
     local v = t[i]
     if is_node(v) then
       inputs[#inputs + 1] = v
+    elseif type(v) == "table" and getmetatable(v) == rill.Sets then
+      fail(level + 1, "g:%s%s: input %d holds %d embedding sets (g:embed{ sets = ... }): an "
+                      .. "interaction (interact_dot, interact_fm, interact_cross) takes them, "
+                      .. "one per set, and averages", kind, name and (" '" .. name .. "'") or "", i, #v)
     elseif type(v) == "table" then
       for j, x in ipairs(v) do
         if not is_node(x) then
@@ -197,29 +201,98 @@ end
 
 -- g:embed{ ..., kind = "mlet" } is g:embed_mlet{ ... }: one argument turns a model's
 -- embeddings into another variant ("single", the default, is g:embed)
-local function embed_variant(self, t)
+local function embed_variant(self, t, level)
+  level = level or 2
   local kind = t.kind
   if kind ~= "single" and not (type(kind) == "string" and rawget(Graph, "embed_" .. kind)) then
     local names = { "single" }
     for _, k in ipairs(kinds) do
       if k:sub(1, 6) == "embed_" then names[#names + 1] = k:sub(7) end
     end
-    fail(3, "g:embed: unknown kind '%s' (kinds: %s)", tostring(kind), table.concat(names, ", "))
+    fail(level + 1, "g:embed: unknown kind '%s' (kinds: %s)", tostring(kind), table.concat(names, ", "))
   end
   local u = {}
   for k, v in pairs(t) do if k ~= "kind" then u[k] = v end end
   local node_kind = kind == "single" and "embed" or "embed_" .. kind
-  local inputs, args, name = split_args(node_kind, u, 3)
-  return (core_call(nil, self.core.add, self.core, node_kind, name, where(3), inputs, args))
+  local inputs, args, name = split_args(node_kind, u, level + 1)
+  return (core_call(nil, self.core.add, self.core, node_kind, name, where(level + 1), inputs, args))
 end
 
-local plain_embed = Graph.embed
+-- Multi-embedding (Guo et al., "On the Embedding Collapse when Scaling up Recommendation
+-- Models", ICML 2024): g:embed{ ..., sets = M } makes M independent embedding nodes ("emb",
+-- "emb.s2", ...) and returns them as one Sets value. An interaction given a Sets runs once per
+-- set with its own parameters; a parameter-free one (interact_dot, interact_fm) is followed
+-- by a ReLU, the non-linearity without which the sets would add up to one wider embedding; the
+-- M results are averaged (add with scale 1/M). interact_concat of a Sets gives a Sets, so a
+-- concatenation feeding a cross network stays per set. Everything else takes one node.
+local Sets = {}
+Sets.__index = Sets
+rill.Sets = Sets
+
+local function is_sets(x) return getmetatable(x) == Sets end
+
+local function embed_one(self, t, level)
+  if t.kind ~= nil then return embed_variant(self, t, level + 1) end
+  local inputs, args, name = split_args("embed", t, level + 1)
+  return (core_call(nil, self.core.add, self.core, "embed", name, where(level + 1), inputs, args))
+end
+
 function Graph:embed(t)
-  if type(t) == "table" and t.kind ~= nil then return embed_variant(self, t) end
+  if type(t) == "table" and t.sets ~= nil then
+    local m = t.sets
+    if math.type(m) ~= "integer" or m < 1 or m > 64 then
+      fail(2, "g:embed: 'sets' must be a whole number from 1 to 64, got %s", tostring(m))
+    end
+    local base = t.name or "emb"
+    local sets = setmetatable({ name = base }, Sets)
+    for k = 1, m do
+      local u = {}
+      for key, v in pairs(t) do if key ~= "sets" then u[key] = v end end
+      u.name = k == 1 and base or string.format("%s.s%d", base, k)
+      u.seed = nil
+      sets[k] = embed_one(self, u, 2)
+    end
+    if m == 1 then return sets[1] end
+    return sets
+  end
+  if type(t) == "table" then return embed_one(self, t, 2) end
   local inputs, args, name = split_args("embed", t, 2)
   return (core_call(nil, self.core.add, self.core, "embed", name, where(2), inputs, args))
 end
-assert(plain_embed)
+
+local per_set = { interact_dot = "relu", interact_fm = "relu", interact_cross = false,
+                  interact_concat = "sets" }
+for kind, after in pairs(per_set) do
+  local plain = Graph[kind]
+  Graph[kind] = function(self, t)
+    local sets
+    if type(t) == "table" then
+      for i = 1, #t do
+        if is_sets(t[i]) then
+          if sets and #sets ~= #t[i] then fail(2, "g:%s: inputs with %d and %d embedding sets", kind, #sets, #t[i]) end
+          sets = t[i]
+        end
+      end
+    end
+    if not sets then return plain(self, t) end
+    local base = t.name or kind
+    local outs = {}
+    for k = 1, #sets do
+      local u = {}
+      for key, v in pairs(t) do u[key] = v end
+      for i = 1, #t do if is_sets(t[i]) then u[i] = t[i][k] end end
+      u.name = k == 1 and base or string.format("%s.s%d", base, k)
+      local node = plain(self, u)
+      if after == "relu" then
+        node = self.core:add("relu", u.name .. ".relu", where(2), { node }, {})
+      end
+      outs[k] = node
+    end
+    if after == "sets" then return setmetatable(outs, Sets) end
+    return (core_call(nil, self.core.add, self.core, "add", base .. ".mean", where(2), outs,
+                      { scale = 1 / #sets }))
+  end
+end
 
 function Graph:node(name) return self.core:node(name) end
 function Graph:nodes() return self.core:nodes() end
@@ -365,6 +438,30 @@ end
 
 local function quote(s) return string.format("%q", s) end
 
+-- a Lua literal of plain data (numbers, strings, booleans, tables of them), for result files
+local function serialize(v)
+  local tv = type(v)
+  if tv == "number" then
+    if v ~= v then return "0/0" end
+    if v == math.huge then return "math.huge" end
+    if v == -math.huge then return "-math.huge" end
+    return math.type(v) == "integer" and tostring(v) or string.format("%.17g", v)
+  elseif tv == "string" then return quote(v)
+  elseif tv == "boolean" then return tostring(v)
+  elseif tv == "table" then
+    local parts = {}
+    for i = 1, #v do parts[#parts + 1] = serialize(v[i]) end
+    for k, x in pairs(v) do
+      if not (math.type(k) == "integer" and k >= 1 and k <= #v) and type(x) ~= "function" and type(x) ~= "userdata" then
+        parts[#parts + 1] = "[" .. serialize(k) .. "] = " .. serialize(x)
+      end
+    end
+    return "{ " .. table.concat(parts, ", ") .. " }"
+  end
+  return "nil"
+end
+rill.serialize = serialize
+
 -- how the run was made (the script, its --data and --set), as a Lua chunk: kept in the
 -- run's store and in run/meta.lua, so resume, eval and predict rebuild the same graph
 local function meta_text(c)
@@ -421,15 +518,28 @@ function rill.train(t)
                                                 settings = c.settings })
     return nil
   elseif c.mode == "eval" or c.mode == "predict" then
+    local freq = nil
+    if c.frequency then freq = { field = c.frequency, bounds = c.bounds } end
     local r = core_call(nil, core.evaluate, t.graph.core, spec,
                         { run = not c.export and run or nil, export = c.export,
                           path = c.eval_data, batch = t.batch, threads = opts.threads,
+                          frequency = freq,
                           predict = c.mode == "predict" and (c.out or "-") or nil }, w)
     if not quiet then
       -- eval's result is its output; predict's output is the probabilities, maybe on stdout
       local out = c.mode == "eval" and io.stdout or io.stderr
-      out:write(string.format("%s on %s:\n%s\n", run, c.eval_data or spec.path, fmt_metrics(r)))
+      out:write(string.format("%s on %s:\n%s\n", run, c.eval_data or (spec.path .. " (its validation part)"),
+                              fmt_metrics(r)))
+      if r.frequency then
+        out:write(string.format("by how often training saw the example's %s:\n", r.frequency.field))
+        for _, b in ipairs(r.frequency) do
+          out:write(string.format("  seen %s times: auc %.5f  logloss %.5f  (%d rows)\n",
+                                  b.hi and string.format("%d-%d", b.lo, b.hi - 1) or string.format(">=%d", b.lo),
+                                  b.auc, b.logloss, b.rows))
+        end
+      end
     end
+    if c.result then write_file(c.result, "return " .. serialize(r) .. "\n") end
     return r
   elseif c.mode == "build" then
     return nil
@@ -443,6 +553,18 @@ function rill.train(t)
   end
   if c.profile then core.gemm_record(true) end -- rill bench: count the GEMMs of training
   local r = core_call(w, core.train, t.graph.core, spec, opts, w)
+  -- what a sweep tables: parameter counts, the inference tables' size, time
+  if run then
+    local params, inference = t.graph.core:param_count(), 0
+    for _, tb in ipairs(t.graph.core:table_stats()) do
+      params = params + tb.touched * tb.dim
+      inference = inference + tb.touched * tb.export_dim * 4
+    end
+    write_file(run .. "/summary.lua", "return " .. serialize{
+      steps = r.steps, examples = r.examples, seconds = r.seconds - (r.eval_seconds or 0),
+      examples_per_s = r.examples_per_s, params = params, inference_bytes = inference,
+      valid = r.valid and { auc = r.valid.auc, logloss = r.valid.logloss } or nil } .. "\n")
+  end
   -- copies for people to read; the store holds the same, which resume, eval and predict use
   if pipeline and run and c.mode ~= "resume" then
     write_file(run .. "/pipeline.lua", pipeline)

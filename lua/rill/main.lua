@@ -20,8 +20,13 @@ usage: rill COMMAND ...
   rill resume RUN [--threads N]
       continue a run from its last checkpoint (after Ctrl-C, a crash or a kill); the
       finished run equals one that was never interrupted (same thread count)
-  rill eval RUN --data PATH [--threads N]
-      AUC and logloss of a finished run on a data file
+  rill eval RUN [--data PATH] [--frequency FIELD] [--bounds 10,1000] [--result FILE]
+      AUC and logloss of a run on a data file (default: the run's own validation part);
+      --frequency also splits them by how often training saw the example's FIELD ("" for
+      the field of the largest table); --result writes them as a Lua table
+  rill sweep SWEEP.lua
+      train the variants of a pipeline (grid or list, several seeds), skip finished ones,
+      write results.md, results.csv and plot.svg
   rill predict RUN --data PATH [--out FILE]
       one probability per line (tab-separated per task) on stdout or in FILE
   rill gen criteo --rows N --out FILE [--seed S] [--max-cardinality M] [--interaction X]
@@ -151,10 +156,20 @@ local function run_pipeline(run, what)
 end
 
 local function saved_run(args, mode)
-  local o = parse(args, 2, { data = true, out = true, threads = true })
+  local o = parse(args, 2, { data = true, out = true, threads = true, frequency = true,
+                             bounds = true, result = true })
   local run = o.rest[1]
   if not run then die("rill %s: which run directory? (e.g. rill %s runs/dlrm --data test.tsv)", mode, mode) end
-  if not o.data then die("rill %s %s: --data PATH is required", mode, run) end
+  if not o.data and mode == "predict" then die("rill %s %s: --data PATH is required", mode, run) end
+  local bounds
+  if o.bounds then
+    bounds = {}
+    for v in tostring(o.bounds):gmatch("[^,]+") do
+      local n = math.tointeger(tonumber(v))
+      if not n or n < 1 then die("--bounds %s: expected increasing whole numbers, e.g. 10,1000", o.bounds) end
+      bounds[#bounds + 1] = n
+    end
+  end
   local script, meta, exported
   local mf = io.open(run .. "/manifest.json")
   if mf then
@@ -170,9 +185,15 @@ local function saved_run(args, mode)
   end
   run_script(script, { mode = mode, run = run, export = exported, script = script, data = meta.data,
                        set = meta.set, eval_data = o.data, out = o.out, threads = threads(o),
-                       quiet = false },
+                       frequency = o.frequency, bounds = bounds, result = o.result, quiet = false },
              nil, true)
   return 0
+end
+
+function commands.sweep(args)
+  local path = args[2]
+  if not path then die("rill sweep: which sweep script? (e.g. rill sweep pipelines/sweeps/mlet_dims.lua)") end
+  return require("rill.sweep").run(path, {})
 end
 
 function commands.analyze(args)
