@@ -148,7 +148,10 @@ run $R predict "$RUN" --data "$F"
 ok $? "predict without --out: the same lines on stdout"
 
 fails "eval of a missing run" "$T/nope has no store (store.mdb)" $R eval "$T/nope" --data "$F"
-fails "eval without --data" "--data PATH is required" $R eval "$RUN"
+run $R eval "$RUN"
+[ "$status" -eq 0 ] && grep -q "its validation part" "$T/out" && grep -q "auc" "$T/out"
+ok $? "eval without --data: the run's own validation part" || diag "$T/err"
+fails "predict without --data" "--data PATH is required" $R predict "$RUN"
 fails "eval without a run" "which run directory" $R eval
 fails "eval on a missing data file" "$T/missing.tsv: cannot open" $R eval "$RUN" --data "$T/missing.tsv"
 fails "predict into a missing directory" "cannot write predictions" \

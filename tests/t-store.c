@@ -979,7 +979,8 @@ static void test_damaged_rows(void)
     for (int c = 0; c < 2; c++) {
         snprintf(dir, sizeof dir, "%s/damaged%d", tmpdir, c);
         snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", src, dir);
-        float row[6] = {0.1f, 0.2f, NAN, 0.4f, 0, 0}; /* 4 floats, then the last-used step */
+        /* 4 floats, then the last-used step and the use count (two uint64) */
+        float row[8] = {0.1f, 0.2f, NAN, 0.4f, 0, 0, 0, 0};
         int rc = system(cmd) != 0 || (c == 0 ? raw_put(dir, 3, "abc", 3)
                                              : raw_put(dir, 3, row, sizeof row));
         if (!ok(rc == 0, "a copy of a store with %s for id 3, put there with LMDB", cases[c]))
@@ -994,14 +995,14 @@ static void test_damaged_rows(void)
         }
         rc = rill_store_verify(s, &err);
         ok(rc == RILL_ESTORE && has(err.msg, "table 'emb'") &&
-               has(err.msg, c == 0 ? "3-byte row (expected 8 and 24)" : "non-finite"),
+               has(err.msg, c == 0 ? "3-byte row (expected 8 and 32)" : "non-finite"),
            "%s: verify names the table and the fault: %s", cases[c], err.msg);
         if (c == 0) {
             ok(rill_table_peek(t, 3) == NULL, "%s: peek reads it as absent", cases[c]);
             float *r;
             uint64_t id = 3;
             rc = rill_table_lookup(t, &id, 1, &r, &err);
-            ok(rc == RILL_ESTORE && has(err.msg, "row 3 holds 3 bytes, expected 24"),
+            ok(rc == RILL_ESTORE && has(err.msg, "row 3 holds 3 bytes, expected 32"),
                "%s: a lookup refuses it: %s", cases[c], err.msg);
         }
         rill_store_close(s);

@@ -201,21 +201,21 @@ end
 
 -- g:embed{ ..., kind = "mlet" } is g:embed_mlet{ ... }: one argument turns a model's
 -- embeddings into another variant ("single", the default, is g:embed)
-local function embed_variant(self, t, level)
-  level = level or 2
+local function embed_variant(self, t)
   local kind = t.kind
   if kind ~= "single" and not (type(kind) == "string" and rawget(Graph, "embed_" .. kind)) then
     local names = { "single" }
     for _, k in ipairs(kinds) do
       if k:sub(1, 6) == "embed_" then names[#names + 1] = k:sub(7) end
     end
-    fail(level + 1, "g:embed: unknown kind '%s' (kinds: %s)", tostring(kind), table.concat(names, ", "))
+    fail(1, "g:embed: unknown kind '%s' (kinds: %s)", tostring(kind), table.concat(names, ", "))
   end
   local u = {}
   for k, v in pairs(t) do if k ~= "kind" then u[k] = v end end
   local node_kind = kind == "single" and "embed" or "embed_" .. kind
-  local inputs, args, name = split_args(node_kind, u, level + 1)
-  return (core_call(nil, self.core.add, self.core, node_kind, name, where(level + 1), inputs, args))
+  -- where() skips this file's frames: the lowest levels find the script's line
+  local inputs, args, name = split_args(node_kind, u, 1)
+  return (core_call(nil, self.core.add, self.core, node_kind, name, where(2), inputs, args))
 end
 
 -- Multi-embedding (Guo et al., "On the Embedding Collapse when Scaling up Recommendation
@@ -231,10 +231,10 @@ rill.Sets = Sets
 
 local function is_sets(x) return getmetatable(x) == Sets end
 
-local function embed_one(self, t, level)
-  if t.kind ~= nil then return embed_variant(self, t, level + 1) end
-  local inputs, args, name = split_args("embed", t, level + 1)
-  return (core_call(nil, self.core.add, self.core, "embed", name, where(level + 1), inputs, args))
+local function embed_one(self, t)
+  if t.kind ~= nil then return embed_variant(self, t) end
+  local inputs, args, name = split_args("embed", t, 1)
+  return (core_call(nil, self.core.add, self.core, "embed", name, where(2), inputs, args))
 end
 
 function Graph:embed(t)
@@ -250,12 +250,12 @@ function Graph:embed(t)
       for key, v in pairs(t) do if key ~= "sets" then u[key] = v end end
       u.name = k == 1 and base or string.format("%s.s%d", base, k)
       u.seed = nil
-      sets[k] = embed_one(self, u, 2)
+      sets[k] = embed_one(self, u)
     end
     if m == 1 then return sets[1] end
     return sets
   end
-  if type(t) == "table" then return embed_one(self, t, 2) end
+  if type(t) == "table" then return embed_one(self, t) end
   local inputs, args, name = split_args("embed", t, 2)
   return (core_call(nil, self.core.add, self.core, "embed", name, where(2), inputs, args))
 end
