@@ -89,6 +89,12 @@ local function mean_sd(xs)
   return m, n > 1 and math.sqrt(q / (n - 1)) or 0
 end
 
+-- "0.1234 ± 0.0012", or "n/a" where no run had a value (an empty frequency bucket)
+local function pm(m, sd)
+  if m ~= m then return "n/a" end
+  return string.format("%.4f ± %.4f", m, sd == sd and sd or 0)
+end
+
 local function read_lua(path)
   local chunk = loadfile(path, "t", {})
   return chunk and chunk() or nil
@@ -226,12 +232,12 @@ function M.report(sw, out, runs, variants, seeds, path)
       end
       local am, asd = col(function(r) return r.auc end)
       local lm, lsd = col(function(r) return r.logloss end)
-      local line = string.format("| %s | %.4f ± %.4f | %.4f ± %.4f |", v.name, am, asd, lm, lsd)
+      local line = string.format("| %s | %s | %s |", v.name, pm(am, asd), pm(lm, lsd))
       local fm = {}
       for k = 1, nb do
         local m, sd = col(function(r) return r.freq[k] and r.freq[k].auc end)
         fm[k] = m
-        line = line .. string.format(" %.4f ± %.4f |", m, sd)
+        line = line .. " " .. pm(m, sd) .. " |"
       end
       local pm = col(function(r) return r.params end)
       local ib = col(function(r) return r.inference_bytes end)
