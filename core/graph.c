@@ -520,6 +520,32 @@ int rill_graph_forward(rill_graph *g, rill_step *s, double *loss, rill_err *err)
     return RILL_OK;
 }
 
+int rill_graph_after_step(rill_graph *g, rill_step *s, rill_err *err)
+{
+    for (int i = 0; i < g->nnodes; i++) {
+        rill_node *n = g->nodes[i];
+        int rc;
+        if (n->ops->after_step && (rc = n->ops->after_step(n, s, err)))
+            return rc;
+    }
+    return RILL_OK;
+}
+
+int rill_graph_example_loss(rill_graph *g, rill_step *s, float *ex, rill_err *err)
+{
+    int rc = rill_graph_forward(g, s, NULL, err);
+    if (rc)
+        return rc;
+    memset(ex, 0, (size_t)s->B * sizeof *ex);
+    for (int i = 0; i < g->nnodes; i++) {
+        const rill_node *n = g->nodes[i];
+        if (n->out_kind == RILL_OUT_LOSS && n->example_loss)
+            for (int b = 0; b < s->B; b++)
+                ex[b] += n->example_loss[b];
+    }
+    return RILL_OK;
+}
+
 int rill_graph_backward(rill_graph *g, rill_step *s, rill_err *err)
 {
     if (g->param_floats)

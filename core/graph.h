@@ -87,6 +87,11 @@ int rill_graph_forward(rill_graph *g, rill_step *s, double *loss, rill_err *err)
 /* Zeroes dense gradients, runs backward from the loss nodes. Embedding nodes leave their
  * rows' gradients with their tables for rill_graph_update. */
 int rill_graph_backward(rill_graph *g, rill_step *s, rill_err *err);
+/* Runs every node's after_step hook (training, after rill_graph_update). */
+int rill_graph_after_step(rill_graph *g, rill_step *s, rill_err *err);
+/* Forward over s's batch (run s->training = false to score without changing anything) and
+ * each example's weighted loss summed over the loss nodes into ex (B). */
+int rill_graph_example_loss(rill_graph *g, rill_step *s, float *ex, rill_err *err);
 /* Sum of squares of every gradient of this step (dense and touched rows). */
 double rill_graph_grad_sqnorm(rill_graph *g);
 /* Applies the optimizers: dense with `dense` at lr_scale * its lr, tables with their own,

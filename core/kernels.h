@@ -42,9 +42,10 @@ void cross_backward(float *dx0, float *dx, float *dW, float *dU, float *dV, floa
                     const float *V, int B, int n, int rank);
 
 /* Weighted-mean BCE with logits: z, y (B), w (B or NULL). Returns the loss; dz (B) gets the
- * gradient times scale (not accumulated: dz is written). */
-double bce_forward_backward(float *dz, const float *z, const float *y, const float *w, int B,
-                            double scale);
+ * gradient times scale (not accumulated: dz is written); ex (B, or NULL) each example's share
+ * of the loss times scale (they sum to the returned loss times scale). */
+double bce_forward_backward(float *dz, float *ex, const float *z, const float *y, const float *w,
+                            int B, double scale);
 
 /* Layer norm over each row of x (B,C): y = gamma * (x - mean) / sqrt(var + eps) + beta.
  * xhat (B,C) and rstd (B) are kept for backward. */

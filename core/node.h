@@ -59,6 +59,15 @@ typedef struct rill_node_ops {
     int (*forward)(rill_node *n, rill_step *s, rill_err *err);
     int (*backward)(rill_node *n, rill_step *s, rill_err *err);
     void (*destroy)(rill_node *n);
+    /* Optional. after_step runs in training after the optimizer update, with the step's
+     * batch (CEL's cluster optimisation). save and load carry state a node keeps between
+     * steps through checkpoints (*buf malloc'd; load gets what save wrote). field_table
+     * (embedding kinds) names the table whose rows count how often field f's ids were seen
+     * in training, for per-frequency evaluation. */
+    int (*after_step)(rill_node *n, rill_step *s, rill_err *err);
+    int (*save)(rill_node *n, void **buf, size_t *len, rill_err *err);
+    int (*load)(rill_node *n, const void *buf, size_t len, rill_err *err);
+    rill_table *(*field_table)(rill_node *n, int f);
 } rill_node_ops;
 
 struct rill_node {
@@ -85,6 +94,7 @@ struct rill_node {
     float *out, *dout;
     rill_ids ids;
     double loss;            /* loss nodes: this step's value, weighted */
+    float *example_loss;    /* loss nodes: per example, weighted so they sum to loss */
 };
 
 /* Errors from a node say which node, of which kind, made where. */

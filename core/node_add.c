@@ -76,4 +76,8 @@ static void add_destroy(rill_node *n)
     free(n->st);
 }
 
-const rill_node_ops rill_node_add = {"add", add_create, add_forward, add_backward, add_destroy};
+const rill_node_ops rill_node_add = {.name = "add",
+                                     .create = add_create,
+                                     .forward = add_forward,
+                                     .backward = add_backward,
+                                     .destroy = add_destroy};

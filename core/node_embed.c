@@ -54,5 +54,14 @@ static void embed_destroy(rill_node *n)
     free(n->st);
 }
 
-const rill_node_ops rill_node_embed = {"embed", embed_create, embed_forward, embed_backward,
-                                       embed_destroy};
+static rill_table *embed_field_table(rill_node *n, int f)
+{
+    return rill_lookup_table_of_field(n->st, f);
+}
+
+const rill_node_ops rill_node_embed = {.name = "embed",
+                                       .create = embed_create,
+                                       .forward = embed_forward,
+                                       .backward = embed_backward,
+                                       .destroy = embed_destroy,
+                                       .field_table = embed_field_table};

@@ -143,5 +143,14 @@ static void mlet_destroy(rill_node *n)
     free(st);
 }
 
-const rill_node_ops rill_node_embed_mlet = {"embed_mlet", mlet_create, mlet_forward,
-                                            mlet_backward, mlet_destroy};
+static rill_table *mlet_field_table(rill_node *n, int f)
+{
+    return rill_lookup_table_of_field(&((mlet_state *)n->st)->lk, f);
+}
+
+const rill_node_ops rill_node_embed_mlet = {.name = "embed_mlet",
+                                            .create = mlet_create,
+                                            .forward = mlet_forward,
+                                            .backward = mlet_backward,
+                                            .destroy = mlet_destroy,
+                                            .field_table = mlet_field_table};

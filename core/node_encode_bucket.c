@@ -78,5 +78,8 @@ static void bucket_destroy(rill_node *n)
     free(st);
 }
 
-const rill_node_ops rill_node_encode_bucket = {"encode_bucket", bucket_create, bucket_forward,
-                                               NULL, bucket_destroy};
+const rill_node_ops rill_node_encode_bucket = {.name = "encode_bucket",
+                                               .create = bucket_create,
+                                               .forward = bucket_forward,
+                                               .backward = NULL,
+                                               .destroy = bucket_destroy};

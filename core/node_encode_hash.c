@@ -161,5 +161,8 @@ static void hash_destroy(rill_node *n)
     free(st);
 }
 
-const rill_node_ops rill_node_encode_hash = {"encode_hash", hash_create, hash_forward, NULL,
-                                             hash_destroy};
+const rill_node_ops rill_node_encode_hash = {.name = "encode_hash",
+                                             .create = hash_create,
+                                             .forward = hash_forward,
+                                             .backward = NULL,
+                                             .destroy = hash_destroy};

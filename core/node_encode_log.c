@@ -73,5 +73,8 @@ static void log_destroy(rill_node *n)
     free(st);
 }
 
-const rill_node_ops rill_node_encode_log = {"encode_log", log_create, log_forward, NULL,
-                                            log_destroy};
+const rill_node_ops rill_node_encode_log = {.name = "encode_log",
+                                            .create = log_create,
+                                            .forward = log_forward,
+                                            .backward = NULL,
+                                            .destroy = log_destroy};

@@ -50,4 +50,8 @@ static void feed_destroy(rill_node *n)
     free(n->st);
 }
 
-const rill_node_ops rill_node_feed = {"feed", feed_create, feed_forward, NULL, feed_destroy};
+const rill_node_ops rill_node_feed = {.name = "feed",
+                                      .create = feed_create,
+                                      .forward = feed_forward,
+                                      .backward = NULL,
+                                      .destroy = feed_destroy};

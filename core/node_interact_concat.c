@@ -50,5 +50,8 @@ static int concat_backward(rill_node *n, rill_step *s, rill_err *err)
     return RILL_OK;
 }
 
-const rill_node_ops rill_node_interact_concat = {"interact_concat", concat_create, concat_forward,
-                                                 concat_backward, NULL};
+const rill_node_ops rill_node_interact_concat = {.name = "interact_concat",
+                                                 .create = concat_create,
+                                                 .forward = concat_forward,
+                                                 .backward = concat_backward,
+                                                 .destroy = NULL};

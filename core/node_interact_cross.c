@@ -204,5 +204,8 @@ static void cross_destroy(rill_node *n)
     free(n->st);
 }
 
-const rill_node_ops rill_node_interact_cross = {"interact_cross", cross_create, cross_forward_node,
-                                                cross_backward_node, cross_destroy};
+const rill_node_ops rill_node_interact_cross = {.name = "interact_cross",
+                                                .create = cross_create,
+                                                .forward = cross_forward_node,
+                                                .backward = cross_backward_node,
+                                                .destroy = cross_destroy};

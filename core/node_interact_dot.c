@@ -303,5 +303,8 @@ static void dot_destroy(rill_node *n)
     free(n->st);
 }
 
-const rill_node_ops rill_node_interact_dot = {"interact_dot", dot_create, dot_forward,
-                                              dot_backward, dot_destroy};
+const rill_node_ops rill_node_interact_dot = {.name = "interact_dot",
+                                              .create = dot_create,
+                                              .forward = dot_forward,
+                                              .backward = dot_backward,
+                                              .destroy = dot_destroy};

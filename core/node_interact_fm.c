@@ -128,5 +128,8 @@ static void fm_destroy(rill_node *n)
     free(n->st);
 }
 
-const rill_node_ops rill_node_interact_fm = {"interact_fm", fm_create, fm_forward_node,
-                                             fm_backward_node, fm_destroy};
+const rill_node_ops rill_node_interact_fm = {.name = "interact_fm",
+                                             .create = fm_create,
+                                             .forward = fm_forward_node,
+                                             .backward = fm_backward_node,
+                                             .destroy = fm_destroy};

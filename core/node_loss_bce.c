@@ -15,8 +15,8 @@ typedef struct {
     float *dz, *y;
 } bce_state;
 
-double bce_forward_backward(float *dz, const float *z, const float *y, const float *w, int B,
-                            double scale)
+double bce_forward_backward(float *dz, float *ex, const float *z, const float *y, const float *w,
+                            int B, double scale)
 {
     double num = 0, den = 0;
     for (int b = 0; b < B; b++) {
@@ -26,6 +26,12 @@ double bce_forward_backward(float *dz, const float *z, const float *y, const flo
         den += wb;
     }
     double k = den > 0 ? scale / den : 0.0;
+    if (ex)
+        for (int b = 0; b < B; b++) {
+            double zb = z[b], yb = y[b];
+            double l = (zb > 0 ? zb : 0) - zb * yb + log1p(exp(-fabs(zb)));
+            ex[b] = (float)(k * (w ? (double)w[b] : 1.0) * l);
+        }
     for (int b = 0; b < B; b++) {
         double zb = z[b], wb = w ? (double)w[b] : 1.0, yb = y[b];
         /* sigmoid(z) - y; for y = 1 as -sigmoid(-z), so tiny values are not cancelled */
@@ -82,11 +88,12 @@ static int bce_forward(rill_node *n, rill_step *s, rill_err *err)
     int nl = b->schema->nlabels;
     st->y = rill_node_alloc(n, s, (size_t)s->B * sizeof(float), false, err);
     st->dz = rill_node_alloc(n, s, (size_t)s->B * sizeof(float), false, err);
-    if (!st->y || !st->dz)
+    n->example_loss = rill_node_alloc(n, s, (size_t)s->B * sizeof(float), false, err);
+    if (!st->y || !st->dz || !n->example_loss)
         return err->code;
     for (int i = 0; i < s->B; i++)
         st->y[i] = b->labels[(size_t)i * nl + n->label];
-    n->loss = n->loss_weight * bce_forward_backward(st->dz, n->in[0]->out, st->y,
+    n->loss = n->loss_weight * bce_forward_backward(st->dz, n->example_loss, n->in[0]->out, st->y,
                                                     st->sample_weight ? b->weights : NULL, s->B,
                                                     n->loss_weight);
     return RILL_OK;
@@ -108,5 +115,8 @@ static void bce_destroy(rill_node *n)
     free(n->st);
 }
 
-const rill_node_ops rill_node_loss_bce = {"loss_bce", bce_create, bce_forward, bce_backward,
-                                          bce_destroy};
+const rill_node_ops rill_node_loss_bce = {.name = "loss_bce",
+                                          .create = bce_create,
+                                          .forward = bce_forward,
+                                          .backward = bce_backward,
+                                          .destroy = bce_destroy};

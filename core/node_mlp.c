@@ -38,5 +38,8 @@ static int mlp_create(rill_node *n, rill_err *err)
     return rc;
 }
 
-const rill_node_ops rill_node_mlp = {"mlp", mlp_create, rill_stack_node_forward,
-                                     rill_stack_node_backward, rill_stack_node_destroy};
+const rill_node_ops rill_node_mlp = {.name = "mlp",
+                                     .create = mlp_create,
+                                     .forward = rill_stack_node_forward,
+                                     .backward = rill_stack_node_backward,
+                                     .destroy = rill_stack_node_destroy};

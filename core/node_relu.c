@@ -39,4 +39,8 @@ static int relu_backward(rill_node *n, rill_step *s, rill_err *err)
     return RILL_OK;
 }
 
-const rill_node_ops rill_node_relu = {"relu", relu_create, relu_forward, relu_backward, NULL};
+const rill_node_ops rill_node_relu = {.name = "relu",
+                                      .create = relu_create,
+                                      .forward = relu_forward,
+                                      .backward = relu_backward,
+                                      .destroy = NULL};

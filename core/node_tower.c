@@ -34,5 +34,8 @@ static int tower_create(rill_node *n, rill_err *err)
     return rill_stack_create(n, &st->m, (int)cols, sizes, nhidden + 1, norm, dropout, false, err);
 }
 
-const rill_node_ops rill_node_tower = {"tower", tower_create, rill_stack_node_forward,
-                                       rill_stack_node_backward, rill_stack_node_destroy};
+const rill_node_ops rill_node_tower = {.name = "tower",
+                                       .create = tower_create,
+                                       .forward = rill_stack_node_forward,
+                                       .backward = rill_stack_node_backward,
+                                       .destroy = rill_stack_node_destroy};

@@ -12,6 +12,7 @@ const char *rill_optim_name(rill_optim_kind k)
     case RILL_OPT_ADAGRAD: return "adagrad";
     case RILL_OPT_ROWWISE_ADAGRAD: return "rowwise_adagrad";
     case RILL_OPT_LAZY_ADAM: return "lazy_adam";
+    case RILL_OPT_NONE: return "none";
     }
     return "?";
 }
@@ -36,6 +37,7 @@ int rill_optim_parse(rill_args *spec, bool sparse, rill_optim *o, rill_err *err)
     case RILL_OPT_LAZY_ADAM: def_lr = 1e-3; break;
     case RILL_OPT_ADAGRAD: def_lr = 0.01; def_eps = 1e-10; break;
     case RILL_OPT_ROWWISE_ADAGRAD: def_lr = 0.01; break;
+    case RILL_OPT_NONE: break;
     }
     if ((rc = rill_args_num(spec, "lr", def_lr, 0, 1e6, &o->lr, err)) ||
         (rc = rill_args_num(spec, "eps", def_eps, 0, 1, &o->eps, err)))
@@ -123,6 +125,8 @@ void rill_optim_row_step(const rill_optim *o, float *row, const float *g, int di
             w[i] -= s * (g[i] + l2 * w[i]);
         break;
     }
+    case RILL_OPT_NONE:
+        break;
     case RILL_OPT_LAZY_ADAM: {
         float *m = st, *v = st + dim;
         const float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;

@@ -19,6 +19,7 @@ typedef enum {
     RILL_OPT_ADAGRAD,
     RILL_OPT_ROWWISE_ADAGRAD,
     RILL_OPT_LAZY_ADAM,
+    RILL_OPT_NONE, /* rows the engine writes itself (CEL's assignment): no update, no state */
 } rill_optim_kind;
 
 typedef struct rill_optim {

@@ -9,7 +9,6 @@
 #include <sys/types.h>
 
 #include "blas.h"
-#include "lookup.h"
 #include "metrics.h"
 #include "store.h"
 #include "util.h"
@@ -80,8 +79,8 @@ static int loss_nodes(rill_graph *g, rill_node **out, rill_err *err)
     return n;
 }
 
-/* Where a field's ids and rows are: the first embedding node (embed, embed_mlet: their
- * state starts with the lookup) reading an ids input with that field. */
+/* Where a field's ids and their training counts are: the first embedding node reading an
+ * ids input with that field (without a name: the field whose table has the most rows). */
 typedef struct {
     const rill_node *ids;
     int field;
@@ -94,14 +93,13 @@ static int find_freq(rill_graph *g, const char *field, freq_src *src, rill_err *
     memset(src, 0, sizeof *src);
     for (int i = 0; i < g->nnodes; i++) {
         rill_node *n = g->nodes[i];
-        if (strcmp(n->ops->name, "embed") != 0 && strcmp(n->ops->name, "embed_mlet") != 0)
+        if (!n->ops->field_table)
             continue;
-        const rill_lookup *lk = n->st;
         int f0 = 0;
         for (int k = 0; k < n->nin; k++) {
             const rill_ids_layout *l = &n->in[k]->layout;
             for (int f = 0; f < l->F; f++) {
-                rill_table *t = rill_lookup_table_of_field(lk, f0 + f);
+                rill_table *t = n->ops->field_table(n, f0 + f);
                 bool pick = field[0] ? !src->ids && strcmp(l->field_names[f], field) == 0
                                      : t && rill_table_touched(t) > best;
                 if (pick && t) {
@@ -547,6 +545,8 @@ fresh:
             }
             if ((rc = rill_graph_update(g, &cfg->dense, rill_schedule_scale(&cfg->schedule, t),
                                         gscale, t, err)))
+                break;
+            if ((rc = rill_graph_after_step(g, &s, err)))
                 break;
             if (cfg->store && (rc = rill_store_end_step(cfg->store, t, err)))
                 break;

@@ -1,7 +1,8 @@
 /* The run's LMDB environment: DIR/store.mdb, with named databases
  *   meta      "format", the pipeline and its settings, the graph's signature, per table its
  *             shape ("table:NAME" = "rows dim stride optim")
- *   state     "run": the trainer's state at the last checkpoint
+ *   state     "run": the trainer's state at the last checkpoint; "node:NAME": a node's own
+ *             state (CEL's gradient window and cluster sizes)
  *   dense     per dense parameter: its values, then Adam's m and v for trainable ones
  *   t:NAME    a table's rows (key: the row id as a native uint64; value: the floats, then the
  *             last step that used the row and how many training steps did)
@@ -578,6 +579,23 @@ static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
         }
         c->bytes += v.mv_size;
     }
+    for (int i = 0; c->g && i < c->g->nnodes; i++) {
+        rill_node *n = c->g->nodes[i];
+        if (!n->ops->save)
+            continue;
+        void *buf = NULL;
+        size_t len = 0;
+        char key[96];
+        if ((rc = n->ops->save(n, &buf, &len, err)))
+            return rc;
+        snprintf(key, sizeof key, "node:%s", n->name);
+        MDB_val nk = {strlen(key), key}, nv = {len, buf};
+        rc = mdb_put(txn, s->state, &nk, &nv, 0);
+        free(buf);
+        if (rc)
+            return rc;
+        c->bytes += len;
+    }
     if ((rc = meta_fn(s, txn, NULL, err)))
         return rc;
     MDB_val k = {3, (void *)"run"}, v = {c->state_len, (void *)c->state};
@@ -662,6 +680,26 @@ int rill_store_restore(rill_store *s, rill_graph *g, void **state, size_t *state
             memcpy(p->m, src + p->n, p->n * sizeof(float));
             memcpy(p->v, src + 2 * p->n, p->n * sizeof(float));
         }
+    }
+    for (int i = 0; g && i < g->nnodes && !rc; i++) {
+        rill_node *n = g->nodes[i];
+        if (!n->ops->load)
+            continue;
+        char key[96];
+        snprintf(key, sizeof key, "node:%s", n->name);
+        MDB_val nk = {strlen(key), key}, nv;
+        rc = mdb_get(txn, s->state, &nk, &nv);
+        if (rc == MDB_NOTFOUND) {
+            rc = rill_errf(err, RILL_ESTORE,
+                           "%s has no state for node '%s': the store belongs to another graph",
+                           s->path, n->name);
+            break;
+        }
+        if (rc) {
+            rc = rill_store_mdb_err(s, rc, "reading node state", err);
+            break;
+        }
+        rc = n->ops->load(n, nv.mv_data, nv.mv_size, err);
     }
     mdb_txn_abort(txn);
     if (rc) {

@@ -72,6 +72,10 @@ void rill_table_get_stats(const rill_table *t, rill_table_stats *st);
  * Ids must be below rill_table_rows. Creates rows as needed. */
 int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows,
                       rill_err *err);
+/* Writes the first n floats of row id (created if needed) without the optimizer and without
+ * counting a use: the engine's own changes (CEL's assignments and split clusters). The row
+ * goes out with the next checkpoint. vals may point into the table (a row peeked at). */
+int rill_table_write_row(rill_table *t, uint64_t id, const float *vals, int n, rill_err *err);
 /* How many training steps looked the row up (0 when it does not exist). */
 uint64_t rill_table_count(rill_table *t, uint64_t id);
 /* Read-only view of a row for evaluation and export; NULL when the row does not exist. May

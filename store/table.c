@@ -533,6 +533,25 @@ int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows
     return RILL_OK;
 }
 
+int rill_table_write_row(rill_table *t, uint64_t id, const float *vals, int n, rill_err *err)
+{
+    float *row;
+    int rc = rill_table_lookup(t, &id, 1, &row, err);
+    if (rc)
+        return rc;
+    if (!row)
+        return rill_errf(err, RILL_EINVAL, "table '%s': row %llu is not admitted yet", t->name,
+                         (unsigned long long)id);
+    memmove(row, vals, (size_t)n * sizeof(float));
+    if (t->plain)
+        return RILL_OK;
+    row_head *hd = (row_head *)((unsigned char *)row + t->head_off);
+    hd->count--; /* the engine's own write is not a use */
+    if (mark_dirty(t, hd->slot))
+        return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory", t->name);
+    return RILL_OK;
+}
+
 uint64_t rill_table_count(rill_table *t, uint64_t id)
 {
     if (id >= (uint64_t)t->rows || t->plain)

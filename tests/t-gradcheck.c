@@ -218,6 +218,13 @@ static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, co
         diag("%s", err.msg);
         goto out;
     }
+    /* CEL: spread the entities over three clusters (an assignment is its cluster plus one) */
+    for (int t = 0; t < g->ntables; t++)
+        if (rill_table_optim(g->tables[t])->kind == RILL_OPT_NONE)
+            for (int64_t id = 0; id < rill_table_rows(g->tables[t]); id++) {
+                float v = (float)(id % 3 + 1);
+                rill_table_write_row(g->tables[t], (uint64_t)id, &v, 1, &err);
+            }
     size_t n = (size_t)B * c.node->cols;
     float *r = malloc(n * sizeof(float));
     gt_fill(r, n, &rng, 1.0);
@@ -231,6 +238,8 @@ static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, co
     for (int t = 0; t < g->ntables; t++) {
         rill_table *tab = g->tables[t];
         int D = rill_table_dim(tab);
+        if (rill_table_optim(tab)->kind == RILL_OPT_NONE)
+            continue; /* CEL's assignment: integers, not trained */
         id_list l = {.n = 0};
         rill_table_each(tab, collect, &l, NULL);
         float *old = malloc((size_t)l.n * D * sizeof(float)), *an = malloc((size_t)l.n * D * sizeof(float));
@@ -323,6 +332,10 @@ int main(void)
                "dim=3,inner=5,optim={kind='sgd',lr=1}");
     embed_case(&sc, &batch, 9, "embed_mlet", "fields={'user','tags','item'},buckets=11,shared=true",
                "dim=2,inner=6,pooling='mean',optim={kind='sgd',lr=1}");
+    embed_case(&sc, &batch, 9, "embed_cel", "fields={'user','tags','item'},buckets=7",
+               "dim=3,clusters=4,grad='sum',optim={kind='sgd',lr=1}");
+    embed_case(&sc, &batch, 9, "embed_cel", "fields={'user','tags','item'},buckets=11,shared=true",
+               "dim=2,clusters=3,grad='sum',pooling='mean',optim={kind='sgd',lr=1}");
     rill_batch_free(&batch);
     rill_schema_free(&sc);
     rill_schema_free(&criteo);

@@ -251,6 +251,24 @@ function commands.inspect(args)
   for _, t in ipairs(info.tables) do
     out[#out + 1] = string.format("%-28s %12d %5d %7d %-16s %10s", t.name, t.rows, t.dim, t.stride, t.optim, human(t.bytes))
   end
+  -- CEL tables come in pairs: NAME.assign (one cluster number per entity), NAME.clusters
+  local by_name, cel = {}, {}
+  for _, t in ipairs(info.tables) do by_name[t.name] = t end
+  for _, t in ipairs(info.tables) do
+    local base = t.optim == "none" and t.name:match("^(.*)%.assign$")
+    local c = base and by_name[base .. ".clusters"]
+    if c then cel[#cel + 1] = { name = base, entities = t.rows, clusters = c.rows, dim = c.dim } end
+  end
+  if #cel > 0 then
+    out[#out + 1] = string.format("%-28s %12s %9s %14s %14s %9s", "clustered (CEL)", "entities",
+                                  "clusters", "inference", "unclustered", "smaller")
+    for _, c in ipairs(cel) do
+      local clustered = c.clusters * c.dim * 4 + c.entities * 4
+      local full = c.entities * c.dim * 4
+      out[#out + 1] = string.format("%-28s %12d %9d %14s %14s %8.1fx", c.name, c.entities,
+                                    c.clusters, human(clustered), human(full), full / clustered)
+    end
+  end
   out[#out + 1] = string.format("%-28s %12s", "dense parameter", "floats (with optimizer state)")
   for _, d in ipairs(info.dense) do
     out[#out + 1] = string.format("%-28s %12d", d.name, d.values)

@@ -248,6 +248,36 @@ function M.report(sw, out, runs, variants, seeds, path)
       summary[#summary + 1] = { variant = v, auc = am, auc_sd = asd, logloss = lm, freq = fm }
     end
   end
+  if sw.match then
+    -- the smallest challenger (inference table bytes) that matches the best baseline's AUC
+    local best
+    for _, r in ipairs(summary) do
+      r.bytes = 0
+      for _, row in ipairs(by_variant[r.variant.name]) do r.bytes = math.max(r.bytes, row.inference_bytes or 0) end
+      if r.variant.name:match(sw.match.baseline) and (not best or r.auc > best.auc) then best = r end
+    end
+    local ch = {}
+    for _, r in ipairs(summary) do
+      if r.variant.name:match(sw.match.challenger) then ch[#ch + 1] = r end
+    end
+    table.sort(ch, function(a, b) if a.bytes ~= b.bytes then return a.bytes < b.bytes end return a.auc > b.auc end)
+    local function describe(r)
+      local rare = r.freq[1] and string.format(", rare-bucket AUC %.4f", r.freq[1]) or ""
+      return string.format("%s (AUC %.4f%s, inference tables %s bytes)", r.variant.name, r.auc, rare, r.bytes)
+    end
+    if best then
+      md[#md + 1] = ""
+      md[#md + 1] = "Best " .. sw.match.baseline:gsub("^%^", "") .. ": " .. describe(best) .. "."
+      local strict, near
+      for _, r in ipairs(ch) do
+        if not strict and r.auc >= best.auc then strict = r end
+        if not near and r.auc >= best.auc - best.auc_sd then near = r end
+      end
+      md[#md + 1] = "Smallest " .. sw.match.challenger:gsub("^%^", "") .. " with a mean AUC at least as high: " ..
+                    (strict and describe(strict) or "none") .. "."
+      md[#md + 1] = "Smallest within one standard deviation of it: " .. (near and describe(near) or "none") .. "."
+    end
+  end
   md[#md + 1] = ""
   md[#md + 1] = "Per-run figures: `results.csv`. Plot: `plot.svg`."
   f = assert(io.open(out .. "/results.md", "w"))

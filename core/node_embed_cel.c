@@ -1,0 +1,977 @@
+/* embed_cel: CEL, clustered embedding learning (Chen et al., "Clustered Embedding Learning for
+ * Recommender Systems", WWW 2023). The entities of a field (its ids) share the embeddings of
+ * clusters: e_i = C[a(i)]. Every entity starts in cluster 0; training alternates gradient
+ * steps on the cluster embeddings with cluster optimisation:
+ *   - splitting (every split_every steps, one cluster per table, until the budget of
+ *     `clusters` is used): the cluster whose entities had the most examples since the last
+ *     cluster event is split in two along the first principal component of its entities'
+ *     gradients (Gradient PCA): the gradients are centred, the top eigenvector of their
+ *     scatter matrix taken, and the entities on its negative side move to a new cluster that
+ *     starts as an exact copy of the parent (weights and optimizer state);
+ *   - reassignment (every reassign_every steps): each entity of the step's batch moves to the
+ *     cluster under which its examples' loss is lowest, if that is lower than under its own.
+ * The assignment is a table of the store (`FIELD.assign`, one float per entity: its cluster
+ * plus one, 0 for an entity not yet placed), checkpointed, cached and exported like any
+ * table; the clusters are the table `FIELD.clusters` (budget rows). For inference the
+ * model needs those two: clusters x dim floats plus one number per entity.
+ *
+ * Where we had to choose (the paper targets matrix factorisation with full-batch gradients;
+ * these choices follow its authors' public code where it speaks, and adapt it to streaming
+ * mini-batches where it does not):
+ *   - an entity's gradient for GPCA is the sum of its gradients since the last cluster event
+ *     (the code takes the full-batch gradient); entities without examples in that window stay
+ *     in the parent cluster; the cluster to split is the one with the most examples in the
+ *     window (the code's default "data_number" criterion);
+ *   - the loss in reassignment is evaluated exactly, by forward passes over the step's batch
+ *     in evaluation mode, for the entity's own cluster and `candidates` others: all clusters
+ *     when there are few, otherwise those with the lowest first-order estimate g_i . C[c] of
+ *     the change (g_i: the entity's window gradient). The code evaluates every cluster on
+ *     every rating of the item and keeps an item in place at random; we keep it in place
+ *     unless the loss strictly drops;
+ *   - a cluster's gradient is its entities' gradients summed, divided by its size when
+ *     grad = "mean" (the default: the code's "most important step");
+ *   - a cluster emptied by reassignment is the first slot the next split fills;
+ *   - new entities (first seen after splits) start in cluster 0, and so do unseen entities in
+ *     evaluation; the code's later phase of personal embeddings around the centres is not
+ *     implemented.
+ *
+ * Arguments: dim, clusters (required), split_every (default 50), reassign_every (200),
+ * candidates (8), cluster_until (the last step of cluster optimisation, 0: all of training),
+ * grad ("mean" or "sum"), and embed's pooling, optim, init. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "graph.h"
+#include "nodes.h"
+#include "pool.h"
+#include "spectrum.h"
+#include "util.h"
+
+#define STATE_MAGIC 0x4c454352u /* "RCEL" */
+#define MAX_CLUSTERS ((1L << 24) - 1) /* the assignment is a float: exact integers up to 2^24 */
+
+typedef struct {
+    /* fixed */
+    int nfields;
+    int *fields;           /* output field indexes */
+    int *src_field;        /* the field index within src */
+    const rill_node *src;
+    rill_table *clusters, *assign;
+    char name[128];        /* the field (or shared table) name, for messages */
+    /* cluster bookkeeping (checkpointed) */
+    long used;             /* slots used so far */
+    int64_t *members;      /* per slot: entities assigned */
+    int32_t *cmap;         /* per slot: this step's distinct-cluster index, -1 (kept clear) */
+    /* the window since the last cluster event (checkpointed) */
+    size_t wn, wcap, wmap_cap;
+    uint64_t *wid;
+    uint32_t *wcluster, *wocc;
+    float *wgrad;          /* wn x D */
+    uint32_t *wmap;        /* open addressing over wid: index + 1, 0 empty */
+    /* this step */
+    size_t nocc, nuniq, ncl;
+    uint32_t *occ_ent, *occ_out;
+    float *occ_scale;
+    uint64_t *ent;         /* distinct entities */
+    uint32_t *ent_cluster, *ent_cl; /* their cluster, and its distinct-cluster index */
+    uint64_t *cl;          /* distinct clusters */
+    float **cl_rows;
+    float *egrad, *cgrad;
+    uint64_t *map_keys;
+    uint32_t *map_vals;
+    size_t map_cap;
+} cel_table;
+
+typedef struct {
+    int F, D, ntables;
+    bool mean_pool, mean_grad;
+    long K, split_every, reassign_every, candidates, cluster_until;
+    cel_table *t;
+    int probe;             /* table being probed in reassignment, -1 none */
+    const uint32_t *probe_cluster; /* per distinct entity of the probed table */
+} cel_state;
+
+static int cel_create(rill_node *n, rill_err *err)
+{
+    static const char *const poolings[] = {"sum", "mean", NULL};
+    static const char *const grads[] = {"mean", "sum", NULL};
+    cel_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+    n->st = st;
+    st->probe = -1;
+    int pooling, grad, rc;
+    long dim;
+    double init;
+    bool has_optim;
+    rill_args sub;
+    rill_optim opt = n->g->default_sparse;
+    if (n->nin == 0)
+        return rill_node_errf(n, RILL_EINVAL, err, "needs an ids input (an encode node)");
+    for (int i = 0; i < n->nin; i++)
+        if (n->in[i]->out_kind != RILL_OUT_IDS)
+            return rill_node_errf(n, RILL_ESHAPE, err,
+                                  "input %d ('%s', %s) is not ids: embed_cel takes encode_hash or "
+                                  "encode_bucket outputs",
+                                  i + 1, n->in[i]->name, n->in[i]->ops->name);
+    if ((rc = rill_args_int(&n->args, "dim", 0, 1, 1 << 16, &dim, err)) ||
+        (rc = rill_args_int(&n->args, "clusters", 0, 1, MAX_CLUSTERS, &st->K, err)) ||
+        (rc = rill_args_int(&n->args, "split_every", 50, 0, 1L << 40, &st->split_every, err)) ||
+        (rc = rill_args_int(&n->args, "reassign_every", 200, 0, 1L << 40, &st->reassign_every,
+                            err)) ||
+        (rc = rill_args_int(&n->args, "candidates", 8, 1, 1024, &st->candidates, err)) ||
+        (rc = rill_args_int(&n->args, "cluster_until", 0, 0, 1L << 50, &st->cluster_until, err)) ||
+        (rc = rill_args_enum(&n->args, "grad", grads, 0, &grad, err)) ||
+        (rc = rill_args_enum(&n->args, "pooling", poolings, 0, &pooling, err)) ||
+        (rc = rill_args_num(&n->args, "init", 0.05, 0.0, 100.0, &init, err)) ||
+        (rc = rill_args_sub(&n->args, "optim", &sub, &has_optim, err)))
+        return rc;
+    if (dim == 0 || st->K == 0)
+        return rill_node_errf(n, RILL_EINVAL, err,
+                              "arguments 'dim' and 'clusters' are required, e.g. dim = 16, "
+                              "clusters = 1024");
+    if (has_optim && (rc = rill_optim_parse(&sub, true, &opt, err)))
+        return rc;
+    st->D = (int)dim;
+    st->mean_pool = pooling == 1;
+    st->mean_grad = grad == 0;
+    for (int i = 0; i < n->nin; i++) {
+        st->F += n->in[i]->layout.F;
+        st->ntables += n->in[i]->layout.ntables;
+    }
+    st->t = calloc((size_t)st->ntables, sizeof *st->t);
+    if (!st->t)
+        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+    rill_optim none = {.kind = RILL_OPT_NONE};
+    rill_table_opts topts = {0};
+    int f0 = 0, t0 = 0;
+    for (int i = 0; i < n->nin; i++) {
+        const rill_ids_layout *l = &n->in[i]->layout;
+        for (int t = 0; t < l->ntables; t++) {
+            cel_table *w = &st->t[t0 + t];
+            w->src = n->in[i];
+            w->fields = calloc((size_t)l->F, sizeof *w->fields);
+            w->src_field = calloc((size_t)l->F, sizeof *w->src_field);
+            w->members = calloc((size_t)st->K, sizeof *w->members);
+            w->cmap = malloc((size_t)st->K * sizeof *w->cmap);
+            if (!w->fields || !w->src_field || !w->members || !w->cmap)
+                return rill_node_errf(n, RILL_ENOMEM, err, "out of memory for %ld clusters",
+                                      st->K);
+            memset(w->cmap, 0xff, (size_t)st->K * sizeof *w->cmap);
+            w->used = 1;
+            for (int f = 0; f < l->F; f++)
+                if (l->field_table[f] == t) {
+                    w->fields[w->nfields] = f0 + f;
+                    w->src_field[w->nfields++] = f;
+                }
+            if (l->ntables == 1 && l->F > 1)
+                snprintf(w->name, sizeof w->name, "%s", n->in[i]->name);
+            else
+                snprintf(w->name, sizeof w->name, "%s", l->field_names[w->src_field[0]]);
+            char name[160];
+            snprintf(name, sizeof name, "%s.clusters", w->name);
+            if ((rc = rill_graph_table(n->g, n, name, st->K, st->D, &opt, init, &topts,
+                                       &w->clusters, err)))
+                return rc;
+            snprintf(name, sizeof name, "%s.assign", w->name);
+            if ((rc = rill_graph_table(n->g, n, name, l->table_rows[t], 1, &none, 0.0, &topts,
+                                       &w->assign, err)))
+                return rc;
+        }
+        f0 += l->F;
+        t0 += l->ntables;
+    }
+    n->out_kind = RILL_OUT_DENSE;
+    n->nd = 2;
+    n->dims[0] = st->F;
+    n->dims[1] = st->D;
+    return RILL_OK;
+}
+
+/* ---- forward and backward ---- */
+
+static int plan_table(rill_node *n, rill_step *s, cel_table *w, rill_err *err)
+{
+    const rill_ids *ids = &w->src->ids;
+    int Fs = w->src->layout.F;
+    size_t nocc = 0;
+    for (int k = 0; k < w->nfields; k++)
+        for (int b = 0; b < s->B; b++) {
+            size_t slot = (size_t)b * Fs + w->src_field[k];
+            nocc += ids->off[slot + 1] - ids->off[slot];
+        }
+    w->nocc = nocc;
+    size_t cap = 16;
+    while (cap < 2 * nocc)
+        cap *= 2;
+    w->map_cap = cap;
+    size_t m = nocc ? nocc : 1;
+    w->occ_ent = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
+    w->occ_out = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
+    w->occ_scale = rill_node_alloc(n, s, m * sizeof(float), false, err);
+    w->ent = rill_node_alloc(n, s, m * sizeof(uint64_t), false, err);
+    w->ent_cluster = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
+    w->ent_cl = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
+    w->cl = rill_node_alloc(n, s, m * sizeof(uint64_t), false, err);
+    w->cl_rows = rill_node_alloc(n, s, m * sizeof(float *), false, err);
+    w->map_keys = rill_node_alloc(n, s, cap * sizeof(uint64_t), false, err);
+    w->map_vals = rill_node_alloc(n, s, cap * sizeof(uint32_t), false, err);
+    w->egrad = w->cgrad = NULL;
+    if (!w->occ_ent || !w->occ_out || !w->occ_scale || !w->ent || !w->ent_cluster ||
+        !w->ent_cl || !w->cl || !w->cl_rows || !w->map_keys || !w->map_vals)
+        return err->code;
+    return RILL_OK;
+}
+
+/* Distinct entities, their clusters (placing new ones in cluster 0), distinct clusters. */
+static int resolve(cel_state *st, int ti, cel_table *w, rill_step *s, float **arows,
+                   rill_err *err)
+{
+    const rill_ids *ids = &w->src->ids;
+    int Fs = w->src->layout.F;
+    size_t mask = w->map_cap - 1, nu = 0, o = 0;
+    memset(w->map_vals, 0xff, w->map_cap * sizeof(uint32_t));
+    for (int k = 0; k < w->nfields; k++)
+        for (int b = 0; b < s->B; b++) {
+            size_t slot = (size_t)b * Fs + w->src_field[k];
+            uint32_t a = ids->off[slot], e = ids->off[slot + 1];
+            float scale = st->mean_pool && e > a ? 1.0f / (float)(e - a) : 1.0f;
+            for (uint32_t i = a; i < e; i++, o++) {
+                uint64_t id = ids->id[i];
+                size_t h = (size_t)rill_mix64(id) & mask;
+                while (w->map_vals[h] != UINT32_MAX && w->map_keys[h] != id)
+                    h = (h + 1) & mask;
+                if (w->map_vals[h] == UINT32_MAX) {
+                    w->map_keys[h] = id;
+                    w->map_vals[h] = (uint32_t)nu;
+                    w->ent[nu++] = id;
+                }
+                w->occ_ent[o] = w->map_vals[h];
+                w->occ_out[o] = (uint32_t)((size_t)b * st->F + w->fields[k]);
+                w->occ_scale[o] = scale;
+            }
+        }
+    w->nuniq = nu;
+    if (st->probe == ti) {
+        memcpy(w->ent_cluster, st->probe_cluster, nu * sizeof(uint32_t));
+    } else if (s->training) {
+        int rc = rill_table_lookup(w->assign, w->ent, nu, arows, err);
+        if (rc)
+            return rc;
+        for (size_t u = 0; u < nu; u++) {
+            float v = arows[u] ? arows[u][0] : 1.0f;
+            if (v == 0.0f) { /* first seen: cluster 0, where every entity starts */
+                const float one = 1.0f;
+                if ((rc = rill_table_write_row(w->assign, w->ent[u], &one, 1, err)))
+                    return rc;
+                w->members[0]++;
+                v = 1.0f;
+            }
+            if (!(v >= 1.0f && v <= (float)st->K))
+                return rill_errf(err, RILL_ESTORE,
+                                 "table '%s.assign': entity %llu has cluster %g, outside [1, %ld]: "
+                                 "the store is damaged",
+                                 w->name, (unsigned long long)w->ent[u], (double)v, st->K);
+            w->ent_cluster[u] = (uint32_t)v - 1;
+        }
+    } else {
+        for (size_t u = 0; u < nu; u++) {
+            const float *row = rill_table_peek(w->assign, w->ent[u]);
+            float v = row ? row[0] : 0.0f;
+            w->ent_cluster[u] = v >= 1.0f && v <= (float)st->K ? (uint32_t)v - 1 : 0;
+        }
+    }
+    size_t nc = 0;
+    for (size_t u = 0; u < nu; u++) {
+        uint32_t c = w->ent_cluster[u];
+        if (w->cmap[c] < 0) {
+            w->cmap[c] = (int32_t)nc;
+            w->cl[nc++] = c;
+        }
+        w->ent_cl[u] = (uint32_t)w->cmap[c];
+    }
+    for (size_t c = 0; c < nc; c++)
+        w->cmap[w->cl[c]] = -1;
+    w->ncl = nc;
+    return RILL_OK;
+}
+
+typedef struct {
+    rill_node *n;
+    rill_step *s;
+    const float *dout;
+    int failed;
+    rill_err errs[64];
+} cel_job;
+
+static void forward_part(void *ctx, size_t t0, size_t t1, int worker)
+{
+    cel_job *j = ctx;
+    cel_state *st = j->n->st;
+    rill_step *s = j->s;
+    rill_err *err = &j->errs[worker];
+    int D = st->D, F = st->F;
+    for (size_t ti = t0; ti < t1; ti++) {
+        cel_table *w = &st->t[ti];
+        /* the assignment rows are only needed while resolving: borrow cl_rows for them */
+        if (resolve(st, (int)ti, w, s, w->cl_rows, err)) {
+            j->failed = 1;
+            return;
+        }
+        if (s->training) {
+            if (rill_table_lookup(w->clusters, w->cl, w->ncl, w->cl_rows, err)) {
+                j->failed = 1;
+                return;
+            }
+        } else {
+            for (size_t c = 0; c < w->ncl; c++)
+                w->cl_rows[c] = (float *)rill_table_peek(w->clusters, w->cl[c]);
+        }
+        for (int k = 0; k < w->nfields; k++)
+            for (int b = 0; b < s->B; b++)
+                memset(j->n->out + ((size_t)b * F + w->fields[k]) * D, 0, (size_t)D * sizeof(float));
+        for (size_t i = 0; i < w->nocc; i++) {
+            const float *row = w->cl_rows[w->ent_cl[w->occ_ent[i]]];
+            if (!row)
+                continue;
+            float *dst = j->n->out + (size_t)w->occ_out[i] * D, sc = w->occ_scale[i];
+            for (int d = 0; d < D; d++)
+                dst[d] += sc * row[d];
+        }
+    }
+}
+
+static int cel_forward(rill_node *n, rill_step *s, rill_err *err)
+{
+    cel_state *st = n->st;
+    int rc;
+    for (int t = 0; t < st->ntables; t++)
+        if ((rc = plan_table(n, s, &st->t[t], err)))
+            return rc;
+    cel_job j = {.n = n, .s = s};
+    rill_parallel_each((size_t)st->ntables, forward_part, &j);
+    if (j.failed) {
+        for (int i = 0; i < 64; i++)
+            if (j.errs[i].code) {
+                *err = j.errs[i];
+                return rill_err_prefix(err, "node '%s' (%s) at %s: ", n->name, n->ops->name,
+                                       n->where);
+            }
+        return rill_node_errf(n, RILL_ESTORE, err, "table lookup failed");
+    }
+    return RILL_OK;
+}
+
+static bool clustering(const cel_state *st, uint64_t t)
+{
+    return st->cluster_until == 0 || t <= (uint64_t)st->cluster_until;
+}
+
+/* Adds the step's entity gradients to the window. */
+static int window_add(cel_state *st, cel_table *w, const uint32_t *occ_count)
+{
+    int D = st->D;
+    if ((w->wn + w->nuniq) * 2 > w->wmap_cap) {
+        size_t cap = w->wmap_cap ? w->wmap_cap : 1024;
+        while (cap < (w->wn + w->nuniq) * 2)
+            cap *= 2;
+        uint32_t *m = calloc(cap, sizeof *m);
+        if (!m)
+            return RILL_ENOMEM;
+        for (size_t i = 0; i < w->wn; i++) {
+            size_t h = (size_t)rill_mix64(w->wid[i]) & (cap - 1);
+            while (m[h])
+                h = (h + 1) & (cap - 1);
+            m[h] = (uint32_t)i + 1;
+        }
+        free(w->wmap);
+        w->wmap = m;
+        w->wmap_cap = cap;
+    }
+    if (w->wn + w->nuniq > w->wcap) {
+        size_t cap = w->wcap ? w->wcap : 1024;
+        while (cap < w->wn + w->nuniq)
+            cap *= 2;
+        uint64_t *id = realloc(w->wid, cap * sizeof *id);
+        if (id)
+            w->wid = id;
+        uint32_t *c = realloc(w->wcluster, cap * sizeof *c);
+        if (c)
+            w->wcluster = c;
+        uint32_t *o = realloc(w->wocc, cap * sizeof *o);
+        if (o)
+            w->wocc = o;
+        float *g = realloc(w->wgrad, cap * (size_t)D * sizeof *g);
+        if (g)
+            w->wgrad = g;
+        if (!id || !c || !o || !g)
+            return RILL_ENOMEM;
+        w->wcap = cap;
+    }
+    size_t mask = w->wmap_cap - 1;
+    for (size_t u = 0; u < w->nuniq; u++) {
+        uint64_t id = w->ent[u];
+        size_t h = (size_t)rill_mix64(id) & mask;
+        while (w->wmap[h] && w->wid[w->wmap[h] - 1] != id)
+            h = (h + 1) & mask;
+        size_t i;
+        if (w->wmap[h]) {
+            i = w->wmap[h] - 1;
+        } else {
+            i = w->wn++;
+            w->wmap[h] = (uint32_t)i + 1;
+            w->wid[i] = id;
+            w->wocc[i] = 0;
+            memset(w->wgrad + i * D, 0, (size_t)D * sizeof(float));
+        }
+        w->wcluster[i] = w->ent_cluster[u];
+        w->wocc[i] += occ_count[u];
+        const float *g = w->egrad + u * (size_t)D;
+        float *acc = w->wgrad + i * (size_t)D;
+        for (int d = 0; d < D; d++)
+            acc[d] += g[d];
+    }
+    return RILL_OK;
+}
+
+static void window_clear(cel_table *w)
+{
+    w->wn = 0;
+    if (w->wmap)
+        memset(w->wmap, 0, w->wmap_cap * sizeof *w->wmap);
+}
+
+static void backward_part(void *ctx, size_t t0, size_t t1, int worker)
+{
+    cel_job *j = ctx;
+    cel_state *st = j->n->st;
+    int D = st->D;
+    for (size_t ti = t0; ti < t1; ti++) {
+        cel_table *w = &st->t[ti];
+        size_t nu = w->nuniq;
+        /* each entity's gradient, occurrences in order (the thread count does not matter) */
+        memset(w->egrad, 0, nu * (size_t)D * sizeof(float));
+        uint32_t *count = (uint32_t *)w->map_vals; /* free after forward: reuse */
+        memset(count, 0, nu * sizeof *count);
+        for (size_t i = 0; i < w->nocc; i++) {
+            uint32_t u = w->occ_ent[i];
+            const float *src = j->dout + (size_t)w->occ_out[i] * D;
+            float *g = w->egrad + (size_t)u * D, sc = w->occ_scale[i];
+            for (int d = 0; d < D; d++)
+                g[d] += sc * src[d];
+            count[u]++;
+        }
+        /* each cluster's: its entities' summed, in entity order, or their mean */
+        memset(w->cgrad, 0, w->ncl * (size_t)D * sizeof(float));
+        for (size_t u = 0; u < nu; u++) {
+            const float *g = w->egrad + u * (size_t)D;
+            float *cg = w->cgrad + (size_t)w->ent_cl[u] * D;
+            for (int d = 0; d < D; d++)
+                cg[d] += g[d];
+        }
+        if (st->mean_grad)
+            for (size_t c = 0; c < w->ncl; c++) {
+                int64_t m = w->members[w->cl[c]];
+                float k = m > 1 ? 1.0f / (float)m : 1.0f;
+                for (int d = 0; d < D; d++)
+                    w->cgrad[c * (size_t)D + d] *= k;
+            }
+        rill_table_stage(w->clusters, w->ncl, w->cl, w->cl_rows, w->cgrad);
+        if (clustering(st, j->s->t) && window_add(st, w, count)) {
+            rill_errf(&j->errs[worker], RILL_ENOMEM, "table '%s': out of memory for the gradient "
+                      "window of %zu entities", w->name, w->wn + nu);
+            j->failed = 1;
+        }
+    }
+}
+
+static int cel_backward(rill_node *n, rill_step *s, rill_err *err)
+{
+    cel_state *st = n->st;
+    if (!s->training)
+        return RILL_OK;
+    for (int t = 0; t < st->ntables; t++) {
+        cel_table *w = &st->t[t];
+        w->egrad = rill_node_alloc(n, s, (w->nuniq ? w->nuniq : 1) * (size_t)st->D * sizeof(float),
+                                   false, err);
+        w->cgrad = rill_node_alloc(n, s, (w->ncl ? w->ncl : 1) * (size_t)st->D * sizeof(float),
+                                   false, err);
+        if (!w->egrad || !w->cgrad)
+            return err->code;
+    }
+    cel_job j = {.n = n, .s = s, .dout = n->dout};
+    rill_parallel_each((size_t)st->ntables, backward_part, &j);
+    if (j.failed)
+        for (int i = 0; i < 64; i++)
+            if (j.errs[i].code) {
+                *err = j.errs[i];
+                return rill_err_prefix(err, "node '%s' (%s) at %s: ", n->name, n->ops->name,
+                                       n->where);
+            }
+    return RILL_OK;
+}
+
+/* ---- cluster optimisation ---- */
+
+/* Moves entity id from cluster `from` to `to`. */
+static int move_entity(cel_table *w, uint64_t id, uint32_t from, uint32_t to, rill_err *err)
+{
+    const float v = (float)to + 1.0f;
+    int rc = rill_table_write_row(w->assign, id, &v, 1, err);
+    if (rc)
+        return rc;
+    w->members[from]--;
+    w->members[to]++;
+    return RILL_OK;
+}
+
+/* A slot for a new cluster: the first emptied one, else the next unused; -1 when the budget
+ * is spent. */
+static long free_slot(const cel_state *st, const cel_table *w)
+{
+    for (long c = 0; c < w->used; c++)
+        if (w->members[c] == 0)
+            return c;
+    return w->used < st->K ? w->used : -1;
+}
+
+/* GPCA: splits the cluster with the most examples in the window along the first principal
+ * component of its entities' window gradients. */
+static int split(rill_node *n, cel_table *w, rill_err *err)
+{
+    cel_state *st = n->st;
+    int D = st->D, rc = RILL_OK;
+    long slot = free_slot(st, w);
+    if (slot < 0 || w->wn < 2)
+        return RILL_OK;
+    /* examples and window entities per cluster */
+    uint64_t *occ = calloc((size_t)w->used, sizeof *occ);
+    uint32_t *cnt = calloc((size_t)w->used, sizeof *cnt);
+    double *mean = calloc((size_t)D, sizeof *mean), *S = calloc((size_t)D * D, sizeof *S);
+    double *v = calloc((size_t)D, sizeof *v), *x = calloc((size_t)D, sizeof *x);
+    if (!occ || !cnt || !mean || !S || !v || !x) {
+        rc = rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < w->wn; i++) {
+        occ[w->wcluster[i]] += w->wocc[i];
+        cnt[w->wcluster[i]]++;
+    }
+    long best = -1;
+    for (long c = 0; c < w->used; c++)
+        if (cnt[c] >= 2 && (best < 0 || occ[c] > occ[best]))
+            best = c;
+    if (best < 0)
+        goto out;
+    for (size_t i = 0; i < w->wn; i++)
+        if (w->wcluster[i] == (uint32_t)best)
+            for (int d = 0; d < D; d++)
+                mean[d] += (double)w->wgrad[i * (size_t)D + d];
+    for (int d = 0; d < D; d++)
+        mean[d] /= cnt[best];
+    for (size_t i = 0; i < w->wn; i++) {
+        if (w->wcluster[i] != (uint32_t)best)
+            continue;
+        for (int d = 0; d < D; d++)
+            x[d] = (double)w->wgrad[i * (size_t)D + d] - mean[d];
+        for (int a = 0; a < D; a++)
+            for (int b = 0; b < D; b++)
+                S[(size_t)a * D + b] += x[a] * x[b];
+    }
+    if ((rc = rill_top_eigenvector(D, S, v, err)))
+        goto out;
+    /* the negative side moves; nothing happens unless both sides have entities */
+    size_t neg = 0;
+    for (size_t i = 0; i < w->wn; i++) {
+        if (w->wcluster[i] != (uint32_t)best)
+            continue;
+        double p = 0;
+        for (int d = 0; d < D; d++)
+            p += ((double)w->wgrad[i * (size_t)D + d] - mean[d]) * v[d];
+        w->wocc[i] = p < 0; /* the window is cleared after the event: reuse as a flag */
+        neg += p < 0;
+    }
+    if (neg == 0 || neg == cnt[best])
+        goto out;
+    const float *parent = rill_table_peek(w->clusters, (uint64_t)best);
+    if (!parent) {
+        rc = rill_node_errf(n, RILL_ESTORE, err, "table '%s.clusters': cluster %ld has no row",
+                            w->name, best);
+        goto out;
+    }
+    if ((rc = rill_table_write_row(w->clusters, (uint64_t)slot, parent,
+                                   rill_table_stride(w->clusters), err)))
+        goto out;
+    if (slot == w->used)
+        w->used++;
+    for (size_t i = 0; i < w->wn && !rc; i++)
+        if (w->wcluster[i] == (uint32_t)best && w->wocc[i])
+            rc = move_entity(w, w->wid[i], (uint32_t)best, (uint32_t)slot, err);
+out:
+    free(occ);
+    free(cnt);
+    free(mean);
+    free(S);
+    free(v);
+    free(x);
+    return rc;
+}
+
+typedef struct {
+    uint32_t cluster;
+    float score;
+} cand;
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? -1 : 1;
+    return x->cluster < y->cluster ? -1 : x->cluster > y->cluster;
+}
+
+/* What reassignment needs of a table's training step, taken before the probing passes
+ * overwrite the node's step state. */
+typedef struct {
+    size_t nu, nocc;
+    uint64_t *ent;
+    uint32_t *cur, *occ_ent, *occ_b;
+    float *g;
+} snapshot;
+
+static void snapshot_free(snapshot *sn)
+{
+    free(sn->ent);
+    free(sn->cur);
+    free(sn->occ_ent);
+    free(sn->occ_b);
+    free(sn->g);
+}
+
+static int take_snapshot(rill_node *n, cel_table *w, snapshot *sn, rill_err *err)
+{
+    cel_state *st = n->st;
+    int D = st->D;
+    size_t nu = w->nuniq, nocc = w->nocc;
+    sn->nu = nu;
+    sn->nocc = nocc;
+    sn->ent = malloc((nu ? nu : 1) * sizeof *sn->ent);
+    sn->cur = malloc((nu ? nu : 1) * sizeof *sn->cur);
+    sn->occ_ent = malloc((nocc ? nocc : 1) * sizeof *sn->occ_ent);
+    sn->occ_b = malloc((nocc ? nocc : 1) * sizeof *sn->occ_b);
+    sn->g = malloc((nu ? nu : 1) * (size_t)D * sizeof *sn->g);
+    if (!sn->ent || !sn->cur || !sn->occ_ent || !sn->occ_b || !sn->g)
+        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+    memcpy(sn->ent, w->ent, nu * sizeof *sn->ent);
+    memcpy(sn->cur, w->ent_cluster, nu * sizeof *sn->cur);
+    memcpy(sn->occ_ent, w->occ_ent, nocc * sizeof *sn->occ_ent);
+    for (size_t i = 0; i < nocc; i++)
+        sn->occ_b[i] = w->occ_out[i] / (uint32_t)st->F;
+    /* the entities' gradients: the window's (it includes this step), else this step's */
+    memcpy(sn->g, w->egrad, nu * (size_t)D * sizeof *sn->g);
+    if (w->wmap_cap)
+        for (size_t u = 0; u < nu; u++) {
+            size_t mask = w->wmap_cap - 1, h = (size_t)rill_mix64(sn->ent[u]) & mask;
+            while (w->wmap[h] && w->wid[w->wmap[h] - 1] != sn->ent[u])
+                h = (h + 1) & mask;
+            if (w->wmap[h])
+                memcpy(sn->g + u * (size_t)D, w->wgrad + (size_t)(w->wmap[h] - 1) * D,
+                       (size_t)D * sizeof *sn->g);
+        }
+    return RILL_OK;
+}
+
+/* Reassignment of table ti's entities in this step's batch: each moves to the cluster among
+ * its own and the candidates under which its examples' loss (a forward pass in evaluation
+ * mode) is lowest, if that is strictly lower than under its own. */
+static int reassign(rill_node *n, rill_step *s, int ti, const snapshot *sn, rill_err *err)
+{
+    cel_state *st = n->st;
+    cel_table *w = &st->t[ti];
+    int D = st->D, C = (int)st->candidates, rc = RILL_OK;
+    size_t nu = sn->nu, nocc = sn->nocc;
+    long nact = 0;
+    for (long c = 0; c < w->used; c++)
+        nact += w->members[c] > 0;
+    if (nu == 0 || nact < 2)
+        return RILL_OK;
+    if (C > nact - 1)
+        C = (int)(nact - 1);
+    uint32_t *choice = malloc(nu * C * sizeof *choice), *probe = malloc(nu * sizeof *probe);
+    float *ex = malloc((size_t)s->B * sizeof *ex);
+    double *loss = malloc(nu * (size_t)(C + 1) * sizeof *loss);
+    uint32_t *act = malloc((size_t)nact * sizeof *act);
+    float *E = malloc((size_t)nact * D * sizeof *E), *sc = NULL;
+    cand *cd = malloc((size_t)nact * sizeof *cd);
+    if (!choice || !probe || !ex || !loss || !act || !E || !cd) {
+        rc = rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+        goto out;
+    }
+    /* the active clusters' embeddings */
+    nact = 0;
+    for (long c = 0; c < w->used; c++) {
+        if (w->members[c] == 0)
+            continue;
+        const float *row = rill_table_peek(w->clusters, (uint64_t)c);
+        act[nact] = (uint32_t)c;
+        if (row)
+            memcpy(E + (size_t)nact * D, row, (size_t)D * sizeof *E);
+        else
+            memset(E + (size_t)nact * D, 0, (size_t)D * sizeof *E);
+        nact++;
+    }
+    /* candidates: every other active cluster when they are few, else the C lowest g . C[c] */
+    if (C == nact - 1) {
+        for (size_t u = 0; u < nu; u++) {
+            int k = 0;
+            for (long a = 0; a < nact && k < C; a++)
+                if (act[a] != sn->cur[u])
+                    choice[u * C + k++] = act[a];
+            while (k < C) /* an entity outside the active clusters cannot be: stay put */
+                choice[u * C + k++] = sn->cur[u];
+        }
+    } else {
+        sc = malloc(nu * (size_t)nact * sizeof *sc);
+        if (!sc) {
+            rc = rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+            goto out;
+        }
+        rill_sgemm(false, true, (int)nu, (int)nact, D, 1.0f, sn->g, D, E, D, 0.0f, sc, (int)nact);
+        for (size_t u = 0; u < nu; u++) {
+            long m = 0;
+            for (long a = 0; a < nact; a++)
+                if (act[a] != sn->cur[u])
+                    cd[m++] = (cand){act[a], sc[u * (size_t)nact + a]};
+            qsort(cd, (size_t)m, sizeof *cd, cmp_cand);
+            for (int k = 0; k < C; k++)
+                choice[u * C + k] = k < m ? cd[k].cluster : sn->cur[u];
+        }
+    }
+    /* the loss of each entity's examples under its own cluster (pass 0) and each candidate */
+    rill_step ps = *s;
+    ps.training = false;
+    st->probe = ti;
+    st->probe_cluster = probe;
+    for (int k = 0; k <= C && !rc; k++) {
+        for (size_t u = 0; u < nu; u++)
+            probe[u] = k == 0 ? sn->cur[u] : choice[u * C + k - 1];
+        if ((rc = rill_graph_example_loss(n->g, &ps, ex, err)))
+            break;
+        if (w->nuniq != nu) {
+            rc = rill_node_errf(n, RILL_EINVAL, err, "reassignment saw another batch");
+            break;
+        }
+        for (size_t u = 0; u < nu; u++)
+            loss[u * (C + 1) + k] = 0;
+        for (size_t i = 0; i < nocc; i++)
+            loss[sn->occ_ent[i] * (size_t)(C + 1) + k] += (double)ex[sn->occ_b[i]];
+    }
+    st->probe = -1;
+    st->probe_cluster = NULL;
+    for (size_t u = 0; u < nu && !rc; u++) {
+        const double *l = loss + u * (size_t)(C + 1);
+        int best = 0;
+        for (int k = 1; k <= C; k++)
+            if (l[k] < l[best])
+                best = k;
+        if (best > 0 && choice[u * C + best - 1] != sn->cur[u])
+            rc = move_entity(w, sn->ent[u], sn->cur[u], choice[u * C + best - 1], err);
+    }
+out:
+    st->probe = -1;
+    free(choice);
+    free(probe);
+    free(ex);
+    free(loss);
+    free(act);
+    free(E);
+    free(sc);
+    free(cd);
+    return rc;
+}
+
+static int cel_after_step(rill_node *n, rill_step *s, rill_err *err)
+{
+    cel_state *st = n->st;
+    uint64_t t = s->t;
+    if (!clustering(st, t))
+        return RILL_OK;
+    bool at_reassign = st->reassign_every > 0 && t % (uint64_t)st->reassign_every == 0;
+    bool at_split = st->split_every > 0 && t % (uint64_t)st->split_every == 0;
+    int rc;
+    /* reassignment first: it reads the window gradients that the split then uses */
+    if (at_reassign) {
+        snapshot *sn = calloc((size_t)st->ntables, sizeof *sn);
+        if (!sn)
+            return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+        rc = RILL_OK;
+        for (int ti = 0; ti < st->ntables && !rc; ti++)
+            rc = take_snapshot(n, &st->t[ti], &sn[ti], err);
+        for (int ti = 0; ti < st->ntables && !rc; ti++)
+            rc = reassign(n, s, ti, &sn[ti], err);
+        for (int ti = 0; ti < st->ntables; ti++)
+            snapshot_free(&sn[ti]);
+        free(sn);
+        if (rc)
+            return rc;
+    }
+    for (int ti = 0; ti < st->ntables && at_split; ti++)
+        if ((rc = split(n, &st->t[ti], err)))
+            return rc;
+    if (at_reassign || at_split)
+        for (int ti = 0; ti < st->ntables; ti++)
+            window_clear(&st->t[ti]);
+    return RILL_OK;
+}
+
+/* ---- checkpointed state: per table the slots used, their sizes, the window ---- */
+
+static int cel_save(rill_node *n, void **buf, size_t *len, rill_err *err)
+{
+    cel_state *st = n->st;
+    int D = st->D;
+    size_t bytes = 2 * sizeof(uint32_t);
+    for (int ti = 0; ti < st->ntables; ti++) {
+        const cel_table *w = &st->t[ti];
+        bytes += 2 * sizeof(uint64_t) + (size_t)w->used * sizeof(int64_t) +
+                 w->wn * (sizeof(uint64_t) + 2 * sizeof(uint32_t) + (size_t)D * sizeof(float));
+    }
+    unsigned char *p = malloc(bytes);
+    if (!p)
+        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+    *buf = p;
+    *len = bytes;
+#define PUT(src, size) (memcpy(p, (src), (size)), p += (size))
+    uint32_t head[2] = {STATE_MAGIC, (uint32_t)st->ntables};
+    PUT(head, sizeof head);
+    for (int ti = 0; ti < st->ntables; ti++) {
+        const cel_table *w = &st->t[ti];
+        uint64_t used = (uint64_t)w->used, wn = w->wn;
+        PUT(&used, sizeof used);
+        PUT(&wn, sizeof wn);
+        PUT(w->members, (size_t)w->used * sizeof(int64_t));
+        if (wn) {
+            PUT(w->wid, wn * sizeof(uint64_t));
+            PUT(w->wcluster, wn * sizeof(uint32_t));
+            PUT(w->wocc, wn * sizeof(uint32_t));
+            PUT(w->wgrad, wn * (size_t)D * sizeof(float));
+        }
+    }
+#undef PUT
+    return RILL_OK;
+}
+
+static int cel_load(rill_node *n, const void *buf, size_t len, rill_err *err)
+{
+    cel_state *st = n->st;
+    const unsigned char *p = buf, *end = p + len;
+    int D = st->D;
+#define GET(dst, size)                                                                        \
+    do {                                                                                      \
+        if ((size_t)(end - p) < (size_t)(size))                                               \
+            goto bad;                                                                         \
+        memcpy((dst), p, (size));                                                             \
+        p += (size);                                                                          \
+    } while (0)
+    uint32_t head[2];
+    GET(head, sizeof head);
+    if (head[0] != STATE_MAGIC || head[1] != (uint32_t)st->ntables)
+        goto bad;
+    for (int ti = 0; ti < st->ntables; ti++) {
+        cel_table *w = &st->t[ti];
+        uint64_t used, wn;
+        GET(&used, sizeof used);
+        GET(&wn, sizeof wn);
+        if (used < 1 || used > (uint64_t)st->K || wn > (uint64_t)(end - p))
+            goto bad;
+        w->used = (long)used;
+        memset(w->members, 0, (size_t)st->K * sizeof *w->members);
+        GET(w->members, used * sizeof(int64_t));
+        window_clear(w);
+        w->nuniq = 0;
+        if (wn) {
+            /* window_add grows the arrays and the map; feed it the saved entries */
+            uint64_t *ids = malloc(wn * sizeof *ids);
+            uint32_t *cl = malloc(wn * sizeof *cl), *oc = malloc(wn * sizeof *oc);
+            float *gr = malloc(wn * (size_t)D * sizeof *gr);
+            int ok = ids && cl && oc && gr;
+            if (ok && (size_t)(end - p) >= wn * (sizeof *ids + 2 * sizeof *cl + D * sizeof *gr)) {
+                GET(ids, wn * sizeof *ids);
+                GET(cl, wn * sizeof *cl);
+                GET(oc, wn * sizeof *oc);
+                GET(gr, wn * (size_t)D * sizeof *gr);
+                w->ent = ids;
+                w->ent_cluster = cl;
+                w->egrad = gr;
+                w->nuniq = wn;
+                ok = window_add(st, w, oc) == RILL_OK;
+                w->ent = NULL;
+                w->ent_cluster = NULL;
+                w->egrad = NULL;
+                w->nuniq = 0;
+            } else if (ok) {
+                ok = -1;
+            }
+            free(ids);
+            free(cl);
+            free(oc);
+            free(gr);
+            if (ok < 0)
+                goto bad;
+            if (!ok)
+                return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+        }
+    }
+    if (p != end)
+        goto bad;
+#undef GET
+    return RILL_OK;
+bad:
+    return rill_node_errf(n, RILL_ESTORE, err,
+                          "the checkpoint's cluster state (%zu bytes) does not fit this node: the "
+                          "store belongs to another graph",
+                          len);
+}
+
+static rill_table *cel_field_table(rill_node *n, int f)
+{
+    cel_state *st = n->st;
+    for (int t = 0; t < st->ntables; t++)
+        for (int k = 0; k < st->t[t].nfields; k++)
+            if (st->t[t].fields[k] == f)
+                return st->t[t].assign;
+    return NULL;
+}
+
+static void cel_destroy(rill_node *n)
+{
+    cel_state *st = n->st;
+    if (st && st->t)
+        for (int t = 0; t < st->ntables; t++) {
+            cel_table *w = &st->t[t];
+            free(w->fields);
+            free(w->src_field);
+            free(w->members);
+            free(w->cmap);
+            free(w->wid);
+            free(w->wcluster);
+            free(w->wocc);
+            free(w->wgrad);
+            free(w->wmap);
+        }
+    if (st)
+        free(st->t);
+    free(st);
+}
+
+const rill_node_ops rill_node_embed_cel = {.name = "embed_cel",
+                                           .create = cel_create,
+                                           .forward = cel_forward,
+                                           .backward = cel_backward,
+                                           .destroy = cel_destroy,
+                                           .after_step = cel_after_step,
+                                           .save = cel_save,
+                                           .load = cel_load,
+                                           .field_table = cel_field_table};

@@ -1,0 +1,218 @@
+/* CEL's cluster optimisation on data with a planted answer: entities of two groups, one
+ * clicking 95% of the time and one 5%. Splitting (GPCA) must separate the groups seen before
+ * the split; reassignment must place the entities first seen after it, which sit in cluster 0
+ * until then (without reassignment about half of them stay in the wrong group's cluster).
+ * Also: the checkpointed node state reads back, a damaged one is refused, and two runs with
+ * one seed agree. */
+#include "graphtest.h"
+#include "pool.h"
+
+#define BAIL_OUT(...) (printf("Bail out! "), printf(__VA_ARGS__), printf("\n"), exit(1))
+#define NENT 200
+#define EARLY 50 /* entities seen before the first split */
+
+typedef struct {
+    rill_schema sc;
+    rill_graph *g;
+    rill_node *cel;
+    rill_table *assign;
+} model;
+
+static void make_schema(rill_schema *s)
+{
+    memset(s, 0, sizeof *s);
+    s->name = strdup("planted");
+    s->nlabels = 1;
+    s->label_names = calloc(1, sizeof(char *));
+    s->label_names[0] = strdup("click");
+    s->ncat = 1;
+    s->cat_names = calloc(1, sizeof(char *));
+    s->cat_multi = calloc(1, sizeof(bool));
+    s->cat_names[0] = strdup("user");
+}
+
+static int build(model *m, const char *cel_args, rill_err *err)
+{
+    memset(m, 0, sizeof *m);
+    make_schema(&m->sc);
+    if (rill_graph_create(&m->g, &m->sc, err))
+        return -1;
+    rill_node *ids = gt_add(m->g, "encode_hash", "ids", NULL, 0,
+                            "fields={'user'},buckets=256,hash=false,missing='none'", err);
+    m->cel = ids ? gt_add(m->g, "embed_cel", "emb", &ids, 1, cel_args, err) : NULL;
+    rill_node *logit = m->cel ? gt_add(m->g, "tower", "top", &m->cel, 1, "sizes={}", err) : NULL;
+    if (!logit || !gt_add(m->g, "loss_bce", "loss", &logit, 1, NULL, err) ||
+        rill_graph_build(m->g, 11, err))
+        return -1;
+    for (int t = 0; t < m->g->ntables; t++)
+        if (rill_table_optim(m->g->tables[t])->kind == RILL_OPT_NONE)
+            m->assign = m->g->tables[t];
+    return m->assign ? 0 : -1;
+}
+
+static void unbuild(model *m)
+{
+    rill_graph_free(m->g);
+    rill_schema_free(&m->sc);
+}
+
+static int train(model *m, int steps, int B, uint64_t seed, rill_err *err)
+{
+    rill_batch b;
+    rill_rng rng;
+    rill_arena arena;
+    rill_optim dense = {.kind = RILL_OPT_ADAM, .lr = 0.01, .beta1 = 0.9, .beta2 = 0.999,
+                        .eps = 1e-8};
+    int rc = rill_batch_init(&b, &m->sc, B, err);
+    if (rc)
+        return rc;
+    rill_rng_seed(&rng, seed);
+    rill_arena_init(&arena, 0);
+    for (int t = 1; t <= steps && !rc; t++) {
+        rill_batch_clear(&b);
+        for (int r = 0; r < B; r++) {
+            uint64_t u = rill_rng_next(&rng) % (t <= 10 ? EARLY : NENT);
+            double p = u % 2 ? 0.05 : 0.95;
+            b.labels[r] = rill_rng_unit(&rng) < p ? 1.0f : 0.0f;
+            rill_batch_reserve_cat(&b, 0, 1);
+            b.cat[0].val[b.cat[0].off[r]] = u;
+            b.cat[0].off[r + 1] = b.cat[0].off[r] + 1;
+            b.B = r + 1;
+        }
+        rill_arena_reset(&arena);
+        rill_step s = {.batch = &b, .B = B, .training = true, .t = (uint64_t)t, .seed = seed,
+                       .arena = &arena};
+        (void)((rc = rill_graph_forward(m->g, &s, NULL, err)) ||
+               (rc = rill_graph_backward(m->g, &s, err)) ||
+               (rc = rill_graph_update(m->g, &dense, 1.0, 1.0, (uint64_t)t, err)) ||
+               (rc = rill_graph_after_step(m->g, &s, err)));
+    }
+    rill_arena_free(&arena);
+    rill_batch_free(&b);
+    return rc;
+}
+
+static int cluster_of(model *m, uint64_t id)
+{
+    const float *row = rill_table_peek(m->assign, id);
+    return row && row[0] >= 1.0f ? (int)row[0] - 1 : -1;
+}
+
+/* The share of entities in [from, to) whose cluster is where most early entities of their
+ * group are. */
+static double purity(model *m, int from, int to, int *nclusters)
+{
+    int votes[2][64] = {{0}};
+    int seen = 0;
+    *nclusters = 0;
+    for (int u = 0; u < NENT; u++) { /* homes: where the groups' early entities went */
+        int c = cluster_of(m, (uint64_t)u);
+        if (c >= 0 && c < 64) {
+            if (u < EARLY)
+                votes[u % 2][c]++;
+            if (c + 1 > *nclusters)
+                *nclusters = c + 1;
+        }
+    }
+    int home[2] = {0, 0};
+    for (int grp = 0; grp < 2; grp++)
+        for (int c = 1; c < 64; c++)
+            if (votes[grp][c] > votes[grp][home[grp]])
+                home[grp] = c;
+    int right = 0;
+    for (int u = from; u < to; u++) {
+        right += cluster_of(m, (uint64_t)u) == home[u % 2];
+        seen++;
+    }
+    return home[0] == home[1] ? 0.0 : (double)right / seen;
+}
+
+int main(void)
+{
+    rill_err err = {0};
+    rill_pool_start(2, &err);
+    model m;
+    int nc;
+
+    /* splitting and reassignment */
+    if (build(&m, "dim=4,clusters=2,split_every=10,reassign_every=5,candidates=4,"
+                  "optim={kind='adagrad',lr=0.2}", &err) ||
+        train(&m, 300, 512, 5, &err))
+        BAIL_OUT("training with CEL: %s", err.msg);
+    double early = purity(&m, 0, EARLY, &nc), late = purity(&m, EARLY, NENT, &nc);
+    ok(nc == 2, "the budget of two clusters is used (%d)", nc);
+    ok(early >= 0.9, "the split separates the groups seen before it: %.2f of them in their "
+                     "group's cluster", early);
+    ok(late >= 0.85, "reassignment places the entities first seen after the split: %.2f", late);
+
+    /* the node's checkpointed state reads back into a fresh graph, whole */
+    void *blob = NULL, *again = NULL;
+    size_t len = 0, len2 = 0;
+    model m2;
+    if (train(&m, 3, 64, 6, &err)) /* three steps more: a window of gradients to carry */
+        BAIL_OUT("training on: %s", err.msg);
+    int saved = m.cel->ops->save(m.cel, &blob, &len, &err);
+    ok(saved == RILL_OK && len > 1000, "state saved with its gradient window (%zu bytes)", len);
+    if (build(&m2, "dim=4,clusters=2,split_every=10,reassign_every=5,candidates=4,"
+                   "optim={kind='adagrad',lr=0.2}", &err))
+        BAIL_OUT("second graph: %s", err.msg);
+    ok(m2.cel->ops->load(m2.cel, blob, len, &err) == RILL_OK &&
+           m2.cel->ops->save(m2.cel, &again, &len2, &err) == RILL_OK && len2 == len &&
+           memcmp(blob, again, len) == 0,
+       "state loaded and saved again is the same bytes");
+    rill_err e2 = {0};
+    ok(m2.cel->ops->load(m2.cel, blob, len - 3, &e2) == RILL_ESTORE &&
+           strstr(e2.msg, "another graph") && strstr(e2.msg, "emb"),
+       "a truncated state is refused, naming the node: %s", e2.msg);
+    ((unsigned char *)blob)[0] ^= 0xff;
+    ok(m2.cel->ops->load(m2.cel, blob, len, &e2) == RILL_ESTORE, "a foreign state is refused");
+    free(blob);
+    free(again);
+    unbuild(&m2);
+
+    /* the same seed gives the same assignment */
+    model m3;
+    if (build(&m3, "dim=4,clusters=2,split_every=10,reassign_every=5,candidates=4,"
+                   "optim={kind='adagrad',lr=0.2}", &err) ||
+        train(&m3, 300, 512, 5, &err))
+        BAIL_OUT("training again: %s", err.msg);
+    int same = 0;
+    for (int u = 0; u < NENT; u++)
+        same += cluster_of(&m, (uint64_t)u) == cluster_of(&m3, (uint64_t)u);
+    ok(same == NENT, "a second run with the seed assigns every entity alike (%d of %d)", same,
+       NENT);
+    unbuild(&m3);
+    unbuild(&m);
+
+    /* without reassignment the late entities stay where new entities start */
+    if (build(&m, "dim=4,clusters=2,split_every=10,reassign_every=0,"
+                  "optim={kind='adagrad',lr=0.2}", &err) ||
+        train(&m, 300, 512, 5, &err))
+        BAIL_OUT("training without reassignment: %s", err.msg);
+    late = purity(&m, EARLY, NENT, &nc);
+    int in0 = 0;
+    for (int u = EARLY; u < NENT; u++)
+        in0 += cluster_of(&m, (uint64_t)u) == 0;
+    ok(in0 == NENT - EARLY && late >= 0.3 && late <= 0.7,
+       "without reassignment the late entities stay in cluster 0 (%d of %d), where about half "
+       "belong (%.2f)", in0, NENT - EARLY, late);
+    unbuild(&m);
+
+    /* bad arguments name the node and the argument */
+    model bad;
+    memset(&bad, 0, sizeof bad);
+    make_schema(&bad.sc);
+    rill_graph_create(&bad.g, &bad.sc, &err);
+    rill_node *ids = gt_add(bad.g, "encode_hash", "ids", NULL, 0, "fields={'user'},buckets=8", &err);
+    rill_err e3 = {0};
+    ok(!gt_add(bad.g, "embed_cel", "emb", &ids, 1, "dim=4", &e3) && strstr(e3.msg, "clusters") &&
+           strstr(e3.msg, "emb") && strstr(e3.msg, "test.lua:1"),
+       "a missing cluster budget: %s", e3.msg);
+    ok(!gt_add(bad.g, "embed_cel", "emb2", &ids, 1, "dim=4,clusters=4,grad='median'", &e3) &&
+           strstr(e3.msg, "grad"),
+       "an unknown gradient mode: %s", e3.msg);
+    rill_graph_free(bad.g);
+    rill_schema_free(&bad.sc);
+    rill_pool_stop();
+    return done_testing();
+}
