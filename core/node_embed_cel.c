@@ -269,11 +269,11 @@ static int resolve(cel_state *st, int ti, cel_table *w, rill_step *s, float **ar
                 w->members[0]++;
                 v = 1.0f;
             }
-            if (!(v >= 1.0f && v <= (float)st->K))
+            if (!(v >= 1.0f && v <= (float)w->used)) /* (an assignment is its cluster + 1) */
                 return rill_errf(err, RILL_ESTORE,
-                                 "table '%s.assign': entity %llu has cluster %g, outside [1, %ld]: "
-                                 "the store is damaged",
-                                 w->name, (unsigned long long)w->ent[u], (double)v, st->K);
+                                 "table '%s.assign': entity %llu is in cluster %g of %ld: the "
+                                 "store is damaged or its cluster state lost",
+                                 w->name, (unsigned long long)w->ent[u], (double)v - 1, w->used);
             w->ent_cluster[u] = (uint32_t)v - 1;
         }
     } else {

@@ -263,6 +263,26 @@ last=$(step_of "$RUN")
 ok $? "eval_every = 1: metrics.jsonl has one validation line for each of the $last steps" ||
     diag "lines for: $steps"
 
+# CEL: the cluster assignment (a table), the cluster sizes and the gradient window since the
+# last cluster event (node state) are part of the checkpoint; events at steps that are not
+# checkpoints leave a window to carry.
+CEL="--set cel.clusters=16 --set cel.split_every=3 --set cel.reassign_every=7 --set train.epochs=1"
+# shellcheck disable=SC2086
+run $R train pipelines/cel.lua $DATA $CEL $FLAGS --run "$T/cel-ref"
+ok $status "CEL: the uninterrupted run (1 epoch)" || diag "$T/err"
+clusters=$($R inspect "$T/cel-ref" | awk '$1 == "entity_emb.C21" { print $3 }')
+[ "${clusters:-0}" -ge 8 ]
+ok $? "CEL: clusters were split (${clusters:-none} in C21)" || $R inspect "$T/cel-ref" | diag
+RUN=$T/cel
+# shellcheck disable=SC2086
+start $R train pipelines/cel.lua $DATA $CEL $FLAGS --run "$RUN"
+wait_step "$RUN" 10
+finish KILL
+at=$(step_of "$RUN")
+run $R resume "$RUN" $FLAGS
+ok $status "CEL: killed at step $at, resumed: exit 0" || diag "$T/err"
+[ "$(digest "$RUN")" = "$(digest "$T/cel-ref")" ] && cmp -s "$RUN/metrics.jsonl" "$T/cel-ref/metrics.jsonl"
+ok $? "CEL: the resumed run equals the uninterrupted one (digest, metrics)"
 
 echo "1..$n"
 [ "$failed" -eq 0 ] || echo "# Looks like you failed $failed test(s) of $n."

@@ -218,13 +218,33 @@ static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, co
         diag("%s", err.msg);
         goto out;
     }
-    /* CEL: spread the entities over three clusters (an assignment is its cluster plus one) */
-    for (int t = 0; t < g->ntables; t++)
-        if (rill_table_optim(g->tables[t])->kind == RILL_OPT_NONE)
-            for (int64_t id = 0; id < rill_table_rows(g->tables[t]); id++) {
-                float v = (float)(id % 3 + 1);
-                rill_table_write_row(g->tables[t], (uint64_t)id, &v, 1, &err);
-            }
+    /* CEL: spread the entities over three clusters (an assignment is its cluster plus one),
+     * and give the node the matching state: per table 3 clusters in use, no window (the
+     * layout node_embed_cel.c checkpoints) */
+    if (c.node->ops->load) {
+        unsigned char blob[512], *p = blob;
+        uint32_t head[2] = {0x4c454352u, 0};
+        for (int t = 0; t < g->ntables; t++)
+            head[1] += rill_table_optim(g->tables[t])->kind == RILL_OPT_NONE;
+        memcpy(p, head, sizeof head);
+        p += sizeof head;
+        for (uint32_t t = 0; t < head[1]; t++) {
+            uint64_t used = 3, wn = 0;
+            int64_t members[3] = {3, 3, 3};
+            memcpy(p, &used, 8);
+            memcpy(p + 8, &wn, 8);
+            memcpy(p + 16, members, sizeof members);
+            p += 16 + sizeof members;
+        }
+        ok(c.node->ops->load(c.node, blob, (size_t)(p - blob), &err) == RILL_OK,
+           "%s: three clusters set up", kind);
+        for (int t = 0; t < g->ntables; t++)
+            if (rill_table_optim(g->tables[t])->kind == RILL_OPT_NONE)
+                for (int64_t id = 0; id < rill_table_rows(g->tables[t]); id++) {
+                    float v = (float)(id % 3 + 1);
+                    rill_table_write_row(g->tables[t], (uint64_t)id, &v, 1, &err);
+                }
+    }
     size_t n = (size_t)B * c.node->cols;
     float *r = malloc(n * sizeof(float));
     gt_fill(r, n, &rng, 1.0);
