@@ -15,6 +15,10 @@ typedef struct rill_gen_cfg {
     uint64_t seed;
     double max_cardinality;   /* largest field's number of distinct values; 0 = 4,000,000 */
     double interaction;       /* scale of the planted pairwise terms; < 0 = default 1 */
+    uint64_t entity_clusters; /* 0: off. Else the four largest fields (C3, C12, C16, C21) are
+                               * entities in this many planted clusters: a value's first-order
+                               * effect is its cluster's (a hash of the value picks it), with
+                               * spread 0.6 instead of 0.12 (data for CEL's experiment) */
 } rill_gen_cfg;
 
 /* Writes cfg->rows lines to out; same cfg, same bytes; rows = 0 writes nothing. Errors:

@@ -20,7 +20,8 @@
  *         + sum_j w[j] log1p(I_j)                            over I fields present and > 0
  *         + interaction * sum_groups c_G / 2 * sum_{f < g in G} <v_f(r_f), v_g(r_g)>
  *   e(f, r): four 16-bit pieces of a hash of (seed, f, r), summed and scaled to mean 0 and
- *     variance 1 (nearly normal). v_f(r) in R^4: the four 16-bit pieces of another hash, each
+ *     variance 1 (nearly normal). With entity_clusters = K, in the four largest fields r is
+ *     first replaced by its cluster 1 + hash(seed, f, r) mod K, and sigma is 0.6. v_f(r) in R^4: the four 16-bit pieces of another hash, each
  *     scaled to a uniform of mean 0 and variance 1, minus their mean v-bar_f; v_f(0) = 0.
  *     The means are taken under field f's own law (see field_center), so neither the
  *     first-order part's average nor any interaction's average over one of its fields
@@ -128,7 +129,8 @@ typedef struct catfield {
     double sigma;
     /* hash keys: a value's hash is rill_mix64(r ^ key), which is rill_hash64(r, salt) with
      * the salt's own mixing done once here instead of per row */
-    uint64_t key_hex, key_eff, key_vec;
+    uint64_t key_hex, key_eff, key_vec, key_cluster;
+    uint64_t clusters;     /* entity_clusters for an entity field, else 0 */
     int has_vec;           /* in some group */
     double emean, vmean[UDIM]; /* see field_center */
     /* alias table (card <= ALIAS_MAX) */
@@ -260,11 +262,19 @@ static inline uint32_t hex_value(const catfield *c, uint64_t r)
     return (uint32_t)(rill_mix64(r ^ c->key_hex) >> 32);
 }
 
+/* With planted entity clusters, a value's effect is that of its cluster (1..clusters). */
+static inline uint64_t effect_key(const catfield *c, uint64_t r)
+{
+    if (!c->clusters || r == 0)
+        return r;
+    return 1 + rill_mix64(r ^ c->key_cluster) % c->clusters;
+}
+
 /* Four 16-bit uniforms summed (Irwin-Hall), centred and scaled to variance 1: close enough
  * to a normal for effect sizes, and far cheaper than Box-Muller. */
 static inline double raw_effect(const catfield *c, uint64_t r)
 {
-    uint64_t h = rill_mix64(r ^ c->key_eff);
+    uint64_t h = rill_mix64(effect_key(c, r) ^ c->key_eff);
     double sum = (double)(h & 0xffff) + (double)((h >> 16) & 0xffff) +
                  (double)((h >> 32) & 0xffff) + (double)(h >> 48);
     return (sum * (1.0 / 65536) - 2) * 1.7320508075688772;
@@ -390,6 +400,11 @@ static int gen_init(gen *g, const rill_gen_cfg *cfg, rill_err *err)
         c->key_hex = hash_key(seed, f, 0x6865782076616cULL);
         c->key_eff = hash_key(seed, f, 0x6566666563740aULL);
         c->key_vec = hash_key(seed, f, 0x766563746f720aULL);
+        c->key_cluster = hash_key(seed, f, 0x636c757374657273ULL); /* "clusters" */
+        if (cfg->entity_clusters && k >= NCAT - 4) {
+            c->clusters = cfg->entity_clusters;
+            c->sigma = 0.6;
+        }
         if (c->card <= ALIAS_MAX) {
             for (uint64_t r = 1; r <= c->card; r++)
                 w[r - 1] = pow((double)r, -c->s);

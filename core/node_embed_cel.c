@@ -1,6 +1,6 @@
 /* embed_cel: CEL, clustered embedding learning (Chen et al., "Clustered Embedding Learning for
  * Recommender Systems", WWW 2023). The entities of a field (its ids) share the embeddings of
- * clusters: e_i = C[a(i)]. Every entity starts in cluster 0; training alternates gradient
+ * clusters: e_i = C[a(i)]. All entities start in one cluster; training alternates gradient
  * steps on the cluster embeddings with cluster optimisation:
  *   - splitting (every split_every steps, one cluster per table, until the budget of
  *     `clusters` is used): the cluster whose entities had the most examples since the last
@@ -11,7 +11,7 @@
  *   - reassignment (every reassign_every steps): each entity of the step's batch moves to the
  *     cluster under which its examples' loss is lowest, if that is lower than under its own.
  * The assignment is a table of the store (`FIELD.assign`, one float per entity: its cluster
- * plus one, 0 for an entity not yet placed), checkpointed, cached and exported like any
+ * plus one), checkpointed, cached and exported like any
  * table; the clusters are the table `FIELD.clusters` (budget rows). For inference the
  * model needs those two: clusters x dim floats plus one number per entity.
  *
@@ -28,16 +28,25 @@
  *     the change (g_i: the entity's window gradient). The code evaluates every cluster on
  *     every rating of the item and keeps an item in place at random; we keep it in place
  *     unless the loss strictly drops;
+ *   - only entities with at least min_examples examples take part: in a split, those with
+ *     that many in the window (the others stay in the parent); in reassignment, those with
+ *     that many in the step's batch. With one or two examples an entity's gradient and its
+ *     loss under another cluster mostly say what its label was, and moving it on that
+ *     evidence leaks labels into the assignment (measured: a worse validation AUC without
+ *     the threshold on the generator's data with planted clusters);
+ *   - an entity moved by reassignment takes no part in a split on the same step: its window
+ *     gradient was taken under its old cluster;
  *   - a cluster's gradient is its entities' gradients summed, divided by its size when
  *     grad = "mean" (the default: the code's "most important step");
  *   - a cluster emptied by reassignment is the first slot the next split fills;
- *   - new entities (first seen after splits) start in cluster 0, and so do unseen entities in
- *     evaluation; the code's later phase of personal embeddings around the centres is not
- *     implemented.
+ *   - an entity first seen in training joins the cluster with the most entities (the code has
+ *     a fixed item set, all in the first cluster at the start); in evaluation an entity
+ *     training never saw reads as zeros, as embed's missing rows do; the code's later phase of
+ *     personal embeddings around the centres is not implemented.
  *
  * Arguments: dim, clusters (required), split_every (default 50), reassign_every (200),
  * candidates (8), cluster_until (the last step of cluster optimisation, 0: all of training),
- * grad ("mean" or "sum"), and embed's pooling, optim, init. */
+ * grad ("mean" or "sum"), min_examples (4), and embed's pooling, optim, init. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +96,7 @@ typedef struct {
 typedef struct {
     int F, D, ntables;
     bool mean_pool, mean_grad;
-    long K, split_every, reassign_every, candidates, cluster_until;
+    long K, split_every, reassign_every, candidates, cluster_until, min_examples;
     cel_table *t;
     int probe;             /* table being probed in reassignment, -1 none */
     const uint32_t *probe_cluster; /* per distinct entity of the probed table */
@@ -123,6 +132,7 @@ static int cel_create(rill_node *n, rill_err *err)
                             err)) ||
         (rc = rill_args_int(&n->args, "candidates", 8, 1, 1024, &st->candidates, err)) ||
         (rc = rill_args_int(&n->args, "cluster_until", 0, 0, 1L << 50, &st->cluster_until, err)) ||
+        (rc = rill_args_int(&n->args, "min_examples", 4, 1, 1L << 30, &st->min_examples, err)) ||
         (rc = rill_args_enum(&n->args, "grad", grads, 0, &grad, err)) ||
         (rc = rill_args_enum(&n->args, "pooling", poolings, 0, &pooling, err)) ||
         (rc = rill_args_num(&n->args, "init", 0.05, 0.0, 100.0, &init, err)) ||
@@ -225,7 +235,7 @@ static int plan_table(rill_node *n, rill_step *s, cel_table *w, rill_err *err)
     return RILL_OK;
 }
 
-/* Distinct entities, their clusters (placing new ones in cluster 0), distinct clusters. */
+/* Distinct entities, their clusters (placing new ones in the largest), distinct clusters. */
 static int resolve(cel_state *st, int ti, cel_table *w, rill_step *s, float **arows,
                    rill_err *err)
 {
@@ -260,14 +270,20 @@ static int resolve(cel_state *st, int ti, cel_table *w, rill_step *s, float **ar
         int rc = rill_table_lookup(w->assign, w->ent, nu, arows, err);
         if (rc)
             return rc;
+        long home = -1;
         for (size_t u = 0; u < nu; u++) {
             float v = arows[u] ? arows[u][0] : 1.0f;
-            if (v == 0.0f) { /* first seen: cluster 0, where every entity starts */
-                const float one = 1.0f;
-                if ((rc = rill_table_write_row(w->assign, w->ent[u], &one, 1, err)))
+            if (v == 0.0f) { /* first seen: into the largest cluster (at first the only one) */
+                if (home < 0) {
+                    home = 0;
+                    for (long c = 1; c < w->used; c++)
+                        if (w->members[c] > w->members[home])
+                            home = c;
+                }
+                v = (float)home + 1.0f;
+                if ((rc = rill_table_write_row(w->assign, w->ent[u], &v, 1, err)))
                     return rc;
-                w->members[0]++;
-                v = 1.0f;
+                w->members[home]++;
             }
             if (!(v >= 1.0f && v <= (float)w->used)) /* (an assignment is its cluster + 1) */
                 return rill_errf(err, RILL_ESTORE,
@@ -280,12 +296,16 @@ static int resolve(cel_state *st, int ti, cel_table *w, rill_step *s, float **ar
         for (size_t u = 0; u < nu; u++) {
             const float *row = rill_table_peek(w->assign, w->ent[u]);
             float v = row ? row[0] : 0.0f;
-            w->ent_cluster[u] = v >= 1.0f && v <= (float)st->K ? (uint32_t)v - 1 : 0;
+            w->ent_cluster[u] = v >= 1.0f && v <= (float)st->K ? (uint32_t)v - 1 : UINT32_MAX;
         }
     }
     size_t nc = 0;
     for (size_t u = 0; u < nu; u++) {
         uint32_t c = w->ent_cluster[u];
+        if (c == UINT32_MAX) { /* unseen in evaluation: reads as zeros, like embed's rows */
+            w->ent_cl[u] = UINT32_MAX;
+            continue;
+        }
         if (w->cmap[c] < 0) {
             w->cmap[c] = (int32_t)nc;
             w->cl[nc++] = c;
@@ -333,7 +353,8 @@ static void forward_part(void *ctx, size_t t0, size_t t1, int worker)
             for (int b = 0; b < s->B; b++)
                 memset(j->n->out + ((size_t)b * F + w->fields[k]) * D, 0, (size_t)D * sizeof(float));
         for (size_t i = 0; i < w->nocc; i++) {
-            const float *row = w->cl_rows[w->ent_cl[w->occ_ent[i]]];
+            uint32_t cl = w->ent_cl[w->occ_ent[i]];
+            const float *row = cl == UINT32_MAX ? NULL : w->cl_rows[cl];
             if (!row)
                 continue;
             float *dst = j->n->out + (size_t)w->occ_out[i] * D, sc = w->occ_scale[i];
@@ -367,6 +388,16 @@ static int cel_forward(rill_node *n, rill_step *s, rill_err *err)
 static bool clustering(const cel_state *st, uint64_t t)
 {
     return st->cluster_until == 0 || t <= (uint64_t)st->cluster_until;
+}
+
+/* Where entity id sits in the window's open-addressing map: its slot there, which holds
+ * 0 when the id is absent. The map must exist. */
+static size_t window_slot(const cel_table *w, uint64_t id)
+{
+    size_t mask = w->wmap_cap - 1, h = (size_t)rill_mix64(id) & mask;
+    while (w->wmap[h] && w->wid[w->wmap[h] - 1] != id)
+        h = (h + 1) & mask;
+    return h;
 }
 
 /* Adds the step's entity gradients to the window. */
@@ -410,13 +441,9 @@ static int window_add(cel_state *st, cel_table *w, const uint32_t *occ_count)
             return RILL_ENOMEM;
         w->wcap = cap;
     }
-    size_t mask = w->wmap_cap - 1;
     for (size_t u = 0; u < w->nuniq; u++) {
         uint64_t id = w->ent[u];
-        size_t h = (size_t)rill_mix64(id) & mask;
-        while (w->wmap[h] && w->wid[w->wmap[h] - 1] != id)
-            h = (h + 1) & mask;
-        size_t i;
+        size_t h = window_slot(w, id), i;
         if (w->wmap[h]) {
             i = w->wmap[h] - 1;
         } else {
@@ -515,7 +542,9 @@ static int cel_backward(rill_node *n, rill_step *s, rill_err *err)
 
 /* ---- cluster optimisation ---- */
 
-/* Moves entity id from cluster `from` to `to`. */
+/* Moves entity id from cluster `from` to `to`. An entity in the window leaves the coming
+ * split: its window gradients were taken under its old cluster's embedding, and a split of
+ * `from` must not move it a second time. */
 static int move_entity(cel_table *w, uint64_t id, uint32_t from, uint32_t to, rill_err *err)
 {
     const float v = (float)to + 1.0f;
@@ -524,6 +553,13 @@ static int move_entity(cel_table *w, uint64_t id, uint32_t from, uint32_t to, ri
         return rc;
     w->members[from]--;
     w->members[to]++;
+    if (w->wmap_cap) {
+        size_t h = window_slot(w, id);
+        if (w->wmap[h]) {
+            w->wcluster[w->wmap[h] - 1] = to;
+            w->wocc[w->wmap[h] - 1] = 0;
+        }
+    }
     return RILL_OK;
 }
 
@@ -546,18 +582,19 @@ static int split(rill_node *n, cel_table *w, rill_err *err)
     long slot = free_slot(st, w);
     if (slot < 0 || w->wn < 2)
         return RILL_OK;
-    /* examples and window entities per cluster */
+    /* examples per cluster, and its entities with enough examples to go by */
     uint64_t *occ = calloc((size_t)w->used, sizeof *occ);
     uint32_t *cnt = calloc((size_t)w->used, sizeof *cnt);
     double *mean = calloc((size_t)D, sizeof *mean), *S = calloc((size_t)D * D, sizeof *S);
     double *v = calloc((size_t)D, sizeof *v), *x = calloc((size_t)D, sizeof *x);
-    if (!occ || !cnt || !mean || !S || !v || !x) {
+    unsigned char *side = calloc(w->wn, 1);
+    if (!occ || !cnt || !mean || !S || !v || !x || !side) {
         rc = rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < w->wn; i++) {
         occ[w->wcluster[i]] += w->wocc[i];
-        cnt[w->wcluster[i]]++;
+        cnt[w->wcluster[i]] += w->wocc[i] >= (uint32_t)st->min_examples;
     }
     long best = -1;
     for (long c = 0; c < w->used; c++)
@@ -565,14 +602,15 @@ static int split(rill_node *n, cel_table *w, rill_err *err)
             best = c;
     if (best < 0)
         goto out;
+#define MEMBER(i) (w->wcluster[i] == (uint32_t)best && w->wocc[i] >= (uint32_t)st->min_examples)
     for (size_t i = 0; i < w->wn; i++)
-        if (w->wcluster[i] == (uint32_t)best)
+        if (MEMBER(i))
             for (int d = 0; d < D; d++)
                 mean[d] += (double)w->wgrad[i * (size_t)D + d];
     for (int d = 0; d < D; d++)
         mean[d] /= cnt[best];
     for (size_t i = 0; i < w->wn; i++) {
-        if (w->wcluster[i] != (uint32_t)best)
+        if (!MEMBER(i))
             continue;
         for (int d = 0; d < D; d++)
             x[d] = (double)w->wgrad[i * (size_t)D + d] - mean[d];
@@ -585,14 +623,15 @@ static int split(rill_node *n, cel_table *w, rill_err *err)
     /* the negative side moves; nothing happens unless both sides have entities */
     size_t neg = 0;
     for (size_t i = 0; i < w->wn; i++) {
-        if (w->wcluster[i] != (uint32_t)best)
+        if (!MEMBER(i))
             continue;
         double p = 0;
         for (int d = 0; d < D; d++)
             p += ((double)w->wgrad[i * (size_t)D + d] - mean[d]) * v[d];
-        w->wocc[i] = p < 0; /* the window is cleared after the event: reuse as a flag */
+        side[i] = p < 0;
         neg += p < 0;
     }
+#undef MEMBER
     if (neg == 0 || neg == cnt[best])
         goto out;
     const float *parent = rill_table_peek(w->clusters, (uint64_t)best);
@@ -607,9 +646,10 @@ static int split(rill_node *n, cel_table *w, rill_err *err)
     if (slot == w->used)
         w->used++;
     for (size_t i = 0; i < w->wn && !rc; i++)
-        if (w->wcluster[i] == (uint32_t)best && w->wocc[i])
+        if (side[i])
             rc = move_entity(w, w->wid[i], (uint32_t)best, (uint32_t)slot, err);
 out:
+    free(side);
     free(occ);
     free(cnt);
     free(mean);
@@ -637,7 +677,7 @@ static int cmp_cand(const void *a, const void *b)
 typedef struct {
     size_t nu, nocc;
     uint64_t *ent;
-    uint32_t *cur, *occ_ent, *occ_b;
+    uint32_t *cur, *occ_ent, *occ_b, *nex; /* nex: the entity's examples in the batch */
     float *g;
 } snapshot;
 
@@ -647,6 +687,7 @@ static void snapshot_free(snapshot *sn)
     free(sn->cur);
     free(sn->occ_ent);
     free(sn->occ_b);
+    free(sn->nex);
     free(sn->g);
 }
 
@@ -661,24 +702,26 @@ static int take_snapshot(rill_node *n, cel_table *w, snapshot *sn, rill_err *err
     sn->cur = malloc((nu ? nu : 1) * sizeof *sn->cur);
     sn->occ_ent = malloc((nocc ? nocc : 1) * sizeof *sn->occ_ent);
     sn->occ_b = malloc((nocc ? nocc : 1) * sizeof *sn->occ_b);
+    sn->nex = calloc(nu ? nu : 1, sizeof *sn->nex);
     sn->g = malloc((nu ? nu : 1) * (size_t)D * sizeof *sn->g);
-    if (!sn->ent || !sn->cur || !sn->occ_ent || !sn->occ_b || !sn->g)
+    if (!sn->ent || !sn->cur || !sn->occ_ent || !sn->occ_b || !sn->nex || !sn->g)
         return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
     memcpy(sn->ent, w->ent, nu * sizeof *sn->ent);
     memcpy(sn->cur, w->ent_cluster, nu * sizeof *sn->cur);
     memcpy(sn->occ_ent, w->occ_ent, nocc * sizeof *sn->occ_ent);
-    for (size_t i = 0; i < nocc; i++)
+    for (size_t i = 0; i < nocc; i++) {
         sn->occ_b[i] = w->occ_out[i] / (uint32_t)st->F;
+        sn->nex[sn->occ_ent[i]]++;
+    }
     /* the entities' gradients: the window's (it includes this step), else this step's */
     memcpy(sn->g, w->egrad, nu * (size_t)D * sizeof *sn->g);
     if (w->wmap_cap)
         for (size_t u = 0; u < nu; u++) {
-            size_t mask = w->wmap_cap - 1, h = (size_t)rill_mix64(sn->ent[u]) & mask;
-            while (w->wmap[h] && w->wid[w->wmap[h] - 1] != sn->ent[u])
-                h = (h + 1) & mask;
-            if (w->wmap[h])
+            size_t h = window_slot(w, sn->ent[u]);
+            if (w->wmap[h]) {
                 memcpy(sn->g + u * (size_t)D, w->wgrad + (size_t)(w->wmap[h] - 1) * D,
                        (size_t)D * sizeof *sn->g);
+            }
         }
     return RILL_OK;
 }
@@ -756,7 +799,8 @@ static int reassign(rill_node *n, rill_step *s, int ti, const snapshot *sn, rill
     st->probe_cluster = probe;
     for (int k = 0; k <= C && !rc; k++) {
         for (size_t u = 0; u < nu; u++)
-            probe[u] = k == 0 ? sn->cur[u] : choice[u * C + k - 1];
+            probe[u] = k == 0 || sn->nex[u] < (uint32_t)st->min_examples ? sn->cur[u]
+                                                                         : choice[u * C + k - 1];
         if ((rc = rill_graph_example_loss(n->g, &ps, ex, err)))
             break;
         if (w->nuniq != nu) {
@@ -776,7 +820,8 @@ static int reassign(rill_node *n, rill_step *s, int ti, const snapshot *sn, rill
         for (int k = 1; k <= C; k++)
             if (l[k] < l[best])
                 best = k;
-        if (best > 0 && choice[u * C + best - 1] != sn->cur[u])
+        if (best > 0 && sn->nex[u] >= (uint32_t)st->min_examples &&
+            choice[u * C + best - 1] != sn->cur[u])
             rc = move_entity(w, sn->ent[u], sn->cur[u], choice[u * C + best - 1], err);
     }
 out:

@@ -904,7 +904,7 @@ static int l_load_params(lua_State *L)
     return params_file(L, rill_params_load);
 }
 
-/* core.gen_criteo{rows =, seed =, out =, max_cardinality =, interaction =} */
+/* core.gen_criteo{rows =, seed =, out =, max_cardinality =, interaction =, entity_clusters =} */
 static int l_gen_criteo(lua_State *L)
 {
     rill_value *v = args_from(L, 1, "rill.gen_criteo");
@@ -913,6 +913,7 @@ static int l_gen_criteo(lua_State *L)
     rill_err err = {0};
     long rows, seed;
     double maxc, inter;
+    long ecl;
     const char *out;
     FILE *f = NULL;
     int rc;
@@ -920,6 +921,7 @@ static int l_gen_criteo(lua_State *L)
         (rc = rill_args_int(&a, "seed", 1, 0, 1L << 53, &seed, &err)) ||
         (rc = rill_args_num(&a, "max_cardinality", 0, 0, 4294967296.0, &maxc, &err)) ||
         (rc = rill_args_num(&a, "interaction", -1, -1, 100, &inter, &err)) ||
+        (rc = rill_args_int(&a, "entity_clusters", 0, 0, 1L << 32, &ecl, &err)) ||
         (rc = rill_args_str(&a, "out", NULL, &out, &err)) ||
         (rc = rill_args_check_unused(&a, &err)))
         goto done;
@@ -942,7 +944,7 @@ static int l_gen_criteo(lua_State *L)
         goto done;
     }
     rill_gen_cfg cfg = {.rows = (uint64_t)rows, .seed = (uint64_t)seed, .max_cardinality = maxc,
-                        .interaction = inter};
+                        .interaction = inter, .entity_clusters = (uint64_t)ecl};
     rc = rill_gen_criteo(&cfg, f, &err);
     if (!to_stdout) {
         if (fclose(f) != 0 && !rc)
@@ -1311,6 +1313,7 @@ static int l_gen_criteo_truth(lua_State *L)
     rill_err err = {0};
     long rows, seed, from;
     double maxc, inter;
+    long ecl;
     float *z = NULL, *z1 = NULL, *y = NULL;
     double auc = NAN, auc1 = NAN;
     int rc;
@@ -1319,6 +1322,7 @@ static int l_gen_criteo_truth(lua_State *L)
         (rc = rill_args_int(&a, "from", 0, 0, 1L << 32, &from, &err)) ||
         (rc = rill_args_num(&a, "max_cardinality", 0, 0, 4294967296.0, &maxc, &err)) ||
         (rc = rill_args_num(&a, "interaction", -1, -1, 100, &inter, &err)) ||
+        (rc = rill_args_int(&a, "entity_clusters", 0, 0, 1L << 32, &ecl, &err)) ||
         (rc = rill_args_check_unused(&a, &err)))
         goto done;
     if (from >= rows) {
@@ -1337,7 +1341,7 @@ static int l_gen_criteo_truth(lua_State *L)
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
     rill_gen_cfg cfg = {.rows = (uint64_t)rows, .seed = (uint64_t)seed, .max_cardinality = maxc,
-                        .interaction = inter};
+                        .interaction = inter, .entity_clusters = (uint64_t)ecl};
     rc = mem ? rill_gen_criteo_truth(&cfg, mem, z, z1, &err)
              : rill_errf(&err, RILL_ENOMEM, "rill.gen_criteo_truth: out of memory");
     if (mem)

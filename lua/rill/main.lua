@@ -30,6 +30,7 @@ usage: rill COMMAND ...
   rill predict RUN --data PATH [--out FILE]
       one probability per line (tab-separated per task) on stdout or in FILE
   rill gen criteo --rows N --out FILE [--seed S] [--max-cardinality M] [--interaction X]
+                  [--entity-clusters K]
       synthetic Criteo-format data from a planted model (see README)
   rill bench dlrm [--rows N] [--data PATH] [--threads N]
       the DLRM throughput benchmark (make bench): examples/s against the measured bound
@@ -300,7 +301,7 @@ function commands.predict(args) return saved_run(args, "predict") end
 
 function commands.gen(args)
   local o = parse(args, 3, { rows = true, seed = true, out = true, ["max-cardinality"] = true,
-                             interaction = true })
+                             interaction = true, ["entity-clusters"] = true })
   if args[2] == nil or args[2]:match("^%-") then die("rill gen: which data set? (known: criteo)") end
   if args[2] ~= "criteo" then die("rill gen: unknown data set '%s' (known: criteo)", args[2]) end
   if #o.rest > 0 then die("rill gen criteo: unexpected argument '%s'", o.rest[1]) end
@@ -319,7 +320,8 @@ function commands.gen(args)
   local ok, msg = pcall(require("rill.core").gen_criteo,
                         { rows = num("rows", true), seed = num("seed", true), out = o.out,
                           max_cardinality = num("max-cardinality"),
-                          interaction = num("interaction") })
+                          interaction = num("interaction"),
+                          entity_clusters = num("entity-clusters", true) })
   if not ok then
     -- the core opens the file before it checks every setting: leave no empty file behind
     if not existed and o.out ~= "-" then os.remove(o.out) end
