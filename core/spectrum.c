@@ -11,6 +11,8 @@ void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const i
 int rill_spectrum_init(rill_spectrum *s, int d, rill_err *err)
 {
     memset(s, 0, sizeof *s);
+    if (d < 1 || d > 65536)
+        return rill_errf(err, RILL_EINVAL, "a spectrum of dimension %d (expected 1 to 65536)", d);
     s->d = d;
     s->gram = calloc((size_t)d * (size_t)d, sizeof *s->gram);
     return s->gram ? RILL_OK : rill_errf(err, RILL_ENOMEM, "out of memory for a %d x %d Gram matrix", d, d);

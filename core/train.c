@@ -120,6 +120,85 @@ static int find_freq(rill_graph *g, const char *field, freq_src *src, rill_err *
     return RILL_OK;
 }
 
+/* How often each value of one categorical field occurs in some data: open addressing over
+ * the values (their 64-bit hashes), doubling at half full. */
+typedef struct {
+    uint64_t *key;
+    uint32_t *count; /* 0: empty */
+    size_t cap, n;
+} value_counts;
+
+static size_t value_slot(const value_counts *vc, uint64_t v)
+{
+    size_t mask = vc->cap - 1, h = (size_t)rill_mix64(v) & mask;
+    while (vc->count[h] && vc->key[h] != v)
+        h = (h + 1) & mask;
+    return h;
+}
+
+static int value_counts_add(value_counts *vc, uint64_t v)
+{
+    if ((vc->n + 1) * 2 > vc->cap) {
+        value_counts grown = {.cap = vc->cap ? vc->cap * 2 : 1u << 16};
+        grown.key = malloc(grown.cap * sizeof *grown.key);
+        grown.count = calloc(grown.cap, sizeof *grown.count);
+        if (!grown.key || !grown.count) {
+            free(grown.key);
+            free(grown.count);
+            return RILL_ENOMEM;
+        }
+        for (size_t i = 0; i < vc->cap; i++)
+            if (vc->count[i]) {
+                size_t h = value_slot(&grown, vc->key[i]);
+                grown.key[h] = vc->key[i];
+                grown.count[h] = vc->count[i];
+            }
+        grown.n = vc->n;
+        free(vc->key);
+        free(vc->count);
+        *vc = grown;
+    }
+    size_t h = value_slot(vc, v);
+    if (!vc->count[h]) {
+        vc->key[h] = v;
+        vc->n++;
+    }
+    if (vc->count[h] < UINT32_MAX)
+        vc->count[h]++;
+    return RILL_OK;
+}
+
+static uint64_t value_count(const value_counts *vc, uint64_t v)
+{
+    if (!vc->cap)
+        return 0;
+    return vc->count[value_slot(vc, v)];
+}
+
+static int schema_cat_index(const rill_schema *s, const char *field)
+{
+    for (int f = 0; f < s->ncat; f++)
+        if (strcmp(s->cat_names[f], field) == 0)
+            return f;
+    return -1;
+}
+
+/* Counts the values of categorical field f (an example's first value) over the reader. */
+static int count_values(rill_reader *r, int f, value_counts *vc, rill_err *err)
+{
+    int rc = rill_reader_start_epoch(r, 0, err), got;
+    const rill_batch *b;
+    while (!rc && (got = rill_reader_next(r, &b, err)) != 0) {
+        if (got < 0)
+            return got;
+        for (int i = 0; i < b->B && !rc; i++)
+            if (b->cat[f].off[i] < b->cat[f].off[i + 1] &&
+                value_counts_add(vc, b->cat[f].val[b->cat[f].off[i]]))
+                rc = rill_errf(err, RILL_ENOMEM, "out of memory counting field values");
+    }
+    return rc;
+}
+
 int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_freq_cfg *freq,
                   rill_eval_result *res, rill_err *err)
 {
@@ -135,8 +214,23 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_f
     int nb = 2;
     scores fsc[RILL_MAX_FREQ];
     memset(fsc, 0, sizeof fsc);
+    value_counts vc = {0};
+    int data_field = -1; /* counting in data: the field's index in the schema */
+    if (freq && freq->count_from) {
+        if (!freq->field[0] || (data_field = schema_cat_index(g->schema, freq->field)) < 0)
+            return rill_errf(err, RILL_EINVAL,
+                             "per-frequency evaluation counted in the training data needs a "
+                             "categorical field of the data, got '%s'",
+                             freq->field);
+        int frc = count_values(freq->count_from, data_field, &vc, err);
+        if (frc) {
+            free(vc.key);
+            free(vc.count);
+            return frc;
+        }
+    }
     if (freq) {
-        int frc = find_freq(g, freq->field, &fs, err);
+        int frc = data_field >= 0 ? RILL_OK : find_freq(g, freq->field, &fs, err);
         if (frc)
             return frc;
         if (freq->nbounds > 0) {
@@ -174,6 +268,17 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_f
                 y[i] = b->labels[(size_t)i * nl + loss[k]->label];
             if (scores_push(&sc[k], loss[k]->in[0]->out, y, b->B))
                 rc = rill_errf(err, RILL_ENOMEM, "out of memory keeping evaluation scores");
+            if (k == 0 && data_field >= 0 && !rc)
+                for (int i = 0; i < b->B && !rc; i++) {
+                    const rill_catcol *c = &b->cat[data_field];
+                    uint64_t cnt = c->off[i] < c->off[i + 1] ? value_count(&vc, c->val[c->off[i]])
+                                                             : 0;
+                    int bk = 0;
+                    while (bk < nb && cnt >= bounds[bk])
+                        bk++;
+                    if (scores_push(&fsc[bk], loss[0]->in[0]->out + i, y + i, 1))
+                        rc = rill_errf(err, RILL_ENOMEM, "out of memory keeping evaluation scores");
+                }
             if (k == 0 && fs.ids && !rc)
                 for (int i = 0; i < b->B && !rc; i++) {
                     /* the example's id of the field (its first, when several) */
@@ -212,9 +317,10 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_f
                 pos += sc[k].y[i] > 0.5f;
             m->pos_rate = sc[k].n ? pos / (double)sc[k].n : (double)NAN;
         }
-        if (fs.ids) {
-            const rill_ids_layout *l = &fs.ids->layout;
-            snprintf(res->freq_field, sizeof res->freq_field, "%s", l->field_names[fs.field]);
+        if (fs.ids || data_field >= 0) {
+            snprintf(res->freq_field, sizeof res->freq_field, "%s",
+                     data_field >= 0 ? g->schema->cat_names[data_field]
+                                     : fs.ids->layout.field_names[fs.field]);
             res->nfreq = nb + 1;
             for (int k = 0; k <= nb; k++) {
                 rill_freq_bucket *fb = &res->freq[k];
@@ -237,6 +343,8 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_f
         free(fsc[k].y);
     }
     free(y);
+    free(vc.key);
+    free(vc.count);
     rill_arena_free(&arena);
     return rc;
 }

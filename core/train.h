@@ -73,6 +73,11 @@ typedef struct rill_freq_cfg {
     char field[64];            /* a categorical field; "" for the one with the largest table */
     uint64_t bounds[RILL_MAX_FREQ - 1];
     int nbounds;               /* default (0): 10, 1000: rare, medium, frequent */
+    /* Where the counts come from. NULL: the use counts of the field's embedding rows (how
+     * many training steps touched the row; a hashed row counts all ids that share it).
+     * A reader (the run's training part): the field's values counted over one pass of it,
+     * the same for every model of the data, so variants with different tables compare. */
+    rill_reader *count_from;
 } rill_freq_cfg;
 
 typedef struct rill_train_result {

@@ -826,6 +826,11 @@ static int l_evaluate(lua_State *L)
         goto done;
     d.cfg.shuffle = 0;
     d.cfg.threaded = false;
+    rill_reader_cfg train_cfg = d.cfg; /* the training part, where frequencies may be counted */
+    if (d.valid_path)
+        train_cfg.part = RILL_PART_ALL;
+    else if (d.valid > 0)
+        train_cfg.part = RILL_PART_TRAIN;
     if (path) {
         d.cfg.path = path;
         d.cfg.part = RILL_PART_ALL;
@@ -847,13 +852,36 @@ static int l_evaluate(lua_State *L)
     }
     rill_freq_cfg fc = {0}, *fcp = NULL;
     if (has_freq) {
-        const char *field;
+        const char *field, *from;
         long *bounds = NULL;
         int nb = 0;
         if ((rc = rill_args_str(&fa, "field", "", &field, &err)) ||
             (rc = rill_args_int_list(&fa, "bounds", 1, 1L << 50, &bounds, &nb, &err)) ||
+            (rc = rill_args_str(&fa, "from", "table", &from, &err)) ||
             (rc = rill_args_check_unused(&fa, &err)))
             goto done;
+        if (strcmp(from, "table") != 0 && strcmp(from, "data") != 0) {
+            free(bounds);
+            rc = rill_errf(&err, RILL_EINVAL,
+                           "%s: 'from' must be \"table\" (the rows' use counts) or \"data\" "
+                           "(the field's values counted in the training data), got \"%s\"",
+                           fa.who, from);
+            goto done;
+        }
+        if (strcmp(from, "data") == 0) {
+            if (!field[0]) {
+                free(bounds);
+                rc = rill_errf(&err, RILL_EINVAL,
+                               "%s: counting in the data needs a field, e.g. field = \"C3\"",
+                               fa.who);
+                goto done;
+            }
+            if ((rc = rill_reader_open(&c.train, &train_cfg, &err))) {
+                free(bounds);
+                goto done;
+            }
+            fc.count_from = c.train;
+        }
         if (nb > RILL_MAX_FREQ - 1) {
             free(bounds);
             rc = rill_errf(&err, RILL_EINVAL, "%s: at most %d bounds", fa.who, RILL_MAX_FREQ - 1);

@@ -519,7 +519,7 @@ function rill.train(t)
     return nil
   elseif c.mode == "eval" or c.mode == "predict" then
     local freq = nil
-    if c.frequency then freq = { field = c.frequency, bounds = c.bounds } end
+    if c.frequency then freq = { field = c.frequency, bounds = c.bounds, from = c.count_in } end
     local r = core_call(nil, core.evaluate, t.graph.core, spec,
                         { run = not c.export and run or nil, export = c.export,
                           path = c.eval_data, batch = t.batch, threads = opts.threads,
@@ -531,7 +531,8 @@ function rill.train(t)
       out:write(string.format("%s on %s:\n%s\n", run, c.eval_data or (spec.path .. " (its validation part)"),
                               fmt_metrics(r)))
       if r.frequency then
-        out:write(string.format("by how often training saw the example's %s:\n", r.frequency.field))
+        out:write(string.format("by how often training saw the example's %s%s:\n", r.frequency.field,
+                                c.count_in == "data" and " (counted in the training data)" or ""))
         for _, b in ipairs(r.frequency) do
           out:write(string.format("  seen %s times: auc %.5f  logloss %.5f  (%d rows)\n",
                                   b.hi and string.format("%d-%d", b.lo, b.hi - 1) or string.format(">=%d", b.lo),

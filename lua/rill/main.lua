@@ -20,10 +20,13 @@ usage: rill COMMAND ...
   rill resume RUN [--threads N]
       continue a run from its last checkpoint (after Ctrl-C, a crash or a kill); the
       finished run equals one that was never interrupted (same thread count)
-  rill eval RUN [--data PATH] [--frequency FIELD] [--bounds 10,1000] [--result FILE]
+  rill eval RUN [--data PATH] [--frequency FIELD] [--bounds 10,1000] [--count-in table|data]
+                [--result FILE]
       AUC and logloss of a run on a data file (default: the run's own validation part);
       --frequency also splits them by how often training saw the example's FIELD ("" for
-      the field of the largest table); --result writes them as a Lua table
+      the field of the largest table): the use count of its embedding row (table, the
+      default), or its occurrences in the run's training data (data: the same buckets for
+      every model, hashed or clustered); --result writes them as a Lua table
   rill sweep SWEEP.lua
       train the variants of a pipeline (grid or list, several seeds), skip finished ones,
       write results.md, results.csv and plot.svg
@@ -158,7 +161,11 @@ end
 
 local function saved_run(args, mode)
   local o = parse(args, 2, { data = true, out = true, threads = true, frequency = true,
-                             bounds = true, result = true })
+                             bounds = true, result = true, ["count-in"] = true })
+  if o["count-in"] and o["count-in"] ~= "table" and o["count-in"] ~= "data" then
+    die("--count-in %s: expected table or data", o["count-in"])
+  end
+  if o["count-in"] and not o.frequency then die("--count-in needs --frequency FIELD") end
   local run = o.rest[1]
   if not run then die("rill %s: which run directory? (e.g. rill %s runs/dlrm --data test.tsv)", mode, mode) end
   if not o.data and mode == "predict" then die("rill %s %s: --data PATH is required", mode, run) end
@@ -186,7 +193,8 @@ local function saved_run(args, mode)
   end
   run_script(script, { mode = mode, run = run, export = exported, script = script, data = meta.data,
                        set = meta.set, eval_data = o.data, out = o.out, threads = threads(o),
-                       frequency = o.frequency, bounds = bounds, result = o.result, quiet = false },
+                       frequency = o.frequency, bounds = bounds, count_in = o["count-in"],
+                       result = o.result, quiet = false },
              nil, true)
   return 0
 end

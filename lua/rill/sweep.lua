@@ -13,8 +13,10 @@
 --   x = "embed.dim",                     the setting on the plot's x axis (default: the first
 --                                        grid key); the other settings make the series
 --   metric = "auc",                      plotted: auc, logloss, or auc_<bucket> (rare, ...)
---   frequency = { field = "C3", bounds = { 10, 1000 } },
---                                        per-frequency evaluation (default: the largest table)
+--   frequency = { field = "C3", bounds = { 10, 1000 }, count_in = "data" },
+--                                        per-frequency evaluation (default: the largest table;
+--                                        count_in = "data" counts the field in the training
+--                                        data, for variants whose tables differ)
 --   out = "docs/results/NAME",           results.md, results.csv, plot.svg, runs/
 --   parallel = 1,                        runs at a time (2: two, one thread each)
 --   threads = 2,                         threads per run when parallel = 1
@@ -132,6 +134,7 @@ function M.run(path, opts)
       local eargs = { shell_quote(dir), "--threads", threads, "--result", shell_quote(dir .. "/eval.lua"),
                       "--frequency", shell_quote(fr.field or "") }
       if fr.bounds then eargs[#eargs + 1] = "--bounds " .. table.concat(fr.bounds, ",") end
+      if fr.count_in then eargs[#eargs + 1] = "--count-in " .. shell_quote(fr.count_in) end
       runs[#runs + 1] = { variant = v, seed = seed, dir = dir,
                           train = rill_bin .. " train " .. table.concat(args, " "),
                           eval = rill_bin .. " eval " .. table.concat(eargs, " ") }

@@ -1,0 +1,125 @@
+#!/bin/sh
+# The analysis commands on a small trained run: rill eval's per-frequency buckets (counted
+# from the rows' use counts and from the training data, the latter checked against awk's
+# count of the same file), rill analyze spectrum (table, CSV, SVG, IA within its bounds),
+# and rill sweep (runs, results tables, a second call that finds nothing left to do).
+cd "$(dirname "$0")/.." || exit 1
+R=bin/rill
+T=$(mktemp -d "${TMPDIR:-/tmp}/rill-test-XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM
+
+n=0 failed=0
+ok() { # ok STATUS NAME: passes when STATUS is 0
+    n=$((n + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else failed=$((failed + 1)); echo "not ok $n - $2"; fi
+    return "$1"
+}
+diag() { sed 's/^/#   /' "$@"; }
+run() { # run CMD...: $status, stdout in $T/out, stderr in $T/err
+    "$@" >"$T/out" 2>"$T/err"
+    status=$?
+}
+fails() { # fails NAME NEEDLE CMD...: CMD exits with 1 and says NEEDLE
+    name=$1 needle=$2
+    shift 2
+    run "$@"
+    [ "$status" -eq 1 ] && grep -qF -- "$needle" "$T/err"
+    ok $? "$name: exit 1 with '$needle'" || { echo "#   status $status, stderr:"; diag "$T/err"; }
+}
+
+F=$T/data.tsv
+$R gen criteo --rows 4000 --seed 11 --out "$F" 2>/dev/null
+RUN=$T/run
+run $R train pipelines/dlrm.lua --data "$F" --set train.epochs=1 --set embed.buckets=4096 \
+    --set mlp.bottom=32 --set mlp.top=32 --set embed.dim=8 --threads 1 --run "$RUN"
+ok $? "a small DLRM run to analyse" || diag "$T/err"
+
+# ---- per-frequency evaluation
+
+# the validation part is the file's last 10% (400 rows); C3 is column 17
+NV=400
+NT=$(( $(wc -l <"$F") - NV ))
+awk -F '\t' -v nt="$NT" '
+    NR <= nt { if ($17 != "") seen[$17]++; next }
+    { c = ($17 == "") ? 0 : seen[$17] + 0; if (c < 2) b0++; else if (c < 10) b1++; else b2++ }
+    END { printf "%d %d %d\n", b0, b1, b2 }' "$F" >"$T/want"
+run $R eval "$RUN" --frequency C3 --bounds 2,10 --count-in data --result "$T/ev.lua"
+sed -n 's/.*seen .* times: auc .*(\([0-9]*\) rows).*/\1/p' "$T/out" | tr '\n' ' ' |
+    sed 's/ $/\n/' >"$T/got"
+[ "$status" -eq 0 ] && cmp -s "$T/got" "$T/want" && grep -q "counted in the training data" "$T/out"
+ok $? "eval --count-in data: the buckets hold the rows awk counts ($(cat "$T/want"))" ||
+    { diag "$T/out" "$T/err"; echo "#   awk: $(cat "$T/want")"; }
+cat >"$T/check.lua" <<'LUA'
+local r = dofile(arg[1])
+assert(r.frequency and r.frequency.field == "C3", "field")
+local rows = 0
+for _, b in ipairs(r.frequency) do
+  rows = rows + b.rows
+  assert(b.rows == 0 or (b.auc > 0 and b.auc < 1), "bucket auc")
+end
+assert(#r.frequency == 3 and rows == r.click.rows or rows == r[1].rows, "rows")
+LUA
+run lua5.4 -e 'package.path = "lua/?.lua;" .. package.path' "$T/check.lua" "$T/ev.lua"
+ok $? "eval --result: a Lua table with three buckets that add up to the validation rows" ||
+    diag "$T/err"
+
+run $R eval "$RUN" --frequency "" --bounds 2
+[ "$status" -eq 0 ] && [ "$(grep -c 'seen .* times' "$T/out")" -eq 2 ] &&
+    [ "$(sed -n 's/.*(\([0-9]*\) rows).*/\1/p' "$T/out" | awk '{ s += $1 } END { print s }')" -eq "$NV" ]
+ok $? "eval --frequency '' (the largest table's use counts): two buckets of 400 rows in all" ||
+    diag "$T/out" "$T/err"
+
+fails "--count-in without a field" "needs a field" $R eval "$RUN" --frequency "" --count-in data
+fails "--count-in with a numeric field" "needs a categorical field of the data, got 'I1'" \
+    $R eval "$RUN" --frequency I1 --count-in data
+fails "--count-in of an unknown kind" "--count-in rows: expected table or data" \
+    $R eval "$RUN" --frequency C3 --count-in rows
+fails "--frequency of a field no embedding reads" "no embedding reads field 'C99'" \
+    $R eval "$RUN" --frequency C99
+
+# ---- singular spectrum
+
+run $R analyze spectrum "$RUN" --out "$T/spec"
+[ "$status" -eq 0 ] && [ -s "$T/spec/spectrum.csv" ] && grep -q '<svg' "$T/spec/spectrum.svg"
+ok $? "analyze spectrum: spectrum.csv and spectrum.svg written" || diag "$T/err"
+awk -F, 'NR > 1 { if ($4 < 1 - 1e-6 || $4 > $3 + 1e-6 || $7 > 1 + 1e-6 || $7 < 0) bad++; n++ }
+         END { exit !(n > 0 && !bad) }' "$T/spec/spectrum.csv"
+ok $? "analyze spectrum: IA between 1 and dim, normalised values in [0, 1]"
+[ "$(grep -c '^emb\.C' "$T/out")" -eq 26 ] && grep -q "mean information abundance" "$T/out"
+ok $? "analyze spectrum: one line per field's table and the mean" || diag "$T/out"
+fails "analyze of an unknown analysis" "known: spectrum" $R analyze nonsense "$RUN"
+fails "analyze without a run" "which run directory" $R analyze spectrum
+
+# ---- sweep
+
+cat >"$T/sweep.lua" <<LUA
+return {
+  title = "test sweep",
+  base = "pipelines/dlrm.lua",
+  data = "$F",
+  set = { ["train.epochs"] = 1, ["embed.buckets"] = 4096, ["mlp.bottom"] = 32, ["mlp.top"] = 32 },
+  grid = { ["embed.dim"] = { 4, 8 } },
+  seeds = { 1, 2 },
+  frequency = { field = "C3", bounds = { 2 }, count_in = "data" },
+  out = "$T/sweep",
+  parallel = 2,
+}
+LUA
+run $R sweep "$T/sweep.lua"
+[ "$status" -eq 0 ] && [ "$(wc -l <"$T/sweep/results.csv")" -eq 5 ] &&
+    grep -q '^| embed.dim=4 | 0\.[0-9]* ± ' "$T/sweep/results.md" &&
+    grep -q '^| embed.dim=8 | 0\.[0-9]* ± ' "$T/sweep/results.md" && grep -q '<svg' "$T/sweep/plot.svg"
+ok $? "sweep: 2 variants x 2 seeds run; results.csv (4 rows), results.md, plot.svg" ||
+    { diag "$T/err"; diag "$T/sweep/results.md"; }
+grep -q 'AUC bucket1 (0-1) | AUC bucket2 (>=2)' "$T/sweep/results.md"
+ok $? "sweep: a per-frequency column from the data's counts" || diag "$T/sweep/results.md"
+cp "$T/sweep/results.csv" "$T/first.csv"
+run $R sweep "$T/sweep.lua"
+[ "$status" -eq 0 ] && grep -q '4 runs, 0 to do' "$T/err" && cmp -s "$T/first.csv" "$T/sweep/results.csv"
+ok $? "sweep again: nothing left to do, the same results" || diag "$T/err"
+echo 'return { }' >"$T/bad-sweep.lua"
+fails "a sweep without a base" "a sweep script returns a table with base" $R sweep "$T/bad-sweep.lua"
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
