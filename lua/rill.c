@@ -1129,7 +1129,109 @@ static int spectrum_row(void *ud, uint64_t id, const float *row)
     return 0;
 }
 
-/* core.spectrum(graph, {run =}) -> { {name =, rows =, dim =, ia =, sv = {...}}, ... } */
+/* Pushes one spectrum result {name =, rows =, dim =, ia =, sv =} onto the Lua stack. */
+static void push_spectrum(lua_State *L, const char *name, uint64_t rows, int d, double ia,
+                          const double *sv)
+{
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "name");
+    lua_pushinteger(L, (lua_Integer)rows);
+    lua_setfield(L, -2, "rows");
+    lua_pushinteger(L, d);
+    lua_setfield(L, -2, "dim");
+    lua_pushnumber(L, ia);
+    lua_setfield(L, -2, "ia");
+    lua_createtable(L, d, 0);
+    for (int k = 0; rows > 0 && k < d; k++) {
+        lua_pushnumber(L, sv[k]);
+        lua_rawseti(L, -2, k + 1);
+    }
+    lua_setfield(L, -2, "sv");
+}
+
+/* The row of table i for id as the spectrum sees it (MLET: collapsed), into out (its dim
+ * floats); zeros where the table has no such row. */
+static void spectrum_row_of(rill_graph *g, int i, uint64_t id, float *out)
+{
+    const rill_param *proj = g->table_proj ? g->table_proj[i] : NULL;
+    int d = proj ? proj->cols : rill_table_dim(g->tables[i]);
+    const float *row = rill_table_peek(g->tables[i], id);
+    if (!row) {
+        memset(out, 0, (size_t)d * sizeof *out);
+    } else if (proj) {
+        for (int j = 0; j < d; j++) {
+            double acc = 0;
+            for (int k = 0; k < proj->rows; k++)
+                acc += (double)row[k] * (double)proj->data[(size_t)k * d + j];
+            out[j] = (float)acc;
+        }
+    } else {
+        memcpy(out, row, (size_t)d * sizeof *out);
+    }
+}
+
+typedef struct {
+    rill_graph *g;
+    const int *members;
+    int nm;
+    rill_spectrum sp;
+    float *buf;
+} joint_ctx;
+
+static int joint_row(void *ud, uint64_t id, const float *row)
+{
+    joint_ctx *c = ud;
+    (void)row;
+    float *p = c->buf;
+    for (int m = 0; m < c->nm; m++) {
+        int i = c->members[m];
+        const rill_param *proj = c->g->table_proj ? c->g->table_proj[i] : NULL;
+        spectrum_row_of(c->g, i, id, p);
+        p += proj ? proj->cols : rill_table_dim(c->g->tables[i]);
+    }
+    rill_spectrum_add(&c->sp, c->buf);
+    return 0;
+}
+
+/* The joint spectrum of tables read side by side: each id of the first table's rows, its
+ * rows in all of them concatenated (multi-embedding: the field's M sets as one embedding). */
+static int joint_spectrum(lua_State *L, rill_graph *g, const char *name, const int *members,
+                          int nm, rill_err *err)
+{
+    joint_ctx c = {.g = g, .members = members, .nm = nm};
+    int d = 0;
+    for (int m = 0; m < nm; m++) {
+        const rill_param *proj = g->table_proj ? g->table_proj[members[m]] : NULL;
+        d += proj ? proj->cols : rill_table_dim(g->tables[members[m]]);
+    }
+    double *sv = malloc((size_t)d * sizeof *sv), ia = 0;
+    c.buf = malloc((size_t)d * sizeof *c.buf);
+    int rc = !sv || !c.buf ? rill_errf(err, RILL_ENOMEM, "out of memory")
+                           : rill_spectrum_init(&c.sp, d, err);
+    if (!rc)
+        rc = rill_table_each(g->tables[members[0]], joint_row, &c, err);
+    if (!rc && c.sp.n > 0)
+        rc = rill_spectrum_finish(&c.sp, sv, &ia, err);
+    if (!rc)
+        push_spectrum(L, name, c.sp.n, d, ia, sv);
+    rill_spectrum_free(&c.sp);
+    free(sv);
+    free(c.buf);
+    return rc;
+}
+
+static int table_index(rill_graph *g, const char *name)
+{
+    for (int i = 0; i < g->ntables; i++)
+        if (strcmp(rill_table_name(g->tables[i]), name) == 0)
+            return i;
+    return -1;
+}
+
+/* core.spectrum(graph, {run =, joint = {{name =, tables = {...}}, ...}, tables = true})
+ *   -> { {name =, rows =, dim =, ia =, sv = {...}}, ... }: every table (unless tables =
+ *   false), then each joint group */
 static int l_spectrum(lua_State *L)
 {
     rill_graph *g = check_graph(L, 1);
@@ -1142,8 +1244,12 @@ static int l_spectrum(lua_State *L)
         return luaL_error(L, "rill analyze spectrum: which run?");
     if (!g->built && (rc = open_run_for_reading(g, run, 1, &err)))
         return luaL_error(L, "%s", err.msg);
+    lua_getfield(L, 2, "tables");
+    bool each_table = lua_isnil(L, -1) || lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_createtable(L, g->ntables, 0);
-    for (int i = 0; i < g->ntables && !rc; i++) {
+    int out = lua_gettop(L), nout = 0;
+    for (int i = 0; i < g->ntables && !rc && each_table; i++) {
         rill_table *t = g->tables[i];
         const rill_param *proj = g->table_proj ? g->table_proj[i] : NULL;
         int d = proj ? proj->cols : rill_table_dim(t);
@@ -1161,26 +1267,44 @@ static int l_spectrum(lua_State *L)
         if (!rc && c.sp.n > 0)
             rc = rill_spectrum_finish(&c.sp, sv, &ia, &err);
         if (!rc) {
-            lua_createtable(L, 0, 5);
-            lua_pushstring(L, rill_table_name(t));
-            lua_setfield(L, -2, "name");
-            lua_pushinteger(L, (lua_Integer)c.sp.n);
-            lua_setfield(L, -2, "rows");
-            lua_pushinteger(L, d);
-            lua_setfield(L, -2, "dim");
-            lua_pushnumber(L, ia);
-            lua_setfield(L, -2, "ia");
-            lua_createtable(L, d, 0);
-            for (int k = 0; c.sp.n > 0 && k < d; k++) {
-                lua_pushnumber(L, sv[k]);
-                lua_rawseti(L, -2, k + 1);
-            }
-            lua_setfield(L, -2, "sv");
-            lua_rawseti(L, -2, i + 1);
+            push_spectrum(L, rill_table_name(t), c.sp.n, d, ia, sv);
+            lua_rawseti(L, out, ++nout);
         }
         rill_spectrum_free(&c.sp);
         free(sv);
         free(c.buf);
+    }
+    if (!rc && lua_getfield(L, 2, "joint") == LUA_TTABLE) {
+        int joint = lua_gettop(L);
+        lua_Integer ng = luaL_len(L, joint);
+        for (lua_Integer k = 1; k <= ng && !rc; k++) {
+            lua_geti(L, joint, k);
+            lua_getfield(L, -1, "name");
+            const char *name = lua_tostring(L, -1);
+            lua_getfield(L, -2, "tables");
+            int nm = lua_istable(L, -1) ? (int)luaL_len(L, -1) : 0;
+            int *members = calloc((size_t)(nm > 0 ? nm : 1), sizeof *members);
+            if (!name || nm < 1 || !members)
+                rc = rill_errf(&err, RILL_EINVAL,
+                               "core.spectrum: joint[%lld] needs a name and a list of tables",
+                               (long long)k);
+            for (int m = 0; m < nm && !rc; m++) {
+                lua_geti(L, -1, m + 1);
+                const char *tn = lua_tostring(L, -1);
+                members[m] = tn ? table_index(g, tn) : -1;
+                if (members[m] < 0)
+                    rc = rill_errf(&err, RILL_EINVAL, "core.spectrum: no table '%s'",
+                                   tn ? tn : "(not a string)");
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 3);
+            if (!rc && (rc = joint_spectrum(L, g, name, members, nm, &err)) == RILL_OK)
+                lua_rawseti(L, out, ++nout);
+            free(members);
+        }
+        lua_settop(L, out);
+    } else {
+        lua_settop(L, out);
     }
     if (rc)
         return luaL_error(L, "%s", err.msg);

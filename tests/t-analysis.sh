@@ -88,6 +88,32 @@ awk -F, 'NR > 1 { if ($4 < 1 - 1e-6 || $4 > $3 + 1e-6 || $7 > 1 + 1e-6 || $7 < 0
 ok $? "analyze spectrum: IA between 1 and dim, normalised values in [0, 1]"
 [ "$(grep -c '^emb\.C' "$T/out")" -eq 26 ] && grep -q "mean information abundance" "$T/out"
 ok $? "analyze spectrum: one line per field's table and the mean" || diag "$T/out"
+# a table read side by side with itself: [E E] has singular values sqrt(2) times E's, the
+# same information abundance
+run $R analyze spectrum "$RUN" --out "$T/spec2" --joint emb.C3,emb.C3
+awk -F, '$1 == "emb.C3" { sv[$5] = $6; ia = $4 }
+         $1 == "emb.C3+emb.C3 [joint]" { j[$5] = $6; jia = $4; jd = $3 }
+         END { if (jd != 16 || (jia - ia) ^ 2 > 1e-8) exit 1
+               for (k in sv) { d = j[k] - sqrt(2) * sv[k]; if (d * d > 1e-8 * (1 + sv[k] ^ 2)) exit 1 }
+               exit !(length(sv) == 8) }' "$T/spec2/spectrum.csv"
+ok $? "analyze --joint: a table beside itself has its singular values times sqrt(2), its IA" ||
+    { diag "$T/err"; grep 'emb.C3' "$T/spec2/spectrum.csv" | head -20 | diag; }
+fails "analyze --joint of an unknown table" "no table 'emb.nope'" \
+    $R analyze spectrum "$RUN" --out "$T/spec3" --joint emb.C3,emb.nope
+
+# multi-embedding: each field's sets also read jointly
+ME=$T/me
+run $R train pipelines/dcnv2.lua --data "$F" --set train.epochs=1 --set embed.buckets=4096 \
+    --set embed.dim=4 --set embed.sets=3 --set deep.width=32 --threads 1 --run "$ME"
+ok $? "a small multi-embedding DCNv2 run (3 sets of dim 4)" || diag "$T/err"
+run $R analyze spectrum "$ME" --out "$T/spec-me"
+[ "$status" -eq 0 ] && [ "$(grep -c '^emb\.C[0-9]* *\[3 sets\]' "$T/out")" -eq 26 ] &&
+    grep -q 'mean information abundance of the sets read jointly' "$T/out"
+ok $? "analyze spectrum of a multi-embedding run: one joint line per field" || diag "$T/out" "$T/err"
+awk -F, '$1 ~ /\[3 sets\]$/ { if ($3 != 12 || $4 < 1 - 1e-6 || $4 > 12 + 1e-6) bad++; n++ }
+         END { exit !(n > 0 && !bad) }' "$T/spec-me/spectrum.csv"
+ok $? "the joint rows have dim 12 and IA between 1 and 12"
+
 fails "analyze of an unknown analysis" "known: spectrum" $R analyze nonsense "$RUN"
 fails "analyze without a run" "which run directory" $R analyze spectrum
 

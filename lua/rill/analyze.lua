@@ -18,8 +18,46 @@ end
 -- Recommendation Models"): singular values normalised by the largest, and information
 -- abundance IA = sum(sigma) / max(sigma), between 1 (collapsed) and dim (balanced).
 -- Factorised (MLET) tables are analysed as their collapsed rows W1 W2.
+-- Multi-embedding: the tables of a field's M sets ("emb.C1", "emb.s2.C1", ...) are also
+-- analysed jointly, each id's rows of all sets side by side (one M*d embedding), which is
+-- what compares with a single embedding of dim M*d.
+local function set_groups(res)
+  local names, by_key, groups = {}, {}, {}
+  for _, t in ipairs(res) do names[t.name] = true end
+  for name in pairs(names) do
+    local node, k, field = name:match("^(.-)%.s(%d+)%.([^%.]+)$")
+    if node and names[node .. "." .. field] then
+      local key = node .. "." .. field
+      if not by_key[key] then
+        by_key[key] = { name = string.format("%s [sets]", key), tables = { key }, sets = {} }
+        groups[#groups + 1] = by_key[key]
+      end
+      by_key[key].sets[#by_key[key].sets + 1] = { tonumber(k), name }
+    end
+  end
+  for _, grp in ipairs(groups) do
+    table.sort(grp.sets, function(a, b) return a[1] < b[1] end)
+    for _, s in ipairs(grp.sets) do grp.tables[#grp.tables + 1] = s[2] end
+    grp.name = string.format("%s [%d sets]", grp.tables[1], #grp.tables)
+    grp.sets = nil
+  end
+  table.sort(groups, function(a, b) return a.name < b.name end)
+  return groups
+end
+
 function analyze.spectrum(graph, run, c)
   local res = core.spectrum(graph.core, { run = run })
+  local groups = set_groups(res)
+  if c.joint then
+    local tables = {}
+    for name in tostring(c.joint):gmatch("[^,]+") do tables[#tables + 1] = name end
+    groups[#groups + 1] = { name = string.format("%s [joint]", table.concat(tables, "+")), tables = tables }
+  end
+  if #groups > 0 then
+    for _, j in ipairs(core.spectrum(graph.core, { run = run, joint = groups, tables = false })) do
+      res[#res + 1] = j
+    end
+  end
   local dir = c.out or (run .. "/analysis")
   core.mkdir(dir)
   local lines = { string.format("%-28s %10s %5s %8s  %s", "table", "rows", "dim", "IA",
@@ -38,9 +76,15 @@ function analyze.spectrum(graph, run, c)
     end
     series[#series + 1] = { name = string.format("%s (IA %.2f)", t.name, t.ia), x = xs, y = ys }
   end
-  local mean = 0
-  for _, t in ipairs(res) do mean = mean + t.ia end
-  if #res > 0 then lines[#lines + 1] = string.format("mean information abundance: %.3f over %d tables", mean / #res, #res) end
+  local mean, nt, jmean, nj = 0, 0, 0, 0
+  for _, t in ipairs(res) do
+    if t.name:match(" %[joint%]$") then -- (asked for: not in the means)
+    elseif t.name:match(" %[%d+ sets%]$") then jmean, nj = jmean + t.ia, nj + 1 else mean, nt = mean + t.ia, nt + 1 end
+  end
+  if nt > 0 then lines[#lines + 1] = string.format("mean information abundance: %.3f over %d tables", mean / nt, nt) end
+  if nj > 0 then
+    lines[#lines + 1] = string.format("mean information abundance of the sets read jointly: %.3f over %d fields", jmean / nj, nj)
+  end
   write(dir .. "/spectrum.csv", table.concat(csv, "\n") .. "\n")
   -- one plot, at most 10 tables (the most rows), normalised singular values on a log scale
   table.sort(series, function(a, b) return #a.y > #b.y end)
