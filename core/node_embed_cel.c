@@ -8,8 +8,8 @@
  *     gradients (Gradient PCA): the gradients are centred, the top eigenvector of their
  *     scatter matrix taken, and the entities on its negative side move to a new cluster that
  *     starts as an exact copy of the parent (weights and optimizer state);
- *   - reassignment (every reassign_every steps): each entity of the step's batch moves to the
- *     cluster under which its examples' loss is lowest, if that is lower than under its own.
+ *   - reassignment (every reassign_every steps): each entity moves to the cluster under
+ *     which its examples' loss is lowest, if that is lower than under its own.
  * The assignment is a table of the store (`FIELD.assign`, one float per entity: its cluster
  * plus one), checkpointed, cached and exported like any
  * table; the clusters are the table `FIELD.clusters` (budget rows). For inference the
@@ -22,15 +22,17 @@
  *     (the code takes the full-batch gradient); entities without examples in that window stay
  *     in the parent cluster; the cluster to split is the one with the most examples in the
  *     window (the code's default "data_number" criterion);
- *   - the loss in reassignment is evaluated exactly, by forward passes over the step's batch
- *     in evaluation mode, for the entity's own cluster and `candidates` others: all clusters
- *     when there are few, otherwise those with the lowest first-order estimate g_i . C[c] of
- *     the change (g_i: the entity's window gradient). The code evaluates every cluster on
- *     every rating of the item and keeps an item in place at random; we keep it in place
- *     unless the loss strictly drops;
+ *   - the loss in reassignment is evaluated exactly, by forward passes in evaluation mode,
+ *     for the entity's own cluster and `candidates` others: all clusters when there are few,
+ *     otherwise those with the lowest first-order estimate g_i . C[c] of the change (g_i:
+ *     the entity's window gradient). The code evaluates every cluster on all of an item's
+ *     ratings; a stream has no "all", so the losses are summed over the training batches of
+ *     the last reassign_window steps before each reassignment (each of those steps costs
+ *     candidates + 1 extra forward passes). The code keeps an item in place at random; we
+ *     keep it in place unless the loss strictly drops;
  *   - only entities with at least min_examples examples take part: in a split, those with
  *     that many in the window (the others stay in the parent); in reassignment, those with
- *     that many in the step's batch. With one or two examples an entity's gradient and its
+ *     that many in the probing steps. With one or two examples an entity's gradient and its
  *     loss under another cluster mostly say what its label was, and moving it on that
  *     evidence leaks labels into the assignment (measured: a worse validation AUC without
  *     the threshold on the generator's data with planted clusters);
@@ -45,6 +47,7 @@
  *     personal embeddings around the centres is not implemented.
  *
  * Arguments: dim, clusters (required), split_every (default 50), reassign_every (200),
+ * reassign_window (10, at most reassign_every: longer is more exact and slower),
  * candidates (8), cluster_until (the last step of cluster optimisation, 0: all of training),
  * grad ("mean" or "sum"), min_examples (4), and embed's pooling, optim, init. */
 #include <math.h>
@@ -58,7 +61,7 @@
 #include "spectrum.h"
 #include "util.h"
 
-#define STATE_MAGIC 0x4c454352u /* "RCEL" */
+#define STATE_MAGIC 0x32454352u /* "RCE2" */
 #define MAX_CLUSTERS ((1L << 24) - 1) /* the assignment is a float: exact integers up to 2^24 */
 
 typedef struct {
@@ -79,6 +82,14 @@ typedef struct {
     uint32_t *wcluster, *wocc;
     float *wgrad;          /* wn x D */
     uint32_t *wmap;        /* open addressing over wid: index + 1, 0 empty */
+    /* reassignment: each entity seen in the probing steps before the next reassignment,
+     * its cluster then, its candidates and its examples' loss summed under its own (0) and
+     * each candidate (checkpointed) */
+    size_t rn, rcap, rmap_cap;
+    uint64_t *rid;
+    uint32_t *rcur, *rnex, *rcand; /* rcand: rn x candidates */
+    double *rloss;                 /* rn x (candidates + 1) */
+    uint32_t *rmap;                /* open addressing over rid: index + 1, 0 empty */
     /* this step */
     size_t nocc, nuniq, ncl;
     uint32_t *occ_ent, *occ_out;
@@ -96,7 +107,7 @@ typedef struct {
 typedef struct {
     int F, D, ntables;
     bool mean_pool, mean_grad;
-    long K, split_every, reassign_every, candidates, cluster_until, min_examples;
+    long K, split_every, reassign_every, reassign_window, candidates, cluster_until, min_examples;
     cel_table *t;
     int probe;             /* table being probed in reassignment, -1 none */
     const uint32_t *probe_cluster; /* per distinct entity of the probed table */
@@ -129,6 +140,8 @@ static int cel_create(rill_node *n, rill_err *err)
         (rc = rill_args_int(&n->args, "clusters", 0, 1, MAX_CLUSTERS, &st->K, err)) ||
         (rc = rill_args_int(&n->args, "split_every", 50, 0, 1L << 40, &st->split_every, err)) ||
         (rc = rill_args_int(&n->args, "reassign_every", 200, 0, 1L << 40, &st->reassign_every,
+                            err)) ||
+        (rc = rill_args_int(&n->args, "reassign_window", 10, 1, 1L << 40, &st->reassign_window,
                             err)) ||
         (rc = rill_args_int(&n->args, "candidates", 8, 1, 1024, &st->candidates, err)) ||
         (rc = rill_args_int(&n->args, "cluster_until", 0, 0, 1L << 50, &st->cluster_until, err)) ||
@@ -726,10 +739,80 @@ static int take_snapshot(rill_node *n, cel_table *w, snapshot *sn, rill_err *err
     return RILL_OK;
 }
 
-/* Reassignment of table ti's entities in this step's batch: each moves to the cluster among
- * its own and the candidates under which its examples' loss (a forward pass in evaluation
- * mode) is lowest, if that is strictly lower than under its own. */
-static int reassign(rill_node *n, rill_step *s, int ti, const snapshot *sn, rill_err *err)
+/* ---- reassignment's accumulator ---- */
+
+static size_t acc_slot(const cel_table *w, uint64_t id)
+{
+    size_t mask = w->rmap_cap - 1, h = (size_t)rill_mix64(id) & mask;
+    while (w->rmap[h] && w->rid[w->rmap[h] - 1] != id)
+        h = (h + 1) & mask;
+    return h;
+}
+
+/* Room for `more` entries (arrays and map). */
+static int acc_reserve(const cel_state *st, cel_table *w, size_t more)
+{
+    size_t C = (size_t)st->candidates, need = w->rn + more;
+    if (need > w->rcap) {
+        size_t cap = w->rcap ? w->rcap : 1024;
+        while (cap < need)
+            cap *= 2;
+        uint64_t *id = realloc(w->rid, cap * sizeof *id);
+        if (id)
+            w->rid = id;
+        uint32_t *cur = realloc(w->rcur, cap * sizeof *cur);
+        if (cur)
+            w->rcur = cur;
+        uint32_t *nex = realloc(w->rnex, cap * sizeof *nex);
+        if (nex)
+            w->rnex = nex;
+        uint32_t *cands = realloc(w->rcand, cap * C * sizeof *cands);
+        if (cands)
+            w->rcand = cands;
+        double *loss = realloc(w->rloss, cap * (C + 1) * sizeof *loss);
+        if (loss)
+            w->rloss = loss;
+        if (!id || !cur || !nex || !cands || !loss)
+            return RILL_ENOMEM;
+        w->rcap = cap;
+    }
+    if (need * 2 > w->rmap_cap) {
+        size_t cap = w->rmap_cap ? w->rmap_cap : 2048;
+        while (need * 2 > cap)
+            cap *= 2;
+        uint32_t *m = calloc(cap, sizeof *m);
+        if (!m)
+            return RILL_ENOMEM;
+        free(w->rmap);
+        w->rmap = m;
+        w->rmap_cap = cap;
+        for (size_t e = 0; e < w->rn; e++)
+            w->rmap[acc_slot(w, w->rid[e])] = (uint32_t)e + 1;
+    }
+    return RILL_OK;
+}
+
+static void acc_clear(cel_table *w)
+{
+    w->rn = 0;
+    if (w->rmap)
+        memset(w->rmap, 0, w->rmap_cap * sizeof *w->rmap);
+}
+
+/* A step in the probing window before a reassignment. */
+static bool probing(const cel_state *st, uint64_t t)
+{
+    if (st->reassign_every <= 0)
+        return false;
+    uint64_t r = t % (uint64_t)st->reassign_every;
+    return r == 0 || r + (uint64_t)st->reassign_window > (uint64_t)st->reassign_every;
+}
+
+/* Probing of table ti on this step's batch: each entity's examples' loss (a forward pass in
+ * evaluation mode) under its own cluster and under each of its candidates is added to its
+ * accumulator entry. Candidates are chosen when the entry starts: every other active
+ * cluster when they are few, else the `candidates` lowest first-order estimates g . C[c]. */
+static int reassign_probe(rill_node *n, rill_step *s, int ti, const snapshot *sn, rill_err *err)
 {
     cel_state *st = n->st;
     cel_table *w = &st->t[ti];
@@ -740,15 +823,16 @@ static int reassign(rill_node *n, rill_step *s, int ti, const snapshot *sn, rill
         nact += w->members[c] > 0;
     if (nu == 0 || nact < 2)
         return RILL_OK;
-    if (C > nact - 1)
-        C = (int)(nact - 1);
-    uint32_t *choice = malloc(nu * C * sizeof *choice), *probe = malloc(nu * sizeof *probe);
+    if (acc_reserve(st, w, nu))
+        return rill_node_errf(n, RILL_ENOMEM, err, "table '%s': out of memory for reassignment",
+                              w->name);
+    uint32_t *idx = malloc(nu * sizeof *idx), *probe = malloc(nu * sizeof *probe);
+    unsigned char *fresh = calloc(nu, 1);
     float *ex = malloc((size_t)s->B * sizeof *ex);
-    double *loss = malloc(nu * (size_t)(C + 1) * sizeof *loss);
     uint32_t *act = malloc((size_t)nact * sizeof *act);
     float *E = malloc((size_t)nact * D * sizeof *E), *sc = NULL;
     cand *cd = malloc((size_t)nact * sizeof *cd);
-    if (!choice || !probe || !ex || !loss || !act || !E || !cd) {
+    if (!idx || !probe || !fresh || !ex || !act || !E || !cd) {
         rc = rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
         goto out;
     }
@@ -765,75 +849,119 @@ static int reassign(rill_node *n, rill_step *s, int ti, const snapshot *sn, rill
             memset(E + (size_t)nact * D, 0, (size_t)D * sizeof *E);
         nact++;
     }
-    /* candidates: every other active cluster when they are few, else the C lowest g . C[c] */
-    if (C == nact - 1) {
-        for (size_t u = 0; u < nu; u++) {
-            int k = 0;
-            for (long a = 0; a < nact && k < C; a++)
-                if (act[a] != sn->cur[u])
-                    choice[u * C + k++] = act[a];
-            while (k < C) /* an entity outside the active clusters cannot be: stay put */
-                choice[u * C + k++] = sn->cur[u];
+    /* entries: new ones, and ones whose entity a split has moved since they started */
+    size_t nfresh = 0;
+    for (size_t u = 0; u < nu; u++) {
+        size_t h = acc_slot(w, sn->ent[u]);
+        if (!w->rmap[h]) {
+            w->rid[w->rn] = sn->ent[u];
+            w->rmap[h] = (uint32_t)w->rn + 1;
+            w->rn++;
+            fresh[u] = 1;
+        } else if (w->rcur[w->rmap[h] - 1] != sn->cur[u]) {
+            fresh[u] = 1;
         }
-    } else {
+        idx[u] = w->rmap[h] - 1;
+        if (fresh[u]) {
+            size_t e = idx[u];
+            w->rcur[e] = sn->cur[u];
+            w->rnex[e] = 0;
+            memset(w->rloss + e * (size_t)(C + 1), 0, (size_t)(C + 1) * sizeof *w->rloss);
+            nfresh++;
+        }
+    }
+    if (nfresh && nact - 1 > C) {
         sc = malloc(nu * (size_t)nact * sizeof *sc);
         if (!sc) {
             rc = rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
             goto out;
         }
         rill_sgemm(false, true, (int)nu, (int)nact, D, 1.0f, sn->g, D, E, D, 0.0f, sc, (int)nact);
-        for (size_t u = 0; u < nu; u++) {
-            long m = 0;
-            for (long a = 0; a < nact; a++)
-                if (act[a] != sn->cur[u])
-                    cd[m++] = (cand){act[a], sc[u * (size_t)nact + a]};
-            qsort(cd, (size_t)m, sizeof *cd, cmp_cand);
-            for (int k = 0; k < C; k++)
-                choice[u * C + k] = k < m ? cd[k].cluster : sn->cur[u];
-        }
     }
-    /* the loss of each entity's examples under its own cluster (pass 0) and each candidate */
+    for (size_t u = 0; u < nu && nfresh; u++) {
+        if (!fresh[u])
+            continue;
+        uint32_t *row = w->rcand + (size_t)idx[u] * C;
+        long m = 0;
+        for (long a = 0; a < nact; a++)
+            if (act[a] != sn->cur[u])
+                cd[m++] = (cand){act[a], sc ? sc[u * (size_t)nact + a] : (float)a};
+        if (sc)
+            qsort(cd, (size_t)m, sizeof *cd, cmp_cand);
+        for (int k = 0; k < C; k++) /* fewer clusters than candidates: the rest stay put */
+            row[k] = k < m ? cd[k].cluster : sn->cur[u];
+    }
+    /* the passes: 0 under the entities' own clusters, k under their k-th candidates */
     rill_step ps = *s;
     ps.training = false;
     st->probe = ti;
     st->probe_cluster = probe;
     for (int k = 0; k <= C && !rc; k++) {
-        for (size_t u = 0; u < nu; u++)
-            probe[u] = k == 0 || sn->nex[u] < (uint32_t)st->min_examples ? sn->cur[u]
-                                                                         : choice[u * C + k - 1];
+        bool moved = false;
+        for (size_t u = 0; u < nu; u++) {
+            probe[u] = k == 0 ? sn->cur[u] : w->rcand[(size_t)idx[u] * C + k - 1];
+            moved |= probe[u] != sn->cur[u];
+        }
+        double *col0 = w->rloss, *colk = w->rloss + k;
+        if (k > 0 && !moved) { /* no entity has a k-th candidate: its loss is pass 0's */
+            for (size_t u = 0; u < nu; u++) {
+                size_t e = idx[u];
+                colk[e * (size_t)(C + 1)] = col0[e * (size_t)(C + 1)];
+            }
+            continue;
+        }
         if ((rc = rill_graph_example_loss(n->g, &ps, ex, err)))
             break;
         if (w->nuniq != nu) {
             rc = rill_node_errf(n, RILL_EINVAL, err, "reassignment saw another batch");
             break;
         }
-        for (size_t u = 0; u < nu; u++)
-            loss[u * (C + 1) + k] = 0;
         for (size_t i = 0; i < nocc; i++)
-            loss[sn->occ_ent[i] * (size_t)(C + 1) + k] += (double)ex[sn->occ_b[i]];
+            colk[(size_t)idx[sn->occ_ent[i]] * (size_t)(C + 1)] += (double)ex[sn->occ_b[i]];
     }
     st->probe = -1;
     st->probe_cluster = NULL;
-    for (size_t u = 0; u < nu && !rc; u++) {
-        const double *l = loss + u * (size_t)(C + 1);
-        int best = 0;
-        for (int k = 1; k <= C; k++)
-            if (l[k] < l[best])
-                best = k;
-        if (best > 0 && sn->nex[u] >= (uint32_t)st->min_examples &&
-            choice[u * C + best - 1] != sn->cur[u])
-            rc = move_entity(w, sn->ent[u], sn->cur[u], choice[u * C + best - 1], err);
-    }
+    for (size_t u = 0; u < nu && !rc; u++)
+        w->rnex[idx[u]] += sn->nex[u];
 out:
     st->probe = -1;
-    free(choice);
+    st->probe_cluster = NULL;
+    free(idx);
     free(probe);
+    free(fresh);
     free(ex);
-    free(loss);
     free(act);
     free(E);
     free(sc);
     free(cd);
+    return rc;
+}
+
+/* Reassignment of table ti: each entity of the accumulator with at least min_examples
+ * examples moves to the candidate under which their summed loss was lowest, if that is
+ * strictly lower than under its own cluster and it is still in that cluster. */
+static int reassign_apply(rill_node *n, int ti, rill_err *err)
+{
+    cel_state *st = n->st;
+    cel_table *w = &st->t[ti];
+    int C = (int)st->candidates, rc = RILL_OK;
+    for (size_t e = 0; e < w->rn && !rc; e++) {
+        if (w->rnex[e] < (uint32_t)st->min_examples)
+            continue;
+        const double *l = w->rloss + e * (size_t)(C + 1);
+        int best = 0;
+        for (int k = 1; k <= C; k++)
+            if (l[k] < l[best])
+                best = k;
+        if (best == 0)
+            continue;
+        uint32_t to = w->rcand[e * (size_t)C + best - 1], from = w->rcur[e];
+        const float *row = rill_table_peek(w->assign, w->rid[e]);
+        if (to == from || !row || row[0] != (float)from + 1.0f)
+            continue;
+        rc = move_entity(w, w->rid[e], from, to, err);
+    }
+    acc_clear(w);
     return rc;
 }
 
@@ -845,23 +973,25 @@ static int cel_after_step(rill_node *n, rill_step *s, rill_err *err)
         return RILL_OK;
     bool at_reassign = st->reassign_every > 0 && t % (uint64_t)st->reassign_every == 0;
     bool at_split = st->split_every > 0 && t % (uint64_t)st->split_every == 0;
-    int rc;
-    /* reassignment first: it reads the window gradients that the split then uses */
-    if (at_reassign) {
+    int rc = RILL_OK;
+    /* probing and reassignment first: they read the window gradients the split then uses */
+    if (probing(st, t)) {
         snapshot *sn = calloc((size_t)st->ntables, sizeof *sn);
         if (!sn)
             return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
-        rc = RILL_OK;
         for (int ti = 0; ti < st->ntables && !rc; ti++)
             rc = take_snapshot(n, &st->t[ti], &sn[ti], err);
         for (int ti = 0; ti < st->ntables && !rc; ti++)
-            rc = reassign(n, s, ti, &sn[ti], err);
+            rc = reassign_probe(n, s, ti, &sn[ti], err);
         for (int ti = 0; ti < st->ntables; ti++)
             snapshot_free(&sn[ti]);
         free(sn);
         if (rc)
             return rc;
     }
+    for (int ti = 0; ti < st->ntables && at_reassign; ti++)
+        if ((rc = reassign_apply(n, ti, err)))
+            return rc;
     for (int ti = 0; ti < st->ntables && at_split; ti++)
         if ((rc = split(n, &st->t[ti], err)))
             return rc;
@@ -877,11 +1007,13 @@ static int cel_save(rill_node *n, void **buf, size_t *len, rill_err *err)
 {
     cel_state *st = n->st;
     int D = st->D;
+    size_t C = (size_t)st->candidates;
     size_t bytes = 2 * sizeof(uint32_t);
     for (int ti = 0; ti < st->ntables; ti++) {
         const cel_table *w = &st->t[ti];
-        bytes += 2 * sizeof(uint64_t) + (size_t)w->used * sizeof(int64_t) +
-                 w->wn * (sizeof(uint64_t) + 2 * sizeof(uint32_t) + (size_t)D * sizeof(float));
+        bytes += 3 * sizeof(uint64_t) + (size_t)w->used * sizeof(int64_t) +
+                 w->wn * (sizeof(uint64_t) + 2 * sizeof(uint32_t) + (size_t)D * sizeof(float)) +
+                 w->rn * (sizeof(uint64_t) + (2 + C) * sizeof(uint32_t) + (C + 1) * sizeof(double));
     }
     unsigned char *p = malloc(bytes);
     if (!p)
@@ -902,6 +1034,15 @@ static int cel_save(rill_node *n, void **buf, size_t *len, rill_err *err)
             PUT(w->wcluster, wn * sizeof(uint32_t));
             PUT(w->wocc, wn * sizeof(uint32_t));
             PUT(w->wgrad, wn * (size_t)D * sizeof(float));
+        }
+        uint64_t rn = w->rn;
+        PUT(&rn, sizeof rn);
+        if (rn) {
+            PUT(w->rid, rn * sizeof(uint64_t));
+            PUT(w->rcur, rn * sizeof(uint32_t));
+            PUT(w->rnex, rn * sizeof(uint32_t));
+            PUT(w->rcand, rn * C * sizeof(uint32_t));
+            PUT(w->rloss, rn * (C + 1) * sizeof(double));
         }
     }
 #undef PUT
@@ -968,6 +1109,31 @@ static int cel_load(rill_node *n, const void *buf, size_t len, rill_err *err)
             if (!ok)
                 return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
         }
+        uint64_t rn;
+        size_t C = (size_t)st->candidates;
+        GET(&rn, sizeof rn);
+        acc_clear(w);
+        if (rn > (uint64_t)(end - p) / (sizeof(uint64_t) + (2 + C) * sizeof(uint32_t)))
+            goto bad;
+        if (rn) {
+            if (acc_reserve(st, w, rn))
+                return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+            GET(w->rid, rn * sizeof(uint64_t));
+            GET(w->rcur, rn * sizeof(uint32_t));
+            GET(w->rnex, rn * sizeof(uint32_t));
+            GET(w->rcand, rn * C * sizeof(uint32_t));
+            GET(w->rloss, rn * (C + 1) * sizeof(double));
+            w->rn = rn;
+            for (size_t e = 0; e < rn; e++) {
+                size_t h = acc_slot(w, w->rid[e]);
+                if (w->rmap[h] || w->rcur[e] >= (uint32_t)w->used)
+                    goto bad; /* a repeated entity, or a cluster past the used ones */
+                for (size_t k = 0; k < C; k++)
+                    if (w->rcand[e * C + k] >= (uint32_t)w->used)
+                        goto bad;
+                w->rmap[h] = (uint32_t)e + 1;
+            }
+        }
     }
     if (p != end)
         goto bad;
@@ -1005,6 +1171,12 @@ static void cel_destroy(rill_node *n)
             free(w->wocc);
             free(w->wgrad);
             free(w->wmap);
+            free(w->rid);
+            free(w->rcur);
+            free(w->rnex);
+            free(w->rcand);
+            free(w->rloss);
+            free(w->rmap);
         }
     if (st)
         free(st->t);

@@ -13,7 +13,7 @@ local cfg = rill.config{
   embed = { dim = 16, buckets = 1048576, lr = 0.1 },
   cel = { kind = "cel", fields = "C3,C21", clusters = 1024, buckets = 4194304,
           split_every = 50, reassign_every = 200, candidates = 8, cluster_until = 0,
-          grad = "mean", min_examples = 4 },
+          grad = "mean", min_examples = 4, reassign_window = 10 },
   mlp = { bottom = 512, top = 512 },
   train = { epochs = 2, batch = 2048, lr = 1e-3, seed = 1, threads = 0 },
 }
@@ -39,7 +39,8 @@ if k == "cel" then
   eemb = g:embed{ ents, kind = "cel", dim = cfg.embed.dim, clusters = cfg.cel.clusters,
                   split_every = cfg.cel.split_every, reassign_every = cfg.cel.reassign_every,
                   candidates = cfg.cel.candidates, cluster_until = cfg.cel.cluster_until,
-                  grad = cfg.cel.grad, min_examples = cfg.cel.min_examples, optim = optim,
+                  grad = cfg.cel.grad, min_examples = cfg.cel.min_examples,
+                  reassign_window = cfg.cel.reassign_window, optim = optim,
                   name = "entity_emb" }
 elseif k == "full" or k == "hash" then
   eemb = g:embed{ ents, dim = cfg.embed.dim, optim = optim, name = "entity_emb" }

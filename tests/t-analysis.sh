@@ -129,6 +129,7 @@ return {
   seeds = { 1, 2 },
   frequency = { field = "C3", bounds = { 2 }, count_in = "data" },
   out = "$T/sweep",
+  spectrum = true,
   parallel = 2,
 }
 LUA
@@ -140,6 +141,10 @@ ok $? "sweep: 2 variants x 2 seeds run; results.csv (4 rows), results.md, plot.s
     { diag "$T/err"; diag "$T/sweep/results.md"; }
 grep -q 'AUC bucket1 (0-1) | AUC bucket2 (>=2)' "$T/sweep/results.md"
 ok $? "sweep: a per-frequency column from the data's counts" || diag "$T/sweep/results.md"
+grep -q '| mean IA |' "$T/sweep/results.md" && grep -q '^| emb.C26 | [0-9.]* | [0-9.]* |$' "$T/sweep/results.md" &&
+    [ -s "$T/sweep/runs/embed.dim_4_s1/analysis/spectrum.csv" ]
+ok $? "sweep with spectrum = true: mean IA per variant and a per-table IA table" ||
+    diag "$T/sweep/results.md"
 cp "$T/sweep/results.csv" "$T/first.csv"
 run $R sweep "$T/sweep.lua"
 [ "$status" -eq 0 ] && grep -q '4 runs, 0 to do' "$T/err" && cmp -s "$T/first.csv" "$T/sweep/results.csv"

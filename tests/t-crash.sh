@@ -263,10 +263,11 @@ last=$(step_of "$RUN")
 ok $? "eval_every = 1: metrics.jsonl has one validation line for each of the $last steps" ||
     diag "lines for: $steps"
 
-# CEL: the cluster assignment (a table), the cluster sizes and the gradient window since the
-# last cluster event (node state) are part of the checkpoint; events at steps that are not
-# checkpoints leave a window to carry.
-CEL="--set cel.clusters=16 --set cel.split_every=3 --set cel.reassign_every=7 --set train.epochs=1"
+# CEL: the cluster assignment (a table), the cluster sizes, the gradient window since the
+# last cluster event and the losses reassignment has summed in its probing steps (node
+# state) are part of the checkpoint; events at steps that are not checkpoints leave a window
+# and a part-summed reassignment to carry.
+CEL="--set cel.clusters=16 --set cel.split_every=3 --set cel.reassign_every=7 --set cel.reassign_window=4 --set train.epochs=1"
 # shellcheck disable=SC2086
 run $R train pipelines/cel.lua $DATA $CEL $FLAGS --run "$T/cel-ref"
 ok $status "CEL: the uninterrupted run (1 epoch)" || diag "$T/err"

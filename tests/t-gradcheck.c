@@ -219,22 +219,23 @@ static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, co
         goto out;
     }
     /* CEL: spread the entities over three clusters (an assignment is its cluster plus one),
-     * and give the node the matching state: per table 3 clusters in use, no window (the
-     * layout node_embed_cel.c checkpoints) */
+     * and give the node the matching state: per table 3 clusters in use, no window, no
+     * reassignment entries (the layout node_embed_cel.c checkpoints) */
     if (c.node->ops->load) {
         unsigned char blob[512], *p = blob;
-        uint32_t head[2] = {0x4c454352u, 0};
+        uint32_t head[2] = {0x32454352u, 0};
         for (int t = 0; t < g->ntables; t++)
             head[1] += rill_table_optim(g->tables[t])->kind == RILL_OPT_NONE;
         memcpy(p, head, sizeof head);
         p += sizeof head;
         for (uint32_t t = 0; t < head[1]; t++) {
-            uint64_t used = 3, wn = 0;
+            uint64_t used = 3, wn = 0, rn = 0;
             int64_t members[3] = {3, 3, 3};
             memcpy(p, &used, 8);
             memcpy(p + 8, &wn, 8);
             memcpy(p + 16, members, sizeof members);
-            p += 16 + sizeof members;
+            memcpy(p + 16 + sizeof members, &rn, 8);
+            p += 24 + sizeof members;
         }
         ok(c.node->ops->load(c.node, blob, (size_t)(p - blob), &err) == RILL_OK,
            "%s: three clusters set up", kind);
