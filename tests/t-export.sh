@@ -241,6 +241,24 @@ ok $? "an early-stopped run, then a new run trained into its directory, and the 
 cmp -s "$T/p-reused" "$T/p-fresh"
 ok $? "export of the new run predicts as the same run trained afresh"
 
+# ---- MLET: the export collapses each factorised table to W1 W2 (rows x dim)
+
+# shellcheck disable=SC2086
+run $R train pipelines/dlrm.lua --data "$F" $SMALL --set embed.kind=mlet --set embed.dim=4 \
+    --set embed.inner=16 --threads 2 --run "$T/mlet"
+ok $status "MLET (dim 4, inner 16): trained" || diag "$T/err"
+run $R export "$T/mlet" --out "$T/x-mlet"
+ok $status "MLET: exported" || diag "$T/err"
+# the table's .npy header: float32 rows of dim 4, not the inner 16
+head -c 128 "$T/x-mlet/emb.C1.npy" | tr -d '\000' | grep -Eq "'shape': \([0-9]+, 4\)"
+ok $? "MLET: the exported emb.C1 is rows x 4 (collapsed)" ||
+    { head -c 128 "$T/x-mlet/emb.C1.npy" | tr -d '\000' | diag; }
+run $R predict "$T/mlet" --data "$F" --out "$T/p-mlet-run"
+run $R predict "$T/x-mlet" --data "$F" --out "$T/p-mlet-x"
+[ "$status" -eq 0 ] && paste "$T/p-mlet-run" "$T/p-mlet-x" |
+    awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d } END { exit !(NR == 3000 && m < 1e-5) }'
+ok $? "MLET: the collapsed export predicts as the factorised run (within 1e-5)" || diag "$T/err"
+
 echo "1..$n"
 [ "$failed" -eq 0 ] || echo "# Looks like you failed $failed test(s) of $n."
 [ "$failed" -eq 0 ]
