@@ -32,7 +32,9 @@
  *     keep it in place unless the loss strictly drops;
  *   - only entities with at least min_examples examples take part: in a split, those with
  *     that many in the window (the others stay in the parent); in reassignment, those with
- *     that many in the probing steps. With one or two examples an entity's gradient and its
+ *     that many in the probing steps (an entity with fewer keeps its sums for the next
+ *     reassignment, so rarer entities are moved later, on enough evidence). With one or two
+ *     examples an entity's gradient and its
  *     loss under another cluster mostly say what its label was, and moving it on that
  *     evidence leaks labels into the assignment (measured: a worse validation AUC without
  *     the threshold on the generator's data with planted clusters);
@@ -945,9 +947,22 @@ static int reassign_apply(rill_node *n, int ti, rill_err *err)
     cel_state *st = n->st;
     cel_table *w = &st->t[ti];
     int C = (int)st->candidates, rc = RILL_OK;
+    size_t kept = 0;
     for (size_t e = 0; e < w->rn && !rc; e++) {
-        if (w->rnex[e] < (uint32_t)st->min_examples)
+        if (w->rnex[e] < (uint32_t)st->min_examples) {
+            /* too few examples yet: its sums carry over to the next reassignment */
+            if (kept != e) {
+                w->rid[kept] = w->rid[e];
+                w->rcur[kept] = w->rcur[e];
+                w->rnex[kept] = w->rnex[e];
+                memcpy(w->rcand + kept * (size_t)C, w->rcand + e * (size_t)C,
+                       (size_t)C * sizeof *w->rcand);
+                memcpy(w->rloss + kept * (size_t)(C + 1), w->rloss + e * (size_t)(C + 1),
+                       (size_t)(C + 1) * sizeof *w->rloss);
+            }
+            kept++;
             continue;
+        }
         const double *l = w->rloss + e * (size_t)(C + 1);
         int best = 0;
         for (int k = 1; k <= C; k++)
@@ -962,6 +977,9 @@ static int reassign_apply(rill_node *n, int ti, rill_err *err)
         rc = move_entity(w, w->rid[e], from, to, err);
     }
     acc_clear(w);
+    w->rn = kept;
+    for (size_t e = 0; e < kept; e++)
+        w->rmap[acc_slot(w, w->rid[e])] = (uint32_t)e + 1;
     return rc;
 }
 

@@ -184,6 +184,18 @@ int main(void)
     unbuild(&m3);
     unbuild(&m);
 
+    /* min_examples above what one probing window gives an entity (about 13 examples in 5
+     * steps of 512 over 200 entities): the sums carry over reassignments until an entity
+     * has enough, so the late entities still find their group */
+    if (build(&m, "dim=4,clusters=2,split_every=10,reassign_every=5,candidates=4,min_examples=30,"
+                  "optim={kind='adagrad',lr=0.2}", &err) ||
+        train(&m, 300, 512, 5, &err))
+        BAIL_OUT("training with CEL, min_examples 30: %s", err.msg);
+    late = purity(&m, EARLY, NENT, &nc);
+    ok(late >= 0.85, "with min_examples past one window's examples, reassignment still places the "
+                     "late entities: %.2f", late);
+    unbuild(&m);
+
     /* splits and reassignments on the same steps: the per-cluster member counts in the
      * saved state stay equal to what the assignment table says */
     if (build(&m, "dim=4,clusters=6,split_every=10,reassign_every=5,candidates=4,min_examples=2,"
