@@ -4,29 +4,7 @@
 # count of the same file), rill analyze spectrum (table, CSV, SVG, IA within its bounds),
 # and rill sweep (runs, results tables, a second call that finds nothing left to do).
 cd "$(dirname "$0")/.." || exit 1
-R=bin/rill
-T=$(mktemp -d "${TMPDIR:-/tmp}/rill-test-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
-
-n=0 failed=0
-ok() { # ok STATUS NAME: passes when STATUS is 0
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else failed=$((failed + 1)); echo "not ok $n - $2"; fi
-    return "$1"
-}
-diag() { sed 's/^/#   /' "$@"; }
-run() { # run CMD...: $status, stdout in $T/out, stderr in $T/err
-    "$@" >"$T/out" 2>"$T/err"
-    status=$?
-}
-fails() { # fails NAME NEEDLE CMD...: CMD exits with 1 and says NEEDLE
-    name=$1 needle=$2
-    shift 2
-    run "$@"
-    [ "$status" -eq 1 ] && grep -qF -- "$needle" "$T/err"
-    ok $? "$name: exit 1 with '$needle'" || { echo "#   status $status, stderr:"; diag "$T/err"; }
-}
+. tests/tap.sh
 
 F=$T/data.tsv
 $R gen criteo --rows 4000 --seed 11 --out "$F" 2>/dev/null
@@ -152,5 +130,4 @@ ok $? "sweep again: nothing left to do, the same results" || diag "$T/err"
 echo 'return { }' >"$T/bad-sweep.lua"
 fails "a sweep without a base" "a sweep script returns a table with base" $R sweep "$T/bad-sweep.lua"
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+done_testing

@@ -5,30 +5,7 @@
 # the same seed and thread count gives the same parameters and predictions, bit for bit.
 # Everything is written under a mktemp directory that is removed at the end.
 cd "$(dirname "$0")/.." || exit 1
-R=bin/rill
-T=$(mktemp -d "${TMPDIR:-/tmp}/rill-test-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
-
-n=0 failed=0
-ok() { # ok STATUS NAME: passes when STATUS is 0
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else failed=$((failed + 1)); echo "not ok $n - $2"; fi
-    return "$1"
-}
-diag() { sed 's/^/#   /' "$@"; }
-run() { # run CMD...: $status, stdout in $T/out, stderr in $T/err
-    "$@" >"$T/out" 2>"$T/err"
-    status=$?
-}
-# fails NAME NEEDLE CMD...: CMD exits with 1 (an error, not a signal) and says NEEDLE
-fails() {
-    name=$1 needle=$2
-    shift 2
-    run "$@"
-    [ "$status" -eq 1 ] && head -n 1 "$T/err" | grep -q '^rill: ' && grep -qF -- "$needle" "$T/err"
-    ok $? "$name: exit 1 with '$needle'" || { echo "#   status $status, stderr:"; diag "$T/err"; }
-}
+. tests/tap.sh
 
 # ---- usage, version
 
@@ -207,6 +184,4 @@ done
 ! cmp -s "$T/p1a" "$P"
 ok $? "the longer runs predict otherwise than the one-step run"
 
-echo "1..$n"
-[ "$failed" -eq 0 ] || echo "# Looks like you failed $failed test(s) of $n."
-[ "$failed" -eq 0 ]
+done_testing

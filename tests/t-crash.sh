@@ -15,23 +15,9 @@
 # At the end, cases where a resumed run could differ from an uninterrupted one:
 # early stopping killed after a best evaluation, admission counts, evaluations every N steps.
 cd "$(dirname "$0")/.." || exit 1
-R=bin/rill
-T=$(mktemp -d "${TMPDIR:-/tmp}/rill-test-XXXXXX") || exit 1
+. tests/tap.sh
 bg=
 trap '[ -n "$bg" ] && kill -9 "$bg" 2>/dev/null; rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
-
-n=0 failed=0
-ok() { # ok STATUS NAME: passes when STATUS is 0
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else failed=$((failed + 1)); echo "not ok $n - $2"; fi
-    return "$1"
-}
-diag() { sed 's/^/#   /' "$@"; }
-run() { # run CMD...: $status, stdout in $T/out, stderr in $T/err
-    "$@" >"$T/out" 2>"$T/err"
-    status=$?
-}
 now() { date +%s.%N; }
 start() { # start CMD...: CMD in the background, its pid in $bg, its output in $T/bg.*
     "$@" >"$T/bg.out" 2>"$T/bg.err" &
@@ -285,6 +271,4 @@ ok $status "CEL: killed at step $at, resumed: exit 0" || diag "$T/err"
 [ "$(digest "$RUN")" = "$(digest "$T/cel-ref")" ] && cmp -s "$RUN/metrics.jsonl" "$T/cel-ref/metrics.jsonl"
 ok $? "CEL: the resumed run equals the uninterrupted one (digest, metrics)"
 
-echo "1..$n"
-[ "$failed" -eq 0 ] || echo "# Looks like you failed $failed test(s) of $n."
-[ "$failed" -eq 0 ]
+done_testing

@@ -17,18 +17,7 @@
 # baseline cannot make the margin easy. Threads are fixed at 2 so that every run is
 # deterministic.
 cd "$(dirname "$0")/.." || exit 1
-R=bin/rill
-T=$(mktemp -d "${TMPDIR:-/tmp}/rill-test-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
-
-n=0 failed=0
-ok() {
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else failed=$((failed + 1)); echo "not ok $n - $2"; fi
-    return "$1"
-}
-diag() { sed 's/^/#   /' "$@"; }
+. tests/tap.sh
 now() { date +%s.%N; }
 
 F=$T/planted.tsv
@@ -66,5 +55,4 @@ beats dcnv2 "$auc"
 train deepfm --set deep.width=32
 beats deepfm "$auc"
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+done_testing

@@ -4,9 +4,7 @@
 # builds a graph, trains it and gets the result table. Skipped when lua5.4 is not installed.
 cd "$(dirname "$0")/.." || exit 1
 command -v lua5.4 >/dev/null 2>&1 || { echo "1..0 # SKIP lua5.4 is not installed"; exit 0; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/rill-test-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+. tests/tap.sh
 
 # Under `make check` core.so is built with the sanitizers, whose runtimes must be loaded
 # before anything else: an instrumented bin/rill does that, a plain lua5.4 does not, so they
@@ -18,13 +16,6 @@ if ldd lib/rill/core.so 2>/dev/null | grep -q 'libasan'; then
     preload=$(ldd lib/rill/core.so | awk '/libasan|libubsan/ { printf "%s ", $3 }')
 fi
 
-n=0 failed=0
-ok() {
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else failed=$((failed + 1)); echo "not ok $n - $2"; fi
-    return "$1"
-}
-diag() { sed 's/^/#   /' "$@"; }
 
 cat >"$T/use.lua" <<'EOF'
 local dir = arg[1]
@@ -73,5 +64,4 @@ ok $? "rill.train returns steps 8, examples 800 and a validation AUC" || diag "$
 [ -s "$T/run/store.mdb" ] && [ -s "$T/run/metrics.jsonl" ]
 ok $? "the run directory has store.mdb and metrics.jsonl"
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+done_testing
