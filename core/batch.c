@@ -57,7 +57,99 @@ void rill_schema_free(rill_schema *s)
     free(s->cat_names);
     free(s->cat_multi);
     free(s->name);
+    for (int i = 0; s->text.cols && i < s->text.ncols; i++)
+        free(s->text.cols[i].name);
+    free(s->text.cols);
     memset(s, 0, sizeof *s);
+}
+
+int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
+{
+    int nl = 0, nn = 0, nc = 0, nw = 0;
+    for (int i = 0; i < s->text.ncols; i++) {
+        rill_column *c = &s->text.cols[i];
+        for (int j = 0; j < i; j++)
+            if (strcmp(s->text.cols[j].name, c->name) == 0)
+                return rill_errf(err, RILL_EINVAL, "%s: two columns are named '%s' (columns %d "
+                                 "and %d)", where, c->name, j + 1, i + 1);
+        switch (c->role) {
+        case RILL_COL_LABEL:
+            c->index = nl++;
+            break;
+        case RILL_COL_WEIGHT:
+            c->index = nw++;
+            break;
+        case RILL_COL_NUM:
+            c->index = nn++;
+            break;
+        case RILL_COL_CAT:
+        case RILL_COL_MULTI:
+            c->index = nc++;
+            break;
+        default:
+            c->index = -1;
+        }
+    }
+    if (nl == 0)
+        return rill_errf(err, RILL_EINVAL, "%s: no column has role label (a model needs one per "
+                         "task)", where);
+    if (nw > 1)
+        return rill_errf(err, RILL_EINVAL, "%s: %d columns have role weight (at most one)", where,
+                         nw);
+    s->nlabels = nl;
+    s->nnum = nn;
+    s->ncat = nc;
+    s->has_weight = nw == 1;
+    s->label_names = calloc((size_t)(nl ? nl : 1), sizeof(char *));
+    s->num_names = calloc((size_t)(nn ? nn : 1), sizeof(char *));
+    s->cat_names = calloc((size_t)(nc ? nc : 1), sizeof(char *));
+    s->cat_multi = calloc((size_t)(nc ? nc : 1), sizeof(bool));
+    if (!s->label_names || !s->num_names || !s->cat_names || !s->cat_multi)
+        return rill_errf(err, RILL_ENOMEM, "out of memory");
+    for (int i = 0; i < s->text.ncols; i++) {
+        const rill_column *c = &s->text.cols[i];
+        char **slot = c->role == RILL_COL_LABEL ? &s->label_names[c->index]
+                      : c->role == RILL_COL_NUM ? &s->num_names[c->index]
+                      : c->role == RILL_COL_CAT || c->role == RILL_COL_MULTI
+                          ? &s->cat_names[c->index]
+                          : NULL;
+        if (!slot)
+            continue;
+        if (!(*slot = strdup(c->name)))
+            return rill_errf(err, RILL_ENOMEM, "out of memory");
+        if (c->role == RILL_COL_MULTI)
+            s->cat_multi[c->index] = true;
+    }
+    return RILL_OK;
+}
+
+int rill_schema_avazu(rill_schema *s, rill_err *err)
+{
+    static const char *const names[] = {
+        "id",         "click",          "hour",          "C1",          "banner_pos",
+        "site_id",    "site_domain",    "site_category", "app_id",      "app_domain",
+        "app_category", "device_id",    "device_ip",     "device_model", "device_type",
+        "device_conn_type", "C14",      "C15",           "C16",         "C17",
+        "C18",        "C19",            "C20",           "C21"};
+    enum { N = sizeof names / sizeof names[0] };
+    memset(s, 0, sizeof *s);
+    s->text = (rill_text_layout){.sep = ',', .quote = '"', .header = true, .ncols = N};
+    s->name = strdup("avazu");
+    s->text.cols = calloc(N, sizeof *s->text.cols);
+    if (!s->name || !s->text.cols)
+        goto nomem;
+    for (int i = 0; i < N; i++) {
+        if (!(s->text.cols[i].name = strdup(names[i])))
+            goto nomem;
+        s->text.cols[i].role = i == 0 ? RILL_COL_SKIP : i == 1 ? RILL_COL_LABEL : RILL_COL_CAT;
+    }
+    int rc = rill_schema_from_columns(s, "the avazu schema", err);
+    if (rc)
+        rill_schema_free(s);
+    return rc;
+nomem:
+    rill_schema_free(s);
+    return rill_errf(err, RILL_ENOMEM, "out of memory building the avazu schema");
 }
 
 static int find(char **names, int n, const char *name)

@@ -12,8 +12,37 @@
 
 #include "err.h"
 
+/* A column of a delimited text file (CSV, TSV) and what it feeds. */
+enum {
+    RILL_COL_SKIP = 0, /* read past */
+    RILL_COL_LABEL,    /* a task's label: 0/1, a number in [0, 1], or compared with threshold */
+    RILL_COL_WEIGHT,   /* the example's weight, a number >= 0 */
+    RILL_COL_CAT,      /* a categorical value (its text, hashed to 64 bits) */
+    RILL_COL_MULTI,    /* several categorical values split on `sep` */
+    RILL_COL_NUM,      /* a number (empty = missing) */
+};
+
+typedef struct rill_column {
+    char *name;
+    int role;         /* RILL_COL_* */
+    int index;        /* its label, numeric or categorical field index */
+    char sep;         /* MULTI: the values' separator */
+    bool has_threshold;
+    double threshold; /* LABEL: the label is value >= threshold */
+} rill_column;
+
+/* The layout of a delimited text file; ncols = 0 for the fixed formats (Criteo). */
+typedef struct rill_text_layout {
+    char sep;         /* between columns */
+    char quote;       /* around a column that holds sep or quote (doubled inside); 0: none */
+    bool header;      /* the first line names the columns */
+    int ncols;
+    rill_column *cols;
+} rill_text_layout;
+
 typedef struct rill_schema {
     char *name;             /* "criteo", or the schema file */
+    rill_text_layout text;
     int nlabels;
     char **label_names;
     bool has_weight;
@@ -26,6 +55,15 @@ typedef struct rill_schema {
 
 /* The built-in Criteo layout: label, I1..I13, C1..C26. */
 int rill_schema_criteo(rill_schema *s, rill_err *err);
+/* The built-in Avazu layout (CSV with a header): id skipped, click the label, the other 22
+ * columns categorical. */
+int rill_schema_avazu(rill_schema *s, rill_err *err);
+/* A schema from a YAML file (core/schema_yaml.c; the format is in the README). Errors name
+ * the file, line and column. */
+int rill_schema_load_yaml(rill_schema *s, const char *path, rill_err *err);
+/* Fills the per-role name lists of a schema whose text.cols are set, and checks the columns
+ * (unique names, at least one label); where names the source for messages. */
+int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err);
 void rill_schema_free(rill_schema *s);
 /* Column lookup by name; -1 when absent. */
 int rill_schema_label(const rill_schema *s, const char *name);

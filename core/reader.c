@@ -92,6 +92,7 @@ struct rill_reader {
     uint64_t size, nlines;
     uint64_t first_line, first_offset, end_line; /* the part's line range */
     uint64_t ntrain_tail;  /* TAIL: lines 1..ntrain_tail are the training part */
+    uint64_t data_line;    /* the first data line: 2 after a header, else 1 */
     uint64_t rows;
     uint64_t *index;       /* index[k] = offset of line k * INDEX_STRIDE + 1 */
     size_t nindex;
@@ -297,6 +298,8 @@ static int line_offset(const rill_reader *r, uint64_t L, uint64_t *out, rill_err
 static bool in_part(const rill_reader *r, uint64_t line)
 {
     const rill_reader_cfg *c = &r->cfg;
+    if (line < r->data_line)
+        return false; /* the header */
     if (c->part == RILL_PART_ALL || c->split == RILL_SPLIT_TAIL)
         return true; /* TAIL parts are line ranges: [first_line, end_line] */
     bool valid = rill_hash_unit(c->split_seed, line, 0) < c->valid_fraction;
@@ -570,6 +573,61 @@ static void thread_stop(rill_reader *r)
     r->running = false;
 }
 
+/* The first line of a file with a header must name the schema's columns, in order. */
+static int check_header(rill_reader *r, rill_err *err)
+{
+    const rill_text_layout *t = &r->cfg.schema->text;
+    size_t cap = r->cfg.max_line + 1;
+    char *buf = malloc(cap + 1);
+    if (!buf)
+        return rill_errf(err, RILL_ENOMEM, "%s: out of memory", r->path);
+    ssize_t n;
+    while ((n = pread(r->lb.fd, buf, cap, 0)) < 0 && errno == EINTR)
+        ;
+    if (n < 0) {
+        int e = errno;
+        free(buf);
+        return read_fail(r, 0, e, err);
+    }
+    char *nl = memchr(buf, '\n', (size_t)n);
+    size_t len = nl ? (size_t)(nl - buf) : (size_t)n;
+    if (len > 0 && buf[len - 1] == '\r')
+        len--;
+    buf[len] = 0;
+    int rc = RILL_OK;
+    const char *p = buf;
+    for (int i = 0; i < t->ncols && !rc; i++) {
+        const char *name = t->cols[i].name;
+        const char *e = strchr(p, t->sep);
+        size_t k = e ? (size_t)(e - p) : strlen(p);
+        const char *q = p;
+        size_t qk = k;
+        if (t->quote && k >= 2 && q[0] == t->quote && q[k - 1] == t->quote) {
+            q++;
+            qk -= 2;
+        }
+        if (qk != strlen(name) || memcmp(q, name, qk) != 0) {
+            char got[80];
+            snprintf(got, sizeof got, "%.*s%s", (int)(qk < 60 ? qk : 60), q, qk > 60 ? "..." : "");
+            rc = rill_errf(err, RILL_EDATA, "%s:1:%zu: header column %d is '%s', the schema's "
+                           "column %d is '%s' (the schema lists the file's columns in order; "
+                           "set header: false if the file has none)",
+                           r->path, (size_t)(p - buf) + 1, i + 1, got, i + 1, name);
+        } else if (!e && i + 1 < t->ncols) {
+            rc = rill_errf(err, RILL_EDATA, "%s:1: the header has %d columns, the schema %d "
+                           "(next: '%s')", r->path, i + 1, t->ncols, t->cols[i + 1].name);
+        } else if (e && i + 1 == t->ncols) {
+            rc = rill_errf(err, RILL_EDATA, "%s:1:%zu: the header has more columns than the "
+                           "schema's %d", r->path, (size_t)(e - buf) + 1, t->ncols);
+        }
+        p = e ? e + 1 : p + k;
+    }
+    if (!rc && r->nlines < 2)
+        rc = rill_errf(err, RILL_EDATA, "%s: only a header, no rows", r->path);
+    free(buf);
+    return rc;
+}
+
 /* ---- public ---- */
 
 static int check_cfg(const rill_reader_cfg *c, rill_err *err)
@@ -577,9 +635,9 @@ static int check_cfg(const rill_reader_cfg *c, rill_err *err)
     const char *p = c->path ? c->path : "(null)";
     if (!c->path || !*c->path)
         return rill_errf(err, RILL_EINVAL, "reader: no data file path given");
-    if (c->format != RILL_FMT_CRITEO)
-        return rill_errf(err, RILL_EINVAL, "reader %s: unknown format %d (expected RILL_FMT_CRITEO)",
-                         p, c->format);
+    if (c->format != RILL_FMT_CRITEO && c->format != RILL_FMT_CSV)
+        return rill_errf(err, RILL_EINVAL, "reader %s: unknown format %d (expected RILL_FMT_CRITEO "
+                         "or RILL_FMT_CSV)", p, c->format);
     if (!c->schema)
         return rill_errf(err, RILL_EINVAL, "reader %s: no schema given (use rill_schema_criteo)", p);
     if (c->part < RILL_PART_ALL || c->part > RILL_PART_VALID)
@@ -614,7 +672,7 @@ int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *er
     int rc = check_cfg(cfg, err);
     if (rc)
         return rc;
-    const rill_format *fmt = &rill_format_criteo;
+    const rill_format *fmt = cfg->format == RILL_FMT_CSV ? &rill_format_csv : &rill_format_criteo;
     if ((rc = fmt->check_schema(cfg->schema, err)))
         return err ? rill_err_prefix(err, "reader %s: ", cfg->path) : rc;
 
@@ -662,19 +720,30 @@ int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *er
     if ((rc = count_lines(r, err)))
         goto fail;
 
+    /* A header is checked against the schema's column names and belongs to no part. */
+    r->data_line = 1;
+    if (cfg->schema->text.header) {
+        if ((rc = check_header(r, err)))
+            goto fail;
+        r->data_line = 2;
+    }
+    uint64_t ndata = r->nlines - (r->data_line - 1);
+
     /* The part's line range; a HASH part spans the file and filters line by line. */
-    r->first_line = 1;
+    r->first_line = r->data_line;
     r->first_offset = 0;
+    if (r->data_line > 1 && (rc = line_offset(r, r->data_line, &r->first_offset, err)))
+        goto fail;
     r->end_line = r->nlines;
-    r->rows = r->nlines;
+    r->rows = ndata;
     if (cfg->part != RILL_PART_ALL && cfg->split == RILL_SPLIT_TAIL) {
-        uint64_t nvalid = (uint64_t)(cfg->valid_fraction * (double)r->nlines + 0.5);
-        if (nvalid > r->nlines)
-            nvalid = r->nlines;
+        uint64_t nvalid = (uint64_t)(cfg->valid_fraction * (double)ndata + 0.5);
+        if (nvalid > ndata)
+            nvalid = ndata;
         r->ntrain_tail = r->nlines - nvalid;
         if (cfg->part == RILL_PART_TRAIN) {
             r->end_line = r->ntrain_tail;
-            r->rows = r->ntrain_tail;
+            r->rows = ndata - nvalid;
         } else {
             r->first_line = r->ntrain_tail + 1;
             r->rows = nvalid;
@@ -685,7 +754,7 @@ int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *er
         }
     } else if (cfg->part != RILL_PART_ALL) {
         r->rows = 0;
-        for (uint64_t l = 1; l <= r->nlines; l++)
+        for (uint64_t l = r->data_line; l <= r->nlines; l++)
             r->rows += in_part(r, l);
     }
 

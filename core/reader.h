@@ -17,7 +17,7 @@
 #include "batch.h"
 #include "err.h"
 
-enum { RILL_FMT_CRITEO = 0 };
+enum { RILL_FMT_CRITEO = 0, RILL_FMT_CSV = 1 }; /* CSV: delimited text by the schema's layout */
 enum { RILL_PART_ALL = 0, RILL_PART_TRAIN = 1, RILL_PART_VALID = 2 };
 /* TAIL: the last valid_fraction of the lines are the validation part (the file's time
  * order is kept: Criteo is chronological). HASH: a line is validation when a seeded hash of
@@ -27,7 +27,7 @@ enum { RILL_BAD_ERROR = 0, RILL_BAD_SKIP = 1 };
 
 typedef struct rill_reader_cfg {
     const char *path;
-    int format;                /* RILL_FMT_CRITEO */
+    int format;                /* RILL_FMT_* */
     const rill_schema *schema; /* must be the format's schema */
     int part;                  /* RILL_PART_* */
     double valid_fraction;     /* used when part is TRAIN or VALID */

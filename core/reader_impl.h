@@ -30,5 +30,6 @@ typedef struct rill_format {
 } rill_format;
 
 extern const rill_format rill_format_criteo;
+extern const rill_format rill_format_csv;
 
 #endif

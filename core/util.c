@@ -169,3 +169,18 @@ int rill_mkdir_p(const char *dir, rill_err *err)
         return rill_errf(err, RILL_EIO, "cannot create directory %s: %s", buf, strerror(errno));
     return RILL_OK;
 }
+
+uint64_t rill_hash_text(const char *s, size_t n)
+{
+    /* 8-byte words through the 64-bit mixer, the length folded in */
+    uint64_t h = 0x6a09e667f3bcc909ULL ^ (uint64_t)n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = rill_mix64(h ^ w) + 0x9e3779b97f4a7c15ULL;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s + i, n - i);
+    return rill_mix64(h ^ w ^ ((uint64_t)(n - i) << 56));
+}

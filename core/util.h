@@ -32,6 +32,9 @@ static inline uint64_t rill_hash64(uint64_t v, uint64_t salt)
     return rill_mix64(v ^ rill_mix64(salt + 0x9e3779b97f4a7c15ULL));
 }
 
+/* A text's 64-bit hash (categorical values read from text files). */
+uint64_t rill_hash_text(const char *s, size_t n);
+
 /* Counter-based uniform in [0,1): the same (seed, a, b) always gives the same number, so
  * lazily created rows and dropout masks do not depend on the order of work. */
 static inline double rill_hash_unit(uint64_t seed, uint64_t a, uint64_t b)

@@ -216,16 +216,30 @@ static int l_schema_columns(lua_State *L)
     return 1;
 }
 
+/* core.schema("criteo" | "avazu") or core.schema{ yaml = PATH } */
 static int l_schema(lua_State *L)
 {
-    const char *kind = luaL_checkstring(L, 1);
-    if (strcmp(kind, "criteo") != 0)
-        return luaL_error(L, "rill.core.schema: unknown built-in schema '%s' (known: criteo)", kind);
+    const char *kind = NULL, *yaml = NULL;
+    if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "yaml");
+        yaml = lua_tostring(L, -1);
+        if (!yaml)
+            return luaL_error(L, "rill.core.schema{ yaml = PATH }: the schema file's name");
+    } else {
+        kind = luaL_checkstring(L, 1);
+        if (strcmp(kind, "criteo") != 0 && strcmp(kind, "avazu") != 0)
+            return luaL_error(L, "rill.core.schema: unknown built-in schema '%s' (known: criteo, "
+                                 "avazu)",
+                              kind);
+    }
     schema_box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->live = false;
     luaL_setmetatable(L, SCHEMA_MT);
     rill_err err = {0};
-    if (rill_schema_criteo(&b->s, &err))
+    int rc = yaml                          ? rill_schema_load_yaml(&b->s, yaml, &err)
+             : strcmp(kind, "criteo") == 0 ? rill_schema_criteo(&b->s, &err)
+                                           : rill_schema_avazu(&b->s, &err);
+    if (rc)
         return luaL_error(L, "%s", err.msg);
     b->live = true;
     return 1;
@@ -396,7 +410,7 @@ static int read_data_spec(rill_args *a, const rill_schema *schema, int batch, ui
 {
     static const char *const splits[] = {"tail", "hash", NULL};
     static const char *const bad[] = {"error", "skip", NULL};
-    static const char *const formats[] = {"criteo", NULL};
+    static const char *const formats[] = {"criteo", "csv", NULL};
     const char *path;
     long shuffle, max_line;
     int split, on_bad, format;
@@ -418,13 +432,13 @@ static int read_data_spec(rill_args *a, const rill_schema *schema, int batch, ui
     if (d->valid > 0 && d->valid_path)
         return rill_errf(err, RILL_EINVAL, "%s: give 'valid' (a fraction) or 'valid_path' (a file), "
                                            "not both", a->who);
-    d->cfg = (rill_reader_cfg){.path = path, .format = RILL_FMT_CRITEO, .schema = schema,
+    d->cfg = (rill_reader_cfg){.path = path, .format = format == 1 ? RILL_FMT_CSV : RILL_FMT_CRITEO,
+                               .schema = schema,
                                .part = d->valid > 0 ? RILL_PART_TRAIN : RILL_PART_ALL,
                                .valid_fraction = d->valid, .split = split, .split_seed = seed,
                                .batch = batch, .shuffle = (int)shuffle, .seed = seed,
                                .on_bad_line = on_bad, .max_line = (size_t)max_line,
                                .threaded = threaded};
-    (void)format;
     return rill_args_check_unused(a, err);
 }
 

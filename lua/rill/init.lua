@@ -106,14 +106,54 @@ function rill.data.criteo(t)
   return d
 end
 
+-- A data description over a schema: the reader settings of t, checked, and the columns.
+local function described(what, t, schema, format, level)
+  if type(t) ~= "table" then fail(level + 1, "rill.data.%s takes a table, e.g. rill.data.%s{ path = 'train.csv' }", what, what) end
+  if type(t.path) ~= "string" then
+    fail(level + 1, "rill.data.%s: 'path' must be the data file's name, got %s", what, type(t.path))
+  end
+  for k in pairs(t) do
+    local known = k == "schema" and what == "csv"
+    for _, dk in ipairs(data_keys) do known = known or (k == dk and k ~= "format") end
+    if not known then
+      fail(level + 1, "rill.data.%s: unknown setting '%s' (known: path, %svalid, valid_path, split, "
+              .. "shuffle, on_bad_line, max_line, threaded)", what, tostring(k), what == "csv" and "schema, " or "")
+    end
+  end
+  local d = copy(t)
+  d.format = format
+  local cols = schema:columns()
+  d.schema, d.labels, d.numeric, d.categorical = schema, cols.labels, cols.numeric, cols.categorical
+  return d
+end
+
+-- rill.data.avazu{ path =, ... }: the Avazu CSV layout (id skipped, click the label, the other
+-- 22 columns categorical); the same settings as rill.data.criteo.
+function rill.data.avazu(t)
+  return described("avazu", t, core.schema("avazu"), "csv", 2)
+end
+
+-- rill.data.csv{ path =, schema = "schema.yaml", ... }: a CSV or TSV file laid out by a YAML
+-- schema (README: "Dataset schemas"); the same settings as rill.data.criteo.
+function rill.data.csv(t)
+  if type(t) == "table" and type(t.schema) ~= "string" then
+    fail(2, "rill.data.csv: 'schema' must be the YAML schema file's name, got %s", type(t.schema))
+  end
+  local ok, schema = pcall(core.schema, { yaml = type(t) == "table" and t.schema or nil })
+  if not ok then fail(2, "%s", tostring(schema):gsub("^[^:]*rill%.c:%d+: ", "")) end
+  local d = described("csv", t, schema, "csv", 2)
+  d.schema_file = t.schema
+  return d
+end
+
 local function reader_spec(d, level)
   if type(d) ~= "table" or not d.schema then
-    fail(level + 1, "'data' must come from rill.data.criteo{...}")
+    fail(level + 1, "'data' must come from rill.data.criteo{...}, rill.data.avazu{...} or rill.data.csv{...}")
   end
   local s = {}
   for _, k in ipairs(data_keys) do s[k] = d[k] end
   for k in pairs(d) do
-    local known = k == "schema" or k == "labels" or k == "numeric" or k == "categorical"
+    local known = k == "schema" or k == "labels" or k == "numeric" or k == "categorical" or k == "schema_file"
     for _, dk in ipairs(data_keys) do known = known or k == dk end
     if not known then fail(level + 1, "data: unknown setting '%s' (known: %s)", tostring(k), table.concat(data_keys, ", ")) end
   end

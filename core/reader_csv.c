@@ -1,0 +1,282 @@
+/* The delimited-text line parser (CSV, TSV) driven by the schema's column layout (a YAML
+ * schema, or the built-in Avazu one). A column is split at the separator, except inside a
+ * quoted column ("a,b" with "" for a quote inside); quoted columns cannot span lines (the
+ * reader is line-based). Categorical values are their text hashed to 64 bits (a quoted value
+ * hashes as its content); numbers are decimal or scientific, empty = missing. Buffering,
+ * splits, the header line and error prefixes live in reader.c. */
+#include "reader_impl.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static int check_schema(const rill_schema *s, rill_err *err)
+{
+    if (s->text.ncols < 1 || !s->text.cols)
+        return rill_errf(err, RILL_EINVAL, "schema '%s' has no column layout: the csv format "
+                         "needs a schema from a YAML file or a built-in text one (avazu)",
+                         s->name ? s->name : "?");
+    return RILL_OK;
+}
+
+/* As in reader_criteo.c: at most 40 bytes, control and non-ASCII bytes escaped. */
+static void quote_text(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (i == 40) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\')
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+    }
+    out[o] = 0;
+}
+
+__attribute__((format(printf, 5, 6))) static int col_fail(rill_line_fail *fail, const char *line,
+                                                          const char *at, const rill_column *c,
+                                                          const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    fail->col = (size_t)(at - line) + 1;
+    snprintf(fail->what, sizeof fail->what, "column %s %s", c->name, what);
+    return -1;
+}
+
+/* A number: the whole text, finite. */
+static bool parse_number(const char *s, size_t n, double *out)
+{
+    char buf[64];
+    if (n == 0 || n >= sizeof buf)
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    char *end;
+    *out = strtod(buf, &end);
+    return end == buf + n && isfinite(*out);
+}
+
+/* One row of values of the columns, in order. Each value is [start, start + len), its
+ * quotes removed when unescaping needed no copy; a value with doubled quotes inside is
+ * unescaped into scratch. */
+typedef struct {
+    const char *s;
+    size_t n;
+    const char *at; /* where the column starts in the line, for messages */
+} value;
+
+static int store(rill_batch *b, int row, const rill_column *c, const value *v, const char *line,
+                 rill_line_fail *fail)
+{
+    const rill_schema *s = b->schema;
+    char q[200];
+    double x;
+    switch (c->role) {
+    case RILL_COL_SKIP:
+        return 0;
+    case RILL_COL_LABEL:
+        if (!parse_number(v->s, v->n, &x)) {
+            quote_text(q, sizeof q, v->s, v->n);
+            return col_fail(fail, line, v->at, c, "= '%s' is not a number (expected a label%s)",
+                            q, c->has_threshold ? " to compare with the threshold" : ", 0 or 1");
+        }
+        if (c->has_threshold) {
+            x = x >= c->threshold;
+        } else if (x < 0 || x > 1) {
+            quote_text(q, sizeof q, v->s, v->n);
+            return col_fail(fail, line, v->at, c, "= '%s' is outside [0, 1] (expected a label, "
+                            "0 or 1; give the column a threshold to make one from a score)", q);
+        }
+        b->labels[(size_t)row * s->nlabels + (size_t)c->index] = (float)x;
+        return 0;
+    case RILL_COL_WEIGHT:
+        if (!parse_number(v->s, v->n, &x) || x < 0) {
+            quote_text(q, sizeof q, v->s, v->n);
+            return col_fail(fail, line, v->at, c, "= '%s' is not a weight (expected a number "
+                            ">= 0)", q);
+        }
+        b->weights[row] = (float)x;
+        return 0;
+    case RILL_COL_NUM:
+        if (v->n == 0) {
+            b->num[(size_t)row * s->nnum + (size_t)c->index] = NAN;
+            return 0;
+        }
+        if (!parse_number(v->s, v->n, &x)) {
+            quote_text(q, sizeof q, v->s, v->n);
+            return col_fail(fail, line, v->at, c, "= '%s' is not a number (expected a decimal "
+                            "such as 3, -0.5 or 1e-3, or empty)", q);
+        }
+        b->num[(size_t)row * s->nnum + (size_t)c->index] = (float)x;
+        return 0;
+    case RILL_COL_CAT:
+    case RILL_COL_MULTI: {
+        rill_catcol *cc = &b->cat[c->index];
+        uint32_t o = cc->off[row];
+        if (c->role == RILL_COL_CAT) {
+            if (v->n)
+                cc->val[o++] = rill_hash_text(v->s, v->n);
+        } else {
+            size_t k = 0;
+            for (size_t i = 0; i <= v->n; i++)
+                k += i == v->n || v->s[i] == c->sep;
+            if (rill_batch_reserve_cat(b, c->index, k)) {
+                fail->col = (size_t)(v->at - line) + 1;
+                snprintf(fail->what, sizeof fail->what, "out of memory for column %s", c->name);
+                return -1;
+            }
+            const char *p = v->s, *end = v->s + v->n;
+            while (p <= end && v->n) {
+                const char *e = memchr(p, c->sep, (size_t)(end - p));
+                if (!e)
+                    e = end;
+                if (e > p) /* empty pieces (a|b||c, a trailing |) are no value */
+                    cc->val[o++] = rill_hash_text(p, (size_t)(e - p));
+                p = e + 1;
+            }
+        }
+        cc->off[row + 1] = o;
+        return 0;
+    }
+    }
+    return 0;
+}
+
+static int parse(rill_batch *b, const char *line, size_t len, uint64_t lineno,
+                 rill_line_fail *fail)
+{
+    const rill_text_layout *t = &b->schema->text;
+    int row = b->B;
+    if (len > 0 && line[len - 1] == '\r') {
+        fail->col = len;
+        snprintf(fail->what, sizeof fail->what,
+                 "line ends with CR (CRLF line endings): convert the file with dos2unix");
+        return -1;
+    }
+    /* categorical columns with no value keep their offsets: start them all empty */
+    for (int f = 0; f < b->schema->ncat; f++)
+        b->cat[f].off[row + 1] = b->cat[f].off[row];
+    char scratch[4096];
+    const char *p = line, *end = line + len;
+    int col = 0;
+    for (;;) {
+        if (col == t->ncols) {
+            fail->col = (size_t)(p - line);
+            snprintf(fail->what, sizeof fail->what, "more than %d columns (the schema lists %d)",
+                     t->ncols, t->ncols);
+            return -1;
+        }
+        const rill_column *c = &t->cols[col];
+        value v = {.at = p};
+        const char *next;
+        if (t->quote && p < end && *p == t->quote) {
+            /* a quoted value: up to the closing quote, "" inside is one quote */
+            const char *q = p + 1;
+            size_t n = 0;
+            bool copied = false;
+            for (;;) {
+                const char *e = memchr(q, t->quote, (size_t)(end - q));
+                if (!e) {
+                    fail->col = (size_t)(p - line) + 1;
+                    snprintf(fail->what, sizeof fail->what,
+                             "column %s: a quote opens here and is not closed on this line "
+                             "(quoted values cannot span lines)", c->name);
+                    return -1;
+                }
+                if (e + 1 < end && e[1] == t->quote) { /* a doubled quote */
+                    size_t piece = (size_t)(e - q) + 1;
+                    if (n + piece > sizeof scratch) {
+                        fail->col = (size_t)(p - line) + 1;
+                        snprintf(fail->what, sizeof fail->what,
+                                 "column %s: a quoted value with quotes inside longer than %zu "
+                                 "bytes", c->name, sizeof scratch);
+                        return -1;
+                    }
+                    memcpy(scratch + n, q, piece);
+                    n += piece;
+                    copied = true;
+                    q = e + 2;
+                    continue;
+                }
+                if (copied) {
+                    size_t piece = (size_t)(e - q);
+                    if (n + piece > sizeof scratch) {
+                        fail->col = (size_t)(p - line) + 1;
+                        snprintf(fail->what, sizeof fail->what,
+                                 "column %s: a quoted value with quotes inside longer than %zu "
+                                 "bytes", c->name, sizeof scratch);
+                        return -1;
+                    }
+                    memcpy(scratch + n, q, piece);
+                    n += piece;
+                    v.s = scratch;
+                    v.n = n;
+                } else {
+                    v.s = q;
+                    v.n = (size_t)(e - q);
+                }
+                next = e + 1;
+                break;
+            }
+            if (next < end && *next != t->sep) {
+                fail->col = (size_t)(next - line) + 1;
+                snprintf(fail->what, sizeof fail->what,
+                         "column %s: text after the closing quote (expected the separator or "
+                         "the end of the line)", c->name);
+                return -1;
+            }
+        } else {
+            const char *e = memchr(p, t->sep, (size_t)(end - p));
+            next = e ? e : end;
+            v.s = p;
+            v.n = (size_t)(next - p);
+        }
+        if (store(b, row, c, &v, line, fail))
+            return -1;
+        col++;
+        if (next >= end)
+            break;
+        p = next + 1; /* past the separator; a separator at the very end opens an empty column */
+        if (p == end) {
+            if (col == t->ncols) {
+                fail->col = len;
+                snprintf(fail->what, sizeof fail->what,
+                         "more than %d columns (a separator ends the line)", t->ncols);
+                return -1;
+            }
+            value empty = {.s = p, .n = 0, .at = p};
+            if (store(b, row, &t->cols[col], &empty, line, fail))
+                return -1;
+            col++;
+            break;
+        }
+    }
+    if (col != t->ncols) {
+        fail->col = len ? len : 1;
+        snprintf(fail->what, sizeof fail->what, "%d column%s, expected %d (%s ... %s)", col,
+                 col == 1 ? "" : "s", t->ncols, t->cols[0].name, t->cols[t->ncols - 1].name);
+        return -1;
+    }
+    b->line[row] = lineno;
+    b->B = row + 1;
+    return 0;
+}
+
+const rill_format rill_format_csv = {
+    .name = "csv",
+    .check_schema = check_schema,
+    .parse = parse,
+};

@@ -1,0 +1,301 @@
+/* Dataset schemas in YAML (libyaml's document API), for delimited text files:
+ *
+ *   format: csv            # csv (default) or tsv
+ *   separator: ","         # one character; default "," for csv, "\t" for tsv
+ *   quote: '"'             # one character, or "" for none; default '"' for csv, none for tsv
+ *   header: true           # the first line names the columns; default true for csv, false for tsv
+ *   columns:               # every column of the file, in order
+ *     - { name: id, role: skip }
+ *     - { name: click, role: label }
+ *     - { name: rating, role: label, threshold: 4 }   # label = rating >= 4
+ *     - { name: genres, role: multi, separator: "|" }
+ *     - { name: age, role: numeric }
+ *     - { name: city, role: categorical }
+ *     - { name: w, role: weight }
+ *
+ * Everything is checked: unknown keys, wrong types, unknown roles, a separator on a role that
+ * has none, duplicate names, no label. Each error names the file, line and column. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "batch.h"
+
+typedef struct {
+    const char *path;
+    yaml_document_t *doc;
+    rill_err *err;
+} ctx;
+
+__attribute__((format(printf, 3, 4))) static int fail_at(ctx *c, const yaml_node_t *n,
+                                                          const char *fmt, ...)
+{
+    char what[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return rill_errf(c->err, RILL_EINVAL, "%s:%lu:%lu: %s", c->path,
+                     (unsigned long)n->start_mark.line + 1, (unsigned long)n->start_mark.column + 1,
+                     what);
+}
+
+static const char *kind_name(const yaml_node_t *n)
+{
+    return n->type == YAML_MAPPING_NODE    ? "a mapping"
+           : n->type == YAML_SEQUENCE_NODE ? "a list"
+                                           : "a scalar";
+}
+
+/* The scalar's text, or an error naming key. */
+static int scalar(ctx *c, const yaml_node_t *n, const char *key, const char **out)
+{
+    if (n->type != YAML_SCALAR_NODE)
+        return fail_at(c, n, "'%s' must be a single value, got %s", key, kind_name(n));
+    *out = (const char *)n->data.scalar.value;
+    return RILL_OK;
+}
+
+static int one_char(ctx *c, const yaml_node_t *n, const char *key, bool allow_empty, char *out)
+{
+    const char *v = "";
+    int rc = scalar(c, n, key, &v);
+    if (rc)
+        return rc;
+    size_t len = n->data.scalar.length;
+    if (len == 0 && allow_empty) {
+        *out = 0;
+        return RILL_OK;
+    }
+    if (len != 1 || v[0] == '\n' || v[0] == '\r')
+        return fail_at(c, n,
+                       allow_empty ? "'%s' must be one character or \"\" (none), got \"%s\""
+                                   : "'%s' must be one character, got \"%s\"",
+                       key, v);
+    *out = v[0];
+    return RILL_OK;
+}
+
+static int boolean(ctx *c, const yaml_node_t *n, const char *key, bool *out)
+{
+    const char *v = "";
+    int rc = scalar(c, n, key, &v);
+    if (rc)
+        return rc;
+    if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
+        *out = v[0] == 't';
+        return RILL_OK;
+    }
+    return fail_at(c, n, "'%s' must be true or false, got \"%s\"", key, v);
+}
+
+static int number(ctx *c, const yaml_node_t *n, const char *key, double *out)
+{
+    const char *v = "";
+    int rc = scalar(c, n, key, &v);
+    if (rc)
+        return rc;
+    char *end;
+    *out = strtod(v, &end);
+    if (end == v || *end != 0 || *out != *out)
+        return fail_at(c, n, "'%s' must be a number, got \"%s\"", key, v);
+    return RILL_OK;
+}
+
+static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *fallback_sep)
+{
+    static const char *const roles[] = {"skip", "label", "weight", "categorical", "multi",
+                                        "numeric", NULL};
+    char where[48];
+    snprintf(where, sizeof where, "column %d", i + 1);
+    if (n->type != YAML_MAPPING_NODE)
+        return fail_at(c, n, "%s must be a mapping such as { name: click, role: label }, got %s",
+                       where, kind_name(n));
+    const yaml_node_t *role_node = NULL, *sep_node = NULL, *thr_node = NULL;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        const char *key = "";
+        int rc = scalar(c, k, "a key", &key);
+        if (rc)
+            return rc;
+        if (strcmp(key, "name") == 0) {
+            const char *name = "";
+            if ((rc = scalar(c, v, "name", &name)))
+                return rc;
+            if (!name[0])
+                return fail_at(c, v, "%s: 'name' is empty", where);
+            free(col->name);
+            if (!(col->name = strdup(name)))
+                return rill_errf(c->err, RILL_ENOMEM, "out of memory");
+        } else if (strcmp(key, "role") == 0) {
+            role_node = v;
+        } else if (strcmp(key, "separator") == 0) {
+            sep_node = v;
+        } else if (strcmp(key, "threshold") == 0) {
+            thr_node = v;
+        } else {
+            return fail_at(c, k, "unknown key '%s' in a column (known: name, role, separator, "
+                                 "threshold)",
+                           key);
+        }
+    }
+    if (!col->name)
+        return fail_at(c, n, "%s has no 'name'", where);
+    if (!role_node)
+        return fail_at(c, n, "column '%s' has no 'role' (skip, label, weight, categorical, multi "
+                             "or numeric)",
+                       col->name);
+    const char *role = "";
+    int rc = scalar(c, role_node, "role", &role);
+    if (rc)
+        return rc;
+    col->role = -1;
+    for (int r = 0; roles[r]; r++)
+        if (strcmp(role, roles[r]) == 0)
+            col->role = r; /* the list follows RILL_COL_* */
+    if (col->role < 0)
+        return fail_at(c, role_node, "unknown role '%s' for column '%s' (known: skip, label, "
+                                     "weight, categorical, multi, numeric)",
+                       role, col->name);
+    if (sep_node) {
+        if (col->role != RILL_COL_MULTI)
+            return fail_at(c, sep_node, "column '%s': 'separator' is for role multi, not %s",
+                           col->name, role);
+        if ((rc = one_char(c, sep_node, "separator", false, &col->sep)))
+            return rc;
+    } else if (col->role == RILL_COL_MULTI) {
+        col->sep = *fallback_sep;
+    }
+    if (thr_node) {
+        if (col->role != RILL_COL_LABEL)
+            return fail_at(c, thr_node, "column '%s': 'threshold' is for role label, not %s",
+                           col->name, role);
+        if ((rc = number(c, thr_node, "threshold", &col->threshold)))
+            return rc;
+        col->has_threshold = true;
+    }
+    return RILL_OK;
+}
+
+static int load(ctx *c, rill_schema *s)
+{
+    yaml_node_t *root = yaml_document_get_root_node(c->doc);
+    if (!root)
+        return rill_errf(c->err, RILL_EINVAL, "%s: the schema is empty (expected format, "
+                         "header and columns)", c->path);
+    if (root->type != YAML_MAPPING_NODE)
+        return fail_at(c, root, "the schema must be a mapping of format, separator, quote, "
+                                "header and columns, got %s",
+                       kind_name(root));
+    const yaml_node_t *format = NULL, *sep = NULL, *quote = NULL, *header = NULL, *cols = NULL;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        const char *key = "";
+        int rc = scalar(c, k, "a key", &key);
+        if (rc)
+            return rc;
+        const yaml_node_t **slot = strcmp(key, "format") == 0      ? &format
+                                   : strcmp(key, "separator") == 0 ? &sep
+                                   : strcmp(key, "quote") == 0     ? &quote
+                                   : strcmp(key, "header") == 0    ? &header
+                                   : strcmp(key, "columns") == 0   ? &cols
+                                                                   : NULL;
+        if (!slot)
+            return fail_at(c, k, "unknown key '%s' (known: format, separator, quote, header, "
+                                 "columns)",
+                           key);
+        if (*slot)
+            return fail_at(c, k, "key '%s' is given twice", key);
+        *slot = v;
+    }
+    bool tsv = false;
+    if (format) {
+        const char *f = "";
+        int rc = scalar(c, format, "format", &f);
+        if (rc)
+            return rc;
+        if (strcmp(f, "csv") != 0 && strcmp(f, "tsv") != 0)
+            return fail_at(c, format, "'format' must be csv or tsv, got \"%s\"", f);
+        tsv = f[0] == 't';
+    }
+    rill_text_layout *t = &s->text;
+    t->sep = tsv ? '\t' : ',';
+    t->quote = tsv ? 0 : '"';
+    t->header = !tsv;
+    int rc;
+    if (sep && (rc = one_char(c, sep, "separator", false, &t->sep)))
+        return rc;
+    if (quote && (rc = one_char(c, quote, "quote", true, &t->quote)))
+        return rc;
+    if (header && (rc = boolean(c, header, "header", &t->header)))
+        return rc;
+    if (t->quote && t->quote == t->sep)
+        return fail_at(c, quote ? quote : root, "the quote and the separator are the same "
+                                                "character '%c'",
+                       t->sep);
+    if (!cols)
+        return fail_at(c, root, "the schema has no 'columns' (the file's columns in order, each "
+                                "{ name: ..., role: ... })");
+    if (cols->type != YAML_SEQUENCE_NODE || cols->data.sequence.items.start ==
+                                                cols->data.sequence.items.top)
+        return fail_at(c, cols, "'columns' must be a non-empty list, got %s",
+                       cols->type == YAML_SEQUENCE_NODE ? "an empty one" : kind_name(cols));
+    int n = (int)(cols->data.sequence.items.top - cols->data.sequence.items.start);
+    t->cols = calloc((size_t)n, sizeof *t->cols);
+    if (!t->cols)
+        return rill_errf(c->err, RILL_ENOMEM, "out of memory");
+    t->ncols = n;
+    /* a multi column's default separator: one that is not the file's */
+    char multi_sep = t->sep == '|' ? ';' : '|';
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(c->doc, cols->data.sequence.items.start[i]);
+        if ((rc = column(c, item, i, &t->cols[i], &multi_sep)))
+            return rc;
+        if (t->cols[i].role == RILL_COL_MULTI && t->cols[i].sep == t->sep)
+            return fail_at(c, item, "column '%s': its values' separator is the file's column "
+                                    "separator '%c'",
+                           t->cols[i].name, t->sep);
+    }
+    return rill_schema_from_columns(s, c->path, c->err);
+}
+
+int rill_schema_load_yaml(rill_schema *s, const char *path, rill_err *err)
+{
+    memset(s, 0, sizeof *s);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return rill_errf(err, RILL_EIO, "%s: cannot open the schema: %s", path, strerror(errno));
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    int rc = RILL_OK;
+    if (!yaml_parser_initialize(&parser)) {
+        fclose(f);
+        return rill_errf(err, RILL_ENOMEM, "%s: out of memory for the YAML parser", path);
+    }
+    yaml_parser_set_input_file(&parser, f);
+    if (!yaml_parser_load(&parser, &doc)) {
+        rc = rill_errf(err, RILL_EINVAL, "%s:%lu:%lu: YAML syntax error: %s%s%s", path,
+                       (unsigned long)parser.problem_mark.line + 1,
+                       (unsigned long)parser.problem_mark.column + 1,
+                       parser.problem ? parser.problem : "unreadable",
+                       parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        fclose(f);
+        return rc;
+    }
+    ctx c = {.path = path, .doc = &doc, .err = err};
+    s->name = strdup(path);
+    rc = s->name ? load(&c, s) : rill_errf(err, RILL_ENOMEM, "out of memory");
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    if (rc)
+        rill_schema_free(s);
+    return rc;
+}
