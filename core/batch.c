@@ -119,6 +119,14 @@ int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
             return rill_errf(err, RILL_ENOMEM, "out of memory");
         if (c->role == RILL_COL_MULTI)
             s->cat_multi[c->index] = true;
+        if (c->group) {
+            if (s->has_group)
+                return rill_errf(err, RILL_EINVAL, "%s: two columns group the examples ('%s' "
+                                 "and '%s'; at most one)", where, s->cat_names[s->group_field],
+                                 c->name);
+            s->has_group = true;
+            s->group_field = c->index;
+        }
     }
     return RILL_OK;
 }

@@ -29,6 +29,7 @@ typedef struct rill_column {
     char sep;         /* MULTI: the values' separator */
     bool has_threshold;
     double threshold; /* LABEL: the label is value >= threshold */
+    bool group;       /* CAT: its value groups examples for grouped AUC (GAUC) */
 } rill_column;
 
 /* The layout of a delimited text file; ncols = 0 for the fixed formats (Criteo). */
@@ -51,6 +52,8 @@ typedef struct rill_schema {
     int ncat;
     char **cat_names;
     bool *cat_multi;        /* multi-valued categorical field */
+    bool has_group;         /* grouped AUC: examples grouped by categorical field group_field */
+    int group_field;
 } rill_schema;
 
 /* The built-in Criteo layout: label, I1..I13, C1..C26. */

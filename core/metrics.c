@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -151,4 +152,59 @@ double rill_logloss_logit(const float *z, const float *label, size_t n)
         sum += fmax(x, 0.0) - x * y + log1p(exp(-fabs(x)));
     }
     return n ? sum / (double)n : (double)NAN;
+}
+
+typedef struct {
+    uint64_t group;
+    size_t i;
+} group_key;
+
+static int cmp_group(const void *a, const void *b)
+{
+    const group_key *x = a, *y = b;
+    if (x->group != y->group)
+        return x->group < y->group ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+double rill_gauc(const float *score, const float *label, const uint64_t *group, size_t n,
+                 size_t *ngroups)
+{
+    if (ngroups)
+        *ngroups = 0;
+    group_key *k = malloc((n ? n : 1) * sizeof *k);
+    float *zs = malloc((n ? n : 1) * sizeof *zs), *ys = malloc((n ? n : 1) * sizeof *ys);
+    double num = 0, den = 0;
+    size_t counted = 0;
+    if (!k || !zs || !ys) {
+        free(k);
+        free(zs);
+        free(ys);
+        return (double)NAN;
+    }
+    for (size_t i = 0; i < n; i++)
+        k[i] = (group_key){group[i], i};
+    qsort(k, n, sizeof *k, cmp_group);
+    for (size_t a = 0; a < n;) {
+        size_t b = a;
+        while (b < n && k[b].group == k[a].group)
+            b++;
+        for (size_t j = a; j < b; j++) {
+            zs[j - a] = score[k[j].i];
+            ys[j - a] = label[k[j].i];
+        }
+        double auc = rill_auc(zs, ys, b - a);
+        if (auc == auc) { /* both classes present */
+            num += auc * (double)(b - a);
+            den += (double)(b - a);
+            counted++;
+        }
+        a = b;
+    }
+    free(k);
+    free(zs);
+    free(ys);
+    if (ngroups)
+        *ngroups = counted;
+    return den > 0 ? num / den : (double)NAN;
 }

@@ -11,6 +11,7 @@
  *     - { name: genres, role: multi, separator: "|" }
  *     - { name: age, role: numeric }
  *     - { name: city, role: categorical }
+ *     - { name: user, role: categorical, group: true }  # grouped AUC per user
  *     - { name: w, role: weight }
  *
  * Everything is checked: unknown keys, wrong types, unknown roles, a separator on a role that
@@ -114,7 +115,7 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
     if (n->type != YAML_MAPPING_NODE)
         return fail_at(c, n, "%s must be a mapping such as { name: click, role: label }, got %s",
                        where, kind_name(n));
-    const yaml_node_t *role_node = NULL, *sep_node = NULL, *thr_node = NULL;
+    const yaml_node_t *role_node = NULL, *sep_node = NULL, *thr_node = NULL, *group_node = NULL;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
@@ -137,9 +138,11 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
             sep_node = v;
         } else if (strcmp(key, "threshold") == 0) {
             thr_node = v;
+        } else if (strcmp(key, "group") == 0) {
+            group_node = v;
         } else {
             return fail_at(c, k, "unknown key '%s' in a column (known: name, role, separator, "
-                                 "threshold)",
+                                 "threshold, group)",
                            key);
         }
     }
@@ -177,6 +180,14 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
         if ((rc = number(c, thr_node, "threshold", &col->threshold)))
             return rc;
         col->has_threshold = true;
+    }
+    if (group_node) {
+        if ((rc = boolean(c, group_node, "group", &col->group)))
+            return rc;
+        if (col->group && col->role != RILL_COL_CAT)
+            return fail_at(c, group_node, "column '%s': 'group' is for a categorical column "
+                                          "(the examples' group, e.g. the user), not %s",
+                           col->name, role);
     }
     return RILL_OK;
 }

@@ -214,6 +214,8 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_f
     int nb = 2;
     scores fsc[RILL_MAX_FREQ];
     memset(fsc, 0, sizeof fsc);
+    uint64_t *groups = NULL; /* the examples' groups, in score order (grouped AUC) */
+    size_t ngroups = 0, gcap = 0;
     value_counts vc = {0};
     int data_field = -1; /* counting in data: the field's index in the schema */
     if (freq && freq->count_from) {
@@ -262,6 +264,23 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_f
             break;
         }
         y = ny;
+        if (g->schema->has_group && !rc) {
+            if (ngroups + (size_t)b->B > gcap) {
+                size_t cap = gcap ? gcap * 2 : 65536;
+                while (cap < ngroups + (size_t)b->B)
+                    cap *= 2;
+                uint64_t *ng = realloc(groups, cap * sizeof *ng);
+                if (!ng) {
+                    rc = rill_errf(err, RILL_ENOMEM, "out of memory keeping evaluation groups");
+                    break;
+                }
+                groups = ng;
+                gcap = cap;
+            }
+            const rill_catcol *c = &b->cat[g->schema->group_field];
+            for (int i = 0; i < b->B; i++) /* a missing group is a group of its own: 0 */
+                groups[ngroups++] = c->off[i] < c->off[i + 1] ? c->val[c->off[i]] : 0;
+        }
         for (int k = 0; k < nt && !rc; k++) {
             int nl = b->schema->nlabels;
             for (int i = 0; i < b->B; i++)
@@ -316,6 +335,12 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_f
             for (size_t i = 0; i < sc[k].n; i++)
                 pos += sc[k].y[i] > 0.5f;
             m->pos_rate = sc[k].n ? pos / (double)sc[k].n : (double)NAN;
+            m->gauc = (double)NAN;
+            if (groups && ngroups == sc[k].n) {
+                size_t gn = 0;
+                m->gauc = rill_gauc(sc[k].z, sc[k].y, groups, sc[k].n, &gn);
+                m->groups = gn;
+            }
         }
         if (fs.ids || data_field >= 0) {
             snprintf(res->freq_field, sizeof res->freq_field, "%s",
@@ -343,6 +368,7 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_f
         free(fsc[k].y);
     }
     free(y);
+    free(groups);
     free(vc.key);
     free(vc.count);
     rill_arena_free(&arena);
@@ -369,6 +395,8 @@ static void log_eval(FILE *f, uint64_t step, uint64_t epoch, const char *split,
                 (unsigned long long)step, (unsigned long long)epoch, split, e->task[k].task);
         json_num(f, "auc", e->task[k].auc);
         json_num(f, "logloss", e->task[k].logloss);
+        if (!isnan(e->task[k].gauc))
+            json_num(f, "gauc", e->task[k].gauc);
         fprintf(f, ",\"rows\":%llu}\n", (unsigned long long)e->task[k].n);
     }
     fflush(f);
@@ -424,10 +452,14 @@ static void print_eval(const rill_train_cfg *cfg, const rill_eval_result *e, boo
 {
     if (!cfg->progress)
         return;
-    for (int k = 0; k < e->ntasks; k++)
-        fprintf(stderr, "%svalid %s (%s): auc %.5f  logloss %.5f  (%llu rows)\n",
-                tty ? "\r\033[K" : "", e->task[k].task, e->task[k].label, e->task[k].auc,
+    for (int k = 0; k < e->ntasks; k++) {
+        char gauc[64] = "";
+        if (!isnan(e->task[k].gauc))
+            snprintf(gauc, sizeof gauc, "  gauc %.5f", e->task[k].gauc);
+        fprintf(stderr, "%svalid %s (%s): auc %.5f%s  logloss %.5f  (%llu rows)\n",
+                tty ? "\r\033[K" : "", e->task[k].task, e->task[k].label, e->task[k].auc, gauc,
                 e->task[k].logloss, (unsigned long long)e->task[k].n);
+    }
 }
 
 /* What a checkpoint records of the loop, besides the parameters: enough to continue

@@ -47,6 +47,8 @@ typedef struct rill_task_metrics {
     char label[64];
     double auc, logloss, pos_rate;
     uint64_t n;
+    double gauc;       /* grouped AUC where the schema groups examples, else NaN */
+    uint64_t groups;   /* the groups with both classes that gauc averages */
 } rill_task_metrics;
 
 /* Per-frequency evaluation: the examples split by how many training steps saw the id of one

@@ -450,6 +450,10 @@ static void push_eval(lua_State *L, const rill_eval_result *e)
         lua_setfield(L, -2, "auc");
         lua_pushnumber(L, e->task[0].logloss);
         lua_setfield(L, -2, "logloss");
+        if (!isnan(e->task[0].gauc)) {
+            lua_pushnumber(L, e->task[0].gauc);
+            lua_setfield(L, -2, "gauc");
+        }
     }
     lua_pushinteger(L, (lua_Integer)e->rows);
     lua_setfield(L, -2, "rows");
@@ -468,6 +472,12 @@ static void push_eval(lua_State *L, const rill_eval_result *e)
         lua_setfield(L, -2, "logloss");
         lua_pushnumber(L, e->task[k].pos_rate);
         lua_setfield(L, -2, "pos_rate");
+        if (!isnan(e->task[k].gauc)) {
+            lua_pushnumber(L, e->task[k].gauc);
+            lua_setfield(L, -2, "gauc");
+            lua_pushinteger(L, (lua_Integer)e->task[k].groups);
+            lua_setfield(L, -2, "groups");
+        }
         lua_pushinteger(L, (lua_Integer)e->task[k].n);
         lua_setfield(L, -2, "rows");
         lua_rawseti(L, -2, k + 1);

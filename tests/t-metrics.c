@@ -224,11 +224,60 @@ static void test_logloss(void)
        "logloss of no rows is NaN");
 }
 
+/* GAUC by its definition: each group's brute-force AUC weighted by its size, over the groups
+ * with both classes. */
+static void test_gauc(void)
+{
+    enum { N = 600 };
+    static float s[N], y[N], gs[N], gy[N];
+    static uint64_t grp[N];
+    rill_rng rng;
+    rill_rng_seed(&rng, 21);
+    for (int i = 0; i < N; i++) {
+        grp[i] = 1000 + rill_rng_below(&rng, 37) * 7919; /* 37 groups, unsorted ids */
+        /* group 1000 all positive, 1000 + 7919 all negative: no AUC, left out */
+        y[i] = grp[i] == 1000 ? 1.0f : grp[i] == 1000 + 7919 ? 0.0f
+                                                                : (rill_rng_unit(&rng) < 0.4);
+        s[i] = (float)rill_rng_below(&rng, 20) + y[i] * (float)rill_rng_below(&rng, 6); /* ties */
+    }
+    double num = 0, den = 0;
+    size_t want_groups = 0;
+    for (uint64_t k = 0; k < 37; k++) {
+        size_t n = 0;
+        for (int i = 0; i < N; i++)
+            if (grp[i] == 1000 + k * 7919) {
+                gs[n] = s[i];
+                gy[n++] = y[i];
+            }
+        double a = auc_brute(gs, gy, n);
+        if (a == a) {
+            num += a * (double)n;
+            den += (double)n;
+            want_groups++;
+        }
+    }
+    size_t got_groups = 0;
+    double got = rill_gauc(s, y, grp, N, &got_groups);
+    ok(close_enough(got, num / den, 1e-12, 1e-12) && got_groups == want_groups &&
+           want_groups == 35,
+       "gauc: size-weighted mean of the groups' AUC, one-class groups left out (%.9f vs %.9f, "
+       "%zu groups)", got, num / den, got_groups);
+    for (int i = 0; i < N; i++)
+        grp[i] = 5; /* one group: GAUC is the AUC */
+    ok(close_enough(rill_gauc(s, y, grp, N, NULL), rill_auc(s, y, N), 1e-12, 0),
+       "gauc: one group is the plain AUC");
+    for (int i = 0; i < N; i++)
+        grp[i] = (uint64_t)i; /* every group one example: no group has both classes */
+    ok(isnan(rill_gauc(s, y, grp, N, &got_groups)) && got_groups == 0,
+       "gauc: NaN when no group has both classes");
+}
+
 int main(void)
 {
     test_vectors();
     test_brute();
     test_large();
     test_logloss();
+    test_gauc();
     return done_testing();
 }

@@ -75,7 +75,8 @@ static void test_schema_good(void)
         diag("%s", err.msg);
         return;
     }
-    ok(s.nlabels == 2 && s.has_weight && s.nnum == 1 && s.ncat == 2, "schema: 2 labels, a "
+    ok(s.nlabels == 2 && s.has_weight && s.nnum == 1 && s.ncat == 2 && !s.has_group,
+       "schema: 2 labels, a "
        "weight, 1 numeric, 2 categorical (%d, %d, %d, %d)", s.nlabels, s.has_weight, s.nnum,
        s.ncat);
     ok(strcmp(s.label_names[0], "y") == 0 && strcmp(s.label_names[1], "r") == 0 &&
@@ -89,10 +90,12 @@ static void test_schema_good(void)
     rill_schema_free(&s);
 
     path = write_str("tsv.yaml", "format: tsv\ncolumns:\n  - { name: y, role: label }\n"
-                                 "  - { name: t, role: multi }\n");
+                                 "  - { name: t, role: multi }\n"
+                                 "  - { name: u, role: categorical, group: true }\n");
     ok(rill_schema_load_yaml(&s, path, &err) == RILL_OK && s.text.sep == '\t' &&
-           s.text.quote == 0 && !s.text.header && s.text.cols[1].sep == '|',
-       "schema: tsv defaults (tab, no quote, no header, multi split on |)");
+           s.text.quote == 0 && !s.text.header && s.text.cols[1].sep == '|' && s.has_group &&
+           s.group_field == 1,
+       "schema: tsv defaults (tab, no quote, no header, multi split on |); u groups examples");
     rill_schema_free(&s);
 }
 
@@ -167,6 +170,15 @@ static void test_schema_bad(void)
                                 "  - { name: a, role: weight }\n  - { name: b, role: weight }\n",
                  ":", "2 columns have role weight (at most one)");
     schema_fails("empty file", "", ":", "the schema is empty");
+    schema_fails("group off categorical", "columns:\n  - { name: y, role: label, group: true }\n",
+                 ":2:36:", "column 'y': 'group' is for a categorical column");
+    schema_fails("group not a boolean", "columns:\n  - { name: y, role: label }\n"
+                                        "  - { name: u, role: categorical, group: yes }\n",
+                 ":3:42:", "'group' must be true or false, got \"yes\"");
+    schema_fails("two groups", "columns:\n  - { name: y, role: label }\n"
+                               "  - { name: u, role: categorical, group: true }\n"
+                               "  - { name: v, role: categorical, group: true }\n",
+                 ":", "two columns group the examples ('u' and 'v'; at most one)");
     schema_fails("a list at the top", "- a\n- b\n", ":1:1:", "the schema must be a mapping");
     (void)cols;
     rill_schema s;

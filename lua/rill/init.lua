@@ -520,8 +520,9 @@ end
 local function fmt_metrics(r)
   local parts = {}
   for _, t in ipairs(r.tasks or {}) do
-    parts[#parts + 1] = string.format("%s: auc %.5f  logloss %.5f  (%d rows, %.1f%% positive)",
-                                      t.task, t.auc, t.logloss, t.rows, 100 * t.pos_rate)
+    local gauc = t.gauc and string.format("  gauc %.5f (%d groups)", t.gauc, t.groups) or ""
+    parts[#parts + 1] = string.format("%s: auc %.5f%s  logloss %.5f  (%d rows, %.1f%% positive)",
+                                      t.task, t.auc, gauc, t.logloss, t.rows, 100 * t.pos_rate)
   end
   return table.concat(parts, "\n")
 end

@@ -18,6 +18,10 @@
 --                                        count_in = "data" counts the field in the training
 --                                        data, for variants whose tables differ)
 --   out = "docs/results/NAME",           results.md, results.csv, plot.svg, runs/
+--   spectrum = true,                     also rill analyze spectrum each run: the mean
+--                                        information abundance per variant and a table of
+--                                        it per field (a multi-embedding field: its sets
+--                                        read jointly)
 --   parallel = 1,                        runs at a time (2: two, one thread each)
 --   threads = 2,                         threads per run when parallel = 1
 -- A run whose evaluation is already there is not run again, so an interrupted sweep picks
@@ -135,14 +139,19 @@ function M.run(path, opts)
                       "--frequency", shell_quote(fr.field or "") }
       if fr.bounds then eargs[#eargs + 1] = "--bounds " .. table.concat(fr.bounds, ",") end
       if fr.count_in then eargs[#eargs + 1] = "--count-in " .. shell_quote(fr.count_in) end
+      local eval = rill_bin .. " eval " .. table.concat(eargs, " ")
+      if sw.spectrum then
+        eval = eval .. " && " .. rill_bin .. " analyze spectrum " .. shell_quote(dir) .. " --out " ..
+               shell_quote(dir .. "/analysis")
+      end
       runs[#runs + 1] = { variant = v, seed = seed, dir = dir,
-                          train = rill_bin .. " train " .. table.concat(args, " "),
-                          eval = rill_bin .. " eval " .. table.concat(eargs, " ") }
+                          train = rill_bin .. " train " .. table.concat(args, " "), eval = eval,
+                          done = sw.spectrum and (dir .. "/analysis/spectrum.csv") or (dir .. "/eval.lua") }
     end
   end
   local todo = {}
   for _, r in ipairs(runs) do
-    if not exists(r.dir .. "/eval.lua") then todo[#todo + 1] = r end
+    if not exists(r.done) then todo[#todo + 1] = r end
   end
   io.stderr:write(string.format("sweep %s: %d variants x %d seeds = %d runs, %d to do, %d at a time -> %s\n",
                                 path, #variants, #seeds, #runs, #todo, parallel, out))
@@ -158,13 +167,37 @@ function M.run(path, opts)
     end
     local ok = os.execute(table.concat(cmds, " & ") .. (#cmds > 1 and " & wait" or ""))
     for _, r in ipairs(group) do
-      if not exists(r.dir .. "/eval.lua") then
+      if not exists(r.done) then
         io.stderr:write(string.format("  failed: %s, seed %d (see %s.log)\n", r.variant.name, r.seed, r.dir))
       end
     end
     if not ok and #group == 1 then io.stderr:write("  (the run's command failed)\n") end
   end
   return M.report(sw, out, runs, variants, seeds, path)
+end
+
+-- A run's information abundance per table from its analysis/spectrum.csv: the plain tables,
+-- and where a field has embedding sets, their joint reading in place of the first set's.
+local function read_ia(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local ia = {}
+  f:read("l")
+  for line in f:lines() do
+    local name, v = line:match('^([^,]+),%d+,%d+,([^,]+),1,')
+    if name then
+      local joint = name:match("^(.-) %[%d+ sets%]$")
+      if joint then
+        ia[joint] = tonumber(v)
+      elseif not name:match("%.s%d+%.[^%.]+$") and not name:match(" %[joint%]$") and ia[name] == nil then
+        ia[name] = tonumber(v)
+      end
+    end
+  end
+  f:close()
+  local sum, n = 0, 0
+  for _, v in pairs(ia) do sum, n = sum + v, n + 1 end
+  return ia, n > 0 and sum / n or 0 / 0
 end
 
 -- results.md, results.csv and plot.svg from the runs' eval.lua and summary.lua
@@ -178,6 +211,7 @@ function M.report(sw, out, runs, variants, seeds, path)
                     params = s.params, inference_bytes = s.inference_bytes, seconds = s.seconds,
                     examples_per_s = s.examples_per_s, freq = {} }
       for _, b in ipairs(e.frequency or {}) do row.freq[#row.freq + 1] = b end
+      if sw.spectrum then row.ia, row.ia_mean = read_ia(r.dir .. "/analysis/spectrum.csv") end
       rows[#rows + 1] = row
       by_variant[r.variant.name] = by_variant[r.variant.name] or {}
       table.insert(by_variant[r.variant.name], row)
@@ -194,6 +228,7 @@ function M.report(sw, out, runs, variants, seeds, path)
   local csv = { "variant,seed,auc,logloss" }
   for k = 1, nb do csv[1] = csv[1] .. ",auc_" .. bname(k) .. ",rows_" .. bname(k) end
   csv[1] = csv[1] .. ",params,inference_table_bytes,train_seconds,examples_per_s"
+  if sw.spectrum then csv[1] = csv[1] .. ",mean_information_abundance" end
   for _, row in ipairs(rows) do
     local line = string.format("%q,%d,%.6f,%.6f", row.variant, row.seed, row.auc, row.logloss)
     for k = 1, nb do
@@ -202,6 +237,7 @@ function M.report(sw, out, runs, variants, seeds, path)
     end
     line = line .. string.format(",%d,%d,%.1f,%.0f", row.params or 0, row.inference_bytes or 0,
                                  row.seconds or 0, row.examples_per_s or 0)
+    if sw.spectrum then line = line .. string.format(",%.4f", row.ia_mean or 0 / 0) end
     csv[#csv + 1] = line
   end
   local f = assert(io.open(out .. "/results.csv", "w"))
@@ -222,6 +258,7 @@ function M.report(sw, out, runs, variants, seeds, path)
   end
   head = head .. " params | inference table bytes | train s | examples/s |"
   rule = rule .. "---|---|---|---|"
+  if sw.spectrum then head, rule = head .. " mean IA |", rule .. "---|" end
   md[#md + 1] = head
   md[#md + 1] = rule
   local summary = {}
@@ -247,6 +284,10 @@ function M.report(sw, out, runs, variants, seeds, path)
       local ts = col(function(r) return r.seconds end)
       local eps = col(function(r) return r.examples_per_s end)
       line = line .. string.format(" %d | %d | %.1f | %.0f |", math.floor(pm + 0.5), math.floor(ib + 0.5), ts, eps)
+      if sw.spectrum then
+        local im, isd = col(function(r) return r.ia_mean end)
+        line = line .. string.format(" %s |", im == im and string.format("%.2f ± %.2f", im, isd) or "n/a")
+      end
       md[#md + 1] = line
       summary[#summary + 1] = { variant = v, auc = am, auc_sd = asd, logloss = lm, freq = fm }
     end
@@ -279,6 +320,41 @@ function M.report(sw, out, runs, variants, seeds, path)
       md[#md + 1] = "Smallest " .. sw.match.challenger:gsub("^%^", "") .. " with a mean AUC at least as high: " ..
                     (strict and describe(strict) or "none") .. "."
       md[#md + 1] = "Smallest within one standard deviation of it: " .. (near and describe(near) or "none") .. "."
+    end
+  end
+  if sw.spectrum then
+    -- information abundance per table (field), mean over seeds: rows tables, columns variants
+    local keys, seen = {}, {}
+    for _, row in ipairs(rows) do
+      for k in pairs(row.ia or {}) do if not seen[k] then seen[k] = true; keys[#keys + 1] = k end end
+    end
+    table.sort(keys, function(a, b)
+      local na, nb2 = tonumber(a:match("(%d+)$")), tonumber(b:match("(%d+)$"))
+      if na and nb2 and a:gsub("%d+$", "") == b:gsub("%d+$", "") then return na < nb2 end
+      return a < b
+    end)
+    if #keys > 0 then
+      md[#md + 1] = ""
+      md[#md + 1] = "Information abundance (sum of singular values over the largest) per table, mean over " ..
+                    "seeds; a multi-embedding field's sets read jointly (`rill analyze spectrum`)."
+      md[#md + 1] = ""
+      local h, rl = "| table |", "|---|"
+      local shown = {}
+      for _, v in ipairs(variants) do
+        if by_variant[v.name] then shown[#shown + 1] = v; h = h .. " " .. v.name .. " |"; rl = rl .. "---|" end
+      end
+      md[#md + 1] = h
+      md[#md + 1] = rl
+      for _, k in ipairs(keys) do
+        local line = "| " .. k .. " |"
+        for _, v in ipairs(shown) do
+          local xs = {}
+          for _, r in ipairs(by_variant[v.name]) do xs[#xs + 1] = r.ia and r.ia[k] or 0 / 0 end
+          local m = mean_sd(xs)
+          line = line .. (m == m and string.format(" %.2f |", m) or " n/a |")
+        end
+        md[#md + 1] = line
+      end
     end
   end
   md[#md + 1] = ""
