@@ -297,3 +297,34 @@ int rill_batch_gather(rill_batch *dst, const rill_batch *src, const uint32_t *pe
     dst->B = count;
     return RILL_OK;
 }
+
+int rill_schema_libsvm(rill_schema *s, int fields, bool ffm, rill_err *err)
+{
+    memset(s, 0, sizeof *s);
+    if (fields < 0 || fields > 4096 || (ffm && fields == 0))
+        return rill_errf(err, RILL_EINVAL, "a libsvm schema of %d fields (expected %s to 4096)",
+                         fields, ffm ? "1 (libffm names fields)" : "0 (one field) or 1");
+    int nc = fields ? fields : 1;
+    s->name = strdup(ffm ? "libffm" : "libsvm");
+    s->nlabels = 1;
+    s->label_names = calloc(1, sizeof(char *));
+    s->num_names = calloc(1, sizeof(char *));
+    s->ncat = nc;
+    s->cat_names = calloc((size_t)nc, sizeof(char *));
+    s->cat_multi = calloc((size_t)nc, sizeof(bool));
+    s->svm.is_svm = true;
+    s->svm.ffm = ffm;
+    s->svm.fields = fields;
+    if (!s->name || !s->label_names || !s->num_names || !s->cat_names || !s->cat_multi ||
+        !(s->label_names[0] = strdup("label")))
+        goto nomem;
+    for (int f = 0; f < nc; f++) {
+        s->cat_multi[f] = fields == 0 || ffm;
+        if (!(s->cat_names[f] = fields ? dupf("f%d", f + 1) : strdup("features")))
+            goto nomem;
+    }
+    return RILL_OK;
+nomem:
+    rill_schema_free(s);
+    return rill_errf(err, RILL_ENOMEM, "out of memory building a libsvm schema");
+}

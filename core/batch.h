@@ -54,6 +54,10 @@ typedef struct rill_schema {
     bool *cat_multi;        /* multi-valued categorical field */
     bool has_group;         /* grouped AUC: examples grouped by categorical field group_field */
     int group_field;
+    struct {
+        bool is_svm, ffm;   /* a libsvm/libfm file, or libffm (field:feature:value) */
+        int fields;         /* 0: one multi-valued field "features"; N: fields f1..fN */
+    } svm;
 } rill_schema;
 
 /* The built-in Criteo layout: label, I1..I13, C1..C26. */
@@ -61,6 +65,10 @@ int rill_schema_criteo(rill_schema *s, rill_err *err);
 /* The built-in Avazu layout (CSV with a header): id skipped, click the label, the other 22
  * columns categorical. */
 int rill_schema_avazu(rill_schema *s, rill_err *err);
+/* The libsvm/libfm layout (one label; features into one multi-valued field "features" when
+ * fields = 0, else the i-th feature into field fi) or, with ffm, libffm's (field f's
+ * features into field f(f+1), multi-valued, fields required). */
+int rill_schema_libsvm(rill_schema *s, int fields, bool ffm, rill_err *err);
 /* A schema from a YAML file (core/schema_yaml.c; the format is in the README). Errors name
  * the file, line and column. */
 int rill_schema_load_yaml(rill_schema *s, const char *path, rill_err *err);

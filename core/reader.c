@@ -635,9 +635,9 @@ static int check_cfg(const rill_reader_cfg *c, rill_err *err)
     const char *p = c->path ? c->path : "(null)";
     if (!c->path || !*c->path)
         return rill_errf(err, RILL_EINVAL, "reader: no data file path given");
-    if (c->format != RILL_FMT_CRITEO && c->format != RILL_FMT_CSV)
-        return rill_errf(err, RILL_EINVAL, "reader %s: unknown format %d (expected RILL_FMT_CRITEO "
-                         "or RILL_FMT_CSV)", p, c->format);
+    if (c->format != RILL_FMT_CRITEO && c->format != RILL_FMT_CSV && c->format != RILL_FMT_LIBSVM)
+        return rill_errf(err, RILL_EINVAL, "reader %s: unknown format %d (expected RILL_FMT_CRITEO, "
+                         "RILL_FMT_CSV or RILL_FMT_LIBSVM)", p, c->format);
     if (!c->schema)
         return rill_errf(err, RILL_EINVAL, "reader %s: no schema given (use rill_schema_criteo)", p);
     if (c->part < RILL_PART_ALL || c->part > RILL_PART_VALID)
@@ -672,7 +672,9 @@ int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *er
     int rc = check_cfg(cfg, err);
     if (rc)
         return rc;
-    const rill_format *fmt = cfg->format == RILL_FMT_CSV ? &rill_format_csv : &rill_format_criteo;
+    const rill_format *fmt = cfg->format == RILL_FMT_CSV      ? &rill_format_csv
+                             : cfg->format == RILL_FMT_LIBSVM ? &rill_format_libsvm
+                                                              : &rill_format_criteo;
     if ((rc = fmt->check_schema(cfg->schema, err)))
         return err ? rill_err_prefix(err, "reader %s: ", cfg->path) : rc;
 

@@ -17,7 +17,7 @@
 #include "batch.h"
 #include "err.h"
 
-enum { RILL_FMT_CRITEO = 0, RILL_FMT_CSV = 1 }; /* CSV: delimited text by the schema's layout */
+enum { RILL_FMT_CRITEO = 0, RILL_FMT_CSV = 1, RILL_FMT_LIBSVM = 2 }; /* CSV: by the schema's layout */
 enum { RILL_PART_ALL = 0, RILL_PART_TRAIN = 1, RILL_PART_VALID = 2 };
 /* TAIL: the last valid_fraction of the lines are the validation part (the file's time
  * order is kept: Criteo is chronological). HASH: a line is validation when a seeded hash of

@@ -31,5 +31,6 @@ typedef struct rill_format {
 
 extern const rill_format rill_format_criteo;
 extern const rill_format rill_format_csv;
+extern const rill_format rill_format_libsvm;
 
 #endif

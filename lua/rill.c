@@ -216,14 +216,22 @@ static int l_schema_columns(lua_State *L)
     return 1;
 }
 
-/* core.schema("criteo" | "avazu") or core.schema{ yaml = PATH } */
+/* core.schema("criteo" | "avazu"), core.schema{ yaml = PATH } or
+ * core.schema{ libsvm = FIELDS, ffm = BOOL } */
 static int l_schema(lua_State *L)
 {
     const char *kind = NULL, *yaml = NULL;
+    bool svm = false, ffm = false;
+    lua_Integer fields = 0;
     if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "libsvm");
+        svm = !lua_isnil(L, -1);
+        fields = lua_tointeger(L, -1);
+        lua_getfield(L, 1, "ffm");
+        ffm = lua_toboolean(L, -1);
         lua_getfield(L, 1, "yaml");
         yaml = lua_tostring(L, -1);
-        if (!yaml)
+        if (!yaml && !svm)
             return luaL_error(L, "rill.core.schema{ yaml = PATH }: the schema file's name");
     } else {
         kind = luaL_checkstring(L, 1);
@@ -236,7 +244,8 @@ static int l_schema(lua_State *L)
     b->live = false;
     luaL_setmetatable(L, SCHEMA_MT);
     rill_err err = {0};
-    int rc = yaml                          ? rill_schema_load_yaml(&b->s, yaml, &err)
+    int rc = svm                           ? rill_schema_libsvm(&b->s, (int)fields, ffm, &err)
+             : yaml                        ? rill_schema_load_yaml(&b->s, yaml, &err)
              : strcmp(kind, "criteo") == 0 ? rill_schema_criteo(&b->s, &err)
                                            : rill_schema_avazu(&b->s, &err);
     if (rc)
@@ -410,7 +419,7 @@ static int read_data_spec(rill_args *a, const rill_schema *schema, int batch, ui
 {
     static const char *const splits[] = {"tail", "hash", NULL};
     static const char *const bad[] = {"error", "skip", NULL};
-    static const char *const formats[] = {"criteo", "csv", NULL};
+    static const char *const formats[] = {"criteo", "csv", "libsvm", NULL};
     const char *path;
     long shuffle, max_line;
     int split, on_bad, format;
@@ -432,7 +441,9 @@ static int read_data_spec(rill_args *a, const rill_schema *schema, int batch, ui
     if (d->valid > 0 && d->valid_path)
         return rill_errf(err, RILL_EINVAL, "%s: give 'valid' (a fraction) or 'valid_path' (a file), "
                                            "not both", a->who);
-    d->cfg = (rill_reader_cfg){.path = path, .format = format == 1 ? RILL_FMT_CSV : RILL_FMT_CRITEO,
+    d->cfg = (rill_reader_cfg){.path = path, .format = format == 1   ? RILL_FMT_CSV
+                                         : format == 2 ? RILL_FMT_LIBSVM
+                                                       : RILL_FMT_CRITEO,
                                .schema = schema,
                                .part = d->valid > 0 ? RILL_PART_TRAIN : RILL_PART_ALL,
                                .valid_fraction = d->valid, .split = split, .split_seed = seed,

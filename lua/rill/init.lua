@@ -133,6 +133,24 @@ function rill.data.avazu(t)
   return described("avazu", t, core.schema("avazu"), "csv", 2)
 end
 
+-- rill.data.libsvm{ path =, fields = N, ffm = false, ... }: libsvm/libfm lines ("label
+-- feature:1 ...") or libffm ("label field:feature:1 ..."). fields = 0 (default; not for ffm):
+-- every feature into one multi-valued field "features"; N: fields f1..fN, libsvm's i-th
+-- feature of a line into fi (one-hot data listed in field order), libffm's field f into f(f+1).
+function rill.data.libsvm(t)
+  if type(t) ~= "table" then fail(2, "rill.data.libsvm takes a table, e.g. rill.data.libsvm{ path = 'train.libfm', fields = 10 }") end
+  local fields, ffm = t.fields or 0, t.ffm or false
+  if math.type(fields) ~= "integer" or fields < 0 or fields > 4096 then
+    fail(2, "rill.data.libsvm: 'fields' must be a whole number from 0 to 4096, got %s", tostring(fields))
+  end
+  if type(ffm) ~= "boolean" then fail(2, "rill.data.libsvm: 'ffm' must be true or false, got %s", tostring(ffm)) end
+  if ffm and fields == 0 then fail(2, "rill.data.libsvm: libffm data (ffm = true) needs 'fields', the number of fields") end
+  local u = copy(t)
+  u.fields, u.ffm = nil, nil
+  local d = described("libsvm", u, core.schema{ libsvm = fields, ffm = ffm }, "libsvm", 2)
+  return d
+end
+
 -- rill.data.csv{ path =, schema = "schema.yaml", ... }: a CSV or TSV file laid out by a YAML
 -- schema (README: "Dataset schemas"); the same settings as rill.data.criteo.
 function rill.data.csv(t)

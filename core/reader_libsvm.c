@@ -1,0 +1,175 @@
+/* The libsvm / libfm / libffm line parser: "label feature:value ..." (libsvm, libfm) or
+ * "label field:feature:value ..." (libffm), separated by spaces or tabs. The label is
+ * positive when > 0 (1, or 1 against 0 or -1). Features are binary: a value other than 1 is
+ * an error, since an embedding row has no weight to scale it by. The schema says where
+ * features go (rill_schema_libsvm):
+ *   - one multi-valued field "features" holding every feature id of the line;
+ *   - N fields f1..fN: libsvm's i-th feature of the line is field fi (one-hot data such as
+ *     Frappe, whose lines list one feature per field in field order); libffm's field number
+ *     f (0-based) is field f(f+1).
+ * Trailing CR (CRLF files such as the Frappe sample) is accepted: the format has no quoting
+ * and nothing else could be meant. Buffering, splits and error prefixes live in reader.c. */
+#include "reader_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check_schema(const rill_schema *s, rill_err *err)
+{
+    if (!s->svm.is_svm)
+        return rill_errf(err, RILL_EINVAL, "schema '%s' is not a libsvm schema (use "
+                         "rill_schema_libsvm)", s->name ? s->name : "?");
+    return RILL_OK;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* An unsigned decimal integer spanning [s, e). */
+static bool parse_u64(const char *s, const char *e, uint64_t *out)
+{
+    if (s == e || e - s > 19)
+        return false;
+    uint64_t v = 0;
+    for (; s < e; s++) {
+        if ((unsigned)(*s - '0') > 9)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static int fail_at(rill_line_fail *fail, const char *line, const char *at, const char *fmt,
+                   const char *tok, size_t n)
+{
+    char q[64];
+    size_t k = n < 40 ? n : 40;
+    memcpy(q, tok, k);
+    q[k] = 0;
+    fail->col = (size_t)(at - line) + 1;
+    snprintf(fail->what, sizeof fail->what, fmt, q);
+    return -1;
+}
+
+static int parse(rill_batch *b, const char *line, size_t len, uint64_t lineno,
+                 rill_line_fail *fail)
+{
+    const rill_schema *s = b->schema;
+    int row = b->B, nf = s->svm.fields;
+    const char *p = line, *end = line + len;
+    if (end > p && end[-1] == '\r')
+        end--;
+    for (int f = 0; f < s->ncat; f++)
+        b->cat[f].off[row + 1] = b->cat[f].off[row];
+    while (p < end && is_space(*p))
+        p++;
+    /* the label */
+    const char *t = p;
+    while (p < end && !is_space(*p))
+        p++;
+    if (t == p) {
+        fail->col = 1;
+        snprintf(fail->what, sizeof fail->what, "an empty line (expected a label and features)");
+        return -1;
+    }
+    char buf[32];
+    size_t n = (size_t)(p - t);
+    char *e = buf;
+    double label = 0;
+    if (n < sizeof buf) {
+        memcpy(buf, t, n);
+        buf[n] = 0;
+        label = strtod(buf, &e);
+    }
+    if (n >= sizeof buf || e != buf + n || label != label)
+        return fail_at(fail, line, t, "label '%s' is not a number (expected 1, 0 or -1)", t, n);
+    b->labels[(size_t)row * s->nlabels] = label > 0 ? 1.0f : 0.0f;
+    int k = 0; /* features so far */
+    for (;;) {
+        while (p < end && is_space(*p))
+            p++;
+        if (p == end)
+            break;
+        t = p;
+        while (p < end && !is_space(*p))
+            p++;
+        /* [field:]feature:value */
+        const char *c1 = memchr(t, ':', (size_t)(p - t));
+        const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(p - c1 - 1)) : NULL;
+        const char *fs = NULL, *fe = NULL, *is, *ie, *vs;
+        if (s->svm.ffm) {
+            if (!c2)
+                return fail_at(fail, line, t, "'%s' is not field:feature:value", t,
+                               (size_t)(p - t));
+            fs = t;
+            fe = c1;
+            is = c1 + 1;
+            ie = c2;
+            vs = c2 + 1;
+        } else {
+            if (!c1 || c2)
+                return fail_at(fail, line, t, "'%s' is not feature:value", t, (size_t)(p - t));
+            is = t;
+            ie = c1;
+            vs = c1 + 1;
+        }
+        uint64_t id, field = 0;
+        if (!parse_u64(is, ie, &id))
+            return fail_at(fail, line, is, "feature '%s' is not a whole number", is,
+                           (size_t)(ie - is));
+        if (fs && !parse_u64(fs, fe, &field))
+            return fail_at(fail, line, fs, "field '%s' is not a whole number", fs,
+                           (size_t)(fe - fs));
+        if (!((p - vs == 1 && vs[0] == '1') ||
+              (p - vs > 1 && strncmp(vs, "1.0", 3) == 0 && strspn(vs + 3, "0") == (size_t)(p - vs - 3))))
+            return fail_at(fail, line, vs, "value '%s' is not 1 (the reader takes binary "
+                                           "features)",
+                           vs, (size_t)(p - vs));
+        int f;
+        if (nf == 0) {
+            f = 0;
+        } else if (s->svm.ffm) {
+            if (field >= (uint64_t)nf) {
+                char what[80];
+                snprintf(what, sizeof what, "field %llu is past the %d fields", 
+                         (unsigned long long)field, nf);
+                return fail_at(fail, line, fs, "%s", what, strlen(what));
+            }
+            f = (int)field;
+        } else {
+            if (k >= nf) {
+                char what[80];
+                snprintf(what, sizeof what, "more than %d features (one per field)", nf);
+                return fail_at(fail, line, t, "%s", what, strlen(what));
+            }
+            f = k;
+        }
+        if (rill_batch_reserve_cat(b, f, 1)) {
+            fail->col = (size_t)(t - line) + 1;
+            snprintf(fail->what, sizeof fail->what, "out of memory");
+            return -1;
+        }
+        rill_catcol *cc = &b->cat[f];
+        cc->val[cc->off[row + 1]++] = id;
+        k++;
+    }
+    if (nf > 0 && !s->svm.ffm && k != nf) {
+        fail->col = (size_t)(end - line) + 1;
+        snprintf(fail->what, sizeof fail->what, "%d features, expected %d (one per field)", k, nf);
+        return -1;
+    }
+    b->line[row] = lineno;
+    b->B = row + 1;
+    return 0;
+}
+
+const rill_format rill_format_libsvm = {
+    .name = "libsvm",
+    .check_schema = check_schema,
+    .parse = parse,
+};
