@@ -358,12 +358,12 @@ function M.report(sw, out, runs, variants, seeds, path)
     end
   end
   md[#md + 1] = ""
-  md[#md + 1] = "Per-run figures: `results.csv`. Plot: `plot.svg`."
+  local x = sw.x or (sw.grid and sorted_keys(sw.grid)[1])
+  md[#md + 1] = "Per-run figures: `results.csv`." .. (x and " Plot: `plot.svg`." or "")
   f = assert(io.open(out .. "/results.md", "w"))
   f:write(table.concat(md, "\n"), "\n")
   f:close()
   -- the plot: metric against x, one series per combination of the other settings
-  local x = sw.x or (sw.grid and sorted_keys(sw.grid)[1])
   local metric = sw.metric or "auc"
   if x then
     local series, order = {}, {}
