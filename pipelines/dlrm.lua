@@ -9,6 +9,8 @@ local cfg = rill.config{
   embed = { dim = 16, buckets = 1048576, lr = 0.1, acc0 = 1e-6,
             kind = "single", inner = 64,    -- kind = "mlet": factorised tables (inner > dim)
             sets = 1 },                      -- sets = M: multi-embedding, M sets and interactions
+  numeric = "log",                -- the counts: "log" (log(1+x) into the bottom MLP), "bucket"
+                                  -- (log buckets, embedded) or "mnse" (MNSE of round(100 ln(1+x)))
   mlp = { bottom = 512, top = 512 }, -- first widths; each next layer is half as wide
   train = { epochs = 2, batch = 2048, lr = 1e-3, seed = 1, threads = 0 },
 }
@@ -20,9 +22,21 @@ local ids = g:encode_hash{ fields = data.categorical, buckets = cfg.embed.bucket
 local emb = g:embed{ ids, dim = cfg.embed.dim, name = "emb", kind = cfg.embed.kind,
                      inner = cfg.embed.kind == "mlet" and cfg.embed.inner or nil, sets = cfg.embed.sets,
                      optim = rill.rowwise_adagrad{ lr = cfg.embed.lr, initial_accumulator = cfg.embed.acc0 } }
-local counts = g:encode_log{ fields = data.numeric, name = "counts" }
-local bottom = g:mlp{ counts, sizes = { cfg.mlp.bottom, cfg.mlp.bottom // 2, cfg.embed.dim }, name = "bottom" }
-local z = g:interact_dot{ bottom, emb, name = "interact" }
+local dense
+if cfg.numeric == "log" then
+  local counts = g:encode_log{ fields = data.numeric, name = "counts" }
+  dense = g:mlp{ counts, sizes = { cfg.mlp.bottom, cfg.mlp.bottom // 2, cfg.embed.dim }, name = "bottom" }
+elseif cfg.numeric == "bucket" then
+  local buckets = g:encode_bucket{ fields = data.numeric, name = "count_buckets" }
+  dense = g:embed{ buckets, dim = cfg.embed.dim, name = "count_emb" }
+elseif cfg.numeric == "mnse" then
+  -- four bases (2, 3, 5, 10), each dim/4 wide, so a count's encoding is as wide as an embedding
+  dense = g:encode_mnse{ fields = data.numeric, dim = cfg.embed.dim // 4, transform = "log",
+                         name = "count_mnse" }
+else
+  error(string.format("numeric must be \"log\", \"bucket\" or \"mnse\", got %q", tostring(cfg.numeric)))
+end
+local z = g:interact_dot{ dense, emb, name = "interact" }
 local logit = g:tower{ z, sizes = { cfg.mlp.top, cfg.mlp.top // 2 }, name = "top" }
 g:loss_bce{ logit, name = "click" }
 

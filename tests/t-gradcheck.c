@@ -123,6 +123,9 @@ static void dense_cases(const rill_schema *sc)
         {"interact_fm", NULL, 2, {{3, 0}, {2, 3}}, NULL},
         {"interact_cross", "layers=3", 1, {{5, 0}}, NULL},
         {"interact_cross", "layers=2,rank=2", 2, {{3, 0}, {2, 2}}, NULL},
+        /* digits of the inputs: gradients reach the tables, none the (discrete) input */
+        {"encode_mnse", "dim=2,bases={2,3},max_value=60,scale=20", 1, {{3, 0}}, NULL},
+        {"encode_mnse", "dim=3,transform='log',scale=10,max_value=100", 1, {{2, 0}}, NULL},
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         rill_graph *g;

@@ -1,5 +1,5 @@
 /* The engine against ../shared/testvectors: forward outputs and gradients computed
- * independently in float64 (linear, dot, fm, cross, bce, optimizers). Compared with
+ * independently in float64 (linear, dot, fm, cross, bce, optimizers, MLET, MNSE). Compared with
  * |got - want| <= atol + rtol |want|, rtol 1e-4, atol 1e-5 (float32 against float64). */
 #include "blas.h"
 #include "graphtest.h"
@@ -297,6 +297,66 @@ out:
     rill_schema_free(&sc);
 }
 
+/* MNSE: the values fed as one field (B = num_values), the tables T_0..T_3 stacked into the
+ * node's parameter, the gradient read back per base */
+static void run_mnse(const tv_case *c)
+{
+    int B = tv_int(c, "num_values"), d = tv_int(c, "d"), nb = tv_int(c, "num_bases");
+    rill_err err = {0};
+    rill_schema sc;
+    rill_schema_criteo(&sc, &err);
+    gt_case t = {.B = B};
+    rill_graph_create(&t.g, &sc, &err);
+    rill_arena_init(&t.arena, 0);
+    t.feeds[0] = gt_add(t.g, "feed", "x", NULL, 0, "dims={1}", &err);
+    t.nfeeds = 1;
+    char a[160], bases[64] = "";
+    for (int k = 0; k < nb; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "base_%d", k);
+        snprintf(bases + strlen(bases), sizeof bases - strlen(bases), "%s%d", k ? "," : "",
+                 tv_int(c, key));
+    }
+    snprintf(a, sizeof a, "dim=%d,bases={%s},max_value=%d", d, bases, tv_int(c, "max_value"));
+    t.node = gt_add(t.g, "encode_mnse", "mnse", t.feeds, 1, a, &err);
+    if (!ok(t.node && !rill_graph_build(t.g, 1, &err), "mnse %s: built (%s)", c->name, a)) {
+        diag("%s", err.msg);
+        goto out;
+    }
+    rill_param *T = param_of(t.g, "mnse.1");
+    size_t off[8];
+    size_t rows = 0;
+    for (int k = 0; k < nb; k++) {
+        char tn[16];
+        snprintf(tn, sizeof tn, "T_%d", k);
+        const tv_tensor *v = tv_get(c, tn);
+        off[k] = rows;
+        for (long i = 0; v && i < v->n; i++)
+            T->data[rows * d + (size_t)i] = (float)v->v[i];
+        rows += v ? (size_t)(v->n / d) : 0;
+    }
+    ok(T && rows == (size_t)T->rows, "mnse %s: the node's table has the vectors' %zu rows",
+       c->name, rows);
+    t.feed_data[0] = tv_floats(c, "values");
+    float *dout = tv_floats(c, "dout"), *dx = calloc((size_t)B, sizeof(float)), *grads[1] = {dx};
+    if (gt_backward(&t, dout, grads, &err) == 0) {
+        gt_objective(&t, dout, &err);
+        check("mnse", c, t.node->out, "out");
+        for (int k = 0; k < nb; k++) {
+            char tn[16];
+            snprintf(tn, sizeof tn, "dT_%d", k);
+            check("mnse", c, T->grad + off[k] * d, tn);
+        }
+    } else {
+        ok(0, "mnse %s: %s", c->name, err.msg);
+    }
+    free(dout), free(dx), free(t.feed_data[0]);
+out:
+    rill_graph_free(t.g);
+    rill_arena_free(&t.arena);
+    rill_schema_free(&sc);
+}
+
 static void run_file(const char *file, void (*fn)(const tv_case *))
 {
     FILE *f = tv_open(file);
@@ -326,6 +386,7 @@ int main(void)
     run_file("cross_v2.txt", run_cross);
     run_file("optim.txt", run_optim);
     run_file("mlet.txt", run_mlet);
+    run_file("mnse.txt", run_mnse);
     rill_pool_stop();
     return done_testing();
 }
