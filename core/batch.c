@@ -82,6 +82,10 @@ int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
         case RILL_COL_NUM:
             c->index = nn++;
             break;
+        case RILL_COL_VECTOR:
+            c->index = nn;
+            nn += c->dim;
+            break;
         case RILL_COL_CAT:
         case RILL_COL_MULTI:
             c->index = nc++;
@@ -108,6 +112,14 @@ int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
         return rill_errf(err, RILL_ENOMEM, "out of memory");
     for (int i = 0; i < s->text.ncols; i++) {
         const rill_column *c = &s->text.cols[i];
+        if (c->role == RILL_COL_VECTOR) {
+            for (int k = 0; k < c->dim; k++)
+                if (!(s->num_names[c->index + k] = malloc(strlen(c->name) + 16)))
+                    return rill_errf(err, RILL_ENOMEM, "out of memory");
+                else
+                    sprintf(s->num_names[c->index + k], "%s[%d]", c->name, k + 1);
+            continue;
+        }
         char **slot = c->role == RILL_COL_LABEL ? &s->label_names[c->index]
                       : c->role == RILL_COL_NUM ? &s->num_names[c->index]
                       : c->role == RILL_COL_CAT || c->role == RILL_COL_MULTI
@@ -327,4 +339,14 @@ int rill_schema_libsvm(rill_schema *s, int fields, bool ffm, rill_err *err)
 nomem:
     rill_schema_free(s);
     return rill_errf(err, RILL_ENOMEM, "out of memory building a libsvm schema");
+}
+
+int rill_schema_vector(const rill_schema *s, const char *name, int *dim)
+{
+    for (int i = 0; i < s->text.ncols; i++)
+        if (s->text.cols[i].role == RILL_COL_VECTOR && strcmp(s->text.cols[i].name, name) == 0) {
+            *dim = s->text.cols[i].dim;
+            return s->text.cols[i].index;
+        }
+    return -1;
 }

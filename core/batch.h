@@ -20,13 +20,16 @@ enum {
     RILL_COL_CAT,      /* a categorical value (its text, hashed to 64 bits) */
     RILL_COL_MULTI,    /* several categorical values split on `sep` */
     RILL_COL_NUM,      /* a number (empty = missing) */
+    RILL_COL_VECTOR,   /* dim numbers split on `sep` (a pre-trained vector; empty = missing) */
 };
 
 typedef struct rill_column {
     char *name;
     int role;         /* RILL_COL_* */
-    int index;        /* its label, numeric or categorical field index */
-    char sep;         /* MULTI: the values' separator */
+    int index;        /* its label, numeric or categorical field index (VECTOR: the first
+                       * of its dim numeric fields, NAME[1] .. NAME[dim]) */
+    char sep;         /* MULTI, VECTOR: the values' separator */
+    int dim;          /* VECTOR: how many numbers */
     bool has_threshold;
     double threshold; /* LABEL: the label is value >= threshold */
     bool group;       /* CAT: its value groups examples for grouped AUC (GAUC) */
@@ -76,6 +79,8 @@ int rill_schema_load_yaml(rill_schema *s, const char *path, rill_err *err);
  * (unique names, at least one label); where names the source for messages. */
 int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err);
 void rill_schema_free(rill_schema *s);
+/* A vector column's first numeric field and its dim; -1 when there is no such vector. */
+int rill_schema_vector(const rill_schema *s, const char *name, int *dim);
 /* Column lookup by name; -1 when absent. */
 int rill_schema_label(const rill_schema *s, const char *name);
 int rill_schema_num(const rill_schema *s, const char *name);

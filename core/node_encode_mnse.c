@@ -9,8 +9,9 @@
  * differ, unlike one bucket per value.
  *
  * Inputs: none (the numeric `fields` of the batch) or one dense (B, F) node (e.g. a similarity
- * of pre-trained vectors). The integer: transform = "round" (v = round(x * scale), default
- * scale 1), or "log" (v = round(scale * ln(1 + x)), default scale 100); negative values become
+ * of pre-trained vectors). The integer, with y = x + offset (default 0): transform = "round"
+ * (v = round(y * scale), default scale 1), or "log" (v = round(scale * ln(1 + y)), default
+ * scale 100); negative values become
  * 0 and values past max_value (default 1,000,000) max_value. A missing value (NaN) encodes as
  * zeros. Arguments: dim (per base, required), bases (default {2, 3, 5, 10}), init (embeddings
  * uniform(+-init), default 0.05). Output (B, F, #bases * dim). The digits are discrete, so no
@@ -32,7 +33,7 @@ typedef struct {
     int base[MAX_BASES], len[MAX_BASES], off[MAX_BASES];
     int *cols;             /* batch numeric columns (no input) */
     bool log;
-    double scale;
+    double scale, offset;
     long max_value;
     rill_param **T;        /* per field, R x D */
     int64_t *v;            /* this step: B x F integers, -1 missing */
@@ -53,6 +54,7 @@ static int mnse_create(rill_node *n, rill_err *err)
         (rc = rill_args_enum(&n->args, "transform", transforms, 0, &transform, err)) ||
         (rc = rill_args_num(&n->args, "scale", transform == 1 ? 100.0 : 1.0, 1e-12, 1e12,
                             &st->scale, err)) ||
+        (rc = rill_args_num(&n->args, "offset", 0.0, -1e12, 1e12, &st->offset, err)) ||
         (rc = rill_args_int(&n->args, "max_value", 1000000, 1, 1L << 40, &st->max_value, err)) ||
         (rc = rill_args_num(&n->args, "init", 0.05, 0.0, 100.0, &init, err)))
         return rc;
@@ -137,7 +139,8 @@ static int64_t to_integer(const mnse_state *st, float x)
 {
     if (isnan(x))
         return -1;
-    double v = st->log ? st->scale * log1p(x > 0 ? (double)x : 0.0) : st->scale * (double)x;
+    double y = (double)x + st->offset;
+    double v = st->log ? st->scale * log1p(y > 0 ? y : 0.0) : st->scale * y;
     if (!(v > 0))
         return 0;
     v = floor(v + 0.5);

@@ -122,6 +122,35 @@ static int store(rill_batch *b, int row, const rill_column *c, const value *v, c
         }
         b->num[(size_t)row * s->nnum + (size_t)c->index] = (float)x;
         return 0;
+    case RILL_COL_VECTOR: {
+        float *out = b->num + (size_t)row * s->nnum + (size_t)c->index;
+        if (v->n == 0) {
+            for (int k = 0; k < c->dim; k++)
+                out[k] = NAN;
+            return 0;
+        }
+        const char *p = v->s, *end = v->s + v->n;
+        int k = 0;
+        while (p <= end) {
+            const char *e = memchr(p, c->sep, (size_t)(end - p));
+            if (!e)
+                e = end;
+            if (k == c->dim || !parse_number(p, (size_t)(e - p), &x)) {
+                quote_text(q, sizeof q, p, (size_t)(e - p));
+                if (k == c->dim)
+                    return col_fail(fail, line, v->at, c, "has more than %d numbers (its dim)",
+                                    c->dim);
+                return col_fail(fail, line, v->at, c, "number %d = '%s' is not a number "
+                                "(expected %d numbers split on '%c')", k + 1, q, c->dim, c->sep);
+            }
+            out[k++] = (float)x;
+            p = e + 1;
+        }
+        if (k != c->dim)
+            return col_fail(fail, line, v->at, c, "has %d numbers, expected %d (its dim)", k,
+                            c->dim);
+        return 0;
+    }
     case RILL_COL_CAT:
     case RILL_COL_MULTI: {
         rill_catcol *cc = &b->cat[c->index];

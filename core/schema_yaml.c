@@ -13,6 +13,7 @@
  *     - { name: city, role: categorical }
  *     - { name: user, role: categorical, group: true }  # grouped AUC per user
  *     - { name: w, role: weight }
+ *     - { name: user_vec, role: vector, dim: 32 }       # 32 numbers split on " " (default)
  *
  * Everything is checked: unknown keys, wrong types, unknown roles, a separator on a role that
  * has none, duplicate names, no label. Each error names the file, line and column. */
@@ -109,13 +110,14 @@ static int number(ctx *c, const yaml_node_t *n, const char *key, double *out)
 static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *fallback_sep)
 {
     static const char *const roles[] = {"skip", "label", "weight", "categorical", "multi",
-                                        "numeric", NULL};
+                                        "numeric", "vector", NULL};
     char where[48];
     snprintf(where, sizeof where, "column %d", i + 1);
     if (n->type != YAML_MAPPING_NODE)
         return fail_at(c, n, "%s must be a mapping such as { name: click, role: label }, got %s",
                        where, kind_name(n));
-    const yaml_node_t *role_node = NULL, *sep_node = NULL, *thr_node = NULL, *group_node = NULL;
+    const yaml_node_t *role_node = NULL, *sep_node = NULL, *thr_node = NULL, *group_node = NULL,
+                      *dim_node = NULL;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
@@ -140,9 +142,11 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
             thr_node = v;
         } else if (strcmp(key, "group") == 0) {
             group_node = v;
+        } else if (strcmp(key, "dim") == 0) {
+            dim_node = v;
         } else {
             return fail_at(c, k, "unknown key '%s' in a column (known: name, role, separator, "
-                                 "threshold, group)",
+                                 "threshold, group, dim)",
                            key);
         }
     }
@@ -162,16 +166,35 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
             col->role = r; /* the list follows RILL_COL_* */
     if (col->role < 0)
         return fail_at(c, role_node, "unknown role '%s' for column '%s' (known: skip, label, "
-                                     "weight, categorical, multi, numeric)",
+                                     "weight, categorical, multi, numeric, vector)",
                        role, col->name);
     if (sep_node) {
-        if (col->role != RILL_COL_MULTI)
-            return fail_at(c, sep_node, "column '%s': 'separator' is for role multi, not %s",
+        if (col->role != RILL_COL_MULTI && col->role != RILL_COL_VECTOR)
+            return fail_at(c, sep_node, "column '%s': 'separator' is for roles multi and "
+                                        "vector, not %s",
                            col->name, role);
         if ((rc = one_char(c, sep_node, "separator", false, &col->sep)))
             return rc;
     } else if (col->role == RILL_COL_MULTI) {
         col->sep = *fallback_sep;
+    } else if (col->role == RILL_COL_VECTOR) {
+        col->sep = ' ';
+    }
+    if (dim_node) {
+        double d;
+        if (col->role != RILL_COL_VECTOR)
+            return fail_at(c, dim_node, "column '%s': 'dim' is for role vector, not %s",
+                           col->name, role);
+        if ((rc = number(c, dim_node, "dim", &d)))
+            return rc;
+        if (d != (int)d || d < 1 || d > 4096)
+            return fail_at(c, dim_node, "column '%s': 'dim' must be a whole number from 1 to "
+                                        "4096, got %g",
+                           col->name, d);
+        col->dim = (int)d;
+    } else if (col->role == RILL_COL_VECTOR) {
+        return fail_at(c, n, "column '%s': a vector needs its 'dim' (how many numbers)",
+                       col->name);
     }
     if (thr_node) {
         if (col->role != RILL_COL_LABEL)
@@ -268,7 +291,8 @@ static int load(ctx *c, rill_schema *s)
         yaml_node_t *item = yaml_document_get_node(c->doc, cols->data.sequence.items.start[i]);
         if ((rc = column(c, item, i, &t->cols[i], &multi_sep)))
             return rc;
-        if (t->cols[i].role == RILL_COL_MULTI && t->cols[i].sep == t->sep)
+        if ((t->cols[i].role == RILL_COL_MULTI || t->cols[i].role == RILL_COL_VECTOR) &&
+            t->cols[i].sep == t->sep)
             return fail_at(c, item, "column '%s': its values' separator is the file's column "
                                     "separator '%c'",
                            t->cols[i].name, t->sep);
