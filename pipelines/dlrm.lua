@@ -13,10 +13,13 @@ local cfg = rill.config{
                                   -- (log buckets, embedded) or "mnse" (MNSE of round(100 ln(1+x)))
   mlp = { bottom = 512, top = 512 }, -- first widths; each next layer is half as wide
   train = { epochs = 2, batch = 2048, lr = 1e-3, seed = 1, threads = 0 },
+  init_from = "",                 -- an export to start from; an MLET model's export fine-tunes
+                                  -- as single-layer (its tables collapsed to W1 W2)
 }
 
 local data = rill.data.criteo{ path = cfg.data, valid = cfg.valid }
-local g = rill.graph(data)
+-- started from an export, the graph takes its inference form (MLET tables collapsed)
+local g = rill.graph(data, { collapsed = cfg.init_from ~= "" })
 
 local ids = g:encode_hash{ fields = data.categorical, buckets = cfg.embed.buckets, name = "ids" }
 local emb = g:embed{ ids, dim = cfg.embed.dim, name = "emb", kind = cfg.embed.kind,
@@ -45,4 +48,5 @@ return rill.train{
   epochs = cfg.train.epochs, batch = cfg.train.batch, seed = cfg.train.seed,
   threads = cfg.train.threads,
   optim = rill.adam{ lr = cfg.train.lr },
+  init_from = cfg.init_from ~= "" and cfg.init_from or nil,
 }

@@ -236,4 +236,14 @@ run $R predict "$T/x-mlet" --data "$F" --out "$T/p-mlet-x"
     awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d } END { exit !(NR == 3000 && m < 1e-5) }'
 ok $? "MLET: the collapsed export predicts as the factorised run (within 1e-5)" || diag "$T/err"
 
+# fine-tuning the collapsed model: the same pipeline started from the export builds plain
+# single-layer tables of dim 4 (no W2) with the export's rows, and trains on
+# shellcheck disable=SC2086
+run $R train pipelines/dlrm.lua --data "$F" $SMALL --set embed.kind=mlet --set embed.dim=4 \
+    --set embed.inner=16 --set init_from="$T/x-mlet" --set train.epochs=1 --threads 2 --run "$T/ft"
+ok $status "MLET: fine-tuned from its collapsed export" || diag "$T/err"
+$R inspect "$T/ft" >"$T/ft.inspect" 2>&1
+awk '$1 == "emb.C1" { dim = $3 } /^emb\.W2/ { w2++ } END { exit !(dim == 4 && !w2) }' "$T/ft.inspect"
+ok $? "MLET: the fine-tuned model has single-layer tables of dim 4 and no W2" || diag "$T/ft.inspect"
+
 done_testing

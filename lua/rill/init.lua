@@ -198,7 +198,7 @@ Graph.__index = Graph
 -- fine-tune from an export with rill.train{ init_from = EXPORT_DIR }.
 function rill.graph(data, opts)
   if type(data) ~= "table" or not data.schema then
-    fail(2, "rill.graph(data): data must come from rill.data.criteo{...}")
+    fail(2, "rill.graph(data): data must come from rill.data.criteo{...}, rill.data.csv{...}, rill.data.avazu{...} or rill.data.libsvm{...}")
   end
   -- predicting from an export, or fine-tuning from one, builds the inference form of the
   -- graph: factorised embeddings (MLET) become single tables

@@ -12,6 +12,13 @@ for _, m in ipairs{ 2, 4, 8 } do
   variants[#variants + 1] = { name = string.format("multi %dx8", m),
                               set = { ["embed.dim"] = 8, ["embed.sets"] = m } }
 end
+-- Averaging M sets divides each set's row gradients by M; row-wise Adagrad with a small
+-- initial accumulator then steps M times shorter. These variants give the rows M times the
+-- learning rate to undo that.
+for _, m in ipairs{ 2, 4, 8 } do
+  variants[#variants + 1] = { name = string.format("multi %dx8 lr x%d", m, m),
+                              set = { ["embed.dim"] = 8, ["embed.sets"] = m, ["embed.lr"] = 0.1 * m } }
+end
 return {
   title = "Multi-embedding against single-embedding DCNv2 (generator data)",
   description = "pipelines/dcnv2.lua: embeddings and log counts into a full-rank cross network of 3 "
@@ -19,7 +26,8 @@ return {
     .. "network and the sets' outputs are averaged before the MLP. 2^20 hashed rows per field, "
     .. "row-wise Adagrad. One epoch over 270,000 training rows of `data/sample.tsv`, validation on "
     .. "the last 30,000. Pairs with equal embedding parameters: single d=16 / multi 2x8, d=32 / 4x8, "
-    .. "d=64 / 8x8. Frequency buckets: how often the example's C3 value occurs in the training part.",
+    .. "d=64 / 8x8; the `lr xM` variants give the sets' rows M times the learning rate (0.1). "
+    .. "Frequency buckets: how often the example's C3 value occurs in the training part.",
   base = "pipelines/dcnv2.lua",
   data = "data/sample.tsv",
   set = { ["train.epochs"] = 1 },
