@@ -1144,12 +1144,15 @@ typedef struct {
     rill_spectrum sp;
     const rill_param *proj;
     float *buf;
+    rill_table *t;
+    uint64_t min_count; /* rows trained in fewer steps are left out */
 } spectrum_ctx;
 
 static int spectrum_row(void *ud, uint64_t id, const float *row)
 {
     spectrum_ctx *c = ud;
-    (void)id;
+    if (c->min_count && rill_table_count(c->t, id) < c->min_count)
+        return 0;
     if (c->proj) { /* MLET: the collapsed row W1[i] W2 */
         int k = c->proj->rows, d = c->proj->cols;
         for (int j = 0; j < d; j++) {
@@ -1212,12 +1215,15 @@ typedef struct {
     int nm;
     rill_spectrum sp;
     float *buf;
+    uint64_t min_count;
 } joint_ctx;
 
 static int joint_row(void *ud, uint64_t id, const float *row)
 {
     joint_ctx *c = ud;
     (void)row;
+    if (c->min_count && rill_table_count(c->g->tables[c->members[0]], id) < c->min_count)
+        return 0;
     float *p = c->buf;
     for (int m = 0; m < c->nm; m++) {
         int i = c->members[m];
@@ -1232,9 +1238,9 @@ static int joint_row(void *ud, uint64_t id, const float *row)
 /* The joint spectrum of tables read side by side: each id of the first table's rows, its
  * rows in all of them concatenated (multi-embedding: the field's M sets as one embedding). */
 static int joint_spectrum(lua_State *L, rill_graph *g, const char *name, const int *members,
-                          int nm, rill_err *err)
+                          int nm, uint64_t min_count, rill_err *err)
 {
-    joint_ctx c = {.g = g, .members = members, .nm = nm};
+    joint_ctx c = {.g = g, .members = members, .nm = nm, .min_count = min_count};
     int d = 0;
     for (int m = 0; m < nm; m++) {
         const rill_param *proj = g->table_proj ? g->table_proj[members[m]] : NULL;
@@ -1264,7 +1270,8 @@ static int table_index(rill_graph *g, const char *name)
     return -1;
 }
 
-/* core.spectrum(graph, {run =, joint = {{name =, tables = {...}}, ...}, tables = true})
+/* core.spectrum(graph, {run =, joint = {{name =, tables = {...}}, ...}, tables = true,
+ *                        min_count = 0 (rows trained in fewer steps are left out)})
  *   -> { {name =, rows =, dim =, ia =, sv = {...}}, ... }: every table (unless tables =
  *   false), then each joint group */
 static int l_spectrum(lua_State *L)
@@ -1282,13 +1289,18 @@ static int l_spectrum(lua_State *L)
     lua_getfield(L, 2, "tables");
     bool each_table = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_pop(L, 1);
+    lua_getfield(L, 2, "min_count");
+    lua_Integer min_count = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (min_count < 0)
+        return luaL_error(L, "rill analyze spectrum: --min-count must be 0 or more");
     lua_createtable(L, g->ntables, 0);
     int out = lua_gettop(L), nout = 0;
     for (int i = 0; i < g->ntables && !rc && each_table; i++) {
         rill_table *t = g->tables[i];
         const rill_param *proj = g->table_proj ? g->table_proj[i] : NULL;
         int d = proj ? proj->cols : rill_table_dim(t);
-        spectrum_ctx c = {.proj = proj};
+        spectrum_ctx c = {.proj = proj, .t = t, .min_count = (uint64_t)min_count};
         double *sv = malloc((size_t)d * sizeof *sv), ia = 0;
         c.buf = malloc((size_t)d * sizeof(float));
         if (!sv || !c.buf || (rc = rill_spectrum_init(&c.sp, d, &err))) {
@@ -1333,7 +1345,8 @@ static int l_spectrum(lua_State *L)
                 lua_pop(L, 1);
             }
             lua_pop(L, 3);
-            if (!rc && (rc = joint_spectrum(L, g, name, members, nm, &err)) == RILL_OK)
+            if (!rc && (rc = joint_spectrum(L, g, name, members, nm, (uint64_t)min_count,
+                                            &err)) == RILL_OK)
                 lua_rawseti(L, out, ++nout);
             free(members);
         }

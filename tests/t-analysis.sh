@@ -79,6 +79,15 @@ ok $? "analyze --joint: a table beside itself has its singular values times sqrt
 fails "analyze --joint of an unknown table" "no table 'emb.nope'" \
     $R analyze spectrum "$RUN" --out "$T/spec3" --joint emb.C3,emb.nope
 
+# --min-count: only the rows trained in that many steps or more
+run $R analyze spectrum "$RUN" --out "$T/spec-mc" --min-count 2
+awk -F, 'FNR == 1 { f++; next } $5 == 1 { if (f == 1) all[$1] = $2; else few[$1] = $2 }
+         END { for (t in all) { if (few[t] > all[t]) exit 1; if (few[t] < all[t]) fewer++ } exit !(fewer > 0) }' \
+    "$T/spec/spectrum.csv" "$T/spec-mc/spectrum.csv"
+ok $? "analyze --min-count 2: fewer rows in some tables, more in none" || diag "$T/err"
+fails "analyze --min-count of a word" "--min-count many: expected a whole number" \
+    $R analyze spectrum "$RUN" --out "$T/spec-x" --min-count many
+
 # multi-embedding: each field's sets also read jointly
 ME=$T/me
 run $R train pipelines/dcnv2.lua --data "$F" --set train.epochs=1 --set embed.buckets=4096 \
@@ -107,7 +116,7 @@ return {
   seeds = { 1, 2 },
   frequency = { field = "C3", bounds = { 2 }, count_in = "data" },
   out = "$T/sweep",
-  spectrum = true,
+  spectrum = { min_count = 1 },
   parallel = 2,
 }
 LUA
@@ -121,8 +130,16 @@ grep -q 'AUC bucket1 (0-1) | AUC bucket2 (>=2)' "$T/sweep/results.md"
 ok $? "sweep: a per-frequency column from the data's counts" || diag "$T/sweep/results.md"
 grep -q '| mean IA |' "$T/sweep/results.md" && grep -q '^| emb.C26 | [0-9.]* | [0-9.]* |$' "$T/sweep/results.md" &&
     [ -s "$T/sweep/runs/embed.dim_4_s1/analysis/spectrum.csv" ]
-ok $? "sweep with spectrum = true: mean IA per variant and a per-table IA table" ||
+ok $? "sweep with spectrum (min_count 1): mean IA per variant and a per-table IA table" ||
     diag "$T/sweep/results.md"
+# an analysis lost: the next call analyses again without training again
+rm -r "$T/sweep/runs/embed.dim_8_s2/analysis"
+cp "$T/sweep/runs/embed.dim_8_s2/eval.lua" "$T/eval-before.lua"
+run $R sweep "$T/sweep.lua"
+[ "$status" -eq 0 ] && grep -q '4 runs, 1 to do' "$T/err" &&
+    [ -s "$T/sweep/runs/embed.dim_8_s2/analysis/spectrum.csv" ] &&
+    cmp -s "$T/eval-before.lua" "$T/sweep/runs/embed.dim_8_s2/eval.lua"
+ok $? "sweep: a run without its analysis is analysed again, not trained again" || diag "$T/err"
 cp "$T/sweep/results.csv" "$T/first.csv"
 run $R sweep "$T/sweep.lua"
 [ "$status" -eq 0 ] && grep -q '4 runs, 0 to do' "$T/err" && cmp -s "$T/first.csv" "$T/sweep/results.csv"

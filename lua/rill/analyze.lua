@@ -46,7 +46,11 @@ local function set_groups(res)
 end
 
 function analyze.spectrum(graph, run, c)
-  local res = core.spectrum(graph.core, { run = run })
+  local min_count = c.min_count and math.tointeger(tonumber(c.min_count))
+  if c.min_count and (not min_count or min_count < 0) then
+    error(string.format("--min-count %s: expected a whole number, 0 or more", tostring(c.min_count)), 0)
+  end
+  local res = core.spectrum(graph.core, { run = run, min_count = min_count })
   local groups = set_groups(res)
   if c.joint then
     local tables = {}
@@ -54,7 +58,8 @@ function analyze.spectrum(graph, run, c)
     groups[#groups + 1] = { name = string.format("%s [joint]", table.concat(tables, "+")), tables = tables }
   end
   if #groups > 0 then
-    for _, j in ipairs(core.spectrum(graph.core, { run = run, joint = groups, tables = false })) do
+    for _, j in ipairs(core.spectrum(graph.core, { run = run, joint = groups, tables = false,
+                                                   min_count = min_count })) do
       res[#res + 1] = j
     end
   end

@@ -14,11 +14,12 @@ usage: rill COMMAND ...
   rill export RUN --out DIR
       the trained model as .npy files and a manifest (see README); rill predict DIR works
       from the export alone
-  rill analyze spectrum RUN [--out DIR] [--joint TABLE,TABLE,...]
+  rill analyze spectrum RUN [--out DIR] [--joint TABLE,TABLE,...] [--min-count N]
       singular values of every embedding table, information abundance; a table, CSV and
       an SVG plot in DIR (default RUN/analysis); a multi-embedding field's sets are also
       read jointly (one row per id, the sets side by side), and --joint names other
-      tables to read so
+      tables to read so; --min-count leaves out rows trained in fewer than N steps
+      (rarely trained rows keep their random start, which looks isotropic)
   rill resume RUN [--threads N]
       continue a run from its last checkpoint (after Ctrl-C, a crash or a kill); the
       finished run equals one that was never interrupted (same thread count)
@@ -211,12 +212,13 @@ function commands.analyze(args)
   local what = args[2]
   local known = { spectrum = true }
   if not known[what] then die("rill analyze: what? (known: spectrum)") end
-  local o = parse(args, 3, { out = true, joint = true })
+  local o = parse(args, 3, { out = true, joint = true, ["min-count"] = true })
   local run = o.rest[1]
   if not run then die("rill analyze %s: which run directory?", what) end
   local script, meta = run_pipeline(run, "the pipeline")
   run_script(script, { mode = "analyze", analysis = what, run = run, script = script,
-                       data = meta.data, set = meta.set, out = o.out, joint = o.joint }, nil, true)
+                       data = meta.data, set = meta.set, out = o.out, joint = o.joint,
+                       min_count = o["min-count"] }, nil, true)
   return 0
 end
 

@@ -21,7 +21,8 @@
 --   spectrum = true,                     also rill analyze spectrum each run: the mean
 --                                        information abundance per variant and a table of
 --                                        it per field (a multi-embedding field: its sets
---                                        read jointly)
+--                                        read jointly); { min_count = N }: over the rows
+--                                        trained in N steps or more
 --   parallel = 1,                        runs at a time (2: two, one thread each)
 --   threads = 2,                         threads per run when parallel = 1
 -- A run whose evaluation is already there is not run again, so an interrupted sweep picks
@@ -139,13 +140,15 @@ function M.run(path, opts)
                       "--frequency", shell_quote(fr.field or "") }
       if fr.bounds then eargs[#eargs + 1] = "--bounds " .. table.concat(fr.bounds, ",") end
       if fr.count_in then eargs[#eargs + 1] = "--count-in " .. shell_quote(fr.count_in) end
-      local eval = rill_bin .. " eval " .. table.concat(eargs, " ")
+      local analyze
       if sw.spectrum then
-        eval = eval .. " && " .. rill_bin .. " analyze spectrum " .. shell_quote(dir) .. " --out " ..
-               shell_quote(dir .. "/analysis")
+        local mc = type(sw.spectrum) == "table" and sw.spectrum.min_count
+        analyze = rill_bin .. " analyze spectrum " .. shell_quote(dir) .. " --out " ..
+                  shell_quote(dir .. "/analysis") .. (mc and (" --min-count " .. mc) or "")
       end
       runs[#runs + 1] = { variant = v, seed = seed, dir = dir,
-                          train = rill_bin .. " train " .. table.concat(args, " "), eval = eval,
+                          train = rill_bin .. " train " .. table.concat(args, " "),
+                          eval = rill_bin .. " eval " .. table.concat(eargs, " "), analyze = analyze,
                           done = sw.spectrum and (dir .. "/analysis/spectrum.csv") or (dir .. "/eval.lua") }
     end
   end
@@ -162,8 +165,13 @@ function M.run(path, opts)
     for _, r in ipairs(group) do
       io.stderr:write(string.format("[%d/%d] %s, seed %d (%ds so far)\n", i + (_ - 1), #todo,
                                     r.variant.name, r.seed, os.time() - t0))
-      cmds[#cmds + 1] = string.format("( %s >%s 2>&1 && %s >>%s 2>&1 )", r.train,
-                                      shell_quote(r.dir .. ".log"), r.eval, shell_quote(r.dir .. ".log"))
+      local log = shell_quote(r.dir .. ".log")
+      if exists(r.dir .. "/eval.lua") then -- trained and evaluated: only the analysis is missing
+        cmds[#cmds + 1] = string.format("( %s >>%s 2>&1 )", r.analyze, log)
+      else
+        cmds[#cmds + 1] = string.format("( %s >%s 2>&1 && %s >>%s 2>&1%s )", r.train, log, r.eval,
+                                        log, r.analyze and string.format(" && %s >>%s 2>&1", r.analyze, log) or "")
+      end
     end
     local ok = os.execute(table.concat(cmds, " & ") .. (#cmds > 1 and " & wait" or ""))
     for _, r in ipairs(group) do
@@ -335,8 +343,10 @@ function M.report(sw, out, runs, variants, seeds, path)
     end)
     if #keys > 0 then
       md[#md + 1] = ""
+      local mc = type(sw.spectrum) == "table" and sw.spectrum.min_count
       md[#md + 1] = "Information abundance (sum of singular values over the largest) per table, mean over " ..
-                    "seeds; a multi-embedding field's sets read jointly (`rill analyze spectrum`)."
+                    "seeds; a multi-embedding field's sets read jointly (`rill analyze spectrum`" ..
+                    (mc and string.format(" over the rows trained in %d steps or more", mc) or "") .. ")."
       md[#md + 1] = ""
       local h, rl = "| table |", "|---|"
       local shown = {}
