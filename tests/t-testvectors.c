@@ -312,7 +312,7 @@ static void run_mnse(const tv_case *c)
     t.nfeeds = 1;
     char a[160], bases[64] = "";
     for (int k = 0; k < nb; k++) {
-        char key[16];
+        char key[24];
         snprintf(key, sizeof key, "base_%d", k);
         snprintf(bases + strlen(bases), sizeof bases - strlen(bases), "%s%d", k ? "," : "",
                  tv_int(c, key));
@@ -327,7 +327,7 @@ static void run_mnse(const tv_case *c)
     size_t off[8];
     size_t rows = 0;
     for (int k = 0; k < nb; k++) {
-        char tn[16];
+        char tn[24];
         snprintf(tn, sizeof tn, "T_%d", k);
         const tv_tensor *v = tv_get(c, tn);
         off[k] = rows;
@@ -343,7 +343,7 @@ static void run_mnse(const tv_case *c)
         gt_objective(&t, dout, &err);
         check("mnse", c, t.node->out, "out");
         for (int k = 0; k < nb; k++) {
-            char tn[16];
+            char tn[24];
             snprintf(tn, sizeof tn, "dT_%d", k);
             check("mnse", c, T->grad + off[k] * d, tn);
         }
