@@ -39,7 +39,7 @@ lib/rill/core.so: $(LIB_OBJS)
 	@mkdir -p lib/rill
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(filter-out -llua5.4,$(LDLIBS))
 
-build/tests/%: tests/%.c build/librill.a tests/tap.h
+build/tests/%: tests/%.c build/librill.a tests/tap.h tests/tmpfiles.h
 	@mkdir -p build/tests
 	@echo "  CC      $<"
 	@$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Itests -o $@ $< build/librill.a $(LDFLAGS) $(LDLIBS)

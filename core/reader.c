@@ -295,6 +295,24 @@ static int line_offset(const rill_reader *r, uint64_t L, uint64_t *out, rill_err
     return rc;
 }
 
+void rill_quote_field(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (i == 40) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\')
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+    }
+    out[o] = 0;
+}
+
 static bool in_part(const rill_reader *r, uint64_t line)
 {
     const rill_reader_cfg *c = &r->cfg;

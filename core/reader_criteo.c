@@ -41,26 +41,6 @@ static int check_schema(const rill_schema *s, rill_err *err)
     return RILL_OK;
 }
 
-/* The field as it appears in the file, for messages: at most 40 bytes, control and
- * non-ASCII bytes escaped, so a binary file or a stray CR shows up legibly. */
-static void quote(char *out, size_t cap, const char *s, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 8 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (i == 40) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\')
-            out[o++] = (char)c;
-        else
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-    }
-    out[o] = 0;
-}
-
 static const char *field_name(const rill_schema *s, int col, char *buf, size_t cap)
 {
     if (col == 0)
@@ -81,7 +61,7 @@ static int field_fail(rill_line_fail *fail, const rill_schema *s, int col, const
                       const char *f, size_t n, const char *problem, const char *expected)
 {
     char name[16], q[200];
-    quote(q, sizeof q, f, n);
+    rill_quote_field(q, sizeof q, f, n);
     fail->col = (size_t)(f - line) + 1;
     snprintf(fail->what, sizeof fail->what, "field %s = '%s' %s (%s)",
              field_name(s, col, name, sizeof name), q, problem, expected);
@@ -142,7 +122,7 @@ static int parse_slow(rill_batch *b, const char *line, size_t len, uint64_t line
         if (col == 0) {
             if (n != 1 || (f[0] != '0' && f[0] != '1')) {
                 char q[200];
-                quote(q, sizeof q, f, n);
+                rill_quote_field(q, sizeof q, f, n);
                 fail->col = 1;
                 snprintf(fail->what, sizeof fail->what, "label = '%s' is not 0 or 1", q);
                 return -1;

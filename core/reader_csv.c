@@ -23,25 +23,6 @@ static int check_schema(const rill_schema *s, rill_err *err)
     return RILL_OK;
 }
 
-/* As in reader_criteo.c: at most 40 bytes, control and non-ASCII bytes escaped. */
-static void quote_text(char *out, size_t cap, const char *s, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 8 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (i == 40) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\')
-            out[o++] = (char)c;
-        else
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-    }
-    out[o] = 0;
-}
-
 __attribute__((format(printf, 5, 6))) static int col_fail(rill_line_fail *fail, const char *line,
                                                           const char *at, const rill_column *c,
                                                           const char *fmt, ...)
@@ -89,14 +70,14 @@ static int store(rill_batch *b, int row, const rill_column *c, const value *v, c
         return 0;
     case RILL_COL_LABEL:
         if (!parse_number(v->s, v->n, &x)) {
-            quote_text(q, sizeof q, v->s, v->n);
+            rill_quote_field(q, sizeof q, v->s, v->n);
             return col_fail(fail, line, v->at, c, "= '%s' is not a number (expected a label%s)",
                             q, c->has_threshold ? " to compare with the threshold" : ", 0 or 1");
         }
         if (c->has_threshold) {
             x = x >= c->threshold;
         } else if (x < 0 || x > 1) {
-            quote_text(q, sizeof q, v->s, v->n);
+            rill_quote_field(q, sizeof q, v->s, v->n);
             return col_fail(fail, line, v->at, c, "= '%s' is outside [0, 1] (expected a label, "
                             "0 or 1; give the column a threshold to make one from a score)", q);
         }
@@ -104,7 +85,7 @@ static int store(rill_batch *b, int row, const rill_column *c, const value *v, c
         return 0;
     case RILL_COL_WEIGHT:
         if (!parse_number(v->s, v->n, &x) || x < 0) {
-            quote_text(q, sizeof q, v->s, v->n);
+            rill_quote_field(q, sizeof q, v->s, v->n);
             return col_fail(fail, line, v->at, c, "= '%s' is not a weight (expected a number "
                             ">= 0)", q);
         }
@@ -116,7 +97,7 @@ static int store(rill_batch *b, int row, const rill_column *c, const value *v, c
             return 0;
         }
         if (!parse_number(v->s, v->n, &x)) {
-            quote_text(q, sizeof q, v->s, v->n);
+            rill_quote_field(q, sizeof q, v->s, v->n);
             return col_fail(fail, line, v->at, c, "= '%s' is not a number (expected a decimal "
                             "such as 3, -0.5 or 1e-3, or empty)", q);
         }
@@ -136,7 +117,7 @@ static int store(rill_batch *b, int row, const rill_column *c, const value *v, c
             if (!e)
                 e = end;
             if (k == c->dim || !parse_number(p, (size_t)(e - p), &x)) {
-                quote_text(q, sizeof q, p, (size_t)(e - p));
+                rill_quote_field(q, sizeof q, p, (size_t)(e - p));
                 if (k == c->dim)
                     return col_fail(fail, line, v->at, c, "has more than %d numbers (its dim)",
                                     c->dim);
@@ -225,8 +206,10 @@ static int parse(rill_batch *b, const char *line, size_t len, uint64_t lineno,
                              "(quoted values cannot span lines)", c->name);
                     return -1;
                 }
-                if (e + 1 < end && e[1] == t->quote) { /* a doubled quote */
-                    size_t piece = (size_t)(e - q) + 1;
+                bool doubled = e + 1 < end && e[1] == t->quote;
+                if (doubled || copied) {
+                    /* unescaping: the piece up to here (with one quote if doubled) copied */
+                    size_t piece = (size_t)(e - q) + doubled;
                     if (n + piece > sizeof scratch) {
                         fail->col = (size_t)(p - line) + 1;
                         snprintf(fail->what, sizeof fail->what,
@@ -237,20 +220,12 @@ static int parse(rill_batch *b, const char *line, size_t len, uint64_t lineno,
                     memcpy(scratch + n, q, piece);
                     n += piece;
                     copied = true;
+                }
+                if (doubled) {
                     q = e + 2;
                     continue;
                 }
                 if (copied) {
-                    size_t piece = (size_t)(e - q);
-                    if (n + piece > sizeof scratch) {
-                        fail->col = (size_t)(p - line) + 1;
-                        snprintf(fail->what, sizeof fail->what,
-                                 "column %s: a quoted value with quotes inside longer than %zu "
-                                 "bytes", c->name, sizeof scratch);
-                        return -1;
-                    }
-                    memcpy(scratch + n, q, piece);
-                    n += piece;
                     v.s = scratch;
                     v.n = n;
                 } else {

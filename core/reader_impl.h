@@ -17,6 +17,10 @@ typedef struct rill_line_fail {
     char what[768];
 } rill_line_fail;
 
+/* A field as it appears in the file, for messages: at most 40 bytes, control and non-ASCII
+ * bytes escaped (\xNN), so a binary file or a stray CR shows up legibly. */
+void rill_quote_field(char *out, size_t cap, const char *s, size_t n);
+
 typedef struct rill_format {
     const char *name;
     /* RILL_OK if the schema is the one this format fills, else RILL_EINVAL in err. */

@@ -13,35 +13,8 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "tmpfiles.h"
 #include "util.h"
-
-static char tmpdir[64];
-static char *made[96];
-static int nmade;
-
-static const char *write_str(const char *name, const char *text)
-{
-    char *path = malloc(strlen(tmpdir) + strlen(name) + 2);
-    sprintf(path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    size_t n = strlen(text);
-    if (!f || fwrite(text, 1, n, f) != n || fclose(f) != 0 ||
-        nmade == (int)(sizeof made / sizeof made[0])) {
-        printf("Bail out! cannot write %s\n", path);
-        exit(1);
-    }
-    made[nmade++] = path;
-    return path;
-}
-
-static void cleanup(void)
-{
-    for (int i = 0; i < nmade; i++) {
-        unlink(made[i]);
-        free(made[i]);
-    }
-    rmdir(tmpdir);
-}
 
 static bool has(const char *s, const char *needle)
 {
@@ -69,7 +42,7 @@ static void test_schema_good(void)
 {
     rill_schema s;
     rill_err err = {0};
-    const char *path = write_str("good.yaml", good_yaml);
+    const char *path = tmp_write("good.yaml", good_yaml);
     if (!ok(rill_schema_load_yaml(&s, path, &err) == RILL_OK, "schema: a YAML schema with every "
                                                                "role loads")) {
         diag("%s", err.msg);
@@ -89,7 +62,7 @@ static void test_schema_good(void)
        "schema: the layout (comma, quote, header, 7 columns, m split on |, r >= 4)");
     rill_schema_free(&s);
 
-    path = write_str("tsv.yaml", "format: tsv\ncolumns:\n  - { name: y, role: label }\n"
+    path = tmp_write("tsv.yaml", "format: tsv\ncolumns:\n  - { name: y, role: label }\n"
                                  "  - { name: t, role: multi }\n"
                                  "  - { name: u, role: categorical, group: true }\n");
     ok(rill_schema_load_yaml(&s, path, &err) == RILL_OK && s.text.sep == '\t' &&
@@ -103,8 +76,8 @@ static void schema_fails(const char *what, const char *text, const char *where,
                          const char *needle)
 {
     char name[64];
-    snprintf(name, sizeof name, "bad%d.yaml", nmade);
-    const char *path = write_str(name, text);
+    snprintf(name, sizeof name, "bad%d.yaml", tmp_nmade);
+    const char *path = tmp_write(name, text);
     rill_schema s;
     rill_err err = {0};
     int rc = rill_schema_load_yaml(&s, path, &err);
@@ -205,7 +178,7 @@ static uint64_t h(const char *s)
 
 static void test_parse(void)
 {
-    const char *path = write_str(
+    const char *path = tmp_write(
         "parse.csv",
         "id,y,w,n,c,m,r\n"
         "1,1,0.5,3.25,abc,a|b|c,5\n"
@@ -257,8 +230,8 @@ static void reading_fails(const char *what, const char *text, const char *where,
                           const char *needle)
 {
     char name[64];
-    snprintf(name, sizeof name, "bad%d.csv", nmade);
-    const char *path = write_str(name, text);
+    snprintf(name, sizeof name, "bad%d.csv", tmp_nmade);
+    const char *path = tmp_write(name, text);
     rill_reader_cfg cfg = cfg_for(path);
     rill_reader *r = NULL;
     rill_err err = {0};
@@ -305,7 +278,7 @@ static void test_bad(void)
 #undef BAD
 
     /* skip mode counts the bad lines and reads the rest */
-    const char *path = write_str("skip.csv", "id,y,w,n,c,m,r\n1,1,1,1,a,b,1\n1,2,1,1,a,b,1\n"
+    const char *path = tmp_write("skip.csv", "id,y,w,n,c,m,r\n1,1,1,1,a,b,1\n1,2,1,1,a,b,1\n"
                                              "1,1,1\n1,0,1,1,a,b,1\n");
     rill_reader_cfg cfg = cfg_for(path);
     cfg.on_bad_line = RILL_BAD_SKIP;
@@ -328,7 +301,7 @@ static void test_split(void)
     char text[1024] = "id,y,w,n,c,m,r\n";
     for (int i = 0; i < 10; i++)
         sprintf(text + strlen(text), "%d,%d,1,%d,a,b,1\n", i, i % 2, i);
-    const char *path = write_str("split.csv", text);
+    const char *path = tmp_write("split.csv", text);
     int rows[2] = {0, 0};
     float first[2] = {-1, -1};
     for (int part = 0; part < 2; part++) {
@@ -388,16 +361,11 @@ static void test_avazu(void)
 
 int main(void)
 {
-    strcpy(tmpdir, "/tmp/rill-csv-XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        printf("Bail out! mkdtemp failed\n");
-        return 1;
-    }
-    atexit(cleanup);
+    tmp_start("csv");
     test_schema_good();
     test_schema_bad();
     rill_err err = {0};
-    if (rill_schema_load_yaml(&schema, write_str("s.yaml", good_yaml), &err)) {
+    if (rill_schema_load_yaml(&schema, tmp_write("s.yaml", good_yaml), &err)) {
         printf("Bail out! %s\n", err.msg);
         return 1;
     }

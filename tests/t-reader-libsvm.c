@@ -10,42 +10,15 @@
 #include <unistd.h>
 
 #include "tap.h"
-
-static char tmpdir[64];
-static char *made[64];
-static int nmade;
-
-static const char *write_str(const char *name, const char *text)
-{
-    char *path = malloc(strlen(tmpdir) + strlen(name) + 2);
-    sprintf(path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    size_t n = strlen(text);
-    if (!f || fwrite(text, 1, n, f) != n || fclose(f) != 0 ||
-        nmade == (int)(sizeof made / sizeof made[0])) {
-        printf("Bail out! cannot write %s\n", path);
-        exit(1);
-    }
-    made[nmade++] = path;
-    return path;
-}
-
-static void cleanup(void)
-{
-    for (int i = 0; i < nmade; i++) {
-        unlink(made[i]);
-        free(made[i]);
-    }
-    rmdir(tmpdir);
-}
+#include "tmpfiles.h"
 
 /* Reads the whole file into one batch (at most 64 rows); rc as rill_reader_next's. */
 static int read_one(const char *text, rill_schema *s, rill_reader **r, const rill_batch **b,
                     rill_err *err)
 {
     char name[32];
-    snprintf(name, sizeof name, "f%d.txt", nmade);
-    rill_reader_cfg cfg = {.path = write_str(name, text), .format = RILL_FMT_LIBSVM,
+    snprintf(name, sizeof name, "f%d.txt", tmp_nmade);
+    rill_reader_cfg cfg = {.path = tmp_write(name, text), .format = RILL_FMT_LIBSVM,
                            .schema = s, .part = RILL_PART_ALL, .batch = 64};
     int rc = rill_reader_open(r, &cfg, err);
     return rc ? rc : rill_reader_next(*r, b, err);
@@ -161,12 +134,7 @@ static void test_frappe(void)
 
 int main(void)
 {
-    strcpy(tmpdir, "/tmp/rill-svm-XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        printf("Bail out! mkdtemp failed\n");
-        return 1;
-    }
-    atexit(cleanup);
+    tmp_start("svm");
     test_parse();
     test_frappe();
     return done_testing();

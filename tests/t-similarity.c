@@ -6,35 +6,7 @@
 #include "graphtest.h"
 #include "pool.h"
 #include "reader.h"
-
-#include <unistd.h>
-
-static char tmpdir[64];
-static char *made[32];
-static int nmade;
-
-static const char *write_str(const char *name, const char *text)
-{
-    char *path = malloc(strlen(tmpdir) + strlen(name) + 2);
-    sprintf(path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    size_t n = strlen(text);
-    if (!f || fwrite(text, 1, n, f) != n || fclose(f) != 0 || nmade == 32) {
-        printf("Bail out! cannot write %s\n", path);
-        exit(1);
-    }
-    made[nmade++] = path;
-    return path;
-}
-
-static void cleanup(void)
-{
-    for (int i = 0; i < nmade; i++) {
-        unlink(made[i]);
-        free(made[i]);
-    }
-    rmdir(tmpdir);
-}
+#include "tmpfiles.h"
 
 static const char *const yaml = "columns:\n"
                                 "  - { name: y, role: label }\n"
@@ -45,8 +17,8 @@ static int read_file(const rill_schema *s, const char *text, rill_reader **r,
                      const rill_batch **b, rill_err *err)
 {
     char name[32];
-    snprintf(name, sizeof name, "v%d.csv", nmade);
-    rill_reader_cfg cfg = {.path = write_str(name, text), .format = RILL_FMT_CSV, .schema = s,
+    snprintf(name, sizeof name, "v%d.csv", tmp_nmade);
+    rill_reader_cfg cfg = {.path = tmp_write(name, text), .format = RILL_FMT_CSV, .schema = s,
                            .part = RILL_PART_ALL, .batch = 16};
     int rc = rill_reader_open(r, &cfg, err);
     return rc ? rc : rill_reader_next(*r, b, err);
@@ -54,16 +26,11 @@ static int read_file(const rill_schema *s, const char *text, rill_reader **r,
 
 int main(void)
 {
-    strcpy(tmpdir, "/tmp/rill-sim-XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        printf("Bail out! mkdtemp failed\n");
-        return 1;
-    }
-    atexit(cleanup);
+    tmp_start("sim");
     rill_pool_start(2, NULL);
     rill_schema s;
     rill_err err = {0};
-    if (rill_schema_load_yaml(&s, write_str("s.yaml", yaml), &err)) {
+    if (rill_schema_load_yaml(&s, tmp_write("s.yaml", yaml), &err)) {
         printf("Bail out! %s\n", err.msg);
         return 1;
     }
@@ -153,7 +120,7 @@ int main(void)
         rill_schema t;
         char name[32];
         snprintf(name, sizeof name, "bad%zu.yaml", k);
-        rc = rill_schema_load_yaml(&t, write_str(name, bad_yaml[k][0]), &err);
+        rc = rill_schema_load_yaml(&t, tmp_write(name, bad_yaml[k][0]), &err);
         if (!ok(rc != RILL_OK && strstr(err.msg, bad_yaml[k][1]), "schema: '%s'", bad_yaml[k][1]))
             diag("%s", err.msg);
         if (rc == RILL_OK)
