@@ -57,8 +57,10 @@ void rill_schema_free(rill_schema *s)
     free(s->cat_names);
     free(s->cat_multi);
     free(s->name);
-    for (int i = 0; s->text.cols && i < s->text.ncols; i++)
+    for (int i = 0; s->text.cols && i < s->text.ncols; i++) {
         free(s->text.cols[i].name);
+        free(s->text.cols[i].positive);
+    }
     free(s->text.cols);
     memset(s, 0, sizeof *s);
 }

@@ -33,6 +33,7 @@ typedef struct rill_column {
     bool has_threshold;
     double threshold; /* LABEL: the label is value >= threshold */
     bool group;       /* CAT: its value groups examples for grouped AUC (GAUC) */
+    char *positive;   /* LABEL: the label is value == positive (text), else NULL */
 } rill_column;
 
 /* The layout of a delimited text file; ncols = 0 for the fixed formats (Criteo). */
@@ -40,6 +41,7 @@ typedef struct rill_text_layout {
     char sep;         /* between columns */
     char quote;       /* around a column that holds sep or quote (doubled inside); 0: none */
     bool header;      /* the first line names the columns */
+    bool trim;        /* spaces around unquoted values are not part of them */
     int ncols;
     rill_column *cols;
 } rill_text_layout;

@@ -620,7 +620,13 @@ static int check_header(rill_reader *r, rill_err *err)
         size_t k = e ? (size_t)(e - p) : strlen(p);
         const char *q = p;
         size_t qk = k;
-        if (t->quote && k >= 2 && q[0] == t->quote && q[k - 1] == t->quote) {
+        while (t->trim && qk && (q[0] == ' ' || q[0] == '\t')) {
+            q++;
+            qk--;
+        }
+        while (t->trim && qk && (q[qk - 1] == ' ' || q[qk - 1] == '\t'))
+            qk--;
+        if (t->quote && qk >= 2 && q[0] == t->quote && q[qk - 1] == t->quote) {
             q++;
             qk -= 2;
         }

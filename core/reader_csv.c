@@ -69,12 +69,16 @@ static int store(rill_batch *b, int row, const rill_column *c, const value *v, c
     case RILL_COL_SKIP:
         return 0;
     case RILL_COL_LABEL:
-        if (!parse_number(v->s, v->n, &x)) {
+        if (c->positive) {
+            x = strlen(c->positive) == v->n && memcmp(c->positive, v->s, v->n) == 0;
+        } else if (!parse_number(v->s, v->n, &x)) {
             rill_quote_field(q, sizeof q, v->s, v->n);
             return col_fail(fail, line, v->at, c, "= '%s' is not a number (expected a label%s)",
                             q, c->has_threshold ? " to compare with the threshold" : ", 0 or 1");
         }
-        if (c->has_threshold) {
+        if (c->positive) {
+            /* x is already 0 or 1 */
+        } else if (c->has_threshold) {
             x = x >= c->threshold;
         } else if (x < 0 || x > 1) {
             rill_quote_field(q, sizeof q, v->s, v->n);
@@ -190,6 +194,10 @@ static int parse(rill_batch *b, const char *line, size_t len, uint64_t lineno,
             return -1;
         }
         const rill_column *c = &t->cols[col];
+        if (t->trim && t->sep != ' ' && t->sep != '\t') /* spaces before a quote too */
+            while (p < end && (*p == ' ' || *p == '\t') && p + 1 < end && p[1] != t->sep &&
+                   (p[1] == ' ' || p[1] == '\t' || p[1] == t->quote))
+                p++;
         value v = {.at = p};
         const char *next;
         if (t->quote && p < end && *p == t->quote) {
@@ -235,6 +243,8 @@ static int parse(rill_batch *b, const char *line, size_t len, uint64_t lineno,
                 next = e + 1;
                 break;
             }
+            while (t->trim && next < end && *next != t->sep && (*next == ' ' || *next == '\t'))
+                next++;
             if (next < end && *next != t->sep) {
                 fail->col = (size_t)(next - line) + 1;
                 snprintf(fail->what, sizeof fail->what,
@@ -247,6 +257,12 @@ static int parse(rill_batch *b, const char *line, size_t len, uint64_t lineno,
             next = e ? e : end;
             v.s = p;
             v.n = (size_t)(next - p);
+            while (t->trim && v.n && (v.s[0] == ' ' || v.s[0] == '\t')) {
+                v.s++;
+                v.n--;
+            }
+            while (t->trim && v.n && (v.s[v.n - 1] == ' ' || v.s[v.n - 1] == '\t'))
+                v.n--;
         }
         if (store(b, row, c, &v, line, fail))
             return -1;

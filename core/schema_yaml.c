@@ -4,10 +4,12 @@
  *   separator: ","         # one character; default "," for csv, "\t" for tsv
  *   quote: '"'             # one character, or "" for none; default '"' for csv, none for tsv
  *   header: true           # the first line names the columns; default true for csv, false for tsv
+ *   trim: false            # true: spaces around unquoted values are not part of them
  *   columns:               # every column of the file, in order
  *     - { name: id, role: skip }
  *     - { name: click, role: label }
  *     - { name: rating, role: label, threshold: 4 }   # label = rating >= 4
+ *     - { name: income, role: label, positive: "50000+." }  # label = (income == "50000+.")
  *     - { name: genres, role: multi, separator: "|" }
  *     - { name: age, role: numeric }
  *     - { name: city, role: categorical }
@@ -117,7 +119,7 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
         return fail_at(c, n, "%s must be a mapping such as { name: click, role: label }, got %s",
                        where, kind_name(n));
     const yaml_node_t *role_node = NULL, *sep_node = NULL, *thr_node = NULL, *group_node = NULL,
-                      *dim_node = NULL;
+                      *dim_node = NULL, *pos_node = NULL;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
@@ -144,9 +146,11 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
             group_node = v;
         } else if (strcmp(key, "dim") == 0) {
             dim_node = v;
+        } else if (strcmp(key, "positive") == 0) {
+            pos_node = v;
         } else {
             return fail_at(c, k, "unknown key '%s' in a column (known: name, role, separator, "
-                                 "threshold, group, dim)",
+                                 "threshold, positive, group, dim)",
                            key);
         }
     }
@@ -204,6 +208,19 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
             return rc;
         col->has_threshold = true;
     }
+    if (pos_node) {
+        const char *text = "";
+        if (col->role != RILL_COL_LABEL)
+            return fail_at(c, pos_node, "column '%s': 'positive' is for role label, not %s",
+                           col->name, role);
+        if (thr_node)
+            return fail_at(c, pos_node, "column '%s': give 'threshold' or 'positive', not both",
+                           col->name);
+        if ((rc = scalar(c, pos_node, "positive", &text)))
+            return rc;
+        if (!(col->positive = strdup(text)))
+            return rill_errf(c->err, RILL_ENOMEM, "out of memory");
+    }
     if (group_node) {
         if ((rc = boolean(c, group_node, "group", &col->group)))
             return rc;
@@ -225,7 +242,8 @@ static int load(ctx *c, rill_schema *s)
         return fail_at(c, root, "the schema must be a mapping of format, separator, quote, "
                                 "header and columns, got %s",
                        kind_name(root));
-    const yaml_node_t *format = NULL, *sep = NULL, *quote = NULL, *header = NULL, *cols = NULL;
+    const yaml_node_t *format = NULL, *sep = NULL, *quote = NULL, *header = NULL, *cols = NULL,
+                      *trim = NULL;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
         yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
@@ -239,10 +257,11 @@ static int load(ctx *c, rill_schema *s)
                                    : strcmp(key, "quote") == 0     ? &quote
                                    : strcmp(key, "header") == 0    ? &header
                                    : strcmp(key, "columns") == 0   ? &cols
+                                   : strcmp(key, "trim") == 0      ? &trim
                                                                    : NULL;
         if (!slot)
             return fail_at(c, k, "unknown key '%s' (known: format, separator, quote, header, "
-                                 "columns)",
+                                 "trim, columns)",
                            key);
         if (*slot)
             return fail_at(c, k, "key '%s' is given twice", key);
@@ -268,6 +287,8 @@ static int load(ctx *c, rill_schema *s)
     if (quote && (rc = one_char(c, quote, "quote", true, &t->quote)))
         return rc;
     if (header && (rc = boolean(c, header, "header", &t->header)))
+        return rc;
+    if (trim && (rc = boolean(c, trim, "trim", &t->trim)))
         return rc;
     if (t->quote && t->quote == t->sep)
         return fail_at(c, quote ? quote : root, "the quote and the separator are the same "

@@ -2,7 +2,8 @@
 # Data beyond the Criteo layout, end to end through bin/rill: a MovieLens-style TSV made here
 # (60 users who each like one third of 300 items) read by pipelines/movielens.lua's YAML
 # schema, with grouped AUC per user; the pipelines on the real samples in ../shared/data
-# (MovieLens 100K, Avazu; skipped where absent; RILL_SHARED overrides).
+# (MovieLens 100K, Avazu, Census-Income's two tasks; skipped where absent; RILL_SHARED
+# overrides).
 cd "$(dirname "$0")/.." || exit 1
 . tests/tap.sh
 SHARED=${RILL_SHARED:-../shared}
@@ -55,6 +56,18 @@ if [ -r "$SHARED/data/avazu/avazu_train_head9999.csv" ]; then
     ok $? "Avazu sample: AUC above 0.65 (${auc:-none})" || diag "$T/err"
 else
     n=$((n + 1)); echo "ok $n # SKIP $SHARED/data/avazu is absent"
+fi
+
+if [ -r "$SHARED/data/census_income_mtl/census-income.test.gz" ]; then
+    zcat "$SHARED/data/census_income_mtl/census-income.test.gz" >"$T/census.csv"
+    run $R train pipelines/census.lua --data "$T/census.csv" --set train.epochs=1 --threads 2 \
+        --run "$T/census"
+    aucs=$(sed -n 's/^\(income\|never_married\): auc \(0\.[0-9]*\).*/\2/p' "$T/err" | tr '\n' ' ')
+    [ "$status" -eq 0 ] && echo "$aucs" | awk '{ exit !(NF == 2 && $1 > 0.9 && $2 > 0.95) }'
+    ok $? "Census-Income, two tasks: income AUC above 0.9, never married above 0.95 (${aucs:-none})" ||
+        diag "$T/err"
+else
+    n=$((n + 1)); echo "ok $n # SKIP $SHARED/data/census_income_mtl is absent"
 fi
 
 done_testing

@@ -152,6 +152,14 @@ static void test_schema_bad(void)
                                "  - { name: u, role: categorical, group: true }\n"
                                "  - { name: v, role: categorical, group: true }\n",
                  ":", "two columns group the examples ('u' and 'v'; at most one)");
+    schema_fails("positive off label", "columns:\n  - { name: y, role: label }\n"
+                                       "  - { name: c, role: categorical, positive: a }\n",
+                 ":3:45:", "column 'c': 'positive' is for role label, not categorical");
+    schema_fails("positive and threshold", "columns:\n  - { name: y, role: label, threshold: 1, "
+                                           "positive: a }\n",
+                 ":2:53:", "column 'y': give 'threshold' or 'positive', not both");
+    schema_fails("trim not a boolean", "trim: 1\ncolumns:\n  - { name: y, role: label }\n",
+                 ":1:7:", "'trim' must be true or false");
     schema_fails("a list at the top", "- a\n- b\n", ":1:1:", "the schema must be a mapping");
     (void)cols;
     rill_schema s;
@@ -295,6 +303,39 @@ static void test_bad(void)
     rill_reader_close(r);
 }
 
+/* trim: spaces around unquoted values dropped (census-style ", " separators); a label that
+ * is one text against the others */
+static void test_trim(void)
+{
+    rill_schema ts;
+    rill_err err = {0};
+    const char *sp = tmp_write("trim.yaml", "header: false\ntrim: true\ncolumns:\n"
+                                            "  - { name: c, role: categorical }\n"
+                                            "  - { name: n, role: numeric }\n"
+                                            "  - { name: y, role: label, positive: \"50000+.\" }\n");
+    if (!ok(rill_schema_load_yaml(&ts, sp, &err) == RILL_OK && ts.text.trim,
+            "trim: the schema loads"))
+        return;
+    const char *path = tmp_write("trim.csv", " Private, 12 , 50000+.\n Self employed,3, - 50000.\n"
+                                             " \"a, b\" ,4,50000+.\n");
+    rill_reader_cfg cfg = {.path = path, .format = RILL_FMT_CSV, .schema = &ts,
+                           .part = RILL_PART_ALL, .batch = 8};
+    rill_reader *r;
+    const rill_batch *b;
+    int rc = rill_reader_open(&r, &cfg, &err);
+    if (rc == RILL_OK)
+        rc = rill_reader_next(r, &b, &err);
+    ok(rc == 1 && b->B == 3 && b->cat[0].val[0] == h("Private") &&
+           b->cat[0].val[1] == h("Self employed") && b->cat[0].val[2] == h("a, b") &&
+           b->num[0] == 12 && b->num[1] == 3 && b->labels[0] == 1 && b->labels[1] == 0 &&
+           b->labels[2] == 1,
+       "trim: values without their spaces (quoted ones too); the label is value == \"50000+.\" "
+       "(rc %d %s)", rc, rc < 0 ? err.msg : "");
+    if (rc >= 0)
+        rill_reader_close(r);
+    rill_schema_free(&ts);
+}
+
 static void test_split(void)
 {
     /* a header and 10 rows; the last 30% are the validation part */
@@ -371,6 +412,7 @@ int main(void)
     }
     test_parse();
     test_bad();
+    test_trim();
     test_split();
     test_avazu();
     rill_schema_free(&schema);
