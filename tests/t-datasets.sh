@@ -37,6 +37,37 @@ printf '1\t2\t5\t880000000\n1\t2\tfive\t880000000\n' >"$T/badrow.tsv"
 fails "a bad line" "badrow.tsv:2:5: column rating = 'five' is not a number" \
     $R train pipelines/movielens.lua --data "$T/badrow.tsv" --run "$T/ml-badrow"
 
+# ---- behaviour sequences: rill prep sequences on a made-up log
+
+printf 'user_id\titem_id\ttime\nu1\ta\t30\nu2\tb\t10\nu1\tb\t20\nu1\tc\t40\nu2\tc\t20\nu1\td\t50\nu3\te\t5\nu3\tf\t60\n' >"$T/log.tsv"
+printf 'item_id\ti_category\na\t1\nb\t1\nc\t2\nd\t3\ne\t3\n' >"$T/items.tsv"
+run $R prep sequences --log "$T/log.tsv" --items "$T/items.tsv" --out "$T/seq" --max-length 2 --seed 3
+ok $status "prep sequences: exit 0" || diag "$T/err"
+# u1's items by time: b(20) a(30) c(40) d(50); u2's: b(10) c(20); u3's: e(5) f(60). Targets
+# after the first; each user's last goes to valid, in time order.
+awk -F '\t' 'NR > 1 && $1 == 1 { print $2, $3, $4, $6, $7 }' "$T/seq.train.tsv" >"$T/pos.txt"
+printf 'u1 a 1 b 1\nu1 c 2 b|a 1|1\n' >"$T/pos.want"
+cmp -s "$T/pos.txt" "$T/pos.want"
+ok $? "prep: positives in time order, the history newest last and cut to --max-length 2" ||
+    { diag "$T/pos.txt"; diag "$T/seq.train.tsv"; }
+awk -F '\t' 'NR > 1 && $1 == 1 { print $2, $3, $6 }' "$T/seq.valid.tsv" >"$T/valid.txt"
+printf 'u2 c b\nu1 d a|c\nu3 f e\n' >"$T/valid.want"
+cmp -s "$T/valid.txt" "$T/valid.want"
+ok $? "prep: each user's last interaction is its validation example" || diag "$T/valid.txt"
+awk -F '\t' 'FNR > 1 && $1 == 0 { if (($2 == "u1" && $3 !~ /^(e|f)$/) || ($2 == "u2" && $3 !~ /^(a|d|e|f)$/) ||
+                                       ($2 == "u3" && $3 !~ /^(a|b|c|d)$/)) bad++; n++ }
+              END { exit !(n == 5 && !bad) }' "$T/seq.train.tsv" "$T/seq.valid.tsv"
+ok $? "prep: one negative per positive, drawn from the items the user never had"
+run $R prep sequences --log "$T/log.tsv" --items "$T/items.tsv" --out "$T/seq2" --max-length 2 --seed 3
+cmp -s "$T/seq.train.tsv" "$T/seq2.train.tsv" && cmp -s "$T/seq.valid.tsv" "$T/seq2.valid.tsv"
+ok $? "prep: the same seed writes the same bytes"
+printf 'user_id\titem_id\ttime\nu1\ta\tnoon\n' >"$T/badlog.tsv"
+fails "prep: a time that is not a number" "badlog.tsv:2: time 'noon' is not a number" \
+    $R prep sequences --log "$T/badlog.tsv" --out "$T/x"
+fails "prep: a missing column" "no column 'when' in the header" \
+    $R prep sequences --log "$T/log.tsv" --time-col when --out "$T/x"
+fails "prep: no --out" "--out PREFIX is required" $R prep sequences --log "$T/log.tsv"
+
 # ---- the real samples
 
 if [ -r "$SHARED/data/movielens_100k/u.data" ]; then
@@ -58,6 +89,18 @@ else
     n=$((n + 1)); echo "ok $n # SKIP $SHARED/data/avazu is absent"
 fi
 
+if [ -r "$SHARED/data/amazon_grocery_seq/train.csv" ]; then
+    run $R prep sequences --log "$SHARED/data/amazon_grocery_seq/train.csv" \
+        --items "$SHARED/data/amazon_grocery_seq/item_meta.csv" --out "$T/grocery"
+    run $R train pipelines/seq_pooled.lua --data "$T/grocery.train.tsv" \
+        --set valid_path="$T/grocery.valid.tsv" --set train.epochs=1 --threads 2 --run "$T/seqp"
+    g=$(sed -n 's/^click: auc \(0\.[0-9]*\)  gauc \(0\.[0-9]*\).*/\1 \2/p' "$T/err")
+    [ "$status" -eq 0 ] && echo "$g" | awk '{ exit !($1 > 0.68 && $2 > 0.66) }'
+    ok $? "Amazon Grocery sequences, pooled history: AUC above 0.68, GAUC above 0.66 (${g:-none})" ||
+        diag "$T/err"
+else
+    n=$((n + 1)); echo "ok $n # SKIP $SHARED/data/amazon_grocery_seq is absent"
+fi
 if [ -r "$SHARED/data/census_income_mtl/census-income.test.gz" ]; then
     zcat "$SHARED/data/census_income_mtl/census-income.test.gz" >"$T/census.csv"
     run $R train pipelines/census.lua --data "$T/census.csv" --set train.epochs=1 --threads 2 \
