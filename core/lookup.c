@@ -73,8 +73,15 @@ int rill_lookup_create(rill_node *n, rill_lookup *lk, int D, const rill_lookup_a
         lk->ntables += n->in[i]->layout.ntables;
     }
     lk->t = calloc((size_t)lk->ntables, sizeof *lk->t);
-    if (!lk->t)
+    lk->slots = malloc((size_t)(lk->F ? lk->F : 1) * sizeof *lk->slots);
+    lk->base = malloc((size_t)(lk->F ? lk->F : 1) * sizeof *lk->base);
+    if (!lk->t || !lk->slots || !lk->base)
         return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+    for (int f = 0; f < lk->F; f++) {
+        lk->slots[f] = 1;
+        lk->base[f] = f;
+    }
+    lk->Fout = lk->F;
     int f0 = 0, t0 = 0;
     for (int i = 0; i < n->nin; i++) {
         const rill_ids_layout *l = &n->in[i]->layout;
@@ -106,6 +113,19 @@ int rill_lookup_create(rill_node *n, rill_lookup *lk, int D, const rill_lookup_a
     return RILL_OK;
 }
 
+int rill_lookup_set_slots(rill_lookup *lk, int f, int L)
+{
+    if (f < 0 || f >= lk->F || L < 1)
+        return RILL_EINVAL;
+    lk->slots[f] = L;
+    lk->Fout = 0;
+    for (int k = 0; k < lk->F; k++) {
+        lk->base[k] = lk->Fout;
+        lk->Fout += lk->slots[k];
+    }
+    return RILL_OK;
+}
+
 rill_table *rill_lookup_table_of_field(const rill_lookup *lk, int f)
 {
     for (int t = 0; t < lk->ntables; t++)
@@ -128,7 +148,10 @@ void rill_lookup_free(rill_lookup *lk)
             free(lk->t[t].src_field);
         }
     free(lk->t);
+    free(lk->slots);
+    free(lk->base);
     lk->t = NULL;
+    lk->slots = lk->base = NULL;
 }
 
 /* Plans a table's step: counts occurrences and takes its buffers from the arena (the arena
@@ -178,15 +201,20 @@ static void forward_table(rill_lookup *st, table_work *w, rill_step *s, float *o
                           rill_err *err, int *failed)
 {
     const rill_ids *ids = &w->src->ids;
-    int Fs = w->src->layout.F, F = st->F, D = st->D;
+    int Fs = w->src->layout.F, F = st->Fout, D = st->D;
     size_t mask = w->map_cap - 1, nu = 0, o = 0;
     memset(w->map_vals, 0xff, w->map_cap * sizeof(uint32_t));
     for (int k = 0; k < w->nfields; k++)
         for (int b = 0; b < s->B; b++) {
             size_t slot = (size_t)b * Fs + w->src_field[k];
             uint32_t a = ids->off[slot], e = ids->off[slot + 1];
-            float scale = st->mean && e > a ? 1.0f / (float)(e - a) : 1.0f;
-            for (uint32_t i = a; i < e; i++, o++) {
+            int L = st->slots[w->fields[k]];
+            uint32_t first = a; /* a sequence keeps its last L values, one slot each */
+            if (L > 1 && e - a > (uint32_t)L)
+                first = e - (uint32_t)L;
+            int pad = L > 1 ? L - (int)(e - first) : 0;
+            float scale = L == 1 && st->mean && e > a ? 1.0f / (float)(e - a) : 1.0f;
+            for (uint32_t i = first; i < e; i++, o++) {
                 uint64_t id = ids->id[i];
                 size_t h = (size_t)rill_mix64(id) & mask;
                 while (w->map_vals[h] != UINT32_MAX && w->map_keys[h] != id)
@@ -197,10 +225,12 @@ static void forward_table(rill_lookup *st, table_work *w, rill_step *s, float *o
                     w->uniq[nu++] = id;
                 }
                 w->occ_uniq[o] = w->map_vals[h];
-                w->occ_out[o] = (uint32_t)((size_t)b * F + w->fields[k]);
+                w->occ_out[o] = (uint32_t)((size_t)b * F + st->base[w->fields[k]] +
+                                           (L > 1 ? pad + (int)(i - first) : 0));
                 w->occ_scale[o] = scale;
             }
         }
+    w->nocc = o;
     w->nuniq = nu;
     if (s->training) {
         int rc = rill_table_lookup(w->table, w->uniq, nu, w->rows, err);
@@ -215,7 +245,8 @@ static void forward_table(rill_lookup *st, table_work *w, rill_step *s, float *o
     /* zero this table's output slots, then pool */
     for (int k = 0; k < w->nfields; k++)
         for (int b = 0; b < s->B; b++)
-            memset(out + ((size_t)b * F + w->fields[k]) * D, 0, (size_t)D * sizeof(float));
+            memset(out + ((size_t)b * F + st->base[w->fields[k]]) * D, 0,
+                   (size_t)st->slots[w->fields[k]] * D * sizeof(float));
     for (size_t i = 0; i < w->nocc; i++) {
         /* rows are scattered over a large table: ask for a later one while adding this one */
         if (i + 16 < w->nocc) {

@@ -24,6 +24,9 @@ typedef struct rill_lookup {
     bool mean;
     int ntables;
     table_work *t;
+    /* output positions: field f fills base[f] .. base[f] + slots[f] - 1 of Fout; a field of
+     * one slot is pooled, a field of L slots is a sequence (below) */
+    int *slots, *base, Fout;
 } rill_lookup;
 
 /* Checks that n's inputs are ids and reads the shared arguments. */
@@ -32,9 +35,13 @@ int rill_lookup_read_args(rill_node *n, rill_lookup_args *a, rill_err *err);
  * shared table) followed by suffix. */
 int rill_lookup_create(rill_node *n, rill_lookup *lk, int D, const rill_lookup_args *a,
                        const char *suffix, rill_err *err);
-/* out (B, F, D): written, not accumulated */
+/* Makes field f a sequence of L slots: its last L values (the newest, when a sequence is
+ * listed oldest first) fill the last slots, one value each and not pooled; the slots before
+ * them are zeros (left padding). The output becomes (B, Fout, D). Call after create. */
+int rill_lookup_set_slots(rill_lookup *lk, int f, int L);
+/* out (B, Fout, D): written, not accumulated */
 int rill_lookup_forward(rill_node *n, rill_step *s, rill_lookup *lk, float *out, rill_err *err);
-/* dout (B, F, D): the gradient of the pooled output */
+/* dout (B, Fout, D): the gradient of the output */
 int rill_lookup_backward(rill_node *n, rill_step *s, rill_lookup *lk, const float *dout,
                          rill_err *err);
 void rill_lookup_free(rill_lookup *lk);

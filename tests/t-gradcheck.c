@@ -125,6 +125,9 @@ static void dense_cases(const rill_schema *sc)
         {"interact_cross", "layers=2,rank=2", 2, {{3, 0}, {2, 2}}, NULL},
         /* digits of the inputs: gradients reach the tables, none the (discrete) input */
         {"encode_mnse", "dim=2,bases={2,3},max_value=60,scale=20", 1, {{3, 0}}, NULL},
+        /* a (B, 1 + L, D) input and its mask (values above 0.5 are real behaviours) */
+        {"tim", NULL, 2, {{5, 3}, {4, 0}}, NULL},
+        {"tim", "init=0.3", 2, {{3, 2}, {2, 0}}, NULL},
         {"encode_mnse", "dim=3,transform='log',scale=10,max_value=100", 1, {{2, 0}}, NULL},
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
@@ -360,6 +363,10 @@ int main(void)
                "dim=3,clusters=4,grad='sum',optim={kind='sgd',lr=1}");
     embed_case(&sc, &batch, 9, "embed_cel", "fields={'user','tags','item'},buckets=11,shared=true",
                "dim=2,clusters=3,grad='sum',pooling='mean',optim={kind='sgd',lr=1}");
+    /* tags hold 0 to 3 values: with length 2, rows are padded and cut */
+    embed_case(&sc, &batch, 9, "embed_seq", "fields={'item','tags'},buckets=11,shared=true,"
+                                            "missing='none'",
+               "dim=3,target='item',sequence='tags',length=2,optim={kind='sgd',lr=1}");
     rill_batch_free(&batch);
     rill_schema_free(&sc);
     rill_schema_free(&criteo);

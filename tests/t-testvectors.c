@@ -1,5 +1,5 @@
 /* The engine against ../shared/testvectors: forward outputs and gradients computed
- * independently in float64 (linear, dot, fm, cross, bce, optimizers, MLET, MNSE). Compared with
+ * independently in float64 (linear, dot, fm, cross, bce, optimizers, MLET, MNSE, TIM). Compared with
  * |got - want| <= atol + rtol |want|, rtol 1e-4, atol 1e-5 (float32 against float64). */
 #include "blas.h"
 #include "graphtest.h"
@@ -357,6 +357,64 @@ out:
     rill_schema_free(&sc);
 }
 
+/* TIM: E and v fed as one (B, 1 + L, D) input (the target in slot 0), M as the mask, P into
+ * the node's parameter */
+static void run_tim(const tv_case *c)
+{
+    int B = tv_int(c, "B"), L = tv_int(c, "L"), D = tv_int(c, "D");
+    rill_err err = {0};
+    rill_schema sc;
+    rill_schema_criteo(&sc, &err);
+    gt_case t = {.B = B};
+    rill_graph_create(&t.g, &sc, &err);
+    rill_arena_init(&t.arena, 0);
+    char a[64];
+    snprintf(a, sizeof a, "dims={%d,%d}", L + 1, D);
+    t.feeds[0] = gt_add(t.g, "feed", "x", NULL, 0, a, &err);
+    snprintf(a, sizeof a, "dims={%d}", L);
+    t.feeds[1] = gt_add(t.g, "feed", "m", NULL, 0, a, &err);
+    t.nfeeds = 2;
+    t.node = gt_add(t.g, "tim", "tim", t.feeds, 2, NULL, &err);
+    if (!ok(t.node && !rill_graph_build(t.g, 1, &err), "tim %s: built", c->name)) {
+        diag("%s", err.msg);
+        goto out;
+    }
+    float *E = tv_floats(c, "E"), *v = tv_floats(c, "v"), *P = tv_floats(c, "P"),
+          *dout = tv_floats(c, "dout");
+    float *x = malloc((size_t)B * (L + 1) * D * sizeof *x);
+    for (int b = 0; b < B; b++) {
+        memcpy(x + (size_t)b * (L + 1) * D, v + (size_t)b * D, (size_t)D * sizeof *x);
+        memcpy(x + ((size_t)b * (L + 1) + 1) * D, E + (size_t)b * L * D, (size_t)L * D * sizeof *x);
+    }
+    rill_param *Pp = param_of(t.g, "tim.P");
+    memcpy(Pp->data, P, (size_t)(L + 1) * D * sizeof *P);
+    t.feed_data[0] = x;
+    t.feed_data[1] = tv_floats(c, "M");
+    float *dx = calloc((size_t)B * (L + 1) * D, sizeof *dx), *dm = calloc((size_t)B * L, sizeof *dm);
+    float *grads[2] = {dx, dm};
+    if (gt_backward(&t, dout, grads, &err) == 0) {
+        gt_objective(&t, dout, &err);
+        check("tim", c, t.node->out, "out");
+        float *dE = malloc((size_t)B * L * D * sizeof *dE), *dv = malloc((size_t)B * D * sizeof *dv);
+        for (int b = 0; b < B; b++) {
+            memcpy(dv + (size_t)b * D, dx + (size_t)b * (L + 1) * D, (size_t)D * sizeof *dv);
+            memcpy(dE + (size_t)b * L * D, dx + ((size_t)b * (L + 1) + 1) * D,
+                   (size_t)L * D * sizeof *dE);
+        }
+        check("tim", c, dE, "dE");
+        check("tim", c, dv, "dv");
+        check("tim", c, Pp->grad, "dP");
+        free(dE), free(dv);
+    } else {
+        ok(0, "tim %s: %s", c->name, err.msg);
+    }
+    free(E), free(v), free(P), free(dout), free(x), free(dx), free(dm), free(t.feed_data[1]);
+out:
+    rill_graph_free(t.g);
+    rill_arena_free(&t.arena);
+    rill_schema_free(&sc);
+}
+
 static void run_file(const char *file, void (*fn)(const tv_case *))
 {
     FILE *f = tv_open(file);
@@ -387,6 +445,7 @@ int main(void)
     run_file("optim.txt", run_optim);
     run_file("mlet.txt", run_mlet);
     run_file("mnse.txt", run_mnse);
+    run_file("tim.txt", run_tim);
     rill_pool_stop();
     return done_testing();
 }
