@@ -9,7 +9,9 @@
  * as in ../shared/testvectors/tim.txt. A row without behaviours gives zeros. Output (B, D).
  * Inputs: one embed_seq node, or a dense (B, 1 + L, D) node (the target in slot 0) and a
  * dense (B, L) mask (above 0.5: a real behaviour), which no gradient reaches.
- * Arguments: init (P uniform(+-init), default 0.05). We use relative positions (the test
+ * Arguments: init (P uniform(+-init), default 0.05), with_target (default false: true appends
+ * the target's own embedding v, so the output is (B, 2D) and a model needs no second table
+ * for the target). We use relative positions (the test
  * vectors' form); the paper's bucketed time gaps would need per-behaviour times. */
 #include <math.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 
 typedef struct {
     int L, D;
+    bool with_target;
     rill_param *P;
     float *alpha; /* this step: B x L */
 } tim_state;
@@ -34,7 +37,8 @@ static int tim_create(rill_node *n, rill_err *err)
     n->st = st;
     double init;
     int rc, L = 0;
-    if ((rc = rill_args_num(&n->args, "init", 0.05, 0.0, 100.0, &init, err)))
+    if ((rc = rill_args_num(&n->args, "init", 0.05, 0.0, 100.0, &init, err)) ||
+        (rc = rill_args_bool(&n->args, "with_target", false, &st->with_target, err)))
         return rc;
     if (n->nin == 1 && n->in[0]->ops == &rill_node_embed_seq) {
         rill_embed_seq_mask(n->in[0], &L);
@@ -54,7 +58,7 @@ static int tim_create(rill_node *n, rill_err *err)
         return err->code;
     n->out_kind = RILL_OUT_DENSE;
     n->nd = 1;
-    n->dims[0] = st->D;
+    n->dims[0] = st->with_target ? 2 * st->D : st->D;
     return RILL_OK;
 }
 
@@ -74,7 +78,10 @@ static void forward_part(void *ctx, size_t b0, size_t b1, int worker)
     (void)worker;
     for (size_t b = b0; b < b1; b++) {
         const float *x = n->in[0]->out + b * (size_t)(L + 1) * D, *m = j->mask + b * (size_t)L;
-        float *out = n->out + b * (size_t)D, *alpha = st->alpha + b * (size_t)L;
+        int W = st->with_target ? 2 * D : D;
+        float *out = n->out + b * (size_t)W, *alpha = st->alpha + b * (size_t)L;
+        if (st->with_target)
+            memcpy(out + D, x, (size_t)D * sizeof *out);
         double mx = -INFINITY;
         for (int k = 0; k < L; k++) {
             alpha[k] = 0;
@@ -145,7 +152,8 @@ static void backward_part(void *ctx, size_t b0, size_t b1, int worker)
     double *vt = malloc((size_t)D * 3 * sizeof *vt), *dvt = vt + D, *gv = vt + 2 * D;
     for (size_t b = b0; b < b1; b++) {
         const float *x = n->in[0]->out + b * (size_t)(L + 1) * D, *m = j->mask + b * (size_t)L;
-        const float *g = n->dout + b * (size_t)D, *alpha = st->alpha + b * (size_t)L;
+        int W = st->with_target ? 2 * D : D;
+        const float *g = n->dout + b * (size_t)W, *alpha = st->alpha + b * (size_t)L;
         float *dP = j->dP_rows + b * (size_t)(L + 1) * D;
         float *dx = dx_all ? dx_all + b * (size_t)(L + 1) * D : NULL;
         memset(dP, 0, (size_t)(L + 1) * D * sizeof *dP);
@@ -183,7 +191,7 @@ static void backward_part(void *ctx, size_t b0, size_t b1, int worker)
         for (int d = 0; d < D; d++) {
             dP[d] += (float)dvt[d];
             if (dx)
-                dx[d] += (float)dvt[d];
+                dx[d] += (float)dvt[d] + (st->with_target ? g[D + d] : 0.0f);
         }
     }
     free(vt);

@@ -128,6 +128,7 @@ static void dense_cases(const rill_schema *sc)
         /* a (B, 1 + L, D) input and its mask (values above 0.5 are real behaviours) */
         {"tim", NULL, 2, {{5, 3}, {4, 0}}, NULL},
         {"tim", "init=0.3", 2, {{3, 2}, {2, 0}}, NULL},
+        {"tim", "with_target=true", 2, {{4, 3}, {3, 0}}, NULL},
         {"encode_mnse", "dim=3,transform='log',scale=10,max_value=100", 1, {{2, 0}}, NULL},
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {

@@ -14,6 +14,7 @@
 --                                        grid key); the other settings make the series
 --   metric = "auc",                      plotted: auc, logloss, or auc_<bucket> (rare, ...)
 --   frequency = { field = "C3", bounds = { 10, 1000 }, count_in = "data" },
+--                                        (false: none)
 --                                        per-frequency evaluation (default: the largest table;
 --                                        count_in = "data" counts the field in the training
 --                                        data, for variants whose tables differ)
@@ -136,8 +137,10 @@ function M.run(path, opts)
         args[#args + 1] = "--set " .. shell_quote(k .. "=" .. tostring(set[k]))
       end
       local fr = sw.frequency or {}
-      local eargs = { shell_quote(dir), "--threads", threads, "--result", shell_quote(dir .. "/eval.lua"),
-                      "--frequency", shell_quote(fr.field or "") }
+      local eargs = { shell_quote(dir), "--threads", threads, "--result", shell_quote(dir .. "/eval.lua") }
+      if sw.frequency ~= false then
+        eargs[#eargs + 1] = "--frequency " .. shell_quote(fr.field or "")
+      end
       if fr.bounds then eargs[#eargs + 1] = "--bounds " .. table.concat(fr.bounds, ",") end
       if fr.count_in then eargs[#eargs + 1] = "--count-in " .. shell_quote(fr.count_in) end
       local analyze
@@ -215,7 +218,7 @@ function M.report(sw, out, runs, variants, seeds, path)
     local e = read_lua(r.dir .. "/eval.lua")
     local s = read_lua(r.dir .. "/summary.lua") or {}
     if e then
-      local row = { variant = r.variant.name, seed = r.seed, auc = e.auc, logloss = e.logloss,
+      local row = { variant = r.variant.name, seed = r.seed, auc = e.auc, logloss = e.logloss, gauc = e.gauc,
                     params = s.params, inference_bytes = s.inference_bytes, seconds = s.seconds,
                     examples_per_s = s.examples_per_s, freq = {} }
       for _, b in ipairs(e.frequency or {}) do row.freq[#row.freq + 1] = b end
@@ -233,12 +236,15 @@ function M.report(sw, out, runs, variants, seeds, path)
     return "bucket" .. k
   end
   -- CSV: one line per run
-  local csv = { "variant,seed,auc,logloss" }
+  local has_gauc = false
+  for _, row in ipairs(rows) do has_gauc = has_gauc or row.gauc ~= nil end
+  local csv = { "variant,seed,auc,logloss" .. (has_gauc and ",gauc" or "") }
   for k = 1, nb do csv[1] = csv[1] .. ",auc_" .. bname(k) .. ",rows_" .. bname(k) end
   csv[1] = csv[1] .. ",params,inference_table_bytes,train_seconds,examples_per_s"
   if sw.spectrum then csv[1] = csv[1] .. ",mean_information_abundance" end
   for _, row in ipairs(rows) do
     local line = string.format("%q,%d,%.6f,%.6f", row.variant, row.seed, row.auc, row.logloss)
+    if has_gauc then line = line .. string.format(",%.6f", row.gauc or 0 / 0) end
     for k = 1, nb do
       local b = row.freq[k] or {}
       line = line .. string.format(",%.6f,%d", b.auc or 0 / 0, b.rows or 0)
@@ -257,8 +263,8 @@ function M.report(sw, out, runs, variants, seeds, path)
   md[#md + 1] = string.format("Made by `bin/rill sweep %s` (%d seeds: %s). Mean ± standard deviation over seeds.",
                               path, #seeds, table.concat(seeds, ", "))
   md[#md + 1] = ""
-  local head = "| variant | AUC | logloss |"
-  local rule = "|---|---|---|"
+  local head = "| variant | AUC | logloss |" .. (has_gauc and " GAUC |" or "")
+  local rule = "|---|---|---|" .. (has_gauc and "---|" or "")
   for k = 1, nb do
     local b = rows[1] and rows[1].freq[k] or {}
     head = head .. string.format(" AUC %s (%s) |", bname(k), b.hi and string.format("%d-%d", b.lo, b.hi - 1) or string.format(">=%d", b.lo or 0))
@@ -281,6 +287,10 @@ function M.report(sw, out, runs, variants, seeds, path)
       local am, asd = col(function(r) return r.auc end)
       local lm, lsd = col(function(r) return r.logloss end)
       local line = string.format("| %s | %s | %s |", v.name, pm(am, asd), pm(lm, lsd))
+      if has_gauc then
+        local gm, gsd = col(function(r) return r.gauc end)
+        line = line .. " " .. pm(gm, gsd) .. " |"
+      end
       local fm = {}
       for k = 1, nb do
         local m, sd = col(function(r) return r.freq[k] and r.freq[k].auc end)
