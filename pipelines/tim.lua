@@ -16,7 +16,8 @@ local cfg = rill.config{
   data = "data/grocery.train.tsv",
   valid_path = "data/grocery.valid.tsv",
   schema = "pipelines/schemas/sequence_examples.yaml",
-  model = "tim",                  -- "tim", or "pooled": the history's mean, no attention
+  model = "tim",                  -- "tim"; "din" (DIN's attention, as pipelines/din.lua); or
+                                  -- "pooled" (the history's mean, no attention)
   embed = { dim = 18, buckets = 65536, lr = 0.05 },
   seq = { length = 50 },
   mlp = { width = 200 },
@@ -37,10 +38,14 @@ if cfg.model == "tim" then
   local seq = g:embed_seq{ items, dim = cfg.embed.dim, target = "item", sequence = "hist_items",
                            length = cfg.seq.length, optim = rows, name = "seq" }
   user_side = g:tim{ seq, with_target = true, name = "tim" } -- the interest and the target
+elseif cfg.model == "din" then
+  local seq = g:embed_seq{ items, dim = cfg.embed.dim, target = "item", sequence = "hist_items",
+                           length = cfg.seq.length, optim = rows, name = "seq" }
+  user_side = g:din{ seq, sizes = { 80, 40 }, with_target = true, name = "din" }
 elseif cfg.model == "pooled" then
   user_side = g:embed{ items, dim = cfg.embed.dim, pooling = "mean", optim = rows, name = "item_emb" }
 else
-  error(string.format("model must be \"tim\" or \"pooled\", got %q", tostring(cfg.model)))
+  error(string.format("model must be \"tim\", \"din\" or \"pooled\", got %q", tostring(cfg.model)))
 end
 local w = cfg.mlp.width
 local hidden = g:mlp{ user_side, cat_emb, sizes = { w, w * 2 // 5 }, name = "mlp" }

@@ -103,6 +103,11 @@ if [ -r "$SHARED/data/amazon_grocery_seq/train.csv" ]; then
     g=$(sed -n 's/^click: auc \(0\.[0-9]*\)  gauc \(0\.[0-9]*\).*/\1 \2/p' "$T/err")
     [ "$status" -eq 0 ] && echo "$g" | awk '{ exit !($1 > 0.70 && $2 > 0.68) }'
     ok $? "Amazon Grocery sequences, TIM: AUC above 0.70, GAUC above 0.68 (${g:-none})" || diag "$T/err"
+    run $R train pipelines/din.lua --data "$T/grocery.train.tsv" \
+        --set valid_path="$T/grocery.valid.tsv" --set train.epochs=1 --threads 2 --run "$T/din"
+    g=$(sed -n 's/^click: auc \(0\.[0-9]*\)  gauc \(0\.[0-9]*\).*/\1 \2/p' "$T/err")
+    [ "$status" -eq 0 ] && echo "$g" | awk '{ exit !($1 > 0.68 && $2 > 0.66) }'
+    ok $? "Amazon Grocery sequences, DIN: AUC above 0.68, GAUC above 0.66 (${g:-none})" || diag "$T/err"
 else
     n=$((n + 1)); echo "ok $n # SKIP $SHARED/data/amazon_grocery_seq is absent"
 fi

@@ -129,6 +129,8 @@ static void dense_cases(const rill_schema *sc)
         {"tim", NULL, 2, {{5, 3}, {4, 0}}, NULL},
         {"tim", "init=0.3", 2, {{3, 2}, {2, 0}}, NULL},
         {"tim", "with_target=true", 2, {{4, 3}, {3, 0}}, NULL},
+        {"din", "sizes={6,4}", 2, {{5, 3}, {4, 0}}, NULL},
+        {"din", "sizes={5},with_target=true", 2, {{4, 2}, {3, 0}}, NULL},
         {"encode_mnse", "dim=3,transform='log',scale=10,max_value=100", 1, {{2, 0}}, NULL},
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {

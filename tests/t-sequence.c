@@ -42,7 +42,8 @@ int main(void)
                                   "dim=2,target='item',sequence='hist',length=3", &err)
                          : NULL;
     rill_node *tim = seq ? gt_add(g, "tim", "tim", &seq, 1, NULL, &err) : NULL;
-    if (!ok(tim && !rill_graph_build(g, 1, &err), "graph: encode_hash, embed_seq, tim"))
+    rill_node *din = seq ? gt_add(g, "din", "din", &seq, 1, "sizes={4}", &err) : NULL;
+    if (!ok(tim && din && !rill_graph_build(g, 1, &err), "graph: encode_hash, embed_seq, tim, din"))
         diag("%s", err.msg);
     rill_arena arena;
     rill_arena_init(&arena, 0);
@@ -69,6 +70,7 @@ int main(void)
     ok(o[0] == o[3 * W] && o[1] == o[3 * W + 1], "the target in slot 0 (rows 0 and 3: item 7)");
     ok(tim->out[4] == 0 && tim->out[5] == 0 && (tim->out[0] != 0 || tim->out[1] != 0),
        "tim: zeros for the row without behaviours");
+    ok(din->out[4] == 0 && din->out[5] == 0, "din: zeros for the row without behaviours");
     rill_arena_free(&arena);
     rill_graph_free(g);
 
