@@ -57,18 +57,9 @@ static int din_create(rill_node *n, rill_err *err)
         return rill_node_errf(n, RILL_EINVAL, err, "argument 'sizes' lists %d layers (at most %d)",
                               ns, MAX_LAYERS);
     }
-    if (n->nin == 1 && n->in[0]->ops == &rill_node_embed_seq) {
-        rill_embed_seq_mask(n->in[0], &L);
-    } else if (n->nin == 2 && n->in[0]->out_kind == RILL_OUT_DENSE && n->in[0]->nd == 2 &&
-               n->in[0]->dims[0] >= 2 && n->in[1]->out_kind == RILL_OUT_DENSE &&
-               n->in[1]->nd == 1 && n->in[1]->dims[0] == n->in[0]->dims[0] - 1) {
-        L = n->in[0]->dims[0] - 1;
-    } else {
+    if ((rc = rill_seq_input(n, &L, err))) {
         free(sizes);
-        return rill_node_errf(n, RILL_ESHAPE, err, "takes one embed_seq input (a target and its "
-                              "behaviour sequence), or a dense (B, 1 + L, D) input and its "
-                              "(B, L) mask; got %d input(s)%s%s",
-                              n->nin, n->nin ? ", the first " : "", n->nin ? n->in[0]->ops->name : "");
+        return rc;
     }
     st->L = L;
     st->D = n->in[0]->dims[1];
@@ -95,17 +86,12 @@ static int din_create(rill_node *n, rill_err *err)
     return RILL_OK;
 }
 
-static const float *mask_of(const rill_node *n)
-{
-    int L;
-    return n->nin == 2 ? n->in[1]->out : rill_embed_seq_mask(n->in[0], &L);
-}
 
 static int din_forward(rill_node *n, rill_step *s, rill_err *err)
 {
     din_state *st = n->st;
     int B = s->B, L = st->L, D = st->D, W = st->with_target ? 2 * D : D;
-    const float *mask = mask_of(n), *x = n->in[0]->out;
+    const float *mask = rill_seq_mask_of(n), *x = n->in[0]->out;
     int N = 0;
     for (int i = 0; i < B * L; i++)
         N += mask[i] > 0.5f;

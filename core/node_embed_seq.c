@@ -105,6 +105,30 @@ const float *rill_embed_seq_mask(const rill_node *n, int *L)
     return st->mask;
 }
 
+int rill_seq_input(rill_node *n, int *L, rill_err *err)
+{
+    if (n->nin == 1 && n->in[0]->ops == &rill_node_embed_seq) {
+        *L = ((const seq_state *)n->in[0]->st)->L;
+        return RILL_OK;
+    }
+    if (n->nin == 2 && n->in[0]->out_kind == RILL_OUT_DENSE && n->in[0]->nd == 2 &&
+        n->in[0]->dims[0] >= 2 && n->in[1]->out_kind == RILL_OUT_DENSE && n->in[1]->nd == 1 &&
+        n->in[1]->dims[0] == n->in[0]->dims[0] - 1) {
+        *L = n->in[0]->dims[0] - 1;
+        return RILL_OK;
+    }
+    return rill_node_errf(n, RILL_ESHAPE, err, "takes one embed_seq input (a target and its "
+                          "behaviour sequence), or a dense (B, 1 + L, D) input and its (B, L) "
+                          "mask; got %d input(s)%s%s",
+                          n->nin, n->nin ? ", the first " : "", n->nin ? n->in[0]->ops->name : "");
+}
+
+const float *rill_seq_mask_of(const rill_node *n)
+{
+    int L;
+    return n->nin == 2 ? n->in[1]->out : rill_embed_seq_mask(n->in[0], &L);
+}
+
 static rill_table *seq_field_table(rill_node *n, int f)
 {
     return rill_lookup_table_of_field(&((seq_state *)n->st)->lk, f);

@@ -40,18 +40,8 @@ static int tim_create(rill_node *n, rill_err *err)
     if ((rc = rill_args_num(&n->args, "init", 0.05, 0.0, 100.0, &init, err)) ||
         (rc = rill_args_bool(&n->args, "with_target", false, &st->with_target, err)))
         return rc;
-    if (n->nin == 1 && n->in[0]->ops == &rill_node_embed_seq) {
-        rill_embed_seq_mask(n->in[0], &L);
-    } else if (n->nin == 2 && n->in[0]->out_kind == RILL_OUT_DENSE && n->in[0]->nd == 2 &&
-               n->in[0]->dims[0] >= 2 && n->in[1]->out_kind == RILL_OUT_DENSE &&
-               n->in[1]->nd == 1 && n->in[1]->dims[0] == n->in[0]->dims[0] - 1) {
-        L = n->in[0]->dims[0] - 1;
-    } else {
-        return rill_node_errf(n, RILL_ESHAPE, err, "takes one embed_seq input (a target and its "
-                              "behaviour sequence), or a dense (B, 1 + L, D) input and its "
-                              "(B, L) mask; got %d input(s)%s%s",
-                              n->nin, n->nin ? ", the first " : "", n->nin ? n->in[0]->ops->name : "");
-    }
+    if ((rc = rill_seq_input(n, &L, err)))
+        return rc;
     st->L = L;
     st->D = n->in[0]->dims[1];
     if (!(st->P = rill_graph_param(n->g, n, "P", L + 1, st->D, RILL_INIT_UNIFORM, init, err)))
@@ -112,17 +102,11 @@ static void forward_part(void *ctx, size_t b0, size_t b1, int worker)
     }
 }
 
-/* 1 where a behaviour is real: embed_seq's mask, or the second input's values above 0.5 */
-static const float *mask_of(const rill_node *n)
-{
-    int L;
-    return n->nin == 2 ? n->in[1]->out : rill_embed_seq_mask(n->in[0], &L);
-}
 
 static int tim_forward(rill_node *n, rill_step *s, rill_err *err)
 {
     tim_state *st = n->st;
-    const float *mask = mask_of(n);
+    const float *mask = rill_seq_mask_of(n);
     st->alpha = rill_node_alloc(n, s, (size_t)s->B * st->L * sizeof(float), false, err);
     if (!st->alpha)
         return err->code;
@@ -201,7 +185,7 @@ static int tim_backward(rill_node *n, rill_step *s, rill_err *err)
 {
     tim_state *st = n->st;
     size_t per = (size_t)(st->L + 1) * st->D;
-    tim_bjob j = {n, mask_of(n), NULL};
+    tim_bjob j = {n, rill_seq_mask_of(n), NULL};
     j.dP_rows = rill_node_alloc(n, s, (size_t)s->B * per * sizeof(float), false, err);
     if (!j.dP_rows)
         return err->code;

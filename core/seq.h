@@ -10,4 +10,10 @@
  * real behaviour). NULL for any other node. */
 const float *rill_embed_seq_mask(const rill_node *n, int *L);
 
+/* For an attention node over a target and its behaviours: checks n's inputs (one embed_seq,
+ * or a dense (B, 1 + L, D) node and its (B, L) mask) and gives L; an error names n. */
+int rill_seq_input(rill_node *n, int *L, rill_err *err);
+/* This step's mask of n's behaviours (above 0.5: real), for a node rill_seq_input accepted. */
+const float *rill_seq_mask_of(const rill_node *n);
+
 #endif
