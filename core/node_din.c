@@ -7,8 +7,10 @@
  * A row without behaviours gives zeros. Inputs: one embed_seq node, or a dense (B, 1 + L, D)
  * node and its (B, L) mask (above 0.5: real), which no gradient reaches. Arguments: sizes
  * (the activation unit's hidden widths, default {80, 40}), with_target (default false: true
- * appends v, output (B, 2D)). The paper's activation unit uses PReLU or Dice; ours uses ReLU
- * (a choice: one fewer parameter kind, same role). Output (B, D) or (B, 2D). */
+ * appends v, output (B, 2D)). The hidden layers are sigmoid units, as in the authors' code
+ * (the paper's figure names PReLU or Dice; ReLU units here died at their start, where the
+ * inputs are small embeddings, and left a constant weight). Output (B, D) or (B, 2D). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,7 +131,7 @@ static int din_forward(rill_node *n, rill_step *s, rill_err *err)
         rill_sgemm(false, true, N, out, in, 1.0f, st->act[l], in, st->W[l]->data, in, 1.0f, H, out);
         if (l < st->nl)
             for (size_t i = 0; i < (size_t)N * out; i++)
-                H[i] = H[i] > 0 ? H[i] : 0;
+                H[i] = 1.0f / (1.0f + expf(-H[i]));
     }
     memset(n->out, 0, (size_t)B * W * sizeof(float));
     const float *w = st->act[st->nl + 1];
@@ -172,12 +174,11 @@ static int din_backward(rill_node *n, rill_step *s, rill_err *err)
     /* back through the activation unit, layer by layer */
     for (int l = st->nl; l >= 0 && N; l--) {
         int in = st->width[l], out = st->width[l + 1];
-        /* dA: gradient at layer l's output (after its ReLU for hidden layers) */
+        /* dA: gradient at layer l's output (after its sigmoid for hidden layers) */
         if (l < st->nl) {
             const float *H = st->act[l + 1];
             for (size_t i = 0; i < (size_t)N * out; i++)
-                if (!(H[i] > 0))
-                    dA[i] = 0;
+                dA[i] *= H[i] * (1.0f - H[i]);
         }
         rill_sgemm(true, false, out, in, N, 1.0f, dA, out, st->act[l], in, 1.0f, st->W[l]->grad, in);
         for (int i = 0; i < N; i++)
@@ -204,6 +205,15 @@ static int din_backward(rill_node *n, rill_step *s, rill_err *err)
         for (int b = 0; b < B; b++)
             for (int d = 0; d < D; d++)
                 dx[(size_t)b * (L + 1) * D + d] += n->dout[(size_t)b * W + D + d];
+    return RILL_OK;
+}
+
+int rill_din_weights(const rill_node *n, int B, float *out)
+{
+    const din_state *st = n->st;
+    memset(out, 0, (size_t)B * st->L * sizeof *out);
+    for (int i = 0; i < st->N; i++)
+        out[(size_t)st->row[i] * st->L + st->slot[i]] = st->act[st->nl + 1][i];
     return RILL_OK;
 }
 

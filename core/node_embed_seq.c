@@ -129,6 +129,15 @@ const float *rill_seq_mask_of(const rill_node *n)
     return n->nin == 2 ? n->in[1]->out : rill_embed_seq_mask(n->in[0], &L);
 }
 
+int rill_seq_weights(const rill_node *n, int B, float *out)
+{
+    if (n->ops == &rill_node_tim)
+        return rill_tim_weights(n, B, out);
+    if (n->ops == &rill_node_din)
+        return rill_din_weights(n, B, out);
+    return RILL_EINVAL;
+}
+
 static rill_table *seq_field_table(rill_node *n, int f)
 {
     return rill_lookup_table_of_field(&((seq_state *)n->st)->lk, f);

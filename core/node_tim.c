@@ -196,6 +196,13 @@ static int tim_backward(rill_node *n, rill_step *s, rill_err *err)
     return RILL_OK;
 }
 
+int rill_tim_weights(const rill_node *n, int B, float *out)
+{
+    const tim_state *st = n->st;
+    memcpy(out, st->alpha, (size_t)B * st->L * sizeof *out);
+    return RILL_OK;
+}
+
 static void tim_destroy(rill_node *n)
 {
     free(n->st);

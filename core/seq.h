@@ -16,4 +16,11 @@ int rill_seq_input(rill_node *n, int *L, rill_err *err);
 /* This step's mask of n's behaviours (above 0.5: real), for a node rill_seq_input accepted. */
 const float *rill_seq_mask_of(const rill_node *n);
 
+/* The attention weights the last forward of n (a tim or din node) gave each behaviour slot:
+ * out gets B x L values, 0 in padding (tim: the softmax; din: the activation unit's
+ * unnormalised weights). RILL_EINVAL for other nodes. */
+int rill_seq_weights(const rill_node *n, int B, float *out);
+int rill_tim_weights(const rill_node *n, int B, float *out);
+int rill_din_weights(const rill_node *n, int B, float *out);
+
 #endif

@@ -17,6 +17,7 @@
 #include "graph.h"
 #include "metrics.h"
 #include "nodes.h"
+#include "seq.h"
 #include "pool.h"
 #include "reader.h"
 #include "spectrum.h"
@@ -211,6 +212,11 @@ static int l_schema_columns(lua_State *L)
     lua_setfield(L, -2, "categorical");
     lua_pushboolean(L, b->s.has_weight);
     lua_setfield(L, -2, "weight");
+    if (b->s.text.ncols > 0) { /* a delimited text file's column separator */
+        char sep[2] = {b->s.text.sep, 0};
+        lua_pushstring(L, sep);
+        lua_setfield(L, -2, "sep");
+    }
     lua_pushstring(L, b->s.name);
     lua_setfield(L, -2, "name");
     return 1;
@@ -1167,6 +1173,207 @@ static int spectrum_row(void *ud, uint64_t id, const float *row)
     return 0;
 }
 
+/* core.hash_text(s) -> the 64-bit hash a categorical text value has in a batch */
+static int l_hash_text(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    lua_pushinteger(L, (lua_Integer)rill_hash_text(s, n));
+    return 1;
+}
+
+/* Averages of attention weights over a data file: by the behaviour's position relative to
+ * the target (1 = newest) and by (behaviour category, target category). */
+typedef struct {
+    uint64_t *key_b, *key_t;
+    double *sum;
+    uint64_t *count;
+    size_t cap, n;
+} pair_stats;
+
+static int pair_add(pair_stats *p, uint64_t b, uint64_t t, double w)
+{
+    if ((p->n + 1) * 2 > p->cap) {
+        pair_stats g = {.cap = p->cap ? p->cap * 2 : 4096};
+        g.key_b = malloc(g.cap * sizeof *g.key_b);
+        g.key_t = malloc(g.cap * sizeof *g.key_t);
+        g.sum = malloc(g.cap * sizeof *g.sum);
+        g.count = calloc(g.cap, sizeof *g.count);
+        if (!g.key_b || !g.key_t || !g.sum || !g.count) {
+            free(g.key_b), free(g.key_t), free(g.sum), free(g.count);
+            return RILL_ENOMEM;
+        }
+        for (size_t i = 0; i < p->cap; i++)
+            if (p->count[i]) {
+                size_t h = (size_t)rill_mix64(p->key_b[i] ^ rill_mix64(p->key_t[i])) & (g.cap - 1);
+                while (g.count[h])
+                    h = (h + 1) & (g.cap - 1);
+                g.key_b[h] = p->key_b[i], g.key_t[h] = p->key_t[i];
+                g.sum[h] = p->sum[i], g.count[h] = p->count[i];
+            }
+        g.n = p->n;
+        free(p->key_b), free(p->key_t), free(p->sum), free(p->count);
+        *p = g;
+    }
+    size_t h = (size_t)rill_mix64(b ^ rill_mix64(t)) & (p->cap - 1);
+    while (p->count[h] && (p->key_b[h] != b || p->key_t[h] != t))
+        h = (h + 1) & (p->cap - 1);
+    if (!p->count[h]) {
+        p->key_b[h] = b, p->key_t[h] = t, p->sum[h] = 0;
+        p->n++;
+    }
+    p->sum[h] += w;
+    p->count[h]++;
+    return RILL_OK;
+}
+
+/* core.attention(graph, data, { run =, node =, target_cat =, sequence_cat = })
+ *   -> { positions = { {position =, mean =, lift = mean of weight x the row's behaviours,
+ *                       count =}, ... },
+ *        pairs = { {behaviour =, target =, mean =, count =}, ... } } over the validation part */
+static int l_attention(lua_State *L)
+{
+    rill_graph *g = check_graph(L, 1);
+    call_res c = {0};
+    rill_err err = {0};
+    data_spec d;
+    c.opts_v = args_from(L, 3, "rill analyze correlation");
+    c.data_v = args_from(L, 2, "rill analyze correlation");
+    rill_args oa = {.map = c.opts_v}, da = {.map = c.data_v};
+    snprintf(oa.who, sizeof oa.who, "rill analyze correlation");
+    snprintf(da.who, sizeof da.who, "rill analyze correlation: data");
+    const char *run, *node_name, *tcat, *scat;
+    int rc;
+    float *w = NULL;
+    double *psum = NULL, *plift = NULL;
+    uint64_t *pcount = NULL;
+    pair_stats ps = {0};
+    rill_arena arena;
+    rill_arena_init(&arena, 0);
+    if ((rc = rill_args_str(&oa, "run", NULL, &run, &err)) ||
+        (rc = rill_args_str(&oa, "node", NULL, &node_name, &err)) ||
+        (rc = rill_args_str(&oa, "target_cat", NULL, &tcat, &err)) ||
+        (rc = rill_args_str(&oa, "sequence_cat", NULL, &scat, &err)) ||
+        (rc = rill_args_check_unused(&oa, &err)) ||
+        (rc = read_data_spec(&da, g->schema, 1024, 1, &d, &err)))
+        goto done;
+    if (!g->built && (rc = open_run_for_reading(g, run, 1, &err)))
+        goto done;
+    rill_node *att = node_name ? rill_graph_find(g, node_name) : NULL;
+    if (!att || (att->ops != &rill_node_tim && att->ops != &rill_node_din) ||
+        att->nin != 1 || att->in[0]->ops != &rill_node_embed_seq) {
+        rc = rill_errf(&err, RILL_EINVAL, "rill analyze correlation: '%s' is not a tim or din node "
+                       "over an embed_seq", node_name ? node_name : "(none)");
+        goto done;
+    }
+    const rill_node *seq = att->in[0], *ids = seq->in[0];
+    int Lseq = 0;
+    rill_embed_seq_mask(seq, &Lseq);
+    int sf = rill_schema_cat(g->schema, ids->layout.field_names[1]);
+    int tcf = tcat ? rill_schema_cat(g->schema, tcat) : -1, scf = scat ? rill_schema_cat(g->schema, scat) : -1;
+    if ((tcat && tcf < 0) || (scat && scf < 0)) {
+        rc = rill_errf(&err, RILL_EINVAL, "rill analyze correlation: no categorical field '%s'",
+                       tcat && tcf < 0 ? tcat : scat);
+        goto done;
+    }
+    d.cfg.shuffle = 0;
+    d.cfg.threaded = false;
+    if (d.valid_path) {
+        d.cfg.path = d.valid_path;
+        d.cfg.part = RILL_PART_ALL;
+    } else if (d.valid > 0) {
+        d.cfg.part = RILL_PART_VALID;
+    }
+    if ((rc = rill_reader_open(&c.valid, &d.cfg, &err)))
+        goto done;
+    w = malloc(1024 * (size_t)Lseq * sizeof *w);
+    psum = calloc((size_t)Lseq + 1, sizeof *psum);
+    plift = calloc((size_t)Lseq + 1, sizeof *plift);
+    pcount = calloc((size_t)Lseq + 1, sizeof *pcount);
+    if (!w || !psum || !plift || !pcount) {
+        rc = rill_errf(&err, RILL_ENOMEM, "out of memory");
+        goto done;
+    }
+    const rill_batch *b;
+    int got;
+    while (!rc && (got = rill_reader_next(c.valid, &b, &err)) != 0) {
+        if (got < 0) {
+            rc = got;
+            break;
+        }
+        rill_arena_reset(&arena);
+        rill_step s = {.batch = b, .B = b->B, .training = false, .seed = g->seed, .arena = &arena};
+        if ((rc = rill_graph_forward(g, &s, NULL, &err)))
+            break;
+        rill_seq_weights(att, b->B, w);
+        const float *mask = rill_embed_seq_mask(seq, &Lseq);
+        for (int r = 0; r < b->B && !rc; r++) {
+            uint32_t a = b->cat[sf].off[r], e = b->cat[sf].off[r + 1];
+            uint32_t n = e - a, kept = n < (uint32_t)Lseq ? n : (uint32_t)Lseq;
+            int pad = Lseq - (int)kept;
+            bool cats = tcf >= 0 && scf >= 0 &&
+                        b->cat[scf].off[r + 1] - b->cat[scf].off[r] == n &&
+                        b->cat[tcf].off[r + 1] > b->cat[tcf].off[r];
+            for (int j = pad; j < Lseq; j++) {
+                if (!(mask[(size_t)r * Lseq + j] > 0.5f))
+                    continue;
+                double wt = w[(size_t)r * Lseq + j];
+                psum[Lseq - j] += wt;
+                plift[Lseq - j] += wt * (double)kept; /* against a uniform 1 / kept */
+                pcount[Lseq - j]++;
+                if (cats) {
+                    uint64_t bc = b->cat[scf].val[b->cat[scf].off[r] + (n - kept) + (uint32_t)(j - pad)];
+                    uint64_t tc = b->cat[tcf].val[b->cat[tcf].off[r]];
+                    if (pair_add(&ps, bc, tc, wt))
+                        rc = rill_errf(&err, RILL_ENOMEM, "out of memory");
+                }
+            }
+        }
+    }
+done:
+    rill_arena_free(&arena);
+    call_release(&c);
+    if (rc) {
+        free(w), free(psum), free(plift), free(pcount);
+        free(ps.key_b), free(ps.key_t), free(ps.sum), free(ps.count);
+        return luaL_error(L, "%s", err.msg);
+    }
+    lua_createtable(L, 0, 2);
+    lua_createtable(L, Lseq, 0);
+    for (int p = 1; p <= Lseq; p++) {
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, p);
+        lua_setfield(L, -2, "position");
+        lua_pushnumber(L, pcount[p] ? psum[p] / (double)pcount[p] : (double)NAN);
+        lua_setfield(L, -2, "mean");
+        lua_pushnumber(L, pcount[p] ? plift[p] / (double)pcount[p] : (double)NAN);
+        lua_setfield(L, -2, "lift");
+        lua_pushinteger(L, (lua_Integer)pcount[p]);
+        lua_setfield(L, -2, "count");
+        lua_rawseti(L, -2, p);
+    }
+    lua_setfield(L, -2, "positions");
+    lua_createtable(L, (int)ps.n, 0);
+    int k = 0;
+    for (size_t i = 0; i < ps.cap; i++)
+        if (ps.count[i]) {
+            lua_createtable(L, 0, 4);
+            lua_pushinteger(L, (lua_Integer)ps.key_b[i]);
+            lua_setfield(L, -2, "behaviour");
+            lua_pushinteger(L, (lua_Integer)ps.key_t[i]);
+            lua_setfield(L, -2, "target");
+            lua_pushnumber(L, ps.sum[i] / (double)ps.count[i]);
+            lua_setfield(L, -2, "mean");
+            lua_pushinteger(L, (lua_Integer)ps.count[i]);
+            lua_setfield(L, -2, "count");
+            lua_rawseti(L, -2, ++k);
+        }
+    lua_setfield(L, -2, "pairs");
+    free(w), free(psum), free(plift), free(pcount);
+    free(ps.key_b), free(ps.key_t), free(ps.sum), free(ps.count);
+    return 1;
+}
+
 /* Pushes one spectrum result {name =, rows =, dim =, ia =, sv =} onto the Lua stack. */
 static void push_spectrum(lua_State *L, const char *name, uint64_t rows, int d, double ia,
                           const double *sv)
@@ -1664,6 +1871,8 @@ int luaopen_rill_core(lua_State *L)
                                     {"inspect", l_inspect},
                                     {"export", l_export},
                                     {"spectrum", l_spectrum},
+                                    {"attention", l_attention},
+                                    {"hash_text", l_hash_text},
                                     {"gemm_record", l_gemm_record},
                                     {"gemm_replay", l_gemm_replay},
                                     {"bench_gather", l_bench_gather},

@@ -61,6 +61,20 @@ ok $? "prep: one negative per positive, drawn from the items the user never had"
 run $R prep sequences --log "$T/log.tsv" --items "$T/items.tsv" --out "$T/seq2" --max-length 2 --seed 3
 cmp -s "$T/seq.train.tsv" "$T/seq2.train.tsv" && cmp -s "$T/seq.valid.tsv" "$T/seq2.valid.tsv"
 ok $? "prep: the same seed writes the same bytes"
+# TIM on those examples, and the correlation it learned: TIM's weights are a softmax, so over
+# the validation rows (6, each with a history) they sum to 6
+run $R train pipelines/tim.lua --data "$T/seq.train.tsv" --set valid_path="$T/seq.valid.tsv" \
+    --set train.batch=4 --set seq.length=2 --threads 1 --run "$T/tim-tiny"
+ok $status "tim.lua on the made-up examples" || diag "$T/err"
+run $R analyze correlation "$T/tim-tiny" --out "$T/corr"
+[ "$status" -eq 0 ] && [ -s "$T/corr/correlation_pairs.csv" ] && grep -q '<svg' "$T/corr/correlation_pairs.svg" &&
+    grep -q '<svg' "$T/corr/correlation_position.svg" &&
+    awk -F, 'NR > 1 { s += $2 * $4 } END { exit !(s > 5.999 && s < 6.001) }' "$T/corr/correlation_position.csv"
+ok $? "analyze correlation: position and category-pair tables and plots; the weights of each row sum to 1" ||
+    { diag "$T/out" "$T/err"; diag "$T/corr/correlation_position.csv"; }
+fails "analyze correlation of a run without attention" "has no tim or din node" \
+    $R analyze correlation "$T/ml"
+
 printf 'user_id\titem_id\ttime\nu1\ta\tnoon\n' >"$T/badlog.tsv"
 fails "prep: a time that is not a number" "badlog.tsv:2: time 'noon' is not a number" \
     $R prep sequences --log "$T/badlog.tsv" --out "$T/x"

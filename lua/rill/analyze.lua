@@ -110,4 +110,106 @@ function analyze.spectrum(graph, run, c)
   return res
 end
 
+-- Behaviour-target correlation a sequence model learned (TIM's and DIN's papers show it as
+-- heat maps): the attention weights of a tim or din node over the validation data, averaged
+-- by the behaviour's position relative to the target (1 = newest) and by (behaviour category,
+-- target category), for the most frequent categories. "x uniform" is the weight times the
+-- row's number of behaviours: 1 where a softmax (tim) spreads evenly, above 1 where it favours
+-- the position. Category names come from the data file's text (values are hashed in batches).
+function analyze.correlation(graph, run, c, spec, data)
+  local node = c.node
+  if not node then
+    for _, n in ipairs(graph.core:nodes()) do
+      if not node and (n:kind() == "tim" or n:kind() == "din") then node = n:name() end
+    end
+  end
+  if not node then error("rill analyze correlation: the run's graph has no tim or din node", 0) end
+  local tcat, scat = c.target_cat or "item_cat", c.sequence_cat or "hist_cats"
+  local res = core.attention(graph.core, spec, { run = run, node = node, target_cat = tcat, sequence_cat = scat })
+  local dir = c.out or (run .. "/analysis")
+  core.mkdir(dir)
+  -- names of the category hashes, from the validation file's text
+  local names, sep = {}, data.schema:columns().sep or "\t"
+  local path = spec.valid_path or spec.path
+  local f = io.open(path, "rb")
+  if f then
+    local header = f:read("l")
+    local idx = {}
+    local k = 0
+    for h in (header .. sep):gmatch("([^" .. sep .. "]*)" .. sep) do k = k + 1; idx[h] = k end
+    for line in f:lines() do
+      local i = 0
+      for v in (line .. sep):gmatch("([^" .. sep .. "]*)" .. sep) do
+        i = i + 1
+        if i == idx[tcat] or i == idx[scat] then
+          for one in v:gmatch("[^|]+") do names[core.hash_text(one)] = one end
+        end
+      end
+    end
+    f:close()
+  end
+  local lines = { string.format("%s: attention by the behaviour's position before the target (1 = newest)", node),
+                  string.format("%8s %10s %12s %10s", "position", "mean", "x uniform", "count") }
+  local csv = { "position,mean_weight,weight_x_behaviours,count" }
+  local xs, ys = {}, {}
+  for _, p in ipairs(res.positions) do
+    if p.count > 0 then
+      if p.position <= 20 then lines[#lines + 1] = string.format("%8d %10.4f %12.4f %10d", p.position, p.mean, p.lift, p.count) end
+      csv[#csv + 1] = string.format("%d,%.6g,%.6g,%d", p.position, p.mean, p.lift, p.count)
+      xs[#xs + 1], ys[#ys + 1] = p.position, p.mean
+    end
+  end
+  write(dir .. "/correlation_position.csv", table.concat(csv, "\n") .. "\n")
+  write(dir .. "/correlation_position.svg", plot.lines{ title = "Attention by position: " .. node,
+    xlabel = "position before the target (1 = newest)", ylabel = "mean attention weight",
+    series = { { name = node, x = xs, y = ys } } })
+  -- category pairs: the most frequent behaviour and target categories
+  local count_b, count_t = {}, {}
+  for _, p in ipairs(res.pairs) do
+    count_b[p.behaviour] = (count_b[p.behaviour] or 0) + p.count
+    count_t[p.target] = (count_t[p.target] or 0) + p.count
+  end
+  local function top(counts, n)
+    local t = {}
+    for k in pairs(counts) do t[#t + 1] = k end
+    table.sort(t, function(a, b) if counts[a] ~= counts[b] then return counts[a] > counts[b] end return a < b end)
+    while #t > n do t[#t] = nil end
+    return t
+  end
+  local tb, tt = top(count_b, 15), top(count_t, 15)
+  local cell = {}
+  local csv2 = { "behaviour_category,target_category,mean_weight,count" }
+  for _, p in ipairs(res.pairs) do
+    cell[p.behaviour .. ":" .. p.target] = p
+    csv2[#csv2 + 1] = string.format("%s,%s,%.6g,%d", names[p.behaviour] or p.behaviour, names[p.target] or p.target, p.mean, p.count)
+  end
+  table.sort(csv2, function(a, b) if a:sub(1, 9) == "behaviour" then return true end if b:sub(1, 9) == "behaviour" then return false end return a < b end)
+  write(dir .. "/correlation_pairs.csv", table.concat(csv2, "\n") .. "\n")
+  local label = function(h) return names[h] or tostring(h) end
+  local xl, yl = {}, {}
+  for _, h in ipairs(tt) do xl[#xl + 1] = label(h) end
+  for _, h in ipairs(tb) do yl[#yl + 1] = label(h) end
+  write(dir .. "/correlation_pairs.svg", plot.heatmap{
+    title = "Mean attention by behaviour and target category: " .. node,
+    xlabel = "target category (" .. tcat .. ")", ylabel = "behaviour category (" .. scat .. ")",
+    xs = xl, ys = yl,
+    value = function(i, j)
+      local p = cell[tb[i] .. ":" .. tt[j]]
+      return p and p.count >= 5 and p.mean or nil
+    end })
+  -- the diagonal against the rest: does a behaviour of the target's category weigh more?
+  local same, same_n, other, other_n = 0, 0, 0, 0
+  for _, p in ipairs(res.pairs) do
+    if p.behaviour == p.target then same, same_n = same + p.mean * p.count, same_n + p.count
+    else other, other_n = other + p.mean * p.count, other_n + p.count end
+  end
+  if same_n > 0 and other_n > 0 then
+    lines[#lines + 1] = string.format("behaviours of the target's category: mean weight %.4f (%d); of other categories: %.4f (%d)",
+                                      same / same_n, same_n, other / other_n, other_n)
+  end
+  print(table.concat(lines, "\n"))
+  print(string.format("written: %s/correlation_position.csv, .svg; %s/correlation_pairs.csv, .svg", dir, dir))
+  return res
+end
+
 return analyze

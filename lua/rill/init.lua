@@ -571,7 +571,7 @@ function rill.train(t)
   local quiet = c.quiet
 
   if c.mode == "analyze" then
-    return require("rill.analyze")[c.analysis](t.graph, run, c)
+    return require("rill.analyze")[c.analysis](t.graph, run, c, spec, t.data)
   elseif c.mode == "export" then
     core_call(nil, core.export, t.graph.core, { run = run, out = c.out, pipeline = c.pipeline,
                                                 settings = c.settings })

@@ -20,6 +20,11 @@ usage: rill COMMAND ...
       read jointly (one row per id, the sets side by side), and --joint names other
       tables to read so; --min-count leaves out rows trained in fewer than N steps
       (rarely trained rows keep their random start, which looks isotropic)
+  rill analyze correlation RUN [--out DIR] [--node NAME] [--target-cat item_cat]
+                                [--sequence-cat hist_cats]
+      the behaviour-target correlation a tim or din node learned: its attention weights on
+      the validation data by position before the target and by (behaviour category, target
+      category); tables, CSV and SVG (a heat map)
   rill resume RUN [--threads N]
       continue a run from its last checkpoint (after Ctrl-C, a crash or a kill); the
       finished run equals one that was never interrupted (same thread count)
@@ -215,15 +220,17 @@ end
 
 function commands.analyze(args)
   local what = args[2]
-  local known = { spectrum = true }
-  if not known[what] then die("rill analyze: what? (known: spectrum)") end
-  local o = parse(args, 3, { out = true, joint = true, ["min-count"] = true })
+  local known = { spectrum = true, correlation = true }
+  if not known[what] then die("rill analyze: what? (known: spectrum, correlation)") end
+  local o = parse(args, 3, { out = true, joint = true, ["min-count"] = true, node = true,
+                             ["target-cat"] = true, ["sequence-cat"] = true })
   local run = o.rest[1]
   if not run then die("rill analyze %s: which run directory?", what) end
   local script, meta = run_pipeline(run, "the pipeline")
   run_script(script, { mode = "analyze", analysis = what, run = run, script = script,
                        data = meta.data, set = meta.set, out = o.out, joint = o.joint,
-                       min_count = o["min-count"] }, nil, true)
+                       min_count = o["min-count"], node = o.node, target_cat = o["target-cat"],
+                       sequence_cat = o["sequence-cat"] }, nil, true)
   return 0
 end
 

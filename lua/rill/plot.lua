@@ -110,4 +110,47 @@ function plot.lines(o)
   return table.concat(out, "\n") .. "\n"
 end
 
+-- plot.heatmap{ title =, xlabel =, ylabel =, xs = { labels }, ys = { labels },
+--               value = function(i, j) -> number or nil (empty cell) }: a grid of cells shaded
+-- from white (the smallest value) to dark blue (the largest), each with its value written.
+function plot.heatmap(o)
+  local nx, ny = #o.xs, #o.ys
+  local cell, L, T = 34, 110, 50
+  local W, H = L + nx * cell + 20, T + ny * cell + 70
+  local lo, hi = math.huge, -math.huge
+  for i = 1, ny do
+    for j = 1, nx do
+      local v = o.value(i, j)
+      if v and v == v then lo, hi = math.min(lo, v), math.max(hi, v) end
+    end
+  end
+  if hi <= lo then hi = lo + 1 end
+  local out = { string.format('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="10">', W, H),
+                string.format('<rect width="%d" height="%d" fill="white"/>', W, H),
+                string.format('<text x="%d" y="20" font-size="14" text-anchor="middle">%s</text>', W // 2, esc(o.title or "")) }
+  for i = 1, ny do
+    out[#out + 1] = string.format('<text x="%d" y="%d" text-anchor="end">%s</text>', L - 6, T + (i - 1) * cell + cell // 2 + 4, esc(o.ys[i]))
+    for j = 1, nx do
+      local v = o.value(i, j)
+      local x, y = L + (j - 1) * cell, T + (i - 1) * cell
+      if v and v == v then
+        local f = (v - lo) / (hi - lo)
+        local r, g, b = math.floor(255 - 225 * f), math.floor(255 - 175 * f), math.floor(255 - 75 * f)
+        out[#out + 1] = string.format('<rect x="%d" y="%d" width="%d" height="%d" fill="rgb(%d,%d,%d)" stroke="#ddd"/>', x, y, cell, cell, r, g, b)
+        out[#out + 1] = string.format('<text x="%d" y="%d" text-anchor="middle" font-size="8" fill="%s">%s</text>', x + cell // 2, y + cell // 2 + 3, f > 0.6 and "white" or "black", fmt(v))
+      else
+        out[#out + 1] = string.format('<rect x="%d" y="%d" width="%d" height="%d" fill="#f4f4f4" stroke="#ddd"/>', x, y, cell, cell)
+      end
+    end
+  end
+  for j = 1, nx do
+    local x = L + (j - 1) * cell + cell // 2
+    out[#out + 1] = string.format('<text x="%d" y="%d" text-anchor="middle">%s</text>', x, T + ny * cell + 14, esc(o.xs[j]))
+  end
+  out[#out + 1] = string.format('<text x="%d" y="%d" text-anchor="middle" font-size="12">%s</text>', L + nx * cell // 2, T + ny * cell + 40, esc(o.xlabel or ""))
+  out[#out + 1] = string.format('<text x="14" y="%d" font-size="12" transform="rotate(-90 14 %d)" text-anchor="middle">%s</text>', T + ny * cell // 2, T + ny * cell // 2, esc(o.ylabel or ""))
+  out[#out + 1] = "</svg>\n"
+  return table.concat(out, "\n")
+end
+
 return plot
