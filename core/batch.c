@@ -60,7 +60,9 @@ void rill_schema_free(rill_schema *s)
     for (int i = 0; s->text.cols && i < s->text.ncols; i++) {
         free(s->text.cols[i].name);
         free(s->text.cols[i].positive);
+        free(s->text.cols[i].times);
     }
+    free(s->cat_timed);
     free(s->text.cols);
     memset(s, 0, sizeof *s);
 }
@@ -90,6 +92,7 @@ int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
             break;
         case RILL_COL_CAT:
         case RILL_COL_MULTI:
+        case RILL_COL_SEQUENCE:
             c->index = nc++;
             break;
         default:
@@ -110,8 +113,41 @@ int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
     s->num_names = calloc((size_t)(nn ? nn : 1), sizeof(char *));
     s->cat_names = calloc((size_t)(nc ? nc : 1), sizeof(char *));
     s->cat_multi = calloc((size_t)(nc ? nc : 1), sizeof(bool));
-    if (!s->label_names || !s->num_names || !s->cat_names || !s->cat_multi)
+    s->cat_timed = calloc((size_t)(nc ? nc : 1), sizeof(bool));
+    if (!s->label_names || !s->num_names || !s->cat_names || !s->cat_multi || !s->cat_timed)
         return rill_errf(err, RILL_ENOMEM, "out of memory");
+    /* a sequence's times: an existing column of role times, for it alone */
+    for (int i = 0; i < s->text.ncols; i++)
+        if (s->text.cols[i].role == RILL_COL_TIMES)
+            s->text.cols[i].times_col = -1;
+    for (int i = 0; i < s->text.ncols; i++) {
+        rill_column *c = &s->text.cols[i];
+        c->times_col = c->role == RILL_COL_TIMES ? c->times_col : -1;
+        if (c->role != RILL_COL_SEQUENCE || !c->times)
+            continue;
+        int t = -1;
+        for (int j = 0; j < s->text.ncols; j++)
+            if (strcmp(s->text.cols[j].name, c->times) == 0)
+                t = j;
+        if (t < 0 || s->text.cols[t].role != RILL_COL_TIMES)
+            return rill_errf(err, RILL_EINVAL, "%s: sequence '%s' names times column '%s', %s",
+                             where, c->name, c->times,
+                             t < 0 ? "which the schema does not have"
+                                   : "which is not of role times");
+        if (s->text.cols[t].times_col >= 0)
+            return rill_errf(err, RILL_EINVAL, "%s: times column '%s' is named by two sequences",
+                             where, c->times);
+        if (t < i)
+            return rill_errf(err, RILL_EINVAL, "%s: times column '%s' must come after its "
+                             "sequence '%s'", where, c->times, c->name);
+        s->text.cols[t].times_col = i;
+        c->times_col = t;
+        s->cat_timed[c->index] = true;
+    }
+    for (int i = 0; i < s->text.ncols; i++)
+        if (s->text.cols[i].role == RILL_COL_TIMES && s->text.cols[i].times_col < 0)
+            return rill_errf(err, RILL_EINVAL, "%s: times column '%s' belongs to no sequence (name "
+                             "it in a sequence's 'times')", where, s->text.cols[i].name);
     for (int i = 0; i < s->text.ncols; i++) {
         const rill_column *c = &s->text.cols[i];
         if (c->role == RILL_COL_VECTOR) {
@@ -124,14 +160,15 @@ int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
         }
         char **slot = c->role == RILL_COL_LABEL ? &s->label_names[c->index]
                       : c->role == RILL_COL_NUM ? &s->num_names[c->index]
-                      : c->role == RILL_COL_CAT || c->role == RILL_COL_MULTI
+                      : c->role == RILL_COL_CAT || c->role == RILL_COL_MULTI ||
+                              c->role == RILL_COL_SEQUENCE
                           ? &s->cat_names[c->index]
                           : NULL;
         if (!slot)
             continue;
         if (!(*slot = strdup(c->name)))
             return rill_errf(err, RILL_ENOMEM, "out of memory");
-        if (c->role == RILL_COL_MULTI)
+        if (c->role == RILL_COL_MULTI || c->role == RILL_COL_SEQUENCE)
             s->cat_multi[c->index] = true;
         if (c->group) {
             if (s->has_group)
@@ -215,6 +252,8 @@ int rill_batch_init(rill_batch *b, const rill_schema *s, int cap, rill_err *err)
         c->off = rill_alloc((n + 1) * sizeof(uint32_t));
         c->val_cap = n;
         c->val = rill_alloc(n * sizeof(uint64_t));
+        if (s->cat_timed && s->cat_timed[f] && !(c->time = rill_alloc(n * sizeof(double))))
+            goto nomem;
         if (!c->off || !c->val)
             goto nomem;
         c->off[0] = 0;
@@ -231,6 +270,7 @@ void rill_batch_free(rill_batch *b)
         for (int f = 0; f < b->schema->ncat; f++) {
             rill_free(b->cat[f].off);
             rill_free(b->cat[f].val);
+            rill_free(b->cat[f].time);
         }
     free(b->cat);
     rill_free(b->labels);
@@ -259,11 +299,20 @@ int rill_batch_reserve_cat(rill_batch *b, int f, size_t more)
     if (cap > UINT32_MAX)
         return RILL_ENOMEM;
     uint64_t *v = rill_alloc(cap * sizeof *v);
-    if (!v)
+    double *t = c->time ? rill_alloc(cap * sizeof *t) : NULL;
+    if (!v || (c->time && !t)) {
+        rill_free(v);
+        rill_free(t);
         return RILL_ENOMEM;
+    }
     memcpy(v, c->val, used * sizeof *v);
     rill_free(c->val);
     c->val = v;
+    if (t) {
+        memcpy(t, c->time, used * sizeof *t);
+        rill_free(c->time);
+        c->time = t;
+    }
     c->val_cap = cap;
     return RILL_OK;
 }
@@ -304,6 +353,8 @@ int rill_batch_gather(rill_batch *dst, const rill_batch *src, const uint32_t *pe
                 dc->val[o] = sc->val[a];
             else
                 memcpy(dc->val + o, sc->val + a, n * sizeof(uint64_t));
+            if (sc->time && dc->time)
+                memcpy(dc->time + o, sc->time + a, n * sizeof(double));
             o += n;
             dc->off[i + 1] = o;
         }

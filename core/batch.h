@@ -21,6 +21,9 @@ enum {
     RILL_COL_MULTI,    /* several categorical values split on `sep` */
     RILL_COL_NUM,      /* a number (empty = missing) */
     RILL_COL_VECTOR,   /* dim numbers split on `sep` (a pre-trained vector; empty = missing) */
+    RILL_COL_SEQUENCE, /* a behaviour sequence: ids split on `sep`, newest last, the newest
+                        * max_length kept; optionally a parallel TIMES column */
+    RILL_COL_TIMES,    /* the timestamps or positions of a sequence's ids, split on `sep` */
 };
 
 typedef struct rill_column {
@@ -30,6 +33,9 @@ typedef struct rill_column {
                        * of its dim numeric fields, NAME[1] .. NAME[dim]) */
     char sep;         /* MULTI, VECTOR: the values' separator */
     int dim;          /* VECTOR: how many numbers */
+    int max_length;   /* SEQUENCE: the newest this many ids are kept (0: all) */
+    char *times;      /* SEQUENCE: the name of its TIMES column, or NULL */
+    int times_col;    /* SEQUENCE: that column's index; TIMES: its sequence's column */
     bool has_threshold;
     double threshold; /* LABEL: the label is value >= threshold */
     bool group;       /* CAT: its value groups examples for grouped AUC (GAUC) */
@@ -57,6 +63,7 @@ typedef struct rill_schema {
     int ncat;
     char **cat_names;
     bool *cat_multi;        /* multi-valued categorical field */
+    bool *cat_timed;        /* a sequence whose values carry times (NULL: none has) */
     bool has_group;         /* grouped AUC: examples grouped by categorical field group_field */
     int group_field;
     struct {
@@ -91,6 +98,7 @@ int rill_schema_cat(const rill_schema *s, const char *name);
 typedef struct rill_catcol {
     uint32_t *off;   /* cap+1 offsets into val */
     uint64_t *val;
+    double *time;    /* per value, its time or position (a sequence with times), else NULL */
     size_t val_cap;
 } rill_catcol;
 

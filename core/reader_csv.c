@@ -59,6 +59,19 @@ typedef struct {
     const char *at; /* where the column starts in the line, for messages */
 } value;
 
+/* A sequence keeps its newest max_length ids (the last ones) and their times. */
+static void trim_sequence(rill_catcol *cc, int row, int max_length)
+{
+    uint32_t a = cc->off[row], n = cc->off[row + 1] - a;
+    if (max_length <= 0 || n <= (uint32_t)max_length)
+        return;
+    uint32_t drop = n - (uint32_t)max_length;
+    memmove(cc->val + a, cc->val + a + drop, (size_t)max_length * sizeof *cc->val);
+    if (cc->time)
+        memmove(cc->time + a, cc->time + a + drop, (size_t)max_length * sizeof *cc->time);
+    cc->off[row + 1] = a + (uint32_t)max_length;
+}
+
 static int store(rill_batch *b, int row, const rill_column *c, const value *v, const char *line,
                  rill_line_fail *fail)
 {
@@ -136,13 +149,64 @@ static int store(rill_batch *b, int row, const rill_column *c, const value *v, c
                             c->dim);
         return 0;
     }
+    case RILL_COL_TIMES: { /* its sequence (an earlier column) is in the row already */
+        const rill_column *sq = &s->text.cols[c->times_col];
+        rill_catcol *cc = &b->cat[sq->index];
+        uint32_t a = cc->off[row], n = cc->off[row + 1] - a, k = 0;
+        const char *p = v->s, *end = v->s + v->n;
+        while (v->n && p <= end) {
+            const char *e = memchr(p, c->sep, (size_t)(end - p));
+            if (!e)
+                e = end;
+            if (k == n || !parse_number(p, (size_t)(e - p), &x)) {
+                rill_quote_field(q, sizeof q, p, (size_t)(e - p));
+                if (k == n)
+                    return col_fail(fail, line, v->at, c, "has more times than its sequence %s "
+                                    "has ids (%u)", sq->name, n);
+                return col_fail(fail, line, v->at, c, "time %u = '%s' is not a number", k + 1, q);
+            }
+            cc->time[a + k++] = x;
+            p = e + 1;
+        }
+        if (k != n)
+            return col_fail(fail, line, v->at, c, "has %u times, its sequence %s %u ids", k,
+                            sq->name, n);
+        trim_sequence(cc, row, sq->max_length);
+        return 0;
+    }
     case RILL_COL_CAT:
-    case RILL_COL_MULTI: {
+    case RILL_COL_MULTI:
+    case RILL_COL_SEQUENCE: {
         rill_catcol *cc = &b->cat[c->index];
         uint32_t o = cc->off[row];
         if (c->role == RILL_COL_CAT) {
             if (v->n)
                 cc->val[o++] = rill_hash_text(v->s, v->n);
+        } else if (c->role == RILL_COL_SEQUENCE) {
+            /* every piece is an id: times line up with them one for one */
+            size_t k = 0;
+            for (size_t i = 0; i <= v->n && v->n; i++)
+                k += i == v->n || v->s[i] == c->sep;
+            if (rill_batch_reserve_cat(b, c->index, k)) {
+                fail->col = (size_t)(v->at - line) + 1;
+                snprintf(fail->what, sizeof fail->what, "out of memory for column %s", c->name);
+                return -1;
+            }
+            const char *p = v->s, *end = v->s + v->n;
+            while (v->n && p <= end) {
+                const char *e = memchr(p, c->sep, (size_t)(end - p));
+                if (!e)
+                    e = end;
+                if (e == p)
+                    return col_fail(fail, line, v->at, c, "has an empty id at position %u "
+                                    "(expected ids split on '%c')", o - cc->off[row] + 1, c->sep);
+                cc->val[o++] = rill_hash_text(p, (size_t)(e - p));
+                p = e + 1;
+            }
+            cc->off[row + 1] = o;
+            if (c->times_col < 0)
+                trim_sequence(cc, row, c->max_length);
+            return 0;
         } else {
             size_t k = 0;
             for (size_t i = 0; i <= v->n; i++)

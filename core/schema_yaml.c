@@ -16,6 +16,8 @@
  *     - { name: user, role: categorical, group: true }  # grouped AUC per user
  *     - { name: w, role: weight }
  *     - { name: user_vec, role: vector, dim: 32 }       # 32 numbers split on " " (default)
+ *     - { name: hist, role: sequence, max_length: 50, times: hist_t }  # ids, newest last
+ *     - { name: hist_t, role: times }                   # their times (or positions)
  *
  * Everything is checked: unknown keys, wrong types, unknown roles, a separator on a role that
  * has none, duplicate names, no label. Each error names the file, line and column. */
@@ -111,15 +113,16 @@ static int number(ctx *c, const yaml_node_t *n, const char *key, double *out)
 
 static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *fallback_sep)
 {
-    static const char *const roles[] = {"skip", "label", "weight", "categorical", "multi",
-                                        "numeric", "vector", NULL};
+    static const char *const roles[] = {"skip",    "label",  "weight",   "categorical", "multi",
+                                        "numeric", "vector", "sequence", "times",       NULL};
     char where[48];
     snprintf(where, sizeof where, "column %d", i + 1);
     if (n->type != YAML_MAPPING_NODE)
         return fail_at(c, n, "%s must be a mapping such as { name: click, role: label }, got %s",
                        where, kind_name(n));
     const yaml_node_t *role_node = NULL, *sep_node = NULL, *thr_node = NULL, *group_node = NULL,
-                      *dim_node = NULL, *pos_node = NULL;
+                      *dim_node = NULL, *pos_node = NULL, *maxlen_node = NULL,
+                      *times_node = NULL;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
@@ -148,9 +151,13 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
             dim_node = v;
         } else if (strcmp(key, "positive") == 0) {
             pos_node = v;
+        } else if (strcmp(key, "max_length") == 0) {
+            maxlen_node = v;
+        } else if (strcmp(key, "times") == 0) {
+            times_node = v;
         } else {
             return fail_at(c, k, "unknown key '%s' in a column (known: name, role, separator, "
-                                 "threshold, positive, group, dim)",
+                                 "threshold, positive, group, dim, max_length, times)",
                            key);
         }
     }
@@ -170,16 +177,18 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
             col->role = r; /* the list follows RILL_COL_* */
     if (col->role < 0)
         return fail_at(c, role_node, "unknown role '%s' for column '%s' (known: skip, label, "
-                                     "weight, categorical, multi, numeric, vector)",
+                                     "weight, categorical, multi, numeric, vector, sequence, times)",
                        role, col->name);
+    bool listed = col->role == RILL_COL_MULTI || col->role == RILL_COL_SEQUENCE ||
+                  col->role == RILL_COL_TIMES;
     if (sep_node) {
-        if (col->role != RILL_COL_MULTI && col->role != RILL_COL_VECTOR)
-            return fail_at(c, sep_node, "column '%s': 'separator' is for roles multi and "
-                                        "vector, not %s",
+        if (!listed && col->role != RILL_COL_VECTOR)
+            return fail_at(c, sep_node, "column '%s': 'separator' is for roles multi, sequence, "
+                                        "times and vector, not %s",
                            col->name, role);
         if ((rc = one_char(c, sep_node, "separator", false, &col->sep)))
             return rc;
-    } else if (col->role == RILL_COL_MULTI) {
+    } else if (listed) {
         col->sep = *fallback_sep;
     } else if (col->role == RILL_COL_VECTOR) {
         col->sep = ' ';
@@ -207,6 +216,29 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
         if ((rc = number(c, thr_node, "threshold", &col->threshold)))
             return rc;
         col->has_threshold = true;
+    }
+    if (maxlen_node) {
+        double d;
+        if (col->role != RILL_COL_SEQUENCE)
+            return fail_at(c, maxlen_node, "column '%s': 'max_length' is for role sequence, not %s",
+                           col->name, role);
+        if ((rc = number(c, maxlen_node, "max_length", &d)))
+            return rc;
+        if (d != (int)d || d < 1 || d > 1e6)
+            return fail_at(c, maxlen_node, "column '%s': 'max_length' must be a whole number from "
+                                           "1 to 1000000, got %g",
+                           col->name, d);
+        col->max_length = (int)d;
+    }
+    if (times_node) {
+        const char *text = "";
+        if (col->role != RILL_COL_SEQUENCE)
+            return fail_at(c, times_node, "column '%s': 'times' is for role sequence, not %s",
+                           col->name, role);
+        if ((rc = scalar(c, times_node, "times", &text)))
+            return rc;
+        if (!(col->times = strdup(text)))
+            return rill_errf(c->err, RILL_ENOMEM, "out of memory");
     }
     if (pos_node) {
         const char *text = "";
@@ -312,7 +344,9 @@ static int load(ctx *c, rill_schema *s)
         yaml_node_t *item = yaml_document_get_node(c->doc, cols->data.sequence.items.start[i]);
         if ((rc = column(c, item, i, &t->cols[i], &multi_sep)))
             return rc;
-        if ((t->cols[i].role == RILL_COL_MULTI || t->cols[i].role == RILL_COL_VECTOR) &&
+        int r = t->cols[i].role;
+        if ((r == RILL_COL_MULTI || r == RILL_COL_VECTOR || r == RILL_COL_SEQUENCE ||
+             r == RILL_COL_TIMES) &&
             t->cols[i].sep == t->sep)
             return fail_at(c, item, "column '%s': its values' separator is the file's column "
                                     "separator '%c'",

@@ -124,7 +124,7 @@ static void test_schema_bad(void)
                  "unknown key 'nam' in a column");
     schema_fails("separator off multi", "columns:\n  - { name: y, role: label }\n"
                                         "  - { name: c, role: categorical, separator: \"|\" }\n",
-                 ":3:46:", "column 'c': 'separator' is for roles multi and vector, not categorical");
+                 ":3:46:", "column 'c': 'separator' is for roles multi, sequence, times and vector, not categorical");
     schema_fails("threshold off label", "columns:\n  - { name: y, role: label }\n"
                                         "  - { name: n, role: numeric, threshold: 2 }\n",
                  ":3:42:", "column 'n': 'threshold' is for role label, not numeric");

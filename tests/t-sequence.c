@@ -90,6 +90,68 @@ int main(void)
     rill_graph_free(g);
     rill_reader_close(r);
     rill_schema_free(&s);
+
+    /* the sequence role: ids with a parallel list of times, the newest max_length kept */
+    const char *yseq = tmp_write("q.yaml", "format: tsv\ncolumns:\n"
+                                          "  - { name: y, role: label }\n"
+                                          "  - { name: hist, role: sequence, max_length: 2, times: t }\n"
+                                          "  - { name: t, role: times }\n");
+    if (!ok(rill_schema_load_yaml(&s, yseq, &err) == RILL_OK && s.cat_multi[0] && s.cat_timed[0],
+            "schema: a sequence with times"))
+        diag("%s", err.msg);
+    const char *dq = tmp_write("q.tsv", "1\ta|b|c\t10|20|30\n0\tz\t5\n1\t\t\n");
+    cfg.path = dq;
+    rc = rill_reader_open(&r, &cfg, &err);
+    if (rc == RILL_OK)
+        rc = rill_reader_next(r, &b, &err);
+    const rill_catcol *c = rc == 1 ? &b->cat[0] : NULL;
+    ok(c && b->B == 3 && c->off[1] == 2 && c->val[0] == rill_hash_text("b", 1) &&
+           c->val[1] == rill_hash_text("c", 1) && c->time[0] == 20 && c->time[1] == 30 &&
+           c->off[2] == 3 && c->time[2] == 5 && c->off[3] == 3,
+       "sequence: the newest 2 ids kept with their times; an empty history (rc %d %s)", rc,
+       rc < 0 ? err.msg : "");
+    rill_reader_close(r);
+    const struct {
+        const char *what, *text, *want;
+    } badq[] = {
+        {"fewer times than ids", "1\ta|b\t10\n", ":1:7: column t has 1 times, its sequence hist 2 ids"},
+        {"more times than ids", "1\ta\t10|20\n", ":1:5: column t has more times than its sequence hist has ids (1)"},
+        {"a time that is text", "1\ta|b\t10|x\n", ":1:7: column t time 2 = 'x' is not a number"},
+        {"an empty id", "1\ta||b\t1|2|3\n", ":1:3: column hist has an empty id at position 2"},
+    };
+    for (size_t k = 0; k < sizeof badq / sizeof badq[0]; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "badq%zu.tsv", k);
+        cfg.path = tmp_write(name, badq[k].text);
+        r = NULL;
+        rc = rill_reader_open(&r, &cfg, &err);
+        if (rc == RILL_OK)
+            rc = rill_reader_next(r, &b, &err);
+        if (!ok(rc < 0 && strstr(err.msg, badq[k].want), "sequence: %s: '%s'", badq[k].what, badq[k].want))
+            diag("rc %d: %s", rc, err.msg);
+        rill_reader_close(r);
+    }
+    rill_schema_free(&s);
+    const char *bady[][2] = {
+        {"columns:\n  - { name: y, role: label }\n  - { name: t, role: times }\n"
+         "  - { name: h, role: sequence, times: t }\n", "times column 't' must come after its sequence 'h'"},
+        {"columns:\n  - { name: y, role: label }\n  - { name: t, role: times }\n",
+         "times column 't' belongs to no sequence"},
+        {"columns:\n  - { name: y, role: label }\n  - { name: h, role: sequence, times: u }\n",
+         "sequence 'h' names times column 'u', which the schema does not have"},
+        {"columns:\n  - { name: y, role: label }\n  - { name: c, role: categorical, max_length: 3 }\n",
+         "'max_length' is for role sequence, not categorical"},
+    };
+    for (size_t k = 0; k < sizeof bady / sizeof bady[0]; k++) {
+        rill_schema t;
+        char name[32];
+        snprintf(name, sizeof name, "bady%zu.yaml", k);
+        rc = rill_schema_load_yaml(&t, tmp_write(name, bady[k][0]), &err);
+        if (!ok(rc != RILL_OK && strstr(err.msg, bady[k][1]), "schema: '%s'", bady[k][1]))
+            diag("%s", err.msg);
+        if (rc == RILL_OK)
+            rill_schema_free(&t);
+    }
     rill_pool_stop();
     return done_testing();
 }
