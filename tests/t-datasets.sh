@@ -58,6 +58,15 @@ awk -F '\t' 'FNR > 1 && $1 == 0 { if (($2 == "u1" && $3 !~ /^(e|f)$/) || ($2 == 
                                        ($2 == "u3" && $3 !~ /^(a|b|c|d)$/)) bad++; n++ }
               END { exit !(n == 5 && !bad) }' "$T/seq.train.tsv" "$T/seq.valid.tsv"
 ok $? "prep: one negative per positive, drawn from the items the user never had"
+# split by time: u1's a(30) c(40) d(50), u2's c(20), u3's f(60) are the targets: 10 examples;
+# the last 40% by time (d at 50 and f at 60, with their negatives) validate
+run $R prep sequences --log "$T/log.tsv" --items "$T/items.tsv" --out "$T/seqt" --valid-fraction 0.4
+awk -F '\t' 'FNR > 1 && $1 == 1 { print FILENAME ~ /valid/ ? "v" : "t", $3, $5 }' "$T/seqt.train.tsv" "$T/seqt.valid.tsv" >"$T/split.txt"
+printf 't c 20\nt a 30\nt c 40\nv d 50\nv f 60\n' >"$T/split.want"
+[ "$status" -eq 0 ] && cmp -s "$T/split.txt" "$T/split.want"
+ok $? "prep --valid-fraction 0.4: the latest targets by time validate" || { diag "$T/split.txt"; diag "$T/err"; }
+fails "prep --valid-fraction 2" "--valid-fraction 2: expected a number between 0 and 1" \
+    $R prep sequences --log "$T/log.tsv" --out "$T/x" --valid-fraction 2
 run $R prep sequences --log "$T/log.tsv" --items "$T/items.tsv" --out "$T/seq2" --max-length 2 --seed 3
 cmp -s "$T/seq.train.tsv" "$T/seq2.train.tsv" && cmp -s "$T/seq.valid.tsv" "$T/seq2.valid.tsv"
 ok $? "prep: the same seed writes the same bytes"

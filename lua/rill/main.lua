@@ -44,10 +44,11 @@ usage: rill COMMAND ...
                   [--entity-clusters K]
       synthetic Criteo-format data from a planted model (see README)
   rill prep sequences --log FILE --out PREFIX [--items FILE] [--max-length 50] [--negatives 1]
-                     [--seed 1] [--user-col user_id] [--item-col item_id] [--time-col time]
-                     [--cat-col i_category]
+                     [--seed 1] [--valid-fraction F] [--user-col user_id] [--item-col item_id]
+                     [--time-col time] [--cat-col i_category]
       behaviour-sequence examples from an interaction log (see README): PREFIX.train.tsv
-      and PREFIX.valid.tsv (each user's last interaction)
+      and PREFIX.valid.tsv (each user's last interaction, or with --valid-fraction the
+      last fraction of all examples by time)
   rill bench dlrm [--rows N] [--data PATH] [--threads N]
       the DLRM throughput benchmark (make bench): examples/s against the measured bound
   rill bench store [--ids N] [--rows N]
@@ -362,12 +363,14 @@ end
 function commands.prep(args)
   if args[2] ~= "sequences" then die("rill prep: what? (known: sequences)") end
   local o = parse(args, 3, { log = true, items = true, out = true, ["max-length"] = true,
-                             negatives = true, seed = true, ["user-col"] = true, ["item-col"] = true,
+                             negatives = true, seed = true, ["valid-fraction"] = true,
+                             ["user-col"] = true, ["item-col"] = true,
                              ["time-col"] = true, ["cat-col"] = true })
   if #o.rest > 0 then die("rill prep sequences: unexpected argument '%s'", o.rest[1]) end
   local ok, msg = pcall(require("rill.prep").sequences, {
     log = o.log, items = o.items, out = o.out, max_length = o["max-length"], negatives = o.negatives,
-    seed = o.seed, user_col = o["user-col"], item_col = o["item-col"], time_col = o["time-col"],
+    seed = o.seed, valid_fraction = o["valid-fraction"], user_col = o["user-col"],
+    item_col = o["item-col"], time_col = o["time-col"],
     cat_col = o["cat-col"] })
   if not ok then die("%s", tostring(msg)) end
   return 0

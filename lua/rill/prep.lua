@@ -5,7 +5,9 @@
 -- and `negatives` negative examples with the same history and an item drawn uniformly from
 -- the items the user never interacted with. The user's last target goes to the validation
 -- file (leave-one-out, the papers' split), the others to the training file, in the order
--- of their targets' times (then users, then positive before negatives).
+-- of their targets' times (then users, then positive before negatives); with
+-- valid_fraction, the split is by time instead: the examples whose targets are in the last
+-- valid_fraction of all, by time, validate.
 --
 -- Input: the log, tab-separated with a header naming at least user, item and time columns
 -- (names set by options); optionally an item file, tab-separated with a header, mapping items
@@ -65,6 +67,10 @@ function M.sequences(o)
   if not max_len or max_len < 1 then die("--max-length %s: expected a whole number >= 1", tostring(o.max_length)) end
   if not negatives or negatives < 0 then die("--negatives %s: expected a whole number >= 0", tostring(o.negatives)) end
   if not seed then die("--seed %s: expected a whole number", tostring(o.seed)) end
+  local vf = o.valid_fraction and tonumber(o.valid_fraction)
+  if o.valid_fraction and not (vf and vf > 0 and vf < 1) then
+    die("--valid-fraction %s: expected a number between 0 and 1", tostring(o.valid_fraction))
+  end
   if not o.log then die("rill prep sequences: --log FILE (user, item, time; tab-separated) is required") end
   if not o.out then die("rill prep sequences: --out PREFIX is required (writes PREFIX.train.tsv and PREFIX.valid.tsv)") end
 
@@ -110,10 +116,12 @@ function M.sequences(o)
         ht[#ht + 1] = string.format("%.17g", ev[j].time)
       end
       local hist = table.concat(hi, "|") .. "\t" .. table.concat(hc, "|") .. "\t" .. table.concat(ht, "|")
-      local part = k == #ev and rows.valid or rows.train
+      local part = (vf and "later") or (k == #ev and rows.valid or rows.train)
       local function add(label, item)
-        part[#part + 1] = { time = ev[k].time, n = ev[k].n, line = string.format("%d\t%s\t%s\t%s\t%.17g\t%s",
+        local r = { time = ev[k].time, n = ev[k].n, line = string.format("%d\t%s\t%s\t%s\t%.17g\t%s",
           label, u, item, cat[item] or "", ev[k].time, hist) }
+        if part == "later" then rows.all = rows.all or {}; rows.all[#rows.all + 1] = r
+        else part[#part + 1] = r end
       end
       add(1, ev[k].item)
       for _ = 1, negatives do
@@ -125,6 +133,18 @@ function M.sequences(o)
         end
         if item then add(0, item) end
       end
+    end
+  end
+  if vf then
+    -- split by time: the targets in the last valid_fraction of the (time-sorted) examples
+    -- validate; examples of one moment stay on one side
+    local all = rows.all or {}
+    table.sort(all, function(a, b) if a.time ~= b.time then return a.time < b.time end return a.n < b.n end)
+    local cut = math.floor(#all * (1 - vf) + 0.5)
+    while cut > 0 and cut < #all and all[cut + 1].time == all[cut].time do cut = cut + 1 end
+    for i, r in ipairs(all) do
+      local part = i <= cut and rows.train or rows.valid
+      part[#part + 1] = r
     end
   end
   local header = "label\tuser\titem\titem_cat\ttime\thist_items\thist_cats\thist_times\n"
