@@ -22,6 +22,7 @@
  * Everything is checked: unknown keys, wrong types, unknown roles, a separator on a role that
  * has none, duplicate names, no label. Each error names the file, line and column. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,26 @@ static int number(ctx *c, const yaml_node_t *n, const char *key, double *out)
     return RILL_OK;
 }
 
+/* A whole-number key of a column that only role `want` has, from 1 to hi. */
+static int column_int(ctx *c, const yaml_node_t *v, const rill_column *col, const char *role,
+                      int want, const char *key, int hi, int *out)
+{
+    static const char *const names[] = {[RILL_COL_VECTOR] = "vector",
+                                        [RILL_COL_SEQUENCE] = "sequence"};
+    double d;
+    int rc;
+    if (col->role != want)
+        return fail_at(c, v, "column '%s': '%s' is for role %s, not %s", col->name, key,
+                       names[want], role);
+    if ((rc = number(c, v, key, &d)))
+        return rc;
+    if (!(d >= 1 && d <= hi) || d != floor(d)) /* the range first: (int)d must be defined */
+        return fail_at(c, v, "column '%s': '%s' must be a whole number from 1 to %d, got %g",
+                       col->name, key, hi, d);
+    *out = (int)d;
+    return RILL_OK;
+}
+
 static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *fallback_sep)
 {
     static const char *const roles[] = {"skip",    "label",  "weight",   "categorical", "multi",
@@ -194,17 +215,8 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
         col->sep = ' ';
     }
     if (dim_node) {
-        double d;
-        if (col->role != RILL_COL_VECTOR)
-            return fail_at(c, dim_node, "column '%s': 'dim' is for role vector, not %s",
-                           col->name, role);
-        if ((rc = number(c, dim_node, "dim", &d)))
+        if ((rc = column_int(c, dim_node, col, role, RILL_COL_VECTOR, "dim", 4096, &col->dim)))
             return rc;
-        if (d != (int)d || d < 1 || d > 4096)
-            return fail_at(c, dim_node, "column '%s': 'dim' must be a whole number from 1 to "
-                                        "4096, got %g",
-                           col->name, d);
-        col->dim = (int)d;
     } else if (col->role == RILL_COL_VECTOR) {
         return fail_at(c, n, "column '%s': a vector needs its 'dim' (how many numbers)",
                        col->name);
@@ -217,19 +229,9 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
             return rc;
         col->has_threshold = true;
     }
-    if (maxlen_node) {
-        double d;
-        if (col->role != RILL_COL_SEQUENCE)
-            return fail_at(c, maxlen_node, "column '%s': 'max_length' is for role sequence, not %s",
-                           col->name, role);
-        if ((rc = number(c, maxlen_node, "max_length", &d)))
-            return rc;
-        if (d != (int)d || d < 1 || d > 1e6)
-            return fail_at(c, maxlen_node, "column '%s': 'max_length' must be a whole number from "
-                                           "1 to 1000000, got %g",
-                           col->name, d);
-        col->max_length = (int)d;
-    }
+    if (maxlen_node && (rc = column_int(c, maxlen_node, col, role, RILL_COL_SEQUENCE,
+                                        "max_length", 1000000, &col->max_length)))
+        return rc;
     if (times_node) {
         const char *text = "";
         if (col->role != RILL_COL_SEQUENCE)
