@@ -1230,7 +1230,9 @@ static int pair_add(pair_stats *p, uint64_t b, uint64_t t, double w)
 /* core.attention(graph, data, { run =, node =, target_cat =, sequence_cat = })
  *   -> { positions = { {position =, mean =, lift = mean of weight x the row's behaviours,
  *                       count =}, ... },
- *        pairs = { {behaviour =, target =, mean =, count =}, ... } } over the validation part */
+ *        pairs = { {behaviour =, target =, mean =, count =}, ... },
+ *        position_targets = { {position =, target =, lift =, count =}, ... } }
+ *   over the validation part */
 static int l_attention(lua_State *L)
 {
     rill_graph *g = check_graph(L, 1);
@@ -1247,7 +1249,7 @@ static int l_attention(lua_State *L)
     float *w = NULL;
     double *psum = NULL, *plift = NULL;
     uint64_t *pcount = NULL;
-    pair_stats ps = {0};
+    pair_stats ps = {0}, pt = {0}; /* pt: (position, target category), weight x behaviours */
     rill_arena arena;
     rill_arena_init(&arena, 0);
     if ((rc = rill_args_str(&oa, "run", NULL, &run, &err)) ||
@@ -1324,7 +1326,8 @@ static int l_attention(lua_State *L)
                 if (cats) {
                     uint64_t bc = b->cat[scf].val[b->cat[scf].off[r] + (n - kept) + (uint32_t)(j - pad)];
                     uint64_t tc = b->cat[tcf].val[b->cat[tcf].off[r]];
-                    if (pair_add(&ps, bc, tc, wt))
+                    if (pair_add(&ps, bc, tc, wt) ||
+                        pair_add(&pt, (uint64_t)(Lseq - j), tc, wt * (double)kept))
                         rc = rill_errf(&err, RILL_ENOMEM, "out of memory");
                 }
             }
@@ -1336,6 +1339,7 @@ done:
     if (rc) {
         free(w), free(psum), free(plift), free(pcount);
         free(ps.key_b), free(ps.key_t), free(ps.sum), free(ps.count);
+        free(pt.key_b), free(pt.key_t), free(pt.sum), free(pt.count);
         return luaL_error(L, "%s", err.msg);
     }
     lua_createtable(L, 0, 2);
@@ -1369,8 +1373,25 @@ done:
             lua_rawseti(L, -2, ++k);
         }
     lua_setfield(L, -2, "pairs");
+    lua_createtable(L, (int)pt.n, 0);
+    k = 0;
+    for (size_t i = 0; i < pt.cap; i++)
+        if (pt.count[i]) {
+            lua_createtable(L, 0, 4);
+            lua_pushinteger(L, (lua_Integer)pt.key_b[i]);
+            lua_setfield(L, -2, "position");
+            lua_pushinteger(L, (lua_Integer)pt.key_t[i]);
+            lua_setfield(L, -2, "target");
+            lua_pushnumber(L, pt.sum[i] / (double)pt.count[i]);
+            lua_setfield(L, -2, "lift");
+            lua_pushinteger(L, (lua_Integer)pt.count[i]);
+            lua_setfield(L, -2, "count");
+            lua_rawseti(L, -2, ++k);
+        }
+    lua_setfield(L, -2, "position_targets");
     free(w), free(psum), free(plift), free(pcount);
     free(ps.key_b), free(ps.key_t), free(ps.sum), free(ps.count);
+    free(pt.key_b), free(pt.key_t), free(pt.sum), free(pt.count);
     return 1;
 }
 

@@ -77,7 +77,7 @@ run $R train pipelines/tim.lua --data "$T/seq.train.tsv" --set valid_path="$T/se
 ok $status "tim.lua on the made-up examples" || diag "$T/err"
 run $R analyze correlation "$T/tim-tiny" --out "$T/corr"
 [ "$status" -eq 0 ] && [ -s "$T/corr/correlation_pairs.csv" ] && grep -q '<svg' "$T/corr/correlation_pairs.svg" &&
-    grep -q '<svg' "$T/corr/correlation_position.svg" &&
+    grep -q '<svg' "$T/corr/correlation_position.svg" && grep -q '<svg' "$T/corr/correlation_position_target.svg" &&
     awk -F, 'NR > 1 { s += $2 * $4 } END { exit !(s > 5.999 && s < 6.001) }' "$T/corr/correlation_position.csv"
 ok $? "analyze correlation: position and category-pair tables and plots; the weights of each row sum to 1" ||
     { diag "$T/out" "$T/err"; diag "$T/corr/correlation_position.csv"; }

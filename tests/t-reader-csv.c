@@ -136,12 +136,12 @@ static void test_schema_bad(void)
                  ":3:5:", "its values' separator is the file's column separator ','");
     schema_fails("two columns of one name", "columns:\n  - { name: y, role: label }\n"
                                             "  - { name: y, role: numeric }\n",
-                 ":", "two columns are named 'y' (columns 1 and 2)");
-    schema_fails("no label", "columns:\n  - { name: n, role: numeric }\n", ":",
+                 ":3:5:", "two columns are named 'y' (columns 1 and 2)");
+    schema_fails("no label", "columns:\n  - { name: n, role: numeric }\n", ":2:3:",
                  "no column has role label");
     schema_fails("two weights", "columns:\n  - { name: y, role: label }\n"
                                 "  - { name: a, role: weight }\n  - { name: b, role: weight }\n",
-                 ":", "2 columns have role weight (at most one)");
+                 ":4:5:", "2 columns have role weight (at most one)");
     schema_fails("empty file", "", ":", "the schema is empty");
     schema_fails("group off categorical", "columns:\n  - { name: y, role: label, group: true }\n",
                  ":2:36:", "column 'y': 'group' is for a categorical column");
@@ -151,7 +151,7 @@ static void test_schema_bad(void)
     schema_fails("two groups", "columns:\n  - { name: y, role: label }\n"
                                "  - { name: u, role: categorical, group: true }\n"
                                "  - { name: v, role: categorical, group: true }\n",
-                 ":", "two columns group the examples ('u' and 'v'; at most one)");
+                 ":4:5:", "two columns group the examples ('u' and 'v'; at most one)");
     schema_fails("positive off label", "columns:\n  - { name: y, role: label }\n"
                                        "  - { name: c, role: categorical, positive: a }\n",
                  ":3:45:", "column 'c': 'positive' is for role label, not categorical");

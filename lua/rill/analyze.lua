@@ -197,6 +197,22 @@ function analyze.correlation(graph, run, c, spec, data)
       local p = cell[tb[i] .. ":" .. tt[j]]
       return p and p.count >= 5 and p.mean or nil
     end })
+  -- position x target category: the weight times the row's behaviours (1: even spread)
+  local pcell, maxpos = {}, 0
+  for _, p in ipairs(res.position_targets or {}) do
+    pcell[p.position .. ":" .. p.target] = p
+    if p.position <= 20 and p.position > maxpos then maxpos = p.position end
+  end
+  local px = {}
+  for p = 1, maxpos do px[#px + 1] = tostring(p) end
+  write(dir .. "/correlation_position_target.svg", plot.heatmap{
+    title = "Attention x behaviours, by position and target category: " .. node,
+    xlabel = "position before the target (1 = newest)", ylabel = "target category (" .. tcat .. ")",
+    xs = px, ys = xl,
+    value = function(i, j)
+      local p = pcell[j .. ":" .. tt[i]]
+      return p and p.count >= 5 and p.lift or nil
+    end })
   -- the diagonal against the rest: does a behaviour of the target's category weigh more?
   local same, same_n, other, other_n = 0, 0, 0, 0
   for _, p in ipairs(res.pairs) do
@@ -208,7 +224,7 @@ function analyze.correlation(graph, run, c, spec, data)
                                       same / same_n, same_n, other / other_n, other_n)
   end
   print(table.concat(lines, "\n"))
-  print(string.format("written: %s/correlation_position.csv, .svg; %s/correlation_pairs.csv, .svg", dir, dir))
+  print(string.format("written: %s/correlation_position.csv, .svg; %s/correlation_pairs.csv, .svg; %s/correlation_position_target.svg", dir, dir, dir))
   return res
 end
 
