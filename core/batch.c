@@ -67,15 +67,26 @@ void rill_schema_free(rill_schema *s)
     memset(s, 0, sizeof *s);
 }
 
+/* "where" or "where:LINE:COL" of column c, for messages */
+static const char *at(char *buf, size_t cap, const char *where, const rill_column *c)
+{
+    if (c && c->line > 0)
+        snprintf(buf, cap, "%s:%d:%d", where, c->line, c->col);
+    else
+        snprintf(buf, cap, "%s", where);
+    return buf;
+}
+
 int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
 {
+    char pos[600];
     int nl = 0, nn = 0, nc = 0, nw = 0;
     for (int i = 0; i < s->text.ncols; i++) {
         rill_column *c = &s->text.cols[i];
         for (int j = 0; j < i; j++)
             if (strcmp(s->text.cols[j].name, c->name) == 0)
                 return rill_errf(err, RILL_EINVAL, "%s: two columns are named '%s' (columns %d "
-                                 "and %d)", where, c->name, j + 1, i + 1);
+                                 "and %d)", at(pos, sizeof pos, where, c), c->name, j + 1, i + 1);
         switch (c->role) {
         case RILL_COL_LABEL:
             c->index = nl++;
@@ -102,9 +113,14 @@ int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
     if (nl == 0)
         return rill_errf(err, RILL_EINVAL, "%s: no column has role label (a model needs one per "
                          "task)", where);
-    if (nw > 1)
-        return rill_errf(err, RILL_EINVAL, "%s: %d columns have role weight (at most one)", where,
-                         nw);
+    if (nw > 1) {
+        const rill_column *second = NULL;
+        for (int i = 0, k = 0; i < s->text.ncols && !second; i++)
+            if (s->text.cols[i].role == RILL_COL_WEIGHT && ++k == 2)
+                second = &s->text.cols[i];
+        return rill_errf(err, RILL_EINVAL, "%s: %d columns have role weight (at most one)",
+                         at(pos, sizeof pos, where, second), nw);
+    }
     s->nlabels = nl;
     s->nnum = nn;
     s->ncat = nc;
@@ -131,15 +147,15 @@ int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
                 t = j;
         if (t < 0 || s->text.cols[t].role != RILL_COL_TIMES)
             return rill_errf(err, RILL_EINVAL, "%s: sequence '%s' names times column '%s', %s",
-                             where, c->name, c->times,
+                             at(pos, sizeof pos, where, c), c->name, c->times,
                              t < 0 ? "which the schema does not have"
                                    : "which is not of role times");
         if (s->text.cols[t].times_col >= 0)
             return rill_errf(err, RILL_EINVAL, "%s: times column '%s' is named by two sequences",
-                             where, c->times);
+                             at(pos, sizeof pos, where, c), c->times);
         if (t < i)
             return rill_errf(err, RILL_EINVAL, "%s: times column '%s' must come after its "
-                             "sequence '%s'", where, c->times, c->name);
+                             "sequence '%s'", at(pos, sizeof pos, where, c), c->times, c->name);
         s->text.cols[t].times_col = i;
         c->times_col = t;
         s->cat_timed[c->index] = true;
@@ -147,7 +163,8 @@ int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
     for (int i = 0; i < s->text.ncols; i++)
         if (s->text.cols[i].role == RILL_COL_TIMES && s->text.cols[i].times_col < 0)
             return rill_errf(err, RILL_EINVAL, "%s: times column '%s' belongs to no sequence (name "
-                             "it in a sequence's 'times')", where, s->text.cols[i].name);
+                             "it in a sequence's 'times')", at(pos, sizeof pos, where, &s->text.cols[i]),
+                             s->text.cols[i].name);
     for (int i = 0; i < s->text.ncols; i++) {
         const rill_column *c = &s->text.cols[i];
         if (c->role == RILL_COL_VECTOR) {
@@ -173,8 +190,8 @@ int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
         if (c->group) {
             if (s->has_group)
                 return rill_errf(err, RILL_EINVAL, "%s: two columns group the examples ('%s' "
-                                 "and '%s'; at most one)", where, s->cat_names[s->group_field],
-                                 c->name);
+                                 "and '%s'; at most one)", at(pos, sizeof pos, where, c),
+                                 s->cat_names[s->group_field], c->name);
             s->has_group = true;
             s->group_field = c->index;
         }

@@ -36,6 +36,7 @@ typedef struct rill_column {
     int max_length;   /* SEQUENCE: the newest this many ids are kept (0: all) */
     char *times;      /* SEQUENCE: the name of its TIMES column, or NULL */
     int times_col;    /* SEQUENCE: that column's index; TIMES: its sequence's column */
+    int line, col;    /* where a schema file declares it (0: not from a file), for messages */
     bool has_threshold;
     double threshold; /* LABEL: the label is value >= threshold */
     bool group;       /* CAT: its value groups examples for grouped AUC (GAUC) */

@@ -346,6 +346,8 @@ static int load(ctx *c, rill_schema *s)
         yaml_node_t *item = yaml_document_get_node(c->doc, cols->data.sequence.items.start[i]);
         if ((rc = column(c, item, i, &t->cols[i], &multi_sep)))
             return rc;
+        t->cols[i].line = (int)item->start_mark.line + 1;
+        t->cols[i].col = (int)item->start_mark.column + 1;
         int r = t->cols[i].role;
         if ((r == RILL_COL_MULTI || r == RILL_COL_VECTOR || r == RILL_COL_SEQUENCE ||
              r == RILL_COL_TIMES) &&
@@ -354,7 +356,10 @@ static int load(ctx *c, rill_schema *s)
                                     "separator '%c'",
                            t->cols[i].name, t->sep);
     }
-    return rill_schema_from_columns(s, c->path, c->err);
+    rc = rill_schema_from_columns(s, c->path, c->err);
+    if (rc == RILL_EINVAL && s->nlabels == 0 && strstr(c->err->msg, "no column has role label"))
+        return fail_at(c, cols, "no column has role label (a model needs one per task)");
+    return rc;
 }
 
 int rill_schema_load_yaml(rill_schema *s, const char *path, rill_err *err)
