@@ -46,6 +46,11 @@ void cross_backward(float *dx0, float *dx, float *dW, float *dU, float *dV, floa
  * of the loss times scale (they sum to the returned loss times scale). */
 double bce_forward_backward(float *dz, float *ex, const float *z, const float *y, const float *w,
                             int B, double scale);
+/* The combined-pair ranking loss (Lin et al., KDD 2024): the mean over every (positive i,
+ * negative j) pair of the batch of -log sigmoid(z_i - z_j), 0 when there are no positives or
+ * no negatives. Adds scale times its gradient to dz and returns the loss. Exact, pair by pair
+ * (O(|P||N|) time, no pair matrix). */
+double pair_forward_backward(float *dz, const float *z, const float *y, int B, double scale);
 
 /* Layer norm over each row of x (B,C): y = gamma * (x - mean) / sqrt(var + eps) + beta.
  * xhat (B,C) and rstd (B) are kept for backward. */

@@ -2,7 +2,11 @@
  * sum_b w_b bce(z_b, y_b) / sum_b w_b with bce(z, y) = max(z,0) - z y + log(1 + exp(-|z|)),
  * which never takes the log of a rounded-off sigmoid. Arguments: label (the schema's label
  * column, default the first), weight (this loss's weight in the total, default 1),
- * sample_weight (use the schema's per-sample weight column; default true when it has one). */
+ * sample_weight (use the schema's per-sample weight column; default true when it has one),
+ * alpha (default 1): the loss is alpha * BCE + (1 - alpha) * L_pair, with L_pair the
+ * combined-pair ranking loss (Lin et al., "Understanding the Ranking Loss for Recommendation
+ * with Sparse User Feedback", KDD 2024; pair_forward_backward in kernels.h), unweighted by
+ * sample weights. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -12,8 +16,39 @@
 
 typedef struct {
     bool sample_weight;
+    double alpha;
     float *dz, *y;
 } bce_state;
+
+double pair_forward_backward(float *dz, const float *z, const float *y, int B, double scale)
+{
+    double np = 0, nn = 0;
+    for (int b = 0; b < B; b++) {
+        np += y[b] > 0.5f;
+        nn += !(y[b] > 0.5f);
+    }
+    if (np == 0 || nn == 0)
+        return 0.0;
+    double k = 1.0 / (np * nn), sum = 0;
+    for (int i = 0; i < B; i++) {
+        if (!(y[i] > 0.5f))
+            continue;
+        double gi = 0;
+        for (int j = 0; j < B; j++) {
+            if (y[j] > 0.5f)
+                continue;
+            double d = (double)z[i] - (double)z[j];
+            /* -log sigmoid(d) = softplus(-d); its derivative in d is -sigmoid(-d) */
+            double e = exp(-fabs(d));
+            sum += (d < 0 ? -d : 0) + log1p(e);
+            double s_neg = d >= 0 ? e / (1.0 + e) : 1.0 / (1.0 + e);
+            gi -= s_neg;
+            dz[j] += (float)(scale * k * s_neg);
+        }
+        dz[i] += (float)(scale * k * gi);
+    }
+    return k * sum;
+}
 
 double bce_forward_backward(float *dz, float *ex, const float *z, const float *y, const float *w,
                             int B, double scale)
@@ -62,7 +97,8 @@ static int bce_create(rill_node *n, rill_err *err)
         return rill_node_errf(n, RILL_EINVAL, err, "the data has no label column");
     if ((rc = rill_args_str(&n->args, "label", sc->label_names[0], &label, err)) ||
         (rc = rill_args_num(&n->args, "weight", 1.0, 0.0, 1e6, &n->loss_weight, err)) ||
-        (rc = rill_args_bool(&n->args, "sample_weight", sc->has_weight, &st->sample_weight, err)))
+        (rc = rill_args_bool(&n->args, "sample_weight", sc->has_weight, &st->sample_weight, err)) ||
+        (rc = rill_args_num(&n->args, "alpha", 1.0, 0.0, 1.0, &st->alpha, err)))
         return rc;
     n->label = rill_schema_label(sc, label);
     if (n->label < 0) {
@@ -93,9 +129,14 @@ static int bce_forward(rill_node *n, rill_step *s, rill_err *err)
         return err->code;
     for (int i = 0; i < s->B; i++)
         st->y[i] = b->labels[(size_t)i * nl + n->label];
-    n->loss = n->loss_weight * bce_forward_backward(st->dz, n->example_loss, n->in[0]->out, st->y,
-                                                    st->sample_weight ? b->weights : NULL, s->B,
-                                                    n->loss_weight);
+    double a = st->alpha;
+    n->loss = n->loss_weight * a *
+              bce_forward_backward(st->dz, n->example_loss, n->in[0]->out, st->y,
+                                   st->sample_weight ? b->weights : NULL, s->B, n->loss_weight * a);
+    if (a < 1.0)
+        n->loss += n->loss_weight * (1.0 - a) *
+                   pair_forward_backward(st->dz, n->in[0]->out, st->y, s->B,
+                                         n->loss_weight * (1.0 - a));
     return RILL_OK;
 }
 

@@ -183,8 +183,9 @@ static void make_batch(rill_batch *b, const rill_schema *s, int B, rill_rng *rng
 
 static void loss_case(const rill_schema *sc, const rill_batch *batch, int B)
 {
-    const char *args[] = {"sample_weight=false", "sample_weight=true,weight=0.7"};
-    for (int i = 0; i < 2; i++) {
+    const char *args[] = {"sample_weight=false", "sample_weight=true,weight=0.7",
+                          "sample_weight=false,alpha=0.3", "sample_weight=true,alpha=0.6,weight=2"};
+    for (int i = 0; i < 4; i++) {
         rill_graph *g;
         rill_err err;
         rill_graph_create(&g, sc, &err);

@@ -63,6 +63,23 @@ static void run_bce(const tv_case *c)
     free(z), free(y), free(w), free(dz);
 }
 
+/* BCE plus the combined-pair ranking loss, alpha * bce + (1 - alpha) * pair */
+static void run_rank(const tv_case *c)
+{
+    int B = tv_int(c, "B");
+    double a = tv_num(c, "alpha");
+    float *z = tv_floats(c, "z"), *y = tv_floats(c, "y");
+    float *dz = calloc((size_t)B, 4);
+    float bce = (float)bce_forward_backward(dz, NULL, z, y, NULL, B, a);
+    float pair = (float)pair_forward_backward(dz, z, y, B, 1.0 - a);
+    float loss = (float)(a * (double)bce + (1.0 - a) * (double)pair);
+    check("rank", c, &bce, "bce");
+    check("rank", c, &pair, "pair");
+    check("rank", c, &loss, "loss");
+    check("rank", c, dz, "dz");
+    free(z), free(y), free(dz);
+}
+
 /* dot and cross run through their nodes, with feed inputs */
 static void run_dot(const tv_case *c)
 {
@@ -440,6 +457,7 @@ int main(void)
     run_file("linear.txt", run_linear);
     run_file("fm.txt", run_fm);
     run_file("bce.txt", run_bce);
+    run_file("rank_combined_pair.txt", run_rank);
     run_file("dot_interaction.txt", run_dot);
     run_file("cross_v2.txt", run_cross);
     run_file("optim.txt", run_optim);
