@@ -131,6 +131,9 @@ static void dense_cases(const rill_schema *sc)
         {"tim", "with_target=true", 2, {{4, 3}, {3, 0}}, NULL},
         {"din", "sizes={6,4}", 2, {{5, 3}, {4, 0}}, NULL},
         {"din", "sizes={5},with_target=true", 2, {{4, 2}, {3, 0}}, NULL},
+        /* the gate's input, then the experts */
+        {"gate", NULL, 3, {{4, 0}, {3, 0}, {3, 0}}, NULL},
+        {"gate", NULL, 3, {{2, 3}, {5, 0}, {5, 0}}, NULL},
         {"encode_mnse", "dim=3,transform='log',scale=10,max_value=100", 1, {{2, 0}}, NULL},
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {

@@ -223,6 +223,8 @@ function M.report(sw, out, runs, variants, seeds, path)
                     examples_per_s = s.examples_per_s, freq = {} }
       for _, b in ipairs(e.frequency or {}) do row.freq[#row.freq + 1] = b end
       if sw.spectrum then row.ia, row.ia_mean = read_ia(r.dir .. "/analysis/spectrum.csv") end
+      row.more_tasks = {} -- the AUC of each task after the first (multi-task models)
+      for k = 2, #(e.tasks or {}) do row.more_tasks[#row.more_tasks + 1] = e.tasks[k] end
       rows[#rows + 1] = row
       by_variant[r.variant.name] = by_variant[r.variant.name] or {}
       table.insert(by_variant[r.variant.name], row)
@@ -242,6 +244,8 @@ function M.report(sw, out, runs, variants, seeds, path)
   for k = 1, nb do csv[1] = csv[1] .. ",auc_" .. bname(k) .. ",rows_" .. bname(k) end
   csv[1] = csv[1] .. ",params,inference_table_bytes,train_seconds,examples_per_s"
   if sw.spectrum then csv[1] = csv[1] .. ",mean_information_abundance" end
+  local more_csv = rows[1] and rows[1].more_tasks or {}
+  for _, t in ipairs(more_csv) do csv[1] = csv[1] .. ",auc_" .. t.task .. ",logloss_" .. t.task end
   for _, row in ipairs(rows) do
     local line = string.format("%q,%d,%.6f,%.6f", row.variant, row.seed, row.auc, row.logloss)
     if has_gauc then line = line .. string.format(",%.6f", row.gauc or 0 / 0) end
@@ -252,6 +256,10 @@ function M.report(sw, out, runs, variants, seeds, path)
     line = line .. string.format(",%d,%d,%.1f,%.0f", row.params or 0, row.inference_bytes or 0,
                                  row.seconds or 0, row.examples_per_s or 0)
     if sw.spectrum then line = line .. string.format(",%.4f", row.ia_mean or 0 / 0) end
+    for k = 1, #more_csv do
+      local t = row.more_tasks[k] or {}
+      line = line .. string.format(",%.6f,%.6f", t.auc or 0 / 0, t.logloss or 0 / 0)
+    end
     csv[#csv + 1] = line
   end
   local f = assert(io.open(out .. "/results.csv", "w"))
@@ -263,8 +271,13 @@ function M.report(sw, out, runs, variants, seeds, path)
   md[#md + 1] = string.format("Made by `bin/rill sweep %s` (%d seeds: %s). Mean ± standard deviation over seeds.",
                               path, #seeds, table.concat(seeds, ", "))
   md[#md + 1] = ""
+  local more = rows[1] and rows[1].more_tasks or {}
   local head = "| variant | AUC | logloss |" .. (has_gauc and " GAUC |" or "")
   local rule = "|---|---|---|" .. (has_gauc and "---|" or "")
+  for _, t in ipairs(more) do
+    head = head .. string.format(" AUC %s | logloss %s |", t.task, t.task)
+    rule = rule .. "---|---|"
+  end
   for k = 1, nb do
     local b = rows[1] and rows[1].freq[k] or {}
     head = head .. string.format(" AUC %s (%s) |", bname(k), b.hi and string.format("%d-%d", b.lo, b.hi - 1) or string.format(">=%d", b.lo or 0))
@@ -290,6 +303,11 @@ function M.report(sw, out, runs, variants, seeds, path)
       if has_gauc then
         local gm, gsd = col(function(r) return r.gauc end)
         line = line .. " " .. pm(gm, gsd) .. " |"
+      end
+      for k = 1, #more do
+        local tm, tsd = col(function(r) return r.more_tasks[k] and r.more_tasks[k].auc end)
+        local lm2, lsd2 = col(function(r) return r.more_tasks[k] and r.more_tasks[k].logloss end)
+        line = line .. " " .. pm(tm, tsd) .. " | " .. pm(lm2, lsd2) .. " |"
       end
       local fm = {}
       for k = 1, nb do
