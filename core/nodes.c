@@ -15,7 +15,7 @@ static const rill_node_ops *const kinds[] = {
     &rill_node_feed,             &rill_node_embed_mlet,    &rill_node_relu,
     &rill_node_embed_cel,        &rill_node_encode_mnse,   &rill_node_similarity,
     &rill_node_embed_seq,        &rill_node_tim,           &rill_node_din,
-    &rill_node_gate,
+    &rill_node_gate,             &rill_node_stop_gradient,
 };
 static_assert(sizeof kinds / sizeof kinds[0] == RILL_NODE_KIND_COUNT, "register every kind");
 

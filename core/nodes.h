@@ -8,9 +8,9 @@ extern const rill_node_ops rill_node_encode_hash, rill_node_encode_log, rill_nod
     rill_node_embed, rill_node_interact_concat, rill_node_interact_dot, rill_node_interact_fm,
     rill_node_interact_cross, rill_node_mlp, rill_node_tower, rill_node_add, rill_node_loss_bce, rill_node_feed, rill_node_embed_mlet, rill_node_relu,
     rill_node_embed_cel, rill_node_encode_mnse, rill_node_similarity, rill_node_embed_seq,
-    rill_node_tim, rill_node_din, rill_node_gate;
+    rill_node_tim, rill_node_din, rill_node_gate, rill_node_stop_gradient;
 
-#define RILL_NODE_KIND_COUNT 22
+#define RILL_NODE_KIND_COUNT 23
 
 const rill_node_ops *rill_node_kind(const char *name);
 const rill_node_ops *rill_node_kind_at(int i); /* NULL past the end */

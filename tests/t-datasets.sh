@@ -142,6 +142,13 @@ if [ -r "$SHARED/data/census_income_mtl/census-income.test.gz" ]; then
     [ "$status" -eq 0 ] && echo "$aucs" | awk '{ exit !(NF == 2 && $1 > 0.9 && $2 > 0.95) }'
     ok $? "Census-Income, two tasks: income AUC above 0.9, never married above 0.95 (${aucs:-none})" ||
         diag "$T/err"
+    for p in mmoe stem; do
+        run $R train pipelines/$p.lua --data "$T/census.csv" --set train.epochs=1 --threads 2 --run "$T/$p"
+        aucs=$(sed -n 's/^\(income\|never_married\): auc \(0\.[0-9]*\).*/\2/p' "$T/err" | tr '\n' ' ')
+        [ "$status" -eq 0 ] && echo "$aucs" | awk '{ exit !(NF == 2 && $1 > 0.9 && $2 > 0.95) }'
+        ok $? "Census-Income, $p.lua: income AUC above 0.9, never married above 0.95 (${aucs:-none})" ||
+            diag "$T/err"
+    done
 else
     n=$((n + 1)); echo "ok $n # SKIP $SHARED/data/census_income_mtl is absent"
 fi

@@ -100,6 +100,41 @@ static void check_node(const spec *sp, rill_graph *g, const rill_batch *batch, i
     rill_arena_free(&c.arena);
 }
 
+/* stop_gradient has no gradient to check: its output is its input and nothing flows back */
+static void stop_gradient_case(const rill_schema *sc)
+{
+    rill_graph *g;
+    rill_err err = {0};
+    rill_rng rng;
+    rill_rng_seed(&rng, 7);
+    rill_graph_create(&g, sc, &err);
+    gt_case c = {.g = g, .B = 5};
+    rill_arena_init(&c.arena, 0);
+    c.feeds[0] = gt_add(g, "feed", "x", NULL, 0, "dims={2,3}", &err);
+    c.nfeeds = 1;
+    c.node = gt_add(g, "stop_gradient", "stop", c.feeds, 1, NULL, &err);
+    if (!ok(c.node && !rill_graph_build(g, 1, &err), "stop_gradient: made (%s)", err.msg)) {
+        rill_arena_free(&c.arena);
+        rill_graph_free(g);
+        return;
+    }
+    float x[30], r[30], dx[30];
+    gt_fill(x, 30, &rng, 1.0);
+    gt_fill(r, 30, &rng, 1.0);
+    c.feed_data[0] = x;
+    float *grads[1] = {dx};
+    int rc = gt_backward(&c, r, grads, &err);
+    bool same = rc == 0, zero = rc == 0;
+    for (int i = 0; i < 30 && rc == 0; i++) {
+        same &= c.node->out[i] == x[i];
+        zero &= dx[i] == 0.0f;
+    }
+    ok(same && zero && c.node->dims[0] == 2 && c.node->dims[1] == 3,
+       "stop_gradient: output = input (2 x 3), and no gradient reaches the input");
+    rill_arena_free(&c.arena);
+    rill_graph_free(g);
+}
+
 static void dense_cases(const rill_schema *sc)
 {
     static const spec specs[] = {
@@ -349,6 +384,7 @@ int main(void)
     dot_forward_plain_check(27, 48);
     dot_forward_plain_check(7, 5);
 
+    stop_gradient_case(&criteo);
     rill_schema sc;
     make_schema(&sc);
     rill_batch batch;
