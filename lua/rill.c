@@ -1191,6 +1191,11 @@ typedef struct {
     size_t cap, n;
 } pair_stats;
 
+static void pair_free(pair_stats *p)
+{
+    free(p->key_b), free(p->key_t), free(p->sum), free(p->count);
+}
+
 static int pair_add(pair_stats *p, uint64_t b, uint64_t t, double w)
 {
     if ((p->n + 1) * 2 > p->cap) {
@@ -1200,7 +1205,7 @@ static int pair_add(pair_stats *p, uint64_t b, uint64_t t, double w)
         g.sum = malloc(g.cap * sizeof *g.sum);
         g.count = calloc(g.cap, sizeof *g.count);
         if (!g.key_b || !g.key_t || !g.sum || !g.count) {
-            free(g.key_b), free(g.key_t), free(g.sum), free(g.count);
+            pair_free(&g);
             return RILL_ENOMEM;
         }
         for (size_t i = 0; i < p->cap; i++)
@@ -1212,7 +1217,7 @@ static int pair_add(pair_stats *p, uint64_t b, uint64_t t, double w)
                 g.sum[h] = p->sum[i], g.count[h] = p->count[i];
             }
         g.n = p->n;
-        free(p->key_b), free(p->key_t), free(p->sum), free(p->count);
+        pair_free(p);
         *p = g;
     }
     size_t h = (size_t)rill_mix64(b ^ rill_mix64(t)) & (p->cap - 1);
@@ -1225,6 +1230,26 @@ static int pair_add(pair_stats *p, uint64_t b, uint64_t t, double w)
     p->sum[h] += w;
     p->count[h]++;
     return RILL_OK;
+}
+
+/* Pushes the entries of p as a list of {first =, target =, value = mean, count =}. */
+static void push_pairs(lua_State *L, const pair_stats *p, const char *first, const char *value)
+{
+    lua_createtable(L, (int)p->n, 0);
+    int k = 0;
+    for (size_t i = 0; i < p->cap; i++)
+        if (p->count[i]) {
+            lua_createtable(L, 0, 4);
+            lua_pushinteger(L, (lua_Integer)p->key_b[i]);
+            lua_setfield(L, -2, first);
+            lua_pushinteger(L, (lua_Integer)p->key_t[i]);
+            lua_setfield(L, -2, "target");
+            lua_pushnumber(L, p->sum[i] / (double)p->count[i]);
+            lua_setfield(L, -2, value);
+            lua_pushinteger(L, (lua_Integer)p->count[i]);
+            lua_setfield(L, -2, "count");
+            lua_rawseti(L, -2, ++k);
+        }
 }
 
 /* core.attention(graph, data, { run =, node =, target_cat =, sequence_cat = })
@@ -1338,8 +1363,8 @@ done:
     call_release(&c);
     if (rc) {
         free(w), free(psum), free(plift), free(pcount);
-        free(ps.key_b), free(ps.key_t), free(ps.sum), free(ps.count);
-        free(pt.key_b), free(pt.key_t), free(pt.sum), free(pt.count);
+        pair_free(&ps);
+        pair_free(&pt);
         return luaL_error(L, "%s", err.msg);
     }
     lua_createtable(L, 0, 2);
@@ -1357,41 +1382,13 @@ done:
         lua_rawseti(L, -2, p);
     }
     lua_setfield(L, -2, "positions");
-    lua_createtable(L, (int)ps.n, 0);
-    int k = 0;
-    for (size_t i = 0; i < ps.cap; i++)
-        if (ps.count[i]) {
-            lua_createtable(L, 0, 4);
-            lua_pushinteger(L, (lua_Integer)ps.key_b[i]);
-            lua_setfield(L, -2, "behaviour");
-            lua_pushinteger(L, (lua_Integer)ps.key_t[i]);
-            lua_setfield(L, -2, "target");
-            lua_pushnumber(L, ps.sum[i] / (double)ps.count[i]);
-            lua_setfield(L, -2, "mean");
-            lua_pushinteger(L, (lua_Integer)ps.count[i]);
-            lua_setfield(L, -2, "count");
-            lua_rawseti(L, -2, ++k);
-        }
+    push_pairs(L, &ps, "behaviour", "mean");
     lua_setfield(L, -2, "pairs");
-    lua_createtable(L, (int)pt.n, 0);
-    k = 0;
-    for (size_t i = 0; i < pt.cap; i++)
-        if (pt.count[i]) {
-            lua_createtable(L, 0, 4);
-            lua_pushinteger(L, (lua_Integer)pt.key_b[i]);
-            lua_setfield(L, -2, "position");
-            lua_pushinteger(L, (lua_Integer)pt.key_t[i]);
-            lua_setfield(L, -2, "target");
-            lua_pushnumber(L, pt.sum[i] / (double)pt.count[i]);
-            lua_setfield(L, -2, "lift");
-            lua_pushinteger(L, (lua_Integer)pt.count[i]);
-            lua_setfield(L, -2, "count");
-            lua_rawseti(L, -2, ++k);
-        }
+    push_pairs(L, &pt, "position", "lift");
     lua_setfield(L, -2, "position_targets");
     free(w), free(psum), free(plift), free(pcount);
-    free(ps.key_b), free(ps.key_t), free(ps.sum), free(ps.count);
-    free(pt.key_b), free(pt.key_t), free(pt.sum), free(pt.count);
+    pair_free(&ps);
+    pair_free(&pt);
     return 1;
 }
 
