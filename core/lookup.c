@@ -154,23 +154,31 @@ void rill_lookup_free(rill_lookup *lk)
     lk->slots = lk->base = NULL;
 }
 
+size_t rill_lookup_count(const rill_node *src, const int *src_field, int nfields, int B,
+                         size_t *map_cap)
+{
+    const rill_ids *ids = &src->ids;
+    int Fs = src->layout.F;
+    size_t nocc = 0;
+    for (int k = 0; k < nfields; k++)
+        for (int b = 0; b < B; b++) {
+            size_t slot = (size_t)b * Fs + src_field[k];
+            nocc += ids->off[slot + 1] - ids->off[slot];
+        }
+    size_t cap = 16;
+    while (cap < 2 * nocc)
+        cap *= 2;
+    *map_cap = cap;
+    return nocc;
+}
+
 /* Plans a table's step: counts occurrences and takes its buffers from the arena (the arena
  * is not thread-safe, so this runs before the parallel part). */
 static int plan_table(rill_node *n, rill_step *s, table_work *w, rill_err *err)
 {
-    const rill_ids *ids = &w->src->ids;
-    int Fs = w->src->layout.F;
-    size_t nocc = 0;
-    for (int k = 0; k < w->nfields; k++)
-        for (int b = 0; b < s->B; b++) {
-            size_t slot = (size_t)b * Fs + w->src_field[k];
-            nocc += ids->off[slot + 1] - ids->off[slot];
-        }
+    size_t nocc = rill_lookup_count(w->src, w->src_field, w->nfields, s->B, &w->map_cap);
+    size_t cap = w->map_cap;
     w->nocc = nocc;
-    size_t cap = 16;
-    while (cap < 2 * nocc)
-        cap *= 2;
-    w->map_cap = cap;
     size_t m = nocc ? nocc : 1;
     w->occ_uniq = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
     w->occ_out = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);

@@ -45,6 +45,10 @@ int rill_lookup_forward(rill_node *n, rill_step *s, rill_lookup *lk, float *out,
 int rill_lookup_backward(rill_node *n, rill_step *s, rill_lookup *lk, const float *dout,
                          rill_err *err);
 void rill_lookup_free(rill_lookup *lk);
+/* The ids this step's batch holds in the given fields of an ids node (a table's values), and
+ * the open-addressing map size for them (a power of two, at least twice as many). */
+size_t rill_lookup_count(const rill_node *src, const int *src_field, int nfields, int B,
+                         size_t *map_cap);
 /* The table behind field f's pooled vector. */
 rill_table *rill_lookup_table_of_field(const rill_lookup *lk, int f);
 /* Where the graph will put table t (in input order) once built. */

@@ -58,6 +58,7 @@
 
 #include "blas.h"
 #include "graph.h"
+#include "lookup.h"
 #include "nodes.h"
 #include "pool.h"
 #include "spectrum.h"
@@ -219,19 +220,9 @@ static int cel_create(rill_node *n, rill_err *err)
 
 static int plan_table(rill_node *n, rill_step *s, cel_table *w, rill_err *err)
 {
-    const rill_ids *ids = &w->src->ids;
-    int Fs = w->src->layout.F;
-    size_t nocc = 0;
-    for (int k = 0; k < w->nfields; k++)
-        for (int b = 0; b < s->B; b++) {
-            size_t slot = (size_t)b * Fs + w->src_field[k];
-            nocc += ids->off[slot + 1] - ids->off[slot];
-        }
+    size_t nocc = rill_lookup_count(w->src, w->src_field, w->nfields, s->B, &w->map_cap);
+    size_t cap = w->map_cap;
     w->nocc = nocc;
-    size_t cap = 16;
-    while (cap < 2 * nocc)
-        cap *= 2;
-    w->map_cap = cap;
     size_t m = nocc ? nocc : 1;
     w->occ_ent = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
     w->occ_out = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
