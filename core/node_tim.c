@@ -121,6 +121,7 @@ typedef struct {
     const rill_node *n;
     const float *mask;
     float *dP_rows; /* B x (L + 1) x D */
+    double *scratch; /* B x (3D + L): v~, dv~, g * v~ and dalpha per row */
 } tim_bjob;
 
 static void backward_part(void *ctx, size_t b0, size_t b1, int worker)
@@ -133,8 +134,9 @@ static void backward_part(void *ctx, size_t b0, size_t b1, int worker)
     float *dx_all = n->in[0]->dout;
     double scale = 1.0 / sqrt((double)D);
     (void)worker;
-    double *vt = malloc((size_t)D * 3 * sizeof *vt), *dvt = vt + D, *gv = vt + 2 * D;
     for (size_t b = b0; b < b1; b++) {
+        double *vt = j->scratch + b * (size_t)(3 * D + L), *dvt = vt + D, *gv = vt + 2 * D;
+        double *dalpha = vt + 3 * D;
         const float *x = n->in[0]->out + b * (size_t)(L + 1) * D, *m = j->mask + b * (size_t)L;
         int W = st->with_target ? 2 * D : D;
         const float *g = n->dout + b * (size_t)W, *alpha = st->alpha + b * (size_t)L;
@@ -154,15 +156,13 @@ static void backward_part(void *ctx, size_t b0, size_t b1, int worker)
             double da = 0;
             for (int d = 0; d < D; d++)
                 da += ((double)x[(1 + k) * D + d] + (double)P[(L - k) * D + d]) * gv[d];
+            dalpha[k] = da;
             sum += (double)alpha[k] * da;
         }
         for (int k = 0; k < L; k++) {
             if (!(m[k] > 0.5f))
                 continue;
-            double da = 0;
-            for (int d = 0; d < D; d++)
-                da += ((double)x[(1 + k) * D + d] + (double)P[(L - k) * D + d]) * gv[d];
-            double ds = (double)alpha[k] * (da - sum) * scale;
+            double ds = (double)alpha[k] * (dalpha[k] - sum) * scale;
             for (int d = 0; d < D; d++) {
                 double et = (double)x[(1 + k) * D + d] + (double)P[(L - k) * D + d];
                 double de = (double)alpha[k] * gv[d] + ds * vt[d];
@@ -178,16 +178,17 @@ static void backward_part(void *ctx, size_t b0, size_t b1, int worker)
                 dx[d] += (float)dvt[d] + (st->with_target ? g[D + d] : 0.0f);
         }
     }
-    free(vt);
 }
 
 static int tim_backward(rill_node *n, rill_step *s, rill_err *err)
 {
     tim_state *st = n->st;
     size_t per = (size_t)(st->L + 1) * st->D;
-    tim_bjob j = {n, rill_seq_mask_of(n), NULL};
+    tim_bjob j = {n, rill_seq_mask_of(n), NULL, NULL};
     j.dP_rows = rill_node_alloc(n, s, (size_t)s->B * per * sizeof(float), false, err);
-    if (!j.dP_rows)
+    j.scratch = rill_node_alloc(n, s, (size_t)s->B * (3 * st->D + st->L) * sizeof(double), false,
+                                err);
+    if (!j.dP_rows || !j.scratch)
         return err->code;
     rill_parallel_for((size_t)s->B, 16, backward_part, &j);
     for (int b = 0; b < s->B; b++)
