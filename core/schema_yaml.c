@@ -356,10 +356,12 @@ static int load(ctx *c, rill_schema *s)
                                     "separator '%c'",
                            t->cols[i].name, t->sep);
     }
-    rc = rill_schema_from_columns(s, c->path, c->err);
-    if (rc == RILL_EINVAL && s->nlabels == 0 && strstr(c->err->msg, "no column has role label"))
+    int labels = 0;
+    for (int i = 0; i < n; i++)
+        labels += t->cols[i].role == RILL_COL_LABEL;
+    if (!labels) /* checked here too, to name the columns' place in the file */
         return fail_at(c, cols, "no column has role label (a model needs one per task)");
-    return rc;
+    return rill_schema_from_columns(s, c->path, c->err);
 }
 
 int rill_schema_load_yaml(rill_schema *s, const char *path, rill_err *err)
