@@ -512,7 +512,8 @@ static void backward_part(void *ctx, size_t t0, size_t t1, int worker)
                     w->cgrad[c * (size_t)D + d] *= k;
             }
         rill_table_stage(w->clusters, w->ncl, w->cl, w->cl_rows, w->cgrad);
-        if (clustering(st, j->s->t) && window_add(st, w, count)) {
+        /* a probe of one task's gradient (entanglement) is not a training step */
+        if (!j->n->g->only_loss && clustering(st, j->s->t) && window_add(st, w, count)) {
             rill_errf(&j->errs[worker], RILL_ENOMEM, "table '%s': out of memory for the gradient "
                       "window of %zu entities", w->name, w->wn + nu);
             j->failed = 1;

@@ -1,6 +1,9 @@
 /* interact_fm: the factorization machine's second-order term over fields of width D,
  * out = sum over field pairs f < g of <e_f, e_g>, computed in O(F D) as
- * 0.5 * sum_d ((sum_f e_fd)^2 - sum_f e_fd^2). Inputs are fields as for interact_dot. */
+ * 0.5 * sum_d ((sum_f e_fd)^2 - sum_f e_fd^2). Inputs are fields as for interact_dot.
+ * Argument output: "sum" (default, the one number) or "vector": the D terms before the sum
+ * over d, 0.5 ((sum_f e_fd)^2 - sum_f e_fd^2) (NFM's bi-interaction pooling, He and Chua,
+ * SIGIR 2017), so that an FM can be an expert of width D under a mixture's gate. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +14,7 @@
 
 typedef struct {
     int F, D;
+    bool vector;
     float *Z;
 } fm_state;
 
@@ -47,6 +51,39 @@ void fm_backward(float *demb, const float *dout, const float *emb, int B, int F,
     }
 }
 
+/* the bi-interaction vector: out is (B, D) */
+static void fm_vector_forward(float *out, const float *emb, int B, int F, int D)
+{
+    for (int b = 0; b < B; b++) {
+        const float *e = emb + (size_t)b * F * D;
+        for (int d = 0; d < D; d++) {
+            float s = 0, q = 0;
+            for (int f = 0; f < F; f++) {
+                float v = e[f * D + d];
+                s += v;
+                q += v * v;
+            }
+            out[(size_t)b * D + d] = 0.5f * (s * s - q);
+        }
+    }
+}
+
+static void fm_vector_backward(float *demb, const float *dout, const float *emb, int B, int F,
+                               int D)
+{
+    for (int b = 0; b < B; b++) {
+        const float *e = emb + (size_t)b * F * D;
+        float *de = demb + (size_t)b * F * D;
+        for (int d = 0; d < D; d++) {
+            float s = 0, g = dout[(size_t)b * D + d];
+            for (int f = 0; f < F; f++)
+                s += e[f * D + d];
+            for (int f = 0; f < F; f++)
+                de[f * D + d] += g * (s - e[f * D + d]);
+        }
+    }
+}
+
 static int fm_create(rill_node *n, rill_err *err)
 {
     fm_state *st = calloc(1, sizeof *st);
@@ -68,9 +105,14 @@ static int fm_create(rill_node *n, rill_err *err)
         st->D = D;
         st->F += F;
     }
+    static const char *const outputs[] = {"sum", "vector", NULL};
+    int output, rc;
+    if ((rc = rill_args_enum(&n->args, "output", outputs, 0, &output, err)))
+        return rc;
+    st->vector = output == 1;
     n->out_kind = RILL_OUT_DENSE;
     n->nd = 1;
-    n->dims[0] = 1;
+    n->dims[0] = st->vector ? st->D : 1;
     return RILL_OK;
 }
 
@@ -93,7 +135,10 @@ static int fm_forward_node(rill_node *n, rill_step *s, rill_err *err)
             f0 += (int)(w / (size_t)D);
         }
     }
-    fm_forward(n->out, st->Z, B, F, D);
+    if (st->vector)
+        fm_vector_forward(n->out, st->Z, B, F, D);
+    else
+        fm_forward(n->out, st->Z, B, F, D);
     return RILL_OK;
 }
 
@@ -103,13 +148,13 @@ static int fm_backward_node(rill_node *n, rill_step *s, rill_err *err)
     int F = st->F, D = st->D, B = s->B;
     if (n->nin == 1) {
         if (n->in[0]->dout)
-            fm_backward(n->in[0]->dout, n->dout, st->Z, B, F, D);
+            (st->vector ? fm_vector_backward : fm_backward)(n->in[0]->dout, n->dout, st->Z, B, F, D);
         return RILL_OK;
     }
     float *dZ = rill_node_alloc(n, s, (size_t)B * F * D * sizeof(float), true, err);
     if (!dZ)
         return err->code;
-    fm_backward(dZ, n->dout, st->Z, B, F, D);
+    (st->vector ? fm_vector_backward : fm_backward)(dZ, n->dout, st->Z, B, F, D);
     int f0 = 0;
     for (int i = 0; i < n->nin; i++) {
         size_t w = n->in[i]->cols;

@@ -6,19 +6,46 @@
  * alpha (default 1): the loss is alpha * BCE + (1 - alpha) * L_pair, with L_pair the
  * combined-pair ranking loss (Lin et al., "Understanding the Ranking Loss for Recommendation
  * with Sparse User Feedback", KDD 2024; pair_forward_backward in kernels.h), unweighted by
- * sample weights. */
+ * sample weights.
+ *
+ * Schedules: weight_to and alpha_to move weight and alpha linearly to those values over
+ * ramp_steps training steps from step ramp_start (default 0); before it they are weight and
+ * alpha, after it weight_to and alpha_to.
+ *
+ * Inverse propensity weighting for repeated exposure: ipw names a numeric column holding how
+ * often the user saw the item before (0 or empty: a first exposure). A repeat exposure's
+ * positive is more likely than a first one's (the user came back to it), so its weight is
+ * divided by the propensity p_k of a positive at repeat count k relative to a first exposure,
+ * clipped to [1/ipw_clip, ipw_clip]. p_k is estimated from the training batches already seen
+ * (after_step counts positives and examples per k, counts above ipw_max_repeats pooled, the
+ * counts checkpointed): ipw_estimator = "ratio" (default) takes p_k = r_k / r_0 with r_k
+ * k's positive rate shrunk towards r_0 by ipw_prior pseudo-examples (default 100), so a rare
+ * k starts at 1; "linear" fits p_k = 1 + beta k to those ratios by least squares weighted by
+ * each k's examples, smoother when the high counts are rare. Negatives keep their weight. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "graph.h"
 #include "kernels.h"
 #include "nodes.h"
 
+enum { IPW_RATIO, IPW_LINEAR, IPW_MAX_REPEATS = 100 };
+
 typedef struct {
     bool sample_weight;
-    double alpha;
-    float *dz, *y;
+    double weight, weight_to, alpha, alpha_to;
+    long ramp_start, ramp_steps;
+    int ipw_col;          /* numeric field of the repeat count, -1: no IPW */
+    int estimator;        /* IPW_* */
+    long max_repeats;
+    double clip, prior;
+    double pos[IPW_MAX_REPEATS + 1], seen[IPW_MAX_REPEATS + 1]; /* per repeat count k */
+    float *dz, *y, *w;
 } bce_state;
+
+static const uint32_t IPW_STATE_MAGIC = 0x49505701u; /* "IPW" v1 */
 
 double pair_forward_backward(float *dz, const float *z, const float *y, int B, double scale)
 {
@@ -95,11 +122,43 @@ static int bce_create(rill_node *n, rill_err *err)
     n->st = st;
     if (!sc || sc->nlabels == 0)
         return rill_node_errf(n, RILL_EINVAL, err, "the data has no label column");
+    static const char *const estimators[] = {"ratio", "linear", NULL};
+    const char *ipw;
     if ((rc = rill_args_str(&n->args, "label", sc->label_names[0], &label, err)) ||
-        (rc = rill_args_num(&n->args, "weight", 1.0, 0.0, 1e6, &n->loss_weight, err)) ||
+        (rc = rill_args_num(&n->args, "weight", 1.0, 0.0, 1e6, &st->weight, err)) ||
+        (rc = rill_args_num(&n->args, "weight_to", st->weight, 0.0, 1e6, &st->weight_to, err)) ||
         (rc = rill_args_bool(&n->args, "sample_weight", sc->has_weight, &st->sample_weight, err)) ||
-        (rc = rill_args_num(&n->args, "alpha", 1.0, 0.0, 1.0, &st->alpha, err)))
+        (rc = rill_args_num(&n->args, "alpha", 1.0, 0.0, 1.0, &st->alpha, err)) ||
+        (rc = rill_args_num(&n->args, "alpha_to", st->alpha, 0.0, 1.0, &st->alpha_to, err)) ||
+        (rc = rill_args_int(&n->args, "ramp_start", 0, 0, LONG_MAX, &st->ramp_start, err)) ||
+        (rc = rill_args_int(&n->args, "ramp_steps", 0, 0, LONG_MAX, &st->ramp_steps, err)) ||
+        (rc = rill_args_str(&n->args, "ipw", NULL, &ipw, err)) ||
+        (rc = rill_args_enum(&n->args, "ipw_estimator", estimators, IPW_RATIO, &st->estimator,
+                             err)) ||
+        (rc = rill_args_num(&n->args, "ipw_clip", 10.0, 1.0, 1e6, &st->clip, err)) ||
+        (rc = rill_args_num(&n->args, "ipw_prior", 100.0, 0.0, 1e12, &st->prior, err)) ||
+        (rc = rill_args_int(&n->args, "ipw_max_repeats", 5, 1, IPW_MAX_REPEATS, &st->max_repeats,
+                            err)))
         return rc;
+    n->loss_weight = st->weight;
+    bool ramped = st->weight_to != st->weight || st->alpha_to != st->alpha;
+    if (ramped && st->ramp_steps == 0)
+        return rill_node_errf(n, RILL_EINVAL, err,
+                              "weight_to or alpha_to is set but ramp_steps is not: over how many "
+                              "steps should the value move?");
+    st->ipw_col = -1;
+    if (ipw) {
+        st->ipw_col = rill_schema_num(sc, ipw);
+        if (st->ipw_col < 0)
+            return rill_node_errf(n, RILL_EINVAL, err,
+                                  "ipw = '%s': the %s data has no numeric column of that name "
+                                  "(the repeat count must be a numeric column)",
+                                  ipw, sc->name);
+    } else if (rill_args_has(&n->args, "ipw_estimator") || rill_args_has(&n->args, "ipw_clip") ||
+               rill_args_has(&n->args, "ipw_prior") || rill_args_has(&n->args, "ipw_max_repeats")) {
+        return rill_node_errf(n, RILL_EINVAL, err,
+                              "ipw_* settings need ipw = the repeat-count column");
+    }
     n->label = rill_schema_label(sc, label);
     if (n->label < 0) {
         char known[256] = "";
@@ -117,26 +176,135 @@ static int bce_create(rill_node *n, rill_err *err)
     return RILL_OK;
 }
 
+/* A scheduled value at 1-based step t: from at ramp_start to to at ramp_start + ramp_steps. */
+static double ramp(const bce_state *st, double from, double to, uint64_t t)
+{
+    if (st->ramp_steps == 0 || from == to)
+        return from;
+    double k = ((double)t - (double)st->ramp_start) / (double)st->ramp_steps;
+    return from + (to - from) * fmin(1.0, fmax(0.0, k));
+}
+
+static int repeat_count(const bce_state *st, float v)
+{
+    if (!(v > 0)) /* empty (NaN) or 0: a first exposure */
+        return 0;
+    return v >= (float)st->max_repeats ? (int)st->max_repeats : (int)v;
+}
+
+/* k's positive rate relative to a first exposure's, r_k / r_0, with r_k shrunk towards r_0 by
+ * the prior's pseudo-examples (1 when k was never seen and there is no prior) */
+static double rate_ratio(const bce_state *st, int k, double r0)
+{
+    double n = st->seen[k] + st->prior;
+    return n > 0 ? (st->pos[k] + st->prior * r0) / n / r0 : 1.0;
+}
+
+/* The estimated propensity of a positive at repeat count k >= 1 relative to a first
+ * exposure, clipped (see the top of the file). */
+static double propensity(const bce_state *st, int k)
+{
+    /* r_0 with one pseudo-positive in two pseudo-examples, so it is never 0 */
+    double r0 = (st->pos[0] + 1.0) / (st->seen[0] + 2.0), p;
+    if (st->estimator == IPW_RATIO) {
+        p = rate_ratio(st, k, r0);
+    } else {
+        double num = 0, den = 0;
+        for (int j = 1; j <= st->max_repeats; j++) {
+            num += st->seen[j] * j * (rate_ratio(st, j, r0) - 1.0);
+            den += st->seen[j] * j * j;
+        }
+        p = 1.0 + (den > 0 ? num / den : 0.0) * k;
+    }
+    return fmin(st->clip, fmax(1.0 / st->clip, p));
+}
+
 static int bce_forward(rill_node *n, rill_step *s, rill_err *err)
 {
     bce_state *st = n->st;
     const rill_batch *b = s->batch;
     int nl = b->schema->nlabels;
-    st->y = rill_node_alloc(n, s, (size_t)s->B * sizeof(float), false, err);
-    st->dz = rill_node_alloc(n, s, (size_t)s->B * sizeof(float), false, err);
-    n->example_loss = rill_node_alloc(n, s, (size_t)s->B * sizeof(float), false, err);
+    size_t fb = (size_t)s->B * sizeof(float);
+    st->y = rill_node_alloc(n, s, fb, false, err);
+    st->dz = rill_node_alloc(n, s, fb, false, err);
+    n->example_loss = rill_node_alloc(n, s, fb, false, err);
     if (!st->y || !st->dz || !n->example_loss)
         return err->code;
     for (int i = 0; i < s->B; i++)
         st->y[i] = b->labels[(size_t)i * nl + n->label];
-    double a = st->alpha;
+    const float *w = st->sample_weight ? b->weights : NULL;
+    if (st->ipw_col >= 0) {
+        double p[IPW_MAX_REPEATS + 1];
+        for (int k = 1; k <= st->max_repeats; k++)
+            p[k] = propensity(st, k);
+        if (!(st->w = rill_node_alloc(n, s, fb, false, err)))
+            return err->code;
+        int nn = b->schema->nnum;
+        for (int i = 0; i < s->B; i++) {
+            int k = repeat_count(st, b->num[(size_t)i * nn + st->ipw_col]);
+            float wi = w ? w[i] : 1.0f;
+            st->w[i] = k > 0 && st->y[i] > 0.5f ? (float)((double)wi / p[k]) : wi;
+        }
+        w = st->w;
+    }
+    double a = ramp(st, st->alpha, st->alpha_to, s->t);
+    n->loss_weight = ramp(st, st->weight, st->weight_to, s->t);
     n->loss = n->loss_weight * a *
-              bce_forward_backward(st->dz, n->example_loss, n->in[0]->out, st->y,
-                                   st->sample_weight ? b->weights : NULL, s->B, n->loss_weight * a);
+              bce_forward_backward(st->dz, n->example_loss, n->in[0]->out, st->y, w, s->B,
+                                   n->loss_weight * a);
     if (a < 1.0)
         n->loss += n->loss_weight * (1.0 - a) *
                    pair_forward_backward(st->dz, n->in[0]->out, st->y, s->B,
                                          n->loss_weight * (1.0 - a));
+    return RILL_OK;
+}
+
+/* Counts the step's examples and positives per repeat count for the next steps' estimate. */
+static int bce_after_step(rill_node *n, rill_step *s, rill_err *err)
+{
+    bce_state *st = n->st;
+    const rill_batch *b = s->batch;
+    (void)err;
+    if (st->ipw_col < 0)
+        return RILL_OK;
+    int nl = b->schema->nlabels, nn = b->schema->nnum;
+    for (int i = 0; i < s->B; i++) {
+        int k = repeat_count(st, b->num[(size_t)i * nn + st->ipw_col]);
+        st->seen[k] += 1.0;
+        st->pos[k] += b->labels[(size_t)i * nl + n->label] > 0.5f;
+    }
+    return RILL_OK;
+}
+
+static int bce_save(rill_node *n, void **buf, size_t *len, rill_err *err)
+{
+    bce_state *st = n->st;
+    size_t counts = (size_t)(st->max_repeats + 1) * sizeof(double);
+    unsigned char *p = malloc(sizeof IPW_STATE_MAGIC + 2 * counts);
+    if (!p)
+        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+    memcpy(p, &IPW_STATE_MAGIC, sizeof IPW_STATE_MAGIC);
+    memcpy(p + sizeof IPW_STATE_MAGIC, st->pos, counts);
+    memcpy(p + sizeof IPW_STATE_MAGIC + counts, st->seen, counts);
+    *buf = p;
+    *len = sizeof IPW_STATE_MAGIC + 2 * counts;
+    return RILL_OK;
+}
+
+static int bce_load(rill_node *n, const void *buf, size_t len, rill_err *err)
+{
+    bce_state *st = n->st;
+    size_t counts = (size_t)(st->max_repeats + 1) * sizeof(double);
+    uint32_t magic = 0;
+    if (len >= sizeof magic)
+        memcpy(&magic, buf, sizeof magic);
+    if (len != sizeof magic + 2 * counts || magic != IPW_STATE_MAGIC)
+        return rill_node_errf(n, RILL_ESTORE, err,
+                              "the checkpoint's repeat counts do not fit this loss (%zu bytes, "
+                              "expected %zu: was ipw_max_repeats changed?)",
+                              len, sizeof magic + 2 * counts);
+    memcpy(st->pos, (const unsigned char *)buf + sizeof magic, counts);
+    memcpy(st->seen, (const unsigned char *)buf + sizeof magic + counts, counts);
     return RILL_OK;
 }
 
@@ -160,4 +328,7 @@ const rill_node_ops rill_node_loss_bce = {.name = "loss_bce",
                                           .create = bce_create,
                                           .forward = bce_forward,
                                           .backward = bce_backward,
-                                          .destroy = bce_destroy};
+                                          .destroy = bce_destroy,
+                                          .after_step = bce_after_step,
+                                          .save = bce_save,
+                                          .load = bce_load};

@@ -491,6 +491,84 @@ typedef struct loop {
     bool stop;
 } loop;
 
+/* Interest entanglement: each task's gradient on each embedding table, taken by a backward
+ * pass of that task's loss alone over the step's forward (no update; the step's own backward
+ * follows and replaces what the probes staged), then per table every task's gradient norm and
+ * every pair's cosine. One metrics.jsonl line per table:
+ *   {"step":T,"split":"entanglement","table":"NAME","tasks":[...],"norm":[...],"cos":[...]}
+ * with cos over the pairs (0,1), (0,2), ..., (1,2), ...; null where a task's gradient is 0
+ * (its loss does not reach the table). */
+static int probe_entanglement(loop *L, rill_node **loss, int nt, rill_step *s, rill_err *err)
+{
+    rill_graph *g = L->g;
+    size_t *nrows = rill_arena_zalloc(s->arena, (size_t)g->ntables * sizeof *nrows);
+    float **grads = rill_arena_zalloc(s->arena, (size_t)(nt * g->ntables) * sizeof *grads);
+    if (!nrows || !grads)
+        return rill_errf(err, RILL_ENOMEM, "out of memory probing the tasks' gradients");
+    int rc = RILL_OK;
+    for (int k = 0; k < nt && !rc; k++) {
+        g->only_loss = loss[k];
+        rc = rill_graph_backward(g, s, err);
+        for (int i = 0; i < g->ntables && !rc; i++) {
+            float *const *rows;
+            const float *grad;
+            size_t n;
+            rill_table_staged(g->tables[i], &n, &rows, &grad);
+            size_t D = (size_t)rill_table_dim(g->tables[i]);
+            float *copy = rill_arena_zalloc(s->arena, (n ? n : 1) * D * sizeof(float));
+            if (!copy) {
+                rc = rill_errf(err, RILL_ENOMEM, "out of memory probing the tasks' gradients");
+                break;
+            }
+            /* the same batch stages the same rows in the same order for every task */
+            for (size_t r = 0; r < n; r++)
+                if (rows[r])
+                    memcpy(copy + r * D, grad + r * D, D * sizeof(float));
+            nrows[i] = n;
+            grads[k * g->ntables + i] = copy;
+        }
+    }
+    g->only_loss = NULL;
+    if (rc)
+        return rc;
+    for (int i = 0; i < g->ntables; i++) {
+        if (rill_table_optim(g->tables[i])->kind == RILL_OPT_NONE)
+            continue; /* not trained (CEL's assignments) */
+        size_t len = nrows[i] * (size_t)rill_table_dim(g->tables[i]);
+        double norm[RILL_MAX_TASKS];
+        FILE *f = L->metrics;
+        fprintf(f, "{\"step\":%llu,\"epoch\":%d,\"split\":\"entanglement\",\"table\":\"%s\","
+                   "\"tasks\":[",
+                (unsigned long long)L->st.step, L->st.epoch, rill_table_name(g->tables[i]));
+        for (int k = 0; k < nt; k++) {
+            const float *a = grads[k * g->ntables + i];
+            double sq = 0;
+            for (size_t j = 0; j < len; j++)
+                sq += (double)a[j] * (double)a[j];
+            norm[k] = sqrt(sq);
+            fprintf(f, "%s\"%s\"", k ? "," : "", loss[k]->name);
+        }
+        fprintf(f, "],\"norm\":[");
+        for (int k = 0; k < nt; k++)
+            fprintf(f, "%s%.6g", k ? "," : "", norm[k]);
+        fprintf(f, "],\"cos\":[");
+        int pair = 0;
+        for (int a = 0; a < nt; a++)
+            for (int b = a + 1; b < nt; b++) {
+                const float *x = grads[a * g->ntables + i], *y = grads[b * g->ntables + i];
+                double dot = 0;
+                for (size_t j = 0; j < len; j++)
+                    dot += (double)x[j] * (double)y[j];
+                if (norm[a] > 0 && norm[b] > 0)
+                    fprintf(f, "%s%.6g", pair++ ? "," : "", dot / (norm[a] * norm[b]));
+                else
+                    fprintf(f, "%snull", pair++ ? "," : "");
+            }
+        fprintf(f, "]}\n");
+    }
+    return RILL_OK;
+}
+
 static int checkpoint(loop *L, rill_err *err);
 
 /* One evaluation during training: log it, keep the best, count towards early stopping.
@@ -675,6 +753,10 @@ fresh:
                                (unsigned long long)t, epoch + 1, l);
                 break;
             }
+            if (cfg->entanglement_every > 0 && nt > 1 && L.metrics &&
+                t % (uint64_t)cfg->entanglement_every == 0 &&
+                (rc = probe_entanglement(&L, loss, nt, &s, err)))
+                break;
             if ((rc = rill_graph_backward(g, &s, err)))
                 break;
             double gscale = 1.0;

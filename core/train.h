@@ -37,6 +37,9 @@ typedef struct rill_train_cfg {
     long checkpoint_every;   /* steps between checkpoints; 0: only at the end and on Ctrl-C */
     bool resume;             /* continue from the store's last checkpoint */
     bool progress;           /* progress line on stderr */
+    long entanglement_every; /* steps between probes of each task's gradient on every embedding
+                              * table, logged to run_dir/metrics.jsonl (graphs of 2+ losses
+                              * with a run_dir); 0: off */
     volatile sig_atomic_t *stop; /* set asynchronously (Ctrl-C): stop after this step */
 } rill_train_cfg;
 

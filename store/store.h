@@ -87,6 +87,8 @@ const float *rill_table_peek(rill_table *t, uint64_t id);
 void rill_table_stage(rill_table *t, size_t n, const uint64_t *ids, float *const *rows,
                       float *grad);
 double rill_table_grad_sqnorm(const rill_table *t);
+/* The staged gradient: *n rows, rows[i] NULL for a row not admitted, grad n x dim. */
+void rill_table_staged(const rill_table *t, size_t *n, float *const **rows, const float **grad);
 /* Optimizer step on the staged rows with lr * lr_scale and gradients times grad_scale; marks
  * them dirty; clears the stage. t_step is the 1-based global step. */
 void rill_table_apply(rill_table *t, double lr_scale, double grad_scale, uint64_t t_step);

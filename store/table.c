@@ -597,6 +597,13 @@ void rill_table_stage(rill_table *t, size_t n, const uint64_t *ids, float *const
     t->stage_grad = grad;
 }
 
+void rill_table_staged(const rill_table *t, size_t *n, float *const **rows, const float **grad)
+{
+    *n = t->stage_n;
+    *rows = t->stage_rows;
+    *grad = t->stage_grad;
+}
+
 double rill_table_grad_sqnorm(const rill_table *t)
 {
     double s = 0;

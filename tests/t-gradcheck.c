@@ -156,6 +156,8 @@ static void dense_cases(const rill_schema *sc)
         {"interact_dot", "passthrough=false", 1, {{40, 16}}, NULL},
         {"interact_fm", NULL, 1, {{4, 3}}, NULL},
         {"interact_fm", NULL, 2, {{3, 0}, {2, 3}}, NULL},
+        {"interact_fm", "output='vector'", 1, {{4, 3}}, NULL},
+        {"interact_fm", "output='vector'", 2, {{3, 0}, {2, 3}}, NULL},
         {"interact_cross", "layers=3", 1, {{5, 0}}, NULL},
         {"interact_cross", "layers=2,rank=2", 2, {{3, 0}, {2, 2}}, NULL},
         /* digits of the inputs: gradients reach the tables, none the (discrete) input */
@@ -348,6 +350,39 @@ out:
     rill_arena_free(&c.arena);
 }
 
+/* interact_fm's vector output sums to its scalar output (the FM term) */
+static void fm_vector_check(const rill_schema *sc)
+{
+    rill_graph *g;
+    rill_err err = {0};
+    rill_rng rng;
+    rill_rng_seed(&rng, 11);
+    rill_graph_create(&g, sc, &err);
+    gt_case c = {.g = g, .B = 5, .nfeeds = 1};
+    rill_arena_init(&c.arena, 0);
+    c.feeds[0] = gt_add(g, "feed", "x", NULL, 0, "dims={4,3}", &err);
+    rill_node *sum = gt_add(g, "interact_fm", "sum", c.feeds, 1, NULL, &err);
+    c.node = gt_add(g, "interact_fm", "vec", c.feeds, 1, "output='vector'", &err);
+    float x[5 * 12], ones[5 * 3];
+    gt_fill(x, 60, &rng, 1.0);
+    for (int i = 0; i < 15; i++)
+        ones[i] = 1.0f;
+    c.feed_data[0] = x;
+    double worst = 1;
+    if (sum && c.node && !rill_graph_build(g, 1, &err) && !isnan(gt_objective(&c, ones, &err))) {
+        worst = 0;
+        for (int b = 0; b < 5; b++) {
+            double v = 0;
+            for (int d = 0; d < 3; d++)
+                v += (double)c.node->out[b * 3 + d];
+            worst = fmax(worst, fabs(v - (double)sum->out[b]));
+        }
+    }
+    ok(worst < 1e-5, "interact_fm output='vector' sums to the FM term (worst %.2e)", worst);
+    rill_graph_free(g);
+    rill_arena_free(&c.arena);
+}
+
 /* the vector forward of the dot pairs against the plain definition */
 static void dot_forward_plain_check(int F, int D)
 {
@@ -385,6 +420,7 @@ int main(void)
     dot_forward_plain_check(7, 5);
 
     stop_gradient_case(&criteo);
+    fm_vector_check(&criteo);
     rill_schema sc;
     make_schema(&sc);
     rill_batch batch;

@@ -228,4 +228,168 @@ function analyze.correlation(graph, run, c, spec, data)
   return res
 end
 
+-- Interest entanglement of a multi-task model ("Ads Recommendation in a Collapsed and
+-- Entangled World", KDD 2024; STEM, AAAI 2024): training probes each task's gradient on every
+-- embedding table every `entanglement` steps (rill.train, default 100) and logs its norm and
+-- the cosine of each pair of tasks to metrics.jsonl. Here the tables are grouped by the node
+-- that owns them (an embedding set: "shared_emb.C1" belongs to "shared_emb") and each set's
+-- cosine is taken over all its tables at once (dot products and squared norms summed over
+-- the tables). A negative cosine is a conflict: the tasks pull the shared rows apart. Then
+-- the per-task spectrum: the mean information abundance of each set's tables, for the sets
+-- each task's loss reaches.
+local function read_probes(run)
+  local path = run .. "/metrics.jsonl"
+  local f = io.open(path, "rb")
+  if not f then error("rill analyze entanglement: cannot read " .. path, 0) end
+  local probes, tasks = {}, nil
+  local lineno = 0
+  for line in f:lines() do
+    lineno = lineno + 1
+    if line:find('"split":"entanglement"', 1, true) then
+      local step = tonumber(line:match('"step":(%d+)'))
+      local name = line:match('"table":"([^"]*)"')
+      local ts, norms, coss = line:match('"tasks":%[(.-)%]'), line:match('"norm":%[(.-)%]'),
+                              line:match('"cos":%[(.-)%]')
+      if not (step and name and ts and norms and coss) then
+        f:close()
+        error(string.format("%s:%d: not an entanglement record", path, lineno), 0)
+      end
+      local t, n, c = {}, {}, {}
+      for x in ts:gmatch('"([^"]*)"') do t[#t + 1] = x end
+      for x in norms:gmatch("[^,]+") do n[#n + 1] = tonumber(x) end
+      for x in coss:gmatch("[^,]+") do c[#c + 1] = x == "null" and false or tonumber(x) end
+      tasks = tasks or t
+      probes[#probes + 1] = { step = step, table = name, norm = n, cos = c }
+    end
+  end
+  f:close()
+  return probes, tasks or {}
+end
+
+function analyze.entanglement(graph, run, c)
+  local probes, tasks = read_probes(run)
+  if #probes == 0 then
+    error("rill analyze entanglement: " .. run .. "/metrics.jsonl has no gradient probes: the " ..
+          "graph needs two or more losses, and rill.train's entanglement (steps between probes) " ..
+          "must not be 0", 0)
+  end
+  local nt = #tasks
+  local pairs_ = {}
+  for a = 1, nt do for b = a + 1, nt do pairs_[#pairs_ + 1] = { a, b } end end
+  -- per set and step: summed squared norms per task and summed dot products per pair
+  local sets, set_list = {}, {}
+  for _, p in ipairs(probes) do
+    local set = p.table:match("^([^%.]+)%.") or p.table
+    local s = sets[set]
+    if not s then
+      s = { name = set, steps = {}, order = {}, tables = {}, reached = {} }
+      sets[set] = s
+      set_list[#set_list + 1] = s
+    end
+    s.tables[p.table] = true
+    local at = s.steps[p.step]
+    if not at then
+      at = { sq = {}, dot = {} }
+      for k = 1, nt do at.sq[k] = 0 end
+      for i = 1, #pairs_ do at.dot[i] = 0 end
+      s.steps[p.step] = at
+      s.order[#s.order + 1] = p.step
+    end
+    for k = 1, nt do
+      local v = p.norm[k] or 0
+      at.sq[k] = at.sq[k] + v * v
+      if v > 0 then s.reached[k] = true end
+    end
+    for i, pr in ipairs(pairs_) do
+      local cs = p.cos[i]
+      if cs then at.dot[i] = at.dot[i] + cs * p.norm[pr[1]] * p.norm[pr[2]] end
+    end
+  end
+  table.sort(set_list, function(x, y) return x.name < y.name end)
+  local dir = c.out or (run .. "/analysis")
+  core.mkdir(dir)
+  local lines = { string.format("%-22s %-30s %7s %7s %7s %7s %9s", "embedding set", "tasks",
+                                "early", "middle", "late", "mean", "conflict") }
+  local csv = { "set,task_a,task_b,step,cosine,norm_a,norm_b" }
+  local series = {}
+  for _, s in ipairs(set_list) do
+    table.sort(s.order)
+    for i, pr in ipairs(pairs_) do
+      local xs, ys = {}, {}
+      for _, step in ipairs(s.order) do
+        local at = s.steps[step]
+        local na, nb = math.sqrt(at.sq[pr[1]]), math.sqrt(at.sq[pr[2]])
+        if na > 0 and nb > 0 then
+          local cs = at.dot[i] / (na * nb)
+          xs[#xs + 1], ys[#ys + 1] = step, cs
+          csv[#csv + 1] = string.format("%s,%s,%s,%d,%.6g,%.6g,%.6g", s.name, tasks[pr[1]], tasks[pr[2]], step, cs, na, nb)
+        end
+      end
+      local label = tasks[pr[1]] .. " / " .. tasks[pr[2]]
+      if #ys == 0 then
+        local only = {}
+        for k = 1, nt do if s.reached[k] then only[#only + 1] = tasks[k] end end
+        lines[#lines + 1] = string.format("%-22s %-30s  not shared (trained by: %s)", s.name, label,
+                                          #only > 0 and table.concat(only, ", ") or "none")
+      else
+        local function mean(lo, hi)
+          local sum, n = 0, 0
+          for j = lo, hi do sum, n = sum + ys[j], n + 1 end
+          return n > 0 and sum / n or 0 / 0
+        end
+        local third = #ys / 3
+        local conflict = 0
+        for _, v in ipairs(ys) do if v < 0 then conflict = conflict + 1 end end
+        lines[#lines + 1] = string.format("%-22s %-30s %7.3f %7.3f %7.3f %7.3f %8.0f%%", s.name, label,
+          mean(1, math.max(1, math.floor(third))), mean(math.floor(third) + 1, math.floor(2 * third)),
+          mean(math.floor(2 * third) + 1, #ys), mean(1, #ys), 100 * conflict / #ys)
+        series[#series + 1] = { name = s.name .. ": " .. label, x = xs, y = ys }
+      end
+    end
+  end
+  lines[#lines + 1] = string.format("cosine of the tasks' gradients per embedding set over %d probes " ..
+                                    "(thirds of training; conflict: probes with a negative cosine)",
+                                    #set_list > 0 and #set_list[1].order or 0)
+  write(dir .. "/entanglement.csv", table.concat(csv, "\n") .. "\n")
+  write(dir .. "/entanglement.svg", plot.lines{ title = "Tasks' gradient cosine on shared embeddings: " .. run,
+                                                xlabel = "step", ylabel = "cosine", series = series })
+  -- per-task spectrum: the sets each task's loss reaches
+  local spec = {}
+  for _, t in ipairs(core.spectrum(graph.core, { run = run, min_count = 1 })) do spec[t.name] = t end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = string.format("%-22s %-16s %7s %5s %9s", "embedding set", "task", "tables", "dim", "mean IA")
+  local scsv = { "set,task,tables,dim,mean_information_abundance" }
+  local sseries = {}
+  for _, s in ipairs(set_list) do
+    local sum, n, dim, sv = 0, 0, 0, {}
+    for name in pairs(s.tables) do
+      local t = spec[name]
+      if t and t.sv[1] and t.sv[1] > 0 then
+        sum, n, dim = sum + t.ia, n + 1, t.dim
+        for k, v in ipairs(t.sv) do sv[k] = (sv[k] or 0) + v / t.sv[1] end
+      end
+    end
+    if n > 0 then
+      for k = 1, nt do
+        if s.reached[k] then
+          lines[#lines + 1] = string.format("%-22s %-16s %7d %5d %9.3f", s.name, tasks[k], n, dim, sum / n)
+          scsv[#scsv + 1] = string.format("%s,%s,%d,%d,%.6g", s.name, tasks[k], n, dim, sum / n)
+        end
+      end
+      local xs, ys = {}, {}
+      for k, v in ipairs(sv) do xs[k], ys[k] = k, v / n end
+      local by = {}
+      for k = 1, nt do if s.reached[k] then by[#by + 1] = tasks[k] end end
+      sseries[#sseries + 1] = { name = string.format("%s (%s; IA %.2f)", s.name, table.concat(by, ", "), sum / n), x = xs, y = ys }
+    end
+  end
+  lines[#lines + 1] = "mean information abundance of each set's tables (rows trained 1+ steps), per task reaching it"
+  write(dir .. "/entanglement_spectrum.csv", table.concat(scsv, "\n") .. "\n")
+  write(dir .. "/entanglement_spectrum.svg", plot.lines{ title = "Per-task embedding spectrum: " .. run,
+    xlabel = "index", ylabel = "mean singular value / largest", logy = true, series = sseries })
+  print(table.concat(lines, "\n"))
+  print(string.format("written: %s/entanglement.csv, .svg; %s/entanglement_spectrum.csv, .svg", dir, dir))
+  return { sets = set_list, tasks = tasks }
+end
+
 return analyze
