@@ -34,9 +34,8 @@
  * plus I2's sign draw), then the label. The interaction scale only enters the label, so
  * interaction = 0 gives the same features with other labels.
  *
- * Zipf ranks come from a Walker alias table (one random number per draw) for fields of up
- * to ALIAS_MAX values and from rejection-inversion (Hoermann and Derflinger 1996) above
- * that, which needs no table and O(1) expected work per draw at any cardinality. */
+ * Zipf ranks come from gen_common.h: a Walker alias table for fields of up to
+ * RILL_GEN_ALIAS_MAX values, rejection-inversion above that. */
 #include "gen.h"
 
 #include <errno.h>
@@ -44,9 +43,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gen_common.h"
 #include "util.h"
 
-enum { NCAT = 26, NNUM = 13, UDIM = 4, ALIAS_MAX = 65536, OUTBUF = 1 << 20 };
+enum { NCAT = 26, NNUM = 13, UDIM = RILL_GEN_UDIM, OUTBUF = 1 << 20 };
 
 #define DEFAULT_MAX_CARD 4e6
 #define MAX_MAX_CARD 4294967296.0   /* values are 32-bit hashes: more ranks only collide */
@@ -123,20 +123,14 @@ static const struct {
 enum { NGROUP = sizeof groups / sizeof groups[0] };
 
 typedef struct catfield {
-    uint64_t card;
-    double s;
+    rill_zipf zipf;        /* its ranks' law: card values, exponent s */
     uint64_t miss;         /* empty when the next 64-bit draw is below this */
     double sigma;
-    /* hash keys: a value's hash is rill_mix64(r ^ key), which is rill_hash64(r, salt) with
-     * the salt's own mixing done once here instead of per row */
+    /* hash keys (rill_gen_key): a value's hash is rill_mix64(r ^ key) */
     uint64_t key_hex, key_eff, key_vec, key_cluster;
     uint64_t clusters;     /* entity_clusters for an entity field, else 0 */
     int has_vec;           /* in some group */
     double emean, vmean[UDIM]; /* see field_center */
-    /* alias table (card <= ALIAS_MAX) */
-    uint32_t *thr, *alias;
-    /* rejection-inversion constants (card > ALIAS_MAX) */
-    double h_x1, h_n, squeeze;
 } catfield;
 
 typedef struct gen {
@@ -145,115 +139,6 @@ typedef struct gen {
     rill_rng rng;
     double interaction;
 } gen;
-
-/* ---- Zipf sampling ---------------------------------------------------------------------- */
-
-/* expm1(t)/t, continuous through t = 0 where the plain formula divides 0/0. */
-static double expm1_over(double t)
-{
-    return fabs(t) < 1e-8 ? 1 + t / 2 + t * t / 6 : expm1(t) / t;
-}
-
-/* H(x) = integral of t^-s from 1 to x, which is log(x) at s = 1; written through expm1_over
- * so that exponents just off 1 lose no precision. */
-static double zipf_H(double x, double s)
-{
-    double lx = log(x);
-    return expm1_over((1 - s) * lx) * lx;
-}
-
-/* The inverse of H, on the hot path: plain log and exp, which are much faster than log1p.
- * 1 + (1-s)y stays well away from 0 for the exponents used (1-s >= -0.3, y <= H(inf)), so
- * the result is good to a few ulps, and an ulp only matters for a draw landing exactly on a
- * rank boundary. */
-static double zipf_Hinv(double y, double s)
-{
-    return s == 1 ? exp(y) : exp(log(1 + (1 - s) * y) / (1 - s));
-}
-
-static void ri_setup(catfield *c)
-{
-    double s = c->s;
-    c->h_x1 = zipf_H(1.5, s) - 1;
-    c->h_n = zipf_H((double)c->card + 0.5, s);
-    c->squeeze = 2 - zipf_Hinv(zipf_H(2.5, s) - pow(2, -s), s);
-}
-
-/* Rejection-inversion: invert the integral of the hat x^-s at a uniform point, round to the
- * nearest rank, and accept unless the point fell in the sliver between hat and histogram.
- * Most draws are accepted by the squeeze test without evaluating anything more. */
-static uint64_t ri_draw(const catfield *c, rill_rng *r)
-{
-    for (;;) {
-        double u = c->h_n + rill_rng_unit(r) * (c->h_x1 - c->h_n);
-        double x = zipf_Hinv(u, c->s);
-        double kd = floor(x + 0.5);
-        if (kd < 1)
-            kd = 1;
-        else if (kd > (double)c->card)
-            kd = (double)c->card;
-        if (kd - x <= c->squeeze || u >= zipf_H(kd + 0.5, c->s) - pow(kd, -c->s))
-            return (uint64_t)kd;
-    }
-}
-
-/* Walker's alias method, built with Vose's two worklists. Bin i keeps rank i+1 when the low
- * 32 bits of the draw fall below thr[i], else gives rank alias[i]+1. A full bin points at
- * itself, so it needs no threshold of 2^32. */
-static int alias_build(catfield *c, double *w)
-{
-    size_t n = (size_t)c->card;
-    c->thr = malloc(n * sizeof *c->thr);
-    c->alias = malloc(n * sizeof *c->alias);
-    uint32_t *small = malloc(2 * n * sizeof *small), *large = small ? small + n : NULL;
-    if (!c->thr || !c->alias || !small) {
-        free(small);
-        return -1;
-    }
-    double sum = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += w[i];
-    size_t ns = 0, nl = 0;
-    for (size_t i = 0; i < n; i++) {
-        w[i] *= (double)n / sum;
-        if (w[i] < 1)
-            small[ns++] = (uint32_t)i;
-        else
-            large[nl++] = (uint32_t)i;
-    }
-    while (ns && nl) {
-        uint32_t a = small[--ns], b = large[--nl];
-        c->thr[a] = (uint32_t)(w[a] * 4294967296.0);
-        c->alias[a] = b;
-        w[b] -= 1 - w[a];
-        if (w[b] < 1)
-            small[ns++] = b;
-        else
-            large[nl++] = b;
-    }
-    /* what is left is 1 up to rounding */
-    while (nl) {
-        uint32_t b = large[--nl];
-        c->thr[b] = 0;
-        c->alias[b] = b;
-    }
-    while (ns) {
-        uint32_t a = small[--ns];
-        c->thr[a] = 0;
-        c->alias[a] = a;
-    }
-    free(small);
-    return 0;
-}
-
-static uint64_t zipf_draw(const catfield *c, rill_rng *r)
-{
-    if (!c->thr)
-        return ri_draw(c, r);
-    uint64_t x = rill_rng_next(r);
-    uint32_t i = (uint32_t)(((x >> 32) * c->card) >> 32);
-    return 1 + ((uint32_t)x < c->thr[i] ? i : c->alias[i]);
-}
 
 /* ---- hashed values, effects and vectors ------------------------------------------------- */
 
@@ -270,14 +155,9 @@ static inline uint64_t effect_key(const catfield *c, uint64_t r)
     return 1 + rill_mix64(r ^ c->key_cluster) % c->clusters;
 }
 
-/* Four 16-bit uniforms summed (Irwin-Hall), centred and scaled to variance 1: close enough
- * to a normal for effect sizes, and far cheaper than Box-Muller. */
 static inline double raw_effect(const catfield *c, uint64_t r)
 {
-    uint64_t h = rill_mix64(effect_key(c, r) ^ c->key_eff);
-    double sum = (double)(h & 0xffff) + (double)((h >> 16) & 0xffff) +
-                 (double)((h >> 32) & 0xffff) + (double)(h >> 48);
-    return (sum * (1.0 / 65536) - 2) * 1.7320508075688772;
+    return rill_gen_normalish(rill_mix64(effect_key(c, r) ^ c->key_eff));
 }
 
 /* Rank 0 (empty) has an effect too: models see the empty value as a category of its own. */
@@ -289,9 +169,7 @@ static inline double effect(const catfield *c, uint64_t r)
 /* The raw vector: four uniforms of mean 0 and variance 1. */
 static inline void raw_vec(const catfield *c, uint64_t r, double v[UDIM])
 {
-    uint64_t h = rill_mix64(r ^ c->key_vec);
-    for (int d = 0; d < UDIM; d++)
-        v[d] = ((double)((h >> (16 * d)) & 0xffff) * (1.0 / 65536) - 0.5) * 3.4641016151377544;
+    rill_gen_uniform4(rill_mix64(r ^ c->key_vec), v);
 }
 
 static inline void vec(const catfield *c, uint64_t r, double v[UDIM])
@@ -306,58 +184,39 @@ static inline void vec(const catfield *c, uint64_t r, double v[UDIM])
         v[d] -= c->vmean[d];
 }
 
+/* What field_center averages: a rank's raw effect, then (if in a group) its raw vector. */
+static void center_values(const void *ctx, uint64_t r, double *out)
+{
+    const catfield *c = ctx;
+    out[0] = raw_effect(c, r);
+    if (c->has_vec)
+        raw_vec(c, r, out + 1);
+}
+
 /* Centring. The first ranks of a field carry most of its rows (the top value of C6 alone
  * about half), so random effects and vectors would have means far from 0: the positive rate
  * would swing with the seed, and part of every interaction would be a first-order effect in
  * disguise. So each field's effects and vectors are shifted by their mean under the field's
- * law (empty rows included, with vector 0). The mean is summed over ranks
- * 1..min(card, ALIAS_MAX), normalised by the whole law; past that, the tail's weighted mean
- * is that of ~10^5 or more independent uniforms, about 1e-3, and is left alone. The tail's
- * weight is the integral of x^-s, which matches the sum to ~1e-10 that far out. w holds the
+ * law (empty rows included, with vector 0), as rill_zipf_law_sums takes it. w holds the
  * unnormalised weights r^-s when the caller has them, else NULL. */
 static void field_center(catfield *c, const double *w)
 {
-    uint64_t head = c->card < ALIAS_MAX ? c->card : ALIAS_MAX;
-    double vsum[UDIM] = {0}, esum = 0, z = 0;
-    for (uint64_t r = 1; r <= head; r++) {
-        double wr = w ? w[r - 1] : pow((double)r, -c->s);
-        esum += wr * raw_effect(c, r);
-        if (c->has_vec) {
-            double v[UDIM];
-            raw_vec(c, r, v);
-            for (int d = 0; d < UDIM; d++)
-                vsum[d] += wr * v[d];
-        }
-        z += wr;
-    }
-    if (c->card > head)
-        z += zipf_H((double)c->card + 0.5, c->s) - zipf_H((double)head + 0.5, c->s);
+    double sums[1 + UDIM] = {0}, z;
+    rill_zipf_law_sums(c->zipf.s, c->zipf.card, w, c->has_vec ? 1 + UDIM : 1, center_values, c,
+                       sums, &z);
     double miss = (double)c->miss * (1.0 / 18446744073709551616.0);
-    c->emean = (1 - miss) * esum / z + miss * raw_effect(c, 0);
+    c->emean = (1 - miss) * sums[0] / z + miss * raw_effect(c, 0);
     /* vectors are only ever offset for present values, whose mean is what must vanish */
     for (int d = 0; d < UDIM; d++)
-        c->vmean[d] = vsum[d] / z;
+        c->vmean[d] = sums[1 + d] / z;
 }
 
 /* ---- set-up ----------------------------------------------------------------------------- */
 
 static void gen_free(gen *g)
 {
-    for (int f = 0; f < NCAT; f++) {
-        free(g->cat[f].thr);
-        free(g->cat[f].alias);
-    }
-}
-
-/* The key for rill_hash64(r, salt) with salt = rill_hash64(f, seed ^ what). */
-static uint64_t hash_key(uint64_t seed, int f, uint64_t what)
-{
-    return rill_mix64(rill_hash64((uint64_t)f, seed ^ what) + 0x9e3779b97f4a7c15ULL);
-}
-
-static uint64_t rate_threshold(double p)
-{
-    return (uint64_t)(p * 18446744073709551616.0);
+    for (int f = 0; f < NCAT; f++)
+        rill_zipf_free(&g->cat[f].zipf);
 }
 
 static int gen_init(gen *g, const rill_gen_cfg *cfg, rill_err *err)
@@ -378,12 +237,12 @@ static int gen_init(gen *g, const rill_gen_cfg *cfg, rill_err *err)
     uint64_t seed = cfg->seed;
     rill_rng_seed(&g->rng, rill_hash64(seed, 0x726f7773ULL)); /* "rows" */
     for (int j = 0; j < NNUM; j++)
-        g->nmiss[j] = rate_threshold(numspec[j].miss);
+        g->nmiss[j] = rill_gen_threshold(numspec[j].miss);
     for (int q = 0; q < NGROUP; q++)
         for (int i = 0; i < groups[q].n; i++)
             g->cat[groups[q].f[i]].has_vec = 1;
 
-    double *w = malloc(ALIAS_MAX * sizeof *w);
+    double *w = malloc(RILL_GEN_ALIAS_MAX * sizeof *w);
     if (!w)
         return rill_errf(err, RILL_ENOMEM, "generator: out of memory for Zipf tables");
     for (int f = 0; f < NCAT; f++) {
@@ -391,70 +250,37 @@ static int gen_init(gen *g, const rill_gen_cfg *cfg, rill_err *err)
         int k = catspec[f].k;
         /* the largest field gets exactly M, so max_cardinality means what it says */
         double card = k == NCAT - 1 ? m : 3 * exp(log(m / 3) * k / (NCAT - 1));
-        c->card = (uint64_t)llround(card);
-        if (c->card < 3)
-            c->card = 3;
-        c->s = catspec[f].s;
-        c->miss = rate_threshold(catspec[f].miss);
+        uint64_t ncard = (uint64_t)llround(card);
+        if (ncard < 3)
+            ncard = 3;
+        double s = catspec[f].s;
+        /* field_center reads the law from zipf before the table exists */
+        c->zipf = (rill_zipf){.card = ncard, .s = s};
+        c->miss = rill_gen_threshold(catspec[f].miss);
         c->sigma = catspec[f].sigma;
-        c->key_hex = hash_key(seed, f, 0x6865782076616cULL);
-        c->key_eff = hash_key(seed, f, 0x6566666563740aULL);
-        c->key_vec = hash_key(seed, f, 0x766563746f720aULL);
-        c->key_cluster = hash_key(seed, f, 0x636c757374657273ULL); /* "clusters" */
+        c->key_hex = rill_gen_key(seed, f, 0x6865782076616cULL);
+        c->key_eff = rill_gen_key(seed, f, 0x6566666563740aULL);
+        c->key_vec = rill_gen_key(seed, f, 0x766563746f720aULL);
+        c->key_cluster = rill_gen_key(seed, f, 0x636c757374657273ULL); /* "clusters" */
         if (cfg->entity_clusters && k >= NCAT - 4) {
             c->clusters = cfg->entity_clusters;
             c->sigma = 0.6;
         }
-        if (c->card <= ALIAS_MAX) {
-            for (uint64_t r = 1; r <= c->card; r++)
-                w[r - 1] = pow((double)r, -c->s);
-            field_center(c, w);
-            if (alias_build(c, w)) { /* scales w in place, so after field_center */
-                free(w);
-                gen_free(g);
-                return rill_errf(err, RILL_ENOMEM, "generator: out of memory for C%d's table",
-                                 f + 1);
-            }
-        } else {
-            ri_setup(c);
-            field_center(c, NULL);
+        int small = ncard <= RILL_GEN_ALIAS_MAX;
+        if (small)
+            rill_zipf_weights(s, ncard, w);
+        field_center(c, small ? w : NULL);
+        if (rill_zipf_setup(&c->zipf, ncard, s, w)) { /* scales w: after field_center */
+            free(w);
+            gen_free(g);
+            return rill_errf(err, RILL_ENOMEM, "generator: out of memory for C%d's table", f + 1);
         }
     }
     free(w);
     return RILL_OK;
 }
 
-/* ---- formatting ------------------------------------------------------------------------- */
-
-static inline char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
-
-static inline char *put_hex8(char *p, uint32_t v)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 7; i >= 0; i--) {
-        p[i] = digits[v & 15];
-        v >>= 4;
-    }
-    return p + 8;
-}
-
 /* ---- rows ------------------------------------------------------------------------------- */
-
-static double sigmoid(double z)
-{
-    return z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z));
-}
 
 int rill_gen_criteo_truth(const rill_gen_cfg *cfg, FILE *out, float *logit, float *first_order,
                           rill_err *err)
@@ -479,44 +305,32 @@ int rill_gen_criteo_truth(const rill_gen_cfg *cfg, FILE *out, float *logit, floa
         double first = BIAS, inter = 0;
         for (int f = 0; f < NCAT; f++) {
             const catfield *c = &g.cat[f];
-            rank[f] = c->miss && rill_rng_next(rng) < c->miss ? 0 : zipf_draw(c, rng);
+            rank[f] = c->miss && rill_rng_next(rng) < c->miss ? 0 : rill_zipf_draw(&c->zipf, rng);
             first += effect(c, rank[f]);
         }
         for (int j = 0; j < NNUM; j++) {
             num_present[j] = !(g.nmiss[j] && rill_rng_next(rng) < g.nmiss[j]);
             if (!num_present[j])
                 continue;
-            double u = 1 - rill_rng_unit(rng); /* (0,1], so the power is finite */
-            double v = floor(numspec[j].lambda * (exp(-log(u) / numspec[j].alpha) - 1));
-            num[j] = v < 2147483647.0 ? (int64_t)v : 2147483647;
+            num[j] = rill_gen_lomax(rng, numspec[j].lambda, numspec[j].alpha);
             /* real Criteo's I2 has a few small negative values */
-            if (j == 1 && rill_rng_next(rng) < rate_threshold(0.1))
+            if (j == 1 && rill_rng_next(rng) < rill_gen_threshold(0.1))
                 num[j] = -1 - (int64_t)rill_rng_below(rng, 3);
             if (numspec[j].w != 0 && num[j] > 0)
                 first += numspec[j].w * log1p((double)num[j]);
         }
         if (g.interaction > 0) {
-            /* sum over pairs f < g of <v_f, v_g> = (|sum v|^2 - sum |v|^2) / 2 */
             for (int q = 0; q < NGROUP; q++) {
-                double sum[UDIM] = {0}, sq = 0, v[UDIM];
-                for (int i = 0; i < groups[q].n; i++) {
-                    int f = groups[q].f[i];
-                    vec(&g.cat[f], rank[f], v);
-                    for (int d = 0; d < UDIM; d++) {
-                        sum[d] += v[d];
-                        sq += v[d] * v[d];
-                    }
-                }
-                double ss = 0;
-                for (int d = 0; d < UDIM; d++)
-                    ss += sum[d] * sum[d];
-                /* the last 1/2 is 1/sqrt(UDIM): each pair's dot has variance about 1 */
-                inter += groups[q].c * (ss - sq) * 0.5 * 0.5;
+                double v[GROUP_MAX][UDIM];
+                for (int i = 0; i < groups[q].n; i++)
+                    vec(&g.cat[groups[q].f[i]], rank[groups[q].f[i]], v[i]);
+                /* the 1/2 is 1/sqrt(UDIM): each pair's dot has variance about 1 */
+                inter += groups[q].c * rill_gen_pairs((const double (*)[UDIM])v, groups[q].n) * 0.5;
             }
             inter *= g.interaction;
         }
         double z = first + inter;
-        int label = rill_rng_unit(rng) < sigmoid(z);
+        int label = rill_rng_unit(rng) < rill_gen_sigmoid(z);
         if (logit)
             logit[row] = (float)z;
         if (first_order)
@@ -529,17 +343,12 @@ int rill_gen_criteo_truth(const rill_gen_cfg *cfg, FILE *out, float *logit, floa
             *p++ = '\t';
             if (!num_present[j])
                 continue;
-            if (num[j] < 0) {
-                *p++ = '-';
-                p = put_u64(p, (uint64_t)-num[j]);
-            } else {
-                p = put_u64(p, (uint64_t)num[j]);
-            }
+            p = rill_gen_put_i64(p, num[j]);
         }
         for (int f = 0; f < NCAT; f++) {
             *p++ = '\t';
             if (rank[f])
-                p = put_hex8(p, hex_value(&g.cat[f], rank[f]));
+                p = rill_gen_put_hex8(p, hex_value(&g.cat[f], rank[f]));
         }
         *p++ = '\n';
         /* a row is at most 1 + 13 * 12 + 26 * 9 + 1 bytes, far below the slack kept */
@@ -582,8 +391,8 @@ int rill_gen_zipf_field(const rill_gen_zipf_cfg *cfg, FILE *out, rill_err *err)
     if (!(cfg->exponent > 0.5 && cfg->exponent < 3))
         return rill_errf(err, RILL_EINVAL, "generator: exponent %g is out of range (0.5, 3)",
                          cfg->exponent);
-    catfield c = {.card = cfg->ids, .s = cfg->exponent};
-    ri_setup(&c);
+    rill_zipf zipf;
+    rill_zipf_setup_ri(&zipf, cfg->ids, cfg->exponent);
     rill_rng rng;
     rill_rng_seed(&rng, rill_hash64(cfg->seed, 0x7a697066));
     char *buf = malloc(OUTBUF + 256);
@@ -591,11 +400,11 @@ int rill_gen_zipf_field(const rill_gen_zipf_cfg *cfg, FILE *out, rill_err *err)
         return rill_errf(err, RILL_ENOMEM, "generator: out of memory");
     size_t len = 0;
     for (uint64_t i = 0; i < cfg->rows; i++) {
-        uint64_t rank = ri_draw(&c, &rng);
+        uint64_t rank = rill_zipf_draw_ri(&zipf, &rng);
         /* a planted per-id effect, so there is something to learn */
         double z = 2.0 * (rill_hash_unit(cfg->seed, rank, 1) - 0.5) * 3.0 - 1.0;
         char *p = buf + len;
-        *p++ = rill_rng_unit(&rng) < sigmoid(z) ? '1' : '0';
+        *p++ = rill_rng_unit(&rng) < rill_gen_sigmoid(z) ? '1' : '0';
         for (int k = 0; k < NNUM; k++)
             *p++ = '\t';
         *p++ = '\t';

@@ -595,6 +595,7 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
         (rc = rill_args_bool(o, "progress", true, &progress, err)) ||
         (rc = rill_args_sub(o, "optim", &sub, &has_optim, err)) ||
         (rc = rill_args_int(o, "checkpoint_every", 1000, 0, 1L << 40, &t->checkpoint_every, err)) ||
+        (rc = rill_args_int(o, "entanglement", 100, 0, 1L << 40, &t->entanglement_every, err)) ||
         (rc = rill_args_bool(o, "resume", false, &so->resume, err)) ||
         (rc = read_cache(o, &so->cache, err)))
         return rc;
@@ -1015,6 +1016,73 @@ static int l_gen_criteo(lua_State *L)
     rill_gen_cfg cfg = {.rows = (uint64_t)rows, .seed = (uint64_t)seed, .max_cardinality = maxc,
                         .interaction = inter, .entity_clusters = (uint64_t)ecl};
     rc = rill_gen_criteo(&cfg, f, &err);
+    if (!to_stdout) {
+        if (fclose(f) != 0 && !rc)
+            rc = rill_errf(&err, RILL_EIO, "%s: write failed: %s", out, strerror(errno));
+        if (!rc && rename(tmp, out) != 0)
+            rc = rill_errf(&err, RILL_EIO, "%s: cannot rename to %s: %s", tmp, out, strerror(errno));
+        if (rc)
+            remove(tmp);
+    }
+done:
+    free_value(v);
+    if (rc)
+        return luaL_error(L, "%s", err.msg);
+    return 0;
+}
+
+/* core.gen_multitask{rows =, seed =, sample =, out =, correlation =, rate1 =, rate2 =,
+ * repeat_rate =, repeat_lift =}: absent settings take rill_gen_multitask_defaults'; their
+ * ranges are checked by the generator, whose messages name them */
+static int l_gen_multitask(lua_State *L)
+{
+    rill_value *v = args_from(L, 1, "rill.gen_multitask");
+    rill_args a = {.map = v};
+    snprintf(a.who, sizeof a.who, "rill.gen_multitask");
+    rill_err err = {0};
+    rill_gen_multitask_cfg cfg;
+    rill_gen_multitask_defaults(&cfg);
+    long rows, seed, sample;
+    const char *out;
+    FILE *f = NULL;
+    int rc;
+    if ((rc = rill_args_int(&a, "rows", 0, 0, 1L << 40, &rows, &err)) ||
+        (rc = rill_args_int(&a, "seed", (long)cfg.seed, 0, 1L << 53, &seed, &err)) ||
+        (rc = rill_args_int(&a, "sample", (long)cfg.sample, 0, 1L << 53, &sample, &err)) ||
+        (rc = rill_args_num(&a, "correlation", cfg.correlation, -HUGE_VAL, HUGE_VAL,
+                            &cfg.correlation, &err)) ||
+        (rc = rill_args_num(&a, "rate1", cfg.rate1, -HUGE_VAL, HUGE_VAL, &cfg.rate1, &err)) ||
+        (rc = rill_args_num(&a, "rate2", cfg.rate2, -HUGE_VAL, HUGE_VAL, &cfg.rate2, &err)) ||
+        (rc = rill_args_num(&a, "repeat_rate", cfg.repeat_rate, -HUGE_VAL, HUGE_VAL,
+                            &cfg.repeat_rate, &err)) ||
+        (rc = rill_args_num(&a, "repeat_lift", cfg.repeat_lift, -HUGE_VAL, HUGE_VAL,
+                            &cfg.repeat_lift, &err)) ||
+        (rc = rill_args_str(&a, "out", NULL, &out, &err)) ||
+        (rc = rill_args_check_unused(&a, &err)))
+        goto done;
+    if (rows < 1) {
+        rc = rill_errf(&err, RILL_EINVAL, "rill.gen_multitask: rows must be at least 1");
+        goto done;
+    }
+    if (!out) {
+        rc = rill_errf(&err, RILL_EINVAL,
+                       "rill.gen_multitask: out (the file to write) is required");
+        goto done;
+    }
+    cfg.rows = (uint64_t)rows;
+    cfg.seed = (uint64_t)seed;
+    cfg.sample = (uint64_t)sample;
+    /* written under a temporary name and renamed when complete, so a refused setting or a
+     * failed write leaves no partial file */
+    char tmp[4096];
+    bool to_stdout = strcmp(out, "-") == 0;
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    f = to_stdout ? stdout : fopen(tmp, "w");
+    if (!f) {
+        rc = rill_errf(&err, RILL_EIO, "%s: cannot write: %s", out, strerror(errno));
+        goto done;
+    }
+    rc = rill_gen_multitask(&cfg, f, &err);
     if (!to_stdout) {
         if (fclose(f) != 0 && !rc)
             rc = rill_errf(&err, RILL_EIO, "%s: write failed: %s", out, strerror(errno));
@@ -1880,6 +1948,7 @@ int luaopen_rill_core(lua_State *L)
                                     {"load_params", l_load_params},
                                     {"gen_criteo", l_gen_criteo},
                                     {"gen_criteo_truth", l_gen_criteo_truth},
+                                    {"gen_multitask", l_gen_multitask},
                                     {"gen_zipf", l_gen_zipf},
                                     {"kinds", l_kinds},
                                     {"mkdir", l_mkdir},

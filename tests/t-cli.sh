@@ -1,8 +1,9 @@
 #!/bin/sh
-# bin/rill's command line: usage and version; rill gen (same seed, same bytes; the Criteo
-# layout; bad options refused without leaving a file); rill train writing a run directory;
-# rill eval and rill predict on it; their errors; and reproducibility: the same command with
-# the same seed and thread count gives the same parameters and predictions, bit for bit.
+# bin/rill's command line: usage and version; rill gen criteo and multitask (same seed, same
+# bytes; their layouts; bad options refused without leaving a file); rill train writing a run
+# directory; rill eval and rill predict on it; their errors; and reproducibility: the same
+# command with the same seed and thread count gives the same parameters and predictions, bit
+# for bit.
 # Everything is written under a mktemp directory that is removed at the end.
 cd "$(dirname "$0")/.." || exit 1
 . tests/tap.sh
@@ -64,6 +65,49 @@ fails "gen into a missing directory" "$T/no/such/dir/x.tsv: cannot write" \
     $R gen criteo --rows 10 --out "$T/no/such/dir/x.tsv"
 [ ! -e "$T/g1" ]
 ok $? "gen: no file left behind by the refused commands"
+
+M=$T/mt.csv
+run $R gen multitask --rows 2000 --seed 5 --out "$M"
+ok $? "gen multitask --rows 2000 --seed 5: exit 0" || diag "$T/err"
+run $R gen multitask --rows 2000 --seed 5 --out "$T/mt-again.csv"
+cmp -s "$M" "$T/mt-again.csv"
+ok $? "gen multitask: the same seed gives the same bytes"
+run $R gen multitask --rows 2000 --seed 5 --sample 1 --out "$T/mt-sample.csv"
+[ "$status" -eq 0 ] && ! cmp -s "$M" "$T/mt-sample.csv" &&
+    [ "$(head -n 1 "$M")" = "$(head -n 1 "$T/mt-sample.csv")" ]
+ok $? "gen multitask --sample 1: other rows under the same header" || diag "$T/err"
+[ "$(head -n 1 "$M")" = "t1,t2,repeats,user,C1,C2,C3,C4,C5,C6,C7,C8,I1,I2,I3,I4" ] &&
+    [ "$(wc -l <"$M")" -eq 2001 ]
+ok $? "gen multitask: a header line and 2000 rows"
+awk -F , 'NR > 1 && (NF != 16 || $1 !~ /^[01]$/ || $2 !~ /^[01]$/ || $3 !~ /^[0-5]$/) { bad++ }
+          END { exit bad > 0 }' "$M"
+ok $? "gen multitask: every row has 16 fields, labels 0/1, repeats 0..5"
+run $R gen multitask --rows 2000 --seed 5 --repeat-rate 0 --correlation 0.9 --rates 0.2,0.05 \
+    --repeat-lift 1 --out "$T/mt-norep.csv"
+[ "$status" -eq 0 ] && awk -F , 'NR > 1 && $3 != "0" { bad++ } END { exit bad > 0 }' "$T/mt-norep.csv"
+ok $? "gen multitask --repeat-rate 0 (and every other option): no repeats" || diag "$T/err"
+
+fails "gen multitask without --rows" "rill gen multitask: --rows N is required" \
+    $R gen multitask --out "$T/g2"
+fails "gen multitask --rates with one number" "--rates 0.1: expected two numbers P1,P2" \
+    $R gen multitask --rows 10 --rates 0.1 --out "$T/g2"
+fails "gen multitask --rates x,y" "--rates x,y: expected two numbers" \
+    $R gen multitask --rows 10 --rates x,y --out "$T/g2"
+fails "gen multitask --rates 0.7,0.03" "--rates: rate1 0.7 is out of range (0, 0.5]" \
+    $R gen multitask --rows 10 --rates 0.7,0.03 --out "$T/g2"
+fails "gen multitask --rates 0.1,0" "--rates: rate2 0 is out of range (0, 0.5]" \
+    $R gen multitask --rows 10 --rates 0.1,0 --out "$T/g2"
+fails "gen multitask --correlation 2" "--correlation 2 is out of range [-1, 1]" \
+    $R gen multitask --rows 10 --correlation 2 --out "$T/g2"
+fails "gen multitask --repeat-rate 1" "--repeat-rate 1 is out of range [0, 1)" \
+    $R gen multitask --rows 10 --repeat-rate 1 --out "$T/g2"
+fails "gen multitask --repeat-lift 11" "--repeat-lift 11 is out of range [0, 10]" \
+    $R gen multitask --rows 10 --repeat-lift 11 --out "$T/g2"
+fails "gen multitask --max-cardinality" "unknown option --max-cardinality" \
+    $R gen multitask --rows 10 --max-cardinality 100 --out "$T/g2"
+fails "gen without a data set names both" "(known: criteo, multitask)" $R gen
+[ ! -e "$T/g2" ] && [ ! -e "$T/g2.tmp" ]
+ok $? "gen multitask: no file left behind by the refused commands"
 
 # ---- train
 

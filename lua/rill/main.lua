@@ -25,6 +25,11 @@ usage: rill COMMAND ...
       the behaviour-target correlation a tim or din node learned: its attention weights on
       the validation data by position before the target and by (behaviour category, target
       category); tables, CSV and SVG (a heat map)
+  rill analyze entanglement RUN [--out DIR]
+      of a multi-task run: the cosine between the tasks' gradients on each embedding set
+      over training (probed every `entanglement` steps), the share of conflicting probes,
+      and each task's embedding spectrum (mean information abundance of the sets it
+      trains); a table, CSV and SVG in DIR (default RUN/analysis)
   rill resume RUN [--threads N]
       continue a run from its last checkpoint (after Ctrl-C, a crash or a kill); the
       finished run equals one that was never interrupted (same thread count)
@@ -43,6 +48,13 @@ usage: rill COMMAND ...
   rill gen criteo --rows N --out FILE [--seed S] [--max-cardinality M] [--interaction X]
                   [--entity-clusters K]
       synthetic Criteo-format data from a planted model (see README)
+  rill gen multitask --rows N --out FILE [--seed S] [--sample K] [--correlation R]
+                     [--rates P1,P2] [--repeat-rate R] [--repeat-lift L]
+      synthetic two-task CSV (t1, t2, repeats, user, C1..C8, I1..I4) from a planted model
+      with task correlation R (default 0.5), first-exposure positive rates P1,P2 (0.10,0.03)
+      and repeated exposures (share R, default 0.3) whose positive rate is lifted by
+      1 + L*k (L default 0.5, k the repeat count); --repeat-rate 0 gives unbiased data;
+      --sample K: other rows from the same model (seed), e.g. a validation file
   rill prep sequences --log FILE --out PREFIX [--items FILE] [--max-length 50] [--negatives 1]
                      [--seed 1] [--valid-fraction F] [--user-col user_id] [--item-col item_id]
                      [--time-col time] [--cat-col i_category]
@@ -221,8 +233,8 @@ end
 
 function commands.analyze(args)
   local what = args[2]
-  local known = { spectrum = true, correlation = true }
-  if not known[what] then die("rill analyze: what? (known: spectrum, correlation)") end
+  local known = { spectrum = true, correlation = true, entanglement = true }
+  if not known[what] then die("rill analyze: what? (known: spectrum, correlation, entanglement)") end
   local o = parse(args, 3, { out = true, joint = true, ["min-count"] = true, node = true,
                              ["target-cat"] = true, ["sequence-cat"] = true })
   local run = o.rest[1]
@@ -324,12 +336,28 @@ end
 function commands.eval(args) return saved_run(args, "eval") end
 function commands.predict(args) return saved_run(args, "predict") end
 
+-- each data set's options (besides --rows, --seed, --out) and its core function
+local gen_sets = {
+  criteo = { options = { ["max-cardinality"] = true, interaction = true,
+                         ["entity-clusters"] = true },
+             fn = "gen_criteo" },
+  multitask = { options = { sample = true, correlation = true, rates = true,
+                            ["repeat-rate"] = true, ["repeat-lift"] = true },
+                fn = "gen_multitask" },
+}
+
 function commands.gen(args)
-  local o = parse(args, 3, { rows = true, seed = true, out = true, ["max-cardinality"] = true,
-                             interaction = true, ["entity-clusters"] = true })
-  if args[2] == nil or args[2]:match("^%-") then die("rill gen: which data set? (known: criteo)") end
-  if args[2] ~= "criteo" then die("rill gen: unknown data set '%s' (known: criteo)", args[2]) end
-  if #o.rest > 0 then die("rill gen criteo: unexpected argument '%s'", o.rest[1]) end
+  local name = args[2]
+  if name == nil or name:match("^%-") then
+    die("rill gen: which data set? (known: criteo, multitask)")
+  end
+  local set = gen_sets[name]
+  if not set then die("rill gen: unknown data set '%s' (known: criteo, multitask)", name) end
+  local who = "rill gen " .. name
+  local allowed = { rows = true, seed = true, out = true }
+  for k in pairs(set.options) do allowed[k] = true end
+  local o = parse(args, 3, allowed)
+  if #o.rest > 0 then die("%s: unexpected argument '%s'", who, o.rest[1]) end
   local function num(key, whole)
     if o[key] == nil then return nil end
     local v = tonumber(o[key])
@@ -337,24 +365,41 @@ function commands.gen(args)
     if whole and not math.tointeger(v) then die("--%s %s: expected a whole number", key, o[key]) end
     return v
   end
-  if not o.rows then die("rill gen criteo: --rows N is required") end
-  if not o.out then die("rill gen criteo: --out FILE is required") end
+  if not o.rows then die("%s: --rows N is required", who) end
+  if not o.out then die("%s: --out FILE is required", who) end
   if num("rows", true) < 1 then die("--rows %s: expected at least 1", o.rows) end
+  local settings = { rows = num("rows", true), seed = num("seed", true), out = o.out }
+  if name == "criteo" then
+    settings.max_cardinality = num("max-cardinality")
+    settings.interaction = num("interaction")
+    settings.entity_clusters = num("entity-clusters", true)
+  else
+    settings.sample = num("sample", true)
+    settings.correlation = num("correlation")
+    settings.repeat_rate = num("repeat-rate")
+    settings.repeat_lift = num("repeat-lift")
+    if o.rates ~= nil then
+      local p1, p2 = o.rates:match("^([^,]+),([^,]+)$")
+      settings.rate1, settings.rate2 = tonumber(p1), tonumber(p2)
+      if not (settings.rate1 and settings.rate2) then
+        die("--rates %s: expected two numbers P1,P2 (the two tasks' positive rates)", o.rates)
+      end
+    end
+  end
   local existed = io.open(o.out, "r")
   if existed then existed:close() end
-  local ok, msg = pcall(require("rill.core").gen_criteo,
-                        { rows = num("rows", true), seed = num("seed", true), out = o.out,
-                          max_cardinality = num("max-cardinality"),
-                          interaction = num("interaction"),
-                          entity_clusters = num("entity-clusters", true) })
+  local ok, msg = pcall(require("rill.core")[set.fn], settings)
   if not ok then
     -- the core opens the file before it checks every setting: leave no empty file behind
     if not existed and o.out ~= "-" then os.remove(o.out) end
-    -- the core names its Lua arguments; here they are options
-    msg = tostring(msg):gsub("^.-rill%.gen_criteo: argument '([%w_]+)'", function(k)
-      return "rill gen criteo: --" .. k:gsub("_", "-")
-    end):gsub("^[^\n]-main%.lua:%d+: ", ""):gsub("^generator: max_cardinality",
-                                                   "rill gen criteo: --max-cardinality")
+    -- the core names its Lua arguments and the generator its settings; here they are options
+    msg = tostring(msg):gsub("^.-rill%.gen_%w+: argument '([%w_]+)'", function(k)
+      return who .. ": --" .. k:gsub("_", "-")
+    end):gsub("^[^\n]-main%.lua:%d+: ", "")
+    msg = msg:gsub("^generator: (rate[12])", who .. ": --rates: %1")
+             :gsub("^generator: ([%w_]+)", function(k)
+               if set.options[k:gsub("_", "-")] then return who .. ": --" .. k:gsub("_", "-") end
+             end)
     die("%s", msg)
   end
   return 0
