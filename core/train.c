@@ -335,6 +335,10 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_f
             for (size_t i = 0; i < sc[k].n; i++)
                 pos += sc[k].y[i] > 0.5f;
             m->pos_rate = sc[k].n ? pos / (double)sc[k].n : (double)NAN;
+            double p = 0;
+            for (size_t i = 0; i < sc[k].n; i++)
+                p += 1.0 / (1.0 + exp(-(double)sc[k].z[i]));
+            m->mean_pred = sc[k].n ? p / (double)sc[k].n : (double)NAN;
             m->gauc = (double)NAN;
             if (groups && ngroups == sc[k].n) {
                 size_t gn = 0;
@@ -395,6 +399,7 @@ static void log_eval(FILE *f, uint64_t step, uint64_t epoch, const char *split,
                 (unsigned long long)step, (unsigned long long)epoch, split, e->task[k].task);
         json_num(f, "auc", e->task[k].auc);
         json_num(f, "logloss", e->task[k].logloss);
+        json_num(f, "mean_pred", e->task[k].mean_pred);
         if (!isnan(e->task[k].gauc))
             json_num(f, "gauc", e->task[k].gauc);
         fprintf(f, ",\"rows\":%llu}\n", (unsigned long long)e->task[k].n);
@@ -466,7 +471,7 @@ static void print_eval(const rill_train_cfg *cfg, const rill_eval_result *e, boo
  * exactly where it was. Written as raw bytes: a store is read back by the build that wrote
  * it (the format string in the store's meta says which). */
 #define STATE_MAGIC 0x54534c52u /* "RLST" */
-#define STATE_VERSION 1
+#define STATE_VERSION 2 /* 2: task metrics with mean_pred */
 
 typedef struct run_state {
     uint32_t magic, version;

@@ -49,6 +49,7 @@ typedef struct rill_task_metrics {
     char task[64];     /* the loss node's name */
     char label[64];
     double auc, logloss, pos_rate;
+    double mean_pred;  /* the mean predicted probability (calibration: against pos_rate) */
     uint64_t n;
     double gauc;       /* grouped AUC where the schema groups examples, else NaN */
     uint64_t groups;   /* the groups with both classes that gauc averages */

@@ -489,6 +489,8 @@ static void push_eval(lua_State *L, const rill_eval_result *e)
         lua_setfield(L, -2, "logloss");
         lua_pushnumber(L, e->task[k].pos_rate);
         lua_setfield(L, -2, "pos_rate");
+        lua_pushnumber(L, e->task[k].mean_pred);
+        lua_setfield(L, -2, "mean_pred");
         if (!isnan(e->task[k].gauc)) {
             lua_pushnumber(L, e->task[k].gauc);
             lua_setfield(L, -2, "gauc");

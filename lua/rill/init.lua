@@ -539,8 +539,9 @@ local function fmt_metrics(r)
   local parts = {}
   for _, t in ipairs(r.tasks or {}) do
     local gauc = t.gauc and string.format("  gauc %.5f (%d groups)", t.gauc, t.groups) or ""
-    parts[#parts + 1] = string.format("%s: auc %.5f%s  logloss %.5f  (%d rows, %.1f%% positive)",
-                                      t.task, t.auc, gauc, t.logloss, t.rows, 100 * t.pos_rate)
+    parts[#parts + 1] = string.format("%s: auc %.5f%s  logloss %.5f  (%d rows, %.1f%% positive, "
+                                      .. "mean prediction %.1f%%)", t.task, t.auc, gauc, t.logloss,
+                                      t.rows, 100 * t.pos_rate, 100 * (t.mean_pred or 0 / 0))
   end
   return table.concat(parts, "\n")
 end

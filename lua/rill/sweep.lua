@@ -3,7 +3,7 @@
 --
 -- A sweep script returns a table:
 --   base = "pipelines/dlrm.lua",        the pipeline every variant runs
---   data = "data/sample.tsv",           its --data (optional)
+--   data = "data/sample.tsv",           its --data (optional; a variant's set.data wins)
 --   set = { ["train.epochs"] = 1 },     settings every variant gets (optional)
 --   grid = { ["embed.dim"] = { 4, 8 }, ["embed.kind"] = { "single", "mlet" } },
 --                                        every combination is a variant; or
@@ -24,6 +24,11 @@
 --                                        it per field (a multi-embedding field: its sets
 --                                        read jointly); { min_count = N }: over the rows
 --                                        trained in N steps or more
+--   entanglement = true,                 also rill analyze entanglement each run: the mean
+--                                        cosine of the tasks' gradients on the embedding
+--                                        sets they share and the share of probes in conflict
+--   calibration = true,                  also each task's mean prediction over its positive
+--                                        rate on the validation data (1: calibrated)
 --   parallel = 1,                        runs at a time (2: two, one thread each)
 --   threads = 2,                         threads per run when parallel = 1
 -- A run whose evaluation is already there is not run again, so an interrupted sweep picks
@@ -128,10 +133,13 @@ function M.run(path, opts)
     for _, seed in ipairs(seeds) do
       local dir = string.format("%s/runs/%s_s%d", out, slug(v.name), seed)
       local args = { shell_quote(sw.base), "--run", shell_quote(dir), "--threads", threads }
-      if sw.data then args[#args + 1] = "--data " .. shell_quote(sw.data) end
       local set = {}
       for k, val in pairs(sw.set or {}) do set[k] = val end
       for k, val in pairs(v.set) do set[k] = val end
+      -- a variant may train on other data: its set.data wins over the sweep's
+      local data = set.data or sw.data
+      set.data = nil
+      if data then args[#args + 1] = "--data " .. shell_quote(data) end
       set["train.seed"] = seed
       for _, k in ipairs(sorted_keys(set)) do
         args[#args + 1] = "--set " .. shell_quote(k .. "=" .. tostring(set[k]))
@@ -149,10 +157,17 @@ function M.run(path, opts)
         analyze = rill_bin .. " analyze spectrum " .. shell_quote(dir) .. " --out " ..
                   shell_quote(dir .. "/analysis") .. (mc and (" --min-count " .. mc) or "")
       end
+      if sw.entanglement then
+        analyze = (analyze and analyze .. " && " or "") .. rill_bin .. " analyze entanglement " ..
+                  shell_quote(dir) .. " --out " .. shell_quote(dir .. "/analysis")
+      end
+      local done = dir .. "/eval.lua"
+      if sw.spectrum then done = dir .. "/analysis/spectrum.csv" end
+      if sw.entanglement then done = dir .. "/analysis/entanglement.csv" end
       runs[#runs + 1] = { variant = v, seed = seed, dir = dir,
                           train = rill_bin .. " train " .. table.concat(args, " "),
                           eval = rill_bin .. " eval " .. table.concat(eargs, " "), analyze = analyze,
-                          done = sw.spectrum and (dir .. "/analysis/spectrum.csv") or (dir .. "/eval.lua") }
+                          done = done }
     end
   end
   local todo = {}
@@ -211,6 +226,22 @@ local function read_ia(path)
   return ia, n > 0 and sum / n or 0 / 0
 end
 
+-- A run's mean gradient cosine over the probes of the sets its tasks share, and the share of
+-- probes with a negative one, from its analysis/entanglement.csv.
+local function read_entanglement(path)
+  local f = io.open(path)
+  if not f then return nil end
+  f:read("l")
+  local sum, n, neg = 0, 0, 0
+  for line in f:lines() do
+    local c = tonumber(line:match("^[^,]*,[^,]*,[^,]*,[^,]*,([^,]*)"))
+    if c then sum, n, neg = sum + c, n + 1, neg + (c < 0 and 1 or 0) end
+  end
+  f:close()
+  if n == 0 then return 0 / 0, 0 / 0 end
+  return sum / n, neg / n
+end
+
 -- results.md, results.csv and plot.svg from the runs' eval.lua and summary.lua
 function M.report(sw, out, runs, variants, seeds, path)
   local rows, by_variant = {}, {}
@@ -223,8 +254,13 @@ function M.report(sw, out, runs, variants, seeds, path)
                     examples_per_s = s.examples_per_s, freq = {} }
       for _, b in ipairs(e.frequency or {}) do row.freq[#row.freq + 1] = b end
       if sw.spectrum then row.ia, row.ia_mean = read_ia(r.dir .. "/analysis/spectrum.csv") end
+      if sw.entanglement then row.cos, row.conflict = read_entanglement(r.dir .. "/analysis/entanglement.csv") end
       row.more_tasks = {} -- the AUC of each task after the first (multi-task models)
       for k = 2, #(e.tasks or {}) do row.more_tasks[#row.more_tasks + 1] = e.tasks[k] end
+      row.calibration = {} -- per task: mean prediction / positive rate
+      for k, t in ipairs(e.tasks or {}) do
+        row.calibration[k] = t.mean_pred and t.pos_rate and t.pos_rate > 0 and t.mean_pred / t.pos_rate or 0 / 0
+      end
       rows[#rows + 1] = row
       by_variant[r.variant.name] = by_variant[r.variant.name] or {}
       table.insert(by_variant[r.variant.name], row)
@@ -244,8 +280,11 @@ function M.report(sw, out, runs, variants, seeds, path)
   for k = 1, nb do csv[1] = csv[1] .. ",auc_" .. bname(k) .. ",rows_" .. bname(k) end
   csv[1] = csv[1] .. ",params,inference_table_bytes,train_seconds,examples_per_s"
   if sw.spectrum then csv[1] = csv[1] .. ",mean_information_abundance" end
+  if sw.entanglement then csv[1] = csv[1] .. ",gradient_cosine,conflict_share" end
   local more_csv = rows[1] and rows[1].more_tasks or {}
   for _, t in ipairs(more_csv) do csv[1] = csv[1] .. ",auc_" .. t.task .. ",logloss_" .. t.task end
+  local ncal = sw.calibration and rows[1] and #rows[1].calibration or 0
+  for k = 1, ncal do csv[1] = csv[1] .. ",calibration" .. (k > 1 and "_" .. more_csv[k - 1].task or "") end
   for _, row in ipairs(rows) do
     local line = string.format("%q,%d,%.6f,%.6f", row.variant, row.seed, row.auc, row.logloss)
     if has_gauc then line = line .. string.format(",%.6f", row.gauc or 0 / 0) end
@@ -256,10 +295,12 @@ function M.report(sw, out, runs, variants, seeds, path)
     line = line .. string.format(",%d,%d,%.1f,%.0f", row.params or 0, row.inference_bytes or 0,
                                  row.seconds or 0, row.examples_per_s or 0)
     if sw.spectrum then line = line .. string.format(",%.4f", row.ia_mean or 0 / 0) end
+    if sw.entanglement then line = line .. string.format(",%.4f,%.4f", row.cos or 0 / 0, row.conflict or 0 / 0) end
     for k = 1, #more_csv do
       local t = row.more_tasks[k] or {}
       line = line .. string.format(",%.6f,%.6f", t.auc or 0 / 0, t.logloss or 0 / 0)
     end
+    for k = 1, ncal do line = line .. string.format(",%.6f", row.calibration[k] or 0 / 0) end
     csv[#csv + 1] = line
   end
   local f = assert(io.open(out .. "/results.csv", "w"))
@@ -286,6 +327,11 @@ function M.report(sw, out, runs, variants, seeds, path)
   head = head .. " params | inference table bytes | train s | examples/s |"
   rule = rule .. "---|---|---|---|"
   if sw.spectrum then head, rule = head .. " mean IA |", rule .. "---|" end
+  if sw.entanglement then head, rule = head .. " gradient cosine | conflict |", rule .. "---|---|" end
+  for k = 1, ncal do
+    head = head .. string.format(" pred/rate%s |", k > 1 and " " .. more[k - 1].task or "")
+    rule = rule .. "---|"
+  end
   md[#md + 1] = head
   md[#md + 1] = rule
   local summary = {}
@@ -323,6 +369,15 @@ function M.report(sw, out, runs, variants, seeds, path)
       if sw.spectrum then
         local im, isd = col(function(r) return r.ia_mean end)
         line = line .. string.format(" %s |", im == im and string.format("%.2f ± %.2f", im, isd) or "n/a")
+      end
+      if sw.entanglement then
+        local cm, csd = col(function(r) return r.cos end)
+        local fm2, fsd = col(function(r) return r.conflict end)
+        line = line .. string.format(" %.3f ± %.3f | %.0f%% ± %.0f%% |", cm, csd, 100 * fm2, 100 * fsd)
+      end
+      for k = 1, ncal do
+        local cm, csd = col(function(r) return r.calibration[k] end)
+        line = line .. string.format(" %.3f ± %.3f |", cm, csd)
       end
       md[#md + 1] = line
       summary[#summary + 1] = { variant = v, auc = am, auc_sd = asd, logloss = lm, freq = fm }
