@@ -115,6 +115,13 @@ static int gate_backward(rill_node *n, rill_step *s, rill_err *err)
     return RILL_OK;
 }
 
+const float *rill_gate_weights(const rill_node *n, int *E)
+{
+    const gate_state *st = n->st;
+    *E = st->E;
+    return st->g;
+}
+
 static void gate_destroy(rill_node *n)
 {
     free(n->st);

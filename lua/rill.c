@@ -1322,6 +1322,119 @@ static void push_pairs(lua_State *L, const pair_stats *p, const char *first, con
         }
 }
 
+/* core.gates(graph, data, { run = }) -> { { gate =, experts = { {expert =, mean =}, ... },
+ *   rows = }, ... }: every gate node's mean mixture weight of each of its experts over the
+ *   validation part (AME: which sets a task leans on) */
+static int l_gates(lua_State *L)
+{
+    rill_graph *g = check_graph(L, 1);
+    call_res c = {0};
+    rill_err err = {0};
+    data_spec d;
+    c.opts_v = args_from(L, 3, "rill analyze gates");
+    c.data_v = args_from(L, 2, "rill analyze gates");
+    rill_args oa = {.map = c.opts_v}, da = {.map = c.data_v};
+    snprintf(oa.who, sizeof oa.who, "rill analyze gates");
+    snprintf(da.who, sizeof da.who, "rill analyze gates: data");
+    const char *run;
+    int rc, ngates = 0;
+    rill_node **gates = NULL;
+    double *sum = NULL;
+    size_t *first = NULL, total = 0;
+    uint64_t rows = 0;
+    rill_arena arena;
+    rill_arena_init(&arena, 0);
+    if ((rc = rill_args_str(&oa, "run", NULL, &run, &err)) ||
+        (rc = rill_args_check_unused(&oa, &err)) ||
+        (rc = read_data_spec(&da, g->schema, 1024, 1, &d, &err)))
+        goto done;
+    if (!g->built && (rc = open_run_for_reading(g, run, 1, &err)))
+        goto done;
+    gates = calloc((size_t)g->nnodes, sizeof *gates);
+    first = calloc((size_t)g->nnodes + 1, sizeof *first);
+    if (!gates || !first) {
+        rc = rill_errf(&err, RILL_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i]->ops == &rill_node_gate) {
+            first[ngates] = total;
+            gates[ngates++] = g->nodes[i];
+            total += (size_t)g->nodes[i]->nin - 1; /* its experts */
+        }
+    if (ngates == 0) {
+        rc = rill_errf(&err, RILL_EINVAL, "rill analyze gates: the run's graph has no gate node");
+        goto done;
+    }
+    if (!(sum = calloc(total, sizeof *sum))) {
+        rc = rill_errf(&err, RILL_ENOMEM, "out of memory");
+        goto done;
+    }
+    d.cfg.shuffle = 0;
+    d.cfg.threaded = false;
+    if (d.valid_path) {
+        d.cfg.path = d.valid_path;
+        d.cfg.part = RILL_PART_ALL;
+    } else if (d.valid > 0) {
+        d.cfg.part = RILL_PART_VALID;
+    }
+    if ((rc = rill_reader_open(&c.valid, &d.cfg, &err)))
+        goto done;
+    const rill_batch *b;
+    int got;
+    while (!rc && (got = rill_reader_next(c.valid, &b, &err)) != 0) {
+        if (got < 0) {
+            rc = got;
+            break;
+        }
+        rill_arena_reset(&arena);
+        rill_step s = {.batch = b, .B = b->B, .training = false, .seed = g->seed, .arena = &arena};
+        if ((rc = rill_graph_forward(g, &s, NULL, &err)))
+            break;
+        for (int k = 0; k < ngates; k++) {
+            int E;
+            const float *w = rill_gate_weights(gates[k], &E);
+            for (int r = 0; r < b->B; r++)
+                for (int e = 0; e < E; e++)
+                    sum[first[k] + (size_t)e] += (double)w[(size_t)r * E + e];
+        }
+        rows += (uint64_t)b->B;
+    }
+done:
+    rill_arena_free(&arena);
+    call_release(&c);
+    if (rc) {
+        free(gates), free(first), free(sum);
+        return luaL_error(L, "%s", err.msg);
+    }
+    lua_createtable(L, ngates, 0);
+    for (int k = 0; k < ngates; k++) {
+        const rill_node *n = gates[k];
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, n->name);
+        lua_setfield(L, -2, "gate");
+        lua_pushinteger(L, (lua_Integer)rows);
+        lua_setfield(L, -2, "rows");
+        lua_createtable(L, n->nin - 1, 0);
+        for (int e = 0; e + 1 < n->nin; e++) {
+            lua_createtable(L, 0, 2);
+            /* through stop_gradient: name the expert behind it */
+            const rill_node *x = n->in[1 + e];
+            if (x->ops == &rill_node_stop_gradient)
+                x = x->in[0];
+            lua_pushstring(L, x->name);
+            lua_setfield(L, -2, "expert");
+            lua_pushnumber(L, rows ? sum[first[k] + (size_t)e] / (double)rows : (double)NAN);
+            lua_setfield(L, -2, "mean");
+            lua_rawseti(L, -2, e + 1);
+        }
+        lua_setfield(L, -2, "experts");
+        lua_rawseti(L, -2, k + 1);
+    }
+    free(gates), free(first), free(sum);
+    return 1;
+}
+
 /* core.attention(graph, data, { run =, node =, target_cat =, sequence_cat = })
  *   -> { positions = { {position =, mean =, lift = mean of weight x the row's behaviours,
  *                       count =}, ... },
@@ -1961,6 +2074,7 @@ int luaopen_rill_core(lua_State *L)
                                     {"export", l_export},
                                     {"spectrum", l_spectrum},
                                     {"attention", l_attention},
+                                    {"gates", l_gates},
                                     {"hash_text", l_hash_text},
                                     {"gemm_record", l_gemm_record},
                                     {"gemm_replay", l_gemm_replay},

@@ -142,13 +142,23 @@ if [ -r "$SHARED/data/census_income_mtl/census-income.test.gz" ]; then
     [ "$status" -eq 0 ] && echo "$aucs" | awk '{ exit !(NF == 2 && $1 > 0.9 && $2 > 0.95) }'
     ok $? "Census-Income, two tasks: income AUC above 0.9, never married above 0.95 (${aucs:-none})" ||
         diag "$T/err"
-    for p in mmoe stem; do
+    for p in mmoe stem ple hmoe_me; do
         run $R train pipelines/$p.lua --data "$T/census.csv" --set train.epochs=1 --threads 2 --run "$T/$p"
         aucs=$(sed -n 's/^\(income\|never_married\): auc \(0\.[0-9]*\).*/\2/p' "$T/err" | tr '\n' ' ')
         [ "$status" -eq 0 ] && echo "$aucs" | awk '{ exit !(NF == 2 && $1 > 0.9 && $2 > 0.95) }'
         ok $? "Census-Income, $p.lua: income AUC above 0.9, never married above 0.95 (${aucs:-none})" ||
             diag "$T/err"
     done
+    run $R train pipelines/stem.lua --data "$T/census.csv" --set train.epochs=1 --threads 2 \
+        --set aux=never_married --run "$T/stem_al"
+    ok $? "Census-Income, STEM-AL (never married auxiliary) trains" || diag "$T/err"
+    run $R train pipelines/hmoe_me.lua --data "$T/census.csv" --set train.epochs=1 --threads 2 \
+        --set task_experts=none --set ame=4,8,16 --set experts.kinds=fm,dot --run "$T/ame"
+    ok $? "Census-Income, hmoe_me.lua with AME sets and FM and dot experts trains" || diag "$T/err"
+    fails "hmoe_me.lua with an unknown expert" "unknown expert \"attention\"" \
+        $R train pipelines/hmoe_me.lua --data "$T/census.csv" --set experts.kinds=mlp,attention --run "$T/bad"
+    fails "hmoe_me.lua, STEM-AL without task-specific experts" "needs task_experts" \
+        $R train pipelines/hmoe_me.lua --data "$T/census.csv" --set aux=income --set task_experts=ple --run "$T/bad"
 else
     n=$((n + 1)); echo "ok $n # SKIP $SHARED/data/census_income_mtl is absent"
 fi

@@ -64,6 +64,14 @@ train "$T/rank" --set model=mmoe --set loss.alpha=0.5 --set loss.alpha_to=0.2 --
     --set loss.ipw=repeats --set loss.ipw_estimator=linear
 ok $? "MMoE with a ramped ranking share and linear IPW trains" || diag "$T/err"
 
+run $R analyze gates "$T/rank" --out "$T/gates"
+[ "$status" -eq 0 ] && grep -q '^t1_gate (3000 rows):' "$T/out" && grep -q '^t2_gate (3000 rows):' "$T/out" &&
+    [ "$(grep -c '^  expert[1-4] ' "$T/out")" -eq 8 ] &&
+    awk -F, 'NR > 1 { s[$1] += $3; n[$1]++ } END { for (g in s) if (n[g] != 4 || s[g] < 0.999 || s[g] > 1.001) exit 1 }' \
+        "$T/gates/gates.csv" && grep -q '<svg' "$T/gates/gates.svg"
+ok $? "analyze gates: each task's gate over the 4 experts, mean weights summing to 1" || diag "$T/out" "$T/err"
+fails "analyze gates of a graph without gates" "has no gate node" $R analyze gates "$T/shared"
+
 fails "ipw on a column that is not numeric" "ipw = 'user': the" \
     $R train pipelines/multitask.lua --data "$TR" --set valid_data="$VA" --set loss.ipw=user --run "$T/bad"
 grep -q "multitask.lua:[0-9]*" "$T/err"

@@ -392,4 +392,34 @@ function analyze.entanglement(graph, run, c)
   return { sets = set_list, tasks = tasks }
 end
 
+-- Gate weights: every gate node's mean mixture weight of each of its experts over the run's
+-- validation data, which experts (and, with AME or STEM, which embedding sets) each task's
+-- mixture leans on.
+function analyze.gates(graph, run, c, spec)
+  local res = core.gates(graph.core, spec, { run = run })
+  local dir = c.out or (run .. "/analysis")
+  core.mkdir(dir)
+  local lines, csv = {}, { "gate,expert,mean_weight" }
+  local experts, seen = {}, {}
+  for _, gt in ipairs(res) do
+    lines[#lines + 1] = string.format("%s (%d rows):", gt.gate, gt.rows)
+    for _, e in ipairs(gt.experts) do
+      lines[#lines + 1] = string.format("  %-28s %6.3f  %s", e.expert, e.mean, string.rep("#", math.floor(40 * e.mean + 0.5)))
+      csv[#csv + 1] = string.format("%s,%s,%.6f", gt.gate, e.expert, e.mean)
+      if not seen[e.expert] then seen[e.expert] = true; experts[#experts + 1] = e.expert end
+    end
+  end
+  write(dir .. "/gates.csv", table.concat(csv, "\n") .. "\n")
+  local ys = {}
+  for i, gt in ipairs(res) do ys[i] = gt.gate end
+  write(dir .. "/gates.svg", plot.heatmap{ title = "Mean gate weights: " .. run, xs = experts, ys = ys,
+    value = function(i, j)
+      for _, e in ipairs(res[i].experts) do if e.expert == experts[j] then return e.mean end end
+      return nil
+    end })
+  print(table.concat(lines, "\n"))
+  print(string.format("written: %s/gates.csv, %s/gates.svg", dir, dir))
+  return res
+end
+
 return analyze

@@ -30,6 +30,9 @@ usage: rill COMMAND ...
       over training (probed every `entanglement` steps), the share of conflicting probes,
       and each task's embedding spectrum (mean information abundance of the sets it
       trains); a table, CSV and SVG in DIR (default RUN/analysis)
+  rill analyze gates RUN [--out DIR]
+      every gate's mean weight of each of its experts on the validation data (which
+      experts and embedding sets each task leans on); a table, CSV and a heat map
   rill resume RUN [--threads N]
       continue a run from its last checkpoint (after Ctrl-C, a crash or a kill); the
       finished run equals one that was never interrupted (same thread count)
@@ -233,8 +236,8 @@ end
 
 function commands.analyze(args)
   local what = args[2]
-  local known = { spectrum = true, correlation = true, entanglement = true }
-  if not known[what] then die("rill analyze: what? (known: spectrum, correlation, entanglement)") end
+  local known = { spectrum = true, correlation = true, entanglement = true, gates = true }
+  if not known[what] then die("rill analyze: what? (known: spectrum, correlation, entanglement, gates)") end
   local o = parse(args, 3, { out = true, joint = true, ["min-count"] = true, node = true,
                              ["target-cat"] = true, ["sequence-cat"] = true })
   local run = o.rest[1]

@@ -116,7 +116,14 @@ end
 function plot.heatmap(o)
   local nx, ny = #o.xs, #o.ys
   local cell, L, T = 34, 110, 50
-  local W, H = L + nx * cell + 20, T + ny * cell + 70
+  -- labels wider than a cell are written slanted below it, with room made for them
+  local longest = 0
+  for j = 1, nx do longest = math.max(longest, #tostring(o.xs[j])) end
+  local slant = longest > 6
+  local below = slant and math.floor(longest * 4.5) + 10 or 0
+  for i = 1, ny do L = math.max(L, #tostring(o.ys[i]) * 6 + 12) end
+  local W, H = L + nx * cell + 20 + (slant and 30 or 0), T + ny * cell + 70 + below
+  W = math.max(W, #(o.title or "") * 7 + 20)
   local lo, hi = math.huge, -math.huge
   for i = 1, ny do
     for j = 1, nx do
@@ -145,9 +152,14 @@ function plot.heatmap(o)
   end
   for j = 1, nx do
     local x = L + (j - 1) * cell + cell // 2
-    out[#out + 1] = string.format('<text x="%d" y="%d" text-anchor="middle">%s</text>', x, T + ny * cell + 14, esc(o.xs[j]))
+    if slant then
+      local y = T + ny * cell + 12
+      out[#out + 1] = string.format('<text x="%d" y="%d" text-anchor="end" transform="rotate(-40 %d %d)">%s</text>', x, y, x, y, esc(o.xs[j]))
+    else
+      out[#out + 1] = string.format('<text x="%d" y="%d" text-anchor="middle">%s</text>', x, T + ny * cell + 14, esc(o.xs[j]))
+    end
   end
-  out[#out + 1] = string.format('<text x="%d" y="%d" text-anchor="middle" font-size="12">%s</text>', L + nx * cell // 2, T + ny * cell + 40, esc(o.xlabel or ""))
+  out[#out + 1] = string.format('<text x="%d" y="%d" text-anchor="middle" font-size="12">%s</text>', L + nx * cell // 2, T + ny * cell + 40 + below, esc(o.xlabel or ""))
   out[#out + 1] = string.format('<text x="14" y="%d" font-size="12" transform="rotate(-90 14 %d)" text-anchor="middle">%s</text>', T + ny * cell // 2, T + ny * cell // 2, esc(o.ylabel or ""))
   out[#out + 1] = "</svg>\n"
   return table.concat(out, "\n")
