@@ -124,8 +124,9 @@ for i, t in ipairs(tasks) do
   end
   local logit = g:tower{ mixed, sizes = { cfg.tower.width }, name = t[1] .. "_tower" }
   local l = cfg.loss
+  local ramp = l.ramp_steps ~= 0 -- alpha_to only means something along a ramp
   g:loss_bce{ logit, label = t[2], name = t[1], weight = l[t[1]], alpha = l.alpha,
-              alpha_to = l.alpha_to, ramp_steps = l.ramp_steps }
+              alpha_to = ramp and l.alpha_to or nil, ramp_steps = ramp and l.ramp_steps or nil }
 end
 
 return rill.train{

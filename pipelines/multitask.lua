@@ -71,8 +71,9 @@ local l = cfg.loss
 for i, t in ipairs(tasks) do
   local logit = g:tower{ per_task[i], sizes = { cfg.tower.width }, name = t .. "_tower" }
   local ipw = l.ipw ~= "" and l.ipw or nil
-  g:loss_bce{ logit, label = t, name = t, weight = l[t], alpha = l.alpha, alpha_to = l.alpha_to,
-              ramp_steps = l.ramp_steps, ipw = ipw,
+  local ramp = l.ramp_steps ~= 0 -- alpha_to only means something along a ramp
+  g:loss_bce{ logit, label = t, name = t, weight = l[t], alpha = l.alpha,
+              alpha_to = ramp and l.alpha_to or nil, ramp_steps = ramp and l.ramp_steps or nil, ipw = ipw,
               ipw_estimator = ipw and l.ipw_estimator or nil, ipw_clip = ipw and l.ipw_clip or nil }
 end
 
