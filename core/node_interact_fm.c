@@ -18,70 +18,60 @@ typedef struct {
     float *Z;
 } fm_state;
 
+/* Example e's term in dimension d: 0.5 ((sum_f e_fd)^2 - sum_f e_fd^2). */
+static inline float fm_dim_term(const float *e, int F, int D, int d)
+{
+    float s = 0, q = 0;
+    for (int f = 0; f < F; f++) {
+        float v = e[f * D + d];
+        s += v;
+        q += v * v;
+    }
+    return 0.5f * (s * s - q);
+}
+
+/* Its gradient times g, added into de: g (sum_f e_fd - e_fd) for every field f. */
+static inline void fm_dim_backward(float *de, const float *e, int F, int D, int d, float g)
+{
+    float s = 0;
+    for (int f = 0; f < F; f++)
+        s += e[f * D + d];
+    for (int f = 0; f < F; f++)
+        de[f * D + d] += g * (s - e[f * D + d]);
+}
+
 void fm_forward(float *out, const float *emb, int B, int F, int D)
 {
     for (int b = 0; b < B; b++) {
-        const float *e = emb + (size_t)b * F * D;
         float acc = 0;
-        for (int d = 0; d < D; d++) {
-            float s = 0, q = 0;
-            for (int f = 0; f < F; f++) {
-                float v = e[f * D + d];
-                s += v;
-                q += v * v;
-            }
-            acc += s * s - q;
-        }
-        out[b] = 0.5f * acc;
+        for (int d = 0; d < D; d++)
+            acc += fm_dim_term(emb + (size_t)b * F * D, F, D, d);
+        out[b] = acc;
     }
 }
 
 void fm_backward(float *demb, const float *dout, const float *emb, int B, int F, int D)
 {
-    for (int b = 0; b < B; b++) {
-        const float *e = emb + (size_t)b * F * D;
-        float *de = demb + (size_t)b * F * D;
-        for (int d = 0; d < D; d++) {
-            float s = 0;
-            for (int f = 0; f < F; f++)
-                s += e[f * D + d];
-            for (int f = 0; f < F; f++)
-                de[f * D + d] += dout[b] * (s - e[f * D + d]);
-        }
-    }
+    for (int b = 0; b < B; b++)
+        for (int d = 0; d < D; d++)
+            fm_dim_backward(demb + (size_t)b * F * D, emb + (size_t)b * F * D, F, D, d, dout[b]);
 }
 
 /* the bi-interaction vector: out is (B, D) */
 static void fm_vector_forward(float *out, const float *emb, int B, int F, int D)
 {
-    for (int b = 0; b < B; b++) {
-        const float *e = emb + (size_t)b * F * D;
-        for (int d = 0; d < D; d++) {
-            float s = 0, q = 0;
-            for (int f = 0; f < F; f++) {
-                float v = e[f * D + d];
-                s += v;
-                q += v * v;
-            }
-            out[(size_t)b * D + d] = 0.5f * (s * s - q);
-        }
-    }
+    for (int b = 0; b < B; b++)
+        for (int d = 0; d < D; d++)
+            out[(size_t)b * D + d] = fm_dim_term(emb + (size_t)b * F * D, F, D, d);
 }
 
 static void fm_vector_backward(float *demb, const float *dout, const float *emb, int B, int F,
                                int D)
 {
-    for (int b = 0; b < B; b++) {
-        const float *e = emb + (size_t)b * F * D;
-        float *de = demb + (size_t)b * F * D;
-        for (int d = 0; d < D; d++) {
-            float s = 0, g = dout[(size_t)b * D + d];
-            for (int f = 0; f < F; f++)
-                s += e[f * D + d];
-            for (int f = 0; f < F; f++)
-                de[f * D + d] += g * (s - e[f * D + d]);
-        }
-    }
+    for (int b = 0; b < B; b++)
+        for (int d = 0; d < D; d++)
+            fm_dim_backward(demb + (size_t)b * F * D, emb + (size_t)b * F * D, F, D, d,
+                            dout[(size_t)b * D + d]);
 }
 
 static int fm_create(rill_node *n, rill_err *err)

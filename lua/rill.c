@@ -976,6 +976,40 @@ static int l_load_params(lua_State *L)
     return params_file(L, rill_params_load);
 }
 
+/* Runs a generator into out ("-": stdout), written under a temporary name and renamed when
+ * complete, so a refused setting or a failed write leaves no partial file. */
+typedef int (*generator_fn)(const void *cfg, FILE *out, rill_err *err);
+
+static int write_generated(const char *out, generator_fn gen, const void *cfg, rill_err *err)
+{
+    char tmp[4096];
+    bool to_stdout = strcmp(out, "-") == 0;
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    FILE *f = to_stdout ? stdout : fopen(tmp, "w");
+    if (!f)
+        return rill_errf(err, RILL_EIO, "%s: cannot write: %s", out, strerror(errno));
+    int rc = gen(cfg, f, err);
+    if (!to_stdout) {
+        if (fclose(f) != 0 && !rc)
+            rc = rill_errf(err, RILL_EIO, "%s: write failed: %s", out, strerror(errno));
+        if (!rc && rename(tmp, out) != 0)
+            rc = rill_errf(err, RILL_EIO, "%s: cannot rename to %s: %s", tmp, out, strerror(errno));
+        if (rc)
+            remove(tmp);
+    }
+    return rc;
+}
+
+static int gen_criteo(const void *cfg, FILE *out, rill_err *err)
+{
+    return rill_gen_criteo(cfg, out, err);
+}
+
+static int gen_multitask(const void *cfg, FILE *out, rill_err *err)
+{
+    return rill_gen_multitask(cfg, out, err);
+}
+
 /* core.gen_criteo{rows =, seed =, out =, max_cardinality =, interaction =, entity_clusters =} */
 static int l_gen_criteo(lua_State *L)
 {
@@ -987,7 +1021,6 @@ static int l_gen_criteo(lua_State *L)
     double maxc, inter;
     long ecl;
     const char *out;
-    FILE *f = NULL;
     int rc;
     if ((rc = rill_args_int(&a, "rows", 0, 0, 1L << 40, &rows, &err)) ||
         (rc = rill_args_int(&a, "seed", 1, 0, 1L << 53, &seed, &err)) ||
@@ -1005,27 +1038,9 @@ static int l_gen_criteo(lua_State *L)
         rc = rill_errf(&err, RILL_EINVAL, "rill.gen_criteo: out (the file to write) is required");
         goto done;
     }
-    /* written under a temporary name and renamed when complete, so a refused setting or a
-     * failed write leaves no partial file */
-    char tmp[4096];
-    bool to_stdout = strcmp(out, "-") == 0;
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    f = to_stdout ? stdout : fopen(tmp, "w");
-    if (!f) {
-        rc = rill_errf(&err, RILL_EIO, "%s: cannot write: %s", out, strerror(errno));
-        goto done;
-    }
     rill_gen_cfg cfg = {.rows = (uint64_t)rows, .seed = (uint64_t)seed, .max_cardinality = maxc,
                         .interaction = inter, .entity_clusters = (uint64_t)ecl};
-    rc = rill_gen_criteo(&cfg, f, &err);
-    if (!to_stdout) {
-        if (fclose(f) != 0 && !rc)
-            rc = rill_errf(&err, RILL_EIO, "%s: write failed: %s", out, strerror(errno));
-        if (!rc && rename(tmp, out) != 0)
-            rc = rill_errf(&err, RILL_EIO, "%s: cannot rename to %s: %s", tmp, out, strerror(errno));
-        if (rc)
-            remove(tmp);
-    }
+    rc = write_generated(out, gen_criteo, &cfg, &err);
 done:
     free_value(v);
     if (rc)
@@ -1046,7 +1061,6 @@ static int l_gen_multitask(lua_State *L)
     rill_gen_multitask_defaults(&cfg);
     long rows, seed, sample;
     const char *out;
-    FILE *f = NULL;
     int rc;
     if ((rc = rill_args_int(&a, "rows", 0, 0, 1L << 40, &rows, &err)) ||
         (rc = rill_args_int(&a, "seed", (long)cfg.seed, 0, 1L << 53, &seed, &err)) ||
@@ -1074,25 +1088,7 @@ static int l_gen_multitask(lua_State *L)
     cfg.rows = (uint64_t)rows;
     cfg.seed = (uint64_t)seed;
     cfg.sample = (uint64_t)sample;
-    /* written under a temporary name and renamed when complete, so a refused setting or a
-     * failed write leaves no partial file */
-    char tmp[4096];
-    bool to_stdout = strcmp(out, "-") == 0;
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    f = to_stdout ? stdout : fopen(tmp, "w");
-    if (!f) {
-        rc = rill_errf(&err, RILL_EIO, "%s: cannot write: %s", out, strerror(errno));
-        goto done;
-    }
-    rc = rill_gen_multitask(&cfg, f, &err);
-    if (!to_stdout) {
-        if (fclose(f) != 0 && !rc)
-            rc = rill_errf(&err, RILL_EIO, "%s: write failed: %s", out, strerror(errno));
-        if (!rc && rename(tmp, out) != 0)
-            rc = rill_errf(&err, RILL_EIO, "%s: cannot rename to %s: %s", tmp, out, strerror(errno));
-        if (rc)
-            remove(tmp);
-    }
+    rc = write_generated(out, gen_multitask, &cfg, &err);
 done:
     free_value(v);
     if (rc)
