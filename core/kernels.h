@@ -49,8 +49,11 @@ double bce_forward_backward(float *dz, float *ex, const float *z, const float *y
 /* The combined-pair ranking loss (Lin et al., KDD 2024): the mean over every (positive i,
  * negative j) pair of the batch of -log sigmoid(z_i - z_j), 0 when there are no positives or
  * no negatives. Adds scale times its gradient to dz and returns the loss. Exact, pair by pair
- * (O(|P||N|) time, no pair matrix). */
-double pair_forward_backward(float *dz, const float *z, const float *y, int B, double scale);
+ * (O(|P||N|) time, no pair matrix), the positives split over the thread pool; work holds
+ * pair_work_bytes(B) bytes. Results depend on the thread count only. */
+size_t pair_work_bytes(int B);
+double pair_forward_backward(float *dz, const float *z, const float *y, int B, double scale,
+                             void *work);
 
 /* Layer norm over each row of x (B,C): y = gamma * (x - mean) / sqrt(var + eps) + beta.
  * xhat (B,C) and rstd (B) are kept for backward. */

@@ -30,6 +30,7 @@
 #include "graph.h"
 #include "kernels.h"
 #include "nodes.h"
+#include "pool.h"
 
 enum { IPW_RATIO, IPW_LINEAR, IPW_MAX_REPEATS = 100 };
 
@@ -47,32 +48,101 @@ typedef struct {
 
 static const uint32_t IPW_STATE_MAGIC = 0x49505701u; /* "IPW" v1 */
 
-double pair_forward_backward(float *dz, const float *z, const float *y, int B, double scale)
+/* The pair loss's work: the positives' and negatives' indexes and exponentials, and per
+ * worker its share of the loss and of the negatives' gradients. */
+typedef struct {
+    const float *z;
+    const int *pos, *neg;
+    const double *epos, *eneg; /* exp(c - z_i) of the positives, exp(z_j - c) of the negatives */
+    int np, nn;
+    bool direct;               /* logits too far apart for the products: exp per pair */
+    double *gneg;              /* per worker nn gradients, then its loss */
+    float *dz;
+    double k;                  /* scale / (np nn) */
+} pair_job;
+
+static void pair_part(void *ctx, size_t b, size_t e, int worker)
 {
-    double np = 0, nn = 0;
+    pair_job *j = ctx;
+    double *gneg = j->gneg + (size_t)worker * ((size_t)j->nn + 1), sum = 0;
+    for (size_t p = b; p < e; p++) {
+        double gi = 0;
+        for (int q = 0; q < j->nn; q++) {
+            /* -log sigmoid(d) = log(1 + t) with t = exp(-d), d = z_i - z_j; its derivative in
+             * d is -sigmoid(-d) = -t / (1 + t). The products of the precomputed exponentials
+             * give t without an exp per pair. */
+            double l, s;
+            if (!j->direct) {
+                double t = j->epos[p] * j->eneg[q];
+                l = log1p(t);
+                s = t / (1.0 + t);
+            } else {
+                double d = (double)j->z[j->pos[p]] - (double)j->z[j->neg[q]];
+                double x = exp(-fabs(d));
+                l = (d < 0 ? -d : 0) + log1p(x);
+                s = d >= 0 ? x / (1.0 + x) : 1.0 / (1.0 + x);
+            }
+            sum += l;
+            gi -= s;
+            gneg[q] += s;
+        }
+        j->dz[j->pos[p]] += (float)(j->k * gi);
+    }
+    gneg[j->nn] += sum;
+}
+
+static int pair_workers(void)
+{
+    int w = rill_pool_threads();
+    return w > 1 ? w : 1;
+}
+
+size_t pair_work_bytes(int B)
+{
+    size_t n = (size_t)(B > 0 ? B : 1);
+    return n * (2 * sizeof(int) + 2 * sizeof(double)) + (size_t)pair_workers() * (n + 1) * sizeof(double);
+}
+
+double pair_forward_backward(float *dz, const float *z, const float *y, int B, double scale,
+                             void *work)
+{
+    int *pos = work, *neg = pos + B, np = 0, nn = 0;
+    double *epos = (double *)(neg + B), *eneg = epos + B, *gneg = eneg + B;
+    double lo = INFINITY, hi = -INFINITY;
     for (int b = 0; b < B; b++) {
-        np += y[b] > 0.5f;
-        nn += !(y[b] > 0.5f);
+        if (y[b] > 0.5f)
+            pos[np++] = b;
+        else
+            neg[nn++] = b;
+        lo = fmin(lo, (double)z[b]);
+        hi = fmax(hi, (double)z[b]);
     }
     if (np == 0 || nn == 0)
         return 0.0;
-    double k = 1.0 / (np * nn), sum = 0;
-    for (int i = 0; i < B; i++) {
-        if (!(y[i] > 0.5f))
-            continue;
-        double gi = 0;
-        for (int j = 0; j < B; j++) {
-            if (y[j] > 0.5f)
-                continue;
-            double d = (double)z[i] - (double)z[j];
-            /* -log sigmoid(d) = softplus(-d); its derivative in d is -sigmoid(-d) */
-            double e = exp(-fabs(d));
-            sum += (d < 0 ? -d : 0) + log1p(e);
-            double s_neg = d >= 0 ? e / (1.0 + e) : 1.0 / (1.0 + e);
-            gi -= s_neg;
-            dz[j] += (float)(scale * k * s_neg);
-        }
-        dz[i] += (float)(scale * k * gi);
+    /* exp(c - z_i) exp(z_j - c) = exp(z_j - z_i) is exact to rounding while neither it nor
+     * the factors overflow or underflow: with c centred, logits less than 600 apart */
+    double c = 0.5 * (lo + hi);
+    bool direct = !(hi - lo < 600.0);
+    if (!direct) {
+        for (int p = 0; p < np; p++)
+            epos[p] = exp(c - (double)z[pos[p]]);
+        for (int q = 0; q < nn; q++)
+            eneg[q] = exp((double)z[neg[q]] - c);
+    }
+    int workers = pair_workers();
+    memset(gneg, 0, (size_t)workers * ((size_t)nn + 1) * sizeof *gneg);
+    double k = 1.0 / ((double)np * (double)nn);
+    pair_job j = {z, pos, neg, epos, eneg, np, nn, direct, gneg, dz, scale * k};
+    /* each worker at least ~64k pairs: small batches stay in the calling thread */
+    size_t chunk = (size_t)(65536 / nn + 1);
+    rill_parallel_for((size_t)np, chunk, pair_part, &j);
+    double sum = 0;
+    for (int w = 0; w < workers; w++) {
+        const double *g = gneg + (size_t)w * ((size_t)nn + 1);
+        sum += g[nn];
+        for (int q = 0; q < nn; q++)
+            if (g[q] != 0)
+                dz[neg[q]] += (float)(scale * k * g[q]);
     }
     return k * sum;
 }
@@ -252,10 +322,14 @@ static int bce_forward(rill_node *n, rill_step *s, rill_err *err)
     n->loss = n->loss_weight * a *
               bce_forward_backward(st->dz, n->example_loss, n->in[0]->out, st->y, w, s->B,
                                    n->loss_weight * a);
-    if (a < 1.0)
+    if (a < 1.0) {
+        void *work = rill_node_alloc(n, s, pair_work_bytes(s->B), false, err);
+        if (!work)
+            return err->code;
         n->loss += n->loss_weight * (1.0 - a) *
                    pair_forward_backward(st->dz, n->in[0]->out, st->y, s->B,
-                                         n->loss_weight * (1.0 - a));
+                                         n->loss_weight * (1.0 - a), work);
+    }
     return RILL_OK;
 }
 

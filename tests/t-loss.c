@@ -100,7 +100,9 @@ static double reference(const float *z, const float *w, double weight, double a)
     float dz[B], ex[B];
     memset(dz, 0, sizeof dz);
     double bce = bce_forward_backward(dz, ex, z, labels, w, B, 1.0);
-    double pair = pair_forward_backward(dz, z, labels, B, 1.0);
+    void *work = malloc(pair_work_bytes(B));
+    double pair = pair_forward_backward(dz, z, labels, B, 1.0, work);
+    free(work);
     return weight * (a * bce + (1.0 - a) * pair);
 }
 
@@ -254,6 +256,58 @@ static void ipw_cases(const rill_schema *sc, const rill_batch *batch)
     drop(&lg);
 }
 
+/* The pair loss by its definition, in long double, for the kernel's shortcuts (products of
+ * exponentials, the positives split over the pool) to be checked against. */
+static double pair_plain(double *dz, const float *z, const float *y, int n)
+{
+    long double sum = 0, np = 0, nn = 0;
+    for (int i = 0; i < n; i++) {
+        np += y[i] > 0.5f;
+        nn += !(y[i] > 0.5f);
+    }
+    for (int i = 0; i < n; i++)
+        dz[i] = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            if (y[i] > 0.5f && !(y[j] > 0.5f)) {
+                long double d = (long double)z[i] - (long double)z[j];
+                sum += d > 0 ? log1pl(expl(-d)) : -d + log1pl(expl(d));
+                long double s = 1.0L / (1.0L + expl(d)); /* sigmoid(-d) */
+                dz[i] -= (double)(s / (np * nn));
+                dz[j] += (double)(s / (np * nn));
+            }
+    return (double)(sum / (np * nn));
+}
+
+static void pair_cases(void)
+{
+    /* a large batch (the positives split over 2 threads), logits of order 1; then logits
+     * 900 apart, where the kernel takes an exp per pair */
+    int sizes[] = {3000, 40};
+    double spreads[] = {3.0, 900.0};
+    for (int c = 0; c < 2; c++) {
+        int n = sizes[c];
+        float *z = malloc((size_t)n * sizeof *z), *y = malloc((size_t)n * sizeof *y);
+        float *dz = calloc((size_t)n, sizeof *dz);
+        double *want = malloc((size_t)n * sizeof *want);
+        rill_rng rng;
+        rill_rng_seed(&rng, 3 + (uint64_t)c);
+        for (int i = 0; i < n; i++) {
+            z[i] = (float)(spreads[c] * (rill_rng_unit(&rng) - 0.5));
+            y[i] = rill_rng_unit(&rng) < 0.3 ? 1.0f : 0.0f;
+        }
+        void *work = malloc(pair_work_bytes(n));
+        double got = pair_forward_backward(dz, z, y, n, 1.0, work);
+        double ref = pair_plain(want, z, y, n), worst = 0;
+        for (int i = 0; i < n; i++)
+            worst = fmax(worst, fabs((double)dz[i] - want[i]) / fmax(1e-3 / n, fabs(want[i])));
+        ok(fabs(got - ref) <= 1e-9 * fmax(1.0, fabs(ref)) && worst < 1e-4,
+           "pair loss, %d examples, logits spread %g: loss %.9g (definition %.9g), gradients "
+           "within %.1e relative", n, spreads[c], got, ref, worst);
+        free(z), free(y), free(dz), free(want), free(work);
+    }
+}
+
 static void error_cases(const rill_schema *sc, const rill_batch *batch)
 {
     struct {
@@ -289,6 +343,7 @@ int main(void)
     make_batch(&batch, &sc);
     schedule_cases(&sc, &batch);
     ipw_cases(&sc, &batch);
+    pair_cases();
     error_cases(&sc, &batch);
     rill_batch_free(&batch);
     rill_schema_free(&sc);

@@ -71,7 +71,9 @@ static void run_rank(const tv_case *c)
     float *z = tv_floats(c, "z"), *y = tv_floats(c, "y");
     float *dz = calloc((size_t)B, 4);
     float bce = (float)bce_forward_backward(dz, NULL, z, y, NULL, B, a);
-    float pair = (float)pair_forward_backward(dz, z, y, B, 1.0 - a);
+    void *work = malloc(pair_work_bytes(B));
+    float pair = (float)pair_forward_backward(dz, z, y, B, 1.0 - a, work);
+    free(work);
     float loss = (float)(a * (double)bce + (1.0 - a) * (double)pair);
     check("rank", c, &bce, "bce");
     check("rank", c, &pair, "pair");
