@@ -72,6 +72,31 @@ run $R analyze gates "$T/rank" --out "$T/gates"
 ok $? "analyze gates: each task's gate over the 4 experts, mean weights summing to 1" || diag "$T/out" "$T/err"
 fails "analyze gates of a graph without gates" "has no gate node" $R analyze gates "$T/shared"
 
+# a killed run resumed: the IPW counts and the probes' log come back from the checkpoint, and the
+# run ends equal to one never interrupted (parameters and metrics.jsonl, byte for byte)
+BIG=$T/big.csv
+$R gen multitask --rows 60000 --seed 6 --out "$BIG" 2>/dev/null
+# STEM with IPW, a ranking ramp and probes, checkpoints every 5 steps ($T has no spaces)
+RESUMABLE="pipelines/multitask.lua --data $BIG --set valid_data=$VA --set model=stem
+    --set train.epochs=2 --set train.batch=256 --set embed.buckets=4096 --set loss.ipw=repeats
+    --set loss.alpha=0.9 --set loss.alpha_to=0.5 --set loss.ramp_steps=300
+    --set train.entanglement=7 --checkpoint-every 5 --threads 2"
+step_of() { s=$($R inspect "$1" 2>/dev/null | sed -n 's/^run .*: step \([0-9]*\),.*/\1/p'); echo "${s:-0}"; }
+# shellcheck disable=SC2086
+$R train $RESUMABLE --run "$T/ref" >/dev/null 2>&1
+# shellcheck disable=SC2086
+$R train $RESUMABLE --run "$T/killed" >/dev/null 2>&1 &
+bg=$!
+while kill -0 "$bg" 2>/dev/null && [ "$(step_of "$T/killed")" -lt 150 ]; do sleep 0.02; done
+kill -9 "$bg" 2>/dev/null
+wait "$bg" 2>/dev/null
+at=$(step_of "$T/killed")
+run $R resume "$T/killed" --threads 2
+[ "$status" -eq 0 ] && [ -n "$(digest "$T/ref")" ] && [ "$(digest "$T/killed")" = "$(digest "$T/ref")" ] &&
+    cmp -s "$T/killed/metrics.jsonl" "$T/ref/metrics.jsonl"
+ok $? "killed at checkpoint step $at of 470 and resumed: the same parameters and metrics.jsonl" ||
+    diag "$T/err"
+
 fails "ipw on a column that is not numeric" "ipw = 'user': the" \
     $R train pipelines/multitask.lua --data "$TR" --set valid_data="$VA" --set loss.ipw=user --run "$T/bad"
 grep -q "multitask.lua:[0-9]*" "$T/err"
