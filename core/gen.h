@@ -60,7 +60,7 @@ int rill_gen_zipf_field(const rill_gen_zipf_cfg *cfg, FILE *out, rill_err *err);
  * Repeats: k = 0 with probability 1 - repeat_rate, else k in 1..5 with P(k) proportional to
  * 2^-k (a geometric law, P(k+1)/P(k) = 1/2, truncated at 5). The label of task t is 1 with
  * probability min(1, sigmoid(z_t) (1 + repeat_lift k)): a repeat's true propensity is
- * 1 + repeat_lift k, and 1 / that is its IPW weight. The features do not depend on k. */
+ * 1 + repeat_lift k, and 1 / that its positives' IPW weight. The features do not depend on k. */
 typedef struct rill_gen_multitask_cfg {
     uint64_t rows;      /* data rows after the header; 0 writes the header alone */
     uint64_t seed;      /* the planted model (effects, biases, value texts) and the rows */

@@ -203,7 +203,9 @@ int rill_graph_add(rill_graph *g, const char *kind, const char *name, const char
         /* a misspelt argument often causes the error create reported: name it too */
         rill_err unknown = {0};
         const char *u;
-        if (rill_args_check_unused(&n->args, &unknown) &&
+        /* (not when an argument itself was refused: the ones after it were never read) */
+        bool refused = strstr(err->msg, "is out of range") || strstr(err->msg, "must be one of");
+        if (!refused && rill_args_check_unused(&n->args, &unknown) &&
             (u = strstr(unknown.msg, "unknown argument")) && !strstr(err->msg, u)) {
             size_t len = strlen(err->msg);
             snprintf(err->msg + len, sizeof err->msg - len, "; also %s", u);

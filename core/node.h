@@ -61,7 +61,8 @@ typedef struct rill_node_ops {
     void (*destroy)(rill_node *n);
     /* Optional. after_step runs in training after the optimizer update, with the step's
      * batch (CEL's cluster optimisation). save and load carry state a node keeps between
-     * steps through checkpoints (*buf malloc'd; load gets what save wrote). field_table
+     * steps through checkpoints (*buf malloc'd; load gets what save wrote; a save of 0 bytes
+     * stores nothing, and load gets 0 bytes when there is nothing stored). field_table
      * (embedding kinds) names the table whose rows count how often field f's ids were seen
      * in training, for per-frequency evaluation. */
     int (*after_step)(rill_node *n, rill_step *s, rill_err *err);

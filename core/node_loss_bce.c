@@ -136,14 +136,16 @@ double pair_forward_backward(float *dz, const float *z, const float *y, int B, d
     /* each worker at least ~64k pairs: small batches stay in the calling thread */
     size_t chunk = (size_t)(65536 / nn + 1);
     rill_parallel_for((size_t)np, chunk, pair_part, &j);
-    double sum = 0;
-    for (int w = 0; w < workers; w++) {
+    /* the workers' shares summed in double into worker 0's, then one rounding per negative */
+    double *g0 = gneg, sum = g0[nn];
+    for (int w = 1; w < workers; w++) {
         const double *g = gneg + (size_t)w * ((size_t)nn + 1);
         sum += g[nn];
         for (int q = 0; q < nn; q++)
-            if (g[q] != 0)
-                dz[neg[q]] += (float)(scale * k * g[q]);
+            g0[q] += g[q];
     }
+    for (int q = 0; q < nn; q++)
+        dz[neg[q]] += (float)(scale * k * g0[q]);
     return k * sum;
 }
 
@@ -322,7 +324,9 @@ static int bce_forward(rill_node *n, rill_step *s, rill_err *err)
     n->loss = n->loss_weight * a *
               bce_forward_backward(st->dz, n->example_loss, n->in[0]->out, st->y, w, s->B,
                                    n->loss_weight * a);
-    if (a < 1.0) {
+    /* the pair loss has no per-example share and evaluation reads only the logits: training
+     * alone needs it */
+    if (a < 1.0 && s->training) {
         void *work = rill_node_alloc(n, s, pair_work_bytes(s->B), false, err);
         if (!work)
             return err->code;
@@ -353,6 +357,10 @@ static int bce_after_step(rill_node *n, rill_step *s, rill_err *err)
 static int bce_save(rill_node *n, void **buf, size_t *len, rill_err *err)
 {
     bce_state *st = n->st;
+    *buf = NULL;
+    *len = 0;
+    if (st->ipw_col < 0)
+        return RILL_OK; /* no counts to keep */
     size_t counts = (size_t)(st->max_repeats + 1) * sizeof(double);
     unsigned char *p = malloc(sizeof IPW_STATE_MAGIC + 2 * counts);
     if (!p)
@@ -368,6 +376,8 @@ static int bce_save(rill_node *n, void **buf, size_t *len, rill_err *err)
 static int bce_load(rill_node *n, const void *buf, size_t len, rill_err *err)
 {
     bce_state *st = n->st;
+    if (len == 0 && st->ipw_col < 0)
+        return RILL_OK;
     size_t counts = (size_t)(st->max_repeats + 1) * sizeof(double);
     uint32_t magic = 0;
     if (len >= sizeof magic)

@@ -485,6 +485,83 @@ typedef struct run_state {
     rill_eval_result best, last;
 } run_state;
 
+/* Version 1, written before the task metrics had mean_pred: read back with mean_pred NaN. */
+typedef struct {
+    char task[64], label[64];
+    double auc, logloss, pos_rate;
+    uint64_t n;
+    double gauc;
+    uint64_t groups;
+} task_metrics_v1;
+
+typedef struct {
+    int ntasks;
+    task_metrics_v1 task[RILL_MAX_TASKS];
+    uint64_t rows;
+    double seconds;
+    char freq_field[64];
+    int nfreq;
+    rill_freq_bucket freq[RILL_MAX_FREQ];
+} eval_result_v1;
+
+typedef struct {
+    uint32_t magic, version;
+    uint64_t step, examples, bad_total, best_step, metrics_bytes;
+    int32_t epoch, epoch_done, finished, since_best, early_stopped, has_pos;
+    rill_data_pos pos;
+    double ema, ema_w;
+    eval_result_v1 best, last;
+} run_state_v1;
+
+static void eval_from_v1(rill_eval_result *e, const eval_result_v1 *o)
+{
+    memset(e, 0, sizeof *e);
+    e->ntasks = o->ntasks;
+    for (int k = 0; k < RILL_MAX_TASKS; k++) {
+        rill_task_metrics *m = &e->task[k];
+        const task_metrics_v1 *v = &o->task[k];
+        memcpy(m->task, v->task, sizeof m->task);
+        memcpy(m->label, v->label, sizeof m->label);
+        m->auc = v->auc, m->logloss = v->logloss, m->pos_rate = v->pos_rate;
+        m->mean_pred = (double)NAN;
+        m->n = v->n, m->gauc = v->gauc, m->groups = v->groups;
+    }
+    e->rows = o->rows;
+    e->seconds = o->seconds;
+    memcpy(e->freq_field, o->freq_field, sizeof e->freq_field);
+    e->nfreq = o->nfreq;
+    memcpy(e->freq, o->freq, sizeof e->freq);
+}
+
+/* A checkpoint's run state, this version's or version 1's; RILL_EINVAL for anything else. */
+static int state_from_blob(const void *blob, size_t len, run_state *st)
+{
+    uint32_t head[2] = {0, 0};
+    if (len >= sizeof head)
+        memcpy(head, blob, sizeof head);
+    if (head[0] != STATE_MAGIC)
+        return RILL_EINVAL;
+    if (head[1] == STATE_VERSION && len == sizeof *st) {
+        memcpy(st, blob, sizeof *st);
+        return RILL_OK;
+    }
+    if (head[1] != 1 || len != sizeof(run_state_v1))
+        return RILL_EINVAL;
+    const run_state_v1 *o = blob;
+    memset(st, 0, sizeof *st);
+    st->magic = STATE_MAGIC;
+    st->version = STATE_VERSION;
+    st->step = o->step, st->examples = o->examples, st->bad_total = o->bad_total;
+    st->best_step = o->best_step, st->metrics_bytes = o->metrics_bytes;
+    st->epoch = o->epoch, st->epoch_done = o->epoch_done, st->finished = o->finished;
+    st->since_best = o->since_best, st->early_stopped = o->early_stopped, st->has_pos = o->has_pos;
+    st->pos = o->pos;
+    st->ema = o->ema, st->ema_w = o->ema_w;
+    eval_from_v1(&st->best, &o->best);
+    eval_from_v1(&st->last, &o->last);
+    return RILL_OK;
+}
+
 typedef struct loop {
     rill_graph *g;
     const rill_train_cfg *cfg;
@@ -502,7 +579,7 @@ typedef struct loop {
  * every pair's cosine. One metrics.jsonl line per table:
  *   {"step":T,"split":"entanglement","table":"NAME","tasks":[...],"norm":[...],"cos":[...]}
  * with cos over the pairs (0,1), (0,2), ..., (1,2), ...; null where a task's gradient is 0
- * (its loss does not reach the table). */
+ * (its loss does not reach the table) or not finite. */
 static int probe_entanglement(loop *L, rill_node **loss, int nt, rill_step *s, rill_err *err)
 {
     rill_graph *g = L->g;
@@ -555,7 +632,7 @@ static int probe_entanglement(loop *L, rill_node **loss, int nt, rill_step *s, r
         }
         fprintf(f, "],\"norm\":[");
         for (int k = 0; k < nt; k++)
-            fprintf(f, "%s%.6g", k ? "," : "", norm[k]);
+            fprintf(f, isfinite(norm[k]) ? "%s%.6g" : "%snull", k ? "," : "", norm[k]);
         fprintf(f, "],\"cos\":[");
         int pair = 0;
         for (int a = 0; a < nt; a++)
@@ -564,8 +641,9 @@ static int probe_entanglement(loop *L, rill_node **loss, int nt, rill_step *s, r
                 double dot = 0;
                 for (size_t j = 0; j < len; j++)
                     dot += (double)x[j] * (double)y[j];
-                if (norm[a] > 0 && norm[b] > 0)
-                    fprintf(f, "%s%.6g", pair++ ? "," : "", dot / (norm[a] * norm[b]));
+                double cs = norm[a] > 0 && norm[b] > 0 ? dot / (norm[a] * norm[b]) : (double)NAN;
+                if (isfinite(cs))
+                    fprintf(f, "%s%.6g", pair++ ? "," : "", cs);
                 else
                     fprintf(f, "%snull", pair++ ? "," : "");
             }
@@ -688,15 +766,13 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
         }
         if (rc)
             return rc;
-        const run_state *st = blob;
-        if (len != sizeof L.st || st->magic != STATE_MAGIC || st->version != STATE_VERSION) {
+        if (state_from_blob(blob, len, &L.st) != RILL_OK) {
             free(blob);
             return rill_errf(err, RILL_ESTORE,
                              "%s: the checkpoint's run state was written by another build of "
                              "Rill (%zu bytes, expected %zu)",
                              rill_store_dir(cfg->store), len, sizeof L.st);
         }
-        L.st = *st;
         free(blob);
         resume = true;
     }
@@ -880,9 +956,9 @@ out:
 
 int rill_train_state_info(const void *blob, size_t len, rill_train_state *out)
 {
-    const run_state *st = blob;
+    run_state state, *st = &state;
     memset(out, 0, sizeof *out);
-    if (len != sizeof *st || st->magic != STATE_MAGIC || st->version != STATE_VERSION)
+    if (state_from_blob(blob, len, st) != RILL_OK)
         return RILL_EINVAL;
     out->step = st->step;
     out->examples = st->examples;

@@ -36,7 +36,7 @@ local cfg = rill.config{
   aux = "",                      -- STEM-AL: the auxiliary task ("never_married")
   embed = { dim = 8, buckets = 4096, lr = 0.05 },
   tower = { width = 32 },
-  loss = { alpha = 1.0, alpha_to = 1.0, ramp_steps = 0, income = 1.0, never_married = 1.0 },
+  loss = { alpha = 1.0, alpha_to = -1.0, ramp_steps = 0, income = 1.0, never_married = 1.0 },
   train = { epochs = 4, batch = 512, lr = 1e-3, seed = 1, threads = 0 },
 }
 
@@ -124,9 +124,10 @@ for i, t in ipairs(tasks) do
   end
   local logit = g:tower{ mixed, sizes = { cfg.tower.width }, name = t[1] .. "_tower" }
   local l = cfg.loss
-  local ramp = l.ramp_steps ~= 0 -- alpha_to only means something along a ramp
+  -- alpha_to < 0: no ramp target (alpha throughout); the node checks a target and its steps
   g:loss_bce{ logit, label = t[2], name = t[1], weight = l[t[1]], alpha = l.alpha,
-              alpha_to = ramp and l.alpha_to or nil, ramp_steps = ramp and l.ramp_steps or nil }
+              alpha_to = l.alpha_to >= 0 and l.alpha_to or nil,
+              ramp_steps = l.ramp_steps ~= 0 and l.ramp_steps or nil }
 end
 
 return rill.train{

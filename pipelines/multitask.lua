@@ -18,7 +18,7 @@ local cfg = rill.config{
   embed = { dim = 8, buckets = 65536, lr = 0.05 },
   experts = { count = 4, width = 64 },
   tower = { width = 32 },
-  loss = { alpha = 1.0, alpha_to = 1.0, ramp_steps = 0, t1 = 1.0, t2 = 1.0,
+  loss = { alpha = 1.0, alpha_to = -1.0, ramp_steps = 0, t1 = 1.0, t2 = 1.0,
            ipw = "", ipw_estimator = "ratio", ipw_clip = 10 },
   train = { epochs = 2, batch = 1024, lr = 1e-3, seed = 1, threads = 0, entanglement = 50 },
 }
@@ -71,9 +71,10 @@ local l = cfg.loss
 for i, t in ipairs(tasks) do
   local logit = g:tower{ per_task[i], sizes = { cfg.tower.width }, name = t .. "_tower" }
   local ipw = l.ipw ~= "" and l.ipw or nil
-  local ramp = l.ramp_steps ~= 0 -- alpha_to only means something along a ramp
+  -- alpha_to < 0: no ramp target (alpha throughout); the node checks a target and its steps
   g:loss_bce{ logit, label = t, name = t, weight = l[t], alpha = l.alpha,
-              alpha_to = ramp and l.alpha_to or nil, ramp_steps = ramp and l.ramp_steps or nil, ipw = ipw,
+              alpha_to = l.alpha_to >= 0 and l.alpha_to or nil,
+              ramp_steps = l.ramp_steps ~= 0 and l.ramp_steps or nil, ipw = ipw,
               ipw_estimator = ipw and l.ipw_estimator or nil, ipw_clip = ipw and l.ipw_clip or nil }
 end
 

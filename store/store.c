@@ -588,6 +588,10 @@ static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
         char key[96];
         if ((rc = n->ops->save(n, &buf, &len, err)))
             return rc;
+        if (len == 0) { /* nothing to keep (a loss without IPW) */
+            free(buf);
+            continue;
+        }
         snprintf(key, sizeof key, "node:%s", n->name);
         MDB_val nk = {strlen(key), key}, nv = {len, buf};
         rc = mdb_put(txn, s->state, &nk, &nv, 0);
@@ -689,6 +693,14 @@ int rill_store_restore(rill_store *s, rill_graph *g, void **state, size_t *state
         snprintf(key, sizeof key, "node:%s", n->name);
         MDB_val nk = {strlen(key), key}, nv;
         rc = mdb_get(txn, s->state, &nk, &nv);
+        /* no state: a node that keeps none in this configuration (or kept none in the build
+         * that wrote the store) accepts an empty one */
+        static const char none[1];
+        rill_err quiet = {0};
+        if (rc == MDB_NOTFOUND && n->ops->load(n, none, 0, &quiet) == RILL_OK) {
+            rc = 0;
+            continue;
+        }
         if (rc == MDB_NOTFOUND) {
             rc = rill_errf(err, RILL_ESTORE,
                            "%s has no state for node '%s': the store belongs to another graph",

@@ -101,6 +101,8 @@ fails "ipw on a column that is not numeric" "ipw = 'user': the" \
     $R train pipelines/multitask.lua --data "$TR" --set valid_data="$VA" --set loss.ipw=user --run "$T/bad"
 grep -q "multitask.lua:[0-9]*" "$T/err"
 ok $? "  and the error names the script line" || diag "$T/err"
+fails "a ramp target without ramp steps" "ramp_steps is not" \
+    $R train pipelines/multitask.lua --data "$TR" --set valid_data="$VA" --set loss.alpha_to=0.5 --run "$T/bad"
 fails "a negative ramp" "'ramp_steps' = -5 is out of range" \
     $R train pipelines/multitask.lua --data "$TR" --set valid_data="$VA" --set loss.alpha_to=0.5 \
     --set loss.ramp_steps=-5 --run "$T/bad"

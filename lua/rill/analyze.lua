@@ -256,7 +256,7 @@ local function read_probes(run)
       end
       local t, n, c = {}, {}, {}
       for x in ts:gmatch('"([^"]*)"') do t[#t + 1] = x end
-      for x in norms:gmatch("[^,]+") do n[#n + 1] = tonumber(x) end
+      for x in norms:gmatch("[^,]+") do n[#n + 1] = tonumber(x) or 0 / 0 end -- null: not finite
       for x in coss:gmatch("[^,]+") do c[#c + 1] = x == "null" and false or tonumber(x) end
       tasks = tasks or t
       probes[#probes + 1] = { step = step, table = name, norm = n, cos = c }
@@ -297,7 +297,7 @@ function analyze.entanglement(graph, run, c)
     end
     for k = 1, nt do
       local v = p.norm[k] or 0
-      at.sq[k] = at.sq[k] + v * v
+      at.sq[k] = at.sq[k] + v * v -- a non-finite norm makes the step's cosine NaN: left out below
       if v > 0 then s.reached[k] = true end
     end
     for i, pr in ipairs(pairs_) do
@@ -319,8 +319,8 @@ function analyze.entanglement(graph, run, c)
       for _, step in ipairs(s.order) do
         local at = s.steps[step]
         local na, nb = math.sqrt(at.sq[pr[1]]), math.sqrt(at.sq[pr[2]])
-        if na > 0 and nb > 0 then
-          local cs = at.dot[i] / (na * nb)
+        local cs = na > 0 and nb > 0 and at.dot[i] / (na * nb) or 0 / 0
+        if cs == cs and cs > -math.huge and cs < math.huge then
           xs[#xs + 1], ys[#ys + 1] = step, cs
           csv[#csv + 1] = string.format("%s,%s,%s,%d,%.6g,%.6g,%.6g", s.name, tasks[pr[1]], tasks[pr[2]], step, cs, na, nb)
         end
@@ -335,14 +335,15 @@ function analyze.entanglement(graph, run, c)
         local function mean(lo, hi)
           local sum, n = 0, 0
           for j = lo, hi do sum, n = sum + ys[j], n + 1 end
-          return n > 0 and sum / n or 0 / 0
+          return n > 0 and string.format("%7.3f", sum / n) or "    n/a" -- a third without probes
         end
-        local third = #ys / 3
+        -- probe j (of n) is in third floor(3 (j - 1) / n) + 1; the first ends at ceil(n / 3)
+        local n = #ys
+        local e1, e2 = (n + 2) // 3, (2 * n + 2) // 3
         local conflict = 0
         for _, v in ipairs(ys) do if v < 0 then conflict = conflict + 1 end end
-        lines[#lines + 1] = string.format("%-22s %-30s %7.3f %7.3f %7.3f %7.3f %8.0f%%", s.name, label,
-          mean(1, math.max(1, math.floor(third))), mean(math.floor(third) + 1, math.floor(2 * third)),
-          mean(math.floor(2 * third) + 1, #ys), mean(1, #ys), 100 * conflict / #ys)
+        lines[#lines + 1] = string.format("%-22s %-30s %s %s %s %s %8.0f%%", s.name, label,
+          mean(1, e1), mean(e1 + 1, e2), mean(e2 + 1, n), mean(1, n), 100 * conflict / n)
         series[#series + 1] = { name = s.name .. ": " .. label, x = xs, y = ys }
       end
     end

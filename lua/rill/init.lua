@@ -539,9 +539,11 @@ local function fmt_metrics(r)
   local parts = {}
   for _, t in ipairs(r.tasks or {}) do
     local gauc = t.gauc and string.format("  gauc %.5f (%d groups)", t.gauc, t.groups) or ""
-    parts[#parts + 1] = string.format("%s: auc %.5f%s  logloss %.5f  (%d rows, %.1f%% positive, "
-                                      .. "mean prediction %.1f%%)", t.task, t.auc, gauc, t.logloss,
-                                      t.rows, 100 * t.pos_rate, 100 * (t.mean_pred or 0 / 0))
+    -- (runs checkpointed by builds before mean_pred have none)
+    local mean = t.mean_pred and t.mean_pred == t.mean_pred and
+                 string.format(", mean prediction %.1f%%", 100 * t.mean_pred) or ""
+    parts[#parts + 1] = string.format("%s: auc %.5f%s  logloss %.5f  (%d rows, %.1f%% positive%s)",
+                                      t.task, t.auc, gauc, t.logloss, t.rows, 100 * t.pos_rate, mean)
   end
   return table.concat(parts, "\n")
 end
