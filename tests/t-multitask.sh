@@ -34,6 +34,12 @@ digest() { $R inspect "$1" --digest 2>/dev/null | sed -n 's/^digest: //p'; }
     ! grep -q entanglement "$T/stem0/metrics.jsonl"
 ok $? "the probes change nothing: the same parameters without them (store digest)"
 
+train "$T/mm3" --set model=mmoe --set train.entanglement=3 --threads 2
+train "$T/mm0" --set model=mmoe --set train.entanglement=0 --threads 2
+[ "$status" -eq 0 ] && [ -n "$(digest "$T/mm3")" ] && [ "$(digest "$T/mm3")" = "$(digest "$T/mm0")" ] &&
+    grep -q '"split":"entanglement"' "$T/mm3/metrics.jsonl"
+ok $? "the same on 2 threads (MMoE, a probe every 3 steps)"
+
 run $R analyze entanglement "$T/stem" --out "$T/ent"
 [ "$status" -eq 0 ] && grep -q '^shared_emb  *t1 / t2  *-*[0-9.]* ' "$T/out" &&
     grep -q '^t1_emb  *t1 / t2  *not shared (trained by: t1)' "$T/out" &&
