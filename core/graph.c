@@ -564,7 +564,7 @@ int rill_graph_backward(rill_graph *g, rill_step *s, rill_err *err)
     for (int i = g->nnodes - 1; i >= 0; i--) {
         rill_node *n = g->nodes[i];
         if (!n->needs_grad || !n->ops->backward ||
-            (g->only_loss && n->out_kind == RILL_OUT_LOSS && n != g->only_loss))
+            (s->only_loss && n->out_kind == RILL_OUT_LOSS && n != s->only_loss))
             continue;
         double t0 = prof_on() ? rill_now() : 0;
         int rc = n->ops->backward(n, s, err);

@@ -46,8 +46,6 @@ struct rill_graph {
     bool collapsed;           /* inference form: factorised embeddings (MLET) as one table */
     rill_param **table_proj;  /* per table: the matrix an export applies to its rows, or NULL */
     rill_optim default_sparse;  /* for embed nodes that do not name an optimizer */
-    const rill_node *only_loss; /* set: backward runs this loss alone (a probe of one task's
-                                 * gradient; nodes keep no statistics from it) */
 };
 
 int rill_graph_create(rill_graph **g, const rill_schema *schema, rill_err *err);

@@ -51,6 +51,9 @@ typedef struct rill_step {
     uint64_t t;      /* 1-based step number (dropout masks, optimizers) */
     uint64_t seed;
     rill_arena *arena;
+    /* set: a backward that measures one task's gradient (entanglement) and updates nothing:
+     * only this loss node runs, and nodes keep no statistics from it */
+    const rill_node *only_loss;
 } rill_step;
 
 typedef struct rill_node_ops {

@@ -513,7 +513,7 @@ static void backward_part(void *ctx, size_t t0, size_t t1, int worker)
             }
         rill_table_stage(w->clusters, w->ncl, w->cl, w->cl_rows, w->cgrad);
         /* a probe of one task's gradient (entanglement) is not a training step */
-        if (!j->n->g->only_loss && clustering(st, j->s->t) && window_add(st, w, count)) {
+        if (!j->s->only_loss && clustering(st, j->s->t) && window_add(st, w, count)) {
             rill_errf(&j->errs[worker], RILL_ENOMEM, "table '%s': out of memory for the gradient "
                       "window of %zu entities", w->name, w->wn + nu);
             j->failed = 1;

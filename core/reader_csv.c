@@ -182,8 +182,7 @@ static int store(rill_batch *b, int row, const rill_column *c, const value *v, c
         if (c->role == RILL_COL_CAT) {
             if (v->n)
                 cc->val[o++] = rill_hash_text(v->s, v->n);
-        } else if (c->role == RILL_COL_SEQUENCE) {
-            /* every piece is an id: times line up with them one for one */
+        } else {
             size_t k = 0;
             for (size_t i = 0; i <= v->n && v->n; i++)
                 k += i == v->n || v->s[i] == c->sep;
@@ -197,36 +196,19 @@ static int store(rill_batch *b, int row, const rill_column *c, const value *v, c
                 const char *e = memchr(p, c->sep, (size_t)(end - p));
                 if (!e)
                     e = end;
-                if (e == p)
+                /* a sequence's pieces are all ids (its times line up with them one for one);
+                 * a multi-valued column's empty pieces (a|b||c, a trailing |) are no value */
+                if (e == p && c->role == RILL_COL_SEQUENCE)
                     return col_fail(fail, line, v->at, c, "has an empty id at position %u "
                                     "(expected ids split on '%c')", o - cc->off[row] + 1, c->sep);
-                cc->val[o++] = rill_hash_text(p, (size_t)(e - p));
-                p = e + 1;
-            }
-            cc->off[row + 1] = o;
-            if (c->times_col < 0)
-                trim_sequence(cc, row, c->max_length);
-            return 0;
-        } else {
-            size_t k = 0;
-            for (size_t i = 0; i <= v->n; i++)
-                k += i == v->n || v->s[i] == c->sep;
-            if (rill_batch_reserve_cat(b, c->index, k)) {
-                fail->col = (size_t)(v->at - line) + 1;
-                snprintf(fail->what, sizeof fail->what, "out of memory for column %s", c->name);
-                return -1;
-            }
-            const char *p = v->s, *end = v->s + v->n;
-            while (p <= end && v->n) {
-                const char *e = memchr(p, c->sep, (size_t)(end - p));
-                if (!e)
-                    e = end;
-                if (e > p) /* empty pieces (a|b||c, a trailing |) are no value */
+                if (e > p)
                     cc->val[o++] = rill_hash_text(p, (size_t)(e - p));
                 p = e + 1;
             }
         }
         cc->off[row + 1] = o;
+        if (c->role == RILL_COL_SEQUENCE && c->times_col < 0) /* else after its times */
+            trim_sequence(cc, row, c->max_length);
         return 0;
     }
     }

@@ -580,8 +580,10 @@ typedef struct loop {
  *   {"step":T,"split":"entanglement","table":"NAME","tasks":[...],"norm":[...],"cos":[...]}
  * with cos over the pairs (0,1), (0,2), ..., (1,2), ...; null where a task's gradient is 0
  * (its loss does not reach the table) or not finite. */
-static int probe_entanglement(loop *L, rill_node **loss, int nt, rill_step *s, rill_err *err)
+static int probe_entanglement(loop *L, rill_node **loss, int nt, const rill_step *step,
+                              rill_err *err)
 {
+    rill_step probe = *step, *s = &probe;
     rill_graph *g = L->g;
     size_t *nrows = rill_arena_zalloc(s->arena, (size_t)g->ntables * sizeof *nrows);
     float **grads = rill_arena_zalloc(s->arena, (size_t)(nt * g->ntables) * sizeof *grads);
@@ -589,7 +591,7 @@ static int probe_entanglement(loop *L, rill_node **loss, int nt, rill_step *s, r
         return rill_errf(err, RILL_ENOMEM, "out of memory probing the tasks' gradients");
     int rc = RILL_OK;
     for (int k = 0; k < nt && !rc; k++) {
-        g->only_loss = loss[k];
+        probe.only_loss = loss[k];
         rc = rill_graph_backward(g, s, err);
         for (int i = 0; i < g->ntables && !rc; i++) {
             float *const *rows;
@@ -610,7 +612,6 @@ static int probe_entanglement(loop *L, rill_node **loss, int nt, rill_step *s, r
             grads[k * g->ntables + i] = copy;
         }
     }
-    g->only_loss = NULL;
     if (rc)
         return rc;
     for (int i = 0; i < g->ntables; i++) {

@@ -672,6 +672,24 @@ static int open_run_store(rill_graph *g, const char *dir, const store_opts *so, 
 
 /* A finished run for evaluation: its store read-only (the copy at the best evaluation when
  * early stopping kept one), the graph built on it, the dense parameters restored. */
+/* What evaluation and the analyses read: the run's validation part (its own file, or its
+ * share of the data file), or the whole file at path when one is given, in file order. */
+static int open_validation(data_spec *d, const char *path, rill_reader **r, rill_err *err)
+{
+    d->cfg.shuffle = 0;
+    d->cfg.threaded = false;
+    if (path) {
+        d->cfg.path = path;
+        d->cfg.part = RILL_PART_ALL;
+    } else if (d->valid_path) {
+        d->cfg.path = d->valid_path;
+        d->cfg.part = RILL_PART_ALL;
+    } else if (d->valid > 0) {
+        d->cfg.part = RILL_PART_VALID;
+    }
+    return rill_reader_open(r, &d->cfg, err);
+}
+
 static int open_run_for_reading(rill_graph *g, const char *run, uint64_t seed, rill_err *err)
 {
     char dir[4200], probe[4300];
@@ -875,16 +893,7 @@ static int l_evaluate(lua_State *L)
         train_cfg.part = RILL_PART_ALL;
     else if (d.valid > 0)
         train_cfg.part = RILL_PART_TRAIN;
-    if (path) {
-        d.cfg.path = path;
-        d.cfg.part = RILL_PART_ALL;
-    } else if (d.valid_path) {
-        d.cfg.path = d.valid_path;
-        d.cfg.part = RILL_PART_ALL;
-    } else if (d.valid > 0) {
-        d.cfg.part = RILL_PART_VALID;
-    }
-    if ((rc = rill_reader_open(&c.valid, &d.cfg, &err)))
+    if ((rc = open_validation(&d, path, &c.valid, &err)))
         goto done;
     if (predict) {
         c.pred = strcmp(predict, "-") == 0 ? stdout : fopen(predict, "w");
@@ -1366,15 +1375,7 @@ static int l_gates(lua_State *L)
         rc = rill_errf(&err, RILL_ENOMEM, "out of memory");
         goto done;
     }
-    d.cfg.shuffle = 0;
-    d.cfg.threaded = false;
-    if (d.valid_path) {
-        d.cfg.path = d.valid_path;
-        d.cfg.part = RILL_PART_ALL;
-    } else if (d.valid > 0) {
-        d.cfg.part = RILL_PART_VALID;
-    }
-    if ((rc = rill_reader_open(&c.valid, &d.cfg, &err)))
+    if ((rc = open_validation(&d, NULL, &c.valid, &err)))
         goto done;
     const rill_batch *b;
     int got;
@@ -1482,15 +1483,7 @@ static int l_attention(lua_State *L)
                        tcat && tcf < 0 ? tcat : scat);
         goto done;
     }
-    d.cfg.shuffle = 0;
-    d.cfg.threaded = false;
-    if (d.valid_path) {
-        d.cfg.path = d.valid_path;
-        d.cfg.part = RILL_PART_ALL;
-    } else if (d.valid > 0) {
-        d.cfg.part = RILL_PART_VALID;
-    }
-    if ((rc = rill_reader_open(&c.valid, &d.cfg, &err)))
+    if ((rc = open_validation(&d, NULL, &c.valid, &err)))
         goto done;
     w = malloc(1024 * (size_t)Lseq * sizeof *w);
     psum = calloc((size_t)Lseq + 1, sizeof *psum);
