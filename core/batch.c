@@ -304,10 +304,9 @@ void rill_batch_clear(rill_batch *b)
         b->cat[f].off[0] = 0;
 }
 
-int rill_batch_reserve_cat(rill_batch *b, int f, size_t more)
+int rill_batch_reserve_cat(rill_batch *b, int f, size_t used, size_t more)
 {
     rill_catcol *c = &b->cat[f];
-    size_t used = c->off[b->B];
     if (used + more <= c->val_cap)
         return RILL_OK;
     size_t cap = c->val_cap * 2;
@@ -359,7 +358,7 @@ int rill_batch_gather(rill_batch *dst, const rill_batch *src, const uint32_t *pe
             uint32_t r = perm ? perm[from + i] : (uint32_t)(from + i);
             need += sc->off[r + 1] - sc->off[r];
         }
-        if (need > dc->val_cap && rill_batch_reserve_cat(dst, f, need))
+        if (need > dc->val_cap && rill_batch_reserve_cat(dst, f, 0, need))
             return rill_errf(err, RILL_ENOMEM, "out of memory gathering field %s",
                              s->cat_names[f]);
         uint32_t o = 0;

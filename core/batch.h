@@ -127,8 +127,10 @@ typedef struct rill_batch {
 int rill_batch_init(rill_batch *b, const rill_schema *s, int cap, rill_err *err);
 void rill_batch_free(rill_batch *b);
 void rill_batch_clear(rill_batch *b);
-/* Makes room for `more` values in categorical field f; RILL_ENOMEM on failure. */
-int rill_batch_reserve_cat(rill_batch *b, int f, size_t more);
+/* Makes room for `more` values after the first `used` of categorical field f (the values
+ * before the row being filled plus what that row has added so far: a parser passes where
+ * its next value goes); RILL_ENOMEM on failure. */
+int rill_batch_reserve_cat(rill_batch *b, int f, size_t used, size_t more);
 /* dst gets src's rows perm[from .. from+count-1], in that order. */
 int rill_batch_gather(rill_batch *dst, const rill_batch *src, const uint32_t *perm, int from,
                       int count, rill_err *err);

@@ -186,7 +186,7 @@ static int store(rill_batch *b, int row, const rill_column *c, const value *v, c
             size_t k = 0;
             for (size_t i = 0; i <= v->n && v->n; i++)
                 k += i == v->n || v->s[i] == c->sep;
-            if (rill_batch_reserve_cat(b, c->index, k)) {
+            if (rill_batch_reserve_cat(b, c->index, o, k)) {
                 fail->col = (size_t)(v->at - line) + 1;
                 snprintf(fail->what, sizeof fail->what, "out of memory for column %s", c->name);
                 return -1;

@@ -149,7 +149,7 @@ static int parse(rill_batch *b, const char *line, size_t len, uint64_t lineno,
             }
             f = k;
         }
-        if (rill_batch_reserve_cat(b, f, 1)) {
+        if (rill_batch_reserve_cat(b, f, b->cat[f].off[row + 1], 1)) {
             fail->col = (size_t)(t - line) + 1;
             snprintf(fail->what, sizeof fail->what, "out of memory");
             return -1;

@@ -3,6 +3,7 @@
  * and its message; the Frappe sample (skipped when ../shared/data is absent; RILL_SHARED
  * overrides). Temporary files live in a mkdtemp directory removed at the end. */
 #include "reader.h"
+#include "reader_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,56 @@ static void test_parse(void)
        err.msg);
 }
 
+/* Regression: a row whose features cross the field's value capacity (a batch sized for 2
+ * rows holds 2 values per field until it grows) must grow it; the capacity check once counted
+ * only the rows before the current one and wrote past the buffer. */
+static void test_long_rows(void)
+{
+    rill_schema one, ffm;
+    rill_err err = {0};
+    rill_batch b;
+    if (rill_schema_libsvm(&one, 0, false, &err) || rill_schema_libsvm(&ffm, 2, true, &err) ||
+        rill_batch_init(&b, &one, 2, &err)) {
+        printf("Bail out! %s\n", err.msg);
+        exit(1);
+    }
+    char line[4096];
+    int n = 0;
+    n += snprintf(line + n, sizeof line - (size_t)n, "1");
+    for (int i = 0; i < 300; i++)
+        n += snprintf(line + n, sizeof line - (size_t)n, " %d:1", 1000 + i);
+    line[n] = '\n';
+    rill_line_fail fail;
+    int rc1 = rill_format_libsvm.parse(&b, line, (size_t)n, 1, &fail);
+    int rc2 = rill_format_libsvm.parse(&b, line, (size_t)n, 2, &fail);
+    const rill_catcol *c = &b.cat[0];
+    bool vals = rc1 == 0 && rc2 == 0 && b.B == 2 && c->off[1] == 300 && c->off[2] == 600;
+    for (uint32_t k = 0; vals && k < 600; k++)
+        vals = c->val[k] == 1000 + k % 300;
+    ok(vals && c->val_cap >= c->off[2],
+       "libsvm: two rows of 300 features in a batch sized for 2 rows: the values grow their "
+       "buffer (capacity %zu for %u values) and read back", c->val_cap, c->off[b.B]);
+    rill_batch_free(&b);
+
+    if (rill_batch_init(&b, &ffm, 2, &err)) {
+        printf("Bail out! %s\n", err.msg);
+        exit(1);
+    }
+    n = snprintf(line, sizeof line, "0");
+    for (int i = 0; i < 200; i++)
+        n += snprintf(line + n, sizeof line - (size_t)n, " %d:%d:1", i % 2, i);
+    line[n] = '\n';
+    rc1 = rill_format_libsvm.parse(&b, line, (size_t)n, 1, &fail);
+    vals = rc1 == 0 && b.cat[0].off[1] == 100 && b.cat[1].off[1] == 100;
+    for (uint32_t k = 0; vals && k < 100; k++)
+        vals = b.cat[0].val[k] == 2 * k && b.cat[1].val[k] == 2 * k + 1;
+    ok(vals && b.cat[0].val_cap >= 100 && b.cat[1].val_cap >= 100,
+       "libffm: 100 features in each of two fields of a 2-row batch grow the buffers");
+    rill_batch_free(&b);
+    rill_schema_free(&one);
+    rill_schema_free(&ffm);
+}
+
 static void test_frappe(void)
 {
     const char *shared = getenv("RILL_SHARED") ? getenv("RILL_SHARED") : "../shared";
@@ -136,6 +187,7 @@ int main(void)
 {
     tmp_start("svm");
     test_parse();
+    test_long_rows();
     test_frappe();
     return done_testing();
 }
