@@ -81,4 +81,7 @@ clean:
 
 -include $(LIB_OBJS:.o=.d) build/lua/main.d
 
+# make fuzz: libFuzzer targets over the readers, the schema loader, the store and exports
+-include tests/fuzz/fuzz.mk
+
 .PHONY: all deps test check demo bench bench-store ref clean
