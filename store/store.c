@@ -102,7 +102,7 @@ int rill_store_write(rill_store *s, rill_store_write_fn fn, void *ctx, const cha
                 return grc;
             continue;
         }
-        if (rc > 0 || (rc <= MDB_KEYEXIST && rc >= MDB_LAST_ERRCODE))
+        if (rill_is_mdb_code(rc))
             return rill_store_mdb_err(s, rc, what, err);
         return rc; /* RILL_OK, or a Rill error fn (or a guard) already described */
     }
@@ -144,7 +144,7 @@ int rill_store_read(rill_store *s, rill_store_write_fn fn, void *ctx, const char
         g.txn = NULL;
     }
     rill_guard_pop(&g);
-    if (rc > 0 || (rc <= MDB_KEYEXIST && rc >= MDB_LAST_ERRCODE))
+    if (rill_is_mdb_code(rc))
         return rill_store_mdb_err(s, rc, what, err);
     return rc;
 }

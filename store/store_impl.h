@@ -47,6 +47,12 @@ int rill_store_read(rill_store *s, rill_store_write_fn fn, void *ctx, const char
                     rill_err *err);
 /* DIR/run.id := id (a temporary file renamed into place). */
 int rill_write_run_id(const char *dir, const char *id, rill_err *err);
+/* Whether rc is LMDB's (errno values, and its own codes MDB_KEYEXIST..MDB_LAST_ERRCODE) rather
+ * than a Rill code whose message is already in err. */
+static inline bool rill_is_mdb_code(int rc)
+{
+    return rc > 0 || (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE);
+}
 /* An LMDB error as a Rill error naming the store and what was being done. */
 int rill_store_mdb_err(rill_store *s, int rc, const char *what, rill_err *err);
 
