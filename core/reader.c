@@ -833,6 +833,29 @@ void rill_reader_close(rill_reader *r)
     free(r);
 }
 
+/* At the end of a pass: a part without one good line, or with more lines skipped than allowed,
+ * is an error, not an epoch of nothing (or of a few survivors) reported as a success. */
+static int check_pass(const rill_reader *r, rill_err *err)
+{
+    const char *part = r->cfg.part == RILL_PART_VALID   ? " (the validation part)"
+                       : r->cfg.part == RILL_PART_TRAIN ? " (the training part)"
+                                                        : "";
+    uint64_t lines = r->rows, bad = r->bad_seen;
+    if (lines == 0)
+        return rill_errf(err, RILL_EDATA, "%s%s: no examples: the part holds no lines (a smaller "
+                         "validation fraction, or more data?)", r->path, part);
+    if (bad >= lines)
+        return rill_errf(err, RILL_EDATA, "%s%s: no examples: all %" PRIu64 " lines were bad and "
+                         "skipped (the first: %s)", r->path, part, lines, r->first_bad);
+    double max = r->cfg.max_bad > 0 ? r->cfg.max_bad : 0.1;
+    if (bad && max < 1 && (double)bad > max * (double)lines)
+        return rill_errf(err, RILL_EDATA, "%s%s: %" PRIu64 " of %" PRIu64 " lines (%.1f%%) were bad "
+                         "and skipped, more than the %g%% allowed (the data's max_bad); the "
+                         "first: %s", r->path, part, bad, lines, 100.0 * (double)bad / (double)lines,
+                         100 * max, r->first_bad);
+    return RILL_OK;
+}
+
 int rill_reader_next(rill_reader *r, const rill_batch **batch, rill_err *err)
 {
     *batch = NULL;
@@ -862,6 +885,8 @@ int rill_reader_next(rill_reader *r, const rill_batch **batch, rill_err *err)
     /* first_bad is written once per epoch, before the slot that counts it was published. */
     if (s->bad_end && !*r->first_bad_seen)
         r->first_bad_seen = r->first_bad;
+    if (s->rc == 0 && (s->rc = check_pass(r, &s->err)) != 0)
+        s->err.code = s->rc;
     if (s->rc <= 0) {
         r->term = true;
         r->term_rc = s->rc;

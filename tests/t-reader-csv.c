@@ -290,6 +290,7 @@ static void test_bad(void)
                                              "1,1,1\n1,0,1,1,a,b,1\n");
     rill_reader_cfg cfg = cfg_for(path);
     cfg.on_bad_line = RILL_BAD_SKIP;
+    cfg.max_bad = 1; /* 2 of 4 bad: past the default share */
     rill_reader *r;
     rill_err err = {0};
     const rill_batch *b;

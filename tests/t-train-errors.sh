@@ -1,0 +1,67 @@
+#!/bin/sh
+# Training that cannot succeed stops with an error instead of reporting a success:
+#   - a learning rate that makes the loss diverge (non-finite, or a hundred times the lowest
+#     smoothed loss) names the step and the node where the values first blew up;
+#   - skip mode on a file of nothing but bad lines, or with more bad lines than allowed;
+#   - a prefilled table larger than the free disk is refused before anything is written.
+cd "$(dirname "$0")/.." || exit 1
+. tests/tap.sh
+# fails_after NAME NEEDLE CMD...: CMD exits 1 and its last line of stderr (after the progress
+# lines) is "rill: ..." saying NEEDLE
+fails_after() {
+    name=$1 needle=$2
+    shift 2
+    run "$@"
+    [ "$status" -eq 1 ] && tail -n 1 "$T/err" | grep -q '^rill: ' && grep -qF -- "$needle" "$T/err"
+    ok $? "$name: exit 1 with '$needle'" || { echo "#   status $status, stderr:"; diag "$T/err"; }
+}
+
+F=$T/data.tsv
+run $R gen criteo --rows 20000 --seed 3 --max-cardinality 2000 --out "$F"
+ok $status "gen: 20,000 rows" || diag "$T/err"
+SET="--data $F --set embed.buckets=65536 --set mlp.bottom=32 --set mlp.top=32 --set train.epochs=3 --threads 2"
+
+# shellcheck disable=SC2086
+fails_after "dense lr 1e6 (NaN)" "training diverged at step" $R train pipelines/dlrm.lua $SET --set train.lr=1e6 --run "$T/d1"
+grep -q "values first blow up in node '" "$T/err"
+ok $? "... and names the node where the values first blew up" || diag "$T/err"
+# shellcheck disable=SC2086
+fails_after "embedding lr 1e6 (finite, huge)" "over 100 times the lowest smoothed loss" $R train pipelines/dlrm.lua $SET --set embed.lr=1e6 --run "$T/d2"
+grep -q "node 'emb' (embed) at pipelines/dlrm.lua:" "$T/err"
+ok $? "... in the embedding node" || diag "$T/err"
+# shellcheck disable=SC2086
+run $R train pipelines/dlrm.lua $SET --run "$T/d3"
+ok $status "the default learning rates train" || diag "$T/err"
+
+cat >"$T/skip.lua" <<'LUA'
+local rill = require "rill"
+local cfg = rill.config{ data = "x", bad = "error", prefill = false, buckets = 1000 }
+local data = rill.data.criteo{ path = cfg.data, valid = 0.1, on_bad_line = cfg.bad }
+local g = rill.graph(data)
+local ids = g:encode_hash{ fields = data.categorical, buckets = cfg.buckets }
+local emb = g:embed{ ids, dim = 4, pooling = "sum", prefill = cfg.prefill }
+local logit = g:tower{ g:interact_concat{ emb }, sizes = {} }
+g:loss_bce{ logit }
+return rill.train{ graph = g, data = data, epochs = 1, batch = 64 }
+LUA
+i=0
+while [ $i -lt 500 ]; do echo x; i=$((i + 1)); done >"$T/bad.tsv"
+fails "500 bad lines, skipped" "bad.tsv (the training part): no examples: all 450 lines were bad" \
+    $R train "$T/skip.lua" --data "$T/bad.tsv" --set bad=skip --run "$T/s1"
+head -n 1000 "$F" >"$T/mixed.tsv"
+head -n 400 "$T/bad.tsv" >>"$T/mixed.tsv"
+sed -n 1001,2000p "$F" >>"$T/mixed.tsv"
+fails_after "400 bad lines in 2,400, skipped" "were bad and skipped, more than the 10% allowed" \
+    $R train "$T/skip.lua" --data "$T/mixed.tsv" --set bad=skip --run "$T/s2"
+head -n 2000 "$F" >"$T/mixed.tsv"
+head -n 100 "$T/bad.tsv" >>"$T/mixed.tsv"
+head -n 2000 "$F" >>"$T/mixed.tsv"
+run $R train "$T/skip.lua" --data "$T/mixed.tsv" --set bad=skip --run "$T/s3"
+ok $status "100 bad lines in 4,100, skipped: trains" || diag "$T/err"
+
+fails "a prefilled table of 2^40 rows" "would write about" \
+    $R train "$T/skip.lua" --data "$F" --set prefill=true --set buckets=1099511627776 --run "$T/p1"
+size=$(stat -c %s "$T/p1/store.mdb" 2>/dev/null || echo 0)
+[ "$size" -lt 10000000 ]
+ok $? "... before writing it (store.mdb is $size bytes)"
+done_testing
