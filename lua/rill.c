@@ -71,6 +71,18 @@ static int close_checked(FILE *f)
     return bad ? EIO : 0;
 }
 
+/* Puts "path: " in front of err's message: the core says that a write failed, not which file
+ * the command line named */
+static void prefix_path(rill_err *err, const char *path)
+{
+    char msg[sizeof err->msg];
+    memcpy(msg, err->msg, sizeof msg);
+    msg[sizeof msg - 1] = 0;
+    int n = snprintf(err->msg, sizeof err->msg, "%.200s: ", path);
+    if (n > 0 && (size_t)n < sizeof err->msg)
+        snprintf(err->msg + n, sizeof err->msg - (size_t)n, "%s", msg);
+}
+
 /* ---- Lua values to rill_value ---- */
 
 static int to_value(lua_State *L, int idx, rill_value *out, char *msg, size_t cap,
@@ -978,6 +990,8 @@ static int l_evaluate(lua_State *L)
         fcp = &fc;
     }
     rc = rill_evaluate(g, c.valid, c.pred, fcp, &res, &err);
+    if (rc && c.pred && c.pred != stdout && ferror(c.pred))
+        prefix_path(&err, predict);
     if (!rc && c.pred && c.pred != stdout) {
         int e = close_checked(c.pred); /* a full disk shows here, not in the writes */
         c.pred = NULL;
@@ -1035,6 +1049,8 @@ static int write_generated(const char *out, generator_fn gen, const void *cfg, r
     if (!f)
         return rill_errf(err, RILL_EIO, "%s: cannot write: %s", out, strerror(errno));
     int rc = gen(cfg, f, err);
+    if (rc && !to_stdout && ferror(f))
+        prefix_path(err, out);
     if (!to_stdout) {
         int e = close_checked(f);
         if (e && !rc)
@@ -2181,6 +2197,7 @@ static int l_mkdtemp(lua_State *L)
 static int l_spawn(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2); /* the options at 2 (maybe nil), whatever is pushed after */
     int argc = (int)lua_rawlen(L, 1);
     if (argc < 1 || argc > 4096)
         return luaL_error(L, "core.spawn: argv must be a list of 1 to 4096 strings, got %d", argc);
