@@ -512,6 +512,9 @@ local run_files = { ["store.mdb"] = true, ["store.mdb-lock"] = true, ["store.mdb
 -- run's (a mistyped --run naming a data or source directory) unless --force. An earlier run
 -- (store.mdb) is trained anew as before, and an empty directory is fine.
 local function check_run_dir(run)
+  if core.file_type(run) == "file" then
+    error(string.format("%s is a file, not a run directory: choose another --run DIR", run), 0)
+  end
   local names = core.dir_entries(run)
   if not names then return end
   local other = {}
