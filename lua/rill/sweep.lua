@@ -510,9 +510,9 @@ function M.report(sw, out, runs, variants, seeds, path)
     end
     local list = {}
     for _, k in ipairs(order) do list[#list + 1] = series[k] end
-    core.write_file(out .. "/plot.svg", plot.lines{ title = (sw.title or path) .. ": " .. metric, xlabel = x, ylabel = metric,
-                        logx = sw.logx, series = list })
-    f:close()
+    core.write_file(out .. "/plot.svg", plot.lines{ title = (sw.title or path) .. ": " .. metric,
+                                                    xlabel = x, ylabel = metric, logx = sw.logx,
+                                                    series = list })
   end
   print(table.concat(md, "\n"))
   return 0
