@@ -2314,8 +2314,8 @@ static int l_gen_criteo_truth(lua_State *L)
                         .interaction = inter, .entity_clusters = (uint64_t)ecl};
     rc = mem ? rill_gen_criteo_truth(&cfg, mem, z, z1, &err)
              : rill_errf(&err, RILL_ENOMEM, "rill.gen_criteo_truth: out of memory");
-    if (mem)
-        fclose(mem);
+    if (mem && fclose(mem) != 0 && !rc) /* text is complete only after a good close */
+        rc = rill_errf(&err, RILL_ENOMEM, "rill.gen_criteo_truth: out of memory");
     if (!rc) {
         const char *p = text;
         for (long i = 0; i < rows; i++) {

@@ -506,7 +506,7 @@ end
 local run_files = { ["store.mdb"] = true, ["store.mdb-lock"] = true, ["store.mdb.tmp"] = true,
                     lock = true, best = true, ["metrics.jsonl"] = true, ["timing.jsonl"] = true,
                     ["meta.lua"] = true, ["pipeline.lua"] = true, ["summary.lua"] = true,
-                    ["eval.lua"] = true, analysis = true }
+                    ["eval.lua"] = true, analysis = true, ["run.id"] = true, ["run.id.tmp"] = true }
 
 -- rill train writes over RUN's files: refuse a directory that holds other files than a
 -- run's (a mistyped --run naming a data or source directory) unless --force. An earlier run
