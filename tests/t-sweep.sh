@@ -3,7 +3,7 @@
 # directory, a data file and settings with hostile names (spaces, quotes, ;, $(...), `...`, a
 # newline, a leading -) reach bin/rill as written, and nothing in them is ever executed; two
 # runs at a time (parallel = 2) both finish; a failing command is reported with its exit
-# status and the run's log.
+# status and the run's log; Ctrl-C stops the sweep after the run under way.
 cd "$(dirname "$0")/.." || exit 1
 . tests/tap.sh
 
@@ -67,6 +67,32 @@ run $R sweep "$T/sweep-bad.lua"
     grep -q -- '--min-count 1;touch PWNED6' "$T/bad out/runs/embed.dim_4_s1.log"
 ok $? "sweep: a failing command is reported with its exit status and the run's log" ||
     { diag "$T/err"; diag "$T/bad out/runs/embed.dim_4_s1.log"; }
+
+# Ctrl-C (SIGINT to the sweep alone here): the run under way ends, no other starts, exit 130
+# (each run takes about 2 s; the signal comes as soon as the first has started)
+$R gen criteo --rows 100000 --seed 5 --out "$T/long.tsv" || exit 1
+cat >"$T/sweep-int.lua" <<LUA
+return {
+  base = "pipelines/dlrm.lua", data = "$T/long.tsv", frequency = false, out = "$T/int",
+  set = { ["train.epochs"] = 2, ["train.batch"] = 256, ["embed.buckets"] = 4096,
+          ["mlp.bottom"] = 32, ["mlp.top"] = 32 },
+  grid = { ["embed.dim"] = { 4, 6, 8 } }, threads = 1,
+}
+LUA
+$R sweep "$T/sweep-int.lua" >"$T/int.out" 2>"$T/int.err" &
+pid=$!
+i=0
+while ! grep -q '^\[1/3\]' "$T/int.err" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kill -INT "$pid"
+wait "$pid"
+status=$?
+[ "$status" -eq 130 ] && grep -q 'sweep interrupted: 2 of 3 runs not started' "$T/int.err" &&
+    [ -s "$T/int/runs/embed.dim_4_s1/eval.lua" ] && [ ! -e "$T/int/runs/embed.dim_6_s1" ]
+ok $? "sweep: Ctrl-C lets the run under way finish, starts no other, exit 130" ||
+    { echo "#   status $status"; diag "$T/int.err"; }
+run $R sweep "$T/sweep-int.lua"
+[ "$status" -eq 0 ] && grep -q '3 runs, 2 to do' "$T/err" && [ "$(wc -l <"$T/int/results.csv")" -eq 4 ]
+ok $? "sweep after Ctrl-C: the next call does the other two" || diag "$T/err"
 
 [ -z "$(find . "$T" "$T/$H" -maxdepth 1 -name 'PWNED*')" ]
 ok $? "sweep: nothing in the names was run (no PWNED marker)" || find . "$T" -maxdepth 2 -name 'PWNED*' | diag
