@@ -209,6 +209,13 @@ run $R run "$T/notrain.lua"
 [ "$status" -eq 0 ] && [ ! -s "$T/err" ]
 ok $? "run of the same script: exit 0, no complaint" || diag "$T/err"
 
+run $R export "$RUN" --out "$T/exp"
+ok $? "export of the run" || diag "$T/err"
+printf 'local rill = require "rill"\nlocal g = rill.graph\n' >"$T/exp/pipeline.lua"
+fails "predict with an export whose pipeline never calls rill.train" \
+    "$T/exp/pipeline.lua: the script built no model to predict with (rill.train was never called)" \
+    $R predict "$T/exp" --data "$F"
+
 # --run DIR that holds other files than a run's: refused unless --force
 $R help | grep -q -- '\[--force\]' && $R help | grep -q 'refused unless --force'
 ok $? "help: documents train --force"
