@@ -76,11 +76,14 @@ static int close_checked(FILE *f)
 static void prefix_path(rill_err *err, const char *path)
 {
     char msg[sizeof err->msg];
-    memcpy(msg, err->msg, sizeof msg);
-    msg[sizeof msg - 1] = 0;
-    int n = snprintf(err->msg, sizeof err->msg, "%.200s: ", path);
-    if (n > 0 && (size_t)n < sizeof err->msg)
-        snprintf(err->msg + n, sizeof err->msg - (size_t)n, "%s", msg);
+    size_t cap = sizeof err->msg, p = strnlen(path, 200), m = strnlen(err->msg, cap - 1);
+    memcpy(msg, err->msg, m);
+    memcpy(err->msg, path, p);
+    memcpy(err->msg + p, ": ", 2);
+    if (m > cap - 1 - (p + 2)) /* the end of the core's message goes, not the path */
+        m = cap - 1 - (p + 2);
+    memcpy(err->msg + p + 2, msg, m);
+    err->msg[p + 2 + m] = 0;
 }
 
 /* ---- Lua values to rill_value ---- */

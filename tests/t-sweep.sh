@@ -82,7 +82,7 @@ LUA
 $R sweep "$T/sweep-int.lua" >"$T/int.out" 2>"$T/int.err" &
 pid=$!
 i=0
-while ! grep -q '^\[1/3\]' "$T/int.err" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q '^\[1/3\]' "$T/int.err" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 kill -INT "$pid"
 wait "$pid"
 status=$?
