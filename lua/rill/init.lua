@@ -236,9 +236,10 @@ local function split_args(kind, t, level)
     elseif type(v) == "table" then
       -- an empty list would add no input at all: a list built by a loop that found nothing,
       -- which the node would otherwise be built without
-      if next(v) == nil then
-        fail(level + 1, "g:%s%s: input %d is an empty list, expected a node or a list of nodes",
-             kind, name and (" '" .. name .. "'") or "", i)
+      if v[1] == nil then
+        fail(level + 1, "g:%s%s: input %d is %s, expected a node or a list of nodes", kind,
+             name and (" '" .. name .. "'") or "", i,
+             next(v) == nil and "an empty list" or "a table without a list of nodes")
       end
       for j, x in ipairs(v) do
         if not is_node(x) then

@@ -32,7 +32,9 @@
 --   parallel = 1,                        runs at a time (2: two, one thread each)
 --   threads = 2,                         threads per run when parallel = 1
 -- A run whose evaluation is already there is not run again, so an interrupted sweep picks
--- up where it stopped.
+-- up where it stopped. Ctrl-C lets the runs under way end (they get it too and checkpoint),
+-- starts no other, writes the results so far and exits with status 130. The runs are started
+-- without a shell (core.spawn: argument lists), so names and settings reach bin/rill as written.
 
 local core = require "rill.core"
 local plot = require "rill.plot"
