@@ -65,7 +65,8 @@ return function(o)
   if not ids or ids < 1000 or not rows or rows < 10000 then
     error("--ids and --rows: whole numbers (at least 1000 and 10000)", 0)
   end
-  os.execute("mkdir -p data runs")
+  core.mkdir("data")
+  core.mkdir("runs")
   local file = string.format("data/bench-store-%d-%d.tsv", rows, ids)
   if not exists(file) then
     io.stderr:write(string.format("generating %s rows of Zipf(1.05) ids over %s into %s\n",
@@ -84,7 +85,7 @@ return function(o)
   local res = {}
   for _, case in ipairs{ { "all cached", 0 }, { "cache 1/8", table_bytes // 8 } } do
     local run = "runs/bench-store"
-    os.execute("rm -rf " .. run)
+    core.remove_tree(run)
     io.stderr:write(string.format("%s: creating the table in the store and training...\n", case[1]))
     local r = big_table(file, ids, case[2], run)
     res[#res + 1] = r
@@ -100,7 +101,7 @@ return function(o)
                                   "", r.checkpoints, commas(r.checkpoint_rows_total / per),
                                   gib(r.checkpoint_bytes_total / per), r.checkpoint_seconds_total / per,
                                   commas(r.table_rows))
-    os.execute("rm -rf " .. run)
+    core.remove_tree(run)
   end
   out[#out + 1] = string.format("  throughput with 1/8 cached: %.0f%% of all cached (%.0f%% without checkpoints; target: at least 50%%)",
                                 100 * res[2].examples_per_s / res[1].examples_per_s,
@@ -113,7 +114,7 @@ return function(o)
     io.stderr:write(string.format("DLRM with %s tables...\n", how))
     speeds[how] = dlrm(dfile, how, "runs/bench-store-dlrm").examples_per_s
   end
-  os.execute("rm -rf runs/bench-store-dlrm")
+  core.remove_tree("runs/bench-store-dlrm")
   out[#out + 1] = string.format("  DLRM (rill bench dlrm's model, 1 epoch): plain arrays %s examples/s, RAM tables %s, store %s",
                                 commas(speeds.plain), commas(speeds.ram), commas(speeds.store))
   local d = 100 * (speeds.store / speeds.plain - 1)

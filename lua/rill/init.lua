@@ -234,6 +234,13 @@ local function split_args(kind, t, level)
                       .. "interaction (interact_dot, interact_fm, interact_cross) takes them, "
                       .. "one per set, and averages", kind, name and (" '" .. name .. "'") or "", i, #v)
     elseif type(v) == "table" then
+      -- an empty list would add no input at all: a list built by a loop that found nothing,
+      -- which the node would otherwise be built without
+      if v[1] == nil then
+        fail(level + 1, "g:%s%s: input %d is %s, expected a node or a list of nodes", kind,
+             name and (" '" .. name .. "'") or "", i,
+             next(v) == nil and "an empty list" or "a table without a list of nodes")
+      end
       for j, x in ipairs(v) do
         if not is_node(x) then
           fail(level + 1, "g:%s%s: input %d.%d is a %s, expected a node", kind,
@@ -487,11 +494,41 @@ local function read_file(path)
   return s
 end
 
-local function write_file(path, text)
-  local f, msg = io.open(path, "wb")
-  if not f then error("cannot write " .. path .. ": " .. tostring(msg), 0) end
-  f:write(text)
-  f:close()
+-- every write checked: an error names the file and the OS error ("cannot write
+-- runs/x/summary.lua: No space left on device (the disk is full)")
+local write_file = core.write_file
+
+-- a copy people read (RUN/pipeline.lua, RUN/meta.lua): written when it is not there as it is
+local function write_copy(path, text)
+  if read_file(path) ~= text then write_file(path, text) end
+end
+
+-- What a run directory may hold (a failed start leaves some of these without store.mdb).
+local run_files = { ["store.mdb"] = true, ["store.mdb-lock"] = true, ["store.mdb.tmp"] = true,
+                    lock = true, best = true, ["metrics.jsonl"] = true, ["timing.jsonl"] = true,
+                    ["meta.lua"] = true, ["pipeline.lua"] = true, ["summary.lua"] = true,
+                    ["eval.lua"] = true, analysis = true, ["run.id"] = true, ["run.id.tmp"] = true }
+
+-- rill train writes over RUN's files: refuse a directory that holds other files than a
+-- run's (a mistyped --run naming a data or source directory) unless --force. An earlier run
+-- (store.mdb) is trained anew as before, and an empty directory is fine.
+local function check_run_dir(run)
+  if core.file_type(run) == "file" then
+    error(string.format("%s is a file, not a run directory: choose another --run DIR", run), 0)
+  end
+  local names = core.dir_entries(run)
+  if not names then return end
+  local other = {}
+  for _, n in ipairs(names) do
+    if n == "store.mdb" then return end
+    if not run_files[n] then other[#other + 1] = n end
+  end
+  if #other == 0 then return end
+  table.sort(other)
+  local shown = table.concat(other, ", ", 1, math.min(#other, 5)) .. (#other > 5 and ", ..." or "")
+  error(string.format("%s exists and is not a Rill run directory (no store.mdb; it holds %s): "
+                      .. "training would write over files there; choose another --run DIR, or "
+                      .. "pass --force to train there anyway", run, shown), 0)
 end
 
 local function quote(s) return string.format("%q", s) end
@@ -559,6 +596,7 @@ rill.format_metrics = fmt_metrics
 -- `rill eval` / `rill predict` reads the run's parameters and evaluates.
 function rill.train(t)
   local w = where(2)
+  cli().trained = true -- bin/rill: the script did call rill.train
   if type(t) ~= "table" then fail(2, "rill.train takes a table of settings") end
   if getmetatable(t.graph) ~= Graph then fail(2, "rill.train: 'graph' must be a graph from rill.graph(data)") end
   local spec = reader_spec(t.data, 2)
@@ -611,8 +649,10 @@ function rill.train(t)
   local pipeline = c.script and read_file(c.script)
   if c.mode == "resume" then
     opts.resume = true
+    pipeline = c.pipeline -- the text kept in the store, not a file
   else
     opts.meta = { pipeline = pipeline, settings = meta_text(c) }
+    if run and not c.force then check_run_dir(run) end
   end
   if c.profile then core.gemm_record(true) end -- rill bench: count the GEMMs of training
   local r = core_call(w, core.train, t.graph.core, spec, opts, w)
@@ -632,6 +672,9 @@ function rill.train(t)
   if pipeline and run and c.mode ~= "resume" then
     write_file(run .. "/pipeline.lua", pipeline)
     write_file(run .. "/meta.lua", meta_text(c))
+  elseif pipeline and run and c.settings then
+    write_copy(run .. "/pipeline.lua", pipeline)
+    write_copy(run .. "/meta.lua", c.settings)
   end
   if c.profile then
     core.gemm_record(false)
