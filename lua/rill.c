@@ -468,6 +468,7 @@ static int read_data_spec(rill_args *a, const rill_schema *schema, int batch, ui
     static const char *const formats[] = {"criteo", "csv", "libsvm", NULL};
     const char *path;
     long shuffle, max_line;
+    double max_bad;
     int split, on_bad, format;
     bool threaded;
     int rc;
@@ -479,6 +480,7 @@ static int read_data_spec(rill_args *a, const rill_schema *schema, int batch, ui
         (rc = rill_args_enum(a, "split", splits, 0, &split, err)) ||
         (rc = rill_args_int(a, "shuffle", 100000, 0, 1L << 26, &shuffle, err)) ||
         (rc = rill_args_enum(a, "on_bad_line", bad, 0, &on_bad, err)) ||
+        (rc = rill_args_num(a, "max_bad", 0.1, 1e-9, 1.0, &max_bad, err)) ||
         (rc = rill_args_int(a, "max_line", 1 << 20, 64, 1L << 30, &max_line, err)) ||
         (rc = rill_args_bool(a, "threaded", true, &threaded, err)))
         return rc;
@@ -494,7 +496,8 @@ static int read_data_spec(rill_args *a, const rill_schema *schema, int batch, ui
                                .part = d->valid > 0 ? RILL_PART_TRAIN : RILL_PART_ALL,
                                .valid_fraction = d->valid, .split = split, .split_seed = seed,
                                .batch = batch, .shuffle = (int)shuffle, .seed = seed,
-                               .on_bad_line = on_bad, .max_line = (size_t)max_line,
+                               .on_bad_line = on_bad, .max_bad = max_bad,
+                               .max_line = (size_t)max_line,
                                .threaded = threaded};
     return rill_args_check_unused(a, err);
 }
@@ -628,6 +631,7 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
         (rc = rill_args_int(o, "decay_steps", 10000, 1, 1L << 40, &t->schedule.decay_steps, err)) ||
         (rc = rill_args_num(o, "min_lr_scale", 0.0, 0.0, 1.0, &t->schedule.min_scale, err)) ||
         (rc = rill_args_num(o, "clip_norm", 0.0, 0.0, 1e12, &t->clip_norm, err)) ||
+        (rc = rill_args_num(o, "diverge", 100.0, 0.0, 1e30, &t->diverge, err)) ||
         (rc = rill_args_int(o, "eval_every", 0, 0, 1L << 40, &t->eval_every, err)) ||
         (rc = rill_args_int(o, "early_stop", 0, 0, 1000000, &patience, err)) ||
         (rc = rill_args_num(o, "min_delta", 0.0, 0.0, 1.0, &t->min_delta, err)) ||
@@ -644,6 +648,8 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
     so->meta = (rill_value *)rill_args_get(o, "meta");
     if ((rc = rill_args_str(o, "init_from", NULL, &so->init_from, err)))
         return rc;
+    if (t->diverge == 0)
+        t->diverge = -1; /* diverge = 0: never on a finite loss */
     t->patience = (int)patience;
     t->epochs = (int)epochs;
     t->seed = (uint64_t)seed;

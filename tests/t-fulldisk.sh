@@ -132,20 +132,45 @@ run $R resume "$RUN"
 [ "$status" -eq 0 ] && cmp -s "$RUN/pipeline.lua" pipelines/dlrm.lua
 ok $? "resume: writes the missing RUN/pipeline.lua, the pipeline the run was made with" || diag "$T/err"
 
-# ---- training that fills the disk (the checkpoint's side is the core's)
+# ---- training that fills the disk: the message says so and names the last checkpoint, which
+# is intact: the run moved to a larger disk resumes to the uninterrupted run's parameters
 
 umount "$DISK" && mounted=
-if mount -t tmpfs -o size=300k tmpfs "$DISK" 2>/dev/null; then
+TRAIN="--set train.epochs=3 --set embed.buckets=4096 --set mlp.bottom=8 --set mlp.top=8
+       --set train.batch=256 --checkpoint-every 2 --threads 2"
+$R gen criteo --rows 3000 --seed 4 --out "$T/big.tsv"
+# shellcheck disable=SC2086
+run $R train pipelines/dlrm.lua --data "$T/big.tsv" $TRAIN --run "$T/ref"
+ok $status "the uninterrupted run (on the large disk)" || diag "$T/err"
+ref=$($R inspect "$T/ref" --digest | sed -n 's/^digest: //p')
+filled=
+for size in 500k 700k 900k 1200k 1600k; do # room for a first checkpoint, not for the run
+    mount -t tmpfs -o size=$size tmpfs "$DISK" 2>/dev/null || break
     mounted=1
-    $R gen criteo --rows 3000 --seed 4 --out "$T/big.tsv"
-    run $R train pipelines/dlrm.lua --data "$T/big.tsv" --set train.epochs=1 --set embed.buckets=4096 \
-        --set mlp.bottom=8 --set mlp.top=8 --set train.batch=256 --checkpoint-every 1 --run "$DISK/run"
-    [ "$status" -eq 1 ] && grep -q '^rill: .*'"$DISK/run" "$T/err"
-    ok $? "training on a disk that fills: exit status 1 and a message naming the run, no crash" ||
+    # shellcheck disable=SC2086
+    run $R train pipelines/dlrm.lua --data "$T/big.tsv" $TRAIN --run "$DISK/run"
+    if [ "$status" -ne 0 ] && grep -q 'the last checkpoint (step' "$T/err"; then
+        filled=$size
+        break
+    fi
+    umount "$DISK" && mounted=
+done
+if [ -n "$filled" ]; then
+    step=$(sed -n 's/.*the last checkpoint (step \([0-9]*\)) is intact.*/\1/p' "$T/err")
+    [ "$status" -eq 1 ] && grep -q "^rill: .*$DISK/run/store.mdb: writing a checkpoint: .*the disk is full; the last checkpoint (step $step) is intact: free space and run rill resume $DISK/run" "$T/err"
+    ok $? "training on a $filled disk that fills: exit 1, 'the disk is full', the last checkpoint (step $step) is intact, resume" ||
         { echo "#   status $status"; diag "$T/err"; }
-    grep -q 'disk is full' "$T/err" && grep -q 'resume' "$T/err"
-    todo $? "training on a disk that fills: says the disk is full and that the run can be resumed" \
-        "core message" || diag "$T/err"
+    run $R inspect "$DISK/run" --check
+    ok $status "... and the store on the full disk checks whole at step $step" || diag "$T/err"
+    cp -r "$DISK/run" "$T/moved"
+    run $R resume "$T/moved"
+    got=$($R inspect "$T/moved" --digest | sed -n 's/^digest: //p')
+    [ "$status" -eq 0 ] && [ -n "$ref" ] && [ "$got" = "$ref" ]
+    ok $? "... moved to a larger disk, it resumes to the uninterrupted run's digest ($got)" ||
+        { echo "#   status $status, digests $got and $ref"; diag "$T/err"; }
+elif [ -n "$mounted" ] || mount -t tmpfs -o size=1m tmpfs "$DISK" 2>/dev/null; then
+    mounted=1
+    ok 1 "no tmpfs size from 500k to 1600k let a first checkpoint through and stopped the run"
 else
     skip "a second tmpfs could not be mounted"
 fi

@@ -35,14 +35,17 @@ ok $status "the default learning rates train" || diag "$T/err"
 
 cat >"$T/skip.lua" <<'LUA'
 local rill = require "rill"
-local cfg = rill.config{ data = "x", bad = "error", prefill = false, buckets = 1000 }
-local data = rill.data.criteo{ path = cfg.data, valid = 0.1, on_bad_line = cfg.bad }
+local cfg = rill.config{ data = "x", bad = "error", max_bad = 0.1, prefill = false, buckets = 1000,
+                         lr = 0.1, diverge = 100 }
+local data = rill.data.criteo{ path = cfg.data, valid = 0.1, on_bad_line = cfg.bad,
+                               max_bad = cfg.max_bad }
 local g = rill.graph(data)
 local ids = g:encode_hash{ fields = data.categorical, buckets = cfg.buckets }
-local emb = g:embed{ ids, dim = 4, pooling = "sum", prefill = cfg.prefill }
+local emb = g:embed{ ids, dim = 4, pooling = "sum", prefill = cfg.prefill,
+                     optim = rill.rowwise_adagrad{ lr = cfg.lr } }
 local logit = g:tower{ g:interact_concat{ emb }, sizes = {} }
 g:loss_bce{ logit }
-return rill.train{ graph = g, data = data, epochs = 1, batch = 64 }
+return rill.train{ graph = g, data = data, epochs = 1, batch = 64, diverge = cfg.diverge }
 LUA
 i=0
 while [ $i -lt 500 ]; do echo x; i=$((i + 1)); done >"$T/bad.tsv"
@@ -53,11 +56,18 @@ head -n 400 "$T/bad.tsv" >>"$T/mixed.tsv"
 sed -n 1001,2000p "$F" >>"$T/mixed.tsv"
 fails_after "400 bad lines in 2,400, skipped" "were bad and skipped, more than the 10% allowed" \
     $R train "$T/skip.lua" --data "$T/mixed.tsv" --set bad=skip --run "$T/s2"
+run $R train "$T/skip.lua" --data "$T/mixed.tsv" --set bad=skip --set max_bad=0.2 --run "$T/s2b"
+ok $status "... trains when the pipeline allows 20% (max_bad = 0.2)" || diag "$T/err"
 head -n 2000 "$F" >"$T/mixed.tsv"
 head -n 100 "$T/bad.tsv" >>"$T/mixed.tsv"
 head -n 2000 "$F" >>"$T/mixed.tsv"
 run $R train "$T/skip.lua" --data "$T/mixed.tsv" --set bad=skip --run "$T/s3"
 ok $status "100 bad lines in 4,100, skipped: trains" || diag "$T/err"
+
+fails_after "embedding lr 1e6 in a small model" "training diverged" \
+    $R train "$T/skip.lua" --data "$F" --set lr=1e6 --run "$T/d4"
+run $R train "$T/skip.lua" --data "$F" --set lr=1e6 --set diverge=0 --run "$T/d5"
+ok $status "... trains to the end with diverge = 0 (the check off)" || diag "$T/err"
 
 fails "a prefilled table of 2^40 rows" "would write about" \
     $R train "$T/skip.lua" --data "$F" --set prefill=true --set buckets=1099511627776 --run "$T/p1"

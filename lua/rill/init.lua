@@ -80,10 +80,11 @@ rill.data = {}
 
 -- the reader settings of a data description, without the column lists and schema
 local data_keys = { "path", "format", "valid", "valid_path", "split", "shuffle",
-                    "on_bad_line", "max_line", "threaded" }
+                    "on_bad_line", "max_bad", "max_line", "threaded" }
 
 -- rill.data.criteo{ path =, valid = 0.1 | valid_path =, split = "tail"|"hash",
---                   shuffle = rows, on_bad_line = "error"|"skip", max_line = bytes }
+--                   shuffle = rows, on_bad_line = "error"|"skip", max_bad = 0.1 (with skip: the
+--                   largest share of bad lines a pass may skip), max_line = bytes }
 -- The result lists the columns (labels, numeric, categorical) for encode nodes.
 function rill.data.criteo(t)
   if type(t) ~= "table" then fail(2, "rill.data.criteo takes a table, e.g. rill.data.criteo{ path = 'train.tsv' }") end
@@ -95,7 +96,7 @@ function rill.data.criteo(t)
     for _, dk in ipairs(data_keys) do known = known or k == dk end
     if not known or k == "format" then
       fail(2, "rill.data.criteo: unknown setting '%s' (known: path, valid, valid_path, split, "
-              .. "shuffle, on_bad_line, max_line, threaded)", tostring(k))
+              .. "shuffle, on_bad_line, max_bad, max_line, threaded)", tostring(k))
     end
   end
   local d = copy(t)
@@ -117,7 +118,7 @@ local function described(what, t, schema, format, level)
     for _, dk in ipairs(data_keys) do known = known or (k == dk and k ~= "format") end
     if not known then
       fail(level + 1, "rill.data.%s: unknown setting '%s' (known: path, %svalid, valid_path, split, "
-              .. "shuffle, on_bad_line, max_line, threaded)", what, tostring(k), what == "csv" and "schema, " or "")
+              .. "shuffle, on_bad_line, max_bad, max_line, threaded)", what, tostring(k), what == "csv" and "schema, " or "")
     end
   end
   local d = copy(t)
@@ -589,6 +590,8 @@ rill.format_metrics = fmt_metrics
 -- rill.train{ graph =, data =, epochs = 1, batch = 2048, optim = rill.adam{ lr = 1e-3 },
 --             warmup =, decay = "none"|"linear"|"cosine"|"exp", decay_start =, decay_steps =,
 --             min_lr_scale =, clip_norm =, eval_every =, early_stop = patience, min_delta =,
+--             diverge = 100 (a step loss this many times the lowest smoothed loss stops training;
+--             0: never, though a non-finite loss always does),
 --             seed = 1, threads = 0 (all cores), run = "runs/<script>", progress = true }
 --             checkpoint_every = 1000 (steps), cache = "2GiB" (RAM for embedding rows; default
 --             no limit), init_from = EXPORT_DIR (start from an export's parameters) }
