@@ -53,6 +53,9 @@ typedef struct rill_reader rill_reader;
 /* Opens the file, checks it is not empty, counts its lines (for TAIL splits and for the row
  * count) and starts epoch 0. */
 int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *err);
+/* The header check of rill_reader_open alone (RILL_OK for a schema without a header): a data
+ * description checks its file when it is made, before a graph is built over its columns. */
+int rill_reader_check_header(const char *path, const rill_schema *s, rill_err *err);
 void rill_reader_close(rill_reader *r);
 
 /* 1 and *batch set: the next batch (valid until the next call); 0: end of the epoch;

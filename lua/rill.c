@@ -20,6 +20,7 @@
 #include <lua.h>
 
 #include "blas.h"
+#include "crc32c.h"
 #include "gen.h"
 #include "graph.h"
 #include "metrics.h"
@@ -238,6 +239,20 @@ static void push_names(lua_State *L, char **names, int n)
         lua_pushstring(L, names[i]);
         lua_rawseti(L, -2, i + 1);
     }
+}
+
+/* schema:check_header(path): raises when the file's header does not name the schema's columns;
+ * a file that cannot be opened is left to the reader (an export's data is read elsewhere). */
+static int l_schema_check_header(lua_State *L)
+{
+    schema_box *b = check_schema(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    if (b->s.text.ncols == 0 || !b->s.text.header || access(path, R_OK) != 0)
+        return 0;
+    rill_err err = {0};
+    if (rill_reader_check_header(path, &b->s, &err))
+        return luaL_error(L, "%s", err.msg);
+    return 0;
 }
 
 static int l_schema_columns(lua_State *L)
@@ -1240,6 +1255,18 @@ static int l_graph_table_stats(lua_State *L)
         lua_setfield(L, -2, "cache_capacity");
         lua_rawseti(L, -2, i + 1);
     }
+    return 1;
+}
+
+static int l_check_seals(lua_State *L)
+{
+    rill_store_check_seals(lua_toboolean(L, 1));
+    return 0;
+}
+
+static int l_crc32c_impl(lua_State *L)
+{
+    lua_pushstring(L, rill_crc32c_impl());
     return 1;
 }
 
@@ -2415,7 +2442,9 @@ static void create_meta(lua_State *L, const char *name, const luaL_Reg *methods,
 
 int luaopen_rill_core(lua_State *L)
 {
-    static const luaL_Reg schema_m[] = {{"columns", l_schema_columns}, {NULL, NULL}};
+    static const luaL_Reg schema_m[] = {{"columns", l_schema_columns},
+                                        {"check_header", l_schema_check_header},
+                                        {NULL, NULL}};
     static const luaL_Reg graph_m[] = {{"add", l_graph_add},
                                        {"node", l_graph_node},
                                        {"nodes", l_graph_nodes},
@@ -2460,6 +2489,8 @@ int luaopen_rill_core(lua_State *L)
                                     {"bench_gather", l_bench_gather},
                                     {"peak_rss", l_peak_rss},
                                     {"plain_tables", l_plain_tables},
+                                    {"check_seals", l_check_seals},
+                                    {"crc32c_impl", l_crc32c_impl},
                                     {"interrupted", l_interrupted},
                                     {NULL, NULL}};
     create_meta(L, SCHEMA_MT, schema_m, l_schema_gc, NULL);

@@ -7,6 +7,7 @@
  * step ends. A stored row (LMDB value) is the floats followed by the last step that saw it,
  * how many steps did, and (from store format 3) the seal that is checked whenever the row is
  * read. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1207,9 +1208,11 @@ int rill_table_save(rill_table *t, FILE *f, rill_err *err)
             goto fail;
     free(v);
     return RILL_OK;
-fail:
+fail:;
+    int en = errno;
     free(v);
-    return rill_errf(err, RILL_EIO, "table '%s': write failed (disk full?)", t->name);
+    return rill_errf(err, en == ENOSPC || en == EDQUOT ? RILL_ENOSPC : RILL_EIO,
+                     "table '%s': cannot write its rows: %s", t->name, strerror(en));
 }
 
 static void table_clear(rill_table *t)

@@ -121,6 +121,12 @@ local function described(what, t, schema, format, level)
               .. "shuffle, on_bad_line, max_bad, max_line, threaded)", what, tostring(k), what == "csv" and "schema, " or "")
     end
   end
+  -- the header is checked now, before a graph is built over the columns (a schema of 20,000
+  -- columns once built 20,000 tables before the reader found the file had one)
+  for _, path in ipairs{ t.path, t.valid_path } do
+    local ok, msg = pcall(schema.check_header, schema, path)
+    if not ok then fail(level + 1, "%s", tostring(msg):gsub("^[^:]*rill%.c:%d+: ", "")) end
+  end
   local d = copy(t)
   d.format = format
   local cols = schema:columns()
