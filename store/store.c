@@ -287,7 +287,8 @@ static int read_run_id_file(rill_store *s, char *out, size_t cap, rill_err *err)
                          "%s: not a run identity (expected 32 hex digits): the run directory is "
                          "damaged",
                          path);
-    snprintf(out, cap, "%s", buf);
+    if (cap > 32) /* 32 digits and the terminating 0 */
+        memcpy(out, buf, 33);
     return RILL_OK;
 }
 
