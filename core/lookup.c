@@ -247,8 +247,14 @@ static void forward_table(rill_lookup *st, table_work *w, rill_step *s, float *o
             return;
         }
     } else {
-        for (size_t u = 0; u < nu; u++)
-            w->rows[u] = (float *)rill_table_peek(w->table, w->uniq[u]);
+        for (size_t u = 0; u < nu; u++) {
+            const float *row;
+            if (rill_table_read(w->table, w->uniq[u], &row, err)) {
+                *failed = 1; /* a damaged row: no metrics from a model that read it */
+                return;
+            }
+            w->rows[u] = (float *)row;
+        }
     }
     /* zero this table's output slots, then pool */
     for (int k = 0; k < w->nfields; k++)

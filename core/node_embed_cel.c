@@ -300,7 +300,10 @@ static int resolve(cel_state *st, int ti, cel_table *w, rill_step *s, float **ar
         }
     } else {
         for (size_t u = 0; u < nu; u++) {
-            const float *row = rill_table_peek(w->assign, w->ent[u]);
+            const float *row;
+            int rc = rill_table_read(w->assign, w->ent[u], &row, err);
+            if (rc)
+                return rc;
             float v = row ? row[0] : 0.0f;
             w->ent_cluster[u] = v >= 1.0f && v <= (float)st->K ? (uint32_t)v - 1 : UINT32_MAX;
         }
@@ -352,8 +355,14 @@ static void forward_part(void *ctx, size_t t0, size_t t1, int worker)
                 return;
             }
         } else {
-            for (size_t c = 0; c < w->ncl; c++)
-                w->cl_rows[c] = (float *)rill_table_peek(w->clusters, w->cl[c]);
+            for (size_t c = 0; c < w->ncl; c++) {
+                const float *row;
+                if (rill_table_read(w->clusters, w->cl[c], &row, err)) {
+                    j->failed = 1;
+                    return;
+                }
+                w->cl_rows[c] = (float *)row;
+            }
         }
         for (int k = 0; k < w->nfields; k++)
             for (int b = 0; b < s->B; b++)

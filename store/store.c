@@ -7,7 +7,11 @@
  *   t:NAME    a table's rows (key: the row id as a native uint64; value: the floats, then the
  *             last step that used the row and how many training steps did)
  *   s:NAME    rows evicted since the last checkpoint, folded into t:NAME by the next one
- * and DIR/lock, held (flock) by the one process that may write the run. */
+ * and DIR/lock, held (flock) by the one process that may write the run, and DIR/run.id, the
+ * run's identity, which meta "run_id" repeats: a store copied in from another run is refused.
+ * From format 3 every value but "format" ends in a seal (seal.c), and every LMDB call runs
+ * under a guard (guard.c): damage is an error naming the file, never a wrong number or a
+ * crash. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -21,7 +25,8 @@
 #include "store_impl.h"
 #include "util.h"
 
-#define FORMAT "rill-store 2" /* 2: rows carry their use count */
+#define FORMAT "rill-store 3" /* 2: rows carry their use count; 3: every value is sealed */
+#define FORMAT_UNSEALED "rill-store 2" /* read and written as it is, without seals */
 
 int rill_store_mdb_err(rill_store *s, int rc, const char *what, rill_err *err)
 {
@@ -55,41 +60,93 @@ static int grow(rill_store *s, rill_err *err)
     return RILL_OK;
 }
 
+static int write_txn(rill_store *s, rill_guard *g, rill_store_write_fn fn, void *ctx,
+                     rill_err *err)
+{
+    MDB_txn *txn = NULL;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    g->txn = txn;
+    rc = fn(s, txn, ctx, err);
+    if (rc == RILL_OK) {
+        rc = mdb_txn_commit(txn); /* frees txn, also on failure */
+        g->txn = NULL;
+        return rc;
+    }
+    g->txn = NULL;
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+static int write_once(rill_store *s, rill_store_write_fn fn, void *ctx, const char *what,
+                      rill_err *err);
+
 int rill_store_write(rill_store *s, rill_store_write_fn fn, void *ctx, const char *what,
                      rill_err *err)
 {
     if (s->mode == RILL_STORE_READ)
         return rill_errf(err, RILL_ESTORE, "%s: %s: the store is open read-only", s->path, what);
+    if (rill_store_refuse_damaged(s, err))
+        return RILL_ESTORE;
     for (int attempt = 0; attempt < 40; attempt++) {
-        MDB_txn *txn = NULL;
-        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        int rc = write_once(s, fn, ctx, what, err);
         if (rc == MDB_MAP_RESIZED) {
             if ((rc = mdb_env_set_mapsize(s->env, 0)))
                 return rill_store_mdb_err(s, rc, what, err);
             continue;
         }
-        if (rc)
-            return rill_store_mdb_err(s, rc, what, err);
-        rc = fn(s, txn, ctx, err);
-        if (rc == RILL_OK) {
-            rc = mdb_txn_commit(txn); /* frees txn, also on failure */
-            txn = NULL;
-            if (rc == RILL_OK)
-                return RILL_OK;
-        }
-        if (txn)
-            mdb_txn_abort(txn);
         if (rc == MDB_MAP_FULL) {
             int grc = grow(s, err);
             if (grc)
                 return grc;
             continue;
         }
-        if (rc > 0 || (rc <= MDB_KEYEXIST && rc >= MDB_LAST_ERRCODE))
+        if (rill_is_mdb_code(rc))
             return rill_store_mdb_err(s, rc, what, err);
-        return rc; /* a Rill error fn already described */
+        return rc; /* RILL_OK, or a Rill error fn (or a guard) already described */
     }
     return rill_errf(err, RILL_ESTORE, "%s: %s: the map kept filling up", s->path, what);
+}
+
+/* One attempt: RILL_OK, an LMDB code (MDB_MAP_FULL and MDB_MAP_RESIZED are retried), or a
+ * Rill error already in err. */
+static int write_once(rill_store *s, rill_store_write_fn fn, void *ctx, const char *what,
+                      rill_err *err)
+{
+    rill_guard g;
+    rill_guard_push(&g, s);
+    if (sigsetjmp(g.jb, 0))
+        return rill_guard_fail(&g, what, err);
+    int rc = write_txn(s, &g, fn, ctx, err);
+    rill_guard_pop(&g);
+    return rc;
+}
+
+int rill_store_read(rill_store *s, rill_store_write_fn fn, void *ctx, const char *what,
+                    rill_err *err)
+{
+    if (rill_store_refuse_damaged(s, err))
+        return RILL_ESTORE;
+    rill_guard g;
+    rill_guard_push(&g, s);
+    if (sigsetjmp(g.jb, 0))
+        return rill_guard_fail(&g, what, err);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        g.txn = txn;
+        rc = fn(s, txn, ctx, err);
+        if (rc)
+            mdb_txn_abort(txn);
+        else
+            rc = mdb_txn_commit(txn);
+        g.txn = NULL;
+    }
+    rill_guard_pop(&g);
+    if (rill_is_mdb_code(rc))
+        return rill_store_mdb_err(s, rc, what, err);
+    return rc;
 }
 
 /* ---- opening ---- */
@@ -141,21 +198,166 @@ static int open_dbs(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
         return rc;
     }
     if (c->create) {
+        /* "format" is the one value without a seal: it says whether the others have one */
         MDB_val k = {6, (void *)"format"}, v = {strlen(FORMAT), (void *)FORMAT};
-        return mdb_put(txn, s->meta, &k, &v, 0);
+        s->sealed = true;
+        if ((rc = mdb_put(txn, s->meta, &k, &v, 0)))
+            return rc;
+        MDB_val ik = {6, (void *)"run_id"};
+        return rill_put_sealed(s, txn, s->meta, &ik, s->run_id, strlen(s->run_id));
     }
     MDB_val k = {6, (void *)"format"}, v;
     rc = mdb_get(txn, s->meta, &k, &v);
-    if (rc == MDB_NOTFOUND || (rc == 0 && (v.mv_size != strlen(FORMAT) ||
-                                          memcmp(v.mv_data, FORMAT, v.mv_size) != 0)))
+    bool known = rc == 0 && ((v.mv_size == strlen(FORMAT) && !memcmp(v.mv_data, FORMAT, v.mv_size)) ||
+                             (v.mv_size == strlen(FORMAT_UNSEALED) &&
+                              !memcmp(v.mv_data, FORMAT_UNSEALED, v.mv_size)));
+    if (rc == MDB_NOTFOUND || (rc == 0 && !known))
         return rill_errf(err, RILL_ESTORE,
                          "%s: not a store this Rill can read (format '%.*s', expected '%s')",
-                         s->path, rc ? 0 : (int)v.mv_size, rc ? "" : (const char *)v.mv_data,
-                         FORMAT);
+                         s->path, rc ? 0 : (int)(v.mv_size > 40 ? 40 : v.mv_size),
+                         rc ? "" : (const char *)v.mv_data, FORMAT);
     if (rc)
         return rc;
+    s->sealed = v.mv_size == strlen(FORMAT);
+    MDB_val ik = {6, (void *)"run_id"}, iv;
+    rc = rill_get_sealed(s, txn, s->meta, &ik, &iv, "the run's identity", err);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (rc == 0)
+        snprintf(s->stored_id, sizeof s->stored_id, "%.*s",
+                 (int)(iv.mv_size < sizeof s->stored_id ? iv.mv_size : sizeof s->stored_id - 1),
+                 (const char *)iv.mv_data);
     MDB_val sk = {3, (void *)"run"}, sv;
-    s->has_checkpoint = mdb_get(txn, s->state, &sk, &sv) == 0;
+    rc = mdb_get(txn, s->state, &sk, &sv);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    s->has_checkpoint = rc == 0;
+    return RILL_OK;
+}
+
+/* ---- the run's identity ---- */
+
+/* A new run's identity: 128 random bits as hex. */
+static int new_run_id(char *out, size_t cap, rill_err *err)
+{
+    unsigned char b[16];
+    if (getentropy(b, sizeof b) != 0)
+        return rill_errf(err, RILL_EIO, "cannot draw a run identity: %s", strerror(errno));
+    for (size_t i = 0; i < sizeof b && 2 * i + 2 < cap; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    return RILL_OK;
+}
+
+/* DIR/run.id's identity into out ("" when the file is absent); errors for an unreadable or
+ * malformed file. */
+static int read_run_id_file(rill_store *s, char *out, size_t cap, rill_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/run.id", s->dir);
+    out[0] = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return errno == ENOENT ? RILL_OK
+                               : rill_errf(err, RILL_EIO, "%s: cannot read: %s", path, strerror(errno));
+    char buf[64] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return rill_errf(err, RILL_EIO, "%s: cannot read: %s", path, strerror(errno));
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = 0;
+    if (n != 32 || strspn(buf, "0123456789abcdef") != 32)
+        return rill_errf(err, RILL_ESTORE,
+                         "%s: not a run identity (expected 32 hex digits): the run directory is "
+                         "damaged",
+                         path);
+    snprintf(out, cap, "%s", buf);
+    return RILL_OK;
+}
+
+int rill_write_run_id(const char *dir, const char *id, rill_err *err)
+{
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/run.id", dir);
+    snprintf(tmp, sizeof tmp, "%s/run.id.tmp", dir);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return rill_errf(err, RILL_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+    int bad = fprintf(f, "%s\n", id) < 0;
+    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
+    int e = errno;
+    bad |= fclose(f) != 0;
+    if (bad) {
+        if (!e)
+            e = errno;
+        unlink(tmp);
+        return rill_errf(err, RILL_EIO, "%s: cannot write: %s", tmp, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        e = errno;
+        unlink(tmp);
+        return rill_errf(err, RILL_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(e));
+    }
+    return RILL_OK;
+}
+
+/* The store's identity against DIR/run.id's. A store of an earlier build has none: a writer
+ * gives it one (store and file), a reader takes it as it is. */
+static int check_run_id(rill_store *s, rill_err *err)
+{
+    char file_id[40];
+    int rc = read_run_id_file(s, file_id, sizeof file_id, err);
+    if (rc)
+        return rc;
+    if (s->stored_id[0] && file_id[0] && strcmp(s->stored_id, file_id) != 0)
+        return rill_errf(err, RILL_ESTORE,
+                         "%s belongs to run %s, but %s/run.id says this directory is run %s: the "
+                         "store was copied in from another run; its metrics.jsonl and pipeline "
+                         "would not describe it (put back this run's store, or use the other "
+                         "run's whole directory)",
+                         s->path, s->stored_id, s->dir, file_id);
+    if (!s->stored_id[0] && file_id[0])
+        return rill_errf(err, RILL_ESTORE,
+                         "%s has no run identity, but %s/run.id says this directory is run %s: "
+                         "the store was copied in from another (older) run",
+                         s->path, s->dir, file_id);
+    snprintf(s->run_id, sizeof s->run_id, "%s", s->stored_id);
+    if (s->mode == RILL_STORE_READ)
+        return RILL_OK; /* a reader writes nothing into the run */
+    if (!s->stored_id[0]) {
+        if ((rc = new_run_id(s->run_id, sizeof s->run_id, err)) ||
+            (rc = rill_store_set_meta(s, "run_id", s->run_id, strlen(s->run_id), err)) ||
+            (rc = rill_store_commit_meta(s, err)))
+            return rc;
+        snprintf(s->stored_id, sizeof s->stored_id, "%s", s->run_id);
+    }
+    return file_id[0] ? RILL_OK : rill_write_run_id(s->dir, s->run_id, err);
+}
+
+const char *rill_store_run_id(const rill_store *s)
+{
+    return s->run_id;
+}
+
+/* The file must hold every page its newest meta page counts: mapping a shorter file is allowed,
+ * but touching a page past its end raises SIGBUS. */
+static int check_length(rill_store *s, rill_err *err)
+{
+    MDB_envinfo ei;
+    MDB_stat st;
+    struct stat sb;
+    if (mdb_env_info(s->env, &ei) || mdb_env_stat(s->env, &st) || stat(s->path, &sb))
+        return RILL_OK; /* nothing to compare; LMDB's own reads will say */
+    uint64_t need = ((uint64_t)ei.me_last_pgno + 1) * st.ms_psize;
+    if ((uint64_t)sb.st_size < need)
+        return rill_errf(err, RILL_ESTORE,
+                         "%s: truncated: %lld bytes, expected at least %llu (%llu pages of %u "
+                         "bytes): the file was cut short (an unfinished copy, or a full disk); "
+                         "the run cannot be read",
+                         s->path, (long long)sb.st_size, (unsigned long long)need,
+                         (unsigned long long)ei.me_last_pgno + 1, st.ms_psize);
     return RILL_OK;
 }
 
@@ -213,6 +415,8 @@ int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg
     if (exists && (size_t)sb.st_size * 2 > want)
         want = (size_t)sb.st_size * 2;
     s->map_size = want;
+    if (s->mode == RILL_STORE_CREATE && (rc = new_run_id(s->run_id, sizeof s->run_id, err)))
+        goto fail;
     if ((mrc = mdb_env_create(&s->env)) || (mrc = mdb_env_set_maxdbs(s->env, 4096)) ||
         (mrc = mdb_env_set_maxreaders(s->env, 1024)) ||
         (mrc = mdb_env_set_mapsize(s->env, want)) ||
@@ -227,28 +431,25 @@ int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg
                  : rill_store_mdb_err(s, mrc, "opening", err);
         goto fail;
     }
+    rill_guard_setup(s->env);
     MDB_envinfo info;
     if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
         s->map_size = info.me_mapsize;
+    if (exists && (rc = check_length(s, err)))
+        goto fail;
     open_ctx oc = {s->mode == RILL_STORE_CREATE};
     if (s->mode == RILL_STORE_READ) {
-        MDB_txn *txn;
-        if ((mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
-            rc = rill_store_mdb_err(s, mrc, "opening", err);
+        if ((rc = rill_store_read(s, open_dbs, &oc, "opening", err)))
             goto fail;
-        }
-        mrc = open_dbs(s, txn, &oc, err);
-        if (mrc)
-            mdb_txn_abort(txn);
-        else
-            mrc = mdb_txn_commit(txn); /* keeps the database handles open */
-        if (mrc) {
-            rc = mrc < 0 && mrc > -100 ? mrc : rill_store_mdb_err(s, mrc, "opening", err);
-            goto fail;
-        }
     } else if ((rc = rill_store_write(s, open_dbs, &oc, "opening", err))) {
         goto fail;
     }
+    if (s->mode == RILL_STORE_CREATE)
+        rc = rill_write_run_id(s->dir, s->run_id, err);
+    else
+        rc = check_run_id(s, err);
+    if (rc)
+        goto fail;
     *out = s;
     return RILL_OK;
 fail:
@@ -291,7 +492,19 @@ typedef struct {
     char shape[160];
     MDB_dbi main, spill;
     bool create;
+    uint64_t stored;
 } table_ctx;
+
+static int count_rows(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
+{
+    (void)s;
+    (void)err;
+    table_ctx *c = ctx;
+    MDB_stat st;
+    int rc = mdb_stat(txn, c->main, &st);
+    c->stored = rc ? 0 : st.ms_entries;
+    return rc;
+}
 
 static int open_table_dbs(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
 {
@@ -301,7 +514,9 @@ static int open_table_dbs(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     int rc;
     snprintf(key, sizeof key, "table:%s", c->name);
     MDB_val k = {strlen(key), key}, v;
-    rc = mdb_get(txn, s->meta, &k, &v);
+    rc = rill_get_sealed(s, txn, s->meta, &k, &v, "a table's shape", err);
+    if (rc == RILL_ESTORE)
+        return rc;
     if (rc == 0 && (v.mv_size != strlen(c->shape) || memcmp(v.mv_data, c->shape, v.mv_size)))
         return rill_errf(err, RILL_ESTORE,
                          "%s: table '%s' was stored as (%.*s), the graph makes it (%s) (rows dim "
@@ -313,11 +528,9 @@ static int open_table_dbs(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
                          c->name);
     if (rc && rc != MDB_NOTFOUND)
         return rc;
-    if (rc == MDB_NOTFOUND) {
-        MDB_val sv = {strlen(c->shape), c->shape};
-        if ((rc = mdb_put(txn, s->meta, &k, &sv, 0)))
-            return rc;
-    }
+    if (rc == MDB_NOTFOUND && (rc = rill_put_sealed(s, txn, s->meta, &k, c->shape,
+                                                    strlen(c->shape))))
+        return rc;
     snprintf(key, sizeof key, "t:%s", c->name);
     if ((rc = mdb_dbi_open(txn, key, flags, &c->main)))
         return rc;
@@ -345,16 +558,7 @@ int rill_store_table(rill_store *s, rill_table **out, const char *name, int64_t 
     snprintf(c.shape, sizeof c.shape, "%lld %d %d %s", (long long)rows, dim, rill_table_stride(t),
              rill_optim_name(opt->kind));
     if (s->mode == RILL_STORE_READ) {
-        MDB_txn *txn;
-        if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) == 0) {
-            rc = open_table_dbs(s, txn, &c, err);
-            if (rc)
-                mdb_txn_abort(txn);
-            else
-                rc = mdb_txn_commit(txn); /* keeps the database handles open */
-        }
-        if (rc > 0 || (rc <= MDB_KEYEXIST && rc >= MDB_LAST_ERRCODE))
-            rc = rill_store_mdb_err(s, rc, "opening a table", err);
+        rc = rill_store_read(s, open_table_dbs, &c, "opening a table", err);
     } else {
         rc = rill_store_write(s, open_table_dbs, &c, "opening a table", err);
     }
@@ -369,13 +573,9 @@ int rill_store_table(rill_store *s, rill_table **out, const char *name, int64_t 
     s->tables[s->ntables++] = t;
     rill_table_attach(t, s, c.main, c.spill);
     /* how many rows exist already: the stored ones */
-    MDB_txn *txn;
-    MDB_stat st;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0) {
-        if (mdb_stat(txn, c.main, &st) == 0)
-            rill_table_set_stored_rows(t, st.ms_entries);
-        mdb_txn_abort(txn);
-    }
+    if ((rc = rill_store_read(s, count_rows, &c, "counting a table's rows", err)))
+        return rc; /* the table is the store's now: freed with the graph */
+    rill_table_set_stored_rows(t, c.stored);
     s->budgets_set = false;
     char sk[200];
     snprintf(sk, sizeof sk, "sweep:%s", name);
@@ -474,9 +674,8 @@ static int meta_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     (void)ctx;
     (void)err;
     for (int i = 0; i < s->npending; i++) {
-        MDB_val k = {strlen(s->pending[i].key), s->pending[i].key},
-                v = {s->pending[i].len, s->pending[i].val};
-        int rc = mdb_put(txn, s->meta, &k, &v, 0);
+        MDB_val k = {strlen(s->pending[i].key), s->pending[i].key};
+        int rc = rill_put_sealed(s, txn, s->meta, &k, s->pending[i].val, s->pending[i].len);
         if (rc)
             return rc;
     }
@@ -500,6 +699,32 @@ int rill_store_commit_meta(rill_store *s, rill_err *err)
     return rc;
 }
 
+typedef struct {
+    const char *key;
+    void *val;
+    size_t len;
+    bool found;
+} meta_get_ctx;
+
+static int meta_get_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
+{
+    meta_get_ctx *c = ctx;
+    MDB_val k = {strlen(c->key), (void *)c->key}, v;
+    int rc = rill_get_sealed(s, txn, s->meta, &k, &v, "the run's description", err);
+    if (rc == MDB_NOTFOUND)
+        return RILL_OK;
+    if (rc)
+        return rc;
+    c->found = true;
+    c->val = malloc(v.mv_size + 1); /* with a terminating 0 for text values */
+    if (c->val) {
+        memcpy(c->val, v.mv_data, v.mv_size);
+        ((char *)c->val)[v.mv_size] = 0;
+        c->len = v.mv_size;
+    }
+    return RILL_OK;
+}
+
 int rill_store_get_meta(rill_store *s, const char *key, void **val, size_t *len, rill_err *err)
 {
     *val = NULL;
@@ -514,26 +739,17 @@ int rill_store_get_meta(rill_store *s, const char *key, void **val, size_t *len,
             *len = s->pending[i].len;
             return RILL_OK;
         }
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    meta_get_ctx c = {key, NULL, 0, false};
+    int rc = rill_store_read(s, meta_get_fn, &c, "reading the run's description", err);
     if (rc)
-        return rill_store_mdb_err(s, rc, "reading", err);
-    MDB_val k = {strlen(key), (void *)key}, v;
-    rc = mdb_get(txn, s->meta, &k, &v);
-    if (rc == 0) {
-        *val = malloc(v.mv_size + 1); /* with a terminating 0 for text values */
-        if (*val) {
-            memcpy(*val, v.mv_data, v.mv_size);
-            ((char *)*val)[v.mv_size] = 0;
-            *len = v.mv_size;
-        }
-    }
-    mdb_txn_abort(txn);
-    if (rc == MDB_NOTFOUND)
+        return rc;
+    if (!c.found)
         return RILL_EOF;
-    if (rc)
-        return rill_store_mdb_err(s, rc, "reading", err);
-    return *val ? RILL_OK : rill_errf(err, RILL_ENOMEM, "out of memory");
+    if (!c.val)
+        return rill_errf(err, RILL_ENOMEM, "out of memory");
+    *val = c.val;
+    *len = c.len;
+    return RILL_OK;
 }
 
 /* ---- checkpoints ---- */
@@ -568,15 +784,17 @@ static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     }
     for (int i = 0; c->g && i < c->g->nparams; i++) {
         const rill_param *p = c->g->params[i];
-        MDB_val k = {strlen(p->name), (void *)p->name}, v = {param_floats(p) * sizeof(float), NULL};
+        size_t n = param_floats(p) * sizeof(float);
+        MDB_val k = {strlen(p->name), (void *)p->name}, v = {rill_sealed_len(s, n), NULL};
         if ((rc = mdb_put(txn, s->dense, &k, &v, MDB_RESERVE)))
             return rc;
-        float *dst = v.mv_data;
+        float *dst = v.mv_data; /* LMDB aligns values to 2 bytes only: copies, no float access */
         memcpy(dst, p->data, p->n * sizeof(float));
         if (p->trainable) {
             memcpy(dst + p->n, p->m, p->n * sizeof(float));
             memcpy(dst + 2 * p->n, p->v, p->n * sizeof(float));
         }
+        rill_seal(s, &k, v.mv_data, n);
         c->bytes += v.mv_size;
     }
     for (int i = 0; c->g && i < c->g->nnodes; i++) {
@@ -593,8 +811,8 @@ static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
             continue;
         }
         snprintf(key, sizeof key, "node:%s", n->name);
-        MDB_val nk = {strlen(key), key}, nv = {len, buf};
-        rc = mdb_put(txn, s->state, &nk, &nv, 0);
+        MDB_val nk = {strlen(key), key};
+        rc = rill_put_sealed(s, txn, s->state, &nk, buf, len);
         free(buf);
         if (rc)
             return rc;
@@ -602,8 +820,8 @@ static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     }
     if ((rc = meta_fn(s, txn, NULL, err)))
         return rc;
-    MDB_val k = {3, (void *)"run"}, v = {c->state_len, (void *)c->state};
-    if ((rc = mdb_put(txn, s->state, &k, &v, 0)))
+    MDB_val k = {3, (void *)"run"};
+    if ((rc = rill_put_sealed(s, txn, s->state, &k, c->state, c->state_len)))
         return rc;
     c->bytes += c->state_len;
     return RILL_OK;
@@ -631,94 +849,90 @@ int rill_store_checkpoint(rill_store *s, rill_graph *g, const void *state, size_
     return RILL_OK;
 }
 
-int rill_store_restore(rill_store *s, rill_graph *g, void **state, size_t *state_len,
-                       rill_err *err)
+typedef struct {
+    rill_graph *g;
+    void *state;
+    size_t state_len;
+    bool found;
+} restore_ctx;
+
+static int restore_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
 {
-    *state = NULL;
-    *state_len = 0;
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return rill_store_mdb_err(s, rc, "reading the checkpoint", err);
+    restore_ctx *c = ctx;
+    rill_graph *g = c->g;
     MDB_val k = {3, (void *)"run"}, v;
-    rc = mdb_get(txn, s->state, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        return RILL_EOF;
-    }
-    if (rc) {
-        mdb_txn_abort(txn);
-        return rill_store_mdb_err(s, rc, "reading the run state", err);
-    }
-    *state = malloc(v.mv_size ? v.mv_size : 1);
-    if (!*state) {
-        mdb_txn_abort(txn);
+    int rc = rill_get_sealed(s, txn, s->state, &k, &v, "the run state", err);
+    if (rc == MDB_NOTFOUND)
+        return RILL_OK;
+    if (rc)
+        return rc;
+    c->found = true;
+    if (!(c->state = malloc(v.mv_size ? v.mv_size : 1)))
         return rill_errf(err, RILL_ENOMEM, "out of memory");
-    }
-    memcpy(*state, v.mv_data, v.mv_size);
-    *state_len = v.mv_size;
-    for (int i = 0; g && i < g->nparams && !rc; i++) {
+    memcpy(c->state, v.mv_data, v.mv_size);
+    c->state_len = v.mv_size;
+    for (int i = 0; g && i < g->nparams; i++) {
         rill_param *p = g->params[i];
         MDB_val pk = {strlen(p->name), p->name}, pv;
-        rc = mdb_get(txn, s->dense, &pk, &pv);
-        if (rc == MDB_NOTFOUND) {
-            rc = rill_errf(err, RILL_ESTORE,
-                           "%s has no dense parameter '%s': the store belongs to another graph",
-                           s->path, p->name);
-            break;
-        }
-        if (rc) {
-            rc = rill_store_mdb_err(s, rc, "reading dense parameters", err);
-            break;
-        }
-        if (pv.mv_size != param_floats(p) * sizeof(float)) {
-            rc = rill_errf(err, RILL_ESTORE,
-                           "%s: dense parameter '%s' holds %zu bytes, the graph's needs %zu: the "
-                           "store belongs to another graph",
-                           s->path, p->name, pv.mv_size, param_floats(p) * sizeof(float));
-            break;
-        }
-        const float *src = pv.mv_data;
+        rc = rill_get_sealed(s, txn, s->dense, &pk, &pv, "a dense parameter", err);
+        if (rc == MDB_NOTFOUND)
+            return rill_errf(err, RILL_ESTORE,
+                             "%s has no dense parameter '%s': the store belongs to another graph",
+                             s->path, p->name);
+        if (rc)
+            return rc;
+        if (pv.mv_size != param_floats(p) * sizeof(float))
+            return rill_errf(err, RILL_ESTORE,
+                             "%s: dense parameter '%s' holds %zu bytes, the graph's needs %zu: "
+                             "the store belongs to another graph",
+                             s->path, p->name, pv.mv_size, param_floats(p) * sizeof(float));
+        const char *src = pv.mv_data;
         memcpy(p->data, src, p->n * sizeof(float));
         if (p->trainable) {
-            memcpy(p->m, src + p->n, p->n * sizeof(float));
-            memcpy(p->v, src + 2 * p->n, p->n * sizeof(float));
+            memcpy(p->m, src + p->n * sizeof(float), p->n * sizeof(float));
+            memcpy(p->v, src + 2 * p->n * sizeof(float), p->n * sizeof(float));
         }
     }
-    for (int i = 0; g && i < g->nnodes && !rc; i++) {
+    for (int i = 0; g && i < g->nnodes; i++) {
         rill_node *n = g->nodes[i];
         if (!n->ops->load)
             continue;
         char key[96];
         snprintf(key, sizeof key, "node:%s", n->name);
         MDB_val nk = {strlen(key), key}, nv;
-        rc = mdb_get(txn, s->state, &nk, &nv);
+        rc = rill_get_sealed(s, txn, s->state, &nk, &nv, "a node's state", err);
         /* no state: a node that keeps none in this configuration (or kept none in the build
          * that wrote the store) accepts an empty one */
         static const char none[1];
         rill_err quiet = {0};
-        if (rc == MDB_NOTFOUND && n->ops->load(n, none, 0, &quiet) == RILL_OK) {
-            rc = 0;
+        if (rc == MDB_NOTFOUND && n->ops->load(n, none, 0, &quiet) == RILL_OK)
             continue;
-        }
-        if (rc == MDB_NOTFOUND) {
-            rc = rill_errf(err, RILL_ESTORE,
-                           "%s has no state for node '%s': the store belongs to another graph",
-                           s->path, n->name);
-            break;
-        }
-        if (rc) {
-            rc = rill_store_mdb_err(s, rc, "reading node state", err);
-            break;
-        }
-        rc = n->ops->load(n, nv.mv_data, nv.mv_size, err);
+        if (rc == MDB_NOTFOUND)
+            return rill_errf(err, RILL_ESTORE,
+                             "%s has no state for node '%s': the store belongs to another graph",
+                             s->path, n->name);
+        if (rc)
+            return rc;
+        if ((rc = n->ops->load(n, nv.mv_data, nv.mv_size, err)))
+            return rc;
     }
-    mdb_txn_abort(txn);
-    if (rc) {
-        free(*state);
+    return RILL_OK;
+}
+
+int rill_store_restore(rill_store *s, rill_graph *g, void **state, size_t *state_len,
+                       rill_err *err)
+{
+    restore_ctx c = {g, NULL, 0, false};
+    int rc = rill_store_read(s, restore_fn, &c, "reading the checkpoint", err);
+    if (rc || !c.found) {
+        free(c.state);
         *state = NULL;
+        *state_len = 0;
+        return rc ? rc : RILL_EOF;
     }
-    return rc;
+    *state = c.state;
+    *state_len = c.state_len;
+    return RILL_OK;
 }
 
 void rill_store_get_info(rill_store *s, rill_store_info *info)
@@ -754,6 +968,8 @@ static int list_in(rill_store *s, MDB_txn *txn, int (*fn)(void *ud, const rill_s
              rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
             if (k.mv_size <= 6 || memcmp(k.mv_data, "table:", 6) != 0)
                 continue;
+            if ((urc = rill_unseal(s, &k, &v, "a table's shape", true, err)))
+                break;
             rill_store_entry e = {.is_table = true};
             snprintf(e.name, sizeof e.name, "%.*s", (int)k.mv_size - 6, (const char *)k.mv_data + 6);
             char shape[160];
@@ -777,6 +993,8 @@ static int list_in(rill_store *s, MDB_txn *txn, int (*fn)(void *ud, const rill_s
     if (!urc && (rc == MDB_NOTFOUND || rc == 0) && (rc = mdb_cursor_open(txn, s->dense, &c)) == 0) {
         for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !urc;
              rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            if ((urc = rill_unseal(s, &k, &v, "a dense parameter", true, err)))
+                break;
             rill_store_entry e = {.is_table = false};
             snprintf(e.name, sizeof e.name, "%.*s", (int)k.mv_size, (const char *)k.mv_data);
             e.rows = v.mv_size / sizeof(float);
@@ -792,23 +1010,28 @@ static int list_in(rill_store *s, MDB_txn *txn, int (*fn)(void *ud, const rill_s
     return RILL_OK;
 }
 
+typedef struct {
+    int (*fn)(void *ud, const rill_store_entry *e);
+    void *ud;
+} list_ctx;
+
+static int list_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
+{
+    list_ctx *c = ctx;
+    return list_in(s, txn, c->fn, c->ud, err);
+}
+
 int rill_store_list(rill_store *s, int (*fn)(void *ud, const rill_store_entry *e), void *ud,
                     rill_err *err)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return rill_store_mdb_err(s, rc, "listing", err);
-    rc = list_in(s, txn, fn, ud, err);
-    mdb_txn_abort(txn);
-    return rc;
+    list_ctx c = {fn, ud};
+    return rill_store_read(s, list_fn, &c, "listing", err);
 }
 
 typedef struct {
     rill_store *s;
     MDB_txn *txn;
     rill_err *err;
-    int rc;
 } verify_ctx;
 
 static int verify_entry(void *ud, const rill_store_entry *e)
@@ -826,48 +1049,79 @@ static int verify_entry(void *ud, const rill_store_entry *e)
     if ((rc = mdb_cursor_open(c->txn, dbi, &cur)))
         return rill_store_mdb_err(c->s, rc, "checking", c->err);
     size_t want = (size_t)e->stride * sizeof(float) + 2 * sizeof(uint64_t);
+    char what[200];
+    snprintf(what, sizeof what, "table '%s'", e->name);
     MDB_val k, v;
     uint64_t n = 0;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+    int urc = RILL_OK;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !urc;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), n++) {
-        if (k.mv_size != sizeof(uint64_t) || v.mv_size != want) {
-            mdb_cursor_close(cur);
-            return rill_errf(c->err, RILL_ESTORE,
-                             "%s: table '%s', entry %llu: %zu-byte key, %zu-byte row (expected 8 "
-                             "and %zu)",
-                             c->s->path, e->name, (unsigned long long)n, k.mv_size, v.mv_size,
-                             want);
+        if (k.mv_size != sizeof(uint64_t) || v.mv_size != rill_sealed_len(c->s, want)) {
+            urc = rill_errf(c->err, RILL_ESTORE,
+                            "%s: table '%s', entry %llu: %zu-byte key, %zu-byte row (expected 8 "
+                            "and %zu)",
+                            c->s->path, e->name, (unsigned long long)n, k.mv_size, v.mv_size,
+                            rill_sealed_len(c->s, want));
+            break;
         }
-        const float *f = v.mv_data;
-        for (int d = 0; d < e->stride; d++)
-            if (!isfinite(f[d])) {
-                mdb_cursor_close(cur);
-                return rill_errf(c->err, RILL_ESTORE, "%s: table '%s' holds a non-finite value",
-                                 c->s->path, e->name);
+        if ((urc = rill_unseal(c->s, &k, &v, what, false, c->err)))
+            break;
+        for (int d = 0; d < e->stride; d++) {
+            float f;
+            memcpy(&f, (const char *)v.mv_data + (size_t)d * sizeof f, sizeof f);
+            if (!isfinite(f)) {
+                uint64_t id;
+                memcpy(&id, k.mv_data, sizeof id);
+                urc = rill_errf(c->err, RILL_ESTORE, "%s: table '%s', row %llu holds a "
+                                "non-finite value", c->s->path, e->name, (unsigned long long)id);
+                break;
             }
+        }
     }
     mdb_cursor_close(cur);
+    if (urc)
+        return urc;
     if (rc != MDB_NOTFOUND)
         return rill_store_mdb_err(c->s, rc, "checking", c->err);
     return RILL_OK;
 }
 
-int rill_store_verify(rill_store *s, rill_err *err)
+/* Every value of a database of text keys passes its seal ("format" excepted). */
+static int verify_db(rill_store *s, MDB_txn *txn, MDB_dbi db, const char *what, rill_err *err)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, db, &cur);
     if (rc)
         return rill_store_mdb_err(s, rc, "checking", err);
-    verify_ctx c = {s, txn, err, 0};
-    rc = list_in(s, txn, verify_entry, &c, err);
-    if (!rc) {
-        MDB_val k = {3, (void *)"run"}, v;
-        int g = mdb_get(txn, s->state, &k, &v);
-        if (g && g != MDB_NOTFOUND)
-            rc = rill_store_mdb_err(s, g, "reading the run state", err);
+    MDB_val k, v;
+    int urc = RILL_OK;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !urc;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        bool is_format = k.mv_size == 6 && memcmp(k.mv_data, "format", 6) == 0;
+        if (!is_format)
+            urc = rill_unseal(s, &k, &v, what, true, err);
     }
-    mdb_txn_abort(txn);
-    return rc;
+    mdb_cursor_close(cur);
+    if (urc)
+        return urc;
+    return rc == MDB_NOTFOUND ? RILL_OK : rill_store_mdb_err(s, rc, "checking", err);
+}
+
+static int verify_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
+{
+    (void)ctx;
+    verify_ctx c = {s, txn, err};
+    int rc;
+    if ((rc = verify_db(s, txn, s->meta, "the run's description", err)) ||
+        (rc = verify_db(s, txn, s->state, "the run state", err)) ||
+        (rc = verify_db(s, txn, s->dense, "a dense parameter", err)))
+        return rc;
+    return list_in(s, txn, verify_entry, &c, err);
+}
+
+int rill_store_verify(rill_store *s, rill_err *err)
+{
+    return rill_store_read(s, verify_fn, NULL, "checking", err);
 }
 
 /* ---- digest ---- */
@@ -907,40 +1161,66 @@ static int digest_entry(void *ud, const rill_store_entry *e)
     MDB_cursor *cur;
     if ((rc = mdb_cursor_open(c->txn, e->is_table ? dbi : c->s->dense, &cur)))
         return rill_store_mdb_err(c->s, rc, "reading", c->err);
+    char what[200];
+    snprintf(what, sizeof what, "table '%s'", e->name);
     MDB_val k, v;
+    int urc = RILL_OK;
     if (e->is_table) {
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !urc;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            size_t fl = (size_t)e->stride * sizeof(float);
+            if (v.mv_size != rill_sealed_len(c->s, fl + 2 * sizeof(uint64_t))) {
+                urc = rill_errf(c->err, RILL_ESTORE, "%s: table '%s' holds a malformed row "
+                                "(%zu bytes)", c->s->path, e->name, v.mv_size);
+                break;
+            }
+            if ((urc = rill_unseal(c->s, &k, &v, what, false, c->err)))
+                break;
             c->h = hash_bytes(c->h, k.mv_data, k.mv_size);
             /* the floats only: the last-used step is bookkeeping, not a parameter */
-            c->h = hash_bytes(c->h, v.mv_data, (size_t)e->stride * sizeof(float));
+            c->h = hash_bytes(c->h, v.mv_data, fl);
         }
     } else {
         k.mv_size = strlen(e->name);
         k.mv_data = (void *)e->name;
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-        if (rc == 0)
+        if (rc == 0 && !(urc = rill_unseal(c->s, &k, &v, "a dense parameter", true, c->err)))
             c->h = hash_bytes(c->h, v.mv_data, v.mv_size);
         rc = rc ? rc : MDB_NOTFOUND;
     }
     mdb_cursor_close(cur);
+    if (urc)
+        return urc;
     return rc == MDB_NOTFOUND ? RILL_OK : rill_store_mdb_err(c->s, rc, "reading", c->err);
+}
+
+static int digest_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
+{
+    digest_ctx *c = ctx;
+    c->txn = txn;
+    return list_in(s, txn, digest_entry, c, err);
 }
 
 int rill_store_digest(rill_store *s, uint64_t *digest, rill_err *err)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return rill_store_mdb_err(s, rc, "reading", err);
-    digest_ctx c = {s, txn, 0x5eed, err};
-    rc = list_in(s, txn, digest_entry, &c, err);
-    mdb_txn_abort(txn);
+    digest_ctx c = {s, NULL, 0x5eed, err};
+    int rc = rill_store_read(s, digest_fn, &c, "reading", err);
     *digest = c.h;
     return rc;
 }
 
 /* ---- copies ---- */
+
+static int copy_guarded(rill_store *s, int fd, rill_err *err)
+{
+    rill_guard g;
+    rill_guard_push(&g, s);
+    if (sigsetjmp(g.jb, 0))
+        return rill_guard_fail(&g, "copying the store", err);
+    int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+    rill_guard_pop(&g);
+    return rc ? rill_store_mdb_err(s, rc, "copying the store", err) : RILL_OK;
+}
 
 int rill_store_copy(rill_store *s, const char *dir, rill_err *err)
 {
@@ -948,6 +1228,8 @@ int rill_store_copy(rill_store *s, const char *dir, rill_err *err)
     int rc = rill_mkdir_p(dir, err);
     if (rc)
         return rc;
+    if (rill_store_refuse_damaged(s, err))
+        return RILL_ESTORE;
     snprintf(path, sizeof path, "%s/store.mdb", dir);
     snprintf(tmp, sizeof tmp, "%s/store.mdb.tmp", dir);
     unlink(tmp);
@@ -955,15 +1237,17 @@ int rill_store_copy(rill_store *s, const char *dir, rill_err *err)
     if (fd < 0)
         return rill_errf(err, RILL_EIO, "%s: cannot write: %s", tmp, strerror(errno));
     end_all_reads(s);
-    rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
-    if (rc == 0 && fsync(fd) != 0)
-        rc = errno;
-    close(fd);
+    rc = copy_guarded(s, fd, err);
+    if (rc == RILL_OK && fsync(fd) != 0)
+        rc = rill_errf(err, RILL_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && rc == RILL_OK)
+        rc = rill_errf(err, RILL_EIO, "%s: cannot write: %s", tmp, strerror(errno));
     if (rc) {
         unlink(tmp);
-        return rill_store_mdb_err(s, rc, "copying the store", err);
+        return rc;
     }
     if (rename(tmp, path) != 0)
         return rill_errf(err, RILL_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-    return RILL_OK;
+    /* the copy is this run's: it carries the identity in its meta and beside it */
+    return s->run_id[0] ? rill_write_run_id(dir, s->run_id, err) : RILL_OK;
 }

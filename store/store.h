@@ -78,9 +78,14 @@ int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows
 int rill_table_write_row(rill_table *t, uint64_t id, const float *vals, int n, rill_err *err);
 /* How many training steps looked the row up (0 when it does not exist). */
 uint64_t rill_table_count(rill_table *t, uint64_t id);
-/* Read-only view of a row for evaluation and export; NULL when the row does not exist. May
- * point into the store's map; valid until the step ends. */
+/* Read-only view of a row for evaluation and export: *row is NULL when the row does not exist.
+ * May point into the store's map; valid until the step ends. Errors: a damaged row (it fails
+ * its checksum, or its page is broken), naming the file, table and row. */
+int rill_table_read(rill_table *t, uint64_t id, const float **row, rill_err *err);
+/* rill_table_read for callers that cannot return an error: NULL for a damaged row too, which
+ * rill_table_fault then reports (the first one met). */
 const float *rill_table_peek(rill_table *t, uint64_t id);
+int rill_table_fault(const rill_table *t, rill_err *err);
 
 /* Hands the table this step's gradient for n distinct rows (grad is n x dim; it and rows
  * must stay valid until rill_table_apply). Rows that are NULL are skipped. */
@@ -126,11 +131,18 @@ typedef struct rill_store_cfg {
     size_t map_bytes;      /* initial map size; 0: 1 GiB (it grows as needed) */
 } rill_store_cfg;
 
-/* Opens DIR/store.mdb. Errors: a missing store, a foreign or damaged file, a version from
- * another Rill, another process writing the run (WRITE and CREATE take an exclusive lock). */
+/* Opens DIR/store.mdb. Errors: a missing store, a foreign, truncated or damaged file, a store
+ * from another run (DIR/run.id), a version from another Rill, another process writing the run
+ * (WRITE and CREATE take an exclusive lock). Damage found later (a value failing its checksum,
+ * a broken LMDB page) is an error of the call that met it, and the store refuses every call
+ * after it. READ writes nothing into DIR. */
 int rill_store_open(rill_store **s, const char *dir, const rill_store_cfg *cfg, rill_err *err);
 void rill_store_close(rill_store *s);
 const char *rill_store_dir(const rill_store *s);
+/* The run's identity (32 hex digits; "" for a store from an earlier build opened read-only).
+ * It is kept in the store and in DIR/run.id; rill_store_open refuses a store whose identity
+ * differs from the file's (a store copied in from another run). */
+const char *rill_store_run_id(const rill_store *s);
 
 /* A table backed by the store (called by rill_graph_build). The name is the table's key in
  * the store; a table of that name from an earlier run must have the same dim and optimizer. */

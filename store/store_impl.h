@@ -3,6 +3,7 @@
 #define RILL_STORE_IMPL_H
 
 #include <lmdb.h>
+#include <setjmp.h>
 
 #include "store.h"
 
@@ -19,6 +20,11 @@ struct rill_store {
     bool budgets_set;
     int lock_fd;
     bool has_checkpoint;
+    bool sealed;            /* format 3 and later: every value ends in a checksum (rill_seal) */
+    bool damaged;           /* a guarded LMDB call faulted: nothing more is read or written */
+    char damage[1024];      /* the first fault's message */
+    char run_id[40];        /* the run's identity, kept in meta "run_id" and DIR/run.id */
+    char stored_id[40];     /* the identity the store holds ("" for a store from before them) */
     uint64_t step;          /* the step running (rill_store_set_step) */
     uint64_t checkpoints, last_ckpt_bytes, total_ckpt_bytes, total_ckpt_rows;
     double last_ckpt_seconds, total_ckpt_seconds;
@@ -35,8 +41,72 @@ struct rill_store {
 typedef int (*rill_store_write_fn)(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err);
 int rill_store_write(rill_store *s, rill_store_write_fn fn, void *ctx, const char *what,
                      rill_err *err);
+/* One read transaction running fn under a guard; its commit keeps the database handles fn
+ * opened. Returns RILL_OK, or an error naming the store and what failed. */
+int rill_store_read(rill_store *s, rill_store_write_fn fn, void *ctx, const char *what,
+                    rill_err *err);
+/* DIR/run.id := id (a temporary file renamed into place). */
+int rill_write_run_id(const char *dir, const char *id, rill_err *err);
+/* Whether rc is LMDB's (errno values, and its own codes MDB_KEYEXIST..MDB_LAST_ERRCODE) rather
+ * than a Rill code whose message is already in err. */
+static inline bool rill_is_mdb_code(int rc)
+{
+    return rc > 0 || (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE);
+}
 /* An LMDB error as a Rill error naming the store and what was being done. */
 int rill_store_mdb_err(rill_store *s, int rc, const char *what, rill_err *err);
+
+/* ---- guards: LMDB's faults on a damaged file as errors (guard.c) ---- */
+
+typedef struct rill_guard {
+    sigjmp_buf jb;
+    struct rill_guard *prev;
+    rill_store *s;
+    MDB_txn *volatile txn;     /* aborted after a fault: register it once begun */
+    MDB_cursor *volatile cur;  /* closed after a fault */
+    volatile int fault;        /* the signal that faulted, or 0 for an assertion */
+    char msg[400];             /* LMDB's assertion message */
+} rill_guard;
+
+/* Once per environment, before it is used: the assertion callback (and, once per process,
+ * the SIGBUS/SIGSEGV handlers). */
+void rill_guard_setup(MDB_env *env);
+/* The pattern (sigsetjmp must be called in the frame that stays live):
+ *     rill_guard g;
+ *     rill_guard_push(&g, s);
+ *     if (sigsetjmp(g.jb, 0))
+ *         return rill_guard_fail(&g, "reading rows", err);
+ *     rc = ...LMDB calls...;
+ *     rill_guard_pop(&g);
+ * Guards nest; each pops itself. rill_guard_fail closes g.cur, aborts g.txn, marks the store
+ * damaged and fills err (naming the file and what was being done); returns RILL_ESTORE. */
+void rill_guard_push(rill_guard *g, rill_store *s);
+void rill_guard_pop(rill_guard *g);
+int rill_guard_fail(rill_guard *g, const char *what, rill_err *err);
+/* RILL_ESTORE with the first fault's message once the store is damaged, else RILL_OK. */
+int rill_store_refuse_damaged(const rill_store *s, rill_err *err);
+
+/* ---- seals: from format 3, every value is its bytes then a CRC32C of key and bytes ---- */
+
+#define RILL_SEAL_BYTES 4
+static inline size_t rill_sealed_len(const rill_store *s, size_t n)
+{
+    return n + (s->sealed ? RILL_SEAL_BYTES : 0);
+}
+/* Writes the seal of v's first n bytes (under key k) after them; nothing in older formats. */
+void rill_seal(const rill_store *s, const MDB_val *k, void *v, size_t n);
+/* Whether v's seal matches (always true in older formats); v is left as it is. */
+bool rill_seal_ok(const rill_store *s, const MDB_val *k, const MDB_val *v);
+/* Checks v's seal and drops it from v->mv_size; RILL_ESTORE naming the file, what and the key
+ * (printed as text when key_is_text, else as a row id) when the value is damaged. */
+int rill_unseal(const rill_store *s, const MDB_val *k, MDB_val *v, const char *what,
+                bool key_is_text, rill_err *err);
+/* mdb_put of a sealed copy of n bytes at data. */
+int rill_put_sealed(rill_store *s, MDB_txn *txn, MDB_dbi db, MDB_val *k, const void *data,
+                    size_t n);
+/* mdb_get then rill_unseal: 0, MDB_NOTFOUND, an LMDB code, or RILL_ESTORE (err filled). */
+int rill_get_sealed(rill_store *s, MDB_txn *txn, MDB_dbi db, MDB_val *k, MDB_val *v,
+                    const char *what, rill_err *err);
 
 /* Table side: the store backs a table with its main and spill databases. */
 void rill_table_attach(rill_table *t, rill_store *s, MDB_dbi main, MDB_dbi spill);

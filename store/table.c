@@ -4,7 +4,9 @@
  * A cache row is the row's floats (weights, then optimizer state) followed by a small header:
  * its id, the last step that used it, and whether it changed since it was last written. Slots
  * freed by eviction are reused, so row pointers handed out for a step stay valid until the
- * step ends. A stored row (LMDB value) is the floats followed by the last step that saw it. */
+ * step ends. A stored row (LMDB value) is the floats followed by the last step that saw it,
+ * how many steps did, and (from store format 3) the seal that is checked whenever the row is
+ * read. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +70,7 @@ struct rill_table {
     uint64_t sweep_pos;      /* evict_after: the id the next sweep starts from */
     uint64_t sweep_next;     /* ... once the checkpoint being written commits */
     uint64_t *swept;         /* ids the sweep in the checkpoint being written deleted */
+    rill_err fault;          /* the first damaged row met by peek or count (rill_table_fault) */
     size_t nswept, swept_cap;
     /* the benchmark baseline (rill_table_use_plain): one array of rows x stride floats indexed by
      * id, and a bit per row made; RAM tables only, no files, no iteration */
@@ -404,14 +407,50 @@ static int stored_row(rill_table *t, uint64_t id, const float **row, rill_err *e
         return RILL_OK;
     if (rc)
         return rill_store_mdb_err(t->store, rc, "reading a row", err);
-    size_t want = (size_t)t->stride * sizeof(float) + ROW_TAIL;
+    size_t want = rill_sealed_len(t->store, (size_t)t->stride * sizeof(float) + ROW_TAIL);
     if (v.mv_size != want)
         return rill_errf(err, RILL_ESTORE,
                          "%s: table '%s', row %llu holds %zu bytes, expected %zu: the store is "
                          "damaged or from another build",
                          t->store->path, t->name, (unsigned long long)id, v.mv_size, want);
+    if (!rill_seal_ok(t->store, &k, &v)) {
+        char what[160];
+        snprintf(what, sizeof what, "table '%s'", t->name);
+        return rill_unseal(t->store, &k, &v, what, false, err);
+    }
     *row = v.mv_data;
     return RILL_OK;
+}
+
+/* stored_row under a guard: a broken page is an error, not a crash. */
+static int guarded_row(rill_table *t, uint64_t id, const float **row, rill_err *err)
+{
+    if (rill_store_refuse_damaged(t->store, err))
+        return RILL_ESTORE;
+    rill_guard g;
+    rill_guard_push(&g, t->store);
+    if (sigsetjmp(g.jb, 0)) {
+        rill_table_end_reads(t);
+        return rill_guard_fail(&g, "reading a row", err);
+    }
+    int rc = stored_row(t, id, row, err);
+    rill_guard_pop(&g);
+    return rc;
+}
+
+/* A damaged row met where no error can be returned (peek, count): kept for rill_table_fault. */
+static void keep_fault(rill_table *t, const rill_err *err)
+{
+    if (!t->fault.code)
+        t->fault = *err;
+}
+
+int rill_table_fault(const rill_table *t, rill_err *err)
+{
+    if (!t->fault.code)
+        return RILL_OK;
+    *err = t->fault;
+    return t->fault.code;
 }
 
 /* ---- lookups ---- */
@@ -460,10 +499,29 @@ static int plain_lookup(rill_table *t, const uint64_t *ids, size_t n, float **ro
     return RILL_OK;
 }
 
+static int lookup_rows(rill_table *t, const uint64_t *ids, size_t n, float **rows, rill_err *err);
+
 int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows, rill_err *err)
 {
     if (t->plain)
         return plain_lookup(t, ids, n, rows, err);
+    if (!t->store)
+        return lookup_rows(t, ids, n, rows, err);
+    if (rill_store_refuse_damaged(t->store, err))
+        return RILL_ESTORE;
+    rill_guard g;
+    rill_guard_push(&g, t->store);
+    if (sigsetjmp(g.jb, 0)) {
+        rill_table_end_reads(t);
+        return rill_guard_fail(&g, "reading rows", err);
+    }
+    int rc = lookup_rows(t, ids, n, rows, err);
+    rill_guard_pop(&g);
+    return rc;
+}
+
+static int lookup_rows(rill_table *t, const uint64_t *ids, size_t n, float **rows, rill_err *err)
+{
     if (map_reserve(&t->map, n))
         return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory growing its row map",
                          t->name);
@@ -560,29 +618,44 @@ uint64_t rill_table_count(rill_table *t, uint64_t id)
     if (t->map.vals[h] != EMPTY)
         return slot_head(t, t->map.vals[h])->count;
     const float *row = NULL;
-    rill_err err;
-    if (!t->store || stored_row(t, id, &row, &err) || !row)
+    rill_err err = {0};
+    if (!t->store)
+        return 0;
+    if (guarded_row(t, id, &row, &err))
+        keep_fault(t, &err);
+    if (!row)
         return 0;
     uint64_t c;
     memcpy(&c, (const char *)row + (size_t)t->stride * sizeof(float) + sizeof(uint64_t), sizeof c);
     return c;
 }
 
+int rill_table_read(rill_table *t, uint64_t id, const float **row, rill_err *err)
+{
+    *row = NULL;
+    if (id >= (uint64_t)t->rows)
+        return RILL_OK;
+    if (t->plain) {
+        if (t->made[id >> 6] & (1ULL << (id & 63)))
+            *row = t->plain + id * (uint64_t)t->stride;
+        return RILL_OK;
+    }
+    size_t h = map_find(&t->map, id);
+    if (t->map.vals[h] != EMPTY) {
+        *row = slot_row(t, t->map.vals[h]);
+        return RILL_OK;
+    }
+    return t->store ? guarded_row(t, id, row, err) : RILL_OK;
+}
+
 const float *rill_table_peek(rill_table *t, uint64_t id)
 {
-    if (id >= (uint64_t)t->rows)
+    const float *row;
+    rill_err err = {0};
+    if (rill_table_read(t, id, &row, &err)) {
+        keep_fault(t, &err);
         return NULL;
-    if (t->plain)
-        return t->made[id >> 6] & (1ULL << (id & 63)) ? t->plain + id * (uint64_t)t->stride : NULL;
-    size_t h = map_find(&t->map, id);
-    if (t->map.vals[h] != EMPTY)
-        return slot_row(t, t->map.vals[h]);
-    if (!t->store)
-        return NULL;
-    const float *row = NULL;
-    rill_err err;
-    if (stored_row(t, id, &row, &err))
-        return NULL; /* a damaged row reads as absent here; rill_store_verify reports it */
+    }
     return row;
 }
 
@@ -679,7 +752,7 @@ static int put_rows(rill_table *t, MDB_txn *txn, MDB_dbi db, const id_slot *v, s
     size_t fl = (size_t)t->stride * sizeof(float);
     for (size_t i = 0; i < n; i++) {
         uint64_t id = v[i].id;
-        MDB_val k = {sizeof id, &id}, val = {fl + ROW_TAIL, NULL};
+        MDB_val k = {sizeof id, &id}, val = {rill_sealed_len(t->store, fl + ROW_TAIL), NULL};
         int rc = mdb_put(txn, db, &k, &val, MDB_RESERVE);
         if (rc)
             return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "writing rows", err);
@@ -687,7 +760,8 @@ static int put_rows(rill_table *t, MDB_txn *txn, MDB_dbi db, const id_slot *v, s
         const row_head *hd = slot_head(t, v[i].slot);
         memcpy((char *)val.mv_data + fl, &hd->used, sizeof(uint64_t));
         memcpy((char *)val.mv_data + fl + sizeof(uint64_t), &hd->count, sizeof(uint64_t));
-        *bytes += fl + ROW_TAIL;
+        rill_seal(t->store, &k, val.mv_data, fl + ROW_TAIL);
+        *bytes += val.mv_size;
     }
     return RILL_OK;
 }
@@ -798,8 +872,8 @@ int rill_table_sweep(rill_table *t, MDB_txn *txn, MDB_dbi meta, uint64_t step, s
         return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "sweeping old rows", err);
     char key[200];
     snprintf(key, sizeof key, "sweep:%s", t->name);
-    MDB_val mk = {strlen(key), key}, mv = {sizeof pos, &pos};
-    if ((rc = mdb_put(txn, meta, &mk, &mv, 0)))
+    MDB_val mk = {strlen(key), key};
+    if ((rc = rill_put_sealed(t->store, txn, meta, &mk, &pos, sizeof pos)))
         return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "sweeping old rows", err);
     t->sweep_next = pos;
     return RILL_OK;
@@ -814,7 +888,7 @@ int rill_table_write_pending(rill_table *t, MDB_txn *txn, MDB_dbi meta, rill_err
     char key[200];
     snprintf(key, sizeof key, "admit:%s", t->name);
     size_t n = t->pending.count, rec = sizeof(uint64_t) + sizeof(uint32_t);
-    MDB_val k = {strlen(key), key}, v = {n * rec, NULL};
+    MDB_val k = {strlen(key), key}, v = {rill_sealed_len(t->store, n * rec), NULL};
     int rc = mdb_put(txn, meta, &k, &v, MDB_RESERVE);
     if (rc)
         return rc == MDB_MAP_FULL ? rc
@@ -827,6 +901,7 @@ int rill_table_write_pending(rill_table *t, MDB_txn *txn, MDB_dbi meta, rill_err
             memcpy(p + sizeof(uint64_t), &t->pending.vals[h], sizeof(uint32_t));
             p += rec;
         }
+    rill_seal(t->store, &k, v.mv_data, n * rec);
     return RILL_OK;
 }
 
@@ -1024,12 +1099,13 @@ static int prefill_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     size_t fl = (size_t)t->stride * sizeof(float);
     for (uint64_t id = c->from; id < c->to; id++) {
         init_row(t, id, c->row);
-        MDB_val k = {sizeof id, &id}, v = {fl + ROW_TAIL, NULL};
+        MDB_val k = {sizeof id, &id}, v = {rill_sealed_len(s, fl + ROW_TAIL), NULL};
         int rc = mdb_put(txn, t->main, &k, &v, MDB_RESERVE | MDB_APPEND);
         if (rc)
             return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(s, rc, "creating rows", err);
         memcpy(v.mv_data, c->row, fl);
         memset((char *)v.mv_data + fl, 0, ROW_TAIL);
+        rill_seal(s, &k, v.mv_data, fl + ROW_TAIL);
     }
     return RILL_OK;
 }
@@ -1162,6 +1238,9 @@ int rill_table_load(rill_table *t, FILE *f, const char *path, rill_err *err)
     return RILL_OK;
 }
 
+static int each_stored(rill_table *t, rill_guard *g, int (*fn)(void *ud, uint64_t id, const float *row),
+                       void *ud, rill_err *err);
+
 int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float *row),
                     void *ud, rill_err *err)
 {
@@ -1182,13 +1261,33 @@ int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float 
         return rill_errf(err, RILL_EINVAL,
                          "table '%s' has rows not yet written to its store: checkpoint first",
                          t->name);
+    if (rill_store_refuse_damaged(t->store, err))
+        return RILL_ESTORE;
+    rill_guard g;
+    rill_guard_push(&g, t->store);
+    if (sigsetjmp(g.jb, 0)) {
+        rill_table_end_reads(t);
+        return rill_guard_fail(&g, "reading rows", err);
+    }
+    rc = each_stored(t, &g, fn, ud, err);
+    rill_guard_pop(&g);
+    return rc;
+}
+
+static int each_stored(rill_table *t, rill_guard *g, int (*fn)(void *ud, uint64_t id, const float *row),
+                       void *ud, rill_err *err)
+{
+    int rc;
     if ((rc = begin_reads(t, err)))
         return rc;
     MDB_cursor *c;
     if ((rc = mdb_cursor_open(t->rtxn, t->main, &c)))
         return rill_store_mdb_err(t->store, rc, "reading rows", err);
+    g->cur = c;
     MDB_val k, v;
-    size_t want = (size_t)t->stride * sizeof(float) + ROW_TAIL;
+    size_t want = rill_sealed_len(t->store, (size_t)t->stride * sizeof(float) + ROW_TAIL);
+    char what[160];
+    snprintf(what, sizeof what, "table '%s'", t->name);
     int mrc;
     for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && !rc;
          mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
@@ -1198,9 +1297,12 @@ int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float 
                            t->store->path, t->name, k.mv_size, v.mv_size);
             break;
         }
+        if ((rc = rill_unseal(t->store, &k, &v, what, false, err)))
+            break;
         memcpy(&id, k.mv_data, sizeof id);
         rc = fn(ud, id, v.mv_data);
     }
+    g->cur = NULL;
     mdb_cursor_close(c);
     rill_table_end_reads(t);
     if (!rc && mrc != MDB_NOTFOUND)

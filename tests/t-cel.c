@@ -74,7 +74,7 @@ static int train(model *m, int steps, int B, uint64_t seed, rill_err *err)
             uint64_t u = rill_rng_next(&rng) % (t <= 10 ? EARLY : NENT);
             double p = u % 2 ? 0.05 : 0.95;
             b.labels[r] = rill_rng_unit(&rng) < p ? 1.0f : 0.0f;
-            rill_batch_reserve_cat(&b, 0, 1);
+            rill_batch_reserve_cat(&b, 0, b.cat[0].off[r], 1);
             b.cat[0].val[b.cat[0].off[r]] = u;
             b.cat[0].off[r + 1] = b.cat[0].off[r] + 1;
             b.B = r + 1;

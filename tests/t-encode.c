@@ -42,7 +42,7 @@ static void add_row(rill_batch *b, long user, int ntags, const uint64_t *tags, l
     for (int f = 0; f < 3; f++) {
         rill_catcol *c = &b->cat[f];
         int n = f == 1 ? ntags : single[f] == MISSING ? 0 : 1;
-        rill_batch_reserve_cat(b, f, (size_t)n);
+        rill_batch_reserve_cat(b, f, c->off[r], (size_t)n);
         for (int k = 0; k < n; k++)
             c->val[c->off[r] + k] = f == 1 ? tags[k] : (uint64_t)single[f];
         c->off[r + 1] = c->off[r] + (uint32_t)n;

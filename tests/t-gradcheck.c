@@ -212,7 +212,7 @@ static void make_batch(rill_batch *b, const rill_schema *s, int B, rill_rng *rng
             int n = f == 1 ? (int)(rill_rng_next(rng) % 4) : 1; /* tags: 0..3 values */
             if (f == 0 && r == 2)
                 n = 0; /* a missing user */
-            rill_batch_reserve_cat(b, f, (size_t)n);
+            rill_batch_reserve_cat(b, f, c->off[r], (size_t)n);
             for (int k = 0; k < n; k++)
                 c->val[c->off[r] + k] = rill_rng_next(rng) % 5; /* repeats across rows */
             c->off[r + 1] = c->off[r] + (uint32_t)n;

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "graphtest.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -970,19 +971,61 @@ static int raw_put(const char *dir, uint64_t id, const void *val, size_t len)
     return rc;
 }
 
+/* Flips one bit of the first row of t:emb in dir/store.mdb, with LMDB itself; *id gets its id. */
+static int raw_flip(const char *dir, uint64_t *id)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/store.mdb", dir);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    int rc = mdb_env_create(&env);
+    if (rc)
+        return rc;
+    rc = mdb_env_set_maxdbs(env, 16) || mdb_env_open(env, path, MDB_NOSUBDIR, 0644) ||
+         mdb_txn_begin(env, NULL, 0, &txn);
+    if (!rc) {
+        MDB_val k, v;
+        unsigned char buf[256];
+        rc = mdb_dbi_open(txn, "t:emb", MDB_INTEGERKEY, &dbi) || mdb_cursor_open(txn, dbi, &cur);
+        if (!rc) {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST) || v.mv_size > sizeof buf;
+            mdb_cursor_close(cur);
+        }
+        if (!rc) {
+            memcpy(id, k.mv_data, sizeof *id);
+            memcpy(buf, v.mv_data, v.mv_size);
+            buf[5] ^= 0x10; /* a bit of the second float */
+            v.mv_data = buf;
+            rc = mdb_put(txn, dbi, &k, &v, 0);
+        }
+        rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    }
+    mdb_env_close(env);
+    return rc;
+}
+
 static void test_damaged_rows(void)
 {
     rill_err err;
     char src[256], dir[256], cmd[700];
     in_tmp(src, sizeof src, "basic-copy");
-    static const char *const cases[2] = {"a 3-byte row", "a row holding NaN"};
-    for (int c = 0; c < 2; c++) {
+    static const char *const cases[3] = {"a 3-byte row", "a row holding NaN", "a flipped bit"};
+    for (int c = 0; c < 3; c++) {
         snprintf(dir, sizeof dir, "%s/damaged%d", tmpdir, c);
         snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", src, dir);
-        /* 4 floats, then the last-used step and the use count (two uint64) */
-        float row[8] = {0.1f, 0.2f, NAN, 0.4f, 0, 0, 0, 0};
-        int rc = system(cmd) != 0 || (c == 0 ? raw_put(dir, 3, "abc", 3)
-                                             : raw_put(dir, 3, row, sizeof row));
+        /* 4 floats, then the last-used step and the use count (two uint64), then the seal: a
+         * CRC32C of the key and the 32 bytes before it */
+        unsigned char row[36];
+        float f[8] = {0.1f, 0.2f, NAN, 0.4f, 0, 0, 0, 0};
+        uint64_t key = 3, flipped = 0;
+        memcpy(row, f, 32);
+        uint32_t seal = rill_crc32c(rill_crc32c(0, &key, sizeof key), row, 32);
+        memcpy(row + 32, &seal, sizeof seal);
+        int rc = system(cmd) != 0 || (c == 0   ? raw_put(dir, 3, "abc", 3)
+                                      : c == 1 ? raw_put(dir, 3, row, sizeof row)
+                                               : raw_flip(dir, &flipped));
         if (!ok(rc == 0, "a copy of a store with %s for id 3, put there with LMDB", cases[c]))
             continue;
         rill_store *s;
@@ -994,15 +1037,32 @@ static void test_damaged_rows(void)
             continue;
         }
         rc = rill_store_verify(s, &err);
-        ok(rc == RILL_ESTORE && has(err.msg, "table 'emb'") &&
-               has(err.msg, c == 0 ? "3-byte row (expected 8 and 32)" : "non-finite"),
-           "%s: verify names the table and the fault: %s", cases[c], err.msg);
-        if (c == 0) {
-            ok(rill_table_peek(t, 3) == NULL, "%s: peek reads it as absent", cases[c]);
+        ok(rc == RILL_ESTORE && has(err.msg, "table 'emb'") && has(err.msg, dir) &&
+               has(err.msg, c == 0   ? "3-byte row (expected 8 and 36)"
+                            : c == 1 ? "row 3 holds a non-finite value"
+                                     : "fails its checksum"),
+           "%s: verify names the file, the table and the fault: %s", cases[c], err.msg);
+        uint64_t d;
+        if (c == 2)
+            ok(rill_store_digest(s, &d, &err) == RILL_ESTORE && has(err.msg, "fails its checksum"),
+               "%s: the digest refuses it: %s", cases[c], err.msg);
+        if (c != 1) {
+            uint64_t id = c == 0 ? 3 : flipped;
+            const float *row_read;
+            char want[80];
+            snprintf(want, sizeof want, c == 0 ? "row 3 holds 3 bytes, expected 36"
+                                               : "row %llu fails its checksum",
+                     (unsigned long long)id);
+            rc = rill_table_read(t, id, &row_read, &err);
+            ok(rc == RILL_ESTORE && has(err.msg, want) && has(err.msg, dir),
+               "%s: reading it for evaluation is an error: %s", cases[c], err.msg);
+            rill_err fault;
+            ok(rill_table_peek(t, id) == NULL && rill_table_fault(t, &fault) == RILL_ESTORE &&
+                   has(fault.msg, want),
+               "%s: peek reads it as absent and keeps the fault", cases[c]);
             float *r;
-            uint64_t id = 3;
             rc = rill_table_lookup(t, &id, 1, &r, &err);
-            ok(rc == RILL_ESTORE && has(err.msg, "row 3 holds 3 bytes, expected 32"),
+            ok(rc == RILL_ESTORE && has(err.msg, want),
                "%s: a lookup refuses it: %s", cases[c], err.msg);
         }
         rill_store_close(s);
@@ -1016,6 +1076,220 @@ static void test_damaged_rows(void)
  * rill_store_list, which they call, reads in another, and both open the tables' databases:
  * LMDB allows mdb_dbi_open in one transaction at a time. Under LeakSanitizer the names it
  * copies leak; checked in a child, so that the leak check at exit stays meaningful. */
+/* ---- truncated and damaged files, stores of other runs (the hardening issue) ---- */
+
+/* A closed store of `rows` prefilled rows of dim 16 and one checkpoint, in dir. */
+static int make_filled(const char *dir, int64_t rows, rill_err *err)
+{
+    rill_store *s;
+    rill_table *t;
+    rill_table_opts o = {.prefill = true};
+    int rc = open_store(&s, dir, RILL_STORE_CREATE, 0, 0, err);
+    if (rc)
+        return rc;
+    rc = rill_store_table(s, &t, "emb", rows, 16, &SGD, 7, 0.05, &o, err);
+    if (!rc)
+        rc = rill_store_checkpoint(s, NULL, "state", 5, err);
+    rill_store_close(s);
+    return rc;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    int rc = !a || !b;
+    char buf[1 << 16];
+    size_t n;
+    while (!rc && (n = fread(buf, 1, sizeof buf, a)) > 0)
+        rc = fwrite(buf, 1, n, b) != n;
+    if (a)
+        fclose(a);
+    if (b && fclose(b) != 0)
+        rc = 1;
+    return rc;
+}
+
+/* Runs every read a command makes of a store (open, verify, digest, every row, the checkpoint)
+ * in a child, so that a crash is a failed test, not a dead test program. Returns the child's
+ * status: 0 if every call returned (and *errors gets how many returned an error), else -1;
+ * first holds the first error. */
+static int read_everything(const char *dir, int *errors, char *first, size_t cap)
+{
+    int fds[2];
+    if (pipe(fds))
+        return -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        rill_err err = {0}, e1 = {0};
+        int n = 0;
+        rill_store *s;
+        rill_table *t = NULL;
+        if (open_store(&s, dir, RILL_STORE_READ, 0, 0, &err) == RILL_OK) {
+            uint64_t d;
+            if (rill_store_verify(s, &err) && ++n == 1)
+                e1 = err;
+            if (rill_store_digest(s, &d, &err) && ++n == 1)
+                e1 = err;
+            void *st;
+            size_t len;
+            if (rill_store_restore(s, NULL, &st, &len, &err) < 0 && ++n == 1)
+                e1 = err;
+            if (rill_store_table(s, &t, "emb", 30000, 16, &SGD, 7, 0.05, NULL, &err) && ++n == 1)
+                e1 = err;
+            for (uint64_t id = 0; t && id < 30000; id++) {
+                const float *row;
+                if (rill_table_read(t, id, &row, &err)) {
+                    if (++n == 1)
+                        e1 = err;
+                    break;
+                }
+            }
+            rill_store_close(s);
+            rill_table_free(t);
+        } else {
+            n = 1;
+            e1 = err;
+        }
+        dprintf(fds[1], "%d\n%s", n, e1.msg);
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[1200] = "";
+    ssize_t got = 0, r;
+    while ((r = read(fds[0], buf + got, sizeof buf - 1 - (size_t)got)) > 0)
+        got += r;
+    buf[got > 0 ? got : 0] = 0;
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        snprintf(first, cap, "the child died: %s %d", WIFSIGNALED(status) ? "signal" : "exit",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        return -1;
+    }
+    char *nl = strchr(buf, '\n');
+    *errors = atoi(buf);
+    snprintf(first, cap, "%s", nl ? nl + 1 : "");
+    return 0;
+}
+
+static void test_truncated_and_damaged(void)
+{
+    rill_err err = {0};
+    char good[256], dir[256], path[300], gpath[300], first[1100];
+    in_tmp(good, sizeof good, "filled");
+    if (!ok(make_filled(good, 30000, &err) == RILL_OK, "a store of 30,000 rows")) {
+        diag("%s", err.msg);
+        return;
+    }
+    snprintf(gpath, sizeof gpath, "%s/store.mdb", good);
+    struct stat sb;
+    stat(gpath, &sb);
+    int errors = 0;
+
+    /* cut to 2/3: every command once died of SIGBUS */
+    in_tmp(dir, sizeof dir, "truncated");
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/store.mdb", dir);
+    copy_file(gpath, path);
+    ok(truncate(path, sb.st_size * 2 / 3) == 0, "the copy cut to 2/3 (%lld of %lld bytes)",
+       (long long)(sb.st_size * 2 / 3), (long long)sb.st_size);
+    char want[120];
+    snprintf(want, sizeof want, "truncated: %lld bytes, expected at least %lld",
+             (long long)(sb.st_size * 2 / 3), (long long)sb.st_size);
+    refused(dir, "a truncated store", want, path);
+
+    /* 40 pages zeroed in the middle: LMDB's assertions once aborted the process */
+    in_tmp(dir, sizeof dir, "zeroed");
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/store.mdb", dir);
+    copy_file(gpath, path);
+    FILE *f = fopen(path, "r+b");
+    static char zero[40 * 4096];
+    bool wrote = f && fseek(f, (sb.st_size / 2) & ~4095L, SEEK_SET) == 0 &&
+                 fwrite(zero, 1, sizeof zero, f) == sizeof zero;
+    if (f)
+        fclose(f);
+    int rc = wrote ? read_everything(dir, &errors, first, sizeof first) : -1;
+    ok(rc == 0 && errors > 0 && has(first, path) && has(first, "damaged"),
+       "40 zeroed pages: every read returns, %d of them an error naming the file: %s", errors,
+       first);
+
+    /* 200 bits flipped at random (past the two meta pages) */
+    in_tmp(dir, sizeof dir, "flipped");
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/store.mdb", dir);
+    copy_file(gpath, path);
+    f = fopen(path, "r+b");
+    uint64_t x = 99;
+    for (int i = 0; f && i < 200; i++) {
+        x = mix(x);
+        long at = 8192 + (long)(x % (uint64_t)(sb.st_size - 8192));
+        fseek(f, at, SEEK_SET);
+        int c = fgetc(f);
+        fseek(f, at, SEEK_SET);
+        fputc(c ^ (1 << (x >> 61)), f);
+    }
+    if (f)
+        fclose(f);
+    rc = read_everything(dir, &errors, first, sizeof first);
+    ok(rc == 0 && errors > 0 && has(first, path),
+       "200 flipped bits: every read returns, %d of them an error naming the file: %s", errors,
+       first);
+    rc = read_everything(good, &errors, first, sizeof first);
+    ok(rc == 0 && errors == 0, "the undamaged store reads back without an error (%s)", first);
+}
+
+static void test_run_identity(void)
+{
+    rill_err err = {0};
+    char a[256], b[256], pa[300], pb[300], ida[300];
+    in_tmp(a, sizeof a, "run-a");
+    in_tmp(b, sizeof b, "run-b");
+    if (make_filled(a, 100, &err) || make_filled(b, 100, &err)) {
+        ok(0, "two runs: %s", err.msg);
+        return;
+    }
+    rill_store *s;
+    char id_a[40] = "", id_b[40] = "";
+    if (open_store(&s, a, RILL_STORE_READ, 0, 0, &err) == RILL_OK) {
+        snprintf(id_a, sizeof id_a, "%s", rill_store_run_id(s));
+        rill_store_close(s);
+    }
+    if (open_store(&s, b, RILL_STORE_READ, 0, 0, &err) == RILL_OK) {
+        snprintf(id_b, sizeof id_b, "%s", rill_store_run_id(s));
+        rill_store_close(s);
+    }
+    snprintf(ida, sizeof ida, "%s/run.id", a);
+    FILE *f = fopen(ida, "r");
+    char line[64] = "";
+    if (f) {
+        if (!fgets(line, sizeof line, f))
+            line[0] = 0;
+        fclose(f);
+    }
+    ok(strlen(id_a) == 32 && strlen(id_b) == 32 && strcmp(id_a, id_b) != 0 &&
+           strncmp(line, id_a, 32) == 0,
+       "each run has its own identity, in the store and in run.id (%s, %s)", id_a, id_b);
+    snprintf(pa, sizeof pa, "%s/store.mdb", a);
+    snprintf(pb, sizeof pb, "%s/store.mdb", b);
+    copy_file(pa, pb);
+    char want[400];
+    snprintf(want, sizeof want, "belongs to run %s, but %s/run.id says this directory is run %s",
+             id_a, b, id_b);
+    refused(b, "run a's store copied into run b", want, "copied in from another run");
+    /* a store of an earlier build has no identity: read as it is, given one when resumed */
+    unlink(ida);
+    ok(open_store(&s, a, RILL_STORE_READ, 0, 0, &err) == RILL_OK && access(ida, F_OK) != 0,
+       "without run.id the store opens to read, and nothing is written into the run");
+    rill_store_close(s);
+    ok(open_store(&s, a, RILL_STORE_WRITE, 0, 0, &err) == RILL_OK && access(ida, F_OK) == 0,
+       "opened to write, run.id is written again");
+    rill_store_close(s);
+}
+
 static void test_digest_leak(void)
 {
 #ifdef HAVE_LSAN
@@ -1270,6 +1544,8 @@ int main(void)
     test_one_writer();
     test_bad_stores();
     test_damaged_rows();
+    test_truncated_and_damaged();
+    test_run_identity();
     test_digest_leak();
     test_other_graph();
     test_admission();
