@@ -5,13 +5,17 @@
  * rill_table_lookup / rill_table_peek, as rill eval does.
  *
  * Records, until the input ends: one byte db (0 meta, 1 state, 2 dense, 3 t:emb.C1,
- * 4 s:emb.C1, 5 t:emb.C2, 6 delete a meta key), one byte key length (for tables: bit 0
+ * 4 s:emb.C1, 5 t:emb.C2, 6 delete a meta key; plus 0x80: the value is written as it is,
+ * else sealed with its CRC32C as format 3 does, so damage gets past the seal check to the
+ * code that trusts what it read; meta "format" is never sealed), one byte key length (for tables: bit 0
  * picks a 4- or 8-byte key, the key's bytes follow either way), the key, two bytes value
  * length (little-endian, capped by the input), the value. The fresh store already holds
  * what fz_make_store writes (meta "table:emb.C1" = "100 3 4 rowwise_adagrad", rows 0..9, the
  * dense parameters, a checkpoint), so a record changes one thing of a real store. */
 #include <errno.h>
 #include <lmdb.h>
+
+#include "store_impl.h" /* rill_seal: a record is written sealed, as format 3 has it */
 
 #include "fuzz_graph.h"
 
@@ -77,7 +81,8 @@ static int apply(const uint8_t *data, size_t size)
     int bad = 0;
     size_t at = 0;
     while (at + 2 <= size && !bad) {
-        int db = data[at] % 7;
+        int db = (data[at] & 0x7f) % 7;
+        bool raw = data[at] & 0x80;
         size_t klen = data[at + 1];
         at += 2;
         bool table = db >= 3 && db <= 5;
@@ -100,6 +105,13 @@ static int apply(const uint8_t *data, size_t size)
         E(mdb_dbi_open(txn, dbs[db == 6 ? 0 : db], table ? MDB_INTEGERKEY | MDB_CREATE : 0,
                        &dbi));
         MDB_val k = {klen ? klen : 1, key}, v = {vlen, (void *)(data + at)};
+        static uint8_t sealed[65536 + RILL_SEAL_BYTES];
+        if (!raw && !(db == 0 && k.mv_size == 6 && memcmp(key, "format", 6) == 0)) {
+            static rill_store seal_as = {.sealed = true};
+            memcpy(sealed, data + at, vlen);
+            rill_seal(&seal_as, &k, sealed, vlen);
+            v = (MDB_val){vlen + RILL_SEAL_BYTES, sealed};
+        }
         int rc = db == 6 ? mdb_del(txn, dbi, &k, NULL) : mdb_put(txn, dbi, &k, &v, 0);
         at += vlen;
         if (rc == MDB_NOTFOUND)
