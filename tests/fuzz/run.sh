@@ -49,14 +49,21 @@ for t in "$@"; do
         2>/dev/null | sort)
     n=$(printf '%s\n' "$files" | grep -c . || true)
     log="$out/logs/$t.replay.log"
-    if [ "$n" -gt 0 ]; then
-        # shellcheck disable=SC2086 # the names have no spaces: the project makes them
-        if ! "$bin" $opts -artifact_prefix="$art/" $files >"$log" 2>&1; then
-            last=$(grep '^Running: ' "$log" | tail -1 | sed 's/^Running: //')
-            say "$t: REPLAY FAILED on $last: $(verdict "$log") (log: $log)"
-            failed=1
-            continue
+    : >"$log"
+    bad=0
+    # one process per input: a leak is reported at exit, so this names the input that leaked
+    for f in $files; do
+        if ! "$bin" $opts -artifact_prefix="$art/" "$f" >"$log.one" 2>&1; then
+            say "$t: REPLAY FAILED on $f: $(verdict "$log.one")"
+            bad=1
         fi
+        cat "$log.one" >>"$log"
+    done
+    rm -f "$log.one"
+    if [ $bad -ne 0 ]; then
+        say "$t: not fuzzed: its replay fails (log: $log)"
+        failed=1
+        continue
     fi
     if [ "$secs" = 0 ]; then
         say "$t: replayed $n inputs: ok"
