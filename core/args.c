@@ -438,3 +438,38 @@ int rill_args_check_unused(rill_args *a, rill_err *err)
     }
     return RILL_OK;
 }
+
+const char *rill_closest_name(const char *s, const char *const *names)
+{
+    size_t ls = strlen(s);
+    if (ls > 63)
+        return NULL;
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (int k = 0; names[k]; k++) {
+        const char *t = names[k];
+        size_t lt = strlen(t);
+        if (lt > 63)
+            continue;
+        size_t row[64];
+        for (size_t j = 0; j <= lt; j++)
+            row[j] = j;
+        for (size_t i = 1; i <= ls; i++) {
+            size_t diag = row[0];
+            row[0] = i;
+            for (size_t j = 1; j <= lt; j++) {
+                size_t up = row[j];
+                size_t sub = diag + (s[i - 1] != t[j - 1]);
+                size_t v = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+                row[j] = v < sub ? v : sub;
+                diag = up;
+            }
+        }
+        if (row[lt] < best_d) {
+            best_d = row[lt];
+            best = t;
+        }
+    }
+    size_t longer = ls > (best ? strlen(best) : 0) ? ls : strlen(best ? best : "");
+    return best && best_d * 3 <= longer ? best : NULL;
+}

@@ -88,4 +88,8 @@ int rill_args_sub(rill_args *a, const char *key, rill_args *sub, bool *present,
 /* Errors if any key was never read: "unknown argument 'dimm' ...; known: ...". */
 int rill_args_check_unused(rill_args *a, rill_err *err);
 
+/* The name in the NULL-terminated list closest to s by edit distance, when it is close enough
+ * to be a likely misspelling (at most a third of its letters off); else NULL. */
+const char *rill_closest_name(const char *s, const char *const *names);
+
 #endif

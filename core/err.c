@@ -46,6 +46,7 @@ const char *rill_strerror(int code)
     case RILL_ESTORE: return "store error";
     case RILL_EINTR: return "interrupted";
     case RILL_EOF: return "end of data";
+    case RILL_ENOSPC: return "the disk is full";
     default: return "unknown error";
     }
 }

@@ -18,6 +18,7 @@ enum {
     RILL_ESTORE = -7,   /* parameter store */
     RILL_EINTR = -8,    /* interrupted (Ctrl-C) */
     RILL_EOF = -9,      /* end of data, not an error for callers that expect it */
+    RILL_ENOSPC = -10,  /* the disk is full (a write failed with ENOSPC or EDQUOT) */
 };
 
 typedef struct rill_err {

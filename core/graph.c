@@ -137,6 +137,50 @@ rill_node *rill_graph_find(const rill_graph *g, const char *name)
     return NULL;
 }
 
+/* Every argument given must be one the kind takes; the closest known name is offered. */
+static int check_known_args(rill_node *n, rill_err *err)
+{
+    const rill_value *m = n->args.map;
+    const char *const *known = n->ops->args;
+    if (!m || m->type != RILL_V_MAP || !known)
+        return RILL_OK;
+    for (int i = 0; i < m->u.map.n; i++) {
+        const char *key = m->u.map.keys[i];
+        int k = 0;
+        while (known[k] && strcmp(known[k], key) != 0)
+            k++;
+        if (known[k])
+            continue;
+        char list[400] = "";
+        size_t len = 0;
+        for (k = 0; known[k]; k++)
+            len += (size_t)snprintf(list + len, len < sizeof list ? sizeof list - len : 0, "%s%s",
+                                    k ? ", " : "", known[k]);
+        const char *near = rill_closest_name(key, known);
+        char hint[120] = "";
+        if (near)
+            snprintf(hint, sizeof hint, "; did you mean '%s'?", near);
+        return rill_node_errf(n, RILL_EINVAL, err, "unknown argument '%s' (%s: %s)%s", key,
+                              n->ops->name, known[0] ? list : "it takes none", hint);
+    }
+    return RILL_OK;
+}
+
+/* A known argument that create did not read has no effect with the other settings given. */
+static int check_used_args(rill_node *n, rill_err *err)
+{
+    const rill_value *m = n->args.map;
+    if (!m || m->type != RILL_V_MAP)
+        return RILL_OK;
+    for (int i = 0; i < m->u.map.n; i++)
+        if (!m->u.map.vals[i].used && m->u.map.vals[i].type != RILL_V_NIL)
+            return rill_node_errf(n, RILL_EINVAL, err,
+                                  "argument '%s' has no effect with the other settings given "
+                                  "(remove it, or see the %s node's settings in the README)",
+                                  m->u.map.keys[i], n->ops->name);
+    return RILL_OK;
+}
+
 int rill_graph_add(rill_graph *g, const char *kind, const char *name, const char *where,
                    rill_node **inputs, int nin, rill_value *args, rill_node **out,
                    rill_err *err)
@@ -199,17 +243,9 @@ int rill_graph_add(rill_graph *g, const char *kind, const char *name, const char
         g->cap = cap;
     }
     int nparams0 = g->nparams, nspecs0 = gi->nspecs;
-    if ((rc = ops->create(n, err)) || (rc = rill_args_check_unused(&n->args, err))) {
-        /* a misspelt argument often causes the error create reported: name it too */
-        rill_err unknown = {0};
-        const char *u;
-        /* (not when an argument itself was refused: the ones after it were never read) */
-        bool refused = strstr(err->msg, "is out of range") || strstr(err->msg, "must be one of");
-        if (!refused && rill_args_check_unused(&n->args, &unknown) &&
-            (u = strstr(unknown.msg, "unknown argument")) && !strstr(err->msg, u)) {
-            size_t len = strlen(err->msg);
-            snprintf(err->msg + len, sizeof err->msg - len, "; also %s", u);
-        }
+    if ((rc = check_known_args(n, err)))
+        goto fail;
+    if ((rc = ops->create(n, err)) || (rc = check_used_args(n, err))) {
         /* forget what create declared */
         for (int i = nparams0; i < g->nparams; i++)
             free(g->params[i]);
@@ -629,4 +665,32 @@ int rill_graph_update(rill_graph *g, const rill_optim *dense, double lr_scale,
     if (t0 > 0)
         prof_upd += rill_now() - t0;
     return RILL_OK;
+}
+
+rill_node *rill_graph_first_blowup(rill_graph *g, int B, double big, double *worst)
+{
+    rill_node *first_big = NULL;
+    double big_val = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        rill_node *n = g->nodes[i];
+        if (n->out_kind != RILL_OUT_DENSE || !n->out)
+            continue;
+        size_t len = (size_t)B * n->cols;
+        double m = 0;
+        for (size_t j = 0; j < len; j++) {
+            float v = n->out[j];
+            if (!isfinite(v)) {
+                *worst = (double)v;
+                return n;
+            }
+            if ((double)fabsf(v) > m)
+                m = (double)fabsf(v);
+        }
+        if (!first_big && m > big) {
+            first_big = n;
+            big_val = m;
+        }
+    }
+    *worst = big_val;
+    return first_big;
 }

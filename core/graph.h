@@ -103,4 +103,9 @@ size_t rill_graph_dense_count(const rill_graph *g);   /* trainable dense floats 
 /* With RILL_PROFILE set in the environment: time per node and step, on stderr. */
 void rill_graph_profile_print(const rill_graph *g, uint64_t steps);
 
+/* After a forward pass: the first node (in forward order) whose dense output holds a
+ * non-finite value, or failing that one larger in magnitude than `big`; NULL when none does.
+ * *worst gets that node's largest magnitude (inf or NaN for a non-finite one). */
+rill_node *rill_graph_first_blowup(rill_graph *g, int B, double big, double *worst);
+
 #endif

@@ -58,6 +58,10 @@ typedef struct rill_step {
 
 typedef struct rill_node_ops {
     const char *name;
+    /* The arguments the kind takes, NULL-terminated: any other is refused (with the closest
+     * name) before create runs, so create's own errors never make a valid argument look
+     * unknown; one that is taken but not read with the given settings is refused after it. */
+    const char *const *args;
     int (*create)(rill_node *n, rill_err *err);
     int (*forward)(rill_node *n, rill_step *s, rill_err *err);
     int (*backward)(rill_node *n, rill_step *s, rill_err *err);

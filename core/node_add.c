@@ -77,6 +77,7 @@ static void add_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_add = {.name = "add",
+    .args = (const char *const[]){"scale", NULL},
                                      .create = add_create,
                                      .forward = add_forward,
                                      .backward = add_backward,

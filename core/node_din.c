@@ -223,6 +223,7 @@ static void din_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_din = {.name = "din",
+    .args = (const char *const[]){"sizes", "with_target", NULL},
                                      .create = din_create,
                                      .forward = din_forward,
                                      .backward = din_backward,

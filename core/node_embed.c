@@ -60,6 +60,7 @@ static rill_table *embed_field_table(rill_node *n, int f)
 }
 
 const rill_node_ops rill_node_embed = {.name = "embed",
+    .args = (const char *const[]){"dim", "admit", "evict_after", "init", "optim", "pooling", "prefill", NULL},
                                        .create = embed_create,
                                        .forward = embed_forward,
                                        .backward = embed_backward,

@@ -1203,6 +1203,7 @@ static void cel_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_embed_cel = {.name = "embed_cel",
+    .args = (const char *const[]){"candidates", "cluster_until", "clusters", "dim", "grad", "init", "min_examples", "optim", "pooling", "reassign_every", "reassign_window", "split_every", NULL},
                                            .create = cel_create,
                                            .forward = cel_forward,
                                            .backward = cel_backward,

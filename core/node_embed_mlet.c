@@ -149,6 +149,7 @@ static rill_table *mlet_field_table(rill_node *n, int f)
 }
 
 const rill_node_ops rill_node_embed_mlet = {.name = "embed_mlet",
+    .args = (const char *const[]){"dim", "inner", "admit", "evict_after", "init", "optim", "pooling", "prefill", NULL},
                                             .create = mlet_create,
                                             .forward = mlet_forward,
                                             .backward = mlet_backward,

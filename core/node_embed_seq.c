@@ -152,6 +152,7 @@ static void seq_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_embed_seq = {.name = "embed_seq",
+    .args = (const char *const[]){"dim", "length", "sequence", "target", "admit", "evict_after", "init", "optim", "pooling", "prefill", NULL},
                                            .create = seq_create,
                                            .forward = seq_forward,
                                            .backward = seq_backward,

@@ -79,6 +79,7 @@ static void bucket_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_encode_bucket = {.name = "encode_bucket",
+    .args = (const char *const[]){"fields", "buckets", "shared", NULL},
                                                .create = bucket_create,
                                                .forward = bucket_forward,
                                                .backward = NULL,

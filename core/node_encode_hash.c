@@ -162,6 +162,7 @@ static void hash_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_encode_hash = {.name = "encode_hash",
+    .args = (const char *const[]){"fields", "buckets", "hash", "missing", "seed", "shared", NULL},
                                              .create = hash_create,
                                              .forward = hash_forward,
                                              .backward = NULL,

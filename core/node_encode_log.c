@@ -74,6 +74,7 @@ static void log_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_encode_log = {.name = "encode_log",
+    .args = (const char *const[]){"fields", "negative", NULL},
                                             .create = log_create,
                                             .forward = log_forward,
                                             .backward = NULL,

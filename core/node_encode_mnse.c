@@ -237,6 +237,7 @@ static void mnse_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_encode_mnse = {.name = "encode_mnse",
+    .args = (const char *const[]){"bases", "dim", "fields", "init", "max_value", "offset", "scale", "transform", NULL},
                                              .create = mnse_create,
                                              .forward = mnse_forward,
                                              .backward = mnse_backward,

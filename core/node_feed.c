@@ -51,6 +51,7 @@ static void feed_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_feed = {.name = "feed",
+    .args = (const char *const[]){"dims", NULL},
                                       .create = feed_create,
                                       .forward = feed_forward,
                                       .backward = NULL,

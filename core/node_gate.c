@@ -128,6 +128,7 @@ static void gate_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_gate = {.name = "gate",
+    .args = (const char *const[]){NULL},
                                       .create = gate_create,
                                       .forward = gate_forward,
                                       .backward = gate_backward,

@@ -51,6 +51,7 @@ static int concat_backward(rill_node *n, rill_step *s, rill_err *err)
 }
 
 const rill_node_ops rill_node_interact_concat = {.name = "interact_concat",
+    .args = (const char *const[]){NULL},
                                                  .create = concat_create,
                                                  .forward = concat_forward,
                                                  .backward = concat_backward,

@@ -205,6 +205,7 @@ static void cross_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_interact_cross = {.name = "interact_cross",
+    .args = (const char *const[]){"layers", "rank", NULL},
                                                 .create = cross_create,
                                                 .forward = cross_forward_node,
                                                 .backward = cross_backward_node,

@@ -304,6 +304,7 @@ static void dot_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_interact_dot = {.name = "interact_dot",
+    .args = (const char *const[]){"passthrough", NULL},
                                               .create = dot_create,
                                               .forward = dot_forward,
                                               .backward = dot_backward,

@@ -164,6 +164,7 @@ static void fm_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_interact_fm = {.name = "interact_fm",
+    .args = (const char *const[]){"output", NULL},
                                              .create = fm_create,
                                              .forward = fm_forward_node,
                                              .backward = fm_backward_node,

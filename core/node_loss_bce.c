@@ -409,6 +409,7 @@ static void bce_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_loss_bce = {.name = "loss_bce",
+    .args = (const char *const[]){"alpha", "alpha_to", "ipw", "ipw_clip", "ipw_estimator", "ipw_max_repeats", "ipw_prior", "label", "ramp_start", "ramp_steps", "sample_weight", "weight", "weight_to", NULL},
                                           .create = bce_create,
                                           .forward = bce_forward,
                                           .backward = bce_backward,

@@ -39,6 +39,7 @@ static int mlp_create(rill_node *n, rill_err *err)
 }
 
 const rill_node_ops rill_node_mlp = {.name = "mlp",
+    .args = (const char *const[]){"sizes", "last_activation", "norm", "dropout", NULL},
                                      .create = mlp_create,
                                      .forward = rill_stack_node_forward,
                                      .backward = rill_stack_node_backward,

@@ -40,6 +40,7 @@ static int relu_backward(rill_node *n, rill_step *s, rill_err *err)
 }
 
 const rill_node_ops rill_node_relu = {.name = "relu",
+    .args = (const char *const[]){NULL},
                                       .create = relu_create,
                                       .forward = relu_forward,
                                       .backward = relu_backward,

@@ -92,6 +92,7 @@ static void sim_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_similarity = {.name = "similarity",
+    .args = (const char *const[]){"a", "b", "measure", NULL},
                                             .create = sim_create,
                                             .forward = sim_forward,
                                             .backward = NULL,

@@ -33,6 +33,7 @@ static int stop_backward(rill_node *n, rill_step *s, rill_err *err)
 }
 
 const rill_node_ops rill_node_stop_gradient = {.name = "stop_gradient",
+    .args = (const char *const[]){NULL},
                                                .create = stop_create,
                                                .forward = stop_forward,
                                                .backward = stop_backward,

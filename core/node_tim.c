@@ -210,6 +210,7 @@ static void tim_destroy(rill_node *n)
 }
 
 const rill_node_ops rill_node_tim = {.name = "tim",
+    .args = (const char *const[]){"init", "with_target", NULL},
                                      .create = tim_create,
                                      .forward = tim_forward,
                                      .backward = tim_backward,

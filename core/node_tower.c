@@ -35,6 +35,7 @@ static int tower_create(rill_node *n, rill_err *err)
 }
 
 const rill_node_ops rill_node_tower = {.name = "tower",
+    .args = (const char *const[]){"sizes", "norm", "dropout", NULL},
                                        .create = tower_create,
                                        .forward = rill_stack_node_forward,
                                        .backward = rill_stack_node_backward,

@@ -591,27 +591,11 @@ static void thread_stop(rill_reader *r)
     r->running = false;
 }
 
-/* The first line of a file with a header must name the schema's columns, in order. */
-static int check_header(rill_reader *r, rill_err *err)
+/* The first line (buf, NUL-terminated, without its newline) of a file with a header must
+ * name the schema's columns, in order. */
+static int compare_header(const char *path, const rill_text_layout *t, const char *buf,
+                          rill_err *err)
 {
-    const rill_text_layout *t = &r->cfg.schema->text;
-    size_t cap = r->cfg.max_line + 1;
-    char *buf = malloc(cap + 1);
-    if (!buf)
-        return rill_errf(err, RILL_ENOMEM, "%s: out of memory", r->path);
-    ssize_t n;
-    while ((n = pread(r->lb.fd, buf, cap, 0)) < 0 && errno == EINTR)
-        ;
-    if (n < 0) {
-        int e = errno;
-        free(buf);
-        return read_fail(r, 0, e, err);
-    }
-    char *nl = memchr(buf, '\n', (size_t)n);
-    size_t len = nl ? (size_t)(nl - buf) : (size_t)n;
-    if (len > 0 && buf[len - 1] == '\r')
-        len--;
-    buf[len] = 0;
     int rc = RILL_OK;
     const char *p = buf;
     for (int i = 0; i < t->ncols && !rc; i++) {
@@ -631,23 +615,73 @@ static int check_header(rill_reader *r, rill_err *err)
             qk -= 2;
         }
         if (qk != strlen(name) || memcmp(q, name, qk) != 0) {
-            char got[80];
-            snprintf(got, sizeof got, "%.*s%s", (int)(qk < 60 ? qk : 60), q, qk > 60 ? "..." : "");
+            char got[200];
+            rill_quote_field(got, sizeof got, q, qk);
             rc = rill_errf(err, RILL_EDATA, "%s:1:%zu: header column %d is '%s', the schema's "
                            "column %d is '%s' (the schema lists the file's columns in order; "
                            "set header: false if the file has none)",
-                           r->path, (size_t)(p - buf) + 1, i + 1, got, i + 1, name);
+                           path, (size_t)(p - buf) + 1, i + 1, got, i + 1, name);
         } else if (!e && i + 1 < t->ncols) {
             rc = rill_errf(err, RILL_EDATA, "%s:1: the header has %d columns, the schema %d "
-                           "(next: '%s')", r->path, i + 1, t->ncols, t->cols[i + 1].name);
+                           "(next: '%s')", path, i + 1, t->ncols, t->cols[i + 1].name);
         } else if (e && i + 1 == t->ncols) {
             rc = rill_errf(err, RILL_EDATA, "%s:1:%zu: the header has more columns than the "
-                           "schema's %d", r->path, (size_t)(e - buf) + 1, t->ncols);
+                           "schema's %d", path, (size_t)(e - buf) + 1, t->ncols);
         }
         p = e ? e + 1 : p + k;
     }
+    return rc;
+}
+
+/* The first line of fd, up to cap bytes, into a malloc'd NUL-terminated *out (CR dropped). */
+static int first_line(const char *path, int fd, size_t cap, char **out, rill_err *err)
+{
+    char *buf = malloc(cap + 1);
+    if (!buf)
+        return rill_errf(err, RILL_ENOMEM, "%s: out of memory", path);
+    ssize_t n;
+    while ((n = pread(fd, buf, cap, 0)) < 0 && errno == EINTR)
+        ;
+    if (n < 0) {
+        int e = errno;
+        free(buf);
+        return rill_errf(err, RILL_EIO, "%s: cannot read: %s", path, strerror(e));
+    }
+    char *nl = memchr(buf, '\n', (size_t)n);
+    size_t len = nl ? (size_t)(nl - buf) : (size_t)n;
+    if (len > 0 && buf[len - 1] == '\r')
+        len--;
+    buf[len] = 0;
+    *out = buf;
+    return RILL_OK;
+}
+
+static int check_header(rill_reader *r, rill_err *err)
+{
+    char *buf;
+    int rc = first_line(r->path, r->lb.fd, r->cfg.max_line + 1, &buf, err);
+    if (rc)
+        return rc;
+    rc = compare_header(r->path, &r->cfg.schema->text, buf, err);
     if (!rc && r->nlines < 2)
         rc = rill_errf(err, RILL_EDATA, "%s: only a header, no rows", r->path);
+    free(buf);
+    return rc;
+}
+
+int rill_reader_check_header(const char *path, const rill_schema *s, rill_err *err)
+{
+    if (!s->text.header)
+        return RILL_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return rill_errf(err, RILL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf;
+    int rc = first_line(path, fd, (size_t)1 << 20, &buf, err);
+    close(fd);
+    if (rc)
+        return rc;
+    rc = compare_header(path, &s->text, buf, err);
     free(buf);
     return rc;
 }
@@ -833,6 +867,29 @@ void rill_reader_close(rill_reader *r)
     free(r);
 }
 
+/* At the end of a pass: a part without one good line, or with more lines skipped than allowed,
+ * is an error, not an epoch of nothing (or of a few survivors) reported as a success. */
+static int check_pass(const rill_reader *r, rill_err *err)
+{
+    const char *part = r->cfg.part == RILL_PART_VALID   ? " (the validation part)"
+                       : r->cfg.part == RILL_PART_TRAIN ? " (the training part)"
+                                                        : "";
+    uint64_t lines = r->rows, bad = r->bad_seen;
+    if (lines == 0)
+        return rill_errf(err, RILL_EDATA, "%s%s: no examples: the part holds no lines (a smaller "
+                         "validation fraction, or more data?)", r->path, part);
+    if (bad >= lines)
+        return rill_errf(err, RILL_EDATA, "%s%s: no examples: all %" PRIu64 " lines were bad and "
+                         "skipped (the first: %s)", r->path, part, lines, r->first_bad);
+    double max = r->cfg.max_bad > 0 ? r->cfg.max_bad : 0.1;
+    if (bad && max < 1 && (double)bad > max * (double)lines)
+        return rill_errf(err, RILL_EDATA, "%s%s: %" PRIu64 " of %" PRIu64 " lines (%.1f%%) were bad "
+                         "and skipped, more than the %g%% allowed (the data's max_bad); the "
+                         "first: %s", r->path, part, bad, lines, 100.0 * (double)bad / (double)lines,
+                         100 * max, r->first_bad);
+    return RILL_OK;
+}
+
 int rill_reader_next(rill_reader *r, const rill_batch **batch, rill_err *err)
 {
     *batch = NULL;
@@ -862,6 +919,8 @@ int rill_reader_next(rill_reader *r, const rill_batch **batch, rill_err *err)
     /* first_bad is written once per epoch, before the slot that counts it was published. */
     if (s->bad_end && !*r->first_bad_seen)
         r->first_bad_seen = r->first_bad;
+    if (s->rc == 0 && (s->rc = check_pass(r, &s->err)) != 0)
+        s->err.code = s->rc;
     if (s->rc <= 0) {
         r->term = true;
         r->term_rc = s->rc;

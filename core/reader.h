@@ -37,6 +37,9 @@ typedef struct rill_reader_cfg {
     int shuffle;               /* shuffle chunk in rows (rounded up to whole batches); 0 = file order */
     uint64_t seed;             /* shuffle seed; chunk c of epoch e is permuted by (seed, e, c) */
     int on_bad_line;           /* RILL_BAD_* */
+    double max_bad;            /* SKIP: a pass whose skipped share of lines exceeds this is an
+                                * error at its end (0: 0.1; 1: no limit); a pass with no good
+                                * line is an error in any mode */
     size_t max_line;           /* 0 = 1 MiB */
     bool threaded;             /* parse on a loader thread */
 } rill_reader_cfg;
@@ -50,10 +53,14 @@ typedef struct rill_reader rill_reader;
 /* Opens the file, checks it is not empty, counts its lines (for TAIL splits and for the row
  * count) and starts epoch 0. */
 int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *err);
+/* The header check of rill_reader_open alone (RILL_OK for a schema without a header): a data
+ * description checks its file when it is made, before a graph is built over its columns. */
+int rill_reader_check_header(const char *path, const rill_schema *s, rill_err *err);
 void rill_reader_close(rill_reader *r);
 
 /* 1 and *batch set: the next batch (valid until the next call); 0: end of the epoch;
- * < 0: error in err ("file:line:col: ..."). Batches are full except the epoch's last. */
+ * < 0: error in err ("file:line:col: ..."). Batches are full except the epoch's last. At the
+ * end of a pass: RILL_EDATA when the part held no good line, or skipped more than max_bad. */
 int rill_reader_next(rill_reader *r, const rill_batch **batch, rill_err *err);
 /* Rewinds to the start of the given epoch (a new shuffle order). */
 int rill_reader_start_epoch(rill_reader *r, uint64_t epoch, rill_err *err);

@@ -47,10 +47,8 @@ static bool parse_u64(const char *s, const char *e, uint64_t *out)
 static int fail_at(rill_line_fail *fail, const char *line, const char *at, const char *fmt,
                    const char *tok, size_t n)
 {
-    char q[64];
-    size_t k = n < 40 ? n : 40;
-    memcpy(q, tok, k);
-    q[k] = 0;
+    char q[200]; /* control and non-ASCII bytes escaped, as in the other readers' messages */
+    rill_quote_field(q, sizeof q, tok, n);
     fail->col = (size_t)(at - line) + 1;
     snprintf(fail->what, sizeof fail->what, fmt, q);
     return -1;

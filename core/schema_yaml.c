@@ -77,12 +77,35 @@ static int one_char(ctx *c, const yaml_node_t *n, const char *key, bool allow_em
         *out = 0;
         return RILL_OK;
     }
+    if (len == 1 && v[0] == 0)
+        return fail_at(c, n, "'%s' is the NUL character \"\\0\", which cannot mark a column "
+                             "(text files do not carry it)", key);
     if (len != 1 || v[0] == '\n' || v[0] == '\r')
         return fail_at(c, n,
                        allow_empty ? "'%s' must be one character or \"\" (none), got \"%s\""
                                    : "'%s' must be one character, got \"%s\"",
                        key, v);
     *out = v[0];
+    return RILL_OK;
+}
+
+/* A mapping's keys must be distinct scalars: YAML allows a repeated key and keeps one value, so
+ * a second `role:` would silently win (or lose). what names the mapping for the message. */
+static int distinct_keys(ctx *c, const yaml_node_t *m, const char *what)
+{
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const char *key = "";
+        int rc = scalar(c, k, "a key", &key);
+        if (rc)
+            return rc;
+        for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < p; q++) {
+            yaml_node_t *e = yaml_document_get_node(c->doc, q->key);
+            if (e->type == YAML_SCALAR_NODE && strcmp((const char *)e->data.scalar.value, key) == 0)
+                return fail_at(c, k, "%s: key '%s' is given twice (first at line %lu)", what, key,
+                               (unsigned long)e->start_mark.line + 1);
+        }
+    }
     return RILL_OK;
 }
 
@@ -144,6 +167,9 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
     const yaml_node_t *role_node = NULL, *sep_node = NULL, *thr_node = NULL, *group_node = NULL,
                       *dim_node = NULL, *pos_node = NULL, *maxlen_node = NULL,
                       *times_node = NULL;
+    int drc = distinct_keys(c, n, where);
+    if (drc)
+        return drc;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
@@ -392,6 +418,23 @@ int rill_schema_load_yaml(rill_schema *s, const char *path, rill_err *err)
     s->name = strdup(path);
     rc = s->name ? load(&c, s) : rill_errf(err, RILL_ENOMEM, "out of memory");
     yaml_document_delete(&doc);
+    if (!rc) {
+        /* a schema is one document: a second one (after ---) would be ignored */
+        yaml_document_t more;
+        if (!yaml_parser_load(&parser, &more))
+            rc = rill_errf(err, RILL_EINVAL, "%s:%lu:%lu: YAML syntax error: %s", path,
+                           (unsigned long)parser.problem_mark.line + 1,
+                           (unsigned long)parser.problem_mark.column + 1,
+                           parser.problem ? parser.problem : "unreadable");
+        else {
+            yaml_node_t *root = yaml_document_get_root_node(&more);
+            if (root)
+                rc = rill_errf(err, RILL_EINVAL, "%s:%lu: a second YAML document: a schema is "
+                               "one document (remove the '---' and what follows, or merge them)",
+                               path, (unsigned long)more.start_mark.line + 1);
+            yaml_document_delete(&more);
+        }
+    }
     yaml_parser_delete(&parser);
     fclose(f);
     if (rc)

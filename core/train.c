@@ -571,6 +571,10 @@ typedef struct loop {
     progress pg;
     run_state st;
     bool stop;
+    uint64_t ckpt_step;     /* the step of the last checkpoint written (or resumed from) */
+    bool has_ckpt;
+    double min_ema;         /* the lowest smoothed loss so far, for divergence */
+    uint64_t steps_run;     /* steps this process ran */
 } loop;
 
 /* Interest entanglement: each task's gradient on each embedding table, taken by a backward
@@ -653,6 +657,44 @@ static int probe_entanglement(loop *L, rill_node **loss, int nt, const rill_step
     return RILL_OK;
 }
 
+/* A non-finite loss, or a step loss far above the lowest smoothed loss so far (a learning rate
+ * of 1e6 drives BCE to 1e24 with finite values and AUC 0.5), ends training with an error that
+ * names the node where the values first blew up, in forward order. */
+static int check_divergence(loop *L, rill_step *s, double l, uint64_t t, int epoch, rill_err *err)
+{
+    double factor = L->cfg->diverge == 0 ? 100.0 : L->cfg->diverge;
+    bool finite = isfinite(l);
+    uint64_t seen = ++L->steps_run; /* of this process: a resumed run starts over */
+    if (finite && (factor < 0 || seen <= 5 || !(L->min_ema > 0) || l <= factor * L->min_ema)) {
+        if (L->st.ema_w > 0) { /* the smoothed loss before this step's */
+            double ema = L->st.ema / L->st.ema_w;
+            if (!(L->min_ema > 0) || ema < L->min_ema)
+                L->min_ema = ema;
+        }
+        return RILL_OK;
+    }
+    double worst;
+    rill_node *n = rill_graph_first_blowup(L->g, s->B, 1e6, &worst);
+    char where[700] = "", val[64];
+    if (isfinite(worst))
+        snprintf(val, sizeof val, "largest |value| %g", worst);
+    else
+        snprintf(val, sizeof val, "%s", isnan(worst) ? "a NaN" : "an infinite value");
+    if (n)
+        snprintf(where, sizeof where, "; the values first blow up in node '%s' (%s) at %s (%s)",
+                 n->name, n->ops->name, n->where, val);
+    char why[160];
+    if (finite)
+        snprintf(why, sizeof why, "%g, over %g times the lowest smoothed loss so far (%g)", l,
+                 factor, L->min_ema);
+    else
+        snprintf(why, sizeof why, "%s", isnan(l) ? "not a number" : "infinite");
+    return rill_errf(err, RILL_EINVAL,
+                     "training diverged at step %llu (epoch %d): the loss is %s%s; lower the "
+                     "learning rate or set clip_norm",
+                     (unsigned long long)t, epoch + 1, why, where);
+}
+
 static int checkpoint(loop *L, rill_err *err);
 
 /* One evaluation during training: log it, keep the best, count towards early stopping.
@@ -700,16 +742,50 @@ static int keep_best(loop *L, rill_err *err)
     return rc ? rc : rill_store_copy(cfg->store, dir, err);
 }
 
+/* A log line lost to a full disk must not pass unnoticed: the logs are flushed and checked
+ * before every checkpoint (whose state records how far they reach) and at the end. */
+static int check_log(FILE *f, const char *dir, const char *name, rill_err *err)
+{
+    if (!f || (fflush(f) == 0 && !ferror(f)))
+        return RILL_OK;
+    int e = errno;
+    bool full = e == ENOSPC || e == EDQUOT;
+    return rill_errf(err, full ? RILL_ENOSPC : RILL_EIO, "%s/%s: cannot write: %s%s",
+                     dir ? dir : ".", name, strerror(e), full ? ": the disk is full" : "");
+}
+
+/* A full disk (a checkpoint, a spill of evicted rows, a log) leaves the previous checkpoint
+ * whole, since a failed transaction changes nothing: say so, and how to go on. */
+static void note_disk_full(const loop *L, rill_err *err)
+{
+    size_t len = strlen(err->msg);
+    if (L->cfg->store && L->has_ckpt)
+        snprintf(err->msg + len, sizeof err->msg - len,
+                 "; the last checkpoint (step %llu) is intact: free space and run rill resume %s",
+                 (unsigned long long)L->ckpt_step, rill_store_dir(L->cfg->store));
+    else
+        snprintf(err->msg + len, sizeof err->msg - len,
+                 "; no checkpoint had been written yet: free space and train again");
+}
+
 static int checkpoint(loop *L, rill_err *err)
 {
     if (!L->cfg->store)
         return RILL_OK;
-    if (L->metrics) {
-        fflush(L->metrics);
+    int rc = check_log(L->metrics, L->cfg->run_dir, "metrics.jsonl", err);
+    if (!rc)
+        rc = check_log(L->timing, L->cfg->run_dir, "timing.jsonl", err);
+    if (!rc && L->metrics) {
         long off = ftell(L->metrics);
         L->st.metrics_bytes = off > 0 ? (uint64_t)off : 0;
     }
-    return rill_store_checkpoint(L->cfg->store, L->g, &L->st, sizeof L->st, err);
+    if (!rc)
+        rc = rill_store_checkpoint(L->cfg->store, L->g, &L->st, sizeof L->st, err);
+    if (!rc) {
+        L->ckpt_step = L->st.step;
+        L->has_ckpt = true;
+    }
+    return rc;
 }
 
 static int open_logs(loop *L, bool resume, rill_err *err)
@@ -776,6 +852,8 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
         }
         free(blob);
         resume = true;
+        L.ckpt_step = L.st.step;
+        L.has_ckpt = true;
     }
 fresh:
     if ((rc = open_logs(&L, resume, err)))
@@ -828,13 +906,8 @@ fresh:
             double l;
             if ((rc = rill_graph_forward(g, &s, &l, err)))
                 break;
-            if (!isfinite(l)) {
-                rc = rill_errf(err, RILL_EINVAL,
-                               "training diverged at step %llu (epoch %d): the loss is %g; lower "
-                               "the learning rate or set clip_norm",
-                               (unsigned long long)t, epoch + 1, l);
+            if ((rc = check_divergence(&L, &s, l, t, epoch, err)))
                 break;
-            }
             if (cfg->entanglement_every > 0 && nt > 1 && L.metrics &&
                 t % (uint64_t)cfg->entanglement_every == 0 &&
                 (rc = probe_entanglement(&L, loss, nt, &s, err)))
@@ -948,10 +1021,18 @@ fresh:
                        (unsigned long long)L.st.step, cfg->run_dir ? cfg->run_dir : "(no run)");
     rill_arena_free(&arena);
 out:
-    if (L.metrics)
-        fclose(L.metrics);
-    if (L.timing)
-        fclose(L.timing);
+    if (!rc)
+        rc = check_log(L.metrics, cfg->run_dir, "metrics.jsonl", err);
+    if (!rc)
+        rc = check_log(L.timing, cfg->run_dir, "timing.jsonl", err);
+    if (L.metrics && fclose(L.metrics) != 0 && !rc)
+        rc = rill_errf(err, RILL_EIO, "%s/metrics.jsonl: cannot write: %s", cfg->run_dir,
+                       strerror(errno));
+    if (L.timing && fclose(L.timing) != 0 && !rc)
+        rc = rill_errf(err, RILL_EIO, "%s/timing.jsonl: cannot write: %s", cfg->run_dir,
+                       strerror(errno));
+    if (rc == RILL_ENOSPC)
+        note_disk_full(&L, err);
     return rc;
 }
 

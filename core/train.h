@@ -28,6 +28,9 @@ typedef struct rill_train_cfg {
     rill_optim dense;
     rill_schedule schedule;
     double clip_norm;        /* 0: no clipping */
+    double diverge;          /* a step loss this many times the lowest smoothed loss so far
+                              * (after 20 steps) stops training as diverged; 0: 100; < 0: never
+                              * (a non-finite loss always stops it) */
     long eval_every;         /* steps between evaluations; 0: at the end of each epoch */
     int patience;            /* early stopping: evaluations without AUC gain; 0: off */
     double min_delta;        /* AUC gain that counts as one */

@@ -2,17 +2,25 @@
  * "rill.core". Metatables rill.Schema, rill.Graph and rill.Node wrap the engine; core/ and
  * store/ never touch the Lua API. Errors from the engine already name the node and script
  * line; they are raised only after every C resource is released. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
 
 #include "blas.h"
+#include "crc32c.h"
 #include "gen.h"
 #include "graph.h"
 #include "metrics.h"
@@ -45,6 +53,39 @@ typedef struct {
 typedef struct {
     rill_node *n;
 } node_box;
+
+/* " (the disk is full)" after the OS error of a write that found no space, else "" */
+static const char *disk_full(int e)
+{
+    return e == ENOSPC || e == EDQUOT ? " (the disk is full)" : "";
+}
+
+/* Closes f: 0, or the errno of the failed close (which flushes the buffer: on a full disk
+ * usually where the error shows), or EIO when only the stream's error flag tells of an
+ * earlier failed write */
+static int close_checked(FILE *f)
+{
+    int bad = ferror(f);
+    errno = 0;
+    if (fclose(f) != 0)
+        return errno ? errno : EIO;
+    return bad ? EIO : 0;
+}
+
+/* Puts "path: " in front of err's message: the core says that a write failed, not which file
+ * the command line named */
+static void prefix_path(rill_err *err, const char *path)
+{
+    char msg[sizeof err->msg];
+    size_t cap = sizeof err->msg, p = strnlen(path, 200), m = strnlen(err->msg, cap - 1);
+    memcpy(msg, err->msg, m);
+    memcpy(err->msg, path, p);
+    memcpy(err->msg + p, ": ", 2);
+    if (m > cap - 1 - (p + 2)) /* the end of the core's message goes, not the path */
+        m = cap - 1 - (p + 2);
+    memcpy(err->msg + p + 2, msg, m);
+    err->msg[p + 2 + m] = 0;
+}
 
 /* ---- Lua values to rill_value ---- */
 
@@ -198,6 +239,20 @@ static void push_names(lua_State *L, char **names, int n)
         lua_pushstring(L, names[i]);
         lua_rawseti(L, -2, i + 1);
     }
+}
+
+/* schema:check_header(path): raises when the file's header does not name the schema's columns;
+ * a file that cannot be opened is left to the reader (an export's data is read elsewhere). */
+static int l_schema_check_header(lua_State *L)
+{
+    schema_box *b = check_schema(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    if (b->s.text.ncols == 0 || !b->s.text.header || access(path, R_OK) != 0)
+        return 0;
+    rill_err err = {0};
+    if (rill_reader_check_header(path, &b->s, &err))
+        return luaL_error(L, "%s", err.msg);
+    return 0;
 }
 
 static int l_schema_columns(lua_State *L)
@@ -428,6 +483,7 @@ static int read_data_spec(rill_args *a, const rill_schema *schema, int batch, ui
     static const char *const formats[] = {"criteo", "csv", "libsvm", NULL};
     const char *path;
     long shuffle, max_line;
+    double max_bad;
     int split, on_bad, format;
     bool threaded;
     int rc;
@@ -439,6 +495,7 @@ static int read_data_spec(rill_args *a, const rill_schema *schema, int batch, ui
         (rc = rill_args_enum(a, "split", splits, 0, &split, err)) ||
         (rc = rill_args_int(a, "shuffle", 100000, 0, 1L << 26, &shuffle, err)) ||
         (rc = rill_args_enum(a, "on_bad_line", bad, 0, &on_bad, err)) ||
+        (rc = rill_args_num(a, "max_bad", 0.1, 1e-9, 1.0, &max_bad, err)) ||
         (rc = rill_args_int(a, "max_line", 1 << 20, 64, 1L << 30, &max_line, err)) ||
         (rc = rill_args_bool(a, "threaded", true, &threaded, err)))
         return rc;
@@ -454,7 +511,8 @@ static int read_data_spec(rill_args *a, const rill_schema *schema, int batch, ui
                                .part = d->valid > 0 ? RILL_PART_TRAIN : RILL_PART_ALL,
                                .valid_fraction = d->valid, .split = split, .split_seed = seed,
                                .batch = batch, .shuffle = (int)shuffle, .seed = seed,
-                               .on_bad_line = on_bad, .max_line = (size_t)max_line,
+                               .on_bad_line = on_bad, .max_bad = max_bad,
+                               .max_line = (size_t)max_line,
                                .threaded = threaded};
     return rill_args_check_unused(a, err);
 }
@@ -588,6 +646,7 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
         (rc = rill_args_int(o, "decay_steps", 10000, 1, 1L << 40, &t->schedule.decay_steps, err)) ||
         (rc = rill_args_num(o, "min_lr_scale", 0.0, 0.0, 1.0, &t->schedule.min_scale, err)) ||
         (rc = rill_args_num(o, "clip_norm", 0.0, 0.0, 1e12, &t->clip_norm, err)) ||
+        (rc = rill_args_num(o, "diverge", 100.0, 0.0, 1e30, &t->diverge, err)) ||
         (rc = rill_args_int(o, "eval_every", 0, 0, 1L << 40, &t->eval_every, err)) ||
         (rc = rill_args_int(o, "early_stop", 0, 0, 1000000, &patience, err)) ||
         (rc = rill_args_num(o, "min_delta", 0.0, 0.0, 1.0, &t->min_delta, err)) ||
@@ -604,6 +663,8 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
     so->meta = (rill_value *)rill_args_get(o, "meta");
     if ((rc = rill_args_str(o, "init_from", NULL, &so->init_from, err)))
         return rc;
+    if (t->diverge == 0)
+        t->diverge = -1; /* diverge = 0: never on a finite loss */
     t->patience = (int)patience;
     t->epochs = (int)epochs;
     t->seed = (uint64_t)seed;
@@ -953,8 +1014,17 @@ static int l_evaluate(lua_State *L)
         fcp = &fc;
     }
     rc = rill_evaluate(g, c.valid, c.pred, fcp, &res, &err);
+    if (rc && c.pred && c.pred != stdout && ferror(c.pred))
+        prefix_path(&err, predict);
+    if (!rc && c.pred && c.pred != stdout) {
+        int e = close_checked(c.pred); /* a full disk shows here, not in the writes */
+        c.pred = NULL;
+        if (e)
+            rc = rill_errf(&err, RILL_EIO, "%s: cannot write predictions: %s%s", predict,
+                           strerror(e), disk_full(e));
+    }
     if (!rc && c.pred == stdout)
-        fflush(stdout);
+        fflush(stdout); /* a failure stays in stdout's error flag: bin/rill reports it at exit */
 done:
     call_release(&c);
     if (rc)
@@ -986,24 +1056,32 @@ static int l_load_params(lua_State *L)
 }
 
 /* Runs a generator into out ("-": stdout), written under a temporary name and renamed when
- * complete, so a refused setting or a failed write leaves no partial file. */
+ * complete, so a refused setting or a failed write leaves no partial file. An out that exists
+ * and is not a regular file (a pipe, /dev/stdout, a link to a device) is written directly:
+ * renaming over it would replace it with a file. */
 typedef int (*generator_fn)(const void *cfg, FILE *out, rill_err *err);
 
 static int write_generated(const char *out, generator_fn gen, const void *cfg, rill_err *err)
 {
     char tmp[4096];
+    struct stat st;
     bool to_stdout = strcmp(out, "-") == 0;
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    FILE *f = to_stdout ? stdout : fopen(tmp, "w");
+    bool direct = to_stdout || (stat(out, &st) == 0 && !S_ISREG(st.st_mode));
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", out) >= (int)sizeof tmp)
+        return rill_errf(err, RILL_EINVAL, "%.100s...: the name is too long", out);
+    FILE *f = to_stdout ? stdout : fopen(direct ? out : tmp, "w");
     if (!f)
         return rill_errf(err, RILL_EIO, "%s: cannot write: %s", out, strerror(errno));
     int rc = gen(cfg, f, err);
+    if (rc && !to_stdout && ferror(f))
+        prefix_path(err, out);
     if (!to_stdout) {
-        if (fclose(f) != 0 && !rc)
-            rc = rill_errf(err, RILL_EIO, "%s: write failed: %s", out, strerror(errno));
-        if (!rc && rename(tmp, out) != 0)
+        int e = close_checked(f);
+        if (e && !rc)
+            rc = rill_errf(err, RILL_EIO, "%s: write failed: %s%s", out, strerror(e), disk_full(e));
+        if (!rc && !direct && rename(tmp, out) != 0)
             rc = rill_errf(err, RILL_EIO, "%s: cannot rename to %s: %s", tmp, out, strerror(errno));
-        if (rc)
+        if (rc && !direct)
             remove(tmp);
     }
     return rc;
@@ -1177,6 +1255,18 @@ static int l_graph_table_stats(lua_State *L)
         lua_setfield(L, -2, "cache_capacity");
         lua_rawseti(L, -2, i + 1);
     }
+    return 1;
+}
+
+static int l_check_seals(lua_State *L)
+{
+    rill_store_check_seals(lua_toboolean(L, 1));
+    return 0;
+}
+
+static int l_crc32c_impl(lua_State *L)
+{
+    lua_pushstring(L, rill_crc32c_impl());
     return 1;
 }
 
@@ -1891,12 +1981,331 @@ static int l_is_node(lua_State *L)
     return 1;
 }
 
+/* ---- Files and processes for the Lua side, without a shell ----
+ * The commands' paths come from the user and may hold any byte (spaces, quotes, ';', '$(...)',
+ * newlines, a leading '-'), so they go to system calls as they are, never through sh. These
+ * raise an error naming the path and the OS error instead of returning nil, msg: a result the
+ * caller forgets to look at is how a full disk went unnoticed. The messages carry no Lua
+ * position (lua_error, not luaL_error): a line of lua/rill/ says nothing to a user. */
+
+static int raise_errno(lua_State *L, int e, const char *fmt, ...)
+{
+    char msg[8400];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof msg)
+        n = (int)sizeof msg - 1;
+    snprintf(msg + n, sizeof msg - (size_t)n, ": %s%s", strerror(e), disk_full(e));
+    lua_pushstring(L, msg);
+    return lua_error(L);
+}
+
+/* core.write_file(path, text): the file holds text, or an error names path and the OS error
+ * (a write or the close that flushes it: on a full disk it is usually the close) */
+static int l_write_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return raise_errno(L, errno, "cannot write %s", path);
+    errno = 0;
+    int e = len && fwrite(text, 1, len, f) != len ? (errno ? errno : EIO) : 0;
+    int ec = close_checked(f);
+    if (!e)
+        e = ec;
+    if (e)
+        return raise_errno(L, e, "cannot write %s", path);
+    return 0;
+}
+
+/* core.mkdir(path): mkdir -p: each component in turn, an existing directory is fine (a
+ * symbolic link to one too), anything else that exists is an error */
 static int l_mkdir(lua_State *L)
 {
-    rill_err err = {0};
-    if (rill_mkdir_p(luaL_checkstring(L, 1), &err))
-        return luaL_error(L, "%s", err.msg);
-    return 0;
+    size_t n;
+    const char *dir = luaL_checklstring(L, 1, &n);
+    char buf[4096];
+    if (n == 0)
+        return luaL_error(L, "cannot create a directory with an empty name");
+    if (n >= sizeof buf) {
+        lua_pushfstring(L, "cannot create directory %s: the name is too long", dir);
+        return lua_error(L);
+    }
+    memcpy(buf, dir, n + 1);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != 0)
+            continue;
+        char c = *p;
+        if (p[-1] != '/') { /* "a//b" and "a/" have empty components */
+            *p = 0;
+            if (mkdir(buf, 0777) != 0) {
+                int e = errno;
+                struct stat st;
+                /* EEXIST, or EROFS/EACCES for a directory that is there already */
+                if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                    if (e == EEXIST) {
+                        lua_pushfstring(L, "cannot create directory %s: it exists and is not a "
+                                           "directory", buf);
+                        return lua_error(L);
+                    }
+                    return raise_errno(L, e, "cannot create directory %s", buf);
+                }
+            }
+            *p = c;
+        }
+        if (!c)
+            break;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+#define TREE_MAX_DEPTH 256
+
+/* Removes name (relative to the directory at) and, for a directory, everything in it. Symbolic links are
+ * removed, never followed: fstatat and openat with AT_SYMLINK_NOFOLLOW/O_NOFOLLOW, so a link
+ * put in place between the two cannot lead out of the tree either. path (len bytes used, room
+ * for cap) is the entry's name for messages; on failure it names the entry that failed and
+ * errno says why. */
+static int remove_at(int at, const char *name, char *path, size_t len, size_t cap, int depth)
+{
+    struct stat st;
+    if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlinkat(at, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+    if (depth >= TREE_MAX_DEPTH) {
+        errno = ELOOP;
+        return -1;
+    }
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    int rc = 0, e = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            if (errno) {
+                rc = -1;
+                e = errno;
+            }
+            break;
+        }
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        size_t n = strlen(de->d_name);
+        if (len + 1 + n >= cap) {
+            rc = -1;
+            e = ENAMETOOLONG;
+            break;
+        }
+        path[len] = '/';
+        memcpy(path + len + 1, de->d_name, n + 1);
+        if (remove_at(dirfd(d), de->d_name, path, len + 1 + n, cap, depth + 1)) {
+            rc = -1;
+            e = errno;
+            break; /* path names the entry that failed */
+        }
+        path[len] = 0;
+    }
+    closedir(d);
+    if (rc) {
+        errno = e;
+        return -1;
+    }
+    return unlinkat(at, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* core.remove_tree(path): rm -rf path without a shell; true if something was removed, false
+ * if nothing was there. A symbolic link is removed, not what it points to. Refuses "/", ".",
+ * ".." and names ending in them. */
+static int l_remove_tree(lua_State *L)
+{
+    size_t n;
+    const char *given = luaL_checklstring(L, 1, &n);
+    char path[8192];
+    if (n == 0 || n >= sizeof path) {
+        lua_pushfstring(L, "cannot remove '%s': %s", given, n ? "the name is too long" : "an empty name");
+        return lua_error(L);
+    }
+    memcpy(path, given, n + 1);
+    while (n > 1 && path[n - 1] == '/') /* "dir/" would follow a link named dir */
+        path[--n] = 0;
+    const char *last = strrchr(path, '/');
+    last = last ? last + 1 : path;
+    if (strcmp(path, "/") == 0 || strcmp(last, ".") == 0 || strcmp(last, "..") == 0) {
+        lua_pushfstring(L, "refusing to remove '%s'", given);
+        return lua_error(L);
+    }
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT) {
+            lua_pushboolean(L, 0);
+            return 1;
+        }
+        return raise_errno(L, errno, "cannot remove %s", path);
+    }
+    char name[8192];
+    memcpy(name, path, n + 1);
+    if (remove_at(AT_FDCWD, name, path, n, sizeof path, 0))
+        return raise_errno(L, errno, "cannot remove %s", path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* core.dir_entries(path) -> the names in directory path (no "." and ".."), unsorted, or nil
+ * when nothing is there; other failures (not a directory, no permission) raise */
+static int l_dir_entries(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    DIR *d = opendir(path);
+    if (!d) {
+        if (errno == ENOENT)
+            return 0;
+        return raise_errno(L, errno, "cannot read directory %s", path);
+    }
+    lua_newtable(L);
+    int i = 0, e = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            e = errno;
+            break;
+        }
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        lua_pushstring(L, de->d_name); /* a memory error here leaks d: only on out of memory */
+        lua_rawseti(L, -2, ++i);
+    }
+    closedir(d);
+    if (e)
+        return raise_errno(L, e, "cannot read directory %s", path);
+    return 1;
+}
+
+/* core.file_type(path) -> "file", "directory", "link", "other", or nil when nothing is there
+ * (lstat: a symbolic link is "link", whatever it points to) */
+static int l_file_type(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return 0;
+        return raise_errno(L, errno, "cannot look at %s", path);
+    }
+    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory"
+                      : S_ISLNK(st.st_mode) ? "link" : "other");
+    return 1;
+}
+
+/* core.mkdtemp(prefix) -> a new directory prefix .. "XXXXXX" with the X's replaced */
+static int l_mkdtemp(lua_State *L)
+{
+    const char *prefix = luaL_checkstring(L, 1);
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%sXXXXXX", prefix) >= (int)sizeof buf)
+        return luaL_error(L, "core.mkdtemp: the prefix is too long");
+    if (!mkdtemp(buf))
+        return raise_errno(L, errno, "cannot create a directory %sXXXXXX", prefix);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* core.spawn({ program, arg, ... } [, { stdout = FILE, stderr = FILE, append = false }]) -> pid
+ * Starts program (a path: no PATH search, no shell) with exactly these arguments; stdout and
+ * stderr go to the files when given (truncated, or appended to with append = true; the same
+ * name for both makes one file, as 2>&1 does). The child inherits the environment and the
+ * process group, so a Ctrl-C reaches it too. core.wait collects it. */
+static int l_spawn(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2); /* the options at 2 (maybe nil), whatever is pushed after */
+    int argc = (int)lua_rawlen(L, 1);
+    if (argc < 1 || argc > 4096)
+        return luaL_error(L, "core.spawn: argv must be a list of 1 to 4096 strings, got %d", argc);
+    luaL_checkstack(L, argc + 8, "core.spawn: too many arguments");
+    /* userdata: collected by the GC whatever error is raised below */
+    char **argv = lua_newuserdatauv(L, (size_t)(argc + 1) * sizeof *argv, 0);
+    for (int i = 0; i < argc; i++) {
+        lua_rawgeti(L, 1, i + 1); /* stays on the stack: keeps a converted number's string */
+        if (!lua_isstring(L, -1))
+            return luaL_error(L, "core.spawn: argv[%d] is a %s, expected a string", i + 1,
+                              luaL_typename(L, -1));
+        argv[i] = (char *)lua_tostring(L, -1);
+    }
+    argv[argc] = NULL;
+    const char *out = NULL, *err = NULL;
+    bool append = false;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_getfield(L, 2, "stdout");
+        out = lua_tostring(L, -1);
+        lua_getfield(L, 2, "stderr");
+        err = lua_tostring(L, -1);
+        lua_getfield(L, 2, "append");
+        append = lua_toboolean(L, -1);
+    }
+    int flags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
+    posix_spawn_file_actions_t fa;
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc)
+        return raise_errno(L, rc, "cannot start %s", argv[0]);
+    if (out)
+        rc = posix_spawn_file_actions_addopen(&fa, 1, out, flags, 0666);
+    if (!rc && err && out && strcmp(err, out) == 0)
+        rc = posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    else if (!rc && err)
+        rc = posix_spawn_file_actions_addopen(&fa, 2, err, flags, 0666);
+    pid_t pid = 0;
+    if (!rc)
+        rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc) {
+        if (out || err)
+            return raise_errno(L, rc, "cannot start %s (output to %s)", argv[0], out ? out : err);
+        return raise_errno(L, rc, "cannot start %s", argv[0]);
+    }
+    lua_pushinteger(L, pid);
+    return 1;
+}
+
+/* core.wait([pid]) -> pid, "exit", status | pid, "signal", number: waits for that child, or
+ * for any when pid is absent; nil when there is no child to wait for */
+static int l_wait(lua_State *L)
+{
+    pid_t pid = (pid_t)luaL_optinteger(L, 1, -1);
+    int status;
+    pid_t got;
+    while ((got = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+        ;
+    if (got < 0) {
+        if (errno == ECHILD)
+            return 0;
+        return raise_errno(L, errno, "waiting for process %d", (int)pid);
+    }
+    lua_pushinteger(L, got);
+    if (WIFSIGNALED(status)) {
+        lua_pushstring(L, "signal");
+        lua_pushinteger(L, WTERMSIG(status));
+    } else {
+        lua_pushstring(L, "exit");
+        lua_pushinteger(L, WEXITSTATUS(status));
+    }
+    return 3;
 }
 
 /* core.gen_criteo_truth{rows =, seed =, from =}: AUC of the planted model's true logit and of
@@ -1941,8 +2350,8 @@ static int l_gen_criteo_truth(lua_State *L)
                         .interaction = inter, .entity_clusters = (uint64_t)ecl};
     rc = mem ? rill_gen_criteo_truth(&cfg, mem, z, z1, &err)
              : rill_errf(&err, RILL_ENOMEM, "rill.gen_criteo_truth: out of memory");
-    if (mem)
-        fclose(mem);
+    if (mem && fclose(mem) != 0 && !rc) /* text is complete only after a good close */
+        rc = rill_errf(&err, RILL_ENOMEM, "rill.gen_criteo_truth: out of memory");
     if (!rc) {
         const char *p = text;
         for (long i = 0; i < rows; i++) {
@@ -1985,8 +2394,9 @@ static int l_gen_zipf(lua_State *L)
         rill_gen_zipf_cfg cfg = {(uint64_t)rows, (uint64_t)ids, (uint64_t)seed, ex};
         rc = f ? rill_gen_zipf_field(&cfg, f, &err)
                : rill_errf(&err, RILL_EIO, "rill.gen_zipf: cannot write %s", out ? out : "(no out)");
-        if (f && fclose(f) != 0 && !rc)
-            rc = rill_errf(&err, RILL_EIO, "%s: write failed", out);
+        int e = f ? close_checked(f) : 0;
+        if (e && !rc)
+            rc = rill_errf(&err, RILL_EIO, "%s: write failed: %s%s", out, strerror(e), disk_full(e));
     }
     free_value(v);
     if (rc)
@@ -2032,7 +2442,9 @@ static void create_meta(lua_State *L, const char *name, const luaL_Reg *methods,
 
 int luaopen_rill_core(lua_State *L)
 {
-    static const luaL_Reg schema_m[] = {{"columns", l_schema_columns}, {NULL, NULL}};
+    static const luaL_Reg schema_m[] = {{"columns", l_schema_columns},
+                                        {"check_header", l_schema_check_header},
+                                        {NULL, NULL}};
     static const luaL_Reg graph_m[] = {{"add", l_graph_add},
                                        {"node", l_graph_node},
                                        {"nodes", l_graph_nodes},
@@ -2056,6 +2468,13 @@ int luaopen_rill_core(lua_State *L)
                                     {"gen_zipf", l_gen_zipf},
                                     {"kinds", l_kinds},
                                     {"mkdir", l_mkdir},
+                                    {"remove_tree", l_remove_tree},
+                                    {"write_file", l_write_file},
+                                    {"dir_entries", l_dir_entries},
+                                    {"file_type", l_file_type},
+                                    {"mkdtemp", l_mkdtemp},
+                                    {"spawn", l_spawn},
+                                    {"wait", l_wait},
                                     {"is_node", l_is_node},
                                     {"store_meta", l_store_meta},
                                     {"store_digest", l_store_digest},
@@ -2070,6 +2489,8 @@ int luaopen_rill_core(lua_State *L)
                                     {"bench_gather", l_bench_gather},
                                     {"peak_rss", l_peak_rss},
                                     {"plain_tables", l_plain_tables},
+                                    {"check_seals", l_check_seals},
+                                    {"crc32c_impl", l_crc32c_impl},
                                     {"interrupted", l_interrupted},
                                     {NULL, NULL}};
     create_meta(L, SCHEMA_MT, schema_m, l_schema_gc, NULL);

@@ -172,8 +172,12 @@ int rill_export(rill_graph *g, const char *dir, const char *pipeline, const char
         if (!e.vals || !e.ids || npy_header(e.vals, "<f4", n, (uint64_t)e.dim, true) ||
             npy_header(e.ids, "<u8", n, 1, false))
             rc = rill_errf(err, RILL_EIO, "%s: cannot write: %s", path, strerror(errno));
-        if (!rc && (rc = rill_table_each(t, export_row, &e, err)) == RILL_EIO)
-            rc = rill_errf(err, RILL_EIO, "%s: write failed (disk full?)", path);
+        if (!rc && (rc = rill_table_each(t, export_row, &e, err)) == RILL_EIO) {
+            int en = errno;
+            rc = rill_errf(err, en == ENOSPC || en == EDQUOT ? RILL_ENOSPC : RILL_EIO,
+                           "%s: cannot write: %s%s", path, strerror(en),
+                           en == ENOSPC || en == EDQUOT ? ": the disk is full" : "");
+        }
         if (e.vals && fclose(e.vals) != 0 && !rc)
             rc = rill_errf(err, RILL_EIO, "%s: write failed: %s", path, strerror(errno));
         if (e.ids && fclose(e.ids) != 0 && !rc)

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "graph.h"
@@ -28,19 +29,32 @@
 #define FORMAT "rill-store 3" /* 2: rows carry their use count; 3: every value is sealed */
 #define FORMAT_UNSEALED "rill-store 2" /* read and written as it is, without seals */
 
+/* LMDB reports a short write as EIO, which is what a full disk gives it: an EIO with next to
+ * nothing free on the store's file system is taken for a full disk. */
+static bool looks_full(const rill_store *s)
+{
+    struct statvfs fs;
+    if (!s || statvfs(s->dir, &fs) != 0)
+        return false;
+    uint64_t free_bytes = (uint64_t)fs.f_bavail * fs.f_frsize;
+    return free_bytes < ((uint64_t)64 << 20);
+}
+
 int rill_store_mdb_err(rill_store *s, int rc, const char *what, rill_err *err)
 {
+    if (rc == EIO && looks_full(s))
+        rc = ENOSPC;
     const char *hint = "";
     if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID)
         hint = ": the store is damaged; the run cannot be read";
-    else if (rc == ENOSPC)
-        hint = ": the disk is full; the last checkpoint is intact, free space and resume";
+    else if (rc == ENOSPC || rc == EDQUOT)
+        hint = ": the disk is full";
     else if (rc == MDB_VERSION_MISMATCH)
         hint = ": made by another LMDB version";
     else if (rc == MDB_READERS_FULL)
         hint = ": too many readers";
-    return rill_errf(err, RILL_ESTORE, "%s: %s: %s%s", s ? s->path : "store", what,
-                     mdb_strerror(rc), hint);
+    return rill_errf(err, rc == ENOSPC || rc == EDQUOT ? RILL_ENOSPC : RILL_ESTORE, "%s: %s: %s%s",
+                     s ? s->path : "store", what, mdb_strerror(rc), hint);
 }
 
 static void end_all_reads(rill_store *s)

@@ -112,6 +112,10 @@ int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float 
  * saved or listed. */
 void rill_table_use_plain(bool on);
 
+/* Benchmark baseline: rows read from a store are not checked against their seals (what the
+ * checks cost is measured against this; never for real runs). */
+void rill_store_check_seals(bool on);
+
 /* Benchmark: random reads of whole rows of `stride` floats from a table-like mapping of
  * `rows` rows, on the pool's threads; *rows_per_s gets the rate. */
 int rill_table_bench_gather(int64_t rows, int stride, uint64_t samples, double *rows_per_s,

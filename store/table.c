@@ -7,10 +7,13 @@
  * step ends. A stored row (LMDB value) is the floats followed by the last step that saw it,
  * how many steps did, and (from store format 3) the seal that is checked whenever the row is
  * read. */
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
 
 #include "pool.h"
 #include "store_impl.h"
@@ -1110,10 +1113,38 @@ static int prefill_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     return RILL_OK;
 }
 
+static void human_bytes(char *out, size_t cap, double b)
+{
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (b >= 1024 && u < 6) {
+        b /= 1024;
+        u++;
+    }
+    snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+}
+
 int rill_table_prefill(rill_table *t, rill_err *err)
 {
     if (t->st.rows)
         return RILL_OK; /* the store has rows already (a resumed or reopened run) */
+    /* a row costs its value, its key and LMDB's 8-byte node header; appended rows fill their
+     * pages, with a little left over per page */
+    double need = (double)t->rows *
+                  (double)(rill_sealed_len(t->store, (size_t)t->stride * sizeof(float) + ROW_TAIL) +
+                           16) * 1.02;
+    struct statvfs fs;
+    if (statvfs(t->store->dir, &fs) == 0 &&
+        need > (double)fs.f_bavail * (double)fs.f_frsize) {
+        char want[32], have[32];
+        human_bytes(want, sizeof want, need);
+        human_bytes(have, sizeof have, (double)fs.f_bavail * (double)fs.f_frsize);
+        return rill_errf(err, RILL_ENOSPC,
+                         "table '%s': prefilling its %lld rows of %d floats would write about %s "
+                         "to %s, but its file system has %s free: use fewer buckets, or no prefill "
+                         "(rows are then made as they are first used)",
+                         t->name, (long long)t->rows, t->stride, want, t->store->path, have);
+    }
     prefill_ctx c = {t, 0, 0, malloc((size_t)t->stride * sizeof(float))};
     if (!c.row)
         return rill_errf(err, RILL_ENOMEM, "out of memory");
@@ -1177,9 +1208,11 @@ int rill_table_save(rill_table *t, FILE *f, rill_err *err)
             goto fail;
     free(v);
     return RILL_OK;
-fail:
+fail:;
+    int en = errno;
     free(v);
-    return rill_errf(err, RILL_EIO, "table '%s': write failed (disk full?)", t->name);
+    return rill_errf(err, en == ENOSPC || en == EDQUOT ? RILL_ENOSPC : RILL_EIO,
+                     "table '%s': cannot write its rows: %s", t->name, strerror(en));
 }
 
 static void table_clear(rill_table *t)

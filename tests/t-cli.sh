@@ -200,6 +200,63 @@ fails "train of a missing script" "cannot open $T/none.lua" $R train "$T/none.lu
 fails "train --threads x" "--threads x: expected a whole number" $R train pipelines/dlrm.lua --threads x
 fails "train --set without =" "--set epochs: expected key=value" $R train pipelines/dlrm.lua --set epochs
 
+# a script run by rill train must build a training run; rill run runs anything
+printf 'local rill = require "rill"\nlocal cfg = rill.config{ x = 1 }\n' >"$T/notrain.lua"
+fails "train of a script that never calls rill.train" \
+    "$T/notrain.lua: the script built no training run (rill.train was never called)" \
+    $R train "$T/notrain.lua" --run "$T/r-notrain"
+run $R run "$T/notrain.lua"
+[ "$status" -eq 0 ] && [ ! -s "$T/err" ]
+ok $? "run of the same script: exit 0, no complaint" || diag "$T/err"
+
+run $R export "$RUN" --out "$T/exp"
+ok $? "export of the run" || diag "$T/err"
+printf 'local rill = require "rill"\nlocal g = rill.graph\n' >"$T/exp/pipeline.lua"
+fails "predict with an export whose pipeline never calls rill.train" \
+    "$T/exp/pipeline.lua: the script built no model to predict with (rill.train was never called)" \
+    $R predict "$T/exp" --data "$F"
+
+# --run DIR that holds other files than a run's: refused unless --force
+$R help | grep -q -- '\[--force\]' && $R help | grep -q 'refused unless --force'
+ok $? "help: documents train --force"
+mkdir "$T/notes" && echo "keep me" >"$T/notes/notes.txt" && echo "me too" >"$T/notes/pipeline.lua"
+# shellcheck disable=SC2086
+fails "train --run into a directory that is not a run" \
+    "$T/notes exists and is not a Rill run directory (no store.mdb; it holds notes.txt)" \
+    $R train pipelines/dlrm.lua --data "$F" $SMALL --run "$T/notes"
+grep -q 'pass --force' "$T/err" && [ "$(cat "$T/notes/notes.txt")" = "keep me" ] &&
+    [ "$(cat "$T/notes/pipeline.lua")" = "me too" ] && [ ! -e "$T/notes/store.mdb" ]
+ok $? "train refused: says --force, wrote nothing there" || diag "$T/err"
+# shellcheck disable=SC2086
+run $R train pipelines/dlrm.lua --data "$F" $SMALL --run "$T/notes" --force
+[ "$status" -eq 0 ] && [ -s "$T/notes/store.mdb" ] && [ "$(cat "$T/notes/notes.txt")" = "keep me" ]
+ok $? "train --force: trains there (its own files written, others kept)" || diag "$T/err"
+mkdir "$T/empty"
+# shellcheck disable=SC2086
+run $R train pipelines/dlrm.lua --data "$F" $SMALL --run "$T/empty"
+ok $? "train --run into an empty directory: fine" || diag "$T/err"
+# shellcheck disable=SC2086
+run $R train pipelines/dlrm.lua --data "$F" $SMALL --run "$T/empty"
+ok $? "train --run into an earlier run: trains it anew, as before" || diag "$T/err"
+echo x >"$T/afile"
+# shellcheck disable=SC2086
+fails "train --run naming a file" "$T/afile is a file, not a run directory" $R train pipelines/dlrm.lua --data "$F" $SMALL --run "$T/afile"
+
+# ---- no shell: rill bench's --data directory is made as named, nothing in it is run
+# (from a directory without pipelines/, so that the benchmark stops right after making the
+# data: "cannot open pipelines/dlrm.lua")
+mkdir "$T/bench"
+nl='
+'
+hostile="d ;touch PWNED1; \$(touch PWNED2) \`touch PWNED3\` 'q' \"dq\"${nl}touch PWNED4${nl}/-rf/x.tsv"
+(cd "$T/bench" && "$OLDPWD/$R" bench dlrm --rows 10000 --data "$hostile" >"$T/out" 2>"$T/err")
+status=$?
+[ "$status" -eq 1 ] && grep -q 'pipelines/dlrm.lua' "$T/err" && [ "$(wc -l <"$T/bench/$hostile")" -eq 10000 ]
+ok $? "bench dlrm --data with a hostile directory name: made as named, the data generated there" ||
+    diag "$T/err"
+[ -z "$(find "$T/bench" "$T" -maxdepth 1 -name 'PWNED*')" ] && [ ! -e PWNED1 ]
+ok $? "bench dlrm --data with a hostile directory name: nothing run (no PWNED marker)" || ls "$T/bench" | diag
+
 # ---- reproducibility: same seed and thread count, same bits
 
 # shellcheck disable=SC2086

@@ -755,6 +755,42 @@ static void test_params(void)
     rill_schema_free(&s);
 }
 
+/* Node arguments: an unknown one is named with the kind's list and the closest name, before
+ * create runs; an argument refused for its value is the error, and the valid ones beside it
+ * are never called unknown (they once were: "also unknown argument 'norm' (known: sizes)"). */
+static void test_node_args(void)
+{
+    rill_err err;
+    rill_schema s;
+    rill_schema_criteo(&s, &err);
+    rill_graph *g;
+    rill_graph_create(&g, &s, &err);
+    rill_node *c = gt_add(g, "encode_log", "counts", NULL, 0, "fields={'I1','I2'}", &err);
+    struct {
+        const char *kind, *args, *want, *not_want;
+    } cases[] = {
+        {"mlp", "sizes={0},dropout=0.1,norm='batch'", "argument 'sizes' must be", "unknown"},
+        {"mlp", "sizes={4},norm='bach'", "argument 'norm' must be one of", "unknown"},
+        {"mlp", "sizes={4},last_activaton=false",
+         "unknown argument 'last_activaton' (mlp: sizes, last_activation, norm, dropout); did "
+         "you mean 'last_activation'?", NULL},
+        {"tower", "sizes={0},dropout=0.1", "argument 'sizes' must be", "unknown"},
+        {"tower", "sizes={4},colour='red'", "unknown argument 'colour' (tower: sizes, norm, dropout)",
+         "did you mean"},
+        {"encode_mnse", "bases={0},dim=4", "argument 'bases'", "unknown"},
+        {"relu", "scale=2", "unknown argument 'scale' (relu: it takes none)", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        err.msg[0] = 0;
+        rill_node *n = c ? gt_add(g, cases[i].kind, NULL, &c, 1, cases[i].args, &err) : NULL;
+        ok(!n && strstr(err.msg, cases[i].want) &&
+               !(cases[i].not_want && strstr(err.msg, cases[i].not_want)),
+           "%s{%s}: %s", cases[i].kind, cases[i].args, err.msg);
+    }
+    rill_graph_free(g);
+    rill_schema_free(&s);
+}
+
 int main(void)
 {
     rill_err err;
@@ -767,6 +803,7 @@ int main(void)
     test_parallel_for();
     test_arena();
     test_args();
+    test_node_args();
     test_optim();
     rill_pool_start(2, &err);
     test_params();

@@ -175,6 +175,17 @@ return tap.main(function()
     { id = "ids_input", line = 6,
       lines = after_header('local m = g:mlp{ ids, sizes = { 4 }, name = "m" }'),
       want = { "'m'", "'ids'", "embed" } },
+    -- an empty list of inputs is an error, not a node built without them
+    { id = "empty_list_input", line = 6,
+      lines = after_header('local c = g:interact_concat{ {}, counts, name = "c" }'),
+      want = { "g:interact_concat 'c'", "input 1 is an empty list" } },
+    { id = "empty_list_dot", line = 7,
+      lines = after_header('local emb = g:embed{ ids, dim = 4, name = "emb" }',
+                           "local z = g:interact_dot{ emb, {} }"),
+      want = { "g:interact_dot", "input 2 is an empty list" } },
+    { id = "named_only_input", line = 6,
+      lines = after_header('local m = g:mlp{ { x = counts }, sizes = { 4 }, name = "m" }'),
+      want = { "g:mlp 'm'", "input 1 is a table without a list of nodes" } },
     { id = "not_a_table", line = 6, lines = after_header("local m = g:mlp(counts)"),
       want = { "g:mlp", "table" } },
     { id = "duplicate_name", line = 6,
@@ -226,6 +237,19 @@ return tap.main(function()
                     header[3], header[4], header[5] }, model,
                   { "local r = rill.train{ graph = g, data = data }" }),
       want = { "/nonexistent/rill/d.tsv", "cannot open" } },
+    -- errors without a message of their own, and a stack overflow: bin/rill names the
+    -- script's line (under a plain pcall the error object is all there is)
+    { id = "error_table", line = 6, inproc = false, lines = after_header("error({})"),
+      want = { "error object is a table (no message)" } },
+    { id = "error_nil", line = 6, inproc = false, -- the line of error(), in f
+      lines = after_header("local function f() error() end", "f()"),
+      want = { "error object is nil" } },
+    { id = "error_tostring", line = 6, inproc = false,
+      lines = after_header('error(setmetatable({}, { __tostring = function() return "mine" end }))'),
+      want = { "mine" } },
+    { id = "stack_overflow", line = 6, inproc = false,
+      lines = after_header("local function f(n) return 1 + f(n + 1) end", "local x = f(1)"),
+      want = { "stack overflow" } },
     -- the way pipelines end: a tail call, after which no frame of the script is left on the
     -- stack; bin/rill follows the script's lines to name it anyway
     { id = "train_tail", line = 9, inproc = false,

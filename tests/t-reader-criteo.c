@@ -154,6 +154,7 @@ typedef struct run {
     int n, rc;
     uint64_t bad;
     char first_bad[1024];
+    rill_err err; /* when rc < 0 */
 } run;
 
 static void snapshot(buf *s, const rill_batch *b)
@@ -182,8 +183,7 @@ static run read_rest(rill_reader *r)
         snapshot(&out.snap[out.n], b);
         out.pos[out.n++] = b->pos;
     }
-    if (out.rc < 0)
-        diag("reader error: %s", err.msg);
+    out.err = err;
     out.bad = rill_reader_bad_lines(r);
     snprintf(out.first_bad, sizeof out.first_bad, "%s", rill_reader_first_bad(r));
     return out;
@@ -475,6 +475,7 @@ static void test_skip(void)
     for (int th = 0; th < 2; th++) {
         rill_reader_cfg cfg = base_cfg(path);
         cfg.on_bad_line = RILL_BAD_SKIP;
+        cfg.max_bad = 1; /* 2 of 5 bad: past the default share */
         cfg.threaded = th;
         rill_reader *r;
         rill_err err = {0};
@@ -501,6 +502,41 @@ static void test_skip(void)
         ok(rill_reader_rows(r) == 5, "skip: rows() counts bad lines too");
         run_free(&x);
         rill_reader_close(r);
+
+        /* with the default limit (10%) the pass ends in an error naming the file, the share
+         * and the first bad line; one good line in ten passes */
+        cfg.max_bad = 0;
+        x = (run){0};
+        if (rill_reader_open(&r, &cfg, &err) == RILL_OK) {
+            x = read_rest(r);
+            rill_reader_close(r);
+        }
+        snprintf(want, sizeof want, "%s: 2 of 5 lines (40.0%%) were bad and skipped, more than "
+                 "the 10%% allowed", path);
+        ok(x.rc == RILL_EDATA && has(x.err.msg, want) && has(x.err.msg, ":2:1: 39 columns"),
+           "skip%s: 40%% bad is an error at the end of the pass: %s", th ? " (threaded)" : "",
+           x.err.msg);
+        run_free(&x);
+    }
+    /* nothing but bad lines: an error in skip mode too, not an empty epoch */
+    const char *junk = write_str("junk.tsv", "x\nx\nx\n");
+    for (int skip = 0; skip < 2; skip++) {
+        rill_reader_cfg cfg = base_cfg(junk);
+        cfg.on_bad_line = skip ? RILL_BAD_SKIP : RILL_BAD_ERROR;
+        cfg.max_bad = 1;
+        rill_reader *r;
+        rill_err err = {0};
+        run x = {0};
+        if (rill_reader_open(&r, &cfg, &err) == RILL_OK) {
+            x = read_rest(r);
+            rill_reader_close(r);
+        } else {
+            x.rc = -1;
+            x.err = err;
+        }
+        ok(x.rc == RILL_EDATA && has(x.err.msg, skip ? "no examples: all 3 lines were bad" : ":1:1:"),
+           "3 bad lines of 3, %s: %s", skip ? "skipped" : "an error", x.err.msg);
+        run_free(&x);
     }
     free(t.p);
     free(good.p);

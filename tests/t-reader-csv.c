@@ -108,6 +108,12 @@ static void test_schema_bad(void)
                  ":2:8:", "the quote and the separator are the same character");
     schema_fails("a key twice", "format: csv\nformat: tsv\ncolumns:\n  - { name: y, role: label }\n",
                  ":2:1:", "key 'format' is given twice");
+    schema_fails("a key twice in a column", "columns:\n  - { name: y, role: label, role: skip }\n",
+                 ":2:29:", "column 1: key 'role' is given twice (first at line 2)");
+    schema_fails("a second document", "columns:\n  - { name: y, role: label }\n---\ncolumns: []\n",
+                 ":3:", "a second YAML document");
+    schema_fails("a NUL separator", "separator: \"\\0\"\ncolumns:\n  - { name: y, role: label }\n",
+                 ":1:12:", "'separator' is the NUL character");
     schema_fails("no columns", "format: csv\n", ":1:1:", "the schema has no 'columns'");
     schema_fails("columns not a list", "columns: { name: y }\n", ":1:10:",
                  "'columns' must be a non-empty list, got a mapping");
@@ -290,6 +296,7 @@ static void test_bad(void)
                                              "1,1,1\n1,0,1,1,a,b,1\n");
     rill_reader_cfg cfg = cfg_for(path);
     cfg.on_bad_line = RILL_BAD_SKIP;
+    cfg.max_bad = 1; /* 2 of 4 bad: past the default share */
     rill_reader *r;
     rill_err err = {0};
     const rill_batch *b;

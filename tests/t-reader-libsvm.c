@@ -82,6 +82,8 @@ static void test_parse(void)
         {"too few features for the fields", "1 1:1 2:1\n", ":1:10: 2 features, expected 3", &pos},
         {"libsvm in a libffm file", "1 3:1\n", ":1:3: '3:1' is not field:feature:value", &ffm},
         {"a field past the fields", "1 2:3:1\n", ":1:3: field 2 is past the 2 fields", &ffm},
+        {"control characters, escaped", "1 3\x01\x1b[2J:1\n",
+         ":1:3: feature '3\\x01\\x1b[2J' is not a whole number", &one},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rc = read_one(bad[i].text, bad[i].s, &r, &b, &err);

@@ -100,6 +100,9 @@ end
 
 ---------------------------------------------------------------------------- files, commands
 
+-- s as one word for sh, whatever it holds (spaces, quotes, ;, $(...), newlines, a leading -):
+-- single quotes, each ' inside as '\''. tap.sh's commands are built with it (t-files.lua
+-- tests it against such names).
 function tap.quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
@@ -112,25 +115,24 @@ function tap.read(path)
   return s
 end
 
+-- the engine's own file functions (bin/rill run has them): no shell, every write checked
+local core = require "rill.core"
+
 function tap.write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
+  core.write_file(path, text)
 end
 
 -- A fresh directory under $TMPDIR; tap.cleanup() removes it (tap.main calls it).
 function tap.tempdir()
-  local p = io.popen("mktemp -d \"${TMPDIR:-/tmp}/rill-test-XXXXXX\"")
-  local dir = p:read("l")
-  p:close()
-  assert(dir and dir:match("/rill%-test%-"), "mktemp -d failed")
+  local tmp = os.getenv("TMPDIR")
+  local dir = core.mkdtemp(((tmp and tmp ~= "") and tmp or "/tmp") .. "/rill-test-")
   tap.dir = dir
   return dir
 end
 
 function tap.cleanup()
   if tap.dir and tap.dir:match("/rill%-test%-[%w]+$") then
-    os.execute("rm -rf " .. tap.quote(tap.dir))
+    core.remove_tree(tap.dir)
     tap.dir = nil
   end
 end

@@ -14,6 +14,15 @@ ok() { # ok STATUS NAME: passes when STATUS is 0
     if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else failed=$((failed + 1)); echo "not ok $n - $2"; fi
     return "$1"
 }
+# todo STATUS NAME WHY: a test of something not done yet (TAP "# TODO"): its failure does not
+# fail the file, and prove reports it when it starts to pass
+todo() {
+    n=$((n + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $n - $2 # TODO $3"; else echo "not ok $n - $2 # TODO $3"; fi
+    return "$1"
+}
+# skip WHY: a test that cannot run here (TAP "# SKIP")
+skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
 diag() { sed 's/^/#   /' "$@"; }
 run() { # run CMD...: $status, stdout in $T/out, stderr in $T/err
     "$@" >"$T/out" 2>"$T/err"

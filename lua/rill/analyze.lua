@@ -7,12 +7,8 @@ local plot = require "rill.plot"
 
 local analyze = {}
 
-local function write(path, text)
-  local f, msg = io.open(path, "wb")
-  if not f then error("cannot write " .. path .. ": " .. tostring(msg), 0) end
-  f:write(text)
-  f:close()
-end
+-- checked: an error names the file and the OS error (a full disk)
+local write = core.write_file
 
 -- Singular spectrum per table (Guo et al., "On the Embedding Collapse when Scaling up
 -- Recommendation Models"): singular values normalised by the largest, and information

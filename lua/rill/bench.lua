@@ -29,7 +29,8 @@ return function(o)
   local threads = math.tointeger(tonumber(o.threads or "2"))
   if not exists(data) then
     io.stderr:write(string.format("generating %s rows into %s\n", commas(rows), data))
-    os.execute("mkdir -p " .. (data:match("^(.*)/") or "."))
+    local dir = data:match("^(.*)/")
+    if dir and dir ~= "" then core.mkdir(dir) end
     core.gen_criteo{ rows = rows, seed = 11, out = data }
   end
   local run = o.run or "runs/bench-dlrm"

@@ -80,10 +80,11 @@ rill.data = {}
 
 -- the reader settings of a data description, without the column lists and schema
 local data_keys = { "path", "format", "valid", "valid_path", "split", "shuffle",
-                    "on_bad_line", "max_line", "threaded" }
+                    "on_bad_line", "max_bad", "max_line", "threaded" }
 
 -- rill.data.criteo{ path =, valid = 0.1 | valid_path =, split = "tail"|"hash",
---                   shuffle = rows, on_bad_line = "error"|"skip", max_line = bytes }
+--                   shuffle = rows, on_bad_line = "error"|"skip", max_bad = 0.1 (with skip: the
+--                   largest share of bad lines a pass may skip), max_line = bytes }
 -- The result lists the columns (labels, numeric, categorical) for encode nodes.
 function rill.data.criteo(t)
   if type(t) ~= "table" then fail(2, "rill.data.criteo takes a table, e.g. rill.data.criteo{ path = 'train.tsv' }") end
@@ -95,7 +96,7 @@ function rill.data.criteo(t)
     for _, dk in ipairs(data_keys) do known = known or k == dk end
     if not known or k == "format" then
       fail(2, "rill.data.criteo: unknown setting '%s' (known: path, valid, valid_path, split, "
-              .. "shuffle, on_bad_line, max_line, threaded)", tostring(k))
+              .. "shuffle, on_bad_line, max_bad, max_line, threaded)", tostring(k))
     end
   end
   local d = copy(t)
@@ -117,8 +118,14 @@ local function described(what, t, schema, format, level)
     for _, dk in ipairs(data_keys) do known = known or (k == dk and k ~= "format") end
     if not known then
       fail(level + 1, "rill.data.%s: unknown setting '%s' (known: path, %svalid, valid_path, split, "
-              .. "shuffle, on_bad_line, max_line, threaded)", what, tostring(k), what == "csv" and "schema, " or "")
+              .. "shuffle, on_bad_line, max_bad, max_line, threaded)", what, tostring(k), what == "csv" and "schema, " or "")
     end
+  end
+  -- the header is checked now, before a graph is built over the columns (a schema of 20,000
+  -- columns once built 20,000 tables before the reader found the file had one)
+  for _, path in ipairs{ t.path, t.valid_path } do
+    local ok, msg = pcall(schema.check_header, schema, path)
+    if not ok then fail(level + 1, "%s", tostring(msg):gsub("^[^:]*rill%.c:%d+: ", "")) end
   end
   local d = copy(t)
   d.format = format
@@ -234,6 +241,13 @@ local function split_args(kind, t, level)
                       .. "interaction (interact_dot, interact_fm, interact_cross) takes them, "
                       .. "one per set, and averages", kind, name and (" '" .. name .. "'") or "", i, #v)
     elseif type(v) == "table" then
+      -- an empty list would add no input at all: a list built by a loop that found nothing,
+      -- which the node would otherwise be built without
+      if v[1] == nil then
+        fail(level + 1, "g:%s%s: input %d is %s, expected a node or a list of nodes", kind,
+             name and (" '" .. name .. "'") or "", i,
+             next(v) == nil and "an empty list" or "a table without a list of nodes")
+      end
       for j, x in ipairs(v) do
         if not is_node(x) then
           fail(level + 1, "g:%s%s: input %d.%d is a %s, expected a node", kind,
@@ -487,11 +501,41 @@ local function read_file(path)
   return s
 end
 
-local function write_file(path, text)
-  local f, msg = io.open(path, "wb")
-  if not f then error("cannot write " .. path .. ": " .. tostring(msg), 0) end
-  f:write(text)
-  f:close()
+-- every write checked: an error names the file and the OS error ("cannot write
+-- runs/x/summary.lua: No space left on device (the disk is full)")
+local write_file = core.write_file
+
+-- a copy people read (RUN/pipeline.lua, RUN/meta.lua): written when it is not there as it is
+local function write_copy(path, text)
+  if read_file(path) ~= text then write_file(path, text) end
+end
+
+-- What a run directory may hold (a failed start leaves some of these without store.mdb).
+local run_files = { ["store.mdb"] = true, ["store.mdb-lock"] = true, ["store.mdb.tmp"] = true,
+                    lock = true, best = true, ["metrics.jsonl"] = true, ["timing.jsonl"] = true,
+                    ["meta.lua"] = true, ["pipeline.lua"] = true, ["summary.lua"] = true,
+                    ["eval.lua"] = true, analysis = true, ["run.id"] = true, ["run.id.tmp"] = true }
+
+-- rill train writes over RUN's files: refuse a directory that holds other files than a
+-- run's (a mistyped --run naming a data or source directory) unless --force. An earlier run
+-- (store.mdb) is trained anew as before, and an empty directory is fine.
+local function check_run_dir(run)
+  if core.file_type(run) == "file" then
+    error(string.format("%s is a file, not a run directory: choose another --run DIR", run), 0)
+  end
+  local names = core.dir_entries(run)
+  if not names then return end
+  local other = {}
+  for _, n in ipairs(names) do
+    if n == "store.mdb" then return end
+    if not run_files[n] then other[#other + 1] = n end
+  end
+  if #other == 0 then return end
+  table.sort(other)
+  local shown = table.concat(other, ", ", 1, math.min(#other, 5)) .. (#other > 5 and ", ..." or "")
+  error(string.format("%s exists and is not a Rill run directory (no store.mdb; it holds %s): "
+                      .. "training would write over files there; choose another --run DIR, or "
+                      .. "pass --force to train there anyway", run, shown), 0)
 end
 
 local function quote(s) return string.format("%q", s) end
@@ -552,6 +596,8 @@ rill.format_metrics = fmt_metrics
 -- rill.train{ graph =, data =, epochs = 1, batch = 2048, optim = rill.adam{ lr = 1e-3 },
 --             warmup =, decay = "none"|"linear"|"cosine"|"exp", decay_start =, decay_steps =,
 --             min_lr_scale =, clip_norm =, eval_every =, early_stop = patience, min_delta =,
+--             diverge = 100 (a step loss this many times the lowest smoothed loss stops training;
+--             0: never, though a non-finite loss always does),
 --             seed = 1, threads = 0 (all cores), run = "runs/<script>", progress = true }
 --             checkpoint_every = 1000 (steps), cache = "2GiB" (RAM for embedding rows; default
 --             no limit), init_from = EXPORT_DIR (start from an export's parameters) }
@@ -559,6 +605,7 @@ rill.format_metrics = fmt_metrics
 -- `rill eval` / `rill predict` reads the run's parameters and evaluates.
 function rill.train(t)
   local w = where(2)
+  cli().trained = true -- bin/rill: the script did call rill.train
   if type(t) ~= "table" then fail(2, "rill.train takes a table of settings") end
   if getmetatable(t.graph) ~= Graph then fail(2, "rill.train: 'graph' must be a graph from rill.graph(data)") end
   local spec = reader_spec(t.data, 2)
@@ -611,8 +658,10 @@ function rill.train(t)
   local pipeline = c.script and read_file(c.script)
   if c.mode == "resume" then
     opts.resume = true
+    pipeline = c.pipeline -- the text kept in the store, not a file
   else
     opts.meta = { pipeline = pipeline, settings = meta_text(c) }
+    if run and not c.force then check_run_dir(run) end
   end
   if c.profile then core.gemm_record(true) end -- rill bench: count the GEMMs of training
   local r = core_call(w, core.train, t.graph.core, spec, opts, w)
@@ -632,6 +681,9 @@ function rill.train(t)
   if pipeline and run and c.mode ~= "resume" then
     write_file(run .. "/pipeline.lua", pipeline)
     write_file(run .. "/meta.lua", meta_text(c))
+  elseif pipeline and run and c.settings then
+    write_copy(run .. "/pipeline.lua", pipeline)
+    write_copy(run .. "/meta.lua", c.settings)
   end
   if c.profile then
     core.gemm_record(false)

@@ -5,9 +5,11 @@ local usage = [[
 usage: rill COMMAND ...
 
   rill train SCRIPT [--data PATH] [--set key=value]... [--run DIR] [--threads N]
-                    [--checkpoint-every STEPS] [--cache SIZE]
+                    [--checkpoint-every STEPS] [--cache SIZE] [--force]
       run a pipeline script: build its graph and train it; the run directory (default
-      runs/<script name>) gets the parameters, metrics.jsonl and what eval needs
+      runs/<script name>) gets the parameters, metrics.jsonl and what eval needs; a
+      directory that exists and holds other files than a run's is refused unless --force
+      (an earlier run there is trained anew)
   rill inspect RUN [--check] [--digest]
       what a run holds: tables (rows, dim, bytes, optimizer), dense parameters, steps;
       --check reads every row back, --digest prints a digest of all parameters
@@ -115,10 +117,15 @@ end
 -- without this rill.train could not say which line its settings came from. A line hook
 -- costs about a microsecond a line: nothing for a pipeline, which runs a few hundred lines
 -- of Lua before the engine takes over, but too much for any script `rill run` might run.
-local function run_script(path, c, script_args, track)
+-- chunk: the script already loaded (a run's stored pipeline, named "@" .. path), else it
+-- is loaded from the file path.
+local function run_script(path, c, script_args, track, chunk)
   package.loaded["rill.cli"] = c
-  local chunk, msg = loadfile(path)
-  if not chunk then error(msg, 0) end
+  if not chunk then
+    local msg
+    chunk, msg = loadfile(path)
+    if not chunk then error(msg, 0) end
+  end
   _G.arg = { [0] = path }
   for i, a in ipairs(script_args or {}) do _G.arg[i] = a end
   if track then
@@ -149,23 +156,36 @@ end
 
 local commands = {}
 
+-- A script run for a command that needs rill.train (which sets c.trained) and never called
+-- it did nothing: an error, not exit status 0. `rill run` runs any script and has no such check.
+local function check_trained(c, what)
+  if not c.trained then
+    die("%s: the script built no %s (rill.train was never called)", c.script, what)
+  end
+end
+
 function commands.train(args)
   local o = parse(args, 2, { data = true, set = true, run = true, threads = true,
-                             ["checkpoint-every"] = true, cache = true })
+                             ["checkpoint-every"] = true, cache = true, force = "flag" })
   local script = o.rest[1]
   if not script then die("rill train: which script? (e.g. rill train pipelines/dlrm.lua)") end
   if #o.rest > 1 then die("rill train: unexpected argument '%s'", o.rest[2]) end
-  local r = run_script(script, { mode = "train", script = script, data = o.data, set = o.set,
-                                 run = o.run, threads = threads(o), cache = o.cache,
-                                 checkpoint_every = whole(o, "checkpoint-every") }, nil, true)
+  local c = { mode = "train", script = script, data = o.data, set = o.set, run = o.run,
+              threads = threads(o), cache = o.cache, force = o.force == true,
+              checkpoint_every = whole(o, "checkpoint-every") }
+  local r = run_script(script, c, nil, true)
+  check_trained(c, "training run")
   if type(r) == "table" and r.interrupted then return 130 end
   return 0
 end
 
 -- A run's pipeline and settings, from its store (written with its first checkpoint, so
--- they survive a crash), into RUN/pipeline.lua for loadfile. Returns the script's path and
--- the settings table.
-local function run_pipeline(run, what)
+-- they survive a crash). The pipeline is loaded from that text under the name
+-- RUN/pipeline.lua (what errors and tracebacks show), not written there: eval, predict,
+-- export and analyze write nothing into the run, so a full disk or a read-only copy of a run
+-- is no obstacle. Returns the script's name, its loaded chunk, the settings table, and the
+-- stored texts of the pipeline and the settings.
+local function run_pipeline(run)
   local core = require "rill.core"
   local ok, pipeline = pcall(core.store_meta, run, "pipeline")
   if not ok then die("%s", pipeline) end
@@ -176,16 +196,9 @@ local function run_pipeline(run, what)
   local meta_chunk = load(settings, "=" .. run .. "/meta.lua", "t", {})
   if not meta_chunk then die("%s: the run's settings cannot be read", run) end
   local script = run .. "/pipeline.lua"
-  local f = io.open(script, "rb")
-  local same = f and f:read("a") == pipeline
-  if f then f:close() end
-  if not same then
-    f = io.open(script, "wb")
-    if not f then die("%s: cannot write %s to %s", run, what, script) end
-    f:write(pipeline)
-    f:close()
-  end
-  return script, meta_chunk()
+  local chunk, msg = load(pipeline, "@" .. script, "t")
+  if not chunk then die("%s (the pipeline kept in the run's store)", msg) end
+  return script, chunk, meta_chunk(), pipeline, settings
 end
 
 local function saved_run(args, mode)
@@ -207,24 +220,29 @@ local function saved_run(args, mode)
       bounds[#bounds + 1] = n
     end
   end
-  local script, meta, exported
+  local script, chunk, meta, exported
   local mf = io.open(run .. "/manifest.json")
   if mf then
     -- an exported model: its own copy of the pipeline and settings, no store
     mf:close()
     exported = run
     script = run .. "/pipeline.lua"
-    local chunk = loadfile(run .. "/meta.lua", "t", {})
-    if not chunk or not io.open(script) then die("%s: the export lacks pipeline.lua or meta.lua", run) end
-    meta = chunk()
+    local meta_chunk = loadfile(run .. "/meta.lua", "t", {})
+    local msg
+    chunk, msg = loadfile(script, "t")
+    if not meta_chunk or not chunk then
+      die("%s: the export lacks pipeline.lua or meta.lua (%s)", run, tostring(msg or "meta.lua"))
+    end
+    meta = meta_chunk()
   else
-    script, meta = run_pipeline(run, "the pipeline")
+    script, chunk, meta = run_pipeline(run)
   end
-  run_script(script, { mode = mode, run = run, export = exported, script = script, data = meta.data,
-                       set = meta.set, eval_data = o.data, out = o.out, threads = threads(o),
-                       frequency = o.frequency, bounds = bounds, count_in = o["count-in"],
-                       result = o.result, quiet = false },
-             nil, true)
+  local c = { mode = mode, run = run, export = exported, script = script, data = meta.data,
+              set = meta.set, eval_data = o.data, out = o.out, threads = threads(o),
+              frequency = o.frequency, bounds = bounds, count_in = o["count-in"],
+              result = o.result, quiet = false }
+  run_script(script, c, nil, true, chunk)
+  check_trained(c, "model to " .. (mode == "eval" and "evaluate" or "predict with"))
   return 0
 end
 
@@ -242,11 +260,13 @@ function commands.analyze(args)
                              ["target-cat"] = true, ["sequence-cat"] = true })
   local run = o.rest[1]
   if not run then die("rill analyze %s: which run directory?", what) end
-  local script, meta = run_pipeline(run, "the pipeline")
-  run_script(script, { mode = "analyze", analysis = what, run = run, script = script,
-                       data = meta.data, set = meta.set, out = o.out, joint = o.joint,
-                       min_count = o["min-count"], node = o.node, target_cat = o["target-cat"],
-                       sequence_cat = o["sequence-cat"] }, nil, true)
+  local script, chunk, meta = run_pipeline(run)
+  local c = { mode = "analyze", analysis = what, run = run, script = script,
+              data = meta.data, set = meta.set, out = o.out, joint = o.joint,
+              min_count = o["min-count"], node = o.node, target_cat = o["target-cat"],
+              sequence_cat = o["sequence-cat"] }
+  run_script(script, c, nil, true, chunk)
+  check_trained(c, "model to analyze")
   return 0
 end
 
@@ -255,12 +275,11 @@ function commands.export(args)
   local run = o.rest[1]
   if not run then die("rill export: which run directory? (e.g. rill export runs/dlrm --out model/)") end
   if not o.out then die("rill export %s: --out DIR is required", run) end
-  local script, meta = run_pipeline(run, "the pipeline")
-  local core = require "rill.core"
-  run_script(script, { mode = "export", run = run, script = script, data = meta.data,
-                       set = meta.set, out = o.out,
-                       pipeline = core.store_meta(run, "pipeline"),
-                       settings = core.store_meta(run, "settings") }, nil, true)
+  local script, chunk, meta, pipeline, settings = run_pipeline(run)
+  local c = { mode = "export", run = run, script = script, data = meta.data, set = meta.set,
+              out = o.out, pipeline = pipeline, settings = settings }
+  run_script(script, c, nil, true, chunk)
+  check_trained(c, "model to export")
   io.stdout:write(string.format("exported %s to %s (manifest.json; rill predict %s --data FILE)\n",
                                 run, o.out, o.out))
   return 0
@@ -328,10 +347,14 @@ function commands.resume(args)
   local o = parse(args, 2, { threads = true, ["checkpoint-every"] = true, cache = true })
   local run = o.rest[1]
   if not run then die("rill resume: which run directory? (e.g. rill resume runs/dlrm)") end
-  local script, meta = run_pipeline(run, "the pipeline")
-  local r = run_script(script, { mode = "resume", run = run, script = script, data = meta.data,
-                                 set = meta.set, threads = threads(o), cache = o.cache,
-                                 checkpoint_every = whole(o, "checkpoint-every") }, nil, true)
+  local script, chunk, meta, pipeline, settings = run_pipeline(run)
+  -- pipeline and settings: rill.train writes the copies people read (RUN/pipeline.lua and
+  -- RUN/meta.lua) when they are missing, as after a crash before the first run's end
+  local c = { mode = "resume", run = run, script = script, data = meta.data, set = meta.set,
+              threads = threads(o), cache = o.cache, pipeline = pipeline, settings = settings,
+              checkpoint_every = whole(o, "checkpoint-every") }
+  local r = run_script(script, c, nil, true, chunk)
+  check_trained(c, "training run to resume")
   if type(r) == "table" and r.interrupted then return 130 end
   return 0
 end

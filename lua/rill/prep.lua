@@ -161,9 +161,17 @@ function M.sequences(o)
     local path = o.out .. "." .. name .. ".tsv"
     local f, msg = io.open(path, "wb")
     if not f then die("%s: cannot write: %s", path, msg) end
-    f:write(header)
-    for _, r in ipairs(part) do f:write(r.line, "\n") end
-    f:close()
+    -- every write and the close checked: on a full disk the close (the last flush) is
+    -- often the one that fails
+    local ok, err = f:write(header)
+    for _, r in ipairs(part) do
+      if not ok then break end
+      ok, err = f:write(r.line, "\n")
+    end
+    local closed, cerr = f:close()
+    if not ok or not closed then
+      die("%s: cannot write: %s", path, tostring(err or cerr))
+    end
     counts[name] = #part
   end
   io.stderr:write(string.format("rill prep: %d interactions of %d users, %d items -> %s.train.tsv (%d rows), %s.valid.tsv (%d rows)\n",

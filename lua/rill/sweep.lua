@@ -32,7 +32,9 @@
 --   parallel = 1,                        runs at a time (2: two, one thread each)
 --   threads = 2,                         threads per run when parallel = 1
 -- A run whose evaluation is already there is not run again, so an interrupted sweep picks
--- up where it stopped.
+-- up where it stopped. Ctrl-C lets the runs under way end (they get it too and checkpoint),
+-- starts no other, writes the results so far and exits with status 130. The runs are started
+-- without a shell (core.spawn: argument lists), so names and settings reach bin/rill as written.
 
 local core = require "rill.core"
 local plot = require "rill.plot"
@@ -47,7 +49,6 @@ local function exists(path)
   return f ~= nil
 end
 
-local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 local function sorted_keys(t)
   local k = {}
@@ -127,47 +128,47 @@ function M.run(path, opts)
   local parallel = math.max(1, math.min(2, sw.parallel or 1))
   local threads = parallel == 2 and 1 or (sw.threads or 2)
   local rill_bin = opts.bin or "bin/rill"
-  -- the runs, in order
+  -- the runs, in order; each is a list of commands (argument lists: no shell sees them, so
+  -- any name or setting reaches bin/rill as written), run one after the other while they
+  -- succeed, their output into RUN.log
   local runs = {}
   for _, v in ipairs(variants) do
     for _, seed in ipairs(seeds) do
       local dir = string.format("%s/runs/%s_s%d", out, slug(v.name), seed)
-      local args = { shell_quote(sw.base), "--run", shell_quote(dir), "--threads", threads }
+      local train = { rill_bin, "train", sw.base, "--run", dir, "--threads", tostring(threads) }
       local set = {}
       for k, val in pairs(sw.set or {}) do set[k] = val end
       for k, val in pairs(v.set) do set[k] = val end
       -- a variant may train on other data: its set.data wins over the sweep's
       local data = set.data or sw.data
       set.data = nil
-      if data then args[#args + 1] = "--data " .. shell_quote(data) end
+      if data then train[#train + 1] = "--data"; train[#train + 1] = tostring(data) end
       set["train.seed"] = seed
       for _, k in ipairs(sorted_keys(set)) do
-        args[#args + 1] = "--set " .. shell_quote(k .. "=" .. tostring(set[k]))
+        train[#train + 1] = "--set"
+        train[#train + 1] = k .. "=" .. tostring(set[k])
       end
       local fr = sw.frequency or {}
-      local eargs = { shell_quote(dir), "--threads", threads, "--result", shell_quote(dir .. "/eval.lua") }
-      if sw.frequency ~= false then
-        eargs[#eargs + 1] = "--frequency " .. shell_quote(fr.field or "")
-      end
-      if fr.bounds then eargs[#eargs + 1] = "--bounds " .. table.concat(fr.bounds, ",") end
-      if fr.count_in then eargs[#eargs + 1] = "--count-in " .. shell_quote(fr.count_in) end
-      local analyze
+      local eval = { rill_bin, "eval", dir, "--threads", tostring(threads), "--result", dir .. "/eval.lua" }
+      local function add(list, ...) for _, a in ipairs{ ... } do list[#list + 1] = tostring(a) end end
+      if sw.frequency ~= false then add(eval, "--frequency", fr.field or "") end
+      if fr.bounds then add(eval, "--bounds", table.concat(fr.bounds, ",")) end
+      if fr.count_in then add(eval, "--count-in", fr.count_in) end
+      local analyze = {}
       if sw.spectrum then
         local mc = type(sw.spectrum) == "table" and sw.spectrum.min_count
-        analyze = rill_bin .. " analyze spectrum " .. shell_quote(dir) .. " --out " ..
-                  shell_quote(dir .. "/analysis") .. (mc and (" --min-count " .. mc) or "")
+        local a = { rill_bin, "analyze", "spectrum", dir, "--out", dir .. "/analysis" }
+        if mc then add(a, "--min-count", mc) end
+        analyze[#analyze + 1] = a
       end
       if sw.entanglement then
-        analyze = (analyze and analyze .. " && " or "") .. rill_bin .. " analyze entanglement " ..
-                  shell_quote(dir) .. " --out " .. shell_quote(dir .. "/analysis")
+        analyze[#analyze + 1] = { rill_bin, "analyze", "entanglement", dir, "--out", dir .. "/analysis" }
       end
       local done = dir .. "/eval.lua"
       if sw.spectrum then done = dir .. "/analysis/spectrum.csv" end
       if sw.entanglement then done = dir .. "/analysis/entanglement.csv" end
-      runs[#runs + 1] = { variant = v, seed = seed, dir = dir,
-                          train = rill_bin .. " train " .. table.concat(args, " "),
-                          eval = rill_bin .. " eval " .. table.concat(eargs, " "), analyze = analyze,
-                          done = done }
+      runs[#runs + 1] = { variant = v, seed = seed, dir = dir, train = train, eval = eval,
+                          analyze = analyze, done = done }
     end
   end
   local todo = {}
@@ -177,27 +178,60 @@ function M.run(path, opts)
   io.stderr:write(string.format("sweep %s: %d variants x %d seeds = %d runs, %d to do, %d at a time -> %s\n",
                                 path, #variants, #seeds, #runs, #todo, parallel, out))
   local t0 = os.time()
-  for i = 1, #todo, parallel do
-    local group = { todo[i], parallel == 2 and todo[i + 1] or nil }
-    local cmds = {}
-    for _, r in ipairs(group) do
-      io.stderr:write(string.format("[%d/%d] %s, seed %d (%ds so far)\n", i + (_ - 1), #todo,
+  -- `parallel` runs at a time: a run's next command starts when its last one exits 0, a
+  -- new run when one ends
+  local active, nactive, started = {}, 0, 0
+  local function finish(r, why)
+    if why or not exists(r.done) then
+      io.stderr:write(string.format("  failed: %s, seed %d (%s; see %s.log)\n", r.variant.name,
+                                    r.seed, why or "its results are missing", r.dir))
+    end
+  end
+  local function step(r)
+    local cmd = r.steps[r.k]
+    -- the first command of a run starts its log afresh; the others add to it
+    local ok, pid = pcall(core.spawn, cmd, { stdout = r.dir .. ".log", stderr = r.dir .. ".log",
+                                             append = r.k > 1 or r.append })
+    if not ok then return finish(r, tostring(pid)) end
+    active[pid], nactive = r, nactive + 1
+  end
+  while true do
+    while nactive < parallel and started < #todo and not core.interrupted() do
+      started = started + 1
+      local r = todo[started]
+      io.stderr:write(string.format("[%d/%d] %s, seed %d (%ds so far)\n", started, #todo,
                                     r.variant.name, r.seed, os.time() - t0))
-      local log = shell_quote(r.dir .. ".log")
       if exists(r.dir .. "/eval.lua") then -- trained and evaluated: only the analysis is missing
-        cmds[#cmds + 1] = string.format("( %s >>%s 2>&1 )", r.analyze, log)
+        r.steps, r.append = r.analyze, true
       else
-        cmds[#cmds + 1] = string.format("( %s >%s 2>&1 && %s >>%s 2>&1%s )", r.train, log, r.eval,
-                                        log, r.analyze and string.format(" && %s >>%s 2>&1", r.analyze, log) or "")
+        r.steps = { r.train, r.eval, table.unpack(r.analyze) }
+      end
+      r.k = 1
+      if #r.steps == 0 then finish(r) else step(r) end
+    end
+    if nactive == 0 then break end
+    local pid, how, code = core.wait()
+    if not pid then break end
+    local r = active[pid]
+    if r then
+      active[pid], nactive = nil, nactive - 1
+      if how == "exit" and code == 0 and r.k < #r.steps then
+        r.k = r.k + 1
+        step(r)
+      elseif how == "exit" and code == 0 then
+        finish(r)
+      else
+        finish(r, string.format("rill %s %s", r.steps[r.k][2],
+                                how == "exit" and ("exited with status " .. code)
+                                or ("was killed by signal " .. code)))
       end
     end
-    local ok = os.execute(table.concat(cmds, " & ") .. (#cmds > 1 and " & wait" or ""))
-    for _, r in ipairs(group) do
-      if not exists(r.done) then
-        io.stderr:write(string.format("  failed: %s, seed %d (see %s.log)\n", r.variant.name, r.seed, r.dir))
-      end
-    end
-    if not ok and #group == 1 then io.stderr:write("  (the run's command failed)\n") end
+  end
+  if core.interrupted() then
+    io.stderr:write(string.format("sweep interrupted: %d of %d runs not started; rill sweep %s "
+                                  .. "continues where it stopped\n", #todo - started, #todo, path))
+    M.report(sw, out, runs, variants, seeds, path)
+    return 130
   end
   return M.report(sw, out, runs, variants, seeds, path)
 end
@@ -303,9 +337,7 @@ function M.report(sw, out, runs, variants, seeds, path)
     for k = 1, ncal do line = line .. string.format(",%.6f", row.calibration[k] or 0 / 0) end
     csv[#csv + 1] = line
   end
-  local f = assert(io.open(out .. "/results.csv", "w"))
-  f:write(table.concat(csv, "\n"), "\n")
-  f:close()
+  core.write_file(out .. "/results.csv", table.concat(csv, "\n") .. "\n")
   -- Markdown: one line per variant, mean +- sd over seeds
   local md = { "# " .. (sw.title or ("Sweep " .. path)), "" }
   if sw.description then md[#md + 1] = sw.description; md[#md + 1] = "" end
@@ -453,9 +485,7 @@ function M.report(sw, out, runs, variants, seeds, path)
   md[#md + 1] = ""
   local x = sw.x or (sw.grid and sorted_keys(sw.grid)[1])
   md[#md + 1] = "Per-run figures: `results.csv`." .. (x and " Plot: `plot.svg`." or "")
-  f = assert(io.open(out .. "/results.md", "w"))
-  f:write(table.concat(md, "\n"), "\n")
-  f:close()
+  core.write_file(out .. "/results.md", table.concat(md, "\n") .. "\n")
   -- the plot: metric against x, one series per combination of the other settings
   local metric = sw.metric or "auc"
   if x then
@@ -482,10 +512,9 @@ function M.report(sw, out, runs, variants, seeds, path)
     end
     local list = {}
     for _, k in ipairs(order) do list[#list + 1] = series[k] end
-    f = assert(io.open(out .. "/plot.svg", "w"))
-    f:write(plot.lines{ title = (sw.title or path) .. ": " .. metric, xlabel = x, ylabel = metric,
-                        logx = sw.logx, series = list })
-    f:close()
+    core.write_file(out .. "/plot.svg", plot.lines{ title = (sw.title or path) .. ": " .. metric,
+                                                    xlabel = x, ylabel = metric, logx = sw.logx,
+                                                    series = list })
   end
   print(table.concat(md, "\n"))
   return 0
