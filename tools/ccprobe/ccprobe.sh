@@ -1,6 +1,6 @@
 #!/bin/sh
-# ccprobe.sh CC CFLAGS LDFLAGS [STAMP]: the flags to add to CFLAGS so that CC compiles tools/ccprobe/
-# probe.c right, on this machine. The Makefile runs it while reading itself, before building
+# ccprobe.sh CC CFLAGS LDFLAGS [STAMP]: the flags to add to CFLAGS so that CC compiles
+# tools/ccprobe/probe.c right, on this machine. The Makefile runs it while reading itself, before building
 # anything; run from the repository's root.
 #
 # Prints on stdout one line: a key naming the compiler, flags and machine, then the flags to
@@ -17,8 +17,9 @@
 # stops the compiler storing constants in pieces wider than 16 bytes (where gcc 12.2 goes
 # wrong); -mno-avx512f gives up AVX-512 altogether. The first one the probe passes with is used.
 # With STAMP (the Makefile passes build/cflags) it also writes there, only when it changes (so
-# objects depending on it rebuild when, and only when, the flags do), the compiler and flags
-# the build uses, for tests/t-ccprobe.sh and tools/bench.sh.
+# objects depending on it rebuild when, and only when, the flags or what they mean do: moving
+# to a machine where -march=native expands differently rebuilds), the compiler and flags the
+# build uses, for tests/t-ccprobe.sh and tools/bench.sh.
 cc=$1 cflags=$2 ldflags=$3 stamp=${4-}
 dir=tools/ccprobe
 cache=build/ccprobe
@@ -57,11 +58,14 @@ else
     probed=1
     exe=$cache/probe-$$
     # probe CFLAGS: 0 when the probe builds and gives the right answer, 1 when it gives a
-    # wrong one, 2 when it does not build (a flag this compiler lacks)
+    # wrong one, 2 when it does not build (a flag this compiler lacks), 3 when it does not
+    # run to its end (flags for another CPU)
     probe() {
         # shellcheck disable=SC2086
         $cc -std=c11 $1 -o "$exe" "$dir/probe.c" $ldflags >"$exe.log" 2>&1 || return 2
-        "$exe" >"$exe.out" 2>&1
+        "$exe" >"$exe.out" 2>&1 && return 0
+        grep -q '^wrong' "$exe.out" && return 1
+        return 3
     }
     probe "$cflags"
     rc=$?
@@ -71,6 +75,9 @@ else
     elif [ $rc -eq 2 ]; then
         extra=
         note="ccprobe: warning: the probe does not build with $short and '$cflags' ($(head -n 1 "$exe.log")); no flags added"
+    elif [ $rc -eq 3 ]; then
+        extra=
+        note="ccprobe: warning: the probe built with $short and '$cflags' does not run on this machine, so it cannot tell whether the compiler is affected; no flags added"
     else
         wrong=$(grep -c '^wrong' "$exe.out")
         extra=FAIL
@@ -97,8 +104,9 @@ fi
 # the stamp, shell assignments, rewritten only when it changes
 q() { printf "%s='%s'\n" "$1" "$(printf '%s' "$2" | sed "s/'/'\\\\''/g")"; }
 if [ -n "$stamp" ] && [ "$extra" != FAIL ]; then
+    # CC_TARGET: what the flags mean here (-march=native on another CPU is other code)
     { q CC "$cc"; q CC_VERSION "$version"; q CFLAGS "$cflags"; q CCPROBE_EXTRA "$extra"
-      q LDFLAGS "$ldflags"; } >"$stamp.$$"
+      q LDFLAGS "$ldflags"; q CC_TARGET "$(echo "$macros" | cksum | cut -d' ' -f1)"; } >"$stamp.$$"
     if cmp -s "$stamp.$$" "$stamp"; then rm -f "$stamp.$$"; else mv "$stamp.$$" "$stamp"; fi
 fi
 echo "$key $extra"

@@ -3,13 +3,18 @@
  *
  * Debian 12's gcc 12.2 with AVX-512 enabled (-march=native on an AVX-512 CPU, x86-64-v4,
  * skylake-avx512, ...) at -O1 and above expands memcpy from a read-only array of 36 to 60
- * bytes inline, as a 32-byte and a smaller store of constants. A 32-byte block whose 64-bit
- * words are one nonzero value two or three times followed by zeros, such as the floats
- * {1,1,1,1,1,1,0,0}, is stored as that value broadcast over all four words: {1,1,1,1,1,1,0,0,
- * 0,0,0,1} arrives as eight ones and the last four. A loop copying such an array element by
- * element is turned into the same memcpy at -O2 and above (loop distribution). The block is
- * materialised with vpbroadcastd from a general register; without AVX-512F (-mavx2, or
- * -mno-avx512f) the same code is right. -mprefer-vector-width does not change it.
+ * bytes (and 68 to 124: every 32-byte block of the copy) inline, as 32-byte and smaller
+ * stores of constants. A 32-byte block whose 64-bit words are one nonzero value two or three
+ * times followed by zeros, such as the floats {1,1,1,1,1,1,0,0}, is stored as that value
+ * broadcast over all four words: {1,1,1,1,1,1,0,0,0,0,0,1} arrives as eight ones and the last
+ * four. So is a block of one negative word (top bit set) repeated and then all-ones words.
+ * Both are the blocks whose 256-bit integer constant gcc writes with fewer 64-bit elements
+ * than four (the upper ones implied by sign extension), as if they were a repeated element.
+ * A loop copying such an array element by element is turned into the same memcpy at -O2 and
+ * above (loop distribution). The block is materialised with vpbroadcastd from a general
+ * register; without AVX-512F (-mavx2, or -mno-avx512f) the same code is right;
+ * -mprefer-vector-width does not change it; -mstore-max=128 (no constant stores wider than
+ * 16 bytes) avoids it and keeps AVX-512 everywhere else. clang 14 is not affected.
  *
  * Each case copies one constant into memory the compiler cannot see into, then compares the
  * copy element by element with values read through volatile, which no optimisation folds.
@@ -57,6 +62,16 @@ static const float nine[9] = {2, 2, 2, 2, 2, 2, 0, 0, 5};
 static const volatile float nine_v[9] = {2, 2, 2, 2, 2, 2, 0, 0, 5};
 static const float fifteen[15] = {1, 1, 1, 1, 1, 1, 0, 0, 8, 9, 10, 11, 12, 13, 14};
 static const volatile float fifteen_v[15] = {1, 1, 1, 1, 1, 1, 0, 0, 8, 9, 10, 11, 12, 13, 14};
+/* words of (1.0f, -1.0f), negative as integers, three times, then all-ones words */
+static const unsigned neg[12] = {0x3f800000u, 0xbf800000u, 0x3f800000u, 0xbf800000u,
+                                 0x3f800000u, 0xbf800000u, 0xffffffffu, 0xffffffffu, 5, 6, 7, 8};
+static const volatile unsigned neg_v[12] = {
+    0x3f800000u, 0xbf800000u, 0x3f800000u, 0xbf800000u,
+    0x3f800000u, 0xbf800000u, 0xffffffffu, 0xffffffffu, 5, 6, 7, 8};
+/* 20 floats: the second 32-byte block is four ones and zeros */
+static const float twenty[20] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 16, 17, 18, 19};
+static const volatile float twenty_v[20] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0,
+                                            16, 17, 18, 19};
 /* a struct assigned from a constant one */
 typedef struct { float y[12]; } row;
 static const row row0 = {{1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1}};
@@ -97,6 +112,16 @@ int main(void)
     memcpy(f, fifteen, sizeof fifteen);
     check("memcpy of float[15] {1,1,1,1,1,1,0,0,8,...,14}", f,
           (const volatile void *)fifteen_v, sizeof fifteen);
+
+    unsigned *u = sink(0);
+    memcpy(u, neg, sizeof neg);
+    check("memcpy of unsigned[12] {(1.0f,-1.0f) x 3, all-ones x 2, 5..8}", u,
+          (const volatile void *)neg_v, sizeof neg);
+
+    f = sink(1);
+    memcpy(f, twenty, sizeof twenty);
+    check("memcpy of float[20] {1 x 12, 0 x 4, 16..19}", f, (const volatile void *)twenty_v,
+          sizeof twenty);
 
     row *r = sink(3);
     *r = row0;
