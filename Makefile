@@ -12,6 +12,35 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CPPFLAGS += -D_GNU_SOURCE -Icore -Istore -Ilua $(PKG_CFLAGS)
 LDLIBS  = $(PKG_LIBS) -lpthread -lm
 
+# The compiler probe (tools/ccprobe/): before anything is built, CC compiles and runs a small
+# program with CFLAGS, on this machine; where it copies constant arrays wrong (gcc 12.2 with
+# AVX-512) the cheapest flag that makes it right is added (one line in the output says which and
+# why). Cached in build/ccprobe/ by compiler, flags and CPU. Not run for clean and deps.
+ccprobe_q = '$(subst ','\'',$1)'
+ccprobe = $(shell tools/ccprobe/ccprobe.sh $(call ccprobe_q,$(CC)) $(call ccprobe_q,$1) \
+	$(call ccprobe_q,$(LDFLAGS)) $2)
+# the flags the probe adds to $1, without writing build/cflags; an error when none work
+ccprobe_extra = $(call ccprobe_pick,$(call ccprobe,$1),$1)
+ccprobe_pick = $(if $(filter FAIL,$1),$(error ccprobe: no flags make $(CC) copy constant \
+	arrays right with $2),$(wordlist 2,99,$1))
+ifneq ($(if $(MAKECMDGOALS),$(filter-out clean deps,$(MAKECMDGOALS)),all),)
+CCPROBE := $(call ccprobe,$(CFLAGS),build/cflags)
+ifeq ($(CCPROBE),)
+$(error ccprobe: tools/ccprobe/ccprobe.sh did not run)
+endif
+ifeq ($(lastword $(CCPROBE)),FAIL)
+$(error ccprobe: no flags make $(CC) copy constant arrays right (above); not building)
+endif
+CCPROBE_EXTRA := $(wordlist 2,99,$(CCPROBE))
+export RILL_CCPROBE_SAID := $(firstword $(CCPROBE))
+endif
+# what every object, program and library is compiled with; build/cflags (written by the probe
+# when it changes) makes objects rebuild when it changes
+RILL_CFLAGS = $(CFLAGS) $(CCPROBE_EXTRA)
+build/cflags:
+	@tools/ccprobe/ccprobe.sh $(call ccprobe_q,$(CC)) $(call ccprobe_q,$(CFLAGS)) \
+	  $(call ccprobe_q,$(LDFLAGS)) $@ >/dev/null
+
 LIB_SRCS  = $(wildcard core/*.c store/*.c) lua/rill.c
 LIB_OBJS  = $(patsubst %.c,build/%.o,$(LIB_SRCS))
 TEST_SRCS = $(wildcard tests/t-*.c)
@@ -20,10 +49,10 @@ SCRIPT_TESTS = $(wildcard tests/t-*.lua tests/t-*.sh)
 
 all: bin/rill lib/rill/core.so $(TESTS)
 
-build/%.o: %.c
+build/%.o: %.c build/cflags
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(WARN) $(CFLAGS) -fPIC $(CPPFLAGS) -MMD -MP -c -o $@ $<
+	@$(CC) $(WARN) $(RILL_CFLAGS) -fPIC $(CPPFLAGS) -MMD -MP -c -o $@ $<
 
 build/librill.a: $(LIB_OBJS)
 	@rm -f $@
@@ -31,18 +60,18 @@ build/librill.a: $(LIB_OBJS)
 
 bin/rill: build/lua/main.o build/librill.a
 	@mkdir -p bin
-	$(CC) $(CFLAGS) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
+	$(CC) $(RILL_CFLAGS) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 # The module for a plain lua5.4 interpreter: `require "rill"` loads lua/rill/init.lua, which
 # loads this as rill.core. It takes the Lua API from the interpreter, so liblua is not linked.
 lib/rill/core.so: $(LIB_OBJS)
 	@mkdir -p lib/rill
-	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(filter-out -llua5.4,$(LDLIBS))
+	$(CC) $(RILL_CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(filter-out -llua5.4,$(LDLIBS))
 
-build/tests/%: tests/%.c build/librill.a tests/tap.h tests/tmpfiles.h
+build/tests/%: tests/%.c build/librill.a tests/tap.h tests/tmpfiles.h build/cflags
 	@mkdir -p build/tests
 	@echo "  CC      $<"
-	@$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Itests -o $@ $< build/librill.a $(LDFLAGS) $(LDLIBS)
+	@$(CC) $(WARN) $(RILL_CFLAGS) $(CPPFLAGS) -Itests -o $@ $< build/librill.a $(LDFLAGS) $(LDLIBS)
 
 deps:
 	@tools/install-deps.sh
@@ -72,9 +101,11 @@ bench-store: deps
 
 # the straightforward single-threaded DLRM the benchmark's AUC is compared with (README)
 ref: build/ref_dlrm
+# (compiled with its own flags, so probed with them, when it is built)
+REF_CFLAGS = -O2 -march=native
 build/ref_dlrm: tools/ref_dlrm.c
 	@mkdir -p build
-	$(CC) -O2 -march=native -std=c11 -Wall -Wextra -D_GNU_SOURCE -o $@ $< $(PKG_CFLAGS) $(PKG_LIBS) -lm
+	$(CC) $(REF_CFLAGS) $(call ccprobe_extra,$(REF_CFLAGS)) -std=c11 -Wall -Wextra -D_GNU_SOURCE -o $@ $< $(PKG_CFLAGS) $(PKG_LIBS) -lm
 
 clean:
 	rm -rf build bin lib
