@@ -18,7 +18,7 @@
 #include "store_impl.h"
 
 static _Thread_local rill_guard *top;
-static struct sigaction old_bus, old_segv;
+static struct sigaction old_bus, old_segv, old_fpe;
 static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
 
 static void on_fault(int sig, siginfo_t *info, void *uctx)
@@ -30,7 +30,7 @@ static void on_fault(int sig, siginfo_t *info, void *uctx)
         siglongjmp(g->jb, 1);
     }
     /* not ours: restore the previous disposition and let the fault happen again under it */
-    struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
+    struct sigaction *old = sig == SIGBUS ? &old_bus : sig == SIGFPE ? &old_fpe : &old_segv;
     if (old->sa_flags & SA_SIGINFO && old->sa_sigaction) {
         old->sa_sigaction(sig, info, uctx);
         return;
@@ -47,6 +47,7 @@ static void install_handlers(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGBUS, &sa, &old_bus);
     sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGFPE, &sa, &old_fpe);
 }
 
 static void on_assert(MDB_env *env, const char *msg)
@@ -70,7 +71,7 @@ void rill_guard_push(rill_guard *g, rill_store *s)
 {
     g->s = s;
     g->txn = NULL;
-    g->cur = NULL;
+    g->ncur = 0;
     g->fault = 0;
     g->msg[0] = 0;
     g->prev = top;
@@ -83,19 +84,46 @@ void rill_guard_pop(rill_guard *g)
         top = g->prev;
 }
 
+int rill_cursor_open(MDB_txn *txn, MDB_dbi db, MDB_cursor **c)
+{
+    /* mdb_cursor_open reads a stale database's record after it allocates the cursor: a fault
+     * there would lose it, so the record is read first (mdb_stat reads it on the stack) */
+    MDB_stat st;
+    int rc = mdb_stat(txn, db, &st);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_open(txn, db, c);
+    rill_guard *g = top;
+    if (rc == 0 && g && g->ncur < (int)(sizeof g->cur / sizeof g->cur[0]))
+        g->cur[g->ncur++] = *c;
+    return rc;
+}
+
+void rill_cursor_close(MDB_cursor *c)
+{
+    rill_guard *g = top;
+    for (int i = 0; g && i < g->ncur; i++)
+        if (g->cur[i] == c) {
+            g->cur[i] = g->cur[--g->ncur];
+            break;
+        }
+    mdb_cursor_close(c);
+}
+
 int rill_guard_fail(rill_guard *g, const char *what, rill_err *err)
 {
     rill_store *s = g->s;
-    if (g->cur)
-        mdb_cursor_close(g->cur);
+    for (int i = 0; i < g->ncur; i++)
+        mdb_cursor_close(g->cur[i]);
+    g->ncur = 0;
     if (g->txn)
         mdb_txn_abort(g->txn);
-    g->cur = NULL;
     g->txn = NULL;
     char why[480];
     if (g->fault)
-        snprintf(why, sizeof why, "reading its map raised %s (a page points outside the file)",
-                 g->fault == SIGBUS ? "SIGBUS" : "SIGSEGV");
+        snprintf(why, sizeof why, "reading its map raised %s (a page points outside the file, "
+                 "or holds nonsense)",
+                 g->fault == SIGBUS ? "SIGBUS" : g->fault == SIGFPE ? "SIGFPE" : "SIGSEGV");
     else
         snprintf(why, sizeof why, "LMDB found a broken page (%s)", g->msg);
     rill_errf(err, RILL_ESTORE,

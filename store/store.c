@@ -356,24 +356,96 @@ const char *rill_store_run_id(const rill_store *s)
     return s->run_id;
 }
 
-/* The file must hold every page its newest meta page counts: mapping a shorter file is allowed,
- * but touching a page past its end raises SIGBUS. */
-static int check_length(rill_store *s, rill_err *err)
+/* LMDB's meta pages as they lie in the file (liblmdb 0.9, 64-bit): a 16-byte page header, then
+ * magic, version, address, map size, the free and main databases' records (48 bytes each;
+ * the free one's first word is the page size), the last page used and the transaction id. */
+enum {
+    META_MAGIC = 16, META_VERSION = 20, META_PSIZE = 40, META_MAIN_DEPTH = 88 + 6,
+    META_MAIN_ROOT = 88 + 40, META_LAST_PG = 136, META_TXNID = 144, META_END = 152,
+};
+
+static uint64_t get64(const unsigned char *p, int at)
 {
-    MDB_envinfo ei;
-    MDB_stat st;
-    struct stat sb;
-    if (mdb_env_info(s->env, &ei) || mdb_env_stat(s->env, &st) || stat(s->path, &sb))
-        return RILL_OK; /* nothing to compare; LMDB's own reads will say */
-    uint64_t need = ((uint64_t)ei.me_last_pgno + 1) * st.ms_psize;
-    if ((uint64_t)sb.st_size < need)
+    uint64_t v;
+    memcpy(&v, p + at, sizeof v);
+    return v;
+}
+
+static uint32_t get32(const unsigned char *p, int at)
+{
+    uint32_t v;
+    memcpy(&v, p + at, sizeof v);
+    return v;
+}
+
+/* Before LMDB maps the file, its meta pages are checked against what LMDB trusts blindly: the
+ * page size (0 divides by zero in mdb_env_open, a wrong one maps garbage), the newest meta's
+ * last page against the file's length (touching a page past the end raises SIGBUS), and its
+ * main database's root and depth. A file that is not LMDB at all is left to mdb_env_open. */
+static int check_meta(rill_store *s, int fd, uint64_t size, rill_err *err)
+{
+    unsigned char m[2][META_END];
+    bool ok[2] = {false, false};
+    uint32_t psize0 = 0;
+    for (int i = 0; i < 2; i++) {
+        off_t at = i == 0 ? 0 : (off_t)psize0;
+        if (pread(fd, m[i], sizeof m[i], at) != (ssize_t)sizeof m[i])
+            break;
+        if (get32(m[i], META_MAGIC) != 0xBEEFC0DEu)
+            break;
+        uint32_t ps = get32(m[i], META_PSIZE);
+        if (ps < 512 || ps > 65536 || (ps & (ps - 1)) || (i == 1 && ps != psize0))
+            return rill_errf(err, RILL_ESTORE, "%s: meta page %d gives a page size of %u: the "
+                             "store is damaged; the run cannot be read", s->path, i, ps);
+        if (i == 0)
+            psize0 = ps;
+        ok[i] = get32(m[i], META_VERSION) == 1;
+    }
+    if (!ok[0] || !ok[1])
+        return RILL_OK; /* not LMDB, or another version: mdb_env_open says which */
+    int k = get64(m[1], META_TXNID) > get64(m[0], META_TXNID); /* the meta LMDB will use */
+    uint64_t last = get64(m[k], META_LAST_PG), root = get64(m[k], META_MAIN_ROOT);
+    unsigned depth = (unsigned)m[k][META_MAIN_DEPTH] | (unsigned)m[k][META_MAIN_DEPTH + 1] << 8;
+    if (last >= size || (last + 1) * psize0 > size)
         return rill_errf(err, RILL_ESTORE,
-                         "%s: truncated: %lld bytes, expected at least %llu (%llu pages of %u "
+                         "%s: truncated: %llu bytes, expected at least %llu (%llu pages of %u "
                          "bytes): the file was cut short (an unfinished copy, or a full disk); "
                          "the run cannot be read",
-                         s->path, (long long)sb.st_size, (unsigned long long)need,
-                         (unsigned long long)ei.me_last_pgno + 1, st.ms_psize);
+                         s->path, (unsigned long long)size,
+                         (unsigned long long)((last + 1) * (uint64_t)psize0),
+                         (unsigned long long)last + 1, psize0);
+    if (depth > 16 || (root != UINT64_MAX && (root < 2 || root > last)))
+        return rill_errf(err, RILL_ESTORE, "%s: meta page %d points its main database at page "
+                         "%llu (depth %u) of %llu: the store is damaged; the run cannot be read",
+                         s->path, k, (unsigned long long)root, depth,
+                         (unsigned long long)last + 1);
     return RILL_OK;
+}
+
+static int check_file(rill_store *s, uint64_t size, rill_err *err)
+{
+    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return rill_errf(err, RILL_EIO, "%s: cannot open: %s", s->path, strerror(errno));
+    int rc = check_meta(s, fd, size, err);
+    close(fd);
+    return rc;
+}
+
+/* mdb_env_open under a guard: it reads the meta pages through the map (the checks above catch
+ * what is known to fault; the guard, what is not). */
+static int open_env(rill_store *s, unsigned flags, rill_err *err)
+{
+    rill_guard g;
+    rill_guard_push(&g, s);
+    if (sigsetjmp(g.jb, 0))
+        return rill_guard_fail(&g, "opening", err);
+    int mrc = mdb_env_open(s->env, s->path, flags, 0644);
+    rill_guard_pop(&g);
+    if (mrc == MDB_INVALID || mrc == EINVAL)
+        return rill_errf(err, RILL_ESTORE, "%s is not an LMDB store (or is damaged): %s",
+                         s->path, mdb_strerror(mrc));
+    return mrc ? rill_store_mdb_err(s, mrc, "opening", err) : RILL_OK;
 }
 
 int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg, rill_err *err)
@@ -432,26 +504,21 @@ int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg
     s->map_size = want;
     if (s->mode == RILL_STORE_CREATE && (rc = new_run_id(s->run_id, sizeof s->run_id, err)))
         goto fail;
+    if (exists && (rc = check_file(s, (uint64_t)sb.st_size, err)))
+        goto fail;
     if ((mrc = mdb_env_create(&s->env)) || (mrc = mdb_env_set_maxdbs(s->env, 4096)) ||
         (mrc = mdb_env_set_maxreaders(s->env, 1024)) ||
-        (mrc = mdb_env_set_mapsize(s->env, want)) ||
-        (mrc = mdb_env_open(s->env, s->path,
-                            MDB_NOSUBDIR | MDB_NOTLS |
-                                (s->mode == RILL_STORE_READ ? MDB_RDONLY : 0),
-                            0644))) {
-        rc = mrc == MDB_INVALID || mrc == EINVAL
-                 ? rill_errf(err, RILL_ESTORE,
-                             "%s is not an LMDB store (or is damaged): %s", s->path,
-                             mdb_strerror(mrc))
-                 : rill_store_mdb_err(s, mrc, "opening", err);
+        (mrc = mdb_env_set_mapsize(s->env, want))) {
+        rc = rill_store_mdb_err(s, mrc, "opening", err);
         goto fail;
     }
     rill_guard_setup(s->env);
+    if ((rc = open_env(s, MDB_NOSUBDIR | MDB_NOTLS | (s->mode == RILL_STORE_READ ? MDB_RDONLY : 0),
+                       err)))
+        goto fail;
     MDB_envinfo info;
     if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
         s->map_size = info.me_mapsize;
-    if (exists && (rc = check_length(s, err)))
-        goto fail;
     open_ctx oc = {s->mode == RILL_STORE_CREATE};
     if (s->mode == RILL_STORE_READ) {
         if ((rc = rill_store_read(s, open_dbs, &oc, "opening", err)))
@@ -978,7 +1045,7 @@ static int list_in(rill_store *s, MDB_txn *txn, int (*fn)(void *ud, const rill_s
     MDB_cursor *c;
     MDB_val k, v;
     int urc = RILL_OK;
-    if ((rc = mdb_cursor_open(txn, s->meta, &c)) == 0) {
+    if ((rc = rill_cursor_open(txn, s->meta, &c)) == 0) {
         for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !urc;
              rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
             if (k.mv_size <= 6 || memcmp(k.mv_data, "table:", 6) != 0)
@@ -1003,9 +1070,9 @@ static int list_in(rill_store *s, MDB_txn *txn, int (*fn)(void *ud, const rill_s
             }
             urc = fn(ud, &e);
         }
-        mdb_cursor_close(c);
+        rill_cursor_close(c);
     }
-    if (!urc && (rc == MDB_NOTFOUND || rc == 0) && (rc = mdb_cursor_open(txn, s->dense, &c)) == 0) {
+    if (!urc && (rc == MDB_NOTFOUND || rc == 0) && (rc = rill_cursor_open(txn, s->dense, &c)) == 0) {
         for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !urc;
              rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
             if ((urc = rill_unseal(s, &k, &v, "a dense parameter", true, err)))
@@ -1016,7 +1083,7 @@ static int list_in(rill_store *s, MDB_txn *txn, int (*fn)(void *ud, const rill_s
             e.bytes = v.mv_size;
             urc = fn(ud, &e);
         }
-        mdb_cursor_close(c);
+        rill_cursor_close(c);
     }
     if (urc)
         return urc;
@@ -1061,7 +1128,7 @@ static int verify_entry(void *ud, const rill_store_entry *e)
     if (rc)
         return rill_store_mdb_err(c->s, rc, "opening a table to check it", c->err);
     MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(c->txn, dbi, &cur)))
+    if ((rc = rill_cursor_open(c->txn, dbi, &cur)))
         return rill_store_mdb_err(c->s, rc, "checking", c->err);
     size_t want = (size_t)e->stride * sizeof(float) + 2 * sizeof(uint64_t);
     char what[200];
@@ -1093,7 +1160,7 @@ static int verify_entry(void *ud, const rill_store_entry *e)
             }
         }
     }
-    mdb_cursor_close(cur);
+    rill_cursor_close(cur);
     if (urc)
         return urc;
     if (rc != MDB_NOTFOUND)
@@ -1105,7 +1172,7 @@ static int verify_entry(void *ud, const rill_store_entry *e)
 static int verify_db(rill_store *s, MDB_txn *txn, MDB_dbi db, const char *what, rill_err *err)
 {
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, db, &cur);
+    int rc = rill_cursor_open(txn, db, &cur);
     if (rc)
         return rill_store_mdb_err(s, rc, "checking", err);
     MDB_val k, v;
@@ -1116,7 +1183,7 @@ static int verify_db(rill_store *s, MDB_txn *txn, MDB_dbi db, const char *what, 
         if (!is_format)
             urc = rill_unseal(s, &k, &v, what, true, err);
     }
-    mdb_cursor_close(cur);
+    rill_cursor_close(cur);
     if (urc)
         return urc;
     return rc == MDB_NOTFOUND ? RILL_OK : rill_store_mdb_err(s, rc, "checking", err);
@@ -1174,7 +1241,7 @@ static int digest_entry(void *ud, const rill_store_entry *e)
     if (e->is_table && (rc = mdb_dbi_open(c->txn, dbn, MDB_INTEGERKEY, &dbi)))
         return rill_store_mdb_err(c->s, rc, "reading a table", c->err);
     MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(c->txn, e->is_table ? dbi : c->s->dense, &cur)))
+    if ((rc = rill_cursor_open(c->txn, e->is_table ? dbi : c->s->dense, &cur)))
         return rill_store_mdb_err(c->s, rc, "reading", c->err);
     char what[200];
     snprintf(what, sizeof what, "table '%s'", e->name);
@@ -1203,7 +1270,7 @@ static int digest_entry(void *ud, const rill_store_entry *e)
             c->h = hash_bytes(c->h, v.mv_data, v.mv_size);
         rc = rc ? rc : MDB_NOTFOUND;
     }
-    mdb_cursor_close(cur);
+    rill_cursor_close(cur);
     if (urc)
         return urc;
     return rc == MDB_NOTFOUND ? RILL_OK : rill_store_mdb_err(c->s, rc, "reading", c->err);

@@ -63,7 +63,9 @@ typedef struct rill_guard {
     struct rill_guard *prev;
     rill_store *s;
     MDB_txn *volatile txn;     /* aborted after a fault: register it once begun */
-    MDB_cursor *volatile cur;  /* closed after a fault */
+    MDB_cursor *volatile cur[8]; /* read transactions' cursors, closed after a fault (a read
+                                  * transaction's abort does not free them) */
+    volatile int ncur;
     volatile int fault;        /* the signal that faulted, or 0 for an assertion */
     char msg[400];             /* LMDB's assertion message */
 } rill_guard;
@@ -78,10 +80,14 @@ void rill_guard_setup(MDB_env *env);
  *         return rill_guard_fail(&g, "reading rows", err);
  *     rc = ...LMDB calls...;
  *     rill_guard_pop(&g);
- * Guards nest; each pops itself. rill_guard_fail closes g.cur, aborts g.txn, marks the store
+ * Guards nest; each pops itself. rill_guard_fail closes the cursors, aborts g.txn, marks the store
  * damaged and fills err (naming the file and what was being done); returns RILL_ESTORE. */
 void rill_guard_push(rill_guard *g, rill_store *s);
 void rill_guard_pop(rill_guard *g);
+/* mdb_cursor_open / mdb_cursor_close for read transactions, the cursor kept in this thread's
+ * newest guard meanwhile, so that a fault closes it. */
+int rill_cursor_open(MDB_txn *txn, MDB_dbi db, MDB_cursor **c);
+void rill_cursor_close(MDB_cursor *c);
 int rill_guard_fail(rill_guard *g, const char *what, rill_err *err);
 /* RILL_ESTORE with the first fault's message once the store is damaged, else RILL_OK. */
 int rill_store_refuse_damaged(const rill_store *s, rill_err *err);

@@ -1314,9 +1314,8 @@ static int each_stored(rill_table *t, rill_guard *g, int (*fn)(void *ud, uint64_
     if ((rc = begin_reads(t, err)))
         return rc;
     MDB_cursor *c;
-    if ((rc = mdb_cursor_open(t->rtxn, t->main, &c)))
+    if ((rc = rill_cursor_open(t->rtxn, t->main, &c)))
         return rill_store_mdb_err(t->store, rc, "reading rows", err);
-    g->cur = c;
     MDB_val k, v;
     size_t want = rill_sealed_len(t->store, (size_t)t->stride * sizeof(float) + ROW_TAIL);
     char what[160];
@@ -1335,8 +1334,7 @@ static int each_stored(rill_table *t, rill_guard *g, int (*fn)(void *ud, uint64_
         memcpy(&id, k.mv_data, sizeof id);
         rc = fn(ud, id, v.mv_data);
     }
-    g->cur = NULL;
-    mdb_cursor_close(c);
+    rill_cursor_close(c);
     rill_table_end_reads(t);
     if (!rc && mrc != MDB_NOTFOUND)
         rc = rill_store_mdb_err(t->store, mrc, "reading rows", err);
