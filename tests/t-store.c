@@ -1082,7 +1082,7 @@ static void test_damaged_rows(void)
 static int make_filled(const char *dir, int64_t rows, rill_err *err)
 {
     rill_store *s;
-    rill_table *t;
+    rill_table *t = NULL;
     rill_table_opts o = {.prefill = true};
     int rc = open_store(&s, dir, RILL_STORE_CREATE, 0, 0, err);
     if (rc)
@@ -1091,6 +1091,8 @@ static int make_filled(const char *dir, int64_t rows, rill_err *err)
     if (!rc)
         rc = rill_store_checkpoint(s, NULL, "state", 5, err);
     rill_store_close(s);
+    if (t)
+        rill_table_free(t); /* a store's tables are the graph's to free; here, the test's */
     return rc;
 }
 
