@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -360,9 +361,14 @@ const char *rill_store_run_id(const rill_store *s)
  * magic, version, address, map size, the free and main databases' records (48 bytes each;
  * the free one's first word is the page size), the last page used and the transaction id. */
 enum {
-    META_MAGIC = 16, META_VERSION = 20, META_PSIZE = 40, META_MAIN_DEPTH = 88 + 6,
-    META_MAIN_ROOT = 88 + 40, META_LAST_PG = 136, META_TXNID = 144, META_END = 152,
+    META_MAGIC = 16, META_VERSION = 20, META_PSIZE = 40, META_FREE_ROOT = 40 + 40,
+    META_MAIN_DEPTH = 88 + 6, META_MAIN_ROOT = 88 + 40, META_LAST_PG = 136, META_TXNID = 144,
+    META_END = 152,
 };
+
+/* Stores up to this size have every page checked when opened (pages.c: about a millisecond a
+ * MiB); larger ones all but the tables' rows, which rill_store_verify walks too. */
+#define FULL_WALK_BYTES ((uint64_t)256 << 20)
 
 static uint64_t get64(const unsigned char *p, int at)
 {
@@ -422,12 +428,59 @@ static int check_meta(rill_store *s, int fd, uint64_t size, rill_err *err)
     return RILL_OK;
 }
 
-static int check_file(rill_store *s, uint64_t size, rill_err *err)
+/* The pages of the snapshot a read transaction pins (so that a writer in another process
+ * cannot reuse them under the walk), through a map of our own: all of them, or with a large
+ * store all but the tables' rows. */
+static int walk_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
+{
+    bool all = *(bool *)ctx;
+    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return rill_errf(err, RILL_EIO, "%s: cannot open: %s", s->path, strerror(errno));
+    unsigned char m[META_END];
+    uint32_t psize = 0;
+    int k = 0, rc = RILL_OK;
+    for (; k < 2; k++) {
+        if (pread(fd, m, sizeof m, k ? (off_t)psize : 0) != (ssize_t)sizeof m) {
+            k = 2;
+            break;
+        }
+        psize = get32(m, META_PSIZE);
+        if ((size_t)get64(m, META_TXNID) == mdb_txn_id(txn))
+            break;
+    }
+    struct stat sb;
+    uint64_t last = get64(m, META_LAST_PG), used = (last + 1) * psize;
+    if (k == 2 || fstat(fd, &sb) != 0 || (uint64_t)sb.st_size < used) {
+        close(fd); /* the meta moved on under us, or cannot be read: LMDB's reads will say */
+        return RILL_OK;
+    }
+    void *map = mmap(NULL, (size_t)used, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return rill_errf(err, RILL_EIO, "%s: cannot map it to check its pages: %s", s->path,
+                         strerror(errno));
+    if (!all && used > FULL_WALK_BYTES)
+        madvise(map, (size_t)used, MADV_RANDOM); /* a few pages of a large file */
+    rc = rill_pages_check(s->path, map, psize, last + 1, get64(m, META_FREE_ROOT),
+                          get64(m, META_MAIN_ROOT), !all && used > FULL_WALK_BYTES, err);
+    munmap(map, (size_t)used);
+    return rc;
+}
+
+static int walk_pages(rill_store *s, bool all, rill_err *err)
+{
+    return rill_store_read(s, walk_fn, &all, "checking its pages", err);
+}
+
+static int check_file(rill_store *s, rill_err *err)
 {
     int fd = open(s->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return rill_errf(err, RILL_EIO, "%s: cannot open: %s", s->path, strerror(errno));
-    int rc = check_meta(s, fd, size, err);
+    struct stat sb;
+    int rc = fstat(fd, &sb) != 0 ? rill_errf(err, RILL_EIO, "%s: %s", s->path, strerror(errno))
+                                 : check_meta(s, fd, (uint64_t)sb.st_size, err);
     close(fd);
     return rc;
 }
@@ -504,7 +557,7 @@ int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg
     s->map_size = want;
     if (s->mode == RILL_STORE_CREATE && (rc = new_run_id(s->run_id, sizeof s->run_id, err)))
         goto fail;
-    if (exists && (rc = check_file(s, (uint64_t)sb.st_size, err)))
+    if (exists && (rc = check_file(s, err)))
         goto fail;
     if ((mrc = mdb_env_create(&s->env)) || (mrc = mdb_env_set_maxdbs(s->env, 4096)) ||
         (mrc = mdb_env_set_maxreaders(s->env, 1024)) ||
@@ -519,6 +572,8 @@ int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg
     MDB_envinfo info;
     if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
         s->map_size = info.me_mapsize;
+    if (exists && (rc = walk_pages(s, false, err)))
+        goto fail;
     open_ctx oc = {s->mode == RILL_STORE_CREATE};
     if (s->mode == RILL_STORE_READ) {
         if ((rc = rill_store_read(s, open_dbs, &oc, "opening", err)))
@@ -1203,7 +1258,8 @@ static int verify_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
 
 int rill_store_verify(rill_store *s, rill_err *err)
 {
-    return rill_store_read(s, verify_fn, NULL, "checking", err);
+    int rc = walk_pages(s, true, err); /* every page, the rows' too */
+    return rc ? rc : rill_store_read(s, verify_fn, NULL, "checking", err);
 }
 
 /* ---- digest ---- */

@@ -92,6 +92,16 @@ int rill_guard_fail(rill_guard *g, const char *what, rill_err *err);
 /* RILL_ESTORE with the first fault's message once the store is damaged, else RILL_OK. */
 int rill_store_refuse_damaged(const rill_store *s, rill_err *err);
 
+/* ---- pages (pages.c) ---- */
+
+/* Walks the free and main trees of an LMDB file mapped at map (npages pages in use, of psize
+ * bytes; roots UINT64_MAX for an empty tree), the named databases' trees too (but the tables'
+ * rows with skip_rows), checking every page's header, node bounds and child pointers, and that
+ * no page is reached twice: RILL_ESTORE naming the file and page for what would make LMDB
+ * loop or read past a page. */
+int rill_pages_check(const char *path, const unsigned char *map, uint64_t psize, uint64_t npages,
+                     uint64_t free_root, uint64_t main_root, bool skip_rows, rill_err *err);
+
 /* ---- seals: from format 3, every value is its bytes then a CRC32C of key and bytes ---- */
 
 #define RILL_SEAL_BYTES 4
