@@ -5,7 +5,8 @@
 # under nice on one core, growing build-fuzz/corpus/TARGET (the committed seeds are read,
 # never written). Crashing, leaking and slow inputs go to build-fuzz/artifacts/TARGET/, the
 # logs to build-fuzz/logs/. A target whose replay fails is not fuzzed (it would find the same
-# input again). Prints a line per target; exits 1 if anything was found.
+# input again). Prints a line per target; exits 1 if anything was found. FUZZ_OPTS adds
+# libFuzzer options (CI passes -seed=1, so that its short run is the same every time).
 set -u
 out=${FUZZ_OUT:-build-fuzz}
 secs=${1:-60}
@@ -72,7 +73,7 @@ for t in "$@"; do
 
     log="$out/logs/$t.log"
     # shellcheck disable=SC2086
-    nice -n 10 "$bin" $opts $extra -max_total_time="$secs" -print_final_stats=1 \
+    nice -n 10 "$bin" $opts $extra ${FUZZ_OPTS:-} -max_total_time="$secs" -print_final_stats=1 \
         -artifact_prefix="$art/" "$out/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
