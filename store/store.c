@@ -409,6 +409,14 @@ static int check_meta(rill_store *s, int fd, uint64_t size, rill_err *err)
     }
     if (!ok[0] || !ok[1])
         return RILL_OK; /* not LMDB, or another version: mdb_env_open says which */
+    /* LMDB writes transaction T's meta into page T % 2, and a reader of T reads that page
+     * (both pages start at transaction 0) */
+    for (int i = 0; i < 2; i++)
+        if (get64(m[i], META_TXNID) % 2 != (uint64_t)i && get64(m[i], META_TXNID) != 0)
+            return rill_errf(err, RILL_ESTORE, "%s: meta page %d holds transaction %llu, which "
+                             "belongs in page %d: the store is damaged; the run cannot be read",
+                             s->path, i, (unsigned long long)get64(m[i], META_TXNID),
+                             (int)(get64(m[i], META_TXNID) % 2));
     int k = get64(m[1], META_TXNID) > get64(m[0], META_TXNID); /* the meta LMDB will use */
     uint64_t last = get64(m[k], META_LAST_PG), root = get64(m[k], META_MAIN_ROOT);
     unsigned depth = (unsigned)m[k][META_MAIN_DEPTH] | (unsigned)m[k][META_MAIN_DEPTH + 1] << 8;
@@ -438,20 +446,17 @@ static int walk_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     if (fd < 0)
         return rill_errf(err, RILL_EIO, "%s: cannot open: %s", s->path, strerror(errno));
     unsigned char m[META_END];
-    uint32_t psize = 0;
-    int k = 0, rc = RILL_OK;
-    for (; k < 2; k++) {
-        if (pread(fd, m, sizeof m, k ? (off_t)psize : 0) != (ssize_t)sizeof m) {
-            k = 2;
-            break;
-        }
-        psize = get32(m, META_PSIZE);
-        if ((size_t)get64(m, META_TXNID) == mdb_txn_id(txn))
-            break;
-    }
+    size_t id = mdb_txn_id(txn);
+    int rc = RILL_OK;
+    /* the meta page the transaction reads (its id's parity), whose page size page 0 gives */
+    bool got = pread(fd, m, sizeof m, 0) == (ssize_t)sizeof m;
+    uint32_t psize = got ? get32(m, META_PSIZE) : 0;
+    if (got && id % 2)
+        got = pread(fd, m, sizeof m, (off_t)psize) == (ssize_t)sizeof m;
     struct stat sb;
     uint64_t last = get64(m, META_LAST_PG), used = (last + 1) * psize;
-    if (k == 2 || fstat(fd, &sb) != 0 || (uint64_t)sb.st_size < used) {
+    if (!got || get64(m, META_TXNID) != id || fstat(fd, &sb) != 0 ||
+        (uint64_t)sb.st_size < used) {
         close(fd); /* the meta moved on under us, or cannot be read: LMDB's reads will say */
         return RILL_OK;
     }
