@@ -129,12 +129,25 @@ int rill_store_write(rill_store *s, rill_store_write_fn fn, void *ctx, const cha
 static int write_once(rill_store *s, rill_store_write_fn fn, void *ctx, const char *what,
                       rill_err *err)
 {
-    rill_guard g;
-    rill_guard_push(&g, s);
-    if (sigsetjmp(g.jb, 0))
-        return rill_guard_fail(&g, what, err);
-    int rc = write_txn(s, &g, fn, ctx, err);
-    rill_guard_pop(&g);
+    int rc;
+    RILL_GUARDED(rc, g, s, what, err, (void)0, write_txn(s, &g, fn, ctx, err));
+    return rc;
+}
+
+static int read_txn(rill_store *s, rill_guard *g, rill_store_write_fn fn, void *ctx,
+                    rill_err *err)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    g->txn = txn;
+    rc = fn(s, txn, ctx, err);
+    if (rc)
+        mdb_txn_abort(txn);
+    else
+        rc = mdb_txn_commit(txn);
+    g->txn = NULL;
     return rc;
 }
 
@@ -143,22 +156,8 @@ int rill_store_read(rill_store *s, rill_store_write_fn fn, void *ctx, const char
 {
     if (rill_store_refuse_damaged(s, err))
         return RILL_ESTORE;
-    rill_guard g;
-    rill_guard_push(&g, s);
-    if (sigsetjmp(g.jb, 0))
-        return rill_guard_fail(&g, what, err);
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc == 0) {
-        g.txn = txn;
-        rc = fn(s, txn, ctx, err);
-        if (rc)
-            mdb_txn_abort(txn);
-        else
-            rc = mdb_txn_commit(txn);
-        g.txn = NULL;
-    }
-    rill_guard_pop(&g);
+    int rc;
+    RILL_GUARDED(rc, g, s, what, err, (void)0, read_txn(s, &g, fn, ctx, err));
     if (rill_is_mdb_code(rc))
         return rill_store_mdb_err(s, rc, what, err);
     return rc;
@@ -494,12 +493,10 @@ static int check_file(rill_store *s, rill_err *err)
  * what is known to fault; the guard, what is not). */
 static int open_env(rill_store *s, unsigned flags, rill_err *err)
 {
-    rill_guard g;
-    rill_guard_push(&g, s);
-    if (sigsetjmp(g.jb, 0))
-        return rill_guard_fail(&g, "opening", err);
-    int mrc = mdb_env_open(s->env, s->path, flags, 0644);
-    rill_guard_pop(&g);
+    int mrc;
+    RILL_GUARDED(mrc, g, s, "opening", err, (void)0, mdb_env_open(s->env, s->path, flags, 0644));
+    if (mrc == RILL_ESTORE)
+        return mrc; /* a fault, described */
     if (mrc == MDB_INVALID || mrc == EINVAL)
         return rill_errf(err, RILL_ESTORE, "%s is not an LMDB store (or is damaged): %s",
                          s->path, mdb_strerror(mrc));
@@ -1356,12 +1353,11 @@ int rill_store_digest(rill_store *s, uint64_t *digest, rill_err *err)
 
 static int copy_guarded(rill_store *s, int fd, rill_err *err)
 {
-    rill_guard g;
-    rill_guard_push(&g, s);
-    if (sigsetjmp(g.jb, 0))
-        return rill_guard_fail(&g, "copying the store", err);
-    int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
-    rill_guard_pop(&g);
+    int rc;
+    RILL_GUARDED(rc, g, s, "copying the store", err, (void)0,
+                 mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT));
+    if (rc == RILL_ESTORE)
+        return rc; /* a fault, described */
     return rc ? rill_store_mdb_err(s, rc, "copying the store", err) : RILL_OK;
 }
 

@@ -73,15 +73,22 @@ typedef struct rill_guard {
 /* Once per environment, before it is used: the assertion callback (and, once per process,
  * the SIGBUS/SIGSEGV handlers). */
 void rill_guard_setup(MDB_env *env);
-/* The pattern (sigsetjmp must be called in the frame that stays live):
- *     rill_guard g;
- *     rill_guard_push(&g, s);
- *     if (sigsetjmp(g.jb, 0))
- *         return rill_guard_fail(&g, "reading rows", err);
- *     rc = ...LMDB calls...;
- *     rill_guard_pop(&g);
- * Guards nest; each pops itself. rill_guard_fail closes the cursors, aborts g.txn, marks the store
- * damaged and fills err (naming the file and what was being done); returns RILL_ESTORE. */
+/* rc = call, run under guard g of store s (sigsetjmp must be called in the frame that stays
+ * live, hence a macro; call may use g). After a fault, on_fault runs, then rill_guard_fail
+ * closes the cursors, aborts g.txn, marks the store damaged and fills err (naming the file and
+ * `what`), and rc is RILL_ESTORE. Guards nest; each pops itself. */
+#define RILL_GUARDED(rc, g, s, what, err, on_fault, call)                                   \
+    do {                                                                                   \
+        rill_guard g;                                                                      \
+        rill_guard_push(&g, (s));                                                          \
+        if (sigsetjmp(g.jb, 0)) {                                                          \
+            on_fault;                                                                      \
+            (rc) = rill_guard_fail(&g, (what), (err));                                     \
+        } else {                                                                           \
+            (rc) = (call);                                                                 \
+            rill_guard_pop(&g);                                                            \
+        }                                                                                  \
+    } while (0)
 void rill_guard_push(rill_guard *g, rill_store *s);
 void rill_guard_pop(rill_guard *g);
 /* mdb_cursor_open / mdb_cursor_close for read transactions, the cursor kept in this thread's

@@ -430,14 +430,9 @@ static int guarded_row(rill_table *t, uint64_t id, const float **row, rill_err *
 {
     if (rill_store_refuse_damaged(t->store, err))
         return RILL_ESTORE;
-    rill_guard g;
-    rill_guard_push(&g, t->store);
-    if (sigsetjmp(g.jb, 0)) {
-        rill_table_end_reads(t);
-        return rill_guard_fail(&g, "reading a row", err);
-    }
-    int rc = stored_row(t, id, row, err);
-    rill_guard_pop(&g);
+    int rc;
+    RILL_GUARDED(rc, g, t->store, "reading a row", err, rill_table_end_reads(t),
+                 stored_row(t, id, row, err));
     return rc;
 }
 
@@ -512,14 +507,9 @@ int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows
         return lookup_rows(t, ids, n, rows, err);
     if (rill_store_refuse_damaged(t->store, err))
         return RILL_ESTORE;
-    rill_guard g;
-    rill_guard_push(&g, t->store);
-    if (sigsetjmp(g.jb, 0)) {
-        rill_table_end_reads(t);
-        return rill_guard_fail(&g, "reading rows", err);
-    }
-    int rc = lookup_rows(t, ids, n, rows, err);
-    rill_guard_pop(&g);
+    int rc;
+    RILL_GUARDED(rc, g, t->store, "reading rows", err, rill_table_end_reads(t),
+                 lookup_rows(t, ids, n, rows, err));
     return rc;
 }
 
@@ -1271,7 +1261,7 @@ int rill_table_load(rill_table *t, FILE *f, const char *path, rill_err *err)
     return RILL_OK;
 }
 
-static int each_stored(rill_table *t, rill_guard *g, int (*fn)(void *ud, uint64_t id, const float *row),
+static int each_stored(rill_table *t, int (*fn)(void *ud, uint64_t id, const float *row),
                        void *ud, rill_err *err);
 
 int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float *row),
@@ -1296,18 +1286,12 @@ int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float 
                          t->name);
     if (rill_store_refuse_damaged(t->store, err))
         return RILL_ESTORE;
-    rill_guard g;
-    rill_guard_push(&g, t->store);
-    if (sigsetjmp(g.jb, 0)) {
-        rill_table_end_reads(t);
-        return rill_guard_fail(&g, "reading rows", err);
-    }
-    rc = each_stored(t, &g, fn, ud, err);
-    rill_guard_pop(&g);
+    RILL_GUARDED(rc, g, t->store, "reading rows", err, rill_table_end_reads(t),
+                 each_stored(t, fn, ud, err));
     return rc;
 }
 
-static int each_stored(rill_table *t, rill_guard *g, int (*fn)(void *ud, uint64_t id, const float *row),
+static int each_stored(rill_table *t, int (*fn)(void *ud, uint64_t id, const float *row),
                        void *ud, rill_err *err)
 {
     int rc;
