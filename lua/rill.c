@@ -1253,15 +1253,19 @@ static int l_graph_table_stats(lua_State *L)
         lua_setfield(L, -2, "cached");
         lua_pushinteger(L, (lua_Integer)ts.cache_capacity);
         lua_setfield(L, -2, "cache_capacity");
+        lua_pushinteger(L, (lua_Integer)ts.sealed_reads);
+        lua_setfield(L, -2, "sealed_reads");
+        lua_pushinteger(L, (lua_Integer)ts.sealed_bytes);
+        lua_setfield(L, -2, "sealed_bytes");
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
 }
 
-static int l_check_seals(lua_State *L)
+static int l_seal_ns(lua_State *L)
 {
-    rill_store_check_seals(lua_toboolean(L, 1));
-    return 0;
+    lua_pushnumber(L, rill_store_seal_ns((size_t)luaL_checkinteger(L, 1)));
+    return 1;
 }
 
 static int l_crc32c_impl(lua_State *L)
@@ -2489,7 +2493,7 @@ int luaopen_rill_core(lua_State *L)
                                     {"bench_gather", l_bench_gather},
                                     {"peak_rss", l_peak_rss},
                                     {"plain_tables", l_plain_tables},
-                                    {"check_seals", l_check_seals},
+                                    {"seal_ns", l_seal_ns},
                                     {"crc32c_impl", l_crc32c_impl},
                                     {"interrupted", l_interrupted},
                                     {NULL, NULL}};

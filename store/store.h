@@ -64,6 +64,7 @@ typedef struct rill_table_stats {
     uint64_t hits, misses;  /* lookups found in the cache, and not */
     uint64_t created, evicted, spilled, deleted, pending; /* pending: seen, not yet admitted */
     uint64_t bytes_written; /* row bytes written to LMDB (spills and checkpoints) */
+    uint64_t sealed_reads, sealed_bytes; /* rows read from LMDB whose seal was checked */
 } rill_table_stats;
 void rill_table_get_stats(const rill_table *t, rill_table_stats *st);
 
@@ -112,9 +113,9 @@ int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float 
  * saved or listed. */
 void rill_table_use_plain(bool on);
 
-/* Benchmark baseline: rows read from a store are not checked against their seals (what the
- * checks cost is measured against this; never for real runs). */
-void rill_store_check_seals(bool on);
+/* Benchmark: the time CRC32C takes over a buffer of `bytes` (a row's key and value: what a
+ * seal check computes), warm in cache, in nanoseconds. */
+double rill_store_seal_ns(size_t bytes);
 
 /* Benchmark: random reads of whole rows of `stride` floats from a table-like mapping of
  * `rows` rows, on the pool's threads; *rows_per_s gets the rate. */

@@ -416,6 +416,8 @@ static int stored_row(rill_table *t, uint64_t id, const float **row, rill_err *e
                          "%s: table '%s', row %llu holds %zu bytes, expected %zu: the store is "
                          "damaged or from another build",
                          t->store->path, t->name, (unsigned long long)id, v.mv_size, want);
+    t->st.sealed_reads += t->store->sealed;
+    t->st.sealed_bytes += t->store->sealed ? k.mv_size + v.mv_size - RILL_SEAL_BYTES : 0;
     if (!rill_seal_ok(t->store, &k, &v)) {
         char what[160];
         snprintf(what, sizeof what, "table '%s'", t->name);
