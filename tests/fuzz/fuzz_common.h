@@ -77,6 +77,36 @@ __attribute__((format(printf, 1, 2), noreturn)) static inline void fz_broken(con
 
 /* Calls fn for every line of data (split on '\n'; a last line without one counts too); the
  * line is in its own malloc'd buffer of len + 1 bytes whose last byte is '\n'. */
+#ifdef RILL_READER_IMPL_H
+/* One line through a format's parser, with the contract every parser states: a rejected line
+ * leaves B as it was, with a message and a column inside the line; an accepted one adds one
+ * row that carries its line number. Returns the new row, or -1 for a rejected line. */
+static inline int fz_parse(const rill_format *fmt, rill_batch *b, const char *line, size_t len,
+                           uint64_t lineno)
+{
+    if (b->B == b->cap)
+        rill_batch_clear(b);
+    int row = b->B;
+    rill_line_fail fail = {0};
+    int rc = fmt->parse(b, line, len, lineno, &fail);
+    if (rc != 0) {
+        if (rc != -1 || b->B != row)
+            fz_broken("a rejected line returned %d and moved B from %d to %d", rc, row, b->B);
+        if (!fail.what[0] || !memchr(fail.what, 0, sizeof fail.what) || fail.col > len + 1)
+            fz_broken("a rejected line of %zu bytes has column %zu and message '%.100s'", len,
+                      fail.col, fail.what);
+        return -1;
+    }
+    if (b->B != row + 1)
+        fz_broken("line %llu accepted but B went from %d to %d", (unsigned long long)lineno, row,
+                  b->B);
+    if (b->line[row] != lineno)
+        fz_broken("row %d has line %llu, expected %llu", row, (unsigned long long)b->line[row],
+                  (unsigned long long)lineno);
+    return row;
+}
+#endif
+
 static inline void fz_lines(const uint8_t *data, size_t size, void *ud,
                      void (*fn)(void *ud, const char *line, size_t len, uint64_t lineno))
 {

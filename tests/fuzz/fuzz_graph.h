@@ -125,4 +125,36 @@ static inline void fz_make_store(const char *dir)
     rmdir(work);
 }
 
+static inline int fz_count_entry(void *ud, const rill_store_entry *e)
+{
+    (void)e;
+    ++*(int *)ud;
+    return RILL_OK;
+}
+
+/* Opens DIR's store to read and runs every whole-store read a command makes (verify, digest,
+ * list, meta); NULL when the open was refused (with a message, or the engine is broken). */
+static inline rill_store *fz_open_and_read(const char *dir)
+{
+    rill_store *s;
+    rill_err err = {0};
+    rill_store_cfg cfg = {.mode = RILL_STORE_READ};
+    if (rill_store_open(&s, dir, &cfg, &err)) {
+        if (!err.msg[0])
+            fz_broken("open failed (%d) without a message", err.code);
+        return NULL;
+    }
+    (void)rill_store_has_checkpoint(s);
+    (void)rill_store_verify(s, &err);
+    uint64_t digest;
+    (void)rill_store_digest(s, &digest, &err);
+    int n = 0;
+    (void)rill_store_list(s, fz_count_entry, &n, &err);
+    void *val = NULL;
+    size_t len = 0;
+    if (rill_store_get_meta(s, "pipeline", &val, &len, &err) == RILL_OK)
+        free(val);
+    return s;
+}
+
 #endif

@@ -16,22 +16,9 @@ static void one_line(void *ud, const char *line, size_t len, uint64_t lineno)
 {
     rill_batch *b = ud;
     const rill_schema *s = b->schema;
-    if (b->B == b->cap)
-        rill_batch_clear(b);
-    int row = b->B;
-    rill_line_fail fail = {0};
-    int rc = rill_format_libsvm.parse(b, line, len, lineno, &fail);
-    if (rc != 0) {
-        if (rc != -1 || b->B != row)
-            fz_broken("a rejected line returned %d and moved B from %d to %d", rc, row, b->B);
-        if (!fail.what[0] || !memchr(fail.what, 0, sizeof fail.what) || fail.col > len + 1)
-            fz_broken("a rejected line of %zu bytes has column %zu and message '%.100s'", len,
-                      fail.col, fail.what);
+    int row = fz_parse(&rill_format_libsvm, b, line, len, lineno);
+    if (row < 0)
         return;
-    }
-    if (b->B != row + 1)
-        fz_broken("line %llu accepted but B went from %d to %d", (unsigned long long)lineno, row,
-                  b->B);
     if (b->labels[row] != 0 && b->labels[row] != 1)
         fz_broken("label %g", (double)b->labels[row]);
     for (int f = 0; f < s->ncat; f++) {
