@@ -9,7 +9,12 @@ PROVE  ?= prove
 JOBS   ?= 2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CPPFLAGS += -D_GNU_SOURCE -Icore -Istore -Ilua $(PKG_CFLAGS)
+# core/ is the engine's base (errors, arena, pool, BLAS, arguments, graph, node contract,
+# optimizers); its parts have folders of their own: nodes/ (one file per kind, with kernels),
+# data/ (batches, readers, schemas), gen/ (generators), train/ (the loop, evaluation, metrics,
+# export and parameter files), analysis/ (spectra). Headers are included by name.
+CORE_DIRS = core core/nodes core/data core/gen core/train core/analysis
+CPPFLAGS += -D_GNU_SOURCE $(addprefix -I,$(CORE_DIRS)) -Istore -Ilua $(PKG_CFLAGS)
 LDLIBS  = $(PKG_LIBS) -lpthread -lm
 
 # The compiler probe (tools/ccprobe/): before anything is built, CC compiles and runs a small
@@ -41,7 +46,7 @@ build/cflags:
 	@tools/ccprobe/ccprobe.sh $(call ccprobe_q,$(CC)) $(call ccprobe_q,$(CFLAGS)) \
 	  $(call ccprobe_q,$(LDFLAGS)) $@ >/dev/null
 
-LIB_SRCS  = $(wildcard core/*.c store/*.c) lua/rill.c
+LIB_SRCS  = $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.c)) $(wildcard store/*.c) lua/rill.c
 LIB_OBJS  = $(patsubst %.c,build/%.o,$(LIB_SRCS))
 TEST_SRCS = $(wildcard tests/t-*.c)
 TESTS     = $(patsubst tests/%.c,build/tests/%,$(TEST_SRCS))

@@ -2,7 +2,7 @@
  * the same row, run after run; equal values of different fields part in a shared table;
  * one bucket count per field; a missing value gets its own row or none; multi-valued
  * fields keep every value in order), encode_log (log1p; negatives zero or signed; missing
- * 0) and encode_bucket (the rule in core/node_encode_bucket.c: missing, negative, small
+ * 0) and encode_bucket (the rule in core/nodes/node_encode_bucket.c: missing, negative, small
  * counts, log-squared buckets, the cap), and the arguments each refuses. */
 #include "graphtest.h"
 #include "pool.h"

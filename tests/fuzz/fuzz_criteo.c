@@ -1,4 +1,4 @@
-/* The Criteo TSV line parser (rill_format_criteo.parse, core/reader_criteo.c): every line of
+/* The Criteo TSV line parser (rill_format_criteo.parse, core/data/reader_criteo.c): every line of
  * the input is parsed into a small batch that is cleared when full, as the reader does.
  * Besides the sanitizers it checks the parser's contract: a row is added or not (b->B), a
  * categorical field gets at most one value, a label is 0 or 1, and a rejected line has a

@@ -1,4 +1,4 @@
-/* The delimited-text line parser (rill_format_csv.parse, core/reader_csv.c) under two fixed
+/* The delimited-text line parser (rill_format_csv.parse, core/data/reader_csv.c) under two fixed
  * YAML schemas that between them use every column role: the input's first byte picks one
  * (even: the CSV schema with quotes and trimming, odd: the TSV one), the rest is lines, each
  * parsed into a small batch cleared when full, as the reader does. Besides the sanitizers it

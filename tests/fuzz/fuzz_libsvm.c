@@ -1,4 +1,4 @@
-/* The libsvm / libfm / libffm line parser (rill_format_libsvm.parse, core/reader_libsvm.c):
+/* The libsvm / libfm / libffm line parser (rill_format_libsvm.parse, core/data/reader_libsvm.c):
  * the input's first byte picks the schema (0: libsvm, every feature into one multi-valued
  * field; 1: libfm with 3 positional fields; 2: libffm with 4 numbered fields), the rest is
  * lines, each parsed into a batch of 2 rows cleared when full, so that rows cross a field's

@@ -1,4 +1,4 @@
-/* The .npy reader of exports (npy_read_header and the row loop of rill_import, store/export.c,
+/* The .npy reader of exports (npy_read_header and the row loop of rill_import, core/train/export.c,
  * static there): the small graph is built in RAM and exported once (rill_export) to a
  * directory; each input replaces one of the export's files, chosen by its first byte (in the
  * order of the sorted file names: the dense parameters top.*.npy and the table files

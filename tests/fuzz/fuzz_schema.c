@@ -1,6 +1,6 @@
-/* The YAML schema loader (rill_schema_load_yaml, core/schema_yaml.c and
- * rill_schema_from_columns in core/batch.c) on the input as the schema file, and then the
- * reader (core/reader.c, header check included) over data under the schema it loaded.
+/* The YAML schema loader (rill_schema_load_yaml, core/data/schema_yaml.c and
+ * rill_schema_from_columns in core/data/batch.c) on the input as the schema file, and then the
+ * reader (core/data/reader.c, header check included) over data under the schema it loaded.
  *
  * Input: YAML text; optionally a line "#lines" (a YAML comment, so the loader ignores what
  * follows only if the rest is YAML too: the target cuts the file there), then one byte of

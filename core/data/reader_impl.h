@@ -1,5 +1,5 @@
-/* Between the generic reader (core/reader.c: buffering, splits, chunks, the loader thread)
- * and the per-format line parsers (core/reader_criteo.c). Not a public header: only the
+/* Between the generic reader (core/data/reader.c: buffering, splits, chunks, the loader thread)
+ * and the per-format line parsers (core/data/reader_criteo.c). Not a public header: only the
  * reader's own files include it. */
 #ifndef RILL_READER_IMPL_H
 #define RILL_READER_IMPL_H

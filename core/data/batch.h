@@ -82,7 +82,7 @@ int rill_schema_avazu(rill_schema *s, rill_err *err);
  * fields = 0, else the i-th feature into field fi) or, with ffm, libffm's (field f's
  * features into field f(f+1), multi-valued, fields required). */
 int rill_schema_libsvm(rill_schema *s, int fields, bool ffm, rill_err *err);
-/* A schema from a YAML file (core/schema_yaml.c; the format is in the README). Errors name
+/* A schema from a YAML file (core/data/schema_yaml.c; the format is in the README). Errors name
  * the file, line and column. */
 int rill_schema_load_yaml(rill_schema *s, const char *path, rill_err *err);
 /* Fills the per-role name lists of a schema whose text.cols are set, and checks the columns
