@@ -4,13 +4,22 @@
 
 #include "node.h"
 
-extern const rill_node_ops rill_node_encode_hash, rill_node_encode_log, rill_node_encode_bucket,
-    rill_node_embed, rill_node_interact_concat, rill_node_interact_dot, rill_node_interact_fm,
-    rill_node_interact_cross, rill_node_mlp, rill_node_tower, rill_node_add, rill_node_loss_bce, rill_node_feed, rill_node_embed_mlet, rill_node_relu,
-    rill_node_embed_cel, rill_node_encode_mnse, rill_node_similarity, rill_node_embed_seq,
-    rill_node_tim, rill_node_din, rill_node_gate, rill_node_stop_gradient;
+/* The only list of node kinds, in the order kinds are listed to users: one line registers a
+ * kind (its ops table is rill_node_NAME, defined in core/nodes/node_NAME.c); the declarations,
+ * the table and the count all come from it, so a kind cannot be half-registered. */
+#define RILL_NODE_KINDS(X)                                                                 \
+    X(encode_hash) X(encode_log) X(encode_bucket) X(embed) X(interact_concat)              \
+    X(interact_dot) X(interact_fm) X(interact_cross) X(mlp) X(tower) X(add) X(loss_bce)   \
+    X(feed) X(embed_mlet) X(relu) X(embed_cel) X(encode_mnse) X(similarity) X(embed_seq)  \
+    X(tim) X(din) X(gate) X(stop_gradient)
 
-#define RILL_NODE_KIND_COUNT 23
+#define RILL_NODE_DECLARE(k) extern const rill_node_ops rill_node_##k;
+RILL_NODE_KINDS(RILL_NODE_DECLARE)
+#undef RILL_NODE_DECLARE
+
+#define RILL_NODE_ONE(k) +1
+enum { RILL_NODE_KIND_COUNT = 0 RILL_NODE_KINDS(RILL_NODE_ONE) };
+#undef RILL_NODE_ONE
 
 const rill_node_ops *rill_node_kind(const char *name);
 const rill_node_ops *rill_node_kind_at(int i); /* NULL past the end */
