@@ -11,15 +11,5 @@ for cmd in cc make prove lua5.4 mdb_stat pkg-config; do
 done
 [ -z "$missing" ] && exit 0
 
-echo "rill: installing build dependencies (missing: $missing)" >&2
-if [ "$(id -u)" = 0 ]; then
-    SUDO=""
-elif command -v sudo >/dev/null 2>&1; then
-    SUDO="sudo"
-else
-    echo "rill: not root and no sudo; as root run: apt-get update && apt-get install -y $PKGS" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq $PKGS >/dev/null
+# shellcheck disable=SC2086
+exec "$(dirname "$0")/apt-install.sh" "build dependencies" "$missing" $PKGS

@@ -24,15 +24,5 @@ if [ -z "$missing" ]; then
 fi
 [ -z "$missing" ] && exit 0
 
-echo "rill: installing fuzzing dependencies (missing: $missing)" >&2
-if [ "$(id -u)" = 0 ]; then
-    SUDO=""
-elif command -v sudo >/dev/null 2>&1; then
-    SUDO="sudo"
-else
-    echo "rill: not root and no sudo; as root run: apt-get update && apt-get install -y $PKGS" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq $PKGS >/dev/null
+# shellcheck disable=SC2086
+exec "$(dirname "$0")/apt-install.sh" "fuzzing dependencies" "$missing" $PKGS
