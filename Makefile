@@ -9,6 +9,14 @@ PROVE  ?= prove
 JOBS   ?= 2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# plain `make` on a machine without the packages: say what to run instead of failing on a header
+ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
+ifeq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes),)
+ifeq ($(filter test check demo bench bench-store fuzz,$(MAKECMDGOALS)),)
+$(error missing build dependencies ($(PKGS) through pkg-config): run `make deps` (tools/install-deps.sh) first)
+endif
+endif
+endif
 # core/ is the engine's base (errors, arena, pool, BLAS, arguments, graph, node contract,
 # optimizers); its parts have folders of their own: nodes/ (one file per kind, with kernels),
 # data/ (batches, readers, schemas), gen/ (generators), train/ (the loop, evaluation, metrics,
@@ -16,6 +24,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CORE_DIRS = core core/nodes core/data core/gen core/train core/analysis
 CPPFLAGS += -D_GNU_SOURCE $(addprefix -I,$(CORE_DIRS)) -Istore -Ilua $(PKG_CFLAGS)
 LDLIBS  = $(PKG_LIBS) -lpthread -lm
+# `make` alone builds everything: the probe's build/cflags rule below comes first in the file
+.DEFAULT_GOAL := all
 
 # The compiler probe (tools/ccprobe/): before anything is built, CC compiles and runs a small
 # program with CFLAGS, on this machine; where it copies constant arrays wrong (gcc 12.2 with
