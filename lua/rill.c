@@ -20,6 +20,7 @@
 #include <lua.h>
 
 #include "blas.h"
+#include "checkpoint.h"
 #include "crc32c.h"
 #include "gen.h"
 #include "graph.h"
@@ -785,7 +786,7 @@ static int open_run_for_reading(rill_graph *g, const char *run, uint64_t seed, r
         return rc;
     void *state = NULL;
     size_t slen;
-    rc = rill_store_restore(g->store, g, &state, &slen, err);
+    rc = rill_checkpoint_read(g->store, g, &state, &slen, err);
     free(state);
     if (rc == RILL_EOF)
         return rill_errf(err, RILL_ESTORE, "%s has no checkpoint yet: nothing to evaluate", run);
@@ -1927,7 +1928,7 @@ static int l_inspect(lua_State *L)
     void *blob = NULL;
     size_t len = 0;
     if (!rc) {
-        int r2 = rill_store_restore(s, NULL, &blob, &len, &err);
+        int r2 = rill_checkpoint_read(s, NULL, &blob, &len, &err);
         rill_train_state ts;
         if (r2 == RILL_OK && rill_train_state_info(blob, len, &ts) == RILL_OK) {
             lua_pushinteger(L, (lua_Integer)ts.step);

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "blas.h"
+#include "checkpoint.h"
 #include "metrics.h"
 #include "store.h"
 #include "util.h"
@@ -780,7 +781,7 @@ static int checkpoint(loop *L, rill_err *err)
         L->st.metrics_bytes = off > 0 ? (uint64_t)off : 0;
     }
     if (!rc)
-        rc = rill_store_checkpoint(L->cfg->store, L->g, &L->st, sizeof L->st, err);
+        rc = rill_checkpoint_write(L->cfg->store, L->g, &L->st, sizeof L->st, err);
     if (!rc) {
         L->ckpt_step = L->st.step;
         L->has_ckpt = true;
@@ -836,7 +837,7 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
         size_t len = 0;
         if (!cfg->store)
             return rill_errf(err, RILL_EINVAL, "resuming needs the run's store");
-        rc = rill_store_restore(cfg->store, g, &blob, &len, err);
+        rc = rill_checkpoint_read(cfg->store, g, &blob, &len, err);
         if (rc == RILL_EOF) {
             rc = RILL_OK; /* killed before its first checkpoint: start from the beginning */
             goto fresh;
