@@ -346,23 +346,37 @@ int rill_args_enum(rill_args *a, const char *key, const char *const *choices, in
     return type_error(a, key, want, v, err);
 }
 
+/* A list argument's items (a single value counts as a list of one) and an array of elem-byte
+ * slots for them; NULL when v is absent, or with RILL_ENOMEM in err. */
+static void *list_items(rill_args *a, const char *key, const rill_value *v, size_t elem,
+                        const rill_value **items, int *count, rill_err *err)
+{
+    *items = v;
+    *count = 1;
+    if (!v)
+        return NULL;
+    if (v->type == RILL_V_LIST) {
+        *items = v->u.list.items;
+        *count = v->u.list.n;
+    }
+    void *r = malloc((size_t)(*count ? *count : 1) * elem);
+    if (!r)
+        rill_errf(err, RILL_ENOMEM, "%s: out of memory reading '%s'", a->who, key);
+    return r;
+}
+
 int rill_args_int_list(rill_args *a, const char *key, long min, long max, long **out, int *n,
                        rill_err *err)
 {
-    const rill_value *v = lookup(a, key);
+    const rill_value *v = lookup(a, key), *items;
+    int count;
+    long *r = list_items(a, key, v, sizeof *r, &items, &count, err);
     *out = NULL;
     *n = 0;
     if (!v)
         return RILL_OK;
-    const rill_value *items = v;
-    int count = 1;
-    if (v->type == RILL_V_LIST) {
-        items = v->u.list.items;
-        count = v->u.list.n;
-    }
-    long *r = malloc((size_t)(count ? count : 1) * sizeof *r);
     if (!r)
-        return rill_errf(err, RILL_ENOMEM, "%s: out of memory reading '%s'", a->who, key);
+        return RILL_ENOMEM;
     for (int i = 0; i < count; i++) {
         const rill_value *x = &items[i];
         if (x->type != RILL_V_NUM || x->u.num != floor(x->u.num) || x->u.num < (double)min ||
@@ -381,20 +395,15 @@ int rill_args_int_list(rill_args *a, const char *key, long min, long max, long *
 
 int rill_args_str_list(rill_args *a, const char *key, const char ***out, int *n, rill_err *err)
 {
-    const rill_value *v = lookup(a, key);
+    const rill_value *v = lookup(a, key), *items;
+    int count;
+    const char **r = list_items(a, key, v, sizeof *r, &items, &count, err);
     *out = NULL;
     *n = 0;
     if (!v)
         return RILL_OK;
-    const rill_value *items = v;
-    int count = 1;
-    if (v->type == RILL_V_LIST) {
-        items = v->u.list.items;
-        count = v->u.list.n;
-    }
-    const char **r = malloc((size_t)(count ? count : 1) * sizeof *r);
     if (!r)
-        return rill_errf(err, RILL_ENOMEM, "%s: out of memory reading '%s'", a->who, key);
+        return RILL_ENOMEM;
     for (int i = 0; i < count; i++) {
         if (items[i].type != RILL_V_STR) {
             free(r);
