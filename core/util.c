@@ -152,6 +152,21 @@ int rill_parse_bytes(const char *s, size_t *out)
     return -1;
 }
 
+/* mkdir that accepts a directory already there, and only a directory: a file of that name
+ * would make every later open inside it fail with a less clear ENOTDIR */
+static int make_dir(const char *path, rill_err *err)
+{
+    struct stat st;
+    if (mkdir(path, 0777) == 0)
+        return RILL_OK;
+    if (errno != EEXIST)
+        return rill_errf(err, RILL_EIO, "cannot create directory %s: %s", path, strerror(errno));
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return rill_errf(err, RILL_EIO, "cannot create directory %s: a file of that name is in "
+                         "the way", path);
+    return RILL_OK;
+}
+
 int rill_mkdir_p(const char *dir, rill_err *err)
 {
     char buf[4096];
@@ -160,14 +175,12 @@ int rill_mkdir_p(const char *dir, rill_err *err)
     for (char *p = buf + 1; *p; p++)
         if (*p == '/') {
             *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return rill_errf(err, RILL_EIO, "cannot create directory %s: %s", buf,
-                                 strerror(errno));
+            int rc = make_dir(buf, err);
+            if (rc)
+                return rc;
             *p = '/';
         }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return rill_errf(err, RILL_EIO, "cannot create directory %s: %s", buf, strerror(errno));
-    return RILL_OK;
+    return make_dir(buf, err);
 }
 
 uint64_t rill_hash_text(const char *s, size_t n)

@@ -791,6 +791,33 @@ static void test_node_args(void)
     rill_schema_free(&s);
 }
 
+/* rill_mkdir_p: makes every missing level, accepts directories already there, and refuses a
+ * file standing where a directory should be (naming it) */
+static void test_mkdir_p(void)
+{
+    char a[600], deep[700], file[700], below[800];
+    rill_err err = {0};
+    snprintf(a, sizeof a, "%s/a", tmpdir);
+    snprintf(deep, sizeof deep, "%s/b/c", a);
+    snprintf(file, sizeof file, "%s/f", a);
+    snprintf(below, sizeof below, "%s/g", file);
+    struct stat st;
+    ok(rill_mkdir_p(deep, &err) == RILL_OK && stat(deep, &st) == 0 && S_ISDIR(st.st_mode) &&
+           rill_mkdir_p(deep, &err) == RILL_OK,
+       "mkdir_p makes a/b/c, and again is no error");
+    FILE *f = fopen(file, "w");
+    ok(f && fclose(f) == 0, "a plain file a/f");
+    ok(rill_mkdir_p(file, &err) == RILL_EIO && strstr(err.msg, "a file of that name is in the way"),
+       "mkdir_p on a file is refused: %s", err.msg);
+    ok(rill_mkdir_p(below, &err) == RILL_EIO && strstr(err.msg, "/a/f: a file of that name"),
+       "and so is a directory below it: %s", err.msg);
+    unlink(file);
+    rmdir(deep);
+    snprintf(deep, sizeof deep, "%s/b", a);
+    rmdir(deep);
+    rmdir(a);
+}
+
 int main(void)
 {
     rill_err err;
@@ -805,6 +832,7 @@ int main(void)
     test_args();
     test_node_args();
     test_optim();
+    test_mkdir_p();
     rill_pool_start(2, &err);
     test_params();
     rill_pool_stop();
