@@ -179,7 +179,8 @@ fails "export of a missing run" "$T/nope has no store (store.mdb)" $R export "$T
 ok $? "export of a missing run: makes no directory"
 fails "export without --out" "--out DIR is required" $R export "$RUN"
 fails "export without a run" "which run directory?" $R export
-fails "export with --out under a file" "cannot create directory $F/x" $R export "$RUN" --out "$F/x"
+fails "export with --out under a file" "cannot create directory $F: a file of that name is in the way" \
+    $R export "$RUN" --out "$F/x"
 fails "export --bogus" "unknown option --bogus" $R export "$RUN" --out "$T/x2" --bogus 1
 
 damaged() { rm -rf "$T/dmg" && cp -r "$X" "$T/dmg"; }
