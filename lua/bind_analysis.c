@@ -9,6 +9,17 @@
 #include "inspect.h"
 #include "table_spectrum.h"
 
+/* An analysis's data (at 2) and options (at 3) converted, and room for its result owned by a
+ * userdata (release frees it): all before anything runs, so a raise leaks nothing. */
+static void *analysis_call(lua_State *L, const char *who, rill_args **data, rill_args **opts,
+                           size_t size, void (*release)(void *))
+{
+    *opts = rill_lua_args(L, 3, who);
+    *data = rill_lua_args(L, 2, who);
+    snprintf((*data)->who, sizeof (*data)->who, "%s: data", who);
+    return rill_lua_owned(L, size, release);
+}
+
 static void gates_release(void *p)
 {
     rill_gates_result_free(p);
@@ -20,10 +31,9 @@ static void gates_release(void *p)
 static int l_gates(lua_State *L)
 {
     rill_graph *g = rill_lua_check_graph(L, 1);
-    rill_args *opts = rill_lua_args(L, 3, "rill analyze gates");
-    rill_args *data = rill_lua_args(L, 2, "rill analyze gates");
-    snprintf(data->who, sizeof data->who, "rill analyze gates: data");
-    rill_gates_result *res = rill_lua_owned(L, sizeof *res, gates_release);
+    rill_args *data, *opts;
+    rill_gates_result *res =
+        analysis_call(L, "rill analyze gates", &data, &opts, sizeof *res, gates_release);
     rill_err err = {0};
     if (rill_analyze_gates(g, data, opts, res, &err))
         return rill_lua_raise(L, &err);
@@ -77,10 +87,9 @@ static void attention_release(void *p)
 static int l_attention(lua_State *L)
 {
     rill_graph *g = rill_lua_check_graph(L, 1);
-    rill_args *opts = rill_lua_args(L, 3, "rill analyze correlation");
-    rill_args *data = rill_lua_args(L, 2, "rill analyze correlation");
-    snprintf(data->who, sizeof data->who, "rill analyze correlation: data");
-    rill_attention_result *res = rill_lua_owned(L, sizeof *res, attention_release);
+    rill_args *data, *opts;
+    rill_attention_result *res = analysis_call(L, "rill analyze correlation", &data, &opts,
+                                               sizeof *res, attention_release);
     rill_err err = {0};
     if (rill_analyze_attention(g, data, opts, res, &err))
         return rill_lua_raise(L, &err);

@@ -271,38 +271,25 @@ static int l_graph_table_stats(lua_State *L)
         lua_createtable(L, 0, 6);
         lua_pushstring(L, rill_table_name(t));
         lua_setfield(L, -2, "name");
-        lua_pushinteger(L, (lua_Integer)rill_table_rows(t));
-        lua_setfield(L, -2, "rows");
-        lua_pushinteger(L, rill_table_dim(t));
-        lua_setfield(L, -2, "dim");
-        lua_pushinteger(L, rill_table_stride(t));
-        lua_setfield(L, -2, "stride");
+        rill_lua_set_int(L, "rows", (lua_Integer)rill_table_rows(t));
+        rill_lua_set_int(L, "dim", rill_table_dim(t));
+        rill_lua_set_int(L, "stride", rill_table_stride(t));
         /* what an export writes per row: MLET's collapsed width */
-        lua_pushinteger(L, g->table_proj && g->table_proj[i] ? g->table_proj[i]->cols
-                                                             : rill_table_dim(t));
-        lua_setfield(L, -2, "export_dim");
-        lua_pushinteger(L, (lua_Integer)rill_table_touched(t));
-        lua_setfield(L, -2, "touched");
-        lua_pushinteger(L, (lua_Integer)rill_table_row_visits(t));
-        lua_setfield(L, -2, "visits");
+        rill_lua_set_int(L, "export_dim", g->table_proj && g->table_proj[i]
+                                              ? g->table_proj[i]->cols
+                                              : rill_table_dim(t));
+        rill_lua_set_int(L, "touched", (lua_Integer)rill_table_touched(t));
+        rill_lua_set_int(L, "visits", (lua_Integer)rill_table_row_visits(t));
         rill_table_stats ts;
         rill_table_get_stats(t, &ts);
-        lua_pushinteger(L, (lua_Integer)ts.hits);
-        lua_setfield(L, -2, "hits");
-        lua_pushinteger(L, (lua_Integer)ts.misses);
-        lua_setfield(L, -2, "misses");
-        lua_pushinteger(L, (lua_Integer)ts.evicted);
-        lua_setfield(L, -2, "evicted");
-        lua_pushinteger(L, (lua_Integer)ts.spilled);
-        lua_setfield(L, -2, "spilled");
-        lua_pushinteger(L, (lua_Integer)ts.cached);
-        lua_setfield(L, -2, "cached");
-        lua_pushinteger(L, (lua_Integer)ts.cache_capacity);
-        lua_setfield(L, -2, "cache_capacity");
-        lua_pushinteger(L, (lua_Integer)ts.sealed_reads);
-        lua_setfield(L, -2, "sealed_reads");
-        lua_pushinteger(L, (lua_Integer)ts.sealed_bytes);
-        lua_setfield(L, -2, "sealed_bytes");
+        rill_lua_set_int(L, "hits", (lua_Integer)ts.hits);
+        rill_lua_set_int(L, "misses", (lua_Integer)ts.misses);
+        rill_lua_set_int(L, "evicted", (lua_Integer)ts.evicted);
+        rill_lua_set_int(L, "spilled", (lua_Integer)ts.spilled);
+        rill_lua_set_int(L, "cached", (lua_Integer)ts.cached);
+        rill_lua_set_int(L, "cache_capacity", (lua_Integer)ts.cache_capacity);
+        rill_lua_set_int(L, "sealed_reads", (lua_Integer)ts.sealed_reads);
+        rill_lua_set_int(L, "sealed_bytes", (lua_Integer)ts.sealed_bytes);
         lua_rawseti(L, -2, i + 1);
     }
     return 1;

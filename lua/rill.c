@@ -214,19 +214,13 @@ void rill_lua_push_eval(lua_State *L, const rill_eval_result *e)
 {
     lua_createtable(L, 0, 6);
     if (e->ntasks > 0) {
-        lua_pushnumber(L, e->task[0].auc);
-        lua_setfield(L, -2, "auc");
-        lua_pushnumber(L, e->task[0].logloss);
-        lua_setfield(L, -2, "logloss");
-        if (!isnan(e->task[0].gauc)) {
-            lua_pushnumber(L, e->task[0].gauc);
-            lua_setfield(L, -2, "gauc");
-        }
+        rill_lua_set_num(L, "auc", e->task[0].auc);
+        rill_lua_set_num(L, "logloss", e->task[0].logloss);
+        if (!isnan(e->task[0].gauc))
+            rill_lua_set_num(L, "gauc", e->task[0].gauc);
     }
-    lua_pushinteger(L, (lua_Integer)e->rows);
-    lua_setfield(L, -2, "rows");
-    lua_pushnumber(L, e->seconds);
-    lua_setfield(L, -2, "seconds");
+    rill_lua_set_int(L, "rows", (lua_Integer)e->rows);
+    rill_lua_set_num(L, "seconds", e->seconds);
     lua_createtable(L, e->ntasks, 0);
     for (int k = 0; k < e->ntasks; k++) {
         lua_createtable(L, 0, 5);
@@ -234,22 +228,15 @@ void rill_lua_push_eval(lua_State *L, const rill_eval_result *e)
         lua_setfield(L, -2, "task");
         lua_pushstring(L, e->task[k].label);
         lua_setfield(L, -2, "label");
-        lua_pushnumber(L, e->task[k].auc);
-        lua_setfield(L, -2, "auc");
-        lua_pushnumber(L, e->task[k].logloss);
-        lua_setfield(L, -2, "logloss");
-        lua_pushnumber(L, e->task[k].pos_rate);
-        lua_setfield(L, -2, "pos_rate");
-        lua_pushnumber(L, e->task[k].mean_pred);
-        lua_setfield(L, -2, "mean_pred");
+        rill_lua_set_num(L, "auc", e->task[k].auc);
+        rill_lua_set_num(L, "logloss", e->task[k].logloss);
+        rill_lua_set_num(L, "pos_rate", e->task[k].pos_rate);
+        rill_lua_set_num(L, "mean_pred", e->task[k].mean_pred);
         if (!isnan(e->task[k].gauc)) {
-            lua_pushnumber(L, e->task[k].gauc);
-            lua_setfield(L, -2, "gauc");
-            lua_pushinteger(L, (lua_Integer)e->task[k].groups);
-            lua_setfield(L, -2, "groups");
+            rill_lua_set_num(L, "gauc", e->task[k].gauc);
+            rill_lua_set_int(L, "groups", (lua_Integer)e->task[k].groups);
         }
-        lua_pushinteger(L, (lua_Integer)e->task[k].n);
-        lua_setfield(L, -2, "rows");
+        rill_lua_set_int(L, "rows", (lua_Integer)e->task[k].n);
         lua_rawseti(L, -2, k + 1);
     }
     lua_setfield(L, -2, "tasks");
@@ -258,18 +245,12 @@ void rill_lua_push_eval(lua_State *L, const rill_eval_result *e)
         for (int k = 0; k < e->nfreq; k++) {
             const rill_freq_bucket *b = &e->freq[k];
             lua_createtable(L, 0, 5);
-            lua_pushinteger(L, (lua_Integer)b->lo);
-            lua_setfield(L, -2, "lo");
-            if (b->hi != UINT64_MAX) {
-                lua_pushinteger(L, (lua_Integer)b->hi);
-                lua_setfield(L, -2, "hi");
-            }
-            lua_pushnumber(L, b->auc);
-            lua_setfield(L, -2, "auc");
-            lua_pushnumber(L, b->logloss);
-            lua_setfield(L, -2, "logloss");
-            lua_pushinteger(L, (lua_Integer)b->n);
-            lua_setfield(L, -2, "rows");
+            rill_lua_set_int(L, "lo", (lua_Integer)b->lo);
+            if (b->hi != UINT64_MAX)
+                rill_lua_set_int(L, "hi", (lua_Integer)b->hi);
+            rill_lua_set_num(L, "auc", b->auc);
+            rill_lua_set_num(L, "logloss", b->logloss);
+            rill_lua_set_int(L, "rows", (lua_Integer)b->n);
             lua_rawseti(L, -2, k + 1);
         }
         lua_pushstring(L, e->freq_field);
