@@ -248,7 +248,7 @@ int rill_fs_mkdtemp(const char *prefix, char *out, size_t cap, rill_err *err)
     return RILL_OK;
 }
 
-int rill_fs_spawn(char *const *argv, const char *out, const char *errpath, bool append,
+int rill_fs_spawn(const char *const *argv, const char *out, const char *errpath, bool append,
                   pid_t *pid, rill_err *err)
 {
     int flags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
@@ -264,7 +264,7 @@ int rill_fs_spawn(char *const *argv, const char *out, const char *errpath, bool 
         rc = posix_spawn_file_actions_addopen(&fa, 2, errpath, flags, 0666);
     *pid = 0;
     if (!rc)
-        rc = posix_spawn(pid, argv[0], &fa, NULL, argv, environ);
+        rc = posix_spawn(pid, argv[0], &fa, NULL, (char *const *)argv, environ); /* not changed */
     posix_spawn_file_actions_destroy(&fa);
     if (rc && (out || errpath))
         return rill_fs_errno(err, rc, "cannot start %s (output to %s)", argv[0],

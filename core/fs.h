@@ -53,7 +53,7 @@ int rill_fs_mkdtemp(const char *prefix, char *out, size_t cap, rill_err *err);
  * stdout and stderr go to the files out and errpath when given (truncated, or appended to
  * with append; the same name for both makes one file, as 2>&1 does). The child inherits the
  * environment and the process group, so a Ctrl-C reaches it too. */
-int rill_fs_spawn(char *const *argv, const char *out, const char *errpath, bool append,
+int rill_fs_spawn(const char *const *argv, const char *out, const char *errpath, bool append,
                   pid_t *pid, rill_err *err);
 /* Waits for child pid (-1: any): *got its pid, *signaled whether a signal ended it, *code
  * the exit status or the signal's number. RILL_EOF when there is no child to wait for. */

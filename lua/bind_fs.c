@@ -128,13 +128,13 @@ static int l_spawn(lua_State *L)
         return luaL_error(L, "core.spawn: argv must be a list of 1 to 4096 strings, got %d", argc);
     luaL_checkstack(L, argc + 8, "core.spawn: too many arguments");
     /* userdata: collected by the GC whatever error is raised below */
-    char **argv = lua_newuserdatauv(L, (size_t)(argc + 1) * sizeof *argv, 0);
+    const char **argv = lua_newuserdatauv(L, (size_t)(argc + 1) * sizeof *argv, 0);
     for (int i = 0; i < argc; i++) {
         lua_rawgeti(L, 1, i + 1); /* stays on the stack: keeps a converted number's string */
         if (!lua_isstring(L, -1))
             return luaL_error(L, "core.spawn: argv[%d] is a %s, expected a string", i + 1,
                               luaL_typename(L, -1));
-        argv[i] = (char *)lua_tostring(L, -1);
+        argv[i] = lua_tostring(L, -1);
     }
     argv[argc] = NULL;
     const char *out = NULL, *errpath = NULL;
