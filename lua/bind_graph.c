@@ -254,6 +254,27 @@ static int l_node_shape(lua_State *L)
     return 1;
 }
 
+/* n:capabilities() -> a set of what the node can do beyond forward and backward (node.h's
+ * optional capabilities), so scripts ask that rather than the node's kind */
+static int l_node_capabilities(lua_State *L)
+{
+    const rill_node_ops *ops = check_node(L, 1)->ops;
+    const struct {
+        const char *name;
+        bool has;
+    } caps[] = {{"mixture_weights", ops->mixture_weights != NULL},
+                {"behaviour_weights", ops->behaviour_weights != NULL},
+                {"sequence", ops->sequence != NULL},
+                {"forwards_input", ops->forwards_input}};
+    lua_createtable(L, 0, 4);
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+        if (caps[i].has) {
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -2, caps[i].name);
+        }
+    return 1;
+}
+
 static int l_node_tostring(lua_State *L)
 {
     rill_node *n = check_node(L, 1);
@@ -331,6 +352,7 @@ void rill_lua_open_graph(lua_State *L)
                                       {"kind", l_node_kind},
                                       {"where", l_node_where},
                                       {"shape", l_node_shape},
+                                      {"capabilities", l_node_capabilities},
                                       {NULL, NULL}};
     static const luaL_Reg fns[] = {{"schema", l_schema},
                                    {"graph", l_graph_new},
