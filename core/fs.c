@@ -12,8 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
-
 #define TREE_MAX_DEPTH 256
 
 const char *rill_fs_disk_full(int e)

@@ -128,6 +128,13 @@ static void test_gates(const rill_schema *s)
     }
     rill_graph_free(g);
     args_free(&opts);
+    g = gated_model(s);
+    opts = args("rill analyze gates", "%s", "");
+    ok(g && rill_analyze_gates(g, &data, &opts, &res, &err) == RILL_EINVAL &&
+           strstr(err.msg, "rill analyze gates: which run?"),
+       "gates of a fresh graph without a run: '%s'", err.msg);
+    rill_graph_free(g);
+    args_free(&opts);
     args_free(&data);
 }
 

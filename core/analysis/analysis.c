@@ -15,13 +15,15 @@ typedef int (*batch_fn)(void *ud, const rill_batch *b, rill_err *err);
 
 /* Opens the run (unless g is built already) and reads its data options: what every analysis
  * does first, before it looks for its nodes. */
-static int open_analysis(rill_graph *g, rill_args *data, const char *run, rill_data_spec *d,
-                         rill_err *err)
+static int open_analysis(rill_graph *g, rill_args *data, const rill_args *opts,
+                         const char *run, rill_data_spec *d, rill_err *err)
 {
     int rc = rill_data_spec_read(data, g->schema, 1024, 1, d, err);
-    if (!rc && !g->built)
-        rc = rill_run_open_for_reading(g, run, 1, err);
-    return rc;
+    if (rc || g->built)
+        return rc;
+    if (!run)
+        return rill_errf(err, RILL_EINVAL, "%s: which run? (run = its directory)", opts->who);
+    return rill_run_open_for_reading(g, run, 1, err);
 }
 
 /* Runs g forward over the validation part of d, in file order, calling fn after each batch. */
@@ -116,7 +118,7 @@ int rill_analyze_gates(rill_graph *g, rill_args *data, rill_args *opts, rill_gat
     int rc;
     if ((rc = rill_args_str(opts, "run", NULL, &run, err)) ||
         (rc = rill_args_check_unused(opts, err)) ||
-        (rc = open_analysis(g, data, run, &d, err)) ||
+        (rc = open_analysis(g, data, opts, run, &d, err)) ||
         (rc = find_gates(g, res, &c, err)) ||
         (rc = over_validation(g, &d, gates_batch, &c, err)))
         goto done;
@@ -292,7 +294,7 @@ int rill_analyze_attention(rill_graph *g, rill_args *data, rill_args *opts,
         (rc = rill_args_str(opts, "target_cat", NULL, &tcat, err)) ||
         (rc = rill_args_str(opts, "sequence_cat", NULL, &scat, err)) ||
         (rc = rill_args_check_unused(opts, err)) ||
-        (rc = open_analysis(g, data, run, &d, err)) ||
+        (rc = open_analysis(g, data, opts, run, &d, err)) ||
         (rc = find_attention(g, node_name, tcat, scat, &c, err)))
         goto done;
     size_t L = (size_t)res->L;
