@@ -6,7 +6,6 @@
  * export; bind_analysis.c; bind_fs.c; bind_gen.c). core/ and store/ never touch the Lua API;
  * errors from the engine already name the node and script line. */
 #include <math.h>
-#include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,9 +168,12 @@ rill_value *rill_lua_args_take(rill_args *a)
     return v;
 }
 
+/* data aligned as Lua aligns a userdata's memory (LUAI_MAXALIGN): enough for any result */
 typedef struct {
     void (*release)(void *p);
-    alignas(max_align_t) unsigned char data[];
+    union {
+        LUAI_MAXALIGN;
+    } data[];
 } owned_box;
 
 static int l_owned_gc(lua_State *L)
