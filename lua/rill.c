@@ -30,10 +30,14 @@ volatile sig_atomic_t rill_interrupted;
 static int to_value(lua_State *L, int idx, rill_value *out, char *msg, size_t cap,
                     const char *path, int depth);
 
+/* The table at idx into *out. Every value is made part of the tree before it is filled in, so
+ * when a conversion fails or raises partway (the stack check, a memory error) freeing the
+ * root frees everything made so far. */
 static int table_to_value(lua_State *L, int idx, rill_value *out, char *msg, size_t cap,
                           const char *path, int depth)
 {
     idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 4, "tables nested too deeply");
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
     bool has_keys = false;
     lua_pushnil(L);
@@ -42,19 +46,21 @@ static int table_to_value(lua_State *L, int idx, rill_value *out, char *msg, siz
         if (!(lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 && lua_tointeger(L, -1) <= n))
             has_keys = true;
     }
+    char sub[160];
     if (!has_keys) {
         *out = (rill_value){.type = RILL_V_LIST};
         for (lua_Integer i = 1; i <= n; i++) {
-            rill_value v;
-            char sub[160];
             snprintf(sub, sizeof sub, "%s[%lld]", path, (long long)i);
-            lua_rawgeti(L, idx, i);
-            int rc = to_value(L, -1, &v, msg, cap, sub, depth + 1);
-            lua_pop(L, 1);
-            if (rc || rill_list_push(out, v)) {
-                rill_value_free(out);
-                return rc ? rc : -1;
+            if (rill_list_push(out, (rill_value){.type = RILL_V_NIL})) {
+                snprintf(msg, cap, "%s: out of memory", sub);
+                return -1;
             }
+            lua_rawgeti(L, idx, i);
+            int rc = to_value(L, -1, &out->u.list.items[out->u.list.n - 1], msg, cap, sub,
+                              depth + 1);
+            lua_pop(L, 1);
+            if (rc)
+                return rc;
         }
         return 0;
     }
@@ -65,19 +71,20 @@ static int table_to_value(lua_State *L, int idx, rill_value *out, char *msg, siz
             snprintf(msg, cap, "%s: keys must be names, got a %s key (do not mix a list with "
                                "named settings)", path, luaL_typename(L, -2));
             lua_pop(L, 2);
-            rill_value_free(out);
             return -1;
         }
         const char *key = lua_tostring(L, -2);
-        char sub[160];
         snprintf(sub, sizeof sub, "%s.%s", path, key);
-        rill_value v;
-        int rc = to_value(L, -1, &v, msg, cap, sub, depth + 1);
+        int rc = -1;
+        /* a table's keys are distinct, so the key is new: its value is the last */
+        if (rill_map_set(out, key, (rill_value){.type = RILL_V_NIL}))
+            snprintf(msg, cap, "%s: out of memory", sub);
+        else
+            rc = to_value(L, -1, &out->u.map.vals[out->u.map.n - 1], msg, cap, sub, depth + 1);
         lua_pop(L, 1);
-        if (rc || rill_map_set(out, key, v)) {
+        if (rc) {
             lua_pop(L, 1);
-            rill_value_free(out);
-            return rc ? rc : -1;
+            return rc;
         }
     }
     return 0;
@@ -138,12 +145,13 @@ rill_args *rill_lua_args(lua_State *L, int idx, const char *who)
     if (!v)
         luaL_error(L, "out of memory");
     *v = rill_value_map();
-    a->map = v;
+    a->map = v; /* the tree is built in place: a raise during the conversion frees it too */
     if (lua_isnoneornil(L, idx))
         return a;
     int rc = lua_type(L, idx) == LUA_TTABLE ? to_value(L, idx, v, msg, sizeof msg, who, 0) : -1;
     if (rc) {
-        *v = rill_value_map(); /* to_value freed what it had made */
+        rill_value_free(v); /* what the conversion made before it failed */
+        *v = rill_value_map();
     } else if (v->type == RILL_V_LIST && v->u.list.n == 0) {
         rill_value_free(v); /* {}: no settings */
         *v = rill_value_map();

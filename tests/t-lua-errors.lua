@@ -331,6 +331,14 @@ local bad4 = pcall(function() local n = g:mlpp{ counts }; return n end)
            { "core.spectrum.joint[1].name", "a function" }, "core.spectrum with a function in it")
     raises(function() return core.gen_criteo{ rows = 10, out = fn } end,
            { "rill.gen_criteo.out", "a function" }, "core.gen_criteo with a function for out")
+    local cycle = { rows = 10 }
+    cycle.again = cycle
+    raises(function() return core.gen_criteo(cycle) end,
+           { "rill.gen_criteo.again.again", "tables nested too deeply (a cycle?)" },
+           "core.gen_criteo of a table that holds itself: the tree made so far freed")
+    raises(function() return core.gen_criteo{ rows = 10, list = { 1, { 2, print } } } end,
+           { "rill.gen_criteo.list[2][2]", "a function" },
+           "core.gen_criteo with a function deep in a list")
     raises(function() return core.gen_criteo_truth{ rows = 10, from = 20 } end,
            { "from must be below rows" }, "core.gen_criteo_truth: from past the rows")
   end
