@@ -56,7 +56,7 @@ build/cflags:
 	@tools/ccprobe/ccprobe.sh $(call ccprobe_q,$(CC)) $(call ccprobe_q,$(CFLAGS)) \
 	  $(call ccprobe_q,$(LDFLAGS)) $@ >/dev/null
 
-LIB_SRCS  = $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.c)) $(wildcard store/*.c) lua/rill.c
+LIB_SRCS  = $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.c)) $(wildcard store/*.c) $(filter-out lua/main.c,$(wildcard lua/*.c))
 LIB_OBJS  = $(patsubst %.c,build/%.o,$(LIB_SRCS))
 TEST_SRCS = $(wildcard tests/t-*.c)
 TESTS     = $(patsubst tests/%.c,build/tests/%,$(TEST_SRCS))

@@ -76,6 +76,21 @@ typedef struct rill_node_ops {
     int (*save)(rill_node *n, void **buf, size_t *len, rill_err *err);
     int (*load)(rill_node *n, const void *buf, size_t len, rill_err *err);
     rill_table *(*field_table)(rill_node *n, int f);
+    /* Optional capabilities: code outside a kind's file asks a node what it can do through
+     * these, never which kind it is (analyses, attention nodes reading their input).
+     * mixture_weights (gate): the mixture weights of the last forward, B x *E (E: its
+     * experts, inputs 1 .. nin-1), valid until the step's arena is reset.
+     * behaviour_weights (attention over a behaviour sequence: tim, din): writes the weights
+     * the last forward gave each of the L behaviour slots into out (B x L, 0 in padding).
+     * sequence (embed_seq): *L, the sequence length of its (B, 1 + L, D) output (the target,
+     * then L behaviour slots, oldest first, left-padded), and returns the last forward's
+     * B x L mask (1 for a real behaviour; NULL before any forward).
+     * forwards_input: the output is the one input's values unchanged (stop_gradient), so an
+     * analysis can name the node behind it. */
+    const float *(*mixture_weights)(const rill_node *n, int *E);
+    int (*behaviour_weights)(const rill_node *n, int B, float *out);
+    const float *(*sequence)(const rill_node *n, int *L);
+    bool forwards_input;
 } rill_node_ops;
 
 struct rill_node {

@@ -292,5 +292,54 @@ local bad4 = pcall(function() local n = g:mlpp{ counts }; return n end)
            "recover: only the good nodes are in the graph")
     tap.ok(ok and type(r) == "table" and r.steps > 0 and r.valid and r.valid.auc == r.valid.auc,
            "recover: the graph trained after the errors")
+
+    -- A table the core cannot take, raised while the call holds another it converted first
+    -- (the options), or while it holds both: under make check (ASan's leak check at exit)
+    -- these prove the converted values are freed, not lost to the longjmp. And a table read
+    -- raw, so a metamethod cannot raise in the middle of the conversion.
+    local core = rill.core
+    local function raises(f, want, name)
+      local okc, msg = pcall(f)
+      if os.getenv("SHOW") then tap.diag("%s", tostring(msg)) end
+      tap.ok(not okc, name .. ": raises")
+      tap.like(tostring(msg), want, name .. ": names " .. table.concat(want, ", "))
+    end
+    local gc = ok and g.core
+    local run = dir .. "/run-recover"
+    local fn = print
+    raises(function() return core.train(gc, { path = fn }, { epochs = 1 }, "t.lua:1") end,
+           { "rill.train at t.lua:1: data.path", "a function cannot be an argument" },
+           "core.train with a bad data table after its options")
+    raises(function() return core.train(gc, { path = data, valid = 0.1 }, { epochs = 1, bogus = 1 }, "t.lua:2") end,
+           { "unknown argument 'bogus'" }, "core.train with an unknown option: both tables held")
+    raises(function() return core.evaluate(gc, { path = fn }, { run = run }, "t.lua:3") end,
+           { "evaluate at t.lua:3.path", "a function cannot be an argument" },
+           "core.evaluate with a bad data table after its options")
+    raises(function() return core.gates(gc, { path = fn }, { run = run }) end,
+           { "rill analyze gates.path", "a function" }, "core.gates with a bad data table")
+    raises(function() return core.attention(gc, { path = fn }, { run = run, node = "top" }) end,
+           { "rill analyze correlation.path", "a function" }, "core.attention with a bad data table")
+    raises(function() return core.attention(gc, { path = data, valid = 0.1 }, { run = run, node = "top" }) end,
+           { "'top' is not a tim or din node" }, "core.attention of a tower: both tables held")
+    local booby = setmetatable({}, { __len = function() return 1 end,
+                                     __index = function() error("a metamethod ran") end })
+    raises(function()
+             return core.spectrum(gc, { run = run, joint = { { name = "j", tables = booby } } })
+           end, { "joint[1] needs a name and a list of tables" },
+           "core.spectrum: a joint group's tables read raw, no metamethod")
+    raises(function() return core.spectrum(gc, { run = run, joint = { { name = fn } } }) end,
+           { "core.spectrum.joint[1].name", "a function" }, "core.spectrum with a function in it")
+    raises(function() return core.gen_criteo{ rows = 10, out = fn } end,
+           { "rill.gen_criteo.out", "a function" }, "core.gen_criteo with a function for out")
+    local cycle = { rows = 10 }
+    cycle.again = cycle
+    raises(function() return core.gen_criteo(cycle) end,
+           { "rill.gen_criteo.again.again", "tables nested too deeply (a cycle?)" },
+           "core.gen_criteo of a table that holds itself: the tree made so far freed")
+    raises(function() return core.gen_criteo{ rows = 10, list = { 1, { 2, print } } } end,
+           { "rill.gen_criteo.list[2][2]", "a function" },
+           "core.gen_criteo with a function deep in a list")
+    raises(function() return core.gen_criteo_truth{ rows = 10, from = 20 } end,
+           { "from must be below rows" }, "core.gen_criteo_truth: from past the rows")
   end
 end)

@@ -208,7 +208,7 @@ static int din_backward(rill_node *n, rill_step *s, rill_err *err)
     return RILL_OK;
 }
 
-int rill_din_weights(const rill_node *n, int B, float *out)
+static int din_weights(const rill_node *n, int B, float *out)
 {
     const din_state *st = n->st;
     memset(out, 0, (size_t)B * st->L * sizeof *out);
@@ -227,4 +227,5 @@ const rill_node_ops rill_node_din = {.name = "din",
                                      .create = din_create,
                                      .forward = din_forward,
                                      .backward = din_backward,
-                                     .destroy = din_destroy};
+                                     .destroy = din_destroy,
+                                     .behaviour_weights = din_weights};

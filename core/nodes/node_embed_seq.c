@@ -96,19 +96,22 @@ static int seq_backward(rill_node *n, rill_step *s, rill_err *err)
     return rill_lookup_backward(n, s, &st->lk, n->dout, err);
 }
 
-const float *rill_embed_seq_mask(const rill_node *n, int *L)
+static const float *seq_sequence(const rill_node *n, int *L)
 {
-    if (n->ops != &rill_node_embed_seq)
-        return NULL;
     const seq_state *st = n->st;
     *L = st->L;
     return st->mask;
 }
 
+const float *rill_embed_seq_mask(const rill_node *n, int *L)
+{
+    return n->ops->sequence ? n->ops->sequence(n, L) : NULL;
+}
+
 int rill_seq_input(rill_node *n, int *L, rill_err *err)
 {
-    if (n->nin == 1 && n->in[0]->ops == &rill_node_embed_seq) {
-        *L = ((const seq_state *)n->in[0]->st)->L;
+    if (n->nin == 1 && n->in[0]->ops->sequence) {
+        n->in[0]->ops->sequence(n->in[0], L);
         return RILL_OK;
     }
     if (n->nin == 2 && n->in[0]->out_kind == RILL_OUT_DENSE && n->in[0]->nd == 2 &&
@@ -131,11 +134,7 @@ const float *rill_seq_mask_of(const rill_node *n)
 
 int rill_seq_weights(const rill_node *n, int B, float *out)
 {
-    if (n->ops == &rill_node_tim)
-        return rill_tim_weights(n, B, out);
-    if (n->ops == &rill_node_din)
-        return rill_din_weights(n, B, out);
-    return RILL_EINVAL;
+    return n->ops->behaviour_weights ? n->ops->behaviour_weights(n, B, out) : RILL_EINVAL;
 }
 
 static rill_table *seq_field_table(rill_node *n, int f)
@@ -157,4 +156,5 @@ const rill_node_ops rill_node_embed_seq = {.name = "embed_seq",
                                            .forward = seq_forward,
                                            .backward = seq_backward,
                                            .destroy = seq_destroy,
-                                           .field_table = seq_field_table};
+                                           .field_table = seq_field_table,
+                                           .sequence = seq_sequence};

@@ -132,4 +132,5 @@ const rill_node_ops rill_node_gate = {.name = "gate",
                                       .create = gate_create,
                                       .forward = gate_forward,
                                       .backward = gate_backward,
-                                      .destroy = gate_destroy};
+                                      .destroy = gate_destroy,
+                                      .mixture_weights = rill_gate_weights};

@@ -37,4 +37,5 @@ const rill_node_ops rill_node_stop_gradient = {.name = "stop_gradient",
                                                .create = stop_create,
                                                .forward = stop_forward,
                                                .backward = stop_backward,
-                                               .destroy = NULL};
+                                               .destroy = NULL,
+                                               .forwards_input = true};

@@ -197,7 +197,7 @@ static int tim_backward(rill_node *n, rill_step *s, rill_err *err)
     return RILL_OK;
 }
 
-int rill_tim_weights(const rill_node *n, int B, float *out)
+static int tim_weights(const rill_node *n, int B, float *out)
 {
     const tim_state *st = n->st;
     memcpy(out, st->alpha, (size_t)B * st->L * sizeof *out);
@@ -214,4 +214,5 @@ const rill_node_ops rill_node_tim = {.name = "tim",
                                      .create = tim_create,
                                      .forward = tim_forward,
                                      .backward = tim_backward,
-                                     .destroy = tim_destroy};
+                                     .destroy = tim_destroy,
+                                     .behaviour_weights = tim_weights};

@@ -5,9 +5,9 @@
 
 #include "node.h"
 
-/* If n is an embed_seq node: its sequence length L (the output is (B, 1 + L, D): the target,
- * then L behaviour slots, oldest first, left-padded), and this step's mask (B x L, 1 for a
- * real behaviour). NULL for any other node. */
+/* If n gives a sequence (its ops' sequence capability: embed_seq): its length L (the output
+ * is (B, 1 + L, D): the target, then L behaviour slots, oldest first, left-padded), and this
+ * step's mask (B x L, 1 for a real behaviour). NULL for any other node. */
 const float *rill_embed_seq_mask(const rill_node *n, int *L);
 
 /* For an attention node over a target and its behaviours: checks n's inputs (one embed_seq,
@@ -16,11 +16,9 @@ int rill_seq_input(rill_node *n, int *L, rill_err *err);
 /* This step's mask of n's behaviours (above 0.5: real), for a node rill_seq_input accepted. */
 const float *rill_seq_mask_of(const rill_node *n);
 
-/* The attention weights the last forward of n (a tim or din node) gave each behaviour slot:
- * out gets B x L values, 0 in padding (tim: the softmax; din: the activation unit's
- * unnormalised weights). RILL_EINVAL for other nodes. */
+/* The attention weights the last forward of n (a node with the behaviour_weights capability:
+ * tim, din) gave each behaviour slot: out gets B x L values, 0 in padding (tim: the softmax;
+ * din: the activation unit's unnormalised weights). RILL_EINVAL for other nodes. */
 int rill_seq_weights(const rill_node *n, int B, float *out);
-int rill_tim_weights(const rill_node *n, int B, float *out);
-int rill_din_weights(const rill_node *n, int B, float *out);
 
 #endif

@@ -116,7 +116,7 @@ function analyze.correlation(graph, run, c, spec, data)
   local node = c.node
   if not node then
     for _, n in ipairs(graph.core:nodes()) do
-      if not node and (n:kind() == "tim" or n:kind() == "din") then node = n:name() end
+      if not node and n:capabilities().behaviour_weights then node = n:name() end
     end
   end
   if not node then error("rill analyze correlation: the run's graph has no tim or din node", 0) end
