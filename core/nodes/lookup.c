@@ -205,40 +205,52 @@ typedef struct {
     rill_err errs[64];
 } embed_job;
 
-static void forward_table(rill_lookup *st, table_work *w, rill_step *s, float *out,
-                          rill_err *err, int *failed)
+void rill_lookup_dedupe(const rill_lookup_span *sp, int B, rill_idmap *map, rill_lookup_occ *o)
 {
-    const rill_ids *ids = &w->src->ids;
-    int Fs = w->src->layout.F, F = st->Fout, D = st->D;
-    size_t mask = w->map_cap - 1, nu = 0, o = 0;
-    memset(w->map_vals, 0xff, w->map_cap * sizeof(uint32_t));
-    for (int k = 0; k < w->nfields; k++)
-        for (int b = 0; b < s->B; b++) {
-            size_t slot = (size_t)b * Fs + w->src_field[k];
+    const rill_ids *ids = &sp->src->ids;
+    int Fs = sp->src->layout.F;
+    size_t n = 0;
+    for (int k = 0; k < sp->nfields; k++) {
+        int f = sp->fields[k];
+        int L = sp->slots ? sp->slots[f] : 1, base = sp->base ? sp->base[f] : f;
+        for (int b = 0; b < B; b++) {
+            size_t slot = (size_t)b * Fs + sp->src_field[k];
             uint32_t a = ids->off[slot], e = ids->off[slot + 1];
-            int L = st->slots[w->fields[k]];
             uint32_t first = a; /* a sequence keeps its last L values, one slot each */
             if (L > 1 && e - a > (uint32_t)L)
                 first = e - (uint32_t)L;
             int pad = L > 1 ? L - (int)(e - first) : 0;
-            float scale = L == 1 && st->mean && e > a ? 1.0f / (float)(e - a) : 1.0f;
-            for (uint32_t i = first; i < e; i++, o++) {
-                uint64_t id = ids->id[i];
-                size_t h = (size_t)rill_mix64(id) & mask;
-                while (w->map_vals[h] != UINT32_MAX && w->map_keys[h] != id)
-                    h = (h + 1) & mask;
-                if (w->map_vals[h] == UINT32_MAX) {
-                    w->map_keys[h] = id;
-                    w->map_vals[h] = (uint32_t)nu;
-                    w->uniq[nu++] = id;
-                }
-                w->occ_uniq[o] = w->map_vals[h];
-                w->occ_out[o] = (uint32_t)((size_t)b * F + st->base[w->fields[k]] +
-                                           (L > 1 ? pad + (int)(i - first) : 0));
-                w->occ_scale[o] = scale;
+            float scale = L == 1 && sp->mean && e > a ? 1.0f / (float)(e - a) : 1.0f;
+            for (uint32_t i = first; i < e; i++, n++) {
+                bool added;
+                uint32_t u = rill_idmap_intern(map, ids->id[i], &added);
+                if (added)
+                    o->uniq[u] = ids->id[i];
+                o->uniq_of[n] = u;
+                o->out[n] = (uint32_t)((size_t)b * sp->Fout + base +
+                                       (L > 1 ? pad + (int)(i - first) : 0));
+                o->scale[n] = scale;
             }
         }
-    w->nocc = o;
+    }
+    o->nocc = n;
+    o->nuniq = map->count;
+}
+
+static void forward_table(rill_lookup *st, table_work *w, rill_step *s, float *out,
+                          rill_err *err, int *failed)
+{
+    int F = st->Fout, D = st->D;
+    rill_lookup_span sp = {.src = w->src, .src_field = w->src_field, .fields = w->fields,
+                           .nfields = w->nfields, .Fout = F, .base = st->base,
+                           .slots = st->slots, .mean = st->mean};
+    rill_lookup_occ oc = {.uniq = w->uniq, .uniq_of = w->occ_uniq, .out = w->occ_out,
+                          .scale = w->occ_scale};
+    rill_idmap map;
+    rill_idmap_over(&map, w->map_keys, w->map_vals, w->map_cap);
+    rill_lookup_dedupe(&sp, s->B, &map, &oc);
+    size_t nu = oc.nuniq;
+    w->nocc = oc.nocc;
     w->nuniq = nu;
     if (s->training) {
         int rc = rill_table_lookup(w->table, w->uniq, nu, w->rows, err);

@@ -8,6 +8,7 @@
 #define RILL_LOOKUP_H
 
 #include "graph.h"
+#include "idmap.h"
 
 typedef struct table_work table_work;
 
@@ -49,6 +50,32 @@ void rill_lookup_free(rill_lookup *lk);
  * the open-addressing map size for them (a power of two, at least twice as many). */
 size_t rill_lookup_count(const rill_node *src, const int *src_field, int nfields, int B,
                          size_t *map_cap);
+/* Where one table's ids come from in a batch and which output slots they fill. */
+typedef struct rill_lookup_span {
+    const rill_node *src;     /* the ids input */
+    const int *src_field;     /* per entry: the field within src */
+    const int *fields;        /* per entry: the output field */
+    int nfields;
+    int Fout;                 /* output slots per example */
+    const int *base, *slots;  /* output field f fills base[f] .. base[f] + slots[f] - 1;
+                                 NULL: field f is slot f, pooled */
+    bool mean;                /* a pooled field's occurrences weigh 1/count */
+} rill_lookup_span;
+
+/* A batch's occurrences of one table's ids, made distinct. The arrays are the caller's, each
+ * of at least the count rill_lookup_count gives. */
+typedef struct rill_lookup_occ {
+    uint64_t *uniq;     /* distinct ids, in order of first sight */
+    uint32_t *uniq_of;  /* per occurrence: its distinct id's index */
+    uint32_t *out;      /* per occurrence: its output slot, b * Fout + slot */
+    float *scale;       /* per occurrence: its pooling weight */
+    size_t nocc, nuniq; /* filled by rill_lookup_dedupe */
+} rill_lookup_occ;
+
+/* Walks the span's ids of a batch of B (fields in order, then examples, then values; a
+ * sequence field keeps its last slots[f] values) and interns each id in map, which must be
+ * empty with room for them all (the map_cap of rill_lookup_count). */
+void rill_lookup_dedupe(const rill_lookup_span *sp, int B, rill_idmap *map, rill_lookup_occ *o);
 /* The table behind field f's pooled vector. */
 rill_table *rill_lookup_table_of_field(const rill_lookup *lk, int f);
 /* Where the graph will put table t (in input order) once built. */

@@ -80,19 +80,19 @@ typedef struct {
     int64_t *members;      /* per slot: entities assigned */
     int32_t *cmap;         /* per slot: this step's distinct-cluster index, -1 (kept clear) */
     /* the window since the last cluster event (checkpointed) */
-    size_t wn, wcap, wmap_cap;
+    size_t wn, wcap;
     uint64_t *wid;
     uint32_t *wcluster, *wocc;
     float *wgrad;          /* wn x D */
-    uint32_t *wmap;        /* open addressing over wid: index + 1, 0 empty */
+    rill_idmap wmap;       /* entity -> its index in wid */
     /* reassignment: each entity seen in the probing steps before the next reassignment,
      * its cluster then, its candidates and its examples' loss summed under its own (0) and
      * each candidate (checkpointed) */
-    size_t rn, rcap, rmap_cap;
+    size_t rn, rcap;
     uint64_t *rid;
     uint32_t *rcur, *rnex, *rcand; /* rcand: rn x candidates */
     double *rloss;                 /* rn x (candidates + 1) */
-    uint32_t *rmap;                /* open addressing over rid: index + 1, 0 empty */
+    rill_idmap rmap;               /* entity -> its index in rid */
     /* this step */
     size_t nocc, nuniq, ncl;
     uint32_t *occ_ent, *occ_out;
@@ -245,30 +245,15 @@ static int plan_table(rill_node *n, rill_step *s, cel_table *w, rill_err *err)
 static int resolve(cel_state *st, int ti, cel_table *w, rill_step *s, float **arows,
                    rill_err *err)
 {
-    const rill_ids *ids = &w->src->ids;
-    int Fs = w->src->layout.F;
-    size_t mask = w->map_cap - 1, nu = 0, o = 0;
-    memset(w->map_vals, 0xff, w->map_cap * sizeof(uint32_t));
-    for (int k = 0; k < w->nfields; k++)
-        for (int b = 0; b < s->B; b++) {
-            size_t slot = (size_t)b * Fs + w->src_field[k];
-            uint32_t a = ids->off[slot], e = ids->off[slot + 1];
-            float scale = st->mean_pool && e > a ? 1.0f / (float)(e - a) : 1.0f;
-            for (uint32_t i = a; i < e; i++, o++) {
-                uint64_t id = ids->id[i];
-                size_t h = (size_t)rill_mix64(id) & mask;
-                while (w->map_vals[h] != UINT32_MAX && w->map_keys[h] != id)
-                    h = (h + 1) & mask;
-                if (w->map_vals[h] == UINT32_MAX) {
-                    w->map_keys[h] = id;
-                    w->map_vals[h] = (uint32_t)nu;
-                    w->ent[nu++] = id;
-                }
-                w->occ_ent[o] = w->map_vals[h];
-                w->occ_out[o] = (uint32_t)((size_t)b * st->F + w->fields[k]);
-                w->occ_scale[o] = scale;
-            }
-        }
+    rill_lookup_span sp = {.src = w->src, .src_field = w->src_field, .fields = w->fields,
+                           .nfields = w->nfields, .Fout = st->F, .mean = st->mean_pool};
+    rill_lookup_occ oc = {.uniq = w->ent, .uniq_of = w->occ_ent, .out = w->occ_out,
+                          .scale = w->occ_scale};
+    rill_idmap map;
+    rill_idmap_over(&map, w->map_keys, w->map_vals, w->map_cap);
+    rill_lookup_dedupe(&sp, s->B, &map, &oc);
+    size_t nu = oc.nuniq;
+    w->nocc = oc.nocc;
     w->nuniq = nu;
     if (st->probe == ti) {
         memcpy(w->ent_cluster, st->probe_cluster, nu * sizeof(uint32_t));
@@ -405,37 +390,20 @@ static bool clustering(const cel_state *st, uint64_t t)
     return st->cluster_until == 0 || t <= (uint64_t)st->cluster_until;
 }
 
-/* Where entity id sits in the window's open-addressing map: its slot there, which holds
- * 0 when the id is absent. The map must exist. */
-static size_t window_slot(const cel_table *w, uint64_t id)
+/* Entity id's index in the window, RILL_IDMAP_EMPTY when it has none. */
+static uint32_t window_index(const cel_table *w, uint64_t id)
 {
-    size_t mask = w->wmap_cap - 1, h = (size_t)rill_mix64(id) & mask;
-    while (w->wmap[h] && w->wid[w->wmap[h] - 1] != id)
-        h = (h + 1) & mask;
-    return h;
+    return rill_idmap_get(&w->wmap, id);
 }
 
 /* Adds the step's entity gradients to the window. */
 static int window_add(cel_state *st, cel_table *w, const uint32_t *occ_count)
 {
     int D = st->D;
-    if ((w->wn + w->nuniq) * 2 > w->wmap_cap) {
-        size_t cap = w->wmap_cap ? w->wmap_cap : 1024;
-        while (cap < (w->wn + w->nuniq) * 2)
-            cap *= 2;
-        uint32_t *m = calloc(cap, sizeof *m);
-        if (!m)
-            return RILL_ENOMEM;
-        for (size_t i = 0; i < w->wn; i++) {
-            size_t h = (size_t)rill_mix64(w->wid[i]) & (cap - 1);
-            while (m[h])
-                h = (h + 1) & (cap - 1);
-            m[h] = (uint32_t)i + 1;
-        }
-        free(w->wmap);
-        w->wmap = m;
-        w->wmap_cap = cap;
-    }
+    if (!w->wmap.cap && rill_idmap_init(&w->wmap, 512))
+        return RILL_ENOMEM;
+    if (rill_idmap_reserve(&w->wmap, w->nuniq))
+        return RILL_ENOMEM;
     if (w->wn + w->nuniq > w->wcap) {
         size_t cap = w->wcap ? w->wcap : 1024;
         while (cap < w->wn + w->nuniq)
@@ -458,12 +426,10 @@ static int window_add(cel_state *st, cel_table *w, const uint32_t *occ_count)
     }
     for (size_t u = 0; u < w->nuniq; u++) {
         uint64_t id = w->ent[u];
-        size_t h = window_slot(w, id), i;
-        if (w->wmap[h]) {
-            i = w->wmap[h] - 1;
-        } else {
-            i = w->wn++;
-            w->wmap[h] = (uint32_t)i + 1;
+        bool added;
+        size_t i = rill_idmap_intern(&w->wmap, id, &added); /* a new one's index is wn */
+        if (added) {
+            w->wn++;
             w->wid[i] = id;
             w->wocc[i] = 0;
             memset(w->wgrad + i * D, 0, (size_t)D * sizeof(float));
@@ -481,8 +447,7 @@ static int window_add(cel_state *st, cel_table *w, const uint32_t *occ_count)
 static void window_clear(cel_table *w)
 {
     w->wn = 0;
-    if (w->wmap)
-        memset(w->wmap, 0, w->wmap_cap * sizeof *w->wmap);
+    rill_idmap_clear(&w->wmap);
 }
 
 static void backward_part(void *ctx, size_t t0, size_t t1, int worker)
@@ -569,12 +534,10 @@ static int move_entity(cel_table *w, uint64_t id, uint32_t from, uint32_t to, ri
         return rc;
     w->members[from]--;
     w->members[to]++;
-    if (w->wmap_cap) {
-        size_t h = window_slot(w, id);
-        if (w->wmap[h]) {
-            w->wcluster[w->wmap[h] - 1] = to;
-            w->wocc[w->wmap[h] - 1] = 0;
-        }
+    uint32_t i = window_index(w, id);
+    if (i != RILL_IDMAP_EMPTY) {
+        w->wcluster[i] = to;
+        w->wocc[i] = 0;
     }
     return RILL_OK;
 }
@@ -731,26 +694,15 @@ static int take_snapshot(rill_node *n, cel_table *w, snapshot *sn, rill_err *err
     }
     /* the entities' gradients: the window's (it includes this step), else this step's */
     memcpy(sn->g, w->egrad, nu * (size_t)D * sizeof *sn->g);
-    if (w->wmap_cap)
-        for (size_t u = 0; u < nu; u++) {
-            size_t h = window_slot(w, sn->ent[u]);
-            if (w->wmap[h]) {
-                memcpy(sn->g + u * (size_t)D, w->wgrad + (size_t)(w->wmap[h] - 1) * D,
-                       (size_t)D * sizeof *sn->g);
-            }
-        }
+    for (size_t u = 0; u < nu; u++) {
+        uint32_t i = window_index(w, sn->ent[u]);
+        if (i != RILL_IDMAP_EMPTY)
+            memcpy(sn->g + u * (size_t)D, w->wgrad + (size_t)i * D, (size_t)D * sizeof *sn->g);
+    }
     return RILL_OK;
 }
 
 /* ---- reassignment's accumulator ---- */
-
-static size_t acc_slot(const cel_table *w, uint64_t id)
-{
-    size_t mask = w->rmap_cap - 1, h = (size_t)rill_mix64(id) & mask;
-    while (w->rmap[h] && w->rid[w->rmap[h] - 1] != id)
-        h = (h + 1) & mask;
-    return h;
-}
 
 /* Room for `more` entries (arrays and map). */
 static int acc_reserve(const cel_state *st, cel_table *w, size_t more)
@@ -779,27 +731,15 @@ static int acc_reserve(const cel_state *st, cel_table *w, size_t more)
             return RILL_ENOMEM;
         w->rcap = cap;
     }
-    if (need * 2 > w->rmap_cap) {
-        size_t cap = w->rmap_cap ? w->rmap_cap : 2048;
-        while (need * 2 > cap)
-            cap *= 2;
-        uint32_t *m = calloc(cap, sizeof *m);
-        if (!m)
-            return RILL_ENOMEM;
-        free(w->rmap);
-        w->rmap = m;
-        w->rmap_cap = cap;
-        for (size_t e = 0; e < w->rn; e++)
-            w->rmap[acc_slot(w, w->rid[e])] = (uint32_t)e + 1;
-    }
-    return RILL_OK;
+    if (!w->rmap.cap && rill_idmap_init(&w->rmap, 1024))
+        return RILL_ENOMEM;
+    return rill_idmap_reserve(&w->rmap, more);
 }
 
 static void acc_clear(cel_table *w)
 {
     w->rn = 0;
-    if (w->rmap)
-        memset(w->rmap, 0, w->rmap_cap * sizeof *w->rmap);
+    rill_idmap_clear(&w->rmap);
 }
 
 /* A step in the probing window before a reassignment. */
@@ -855,16 +795,14 @@ static int reassign_probe(rill_node *n, rill_step *s, int ti, const snapshot *sn
     /* entries: new ones, and ones whose entity a split has moved since they started */
     size_t nfresh = 0;
     for (size_t u = 0; u < nu; u++) {
-        size_t h = acc_slot(w, sn->ent[u]);
-        if (!w->rmap[h]) {
-            w->rid[w->rn] = sn->ent[u];
-            w->rmap[h] = (uint32_t)w->rn + 1;
-            w->rn++;
+        bool added;
+        idx[u] = rill_idmap_intern(&w->rmap, sn->ent[u], &added); /* a new one's index is rn */
+        if (added) {
+            w->rid[w->rn++] = sn->ent[u];
             fresh[u] = 1;
-        } else if (w->rcur[w->rmap[h] - 1] != sn->cur[u]) {
+        } else if (w->rcur[idx[u]] != sn->cur[u]) {
             fresh[u] = 1;
         }
-        idx[u] = w->rmap[h] - 1;
         if (fresh[u]) {
             size_t e = idx[u];
             w->rcur[e] = sn->cur[u];
@@ -979,8 +917,8 @@ static int reassign_apply(rill_node *n, int ti, rill_err *err)
     }
     acc_clear(w);
     w->rn = kept;
-    for (size_t e = 0; e < kept; e++)
-        w->rmap[acc_slot(w, w->rid[e])] = (uint32_t)e + 1;
+    for (size_t e = 0; e < kept; e++) /* fewer than before: the room is there */
+        rill_idmap_intern(&w->rmap, w->rid[e], NULL);
     return rc;
 }
 
@@ -1144,13 +1082,13 @@ static int cel_load(rill_node *n, const void *buf, size_t len, rill_err *err)
             GET(w->rloss, rn * (C + 1) * sizeof(double));
             w->rn = rn;
             for (size_t e = 0; e < rn; e++) {
-                size_t h = acc_slot(w, w->rid[e]);
-                if (w->rmap[h] || w->rcur[e] >= (uint32_t)w->used)
+                bool added;
+                rill_idmap_intern(&w->rmap, w->rid[e], &added);
+                if (!added || w->rcur[e] >= (uint32_t)w->used)
                     goto bad; /* a repeated entity, or a cluster past the used ones */
                 for (size_t k = 0; k < C; k++)
                     if (w->rcand[e * C + k] >= (uint32_t)w->used)
                         goto bad;
-                w->rmap[h] = (uint32_t)e + 1;
             }
         }
     }
@@ -1189,13 +1127,13 @@ static void cel_destroy(rill_node *n)
             free(w->wcluster);
             free(w->wocc);
             free(w->wgrad);
-            free(w->wmap);
+            rill_idmap_free(&w->wmap);
             free(w->rid);
             free(w->rcur);
             free(w->rnex);
             free(w->rcand);
             free(w->rloss);
-            free(w->rmap);
+            rill_idmap_free(&w->rmap);
         }
     if (st)
         free(st->t);
