@@ -145,3 +145,19 @@ void rill_zipf_law_sums(double s, uint64_t card, const double *w, int m,
         z += zipf_H((double)card + 0.5, s) - zipf_H((double)head + 0.5, s);
     *norm = z;
 }
+
+void rill_gen_center(const rill_zipf *z, uint64_t miss, const double *w, int nparts, bool has_vec,
+                     void (*values)(const void *ctx, uint64_t r, double *out), const void *ctx,
+                     double *emean, double (*vmean)[RILL_GEN_UDIM])
+{
+    double sums[16] = {0}, empty[16], norm;
+    rill_zipf_law_sums(z->s, z->card, w, has_vec ? nparts * (1 + RILL_GEN_UDIM) : nparts, values,
+                       ctx, sums, &norm);
+    values(ctx, 0, empty);
+    double pmiss = (double)miss * (1.0 / 18446744073709551616.0);
+    for (int p = 0; p < nparts; p++) {
+        emean[p] = (1 - pmiss) * sums[p] / norm + pmiss * empty[p];
+        for (int d = 0; d < RILL_GEN_UDIM; d++)
+            vmean[p][d] = sums[nparts + p * RILL_GEN_UDIM + d] / norm;
+    }
+}

@@ -23,7 +23,7 @@
  *     variance 1 (nearly normal). With entity_clusters = K, in the four largest fields r is
  *     first replaced by its cluster 1 + hash(seed, f, r) mod K, and sigma is 0.6. v_f(r) in R^4: the four 16-bit pieces of another hash, each
  *     scaled to a uniform of mean 0 and variance 1, minus their mean v-bar_f; v_f(0) = 0.
- *     The means are taken under field f's own law (see field_center), so neither the
+ *     The means are taken under field f's own law (see rill_gen_center), so neither the
  *     first-order part's average nor any interaction's average over one of its fields
  *     depends on the seed: the interactions hold nothing a first-order model can use.
  *   label = 1 with probability sigmoid(logit).
@@ -130,7 +130,7 @@ typedef struct catfield {
     uint64_t key_hex, key_eff, key_vec, key_cluster;
     uint64_t clusters;     /* entity_clusters for an entity field, else 0 */
     int has_vec;           /* in some group */
-    double emean, vmean[UDIM]; /* see field_center */
+    double emean, vmean[UDIM]; /* see rill_gen_center */
 } catfield;
 
 typedef struct gen {
@@ -141,11 +141,6 @@ typedef struct gen {
 } gen;
 
 /* ---- hashed values, effects and vectors ------------------------------------------------- */
-
-static inline uint32_t hex_value(const catfield *c, uint64_t r)
-{
-    return (uint32_t)(rill_mix64(r ^ c->key_hex) >> 32);
-}
 
 /* With planted entity clusters, a value's effect is that of its cluster (1..clusters). */
 static inline uint64_t effect_key(const catfield *c, uint64_t r)
@@ -166,49 +161,13 @@ static inline double effect(const catfield *c, uint64_t r)
     return c->sigma * (raw_effect(c, r) - c->emean);
 }
 
-/* The raw vector: four uniforms of mean 0 and variance 1. */
-static inline void raw_vec(const catfield *c, uint64_t r, double v[UDIM])
-{
-    rill_gen_uniform4(rill_mix64(r ^ c->key_vec), v);
-}
-
-static inline void vec(const catfield *c, uint64_t r, double v[UDIM])
-{
-    if (r == 0) {
-        for (int d = 0; d < UDIM; d++)
-            v[d] = 0;
-        return;
-    }
-    raw_vec(c, r, v);
-    for (int d = 0; d < UDIM; d++)
-        v[d] -= c->vmean[d];
-}
-
-/* What field_center averages: a rank's raw effect, then (if in a group) its raw vector. */
+/* What rill_gen_center averages: a rank's raw effect, then (if in a group) its raw vector. */
 static void center_values(const void *ctx, uint64_t r, double *out)
 {
     const catfield *c = ctx;
     out[0] = raw_effect(c, r);
     if (c->has_vec)
-        raw_vec(c, r, out + 1);
-}
-
-/* Centring. The first ranks of a field carry most of its rows (the top value of C6 alone
- * about half), so random effects and vectors would have means far from 0: the positive rate
- * would swing with the seed, and part of every interaction would be a first-order effect in
- * disguise. So each field's effects and vectors are shifted by their mean under the field's
- * law (empty rows included, with vector 0), as rill_zipf_law_sums takes it. w holds the
- * unnormalised weights r^-s when the caller has them, else NULL. */
-static void field_center(catfield *c, const double *w)
-{
-    double sums[1 + UDIM] = {0}, z;
-    rill_zipf_law_sums(c->zipf.s, c->zipf.card, w, c->has_vec ? 1 + UDIM : 1, center_values, c,
-                       sums, &z);
-    double miss = (double)c->miss * (1.0 / 18446744073709551616.0);
-    c->emean = (1 - miss) * sums[0] / z + miss * raw_effect(c, 0);
-    /* vectors are only ever offset for present values, whose mean is what must vanish */
-    for (int d = 0; d < UDIM; d++)
-        c->vmean[d] = sums[1 + d] / z;
+        rill_gen_raw_vec(c->key_vec, r, out + 1);
 }
 
 /* ---- set-up ----------------------------------------------------------------------------- */
@@ -254,7 +213,7 @@ static int gen_init(gen *g, const rill_gen_cfg *cfg, rill_err *err)
         if (ncard < 3)
             ncard = 3;
         double s = catspec[f].s;
-        /* field_center reads the law from zipf before the table exists */
+        /* rill_gen_center reads the law from zipf before the table exists */
         c->zipf = (rill_zipf){.card = ncard, .s = s};
         c->miss = rill_gen_threshold(catspec[f].miss);
         c->sigma = catspec[f].sigma;
@@ -269,8 +228,10 @@ static int gen_init(gen *g, const rill_gen_cfg *cfg, rill_err *err)
         int small = ncard <= RILL_GEN_ALIAS_MAX;
         if (small)
             rill_zipf_weights(s, ncard, w);
-        field_center(c, small ? w : NULL);
-        if (rill_zipf_setup(&c->zipf, ncard, s, w)) { /* scales w: after field_center */
+        /* centring (the first ranks carry most rows: the top value of C6 alone about half) */
+        rill_gen_center(&c->zipf, c->miss, small ? w : NULL, 1, c->has_vec != 0, center_values, c,
+                        &c->emean, &c->vmean);
+        if (rill_zipf_setup(&c->zipf, ncard, s, w)) { /* scales w: after centring */
             free(w);
             gen_free(g);
             return rill_errf(err, RILL_ENOMEM, "generator: out of memory for C%d's table", f + 1);
@@ -322,8 +283,10 @@ int rill_gen_criteo_truth(const rill_gen_cfg *cfg, FILE *out, float *logit, floa
         if (g.interaction > 0) {
             for (int q = 0; q < NGROUP; q++) {
                 double v[GROUP_MAX][UDIM];
-                for (int i = 0; i < groups[q].n; i++)
-                    vec(&g.cat[groups[q].f[i]], rank[groups[q].f[i]], v[i]);
+                for (int i = 0; i < groups[q].n; i++) {
+                    const catfield *c = &g.cat[groups[q].f[i]];
+                    rill_gen_vec(c->key_vec, c->vmean, rank[groups[q].f[i]], v[i]);
+                }
                 /* the 1/2 is 1/sqrt(UDIM): each pair's dot has variance about 1 */
                 inter += groups[q].c * rill_gen_pairs((const double (*)[UDIM])v, groups[q].n) * 0.5;
             }
@@ -348,7 +311,7 @@ int rill_gen_criteo_truth(const rill_gen_cfg *cfg, FILE *out, float *logit, floa
         for (int f = 0; f < NCAT; f++) {
             *p++ = '\t';
             if (rank[f])
-                p = rill_gen_put_hex8(p, hex_value(&g.cat[f], rank[f]));
+                p = rill_gen_put_hex8(p, rill_gen_hex_value(g.cat[f].key_hex, rank[f]));
         }
         *p++ = '\n';
         /* a row is at most 1 + 13 * 12 + 26 * 9 + 1 bytes, far below the slack kept */

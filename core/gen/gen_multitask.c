@@ -89,7 +89,7 @@ typedef struct mtfield {
     double sigma;
     uint64_t key_hex, key_eff[NPART], key_vec[NPART]; /* rill_gen_key */
     bool has_vec;
-    double emean[NPART], vmean[NPART][UDIM]; /* means under the field's law (field_center) */
+    double emean[NPART], vmean[NPART][UDIM]; /* means under the field's law (rill_gen_center) */
 } mtfield;
 
 typedef struct mtgen {
@@ -114,60 +114,19 @@ typedef struct mtrow {
 
 /* ---- the planted model ------------------------------------------------------------------ */
 
-/* The text of a value: 8 hex digits of a hash of (seed, field, rank). */
-static inline uint32_t hex_value(const mtfield *c, uint64_t r)
-{
-    return (uint32_t)(rill_mix64(r ^ c->key_hex) >> 32);
-}
-
 static inline double raw_effect(const mtfield *c, int p, uint64_t r)
 {
     return rill_gen_normalish(rill_mix64(r ^ c->key_eff[p]));
 }
 
-static inline void raw_vec(const mtfield *c, int p, uint64_t r, double v[UDIM])
-{
-    rill_gen_uniform4(rill_mix64(r ^ c->key_vec[p]), v);
-}
-
-/* A field's centred vector; an empty field has none (0). */
-static inline void vec(const mtfield *c, int p, uint64_t r, double v[UDIM])
-{
-    if (r == 0) {
-        for (int d = 0; d < UDIM; d++)
-            v[d] = 0;
-        return;
-    }
-    raw_vec(c, p, r, v);
-    for (int d = 0; d < UDIM; d++)
-        v[d] -= c->vmean[p][d];
-}
-
-/* What field_center averages: both parts' raw effects, then both parts' raw vectors. */
+/* What rill_gen_center averages: both parts' raw effects, then both parts' raw vectors. */
 static void center_values(const void *ctx, uint64_t r, double *out)
 {
     const mtfield *c = ctx;
     for (int p = 0; p < NPART; p++) {
         out[p] = raw_effect(c, p, r);
         if (c->has_vec)
-            raw_vec(c, p, r, out + NPART + p * UDIM);
-    }
-}
-
-/* Effects and vectors shifted by their means under the field's law, as the Criteo generator
- * does: a Zipf head's few values would otherwise leave means far from 0, and part of each
- * interaction would be a first-order effect in disguise. w: the field's weights r^-s. */
-static void field_center(mtfield *c, const double *w)
-{
-    double sums[NPART * (1 + UDIM)] = {0}, z;
-    rill_zipf_law_sums(c->zipf.s, c->zipf.card, w, c->has_vec ? NPART * (1 + UDIM) : NPART,
-                       center_values, c, sums, &z);
-    double miss = (double)c->miss * (1.0 / 18446744073709551616.0);
-    for (int p = 0; p < NPART; p++) {
-        /* an empty field is a value of its own with an effect (rank 0) */
-        c->emean[p] = (1 - miss) * sums[p] / z + miss * raw_effect(c, p, 0);
-        for (int d = 0; d < UDIM; d++)
-            c->vmean[p][d] = sums[NPART + p * UDIM + d] / z;
+            rill_gen_raw_vec(c->key_vec[p], r, out + NPART + p * UDIM);
     }
 }
 
@@ -195,8 +154,10 @@ static void draw_row(const mtgen *g, rill_rng *rng, mtrow *row)
     for (int p = 0; p < NPART; p++)
         for (int q = 0; q < NGROUP; q++) {
             double v[GROUP_MAX][UDIM];
-            for (int i = 0; i < groups[q].n; i++)
-                vec(&g->cat[groups[q].f[i]], p, row->rank[groups[q].f[i]], v[i]);
+            for (int i = 0; i < groups[q].n; i++) {
+                const mtfield *c = &g->cat[groups[q].f[i]];
+                rill_gen_vec(c->key_vec[p], c->vmean[p], row->rank[groups[q].f[i]], v[i]);
+            }
             /* the 1/2 is 1/sqrt(UDIM): each pair's dot product has variance about 1 */
             double pairs = rill_gen_pairs((const double (*)[UDIM])v, groups[q].n);
             row->part[p] += groups[q].c * pairs * 0.5;
@@ -369,7 +330,7 @@ static int gen_init(mtgen *g, const rill_gen_multitask_cfg *cfg, rill_err *err)
         mtfield *c = &g->cat[f];
         uint64_t card = catspec[f].card;
         double s = catspec[f].s;
-        c->zipf = (rill_zipf){.card = card, .s = s}; /* the law, for field_center */
+        c->zipf = (rill_zipf){.card = card, .s = s}; /* the law, for rill_gen_center */
         c->miss = rill_gen_threshold(catspec[f].miss);
         c->sigma = catspec[f].sigma;
         /* salts other than the Criteo generator's, so the two never share values */
@@ -379,8 +340,9 @@ static int gen_init(mtgen *g, const rill_gen_multitask_cfg *cfg, rill_err *err)
             c->key_vec[p] = rill_gen_key(seed, f, 0x6d742d76656300ULL + (uint64_t)p);
         }
         rill_zipf_weights(s, card, w);
-        field_center(c, w);
-        if (rill_zipf_setup(&c->zipf, card, s, w)) { /* scales w: after field_center */
+        rill_gen_center(&c->zipf, c->miss, w, NPART, c->has_vec, center_values, c, c->emean,
+                        c->vmean);
+        if (rill_zipf_setup(&c->zipf, card, s, w)) { /* scales w: after centring */
             free(w);
             gen_free(g);
             return rill_errf(err, RILL_ENOMEM, "generator: out of memory for %s's table",
@@ -460,7 +422,7 @@ int rill_gen_multitask_truth(const rill_gen_multitask_cfg *cfg, FILE *out, float
         for (int f = 0; f < NCAT; f++) {
             *p++ = ',';
             if (row.rank[f])
-                p = rill_gen_put_hex8(p, hex_value(&g.cat[f], row.rank[f]));
+                p = rill_gen_put_hex8(p, rill_gen_hex_value(g.cat[f].key_hex, row.rank[f]));
         }
         for (int j = 0; j < NNUM; j++) {
             *p++ = ',';
