@@ -295,6 +295,18 @@ static int line_offset(const rill_reader *r, uint64_t L, uint64_t *out, rill_err
     return rc;
 }
 
+bool rill_line_crlf(const char *line, size_t len, rill_line_fail *fail)
+{
+    if (len == 0 || line[len - 1] != '\r')
+        return false;
+    if (fail) {
+        fail->col = len;
+        snprintf(fail->what, sizeof fail->what,
+                 "line ends with CR (CRLF line endings): convert the file with dos2unix");
+    }
+    return true;
+}
+
 void rill_quote_field(char *out, size_t cap, const char *s, size_t n)
 {
     size_t o = 0;
@@ -649,7 +661,7 @@ static int first_line(const char *path, int fd, size_t cap, char **out, rill_err
     }
     char *nl = memchr(buf, '\n', (size_t)n);
     size_t len = nl ? (size_t)(nl - buf) : (size_t)n;
-    if (len > 0 && buf[len - 1] == '\r')
+    if (rill_line_crlf(buf, len, NULL))
         len--;
     buf[len] = 0;
     *out = buf;

@@ -220,12 +220,8 @@ static int parse(rill_batch *b, const char *line, size_t len, uint64_t lineno,
 {
     const rill_text_layout *t = &b->schema->text;
     int row = b->B;
-    if (len > 0 && line[len - 1] == '\r') {
-        fail->col = len;
-        snprintf(fail->what, sizeof fail->what,
-                 "line ends with CR (CRLF line endings): convert the file with dos2unix");
+    if (rill_line_crlf(line, len, fail))
         return -1;
-    }
     /* categorical columns with no value keep their offsets: start them all empty */
     for (int f = 0; f < b->schema->ncat; f++)
         b->cat[f].off[row + 1] = b->cat[f].off[row];

@@ -60,7 +60,7 @@ static int parse(rill_batch *b, const char *line, size_t len, uint64_t lineno,
     const rill_schema *s = b->schema;
     int row = b->B, nf = s->svm.fields;
     const char *p = line, *end = line + len;
-    if (end > p && end[-1] == '\r')
+    if (rill_line_crlf(line, len, NULL))
         end--;
     for (int f = 0; f < s->ncat; f++)
         b->cat[f].off[row + 1] = b->cat[f].off[row];
