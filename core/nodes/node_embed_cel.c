@@ -116,21 +116,16 @@ typedef struct {
     const uint32_t *probe_cluster; /* per distinct entity of the probed table */
 } cel_state;
 
-static int cel_create(rill_node *n, rill_err *err)
+/* The node's arguments into st (and the clusters' optimizer and init scale). */
+static int read_cel_args(rill_node *n, cel_state *st, rill_optim *opt, double *init,
+                         rill_err *err)
 {
     static const char *const poolings[] = {"sum", "mean", NULL};
     static const char *const grads[] = {"mean", "sum", NULL};
-    cel_state *st = calloc(1, sizeof *st);
-    if (!st)
-        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
-    n->st = st;
-    st->probe = -1;
     int pooling, grad, rc;
     long dim;
-    double init;
     bool has_optim;
     rill_args sub;
-    rill_optim opt = n->g->default_sparse;
     if (n->nin == 0)
         return rill_node_errf(n, RILL_EINVAL, err, "needs an ids input (an encode node)");
     for (int i = 0; i < n->nin; i++)
@@ -151,18 +146,71 @@ static int cel_create(rill_node *n, rill_err *err)
         (rc = rill_args_int(&n->args, "min_examples", 4, 1, 1L << 30, &st->min_examples, err)) ||
         (rc = rill_args_enum(&n->args, "grad", grads, 0, &grad, err)) ||
         (rc = rill_args_enum(&n->args, "pooling", poolings, 0, &pooling, err)) ||
-        (rc = rill_args_num(&n->args, "init", 0.05, 0.0, 100.0, &init, err)) ||
+        (rc = rill_args_num(&n->args, "init", 0.05, 0.0, 100.0, init, err)) ||
         (rc = rill_args_sub(&n->args, "optim", &sub, &has_optim, err)))
         return rc;
     if (dim == 0 || st->K == 0)
         return rill_node_errf(n, RILL_EINVAL, err,
                               "arguments 'dim' and 'clusters' are required, e.g. dim = 16, "
                               "clusters = 1024");
-    if (has_optim && (rc = rill_optim_parse(&sub, true, &opt, err)))
+    if (has_optim && (rc = rill_optim_parse(&sub, true, opt, err)))
         return rc;
     st->D = (int)dim;
     st->mean_pool = pooling == 1;
     st->mean_grad = grad == 0;
+    return RILL_OK;
+}
+
+/* Table t of input i (its fields from f0 on): its bookkeeping, all entities in cluster 0, and
+ * its two store tables, FIELD.clusters and FIELD.assign. */
+static int create_table(rill_node *n, cel_table *w, int i, int t, int f0, const rill_optim *opt,
+                        double init, rill_err *err)
+{
+    cel_state *st = n->st;
+    const rill_ids_layout *l = &n->in[i]->layout;
+    rill_optim none = {.kind = RILL_OPT_NONE};
+    rill_table_opts topts = {0};
+    int rc;
+    w->src = n->in[i];
+    w->fields = calloc((size_t)l->F, sizeof *w->fields);
+    w->src_field = calloc((size_t)l->F, sizeof *w->src_field);
+    w->members = calloc((size_t)st->K, sizeof *w->members);
+    w->cmap = malloc((size_t)st->K * sizeof *w->cmap);
+    if (!w->fields || !w->src_field || !w->members || !w->cmap)
+        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory for %ld clusters", st->K);
+    memset(w->cmap, 0xff, (size_t)st->K * sizeof *w->cmap);
+    w->used = 1;
+    for (int f = 0; f < l->F; f++)
+        if (l->field_table[f] == t) {
+            w->fields[w->nfields] = f0 + f;
+            w->src_field[w->nfields++] = f;
+        }
+    if (l->ntables == 1 && l->F > 1)
+        snprintf(w->name, sizeof w->name, "%s", n->in[i]->name);
+    else
+        snprintf(w->name, sizeof w->name, "%s", l->field_names[w->src_field[0]]);
+    char name[160];
+    snprintf(name, sizeof name, "%s.clusters", w->name);
+    if ((rc = rill_graph_table(n->g, n, name, st->K, st->D, opt, init, &topts, &w->clusters,
+                               err)))
+        return rc;
+    snprintf(name, sizeof name, "%s.assign", w->name);
+    return rill_graph_table(n->g, n, name, l->table_rows[t], 1, &none, 0.0, &topts, &w->assign,
+                            err);
+}
+
+static int cel_create(rill_node *n, rill_err *err)
+{
+    cel_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+    n->st = st;
+    st->probe = -1;
+    rill_optim opt = n->g->default_sparse;
+    double init;
+    int rc;
+    if ((rc = read_cel_args(n, st, &opt, &init, err)))
+        return rc;
     for (int i = 0; i < n->nin; i++) {
         st->F += n->in[i]->layout.F;
         st->ntables += n->in[i]->layout.ntables;
@@ -170,42 +218,12 @@ static int cel_create(rill_node *n, rill_err *err)
     st->t = calloc((size_t)st->ntables, sizeof *st->t);
     if (!st->t)
         return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
-    rill_optim none = {.kind = RILL_OPT_NONE};
-    rill_table_opts topts = {0};
     int f0 = 0, t0 = 0;
     for (int i = 0; i < n->nin; i++) {
         const rill_ids_layout *l = &n->in[i]->layout;
-        for (int t = 0; t < l->ntables; t++) {
-            cel_table *w = &st->t[t0 + t];
-            w->src = n->in[i];
-            w->fields = calloc((size_t)l->F, sizeof *w->fields);
-            w->src_field = calloc((size_t)l->F, sizeof *w->src_field);
-            w->members = calloc((size_t)st->K, sizeof *w->members);
-            w->cmap = malloc((size_t)st->K * sizeof *w->cmap);
-            if (!w->fields || !w->src_field || !w->members || !w->cmap)
-                return rill_node_errf(n, RILL_ENOMEM, err, "out of memory for %ld clusters",
-                                      st->K);
-            memset(w->cmap, 0xff, (size_t)st->K * sizeof *w->cmap);
-            w->used = 1;
-            for (int f = 0; f < l->F; f++)
-                if (l->field_table[f] == t) {
-                    w->fields[w->nfields] = f0 + f;
-                    w->src_field[w->nfields++] = f;
-                }
-            if (l->ntables == 1 && l->F > 1)
-                snprintf(w->name, sizeof w->name, "%s", n->in[i]->name);
-            else
-                snprintf(w->name, sizeof w->name, "%s", l->field_names[w->src_field[0]]);
-            char name[160];
-            snprintf(name, sizeof name, "%s.clusters", w->name);
-            if ((rc = rill_graph_table(n->g, n, name, st->K, st->D, &opt, init, &topts,
-                                       &w->clusters, err)))
+        for (int t = 0; t < l->ntables; t++)
+            if ((rc = create_table(n, &st->t[t0 + t], i, t, f0, &opt, init, err)))
                 return rc;
-            snprintf(name, sizeof name, "%s.assign", w->name);
-            if ((rc = rill_graph_table(n->g, n, name, l->table_rows[t], 1, &none, 0.0, &topts,
-                                       &w->assign, err)))
-                return rc;
-        }
         f0 += l->F;
         t0 += l->ntables;
     }
@@ -552,8 +570,53 @@ static long free_slot(const cel_state *st, const cel_table *w)
     return w->used < st->K ? w->used : -1;
 }
 
+/* Whether window entry i takes part in a split of cluster c: in it, with enough examples. */
+static bool split_member(const cel_state *st, const cel_table *w, size_t i, long c)
+{
+    return w->wcluster[i] == (uint32_t)c && w->wocc[i] >= (uint32_t)st->min_examples;
+}
+
+/* The sides of cluster c's GPCA split: its members' window gradients centred (mean, D), the
+ * top eigenvector of their scatter matrix taken, side[i] set for a member on its negative
+ * side. cnt: c's members. S (D x D) and x, v (D) are zeroed scratch. *neg: how many moved. */
+static int split_sides(const cel_state *st, const cel_table *w, long c, uint32_t cnt,
+                       double *mean, double *S, double *x, double *v, unsigned char *side,
+                       size_t *neg, rill_err *err)
+{
+    int D = st->D, rc;
+    for (size_t i = 0; i < w->wn; i++)
+        if (split_member(st, w, i, c))
+            for (int d = 0; d < D; d++)
+                mean[d] += (double)w->wgrad[i * (size_t)D + d];
+    for (int d = 0; d < D; d++)
+        mean[d] /= cnt;
+    for (size_t i = 0; i < w->wn; i++) {
+        if (!split_member(st, w, i, c))
+            continue;
+        for (int d = 0; d < D; d++)
+            x[d] = (double)w->wgrad[i * (size_t)D + d] - mean[d];
+        for (int a = 0; a < D; a++)
+            for (int b = 0; b < D; b++)
+                S[(size_t)a * D + b] += x[a] * x[b];
+    }
+    if ((rc = rill_top_eigenvector(D, S, v, err)))
+        return rc;
+    *neg = 0;
+    for (size_t i = 0; i < w->wn; i++) {
+        if (!split_member(st, w, i, c))
+            continue;
+        double p = 0;
+        for (int d = 0; d < D; d++)
+            p += ((double)w->wgrad[i * (size_t)D + d] - mean[d]) * v[d];
+        side[i] = p < 0;
+        *neg += p < 0;
+    }
+    return RILL_OK;
+}
+
 /* GPCA: splits the cluster with the most examples in the window along the first principal
- * component of its entities' window gradients. */
+ * component of its entities' window gradients; the negative side moves to a new cluster that
+ * starts as a copy of the parent. Nothing happens unless both sides have entities. */
 static int split(rill_node *n, cel_table *w, rill_err *err)
 {
     cel_state *st = n->st;
@@ -579,39 +642,9 @@ static int split(rill_node *n, cel_table *w, rill_err *err)
     for (long c = 0; c < w->used; c++)
         if (cnt[c] >= 2 && (best < 0 || occ[c] > occ[best]))
             best = c;
-    if (best < 0)
-        goto out;
-#define MEMBER(i) (w->wcluster[i] == (uint32_t)best && w->wocc[i] >= (uint32_t)st->min_examples)
-    for (size_t i = 0; i < w->wn; i++)
-        if (MEMBER(i))
-            for (int d = 0; d < D; d++)
-                mean[d] += (double)w->wgrad[i * (size_t)D + d];
-    for (int d = 0; d < D; d++)
-        mean[d] /= cnt[best];
-    for (size_t i = 0; i < w->wn; i++) {
-        if (!MEMBER(i))
-            continue;
-        for (int d = 0; d < D; d++)
-            x[d] = (double)w->wgrad[i * (size_t)D + d] - mean[d];
-        for (int a = 0; a < D; a++)
-            for (int b = 0; b < D; b++)
-                S[(size_t)a * D + b] += x[a] * x[b];
-    }
-    if ((rc = rill_top_eigenvector(D, S, v, err)))
-        goto out;
-    /* the negative side moves; nothing happens unless both sides have entities */
     size_t neg = 0;
-    for (size_t i = 0; i < w->wn; i++) {
-        if (!MEMBER(i))
-            continue;
-        double p = 0;
-        for (int d = 0; d < D; d++)
-            p += ((double)w->wgrad[i * (size_t)D + d] - mean[d]) * v[d];
-        side[i] = p < 0;
-        neg += p < 0;
-    }
-#undef MEMBER
-    if (neg == 0 || neg == cnt[best])
+    if (best < 0 || (rc = split_sides(st, w, best, cnt[best], mean, S, x, v, side, &neg, err)) ||
+        neg == 0 || neg == cnt[best])
         goto out;
     const float *parent = rill_table_peek(w->clusters, (uint64_t)best);
     if (!parent) {
@@ -751,36 +784,11 @@ static bool probing(const cel_state *st, uint64_t t)
     return r == 0 || r + (uint64_t)st->reassign_window > (uint64_t)st->reassign_every;
 }
 
-/* Probing of table ti on this step's batch: each entity's examples' loss (a forward pass in
- * evaluation mode) under its own cluster and under each of its candidates is added to its
- * accumulator entry. Candidates are chosen when the entry starts: every other active
- * cluster when they are few, else the `candidates` lowest first-order estimates g . C[c]. */
-static int reassign_probe(rill_node *n, rill_step *s, int ti, const snapshot *sn, rill_err *err)
+/* The active clusters (with members): their slots into act, their embeddings into E
+ * (nact x D, zeros for a cluster without a row). Returns nact. */
+static long active_clusters(const cel_table *w, int D, uint32_t *act, float *E)
 {
-    cel_state *st = n->st;
-    cel_table *w = &st->t[ti];
-    int D = st->D, C = (int)st->candidates, rc = RILL_OK;
-    size_t nu = sn->nu, nocc = sn->nocc;
     long nact = 0;
-    for (long c = 0; c < w->used; c++)
-        nact += w->members[c] > 0;
-    if (nu == 0 || nact < 2)
-        return RILL_OK;
-    if (acc_reserve(st, w, nu))
-        return rill_node_errf(n, RILL_ENOMEM, err, "table '%s': out of memory for reassignment",
-                              w->name);
-    uint32_t *idx = malloc(nu * sizeof *idx), *probe = malloc(nu * sizeof *probe);
-    unsigned char *fresh = calloc(nu, 1);
-    float *ex = malloc((size_t)s->B * sizeof *ex);
-    uint32_t *act = malloc((size_t)nact * sizeof *act);
-    float *E = malloc((size_t)nact * D * sizeof *E), *sc = NULL;
-    cand *cd = malloc((size_t)nact * sizeof *cd);
-    if (!idx || !probe || !fresh || !ex || !act || !E || !cd) {
-        rc = rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
-        goto out;
-    }
-    /* the active clusters' embeddings */
-    nact = 0;
     for (long c = 0; c < w->used; c++) {
         if (w->members[c] == 0)
             continue;
@@ -792,9 +800,17 @@ static int reassign_probe(rill_node *n, rill_step *s, int ti, const snapshot *sn
             memset(E + (size_t)nact * D, 0, (size_t)D * sizeof *E);
         nact++;
     }
-    /* entries: new ones, and ones whose entity a split has moved since they started */
+    return nact;
+}
+
+/* Each snapshot entity's accumulator entry, into idx: new ones, and ones whose entity a split
+ * has moved since they started, (re)start with their cluster now and no sums (fresh[u] set).
+ * Room is reserved. Returns how many are fresh. */
+static size_t start_entries(cel_table *w, int C, const snapshot *sn, uint32_t *idx,
+                            unsigned char *fresh)
+{
     size_t nfresh = 0;
-    for (size_t u = 0; u < nu; u++) {
+    for (size_t u = 0; u < sn->nu; u++) {
         bool added;
         idx[u] = rill_idmap_intern(&w->rmap, sn->ent[u], &added); /* a new one's index is rn */
         if (added) {
@@ -811,15 +827,17 @@ static int reassign_probe(rill_node *n, rill_step *s, int ti, const snapshot *sn
             nfresh++;
         }
     }
-    if (nfresh && nact - 1 > C) {
-        sc = malloc(nu * (size_t)nact * sizeof *sc);
-        if (!sc) {
-            rc = rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
-            goto out;
-        }
-        rill_sgemm(false, true, (int)nu, (int)nact, D, 1.0f, sn->g, D, E, D, 0.0f, sc, (int)nact);
-    }
-    for (size_t u = 0; u < nu && nfresh; u++) {
+    return nfresh;
+}
+
+/* A fresh entry's candidates: every other active cluster when they are at most C, else the C
+ * with the lowest g . C[c] (sc: nu x nact scores, NULL when they are few); an entry with
+ * fewer candidates than C has its own cluster in the rest. cd: room for nact. */
+static void choose_candidates(cel_table *w, int C, const snapshot *sn, const uint32_t *idx,
+                              const unsigned char *fresh, const uint32_t *act, long nact,
+                              const float *sc, cand *cd)
+{
+    for (size_t u = 0; u < sn->nu; u++) {
         if (!fresh[u])
             continue;
         uint32_t *row = w->rcand + (size_t)idx[u] * C;
@@ -832,7 +850,18 @@ static int reassign_probe(rill_node *n, rill_step *s, int ti, const snapshot *sn
         for (int k = 0; k < C; k++) /* fewer clusters than candidates: the rest stay put */
             row[k] = k < m ? cd[k].cluster : sn->cur[u];
     }
-    /* the passes: 0 under the entities' own clusters, k under their k-th candidates */
+}
+
+/* The passes on the snapshot's batch, in evaluation mode: 0 under the entities' own clusters,
+ * k under their k-th candidates; each example's loss is added to its entities' entry. probe
+ * (nu) and ex (B) are scratch. */
+static int probe_passes(rill_node *n, rill_step *s, int ti, const snapshot *sn,
+                        const uint32_t *idx, uint32_t *probe, float *ex, rill_err *err)
+{
+    cel_state *st = n->st;
+    cel_table *w = &st->t[ti];
+    int C = (int)st->candidates, rc = RILL_OK;
+    size_t nu = sn->nu;
     rill_step ps = *s;
     ps.training = false;
     st->probe = ti;
@@ -857,16 +886,58 @@ static int reassign_probe(rill_node *n, rill_step *s, int ti, const snapshot *sn
             rc = rill_node_errf(n, RILL_EINVAL, err, "reassignment saw another batch");
             break;
         }
-        for (size_t i = 0; i < nocc; i++)
+        for (size_t i = 0; i < sn->nocc; i++)
             colk[(size_t)idx[sn->occ_ent[i]] * (size_t)(C + 1)] += (double)ex[sn->occ_b[i]];
     }
     st->probe = -1;
     st->probe_cluster = NULL;
+    return rc;
+}
+
+/* Probing of table ti on this step's batch: each entity's examples' loss (a forward pass in
+ * evaluation mode) under its own cluster and under each of its candidates is added to its
+ * accumulator entry. Candidates are chosen when the entry starts: every other active
+ * cluster when they are few, else the `candidates` lowest first-order estimates g . C[c]. */
+static int reassign_probe(rill_node *n, rill_step *s, int ti, const snapshot *sn, rill_err *err)
+{
+    cel_state *st = n->st;
+    cel_table *w = &st->t[ti];
+    int D = st->D, C = (int)st->candidates, rc = RILL_OK;
+    size_t nu = sn->nu;
+    long nact = 0;
+    for (long c = 0; c < w->used; c++)
+        nact += w->members[c] > 0;
+    if (nu == 0 || nact < 2)
+        return RILL_OK;
+    if (acc_reserve(st, w, nu))
+        return rill_node_errf(n, RILL_ENOMEM, err, "table '%s': out of memory for reassignment",
+                              w->name);
+    uint32_t *idx = malloc(nu * sizeof *idx), *probe = malloc(nu * sizeof *probe);
+    unsigned char *fresh = calloc(nu, 1);
+    float *ex = malloc((size_t)s->B * sizeof *ex);
+    uint32_t *act = malloc((size_t)nact * sizeof *act);
+    float *E = malloc((size_t)nact * D * sizeof *E), *sc = NULL;
+    cand *cd = malloc((size_t)nact * sizeof *cd);
+    if (!idx || !probe || !fresh || !ex || !act || !E || !cd) {
+        rc = rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+        goto out;
+    }
+    nact = active_clusters(w, D, act, E);
+    size_t nfresh = start_entries(w, C, sn, idx, fresh);
+    if (nfresh && nact - 1 > C) {
+        sc = malloc(nu * (size_t)nact * sizeof *sc);
+        if (!sc) {
+            rc = rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+            goto out;
+        }
+        rill_sgemm(false, true, (int)nu, (int)nact, D, 1.0f, sn->g, D, E, D, 0.0f, sc, (int)nact);
+    }
+    if (nfresh)
+        choose_candidates(w, C, sn, idx, fresh, act, nact, sc, cd);
+    rc = probe_passes(n, s, ti, sn, idx, probe, ex, err);
     for (size_t u = 0; u < nu && !rc; u++)
         w->rnex[idx[u]] += sn->nex[u];
 out:
-    st->probe = -1;
-    st->probe_cluster = NULL;
     free(idx);
     free(probe);
     free(fresh);
