@@ -4,7 +4,9 @@
  * any cardinality; and sums under a field's law. */
 #include "gen_common.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* expm1(t)/t, continuous through t = 0 where the plain formula divides 0/0. */
 static double expm1_over(double t)
@@ -160,4 +162,43 @@ void rill_gen_center(const rill_zipf *z, uint64_t miss, const double *w, int npa
         for (int d = 0; d < RILL_GEN_UDIM; d++)
             vmean[p][d] = sums[nparts + p * RILL_GEN_UDIM + d] / norm;
     }
+}
+
+int rill_gen_text_open(rill_gen_text *t, FILE *f, rill_err *err)
+{
+    t->f = f;
+    t->buf = t->p = f ? malloc(RILL_GEN_TEXT_BUF) : NULL;
+    if (f && !t->buf)
+        return rill_errf(err, RILL_ENOMEM, "generator: out of memory for the output buffer");
+    return RILL_OK;
+}
+
+static int write_out(rill_gen_text *t, uint64_t rows, rill_err *err)
+{
+    size_t n = (size_t)(t->p - t->buf);
+    if (fwrite(t->buf, 1, n, t->f) != n)
+        return rill_errf(err, RILL_EIO, "generator: writing rows up to %llu failed: %s",
+                         (unsigned long long)rows, strerror(errno));
+    t->p = t->buf;
+    return RILL_OK;
+}
+
+int rill_gen_text_row_end(rill_gen_text *t, uint64_t rows, rill_err *err)
+{
+    if ((size_t)(t->p - t->buf) > RILL_GEN_TEXT_BUF - RILL_GEN_ROW_MAX)
+        return write_out(t, rows, err);
+    return RILL_OK;
+}
+
+int rill_gen_text_close(rill_gen_text *t, uint64_t rows, rill_err *err)
+{
+    int rc = t->f && t->p > t->buf ? write_out(t, rows, err) : RILL_OK;
+    rill_gen_text_free(t);
+    return rc;
+}
+
+void rill_gen_text_free(rill_gen_text *t)
+{
+    free(t->buf);
+    t->buf = t->p = NULL;
 }

@@ -9,7 +9,9 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "err.h"
 #include "util.h"
 
 /* RILL_GEN_UDIM: the dimension of the planted interaction vectors. RILL_GEN_ALIAS_MAX: fields
@@ -151,6 +153,24 @@ static inline double rill_gen_sigmoid(double z)
 {
     return z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z));
 }
+
+/* ---- text output: rows formatted at p, written out as the buffer fills ------------------ */
+
+enum { RILL_GEN_TEXT_BUF = 1 << 20, RILL_GEN_ROW_MAX = 4096 /* bytes a row may take */ };
+
+typedef struct rill_gen_text {
+    FILE *f;         /* NULL: no text is written (buf is NULL) */
+    char *buf, *p;   /* the next row goes at p */
+} rill_gen_text;
+
+/* A buffer for rows to f (none when f is NULL). RILL_ENOMEM. */
+int rill_gen_text_open(rill_gen_text *t, FILE *f, rill_err *err);
+/* After a row, rows in all so far: writes the buffer out when another row might not fit.
+ * RILL_EIO ("generator: writing rows up to N failed: ..."). */
+int rill_gen_text_row_end(rill_gen_text *t, uint64_t rows, rill_err *err);
+/* Writes what is left of rows in all (RILL_EIO as above) and frees the buffer. */
+int rill_gen_text_close(rill_gen_text *t, uint64_t rows, rill_err *err);
+void rill_gen_text_free(rill_gen_text *t); /* frees the buffer without writing it */
 
 /* ---- formatting: each writes at p and returns the end -------------------------------- */
 

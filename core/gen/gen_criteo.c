@@ -38,7 +38,6 @@
  * RILL_GEN_ALIAS_MAX values, rejection-inversion above that. */
 #include "gen.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,92 +242,103 @@ static int gen_init(gen *g, const rill_gen_cfg *cfg, rill_err *err)
 
 /* ---- rows ------------------------------------------------------------------------------- */
 
+/* One row's features and its logit's parts. */
+typedef struct crow {
+    uint64_t rank[NCAT]; /* 0 = empty */
+    int64_t num[NNUM];
+    int num_present[NNUM];
+    double first, inter; /* first-order effects and interactions */
+} crow;
+
+/* Draws one row from g's stream. */
+static void draw_row(gen *g, crow *row)
+{
+    rill_rng *rng = &g->rng;
+    row->first = BIAS;
+    row->inter = 0;
+    for (int f = 0; f < NCAT; f++) {
+        const catfield *c = &g->cat[f];
+        row->rank[f] = c->miss && rill_rng_next(rng) < c->miss ? 0 : rill_zipf_draw(&c->zipf, rng);
+        row->first += effect(c, row->rank[f]);
+    }
+    for (int j = 0; j < NNUM; j++) {
+        row->num_present[j] = !(g->nmiss[j] && rill_rng_next(rng) < g->nmiss[j]);
+        if (!row->num_present[j])
+            continue;
+        row->num[j] = rill_gen_lomax(rng, numspec[j].lambda, numspec[j].alpha);
+        /* real Criteo's I2 has a few small negative values */
+        if (j == 1 && rill_rng_next(rng) < rill_gen_threshold(0.1))
+            row->num[j] = -1 - (int64_t)rill_rng_below(rng, 3);
+        if (numspec[j].w != 0 && row->num[j] > 0)
+            row->first += numspec[j].w * log1p((double)row->num[j]);
+    }
+    if (g->interaction > 0) {
+        for (int q = 0; q < NGROUP; q++) {
+            double v[GROUP_MAX][UDIM];
+            for (int i = 0; i < groups[q].n; i++) {
+                const catfield *c = &g->cat[groups[q].f[i]];
+                rill_gen_vec(c->key_vec, c->vmean, row->rank[groups[q].f[i]], v[i]);
+            }
+            /* the 1/2 is 1/sqrt(UDIM): each pair's dot has variance about 1 */
+            row->inter += groups[q].c * rill_gen_pairs((const double (*)[UDIM])v, groups[q].n) * 0.5;
+        }
+        row->inter *= g->interaction;
+    }
+}
+
+/* The row as a line of the Criteo layout at p: label, 13 numbers, 26 hex values. At most
+ * 1 + 13 * 12 + 26 * 9 + 1 bytes, far below RILL_GEN_ROW_MAX. */
+static char *put_row(const gen *g, char *p, int label, const crow *row)
+{
+    *p++ = (char)('0' + label);
+    for (int j = 0; j < NNUM; j++) {
+        *p++ = '\t';
+        if (!row->num_present[j])
+            continue;
+        p = rill_gen_put_i64(p, row->num[j]);
+    }
+    for (int f = 0; f < NCAT; f++) {
+        *p++ = '\t';
+        if (row->rank[f])
+            p = rill_gen_put_hex8(p, rill_gen_hex_value(g->cat[f].key_hex, row->rank[f]));
+    }
+    *p++ = '\n';
+    return p;
+}
+
 int rill_gen_criteo_truth(const rill_gen_cfg *cfg, FILE *out, float *logit, float *first_order,
                           rill_err *err)
 {
     if (!cfg)
         return rill_errf(err, RILL_EINVAL, "generator: no configuration given");
     gen g;
+    rill_gen_text text;
     int rc = gen_init(&g, cfg, err);
     if (rc)
         return rc;
-    char *buf = out ? malloc(OUTBUF) : NULL;
-    if (out && !buf) {
+    if ((rc = rill_gen_text_open(&text, out, err))) {
         gen_free(&g);
-        return rill_errf(err, RILL_ENOMEM, "generator: out of memory for the output buffer");
+        return rc;
     }
-    char *p = buf;
-    rill_rng *rng = &g.rng;
-    for (uint64_t row = 0; row < cfg->rows; row++) {
-        uint64_t rank[NCAT];
-        int64_t num[NNUM];
-        int num_present[NNUM];
-        double first = BIAS, inter = 0;
-        for (int f = 0; f < NCAT; f++) {
-            const catfield *c = &g.cat[f];
-            rank[f] = c->miss && rill_rng_next(rng) < c->miss ? 0 : rill_zipf_draw(&c->zipf, rng);
-            first += effect(c, rank[f]);
-        }
-        for (int j = 0; j < NNUM; j++) {
-            num_present[j] = !(g.nmiss[j] && rill_rng_next(rng) < g.nmiss[j]);
-            if (!num_present[j])
-                continue;
-            num[j] = rill_gen_lomax(rng, numspec[j].lambda, numspec[j].alpha);
-            /* real Criteo's I2 has a few small negative values */
-            if (j == 1 && rill_rng_next(rng) < rill_gen_threshold(0.1))
-                num[j] = -1 - (int64_t)rill_rng_below(rng, 3);
-            if (numspec[j].w != 0 && num[j] > 0)
-                first += numspec[j].w * log1p((double)num[j]);
-        }
-        if (g.interaction > 0) {
-            for (int q = 0; q < NGROUP; q++) {
-                double v[GROUP_MAX][UDIM];
-                for (int i = 0; i < groups[q].n; i++) {
-                    const catfield *c = &g.cat[groups[q].f[i]];
-                    rill_gen_vec(c->key_vec, c->vmean, rank[groups[q].f[i]], v[i]);
-                }
-                /* the 1/2 is 1/sqrt(UDIM): each pair's dot has variance about 1 */
-                inter += groups[q].c * rill_gen_pairs((const double (*)[UDIM])v, groups[q].n) * 0.5;
-            }
-            inter *= g.interaction;
-        }
-        double z = first + inter;
-        int label = rill_rng_unit(rng) < rill_gen_sigmoid(z);
+    for (uint64_t i = 0; i < cfg->rows; i++) {
+        crow row;
+        draw_row(&g, &row);
+        double z = row.first + row.inter;
+        int label = rill_rng_unit(&g.rng) < rill_gen_sigmoid(z);
         if (logit)
-            logit[row] = (float)z;
+            logit[i] = (float)z;
         if (first_order)
-            first_order[row] = (float)first;
+            first_order[i] = (float)row.first;
         if (!out)
             continue;
-
-        *p++ = (char)('0' + label);
-        for (int j = 0; j < NNUM; j++) {
-            *p++ = '\t';
-            if (!num_present[j])
-                continue;
-            p = rill_gen_put_i64(p, num[j]);
-        }
-        for (int f = 0; f < NCAT; f++) {
-            *p++ = '\t';
-            if (rank[f])
-                p = rill_gen_put_hex8(p, rill_gen_hex_value(g.cat[f].key_hex, rank[f]));
-        }
-        *p++ = '\n';
-        /* a row is at most 1 + 13 * 12 + 26 * 9 + 1 bytes, far below the slack kept */
-        if ((size_t)(p - buf) > OUTBUF - 4096) {
-            if (fwrite(buf, 1, (size_t)(p - buf), out) != (size_t)(p - buf)) {
-                rc = rill_errf(err, RILL_EIO, "generator: writing rows up to %llu failed: %s",
-                               (unsigned long long)row + 1, strerror(errno));
-                goto leave;
-            }
-            p = buf;
-        }
+        text.p = put_row(&g, text.p, label, &row);
+        if ((rc = rill_gen_text_row_end(&text, i + 1, err)))
+            break;
     }
-    if (out && p > buf && fwrite(buf, 1, (size_t)(p - buf), out) != (size_t)(p - buf))
-        rc = rill_errf(err, RILL_EIO, "generator: writing rows up to %llu failed: %s",
-                       (unsigned long long)cfg->rows, strerror(errno));
-leave:
-    free(buf);
+    if (rc)
+        rill_gen_text_free(&text);
+    else
+        rc = rill_gen_text_close(&text, cfg->rows, err);
     gen_free(&g);
     return rc;
 }

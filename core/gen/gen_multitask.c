@@ -21,7 +21,6 @@
  * sample (a stream of its own) from the seed alone, so samples share the model. */
 #include "gen.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -37,7 +36,6 @@ enum {
     KMAX = 5,            /* largest repeat count */
     NCAL = 1 << 16,      /* calibration rows */
     UDIM = RILL_GEN_UDIM,
-    OUTBUF = 1 << 20,
 };
 
 /* card: values; s: Zipf exponent; miss: empty rate; sigma: spread of the per-value effects.
@@ -367,9 +365,27 @@ static int repeat_count(const mtgen *g, uint64_t u)
     return k;
 }
 
-static bool write_buf(FILE *out, const char *buf, size_t n)
+/* The row as a CSV line at p: both labels, the repeat count, the categorical values in hex,
+ * the numbers. At most 5 + 9 * 9 + 4 * 11 + 1 bytes, far below RILL_GEN_ROW_MAX. */
+static char *put_row(const mtgen *g, char *p, const int label[2], int k, const mtrow *row)
 {
-    return fwrite(buf, 1, n, out) == n;
+    *p++ = (char)('0' + label[0]);
+    *p++ = ',';
+    *p++ = (char)('0' + label[1]);
+    *p++ = ',';
+    *p++ = (char)('0' + k);
+    for (int f = 0; f < NCAT; f++) {
+        *p++ = ',';
+        if (row->rank[f])
+            p = rill_gen_put_hex8(p, rill_gen_hex_value(g->cat[f].key_hex, row->rank[f]));
+    }
+    for (int j = 0; j < NNUM; j++) {
+        *p++ = ',';
+        if (row->num_present[j])
+            p = rill_gen_put_i64(p, row->num[j]);
+    }
+    *p++ = '\n';
+    return p;
 }
 
 int rill_gen_multitask_truth(const rill_gen_multitask_cfg *cfg, FILE *out, float *z1, float *z2,
@@ -378,19 +394,18 @@ int rill_gen_multitask_truth(const rill_gen_multitask_cfg *cfg, FILE *out, float
     if (!cfg)
         return rill_errf(err, RILL_EINVAL, "generator: no configuration given");
     mtgen g;
+    rill_gen_text text;
     int rc = gen_init(&g, cfg, err);
     if (rc)
         return rc;
-    char *buf = out ? malloc(OUTBUF) : NULL;
-    if (out && !buf) {
+    if ((rc = rill_gen_text_open(&text, out, err))) {
         gen_free(&g);
-        return rill_errf(err, RILL_ENOMEM, "generator: out of memory for the output buffer");
+        return rc;
     }
-    char *p = buf;
     if (out) {
         static const char header[] = "t1,t2,repeats,user,C1,C2,C3,C4,C5,C6,C7,C8,I1,I2,I3,I4\n";
-        memcpy(p, header, sizeof header - 1);
-        p += sizeof header - 1;
+        memcpy(text.p, header, sizeof header - 1);
+        text.p += sizeof header - 1;
     }
     /* the model above came from the seed alone; the rows from (seed, sample) */
     rill_rng rng;
@@ -413,38 +428,14 @@ int rill_gen_multitask_truth(const rill_gen_multitask_cfg *cfg, FILE *out, float
             repeats[i] = k;
         if (!out)
             continue;
-
-        *p++ = (char)('0' + label[0]);
-        *p++ = ',';
-        *p++ = (char)('0' + label[1]);
-        *p++ = ',';
-        *p++ = (char)('0' + k);
-        for (int f = 0; f < NCAT; f++) {
-            *p++ = ',';
-            if (row.rank[f])
-                p = rill_gen_put_hex8(p, rill_gen_hex_value(g.cat[f].key_hex, row.rank[f]));
-        }
-        for (int j = 0; j < NNUM; j++) {
-            *p++ = ',';
-            if (row.num_present[j])
-                p = rill_gen_put_i64(p, row.num[j]);
-        }
-        *p++ = '\n';
-        /* a row is at most 5 + 9 * 9 + 4 * 11 + 1 bytes, far below the slack kept */
-        if ((size_t)(p - buf) > OUTBUF - 4096) {
-            if (!write_buf(out, buf, (size_t)(p - buf))) {
-                rc = rill_errf(err, RILL_EIO, "generator: writing rows up to %llu failed: %s",
-                               (unsigned long long)i + 1, strerror(errno));
-                goto leave;
-            }
-            p = buf;
-        }
+        text.p = put_row(&g, text.p, label, k, &row);
+        if ((rc = rill_gen_text_row_end(&text, i + 1, err)))
+            break;
     }
-    if (out && p > buf && !write_buf(out, buf, (size_t)(p - buf)))
-        rc = rill_errf(err, RILL_EIO, "generator: writing rows up to %llu failed: %s",
-                       (unsigned long long)cfg->rows, strerror(errno));
-leave:
-    free(buf);
+    if (rc)
+        rill_gen_text_free(&text);
+    else
+        rc = rill_gen_text_close(&text, cfg->rows, err);
     gen_free(&g);
     return rc;
 }
