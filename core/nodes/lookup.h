@@ -62,20 +62,28 @@ typedef struct rill_lookup_span {
     bool mean;                /* a pooled field's occurrences weigh 1/count */
 } rill_lookup_span;
 
-/* A batch's occurrences of one table's ids, made distinct. The arrays are the caller's, each
- * of at least the count rill_lookup_count gives. */
+/* A step's occurrences of one table's ids, made distinct; the arrays are step memory (from
+ * rill_lookup_plan), valid until the step's arena is reset. */
 typedef struct rill_lookup_occ {
-    uint64_t *uniq;     /* distinct ids, in order of first sight */
-    uint32_t *uniq_of;  /* per occurrence: its distinct id's index */
-    uint32_t *out;      /* per occurrence: its output slot, b * Fout + slot */
-    float *scale;       /* per occurrence: its pooling weight */
-    size_t nocc, nuniq; /* filled by rill_lookup_dedupe */
+    uint64_t *uniq;      /* distinct ids, in order of first sight */
+    uint32_t *uniq_of;   /* per occurrence: its distinct id's index */
+    uint32_t *out;       /* per occurrence: its output slot, b * Fout + slot */
+    float *scale;        /* per occurrence: its pooling weight */
+    uint64_t *map_keys;  /* the id map's memory: map_cap slots (rill_lookup_count) */
+    uint32_t *map_vals;
+    size_t map_cap;
+    size_t nocc, nuniq;
 } rill_lookup_occ;
 
+/* Counts the span's occurrences in this step's batch (o->nocc) and takes o's arrays for them
+ * from n's step memory (the arena is not thread-safe: call before the parallel part).
+ * RILL_ENOMEM naming the node. */
+int rill_lookup_plan(rill_node *n, rill_step *s, const rill_lookup_span *sp, rill_lookup_occ *o,
+                     rill_err *err);
 /* Walks the span's ids of a batch of B (fields in order, then examples, then values; a
- * sequence field keeps its last slots[f] values) and interns each id in map, which must be
- * empty with room for them all (the map_cap of rill_lookup_count). */
-void rill_lookup_dedupe(const rill_lookup_span *sp, int B, rill_idmap *map, rill_lookup_occ *o);
+ * sequence field keeps its last slots[f] values), interning each in an id map over o's map
+ * memory: o's arrays, nocc and nuniq filled. */
+void rill_lookup_dedupe(const rill_lookup_span *sp, int B, rill_lookup_occ *o);
 /* The table behind field f's pooled vector. */
 rill_table *rill_lookup_table_of_field(const rill_lookup *lk, int f);
 /* Where the graph will put table t (in input order) once built. */

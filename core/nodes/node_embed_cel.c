@@ -94,17 +94,12 @@ typedef struct {
     double *rloss;                 /* rn x (candidates + 1) */
     rill_idmap rmap;               /* entity -> its index in rid */
     /* this step */
-    size_t nocc, nuniq, ncl;
-    uint32_t *occ_ent, *occ_out;
-    float *occ_scale;
-    uint64_t *ent;         /* distinct entities */
+    rill_lookup_occ occ;   /* the distinct entities and each occurrence's */
+    size_t ncl;
     uint32_t *ent_cluster, *ent_cl; /* their cluster, and its distinct-cluster index */
     uint64_t *cl;          /* distinct clusters */
     float **cl_rows;
     float *egrad, *cgrad;
-    uint64_t *map_keys;
-    uint32_t *map_vals;
-    size_t map_cap;
 } cel_table;
 
 typedef struct {
@@ -236,25 +231,25 @@ static int cel_create(rill_node *n, rill_err *err)
 
 /* ---- forward and backward ---- */
 
-static int plan_table(rill_node *n, rill_step *s, cel_table *w, rill_err *err)
+static rill_lookup_span span_of(const cel_state *st, const cel_table *w)
 {
-    size_t nocc = rill_lookup_count(w->src, w->src_field, w->nfields, s->B, &w->map_cap);
-    size_t cap = w->map_cap;
-    w->nocc = nocc;
-    size_t m = nocc ? nocc : 1;
-    w->occ_ent = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
-    w->occ_out = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
-    w->occ_scale = rill_node_alloc(n, s, m * sizeof(float), false, err);
-    w->ent = rill_node_alloc(n, s, m * sizeof(uint64_t), false, err);
+    return (rill_lookup_span){.src = w->src, .src_field = w->src_field, .fields = w->fields,
+                              .nfields = w->nfields, .Fout = st->F, .mean = st->mean_pool};
+}
+
+static int plan_table(rill_node *n, rill_step *s, const cel_state *st, cel_table *w,
+                      rill_err *err)
+{
+    rill_lookup_span sp = span_of(st, w);
+    if (rill_lookup_plan(n, s, &sp, &w->occ, err))
+        return err->code;
+    size_t m = w->occ.nocc ? w->occ.nocc : 1;
     w->ent_cluster = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
     w->ent_cl = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
     w->cl = rill_node_alloc(n, s, m * sizeof(uint64_t), false, err);
     w->cl_rows = rill_node_alloc(n, s, m * sizeof(float *), false, err);
-    w->map_keys = rill_node_alloc(n, s, cap * sizeof(uint64_t), false, err);
-    w->map_vals = rill_node_alloc(n, s, cap * sizeof(uint32_t), false, err);
     w->egrad = w->cgrad = NULL;
-    if (!w->occ_ent || !w->occ_out || !w->occ_scale || !w->ent || !w->ent_cluster ||
-        !w->ent_cl || !w->cl || !w->cl_rows || !w->map_keys || !w->map_vals)
+    if (!w->ent_cluster || !w->ent_cl || !w->cl || !w->cl_rows)
         return err->code;
     return RILL_OK;
 }
@@ -263,20 +258,13 @@ static int plan_table(rill_node *n, rill_step *s, cel_table *w, rill_err *err)
 static int resolve(cel_state *st, int ti, cel_table *w, rill_step *s, float **arows,
                    rill_err *err)
 {
-    rill_lookup_span sp = {.src = w->src, .src_field = w->src_field, .fields = w->fields,
-                           .nfields = w->nfields, .Fout = st->F, .mean = st->mean_pool};
-    rill_lookup_occ oc = {.uniq = w->ent, .uniq_of = w->occ_ent, .out = w->occ_out,
-                          .scale = w->occ_scale};
-    rill_idmap map;
-    rill_idmap_over(&map, w->map_keys, w->map_vals, w->map_cap);
-    rill_lookup_dedupe(&sp, s->B, &map, &oc);
-    size_t nu = oc.nuniq;
-    w->nocc = oc.nocc;
-    w->nuniq = nu;
+    rill_lookup_span sp = span_of(st, w);
+    rill_lookup_dedupe(&sp, s->B, &w->occ);
+    size_t nu = w->occ.nuniq;
     if (st->probe == ti) {
         memcpy(w->ent_cluster, st->probe_cluster, nu * sizeof(uint32_t));
     } else if (s->training) {
-        int rc = rill_table_lookup(w->assign, w->ent, nu, arows, err);
+        int rc = rill_table_lookup(w->assign, w->occ.uniq, nu, arows, err);
         if (rc)
             return rc;
         long home = -1;
@@ -290,7 +278,7 @@ static int resolve(cel_state *st, int ti, cel_table *w, rill_step *s, float **ar
                             home = c;
                 }
                 v = (float)home + 1.0f;
-                if ((rc = rill_table_write_row(w->assign, w->ent[u], &v, 1, err)))
+                if ((rc = rill_table_write_row(w->assign, w->occ.uniq[u], &v, 1, err)))
                     return rc;
                 w->members[home]++;
             }
@@ -298,13 +286,13 @@ static int resolve(cel_state *st, int ti, cel_table *w, rill_step *s, float **ar
                 return rill_errf(err, RILL_ESTORE,
                                  "table '%s.assign': entity %llu is in cluster %g of %ld: the "
                                  "store is damaged or its cluster state lost",
-                                 w->name, (unsigned long long)w->ent[u], (double)v - 1, w->used);
+                                 w->name, (unsigned long long)w->occ.uniq[u], (double)v - 1, w->used);
             w->ent_cluster[u] = (uint32_t)v - 1;
         }
     } else {
         for (size_t u = 0; u < nu; u++) {
             const float *row;
-            int rc = rill_table_read(w->assign, w->ent[u], &row, err);
+            int rc = rill_table_read(w->assign, w->occ.uniq[u], &row, err);
             if (rc)
                 return rc;
             float v = row ? row[0] : 0.0f;
@@ -370,12 +358,12 @@ static void forward_part(void *ctx, size_t t0, size_t t1, int worker)
         for (int k = 0; k < w->nfields; k++)
             for (int b = 0; b < s->B; b++)
                 memset(j->n->out + ((size_t)b * F + w->fields[k]) * D, 0, (size_t)D * sizeof(float));
-        for (size_t i = 0; i < w->nocc; i++) {
-            uint32_t cl = w->ent_cl[w->occ_ent[i]];
+        for (size_t i = 0; i < w->occ.nocc; i++) {
+            uint32_t cl = w->ent_cl[w->occ.uniq_of[i]];
             const float *row = cl == UINT32_MAX ? NULL : w->cl_rows[cl];
             if (!row)
                 continue;
-            float *dst = j->n->out + (size_t)w->occ_out[i] * D, sc = w->occ_scale[i];
+            float *dst = j->n->out + (size_t)w->occ.out[i] * D, sc = w->occ.scale[i];
             for (int d = 0; d < D; d++)
                 dst[d] += sc * row[d];
         }
@@ -387,7 +375,7 @@ static int cel_forward(rill_node *n, rill_step *s, rill_err *err)
     cel_state *st = n->st;
     int rc;
     for (int t = 0; t < st->ntables; t++)
-        if ((rc = plan_table(n, s, &st->t[t], err)))
+        if ((rc = plan_table(n, s, st, &st->t[t], err)))
             return rc;
     cel_job j = {.n = n, .s = s};
     rill_parallel_each((size_t)st->ntables, forward_part, &j);
@@ -414,17 +402,19 @@ static uint32_t window_index(const cel_table *w, uint64_t id)
     return rill_idmap_get(&w->wmap, id);
 }
 
-/* Adds the step's entity gradients to the window. */
-static int window_add(cel_state *st, cel_table *w, const uint32_t *occ_count)
+/* Adds nu entities' gradients (nu x D) to the window, with their clusters and example
+ * counts. */
+static int window_add(const cel_state *st, cel_table *w, size_t nu, const uint64_t *ent,
+                      const uint32_t *cluster, const float *grad, const uint32_t *occ_count)
 {
     int D = st->D;
     if (!w->wmap.cap && rill_idmap_init(&w->wmap, 512))
         return RILL_ENOMEM;
-    if (rill_idmap_reserve(&w->wmap, w->nuniq))
+    if (rill_idmap_reserve(&w->wmap, nu))
         return RILL_ENOMEM;
-    if (w->wn + w->nuniq > w->wcap) {
+    if (w->wn + nu > w->wcap) {
         size_t cap = w->wcap ? w->wcap : 1024;
-        while (cap < w->wn + w->nuniq)
+        while (cap < w->wn + nu)
             cap *= 2;
         uint64_t *id = realloc(w->wid, cap * sizeof *id);
         if (id)
@@ -442,8 +432,8 @@ static int window_add(cel_state *st, cel_table *w, const uint32_t *occ_count)
             return RILL_ENOMEM;
         w->wcap = cap;
     }
-    for (size_t u = 0; u < w->nuniq; u++) {
-        uint64_t id = w->ent[u];
+    for (size_t u = 0; u < nu; u++) {
+        uint64_t id = ent[u];
         bool added;
         size_t i = rill_idmap_intern(&w->wmap, id, &added); /* a new one's index is wn */
         if (added) {
@@ -452,9 +442,9 @@ static int window_add(cel_state *st, cel_table *w, const uint32_t *occ_count)
             w->wocc[i] = 0;
             memset(w->wgrad + i * D, 0, (size_t)D * sizeof(float));
         }
-        w->wcluster[i] = w->ent_cluster[u];
+        w->wcluster[i] = cluster[u];
         w->wocc[i] += occ_count[u];
-        const float *g = w->egrad + u * (size_t)D;
+        const float *g = grad + u * (size_t)D;
         float *acc = w->wgrad + i * (size_t)D;
         for (int d = 0; d < D; d++)
             acc[d] += g[d];
@@ -475,15 +465,15 @@ static void backward_part(void *ctx, size_t t0, size_t t1, int worker)
     int D = st->D;
     for (size_t ti = t0; ti < t1; ti++) {
         cel_table *w = &st->t[ti];
-        size_t nu = w->nuniq;
+        size_t nu = w->occ.nuniq;
         /* each entity's gradient, occurrences in order (the thread count does not matter) */
         memset(w->egrad, 0, nu * (size_t)D * sizeof(float));
-        uint32_t *count = (uint32_t *)w->map_vals; /* free after forward: reuse */
+        uint32_t *count = (uint32_t *)w->occ.map_vals; /* free after forward: reuse */
         memset(count, 0, nu * sizeof *count);
-        for (size_t i = 0; i < w->nocc; i++) {
-            uint32_t u = w->occ_ent[i];
-            const float *src = j->dout + (size_t)w->occ_out[i] * D;
-            float *g = w->egrad + (size_t)u * D, sc = w->occ_scale[i];
+        for (size_t i = 0; i < w->occ.nocc; i++) {
+            uint32_t u = w->occ.uniq_of[i];
+            const float *src = j->dout + (size_t)w->occ.out[i] * D;
+            float *g = w->egrad + (size_t)u * D, sc = w->occ.scale[i];
             for (int d = 0; d < D; d++)
                 g[d] += sc * src[d];
             count[u]++;
@@ -505,7 +495,8 @@ static void backward_part(void *ctx, size_t t0, size_t t1, int worker)
             }
         rill_table_stage(w->clusters, w->ncl, w->cl, w->cl_rows, w->cgrad);
         /* a probe of one task's gradient (entanglement) is not a training step */
-        if (!j->s->only_loss && clustering(st, j->s->t) && window_add(st, w, count)) {
+        if (!j->s->only_loss && clustering(st, j->s->t) &&
+            window_add(st, w, nu, w->occ.uniq, w->ent_cluster, w->egrad, count)) {
             rill_errf(&j->errs[worker], RILL_ENOMEM, "table '%s': out of memory for the gradient "
                       "window of %zu entities", w->name, w->wn + nu);
             j->failed = 1;
@@ -520,7 +511,7 @@ static int cel_backward(rill_node *n, rill_step *s, rill_err *err)
         return RILL_OK;
     for (int t = 0; t < st->ntables; t++) {
         cel_table *w = &st->t[t];
-        w->egrad = rill_node_alloc(n, s, (w->nuniq ? w->nuniq : 1) * (size_t)st->D * sizeof(float),
+        w->egrad = rill_node_alloc(n, s, (w->occ.nuniq ? w->occ.nuniq : 1) * (size_t)st->D * sizeof(float),
                                    false, err);
         w->cgrad = rill_node_alloc(n, s, (w->ncl ? w->ncl : 1) * (size_t)st->D * sizeof(float),
                                    false, err);
@@ -707,7 +698,7 @@ static int take_snapshot(rill_node *n, cel_table *w, snapshot *sn, rill_err *err
 {
     cel_state *st = n->st;
     int D = st->D;
-    size_t nu = w->nuniq, nocc = w->nocc;
+    size_t nu = w->occ.nuniq, nocc = w->occ.nocc;
     sn->nu = nu;
     sn->nocc = nocc;
     sn->ent = malloc((nu ? nu : 1) * sizeof *sn->ent);
@@ -718,11 +709,11 @@ static int take_snapshot(rill_node *n, cel_table *w, snapshot *sn, rill_err *err
     sn->g = malloc((nu ? nu : 1) * (size_t)D * sizeof *sn->g);
     if (!sn->ent || !sn->cur || !sn->occ_ent || !sn->occ_b || !sn->nex || !sn->g)
         return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
-    memcpy(sn->ent, w->ent, nu * sizeof *sn->ent);
+    memcpy(sn->ent, w->occ.uniq, nu * sizeof *sn->ent);
     memcpy(sn->cur, w->ent_cluster, nu * sizeof *sn->cur);
-    memcpy(sn->occ_ent, w->occ_ent, nocc * sizeof *sn->occ_ent);
+    memcpy(sn->occ_ent, w->occ.uniq_of, nocc * sizeof *sn->occ_ent);
     for (size_t i = 0; i < nocc; i++) {
-        sn->occ_b[i] = w->occ_out[i] / (uint32_t)st->F;
+        sn->occ_b[i] = w->occ.out[i] / (uint32_t)st->F;
         sn->nex[sn->occ_ent[i]]++;
     }
     /* the entities' gradients: the window's (it includes this step), else this step's */
@@ -882,7 +873,7 @@ static int probe_passes(rill_node *n, rill_step *s, int ti, const snapshot *sn,
         }
         if ((rc = rill_graph_example_loss(n->g, &ps, ex, err)))
             break;
-        if (w->nuniq != nu) {
+        if (w->occ.nuniq != nu) {
             rc = rill_node_errf(n, RILL_EINVAL, err, "reassignment saw another batch");
             break;
         }
@@ -1091,7 +1082,8 @@ static int state_misfit(rill_node *n, size_t len, const char *why, rill_err *err
                           len, why);
 }
 
-/* The window's saved entries go through window_add, which grows its arrays and map. */
+/* The window's saved entries go through window_add, which grows its arrays and map; they are
+ * copied out of the saved bytes first (unaligned there). */
 static int install_window(cel_state *st, cel_table *w, const saved_table *t)
 {
     size_t wn = (size_t)t->wn, D = (size_t)st->D;
@@ -1104,15 +1096,7 @@ static int install_window(cel_state *st, cel_table *w, const saved_table *t)
         memcpy(cl, t->wcluster, wn * sizeof *cl);
         memcpy(oc, t->wocc, wn * sizeof *oc);
         memcpy(gr, t->wgrad, wn * D * sizeof *gr);
-        w->ent = ids;
-        w->ent_cluster = cl;
-        w->egrad = gr;
-        w->nuniq = wn;
-        rc = window_add(st, w, oc);
-        w->ent = NULL;
-        w->ent_cluster = NULL;
-        w->egrad = NULL;
-        w->nuniq = 0;
+        rc = window_add(st, w, wn, ids, cl, gr, oc);
     }
     free(ids);
     free(cl);
@@ -1134,7 +1118,7 @@ static int install_table(rill_node *n, int ti, const saved_table *t, size_t len,
     memset(w->members, 0, (size_t)st->K * sizeof *w->members);
     memcpy(w->members, t->members, (size_t)t->used * sizeof(int64_t));
     window_clear(w);
-    w->nuniq = 0;
+    w->occ.nuniq = 0;
     if (t->wn && install_window(st, w, t))
         return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
     acc_clear(w);
