@@ -89,6 +89,16 @@ static int one_char(ctx *c, const yaml_node_t *n, const char *key, bool allow_em
     return RILL_OK;
 }
 
+/* A mapping's pair p: its key node, its value node and the key's text. */
+static int pair_at(ctx *c, const yaml_node_pair_t *p, yaml_node_t **k, yaml_node_t **v,
+                   const char **key)
+{
+    *k = yaml_document_get_node(c->doc, p->key);
+    *v = yaml_document_get_node(c->doc, p->value);
+    *key = "";
+    return scalar(c, *k, "a key", key);
+}
+
 /* A mapping's keys must be distinct scalars: YAML allows a repeated key and keeps one value, so
  * a second `role:` would silently win (or lose). what names the mapping for the message. */
 static int distinct_keys(ctx *c, const yaml_node_t *m, const char *what)
@@ -165,10 +175,9 @@ static int read_column_keys(ctx *c, const yaml_node_t *n, const char *where, ril
                             column_keys *keys)
 {
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        const char *key = "";
-        int rc = scalar(c, k, "a key", &key);
+        yaml_node_t *k, *v;
+        const char *key;
+        int rc = pair_at(c, p, &k, &v, &key);
         if (rc)
             return rc;
         if (strcmp(key, "name") == 0) {
@@ -337,10 +346,9 @@ static int read_schema_keys(ctx *c, const yaml_node_t *root, schema_keys *keys)
 {
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        const char *key = "";
-        int rc = scalar(c, k, "a key", &key);
+        yaml_node_t *k, *v;
+        const char *key;
+        int rc = pair_at(c, p, &k, &v, &key);
         if (rc)
             return rc;
         const yaml_node_t **slot = strcmp(key, "format") == 0      ? &keys->format

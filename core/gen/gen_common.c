@@ -190,15 +190,11 @@ int rill_gen_text_row_end(rill_gen_text *t, uint64_t rows, rill_err *err)
     return RILL_OK;
 }
 
-int rill_gen_text_close(rill_gen_text *t, uint64_t rows, rill_err *err)
+int rill_gen_text_close(rill_gen_text *t, uint64_t rows, int rc, rill_err *err)
 {
-    int rc = t->f && t->p > t->buf ? write_out(t, rows, err) : RILL_OK;
-    rill_gen_text_free(t);
-    return rc;
-}
-
-void rill_gen_text_free(rill_gen_text *t)
-{
+    if (rc == RILL_OK && t->f && t->p > t->buf)
+        rc = write_out(t, rows, err);
     free(t->buf);
     t->buf = t->p = NULL;
+    return rc;
 }

@@ -70,6 +70,14 @@ void rill_gen_center(const rill_zipf *z, uint64_t miss, const double *w, int npa
                      void (*values)(const void *ctx, uint64_t r, double *out), const void *ctx,
                      double *emean, double (*vmean)[RILL_GEN_UDIM]);
 
+/* A group of planted interactions: every pair of its n fields (0-based indices) interacts,
+ * weighted by c. */
+enum { RILL_GEN_GROUP_MAX = 4 };
+typedef struct rill_gen_group {
+    int n, f[RILL_GEN_GROUP_MAX];
+    double c;
+} rill_gen_group;
+
 /* The key of rill_hash64(x, salt) for salt = rill_hash64(f, seed ^ what): a value's hash is
  * then rill_mix64(x ^ key), the salt's own mixing done once instead of per row. */
 static inline uint64_t rill_gen_key(uint64_t seed, int f, uint64_t what)
@@ -168,9 +176,9 @@ int rill_gen_text_open(rill_gen_text *t, FILE *f, rill_err *err);
 /* After a row, rows in all so far: writes the buffer out when another row might not fit.
  * RILL_EIO ("generator: writing rows up to N failed: ..."). */
 int rill_gen_text_row_end(rill_gen_text *t, uint64_t rows, rill_err *err);
-/* Writes what is left of rows in all (RILL_EIO as above) and frees the buffer. */
-int rill_gen_text_close(rill_gen_text *t, uint64_t rows, rill_err *err);
-void rill_gen_text_free(rill_gen_text *t); /* frees the buffer without writing it */
+/* Ends the text: when rc (the generation's result so far) is RILL_OK, writes what is left of
+ * rows in all (RILL_EIO as above); frees the buffer either way. Returns rc or the write's. */
+int rill_gen_text_close(rill_gen_text *t, uint64_t rows, int rc, rill_err *err);
 
 /* ---- formatting: each writes at p and returns the end -------------------------------- */
 

@@ -111,11 +111,8 @@ static const struct {
  * UDIM * NGROUP = 8 dimensions or more can represent the whole of it. Each group mixes fields
  * of a handful of values with fields of hundreds to thousands, whose heads 10^5 rows see
  * often enough to learn. Fields are 0-based C indices; cardinalities at M = 4,000,000. */
-enum { GROUP_MAX = 4 };
-static const struct {
-    int n, f[GROUP_MAX];
-    double c;
-} groups[] = {
+enum { GROUP_MAX = RILL_GEN_GROUP_MAX };
+static const rill_gen_group groups[] = {
     {4, {5, 1, 12, 0}, 0.5},   /* C6 (3), C2 (16), C13 (274), C1 (2613): 6 pairs */
     {4, {13, 19, 10, 6}, 0.5}, /* C14 (9), C20 (50, 40% empty), C11 (845), C7 (8074): 6 pairs */
 };
@@ -335,10 +332,7 @@ int rill_gen_criteo_truth(const rill_gen_cfg *cfg, FILE *out, float *logit, floa
         if ((rc = rill_gen_text_row_end(&text, i + 1, err)))
             break;
     }
-    if (rc)
-        rill_gen_text_free(&text);
-    else
-        rc = rill_gen_text_close(&text, cfg->rows, err);
+    rc = rill_gen_text_close(&text, cfg->rows, rc, err);
     gen_free(&g);
     return rc;
 }

@@ -68,11 +68,8 @@ static const struct {
 
 /* Every pair of fields within a group interacts through one vector per (field, value), as
  * in the Criteo generator; the first group is user x item x C2, what a GAUC per user sees. */
-enum { GROUP_MAX = 4 };
-static const struct {
-    int n, f[GROUP_MAX];
-    double c;
-} groups[] = {
+enum { GROUP_MAX = RILL_GEN_GROUP_MAX };
+static const rill_gen_group groups[] = {
     {3, {0, 1, 2}, 0.5},    /* user, C1, C2: 3 pairs */
     {4, {3, 4, 5, 7}, 0.4}, /* C3, C4, C5, C7: 6 pairs */
 };
@@ -432,10 +429,7 @@ int rill_gen_multitask_truth(const rill_gen_multitask_cfg *cfg, FILE *out, float
         if ((rc = rill_gen_text_row_end(&text, i + 1, err)))
             break;
     }
-    if (rc)
-        rill_gen_text_free(&text);
-    else
-        rc = rill_gen_text_close(&text, cfg->rows, err);
+    rc = rill_gen_text_close(&text, cfg->rows, rc, err);
     gen_free(&g);
     return rc;
 }
