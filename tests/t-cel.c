@@ -245,30 +245,31 @@ static void check_misfit(model *m)
     unbuild(&other);
 }
 
-int main(void)
+/* Splitting and reassignment on the planted groups; m stays trained for what follows. */
+static void check_clustering(model *m)
 {
     rill_err err = {0};
-    rill_pool_start(2, &err);
-    model m;
     int nc;
-
-    /* splitting and reassignment */
-    if (build(&m, CEL_ARGS, &err) ||
-        train(&m, 300, 512, 5, &err))
+    if (build(m, CEL_ARGS, &err) || train(m, 300, 512, 5, &err))
         BAIL_OUT("training with CEL: %s", err.msg);
-    double early = purity(&m, 0, EARLY, &nc), late = purity(&m, EARLY, NENT, &nc);
+    double early = purity(m, 0, EARLY, &nc), late = purity(m, EARLY, NENT, &nc);
     ok(nc == 2, "the budget of two clusters is used (%d)", nc);
     ok(early >= 0.9, "the split separates the groups seen before it: %.2f of them in their "
                      "group's cluster", early);
     ok(late >= 0.85, "reassignment places the entities first seen after the split: %.2f", late);
+}
 
-    /* the node's checkpointed state reads back into a fresh graph, whole */
+/* m's checkpointed state reads back into a fresh graph, whole; the legacy layout too; damaged
+ * and misfit states are refused. */
+static void check_state(model *m)
+{
+    rill_err err = {0};
     void *blob = NULL, *again = NULL;
     size_t len = 0, len2 = 0;
     model m2;
-    if (train(&m, 3, 64, 6, &err)) /* three steps more: a window of gradients to carry */
+    if (train(m, 3, 64, 6, &err)) /* three steps more: a window of gradients to carry */
         BAIL_OUT("training on: %s", err.msg);
-    int saved = m.cel->ops->save(m.cel, &blob, &len, &err);
+    int saved = m->cel->ops->save(m->cel, &blob, &len, &err);
     ok(saved == RILL_OK && len > 1000, "state saved with its gradient window (%zu bytes)", len);
     if (build(&m2, CEL_ARGS, &err))
         BAIL_OUT("second graph: %s", err.msg);
@@ -281,79 +282,95 @@ int main(void)
     check_damage(&m2, blob, len);
     free(blob);
     unbuild(&m2);
-    check_misfit(&m);
+    check_misfit(m);
+}
 
-    /* the same seed gives the same assignment */
+/* A second run with the seed of m's first 300 steps assigns every entity alike. */
+static void check_same_seed(model *m)
+{
+    rill_err err = {0};
     model m3;
-    if (build(&m3, CEL_ARGS, &err) ||
-        train(&m3, 300, 512, 5, &err))
+    if (build(&m3, CEL_ARGS, &err) || train(&m3, 300, 512, 5, &err))
         BAIL_OUT("training again: %s", err.msg);
     int same = 0;
     for (int u = 0; u < NENT; u++)
-        same += cluster_of(&m, (uint64_t)u) == cluster_of(&m3, (uint64_t)u);
+        same += cluster_of(m, (uint64_t)u) == cluster_of(&m3, (uint64_t)u);
     ok(same == NENT, "a second run with the seed assigns every entity alike (%d of %d)", same,
        NENT);
     unbuild(&m3);
-    unbuild(&m);
+}
 
-    /* min_examples above what one probing window gives an entity (about 13 examples in 5
-     * steps of 512 over 200 entities): the sums carry over reassignments until an entity
-     * has enough, so the late entities still find their group */
+/* min_examples above what one probing window gives an entity (about 13 examples in 5 steps of
+ * 512 over 200 entities): the sums carry over reassignments until an entity has enough, so
+ * the late entities still find their group */
+static void check_min_examples(void)
+{
+    rill_err err = {0};
+    model m;
+    int nc;
     if (build(&m, "dim=4,clusters=2,split_every=10,reassign_every=5,candidates=4,min_examples=30,"
                   "optim={kind='adagrad',lr=0.2}", &err) ||
         train(&m, 300, 512, 5, &err))
         BAIL_OUT("training with CEL, min_examples 30: %s", err.msg);
-    late = purity(&m, EARLY, NENT, &nc);
+    double late = purity(&m, EARLY, NENT, &nc);
     ok(late >= 0.85, "with min_examples past one window's examples, reassignment still places the "
                      "late entities: %.2f", late);
     unbuild(&m);
+}
 
-    /* splits and reassignments on the same steps: the per-cluster member counts in the
-     * saved state stay equal to what the assignment table says */
+/* Splits and reassignments on the same steps: the per-cluster member counts in the saved
+ * state stay equal to what the assignment table says. */
+static void check_member_counts(void)
+{
+    rill_err err = {0};
+    model m;
     if (build(&m, "dim=4,clusters=6,split_every=10,reassign_every=5,candidates=4,min_examples=2,"
                   "optim={kind='adagrad',lr=0.2}", &err) ||
         train(&m, 120, 256, 9, &err))
         BAIL_OUT("training with splits and reassignment together: %s", err.msg);
-    {
-        void *sblob = NULL;
-        size_t slen = 0;
-        int64_t counted[6] = {0}, saved_m[6] = {0};
-        uint64_t used = 0;
-        int negative = 0;
-        for (int u = 0; u < NENT; u++) {
-            int c = cluster_of(&m, (uint64_t)u);
-            if (c >= 0 && c < 6)
-                counted[c]++;
-        }
-        rill_blob_reader r;
-        if (m.cel->ops->save(m.cel, &sblob, &slen, &err) ||
-            rill_blob_open(&r, sblob, slen, STATE_MAGIC, 1, "state", &err) ||
-            rill_blob_get_u64(&r, TABLE_TAG(0, F_USED), &used, 0, &err))
-            BAIL_OUT("saving the node state: %s", err.msg);
-        if (used > 6 || rill_blob_get_bytes(&r, TABLE_TAG(0, F_MEMBERS), saved_m,
-                                            used * sizeof(int64_t), &err))
-            BAIL_OUT("the state says %llu clusters of 6: %s", (unsigned long long)used, err.msg);
-        int agree = 1;
-        for (int c = 0; c < 6; c++) {
-            agree &= saved_m[c] == counted[c];
-            negative += saved_m[c] < 0;
-        }
-        ok(agree && !negative && used >= 4,
-           "member counts agree with the assignments after splits and reassignments on the "
-           "same steps (%llu clusters: %lld %lld %lld %lld %lld %lld)",
-           (unsigned long long)used, (long long)counted[0], (long long)counted[1],
-           (long long)counted[2], (long long)counted[3], (long long)counted[4],
-           (long long)counted[5]);
-        free(sblob);
+    void *sblob = NULL;
+    size_t slen = 0;
+    int64_t counted[6] = {0}, saved_m[6] = {0};
+    uint64_t used = 0;
+    int negative = 0;
+    for (int u = 0; u < NENT; u++) {
+        int c = cluster_of(&m, (uint64_t)u);
+        if (c >= 0 && c < 6)
+            counted[c]++;
     }
+    rill_blob_reader r;
+    if (m.cel->ops->save(m.cel, &sblob, &slen, &err) ||
+        rill_blob_open(&r, sblob, slen, STATE_MAGIC, 1, "state", &err) ||
+        rill_blob_get_u64(&r, TABLE_TAG(0, F_USED), &used, 0, &err))
+        BAIL_OUT("saving the node state: %s", err.msg);
+    if (used > 6 || rill_blob_get_bytes(&r, TABLE_TAG(0, F_MEMBERS), saved_m,
+                                        used * sizeof(int64_t), &err))
+        BAIL_OUT("the state says %llu clusters of 6: %s", (unsigned long long)used, err.msg);
+    int agree = 1;
+    for (int c = 0; c < 6; c++) {
+        agree &= saved_m[c] == counted[c];
+        negative += saved_m[c] < 0;
+    }
+    ok(agree && !negative && used >= 4,
+       "member counts agree with the assignments after splits and reassignments on the same "
+       "steps (%llu clusters: %lld %lld %lld %lld %lld %lld)",
+       (unsigned long long)used, (long long)counted[0], (long long)counted[1],
+       (long long)counted[2], (long long)counted[3], (long long)counted[4], (long long)counted[5]);
+    free(sblob);
     unbuild(&m);
+}
 
-    /* without reassignment the late entities stay where new entities start */
+/* Without reassignment the late entities stay where new entities start. */
+static void check_no_reassignment(void)
+{
+    rill_err err = {0};
+    model m;
+    int nc;
     if (build(&m, "dim=4,clusters=2,split_every=10,reassign_every=0,"
                   "optim={kind='adagrad',lr=0.2}", &err) ||
         train(&m, 300, 512, 5, &err))
         BAIL_OUT("training without reassignment: %s", err.msg);
-    late = purity(&m, EARLY, NENT, &nc);
+    double late = purity(&m, EARLY, NENT, &nc);
     int in[2] = {0, 0};
     for (int u = EARLY; u < NENT; u++)
         in[cluster_of(&m, (uint64_t)u) == 1]++;
@@ -361,8 +378,12 @@ int main(void)
        "without reassignment the late entities stay in the cluster they joined, the larger "
        "(%d and %d of %d), where about half belong (%.2f)", in[0], in[1], NENT - EARLY, late);
     unbuild(&m);
+}
 
-    /* bad arguments name the node and the argument */
+/* Bad arguments name the node and the argument. */
+static void check_bad_args(void)
+{
+    rill_err err = {0};
     model bad;
     memset(&bad, 0, sizeof bad);
     make_schema(&bad.sc);
@@ -377,6 +398,21 @@ int main(void)
        "an unknown gradient mode: %s", e3.msg);
     rill_graph_free(bad.g);
     rill_schema_free(&bad.sc);
+}
+
+int main(void)
+{
+    rill_err err = {0};
+    rill_pool_start(2, &err);
+    model m;
+    check_clustering(&m);
+    check_state(&m);
+    check_same_seed(&m);
+    unbuild(&m);
+    check_min_examples();
+    check_member_counts();
+    check_no_reassignment();
+    check_bad_args();
     rill_pool_stop();
     return done_testing();
 }
