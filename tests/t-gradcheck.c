@@ -19,6 +19,35 @@ typedef struct {
     const char *label;
 } spec;
 
+/* backward's gradients of the inputs (dfeed) and trainable parameters against finite
+ * differences, a few ReLU kinks allowed. */
+static void compare_grads(const spec *sp, gt_case *cp, const float *r, float **dfeed, int B)
+{
+    rill_graph *g = cp->g;
+    rill_err err = {0};
+    for (int i = 0; i < cp->nfeeds; i++) {
+        size_t n = (size_t)B * cp->feeds[i]->cols;
+        int skipped;
+        double w = gt_fd_skip(cp, r, cp->feed_data[i], dfeed[i], n, EPS, &skipped, &err);
+        ok(w < TOL && ((size_t)skipped * 10 <= n || skipped <= 1),
+           "%s{%s}: d input %d matches finite differences (worst %.2e, %d kinks skipped)",
+           sp->kind, sp->args ? sp->args : "", i + 1, w, skipped);
+    }
+    for (int p = 0; p < g->nparams; p++) {
+        rill_param *pa = g->params[p];
+        if (!pa->trainable)
+            continue;
+        float *an = malloc(pa->n * sizeof(float));
+        memcpy(an, pa->grad, pa->n * sizeof(float));
+        int skipped;
+        double w = gt_fd_skip(cp, r, pa->data, an, pa->n, EPS, &skipped, &err);
+        ok(w < TOL && ((size_t)skipped * 10 <= pa->n || skipped <= 1),
+           "%s{%s}: d %s matches finite differences (worst %.2e, %d kinks skipped)",
+           sp->kind, sp->args ? sp->args : "", pa->name, w, skipped);
+        free(an);
+    }
+}
+
 static void check_node(const spec *sp, rill_graph *g, const rill_batch *batch, int B,
                        rill_node **pre, int npre)
 {
@@ -70,27 +99,7 @@ static void check_node(const spec *sp, rill_graph *g, const rill_batch *batch, i
     if (gt_backward(&c, r, dfeed, &err)) {
         ok(0, "%s: backward ran (%s)", sp->kind, err.msg);
     } else {
-        for (int i = 0; i < c.nfeeds; i++) {
-            size_t n = (size_t)B * c.feeds[i]->cols;
-            int skipped;
-            double w = gt_fd_skip(&c, r, c.feed_data[i], dfeed[i], n, EPS, &skipped, &err);
-            ok(w < TOL && ((size_t)skipped * 10 <= n || skipped <= 1),
-               "%s{%s}: d input %d matches finite differences (worst %.2e, %d kinks skipped)",
-               sp->kind, sp->args ? sp->args : "", i + 1, w, skipped);
-        }
-        for (int p = 0; p < g->nparams; p++) {
-            rill_param *pa = g->params[p];
-            if (!pa->trainable)
-                continue;
-            float *an = malloc(pa->n * sizeof(float));
-            memcpy(an, pa->grad, pa->n * sizeof(float));
-            int skipped;
-            double w = gt_fd_skip(&c, r, pa->data, an, pa->n, EPS, &skipped, &err);
-            ok(w < TOL && ((size_t)skipped * 10 <= pa->n || skipped <= 1),
-               "%s{%s}: d %s matches finite differences (worst %.2e, %d kinks skipped)",
-               sp->kind, sp->args ? sp->args : "", pa->name, w, skipped);
-            free(an);
-        }
+        compare_grads(sp, &c, r, dfeed, B);
     }
     for (int i = 0; i < c.nfeeds; i++) {
         free(c.feed_data[i]);
@@ -331,64 +340,46 @@ static int collect(void *ud, uint64_t id, const float *row)
     return 0;
 }
 
-/* embed: the staged row gradients are read back through an SGD step with lr 1
- * (new = old - g), then compared with finite differences on the rows. */
-static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, const char *kind,
-                       const char *hash_args, const char *embed_args)
+/* CEL: spread the entities over three clusters (an assignment is its cluster plus one), and
+ * give the node the matching state: per table 3 clusters in use, no window, no reassignment
+ * entries (in the raw layout of store format 3, which node_embed_cel.c still reads; its own
+ * saves are field by field). */
+static void cel_three_clusters(rill_graph *g, rill_node *node, const char *kind)
 {
     rill_err err = {0};
-    rill_graph *g;
-    rill_rng rng;
-    rill_rng_seed(&rng, 9);
-    rill_graph_create(&g, sc, &err);
-    gt_case c = {.g = g, .batch = batch, .B = B};
-    rill_arena_init(&c.arena, 0);
-    rill_node *ids = gt_add(g, "encode_hash", "ids", NULL, 0, hash_args, &err);
-    c.node = ids ? gt_add(g, kind, "emb", &ids, 1, embed_args, &err) : NULL;
-    if (!ok(c.node && !rill_graph_build(g, 5, &err), "%s{%s} on encode_hash{%s}: built", kind,
-            embed_args, hash_args)) {
-        diag("%s", err.msg);
-        goto out;
+    unsigned char blob[512], *p = blob;
+    uint32_t head[2] = {0x32454352u, 0};
+    for (int t = 0; t < g->ntables; t++)
+        head[1] += rill_table_optim(g->tables[t])->kind == RILL_OPT_NONE;
+    memcpy(p, head, sizeof head);
+    p += sizeof head;
+    for (uint32_t t = 0; t < head[1]; t++) {
+        uint64_t used = 3, wn = 0, rn = 0;
+        int64_t members[3] = {3, 3, 3};
+        memcpy(p, &used, 8);
+        memcpy(p + 8, &wn, 8);
+        memcpy(p + 16, members, sizeof members);
+        memcpy(p + 16 + sizeof members, &rn, 8);
+        p += 24 + sizeof members;
     }
-    /* CEL: spread the entities over three clusters (an assignment is its cluster plus one),
-     * and give the node the matching state: per table 3 clusters in use, no window, no
-     * reassignment entries (in the raw layout of store format 3, which node_embed_cel.c
-     * still reads; its own saves are field by field) */
-    if (c.node->ops->load) {
-        unsigned char blob[512], *p = blob;
-        uint32_t head[2] = {0x32454352u, 0};
-        for (int t = 0; t < g->ntables; t++)
-            head[1] += rill_table_optim(g->tables[t])->kind == RILL_OPT_NONE;
-        memcpy(p, head, sizeof head);
-        p += sizeof head;
-        for (uint32_t t = 0; t < head[1]; t++) {
-            uint64_t used = 3, wn = 0, rn = 0;
-            int64_t members[3] = {3, 3, 3};
-            memcpy(p, &used, 8);
-            memcpy(p + 8, &wn, 8);
-            memcpy(p + 16, members, sizeof members);
-            memcpy(p + 16 + sizeof members, &rn, 8);
-            p += 24 + sizeof members;
-        }
-        ok(c.node->ops->load(c.node, blob, (size_t)(p - blob), &err) == RILL_OK,
-           "%s: three clusters set up", kind);
-        for (int t = 0; t < g->ntables; t++)
-            if (rill_table_optim(g->tables[t])->kind == RILL_OPT_NONE)
-                for (int64_t id = 0; id < rill_table_rows(g->tables[t]); id++) {
-                    float v = (float)(id % 3 + 1);
-                    rill_table_write_row(g->tables[t], (uint64_t)id, &v, 1, &err);
-                }
-    }
-    size_t n = (size_t)B * c.node->cols;
-    float *r = malloc(n * sizeof(float));
-    gt_fill(r, n, &rng, 1.0);
-    if (gt_backward(&c, r, NULL, &err)) {
-        ok(0, "embed backward: %s", err.msg);
-        free(r);
-        goto out;
-    }
+    ok(node->ops->load(node, blob, (size_t)(p - blob), &err) == RILL_OK,
+       "%s: three clusters set up", kind);
+    for (int t = 0; t < g->ntables; t++)
+        if (rill_table_optim(g->tables[t])->kind == RILL_OPT_NONE)
+            for (int64_t id = 0; id < rill_table_rows(g->tables[t]); id++) {
+                float v = (float)(id % 3 + 1);
+                rill_table_write_row(g->tables[t], (uint64_t)id, &v, 1, &err);
+            }
+}
+
+/* The trained tables' staged row gradients, read back through an SGD step with lr 1 (new =
+ * old - g, the rows then restored), against finite differences of the objective c, r on the
+ * rows: the worst relative error, and *rows checked. */
+static double table_rows_check(gt_case *c, const float *r, int *rows)
+{
+    rill_err err = {0};
+    rill_graph *g = c->g;
     double worst = 0;
-    int rows = 0;
     for (int t = 0; t < g->ntables; t++) {
         rill_table *tab = g->tables[t];
         int D = rill_table_dim(tab);
@@ -408,14 +399,48 @@ static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, co
             }
         }
         for (int i = 0; i < l.n; i++) {
-            double w = gt_fd(&c, r, (float *)rill_table_peek(tab, l.ids[i]), an + (size_t)i * D,
+            double w = gt_fd(c, r, (float *)rill_table_peek(tab, l.ids[i]), an + (size_t)i * D,
                              (size_t)D, EPS, &err);
             worst = w > worst ? w : worst;
-            rows++;
+            (*rows)++;
         }
         free(old);
         free(an);
     }
+    return worst;
+}
+
+/* embed: the staged row gradients are read back through an SGD step with lr 1
+ * (new = old - g), then compared with finite differences on the rows. */
+static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, const char *kind,
+                       const char *hash_args, const char *embed_args)
+{
+    rill_err err = {0};
+    rill_graph *g;
+    rill_rng rng;
+    rill_rng_seed(&rng, 9);
+    rill_graph_create(&g, sc, &err);
+    gt_case c = {.g = g, .batch = batch, .B = B};
+    rill_arena_init(&c.arena, 0);
+    rill_node *ids = gt_add(g, "encode_hash", "ids", NULL, 0, hash_args, &err);
+    c.node = ids ? gt_add(g, kind, "emb", &ids, 1, embed_args, &err) : NULL;
+    if (!ok(c.node && !rill_graph_build(g, 5, &err), "%s{%s} on encode_hash{%s}: built", kind,
+            embed_args, hash_args)) {
+        diag("%s", err.msg);
+        goto out;
+    }
+    if (c.node->ops->load)
+        cel_three_clusters(g, c.node, kind);
+    size_t n = (size_t)B * c.node->cols;
+    float *r = malloc(n * sizeof(float));
+    gt_fill(r, n, &rng, 1.0);
+    if (gt_backward(&c, r, NULL, &err)) {
+        ok(0, "embed backward: %s", err.msg);
+        free(r);
+        goto out;
+    }
+    int rows = 0;
+    double worst = table_rows_check(&c, r, &rows);
     ok(rows > 0 && worst < TOL, "%s{%s}: d rows (%d rows) match finite differences (worst %.2e)",
        kind, embed_args, rows, worst);
     for (int p = 0; p < g->nparams; p++) { /* dense parameters (MLET's W2) */
