@@ -315,16 +315,18 @@ int rill_lookup_forward(rill_node *n, rill_step *s, rill_lookup *st, float *out,
             return rc;
     embed_job j = {.lk = st, .s = s, .out = out};
     rill_parallel_each((size_t)st->ntables, forward_part, &j);
-    if (j.failed) {
-        for (int i = 0; i < 64; i++)
-            if (j.errs[i].code) {
-                *err = j.errs[i];
-                return rill_err_prefix(err, "node '%s' (%s) at %s: ", n->name, n->ops->name,
-                                       n->where);
-            }
-        return rill_node_errf(n, RILL_ESTORE, err, "table lookup failed");
-    }
-    return RILL_OK;
+    return j.failed ? rill_lookup_job_err(n, j.errs, (int)(sizeof j.errs / sizeof j.errs[0]), err) : RILL_OK;
+}
+
+int rill_lookup_job_err(const rill_node *n, const rill_err *errs, int nerrs, rill_err *err)
+{
+    for (int i = 0; i < nerrs; i++)
+        if (errs[i].code) {
+            *err = errs[i];
+            return rill_err_prefix(err, "node '%s' (%s) at %s: ", n->name, n->ops->name,
+                                   n->where);
+        }
+    return rill_node_errf(n, RILL_ESTORE, err, "table lookup failed");
 }
 
 static void backward_table(rill_lookup *st, table_work *w, const float *dout)

@@ -84,6 +84,9 @@ int rill_lookup_plan(rill_node *n, rill_step *s, const rill_lookup_span *sp, ril
  * sequence field keeps its last slots[f] values), interning each in an id map over o's map
  * memory: o's arrays, nocc and nuniq filled. */
 void rill_lookup_dedupe(const rill_lookup_span *sp, int B, rill_lookup_occ *o);
+/* The error of a parallel step over tables that failed: the first worker's of errs (nerrs,
+ * one per worker), prefixed with node n, else RILL_ESTORE "table lookup failed". */
+int rill_lookup_job_err(const rill_node *n, const rill_err *errs, int nerrs, rill_err *err);
 /* The table behind field f's pooled vector. */
 rill_table *rill_lookup_table_of_field(const rill_lookup *lk, int f);
 /* Where the graph will put table t (in input order) once built. */

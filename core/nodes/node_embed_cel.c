@@ -379,21 +379,24 @@ static int cel_forward(rill_node *n, rill_step *s, rill_err *err)
             return rc;
     cel_job j = {.n = n, .s = s};
     rill_parallel_each((size_t)st->ntables, forward_part, &j);
-    if (j.failed) {
-        for (int i = 0; i < 64; i++)
-            if (j.errs[i].code) {
-                *err = j.errs[i];
-                return rill_err_prefix(err, "node '%s' (%s) at %s: ", n->name, n->ops->name,
-                                       n->where);
-            }
-        return rill_node_errf(n, RILL_ESTORE, err, "table lookup failed");
-    }
-    return RILL_OK;
+    return j.failed ? rill_lookup_job_err(n, j.errs, (int)(sizeof j.errs / sizeof j.errs[0]), err) : RILL_OK;
 }
 
 static bool clustering(const cel_state *st, uint64_t t)
 {
     return st->cluster_until == 0 || t <= (uint64_t)st->cluster_until;
+}
+
+/* p resized to bytes; when that fails, p as it was and *failed set (so a list of arrays can
+ * grow together and be checked once, each still valid). */
+static void *grow(void *p, size_t bytes, bool *failed)
+{
+    void *q = realloc(p, bytes);
+    if (!q) {
+        *failed = true;
+        return p;
+    }
+    return q;
 }
 
 /* Entity id's index in the window, RILL_IDMAP_EMPTY when it has none. */
@@ -416,19 +419,12 @@ static int window_add(const cel_state *st, cel_table *w, size_t nu, const uint64
         size_t cap = w->wcap ? w->wcap : 1024;
         while (cap < w->wn + nu)
             cap *= 2;
-        uint64_t *id = realloc(w->wid, cap * sizeof *id);
-        if (id)
-            w->wid = id;
-        uint32_t *c = realloc(w->wcluster, cap * sizeof *c);
-        if (c)
-            w->wcluster = c;
-        uint32_t *o = realloc(w->wocc, cap * sizeof *o);
-        if (o)
-            w->wocc = o;
-        float *g = realloc(w->wgrad, cap * (size_t)D * sizeof *g);
-        if (g)
-            w->wgrad = g;
-        if (!id || !c || !o || !g)
+        bool failed = false;
+        w->wid = grow(w->wid, cap * sizeof *w->wid, &failed);
+        w->wcluster = grow(w->wcluster, cap * sizeof *w->wcluster, &failed);
+        w->wocc = grow(w->wocc, cap * sizeof *w->wocc, &failed);
+        w->wgrad = grow(w->wgrad, cap * (size_t)D * sizeof *w->wgrad, &failed);
+        if (failed)
             return RILL_ENOMEM;
         w->wcap = cap;
     }
@@ -520,14 +516,7 @@ static int cel_backward(rill_node *n, rill_step *s, rill_err *err)
     }
     cel_job j = {.n = n, .s = s, .dout = n->dout};
     rill_parallel_each((size_t)st->ntables, backward_part, &j);
-    if (j.failed)
-        for (int i = 0; i < 64; i++)
-            if (j.errs[i].code) {
-                *err = j.errs[i];
-                return rill_err_prefix(err, "node '%s' (%s) at %s: ", n->name, n->ops->name,
-                                       n->where);
-            }
-    return RILL_OK;
+    return j.failed ? rill_lookup_job_err(n, j.errs, (int)(sizeof j.errs / sizeof j.errs[0]), err) : RILL_OK;
 }
 
 /* ---- cluster optimisation ---- */
@@ -736,22 +725,13 @@ static int acc_reserve(const cel_state *st, cel_table *w, size_t more)
         size_t cap = w->rcap ? w->rcap : 1024;
         while (cap < need)
             cap *= 2;
-        uint64_t *id = realloc(w->rid, cap * sizeof *id);
-        if (id)
-            w->rid = id;
-        uint32_t *cur = realloc(w->rcur, cap * sizeof *cur);
-        if (cur)
-            w->rcur = cur;
-        uint32_t *nex = realloc(w->rnex, cap * sizeof *nex);
-        if (nex)
-            w->rnex = nex;
-        uint32_t *cands = realloc(w->rcand, cap * C * sizeof *cands);
-        if (cands)
-            w->rcand = cands;
-        double *loss = realloc(w->rloss, cap * (C + 1) * sizeof *loss);
-        if (loss)
-            w->rloss = loss;
-        if (!id || !cur || !nex || !cands || !loss)
+        bool failed = false;
+        w->rid = grow(w->rid, cap * sizeof *w->rid, &failed);
+        w->rcur = grow(w->rcur, cap * sizeof *w->rcur, &failed);
+        w->rnex = grow(w->rnex, cap * sizeof *w->rnex, &failed);
+        w->rcand = grow(w->rcand, cap * C * sizeof *w->rcand, &failed);
+        w->rloss = grow(w->rloss, cap * (C + 1) * sizeof *w->rloss, &failed);
+        if (failed)
             return RILL_ENOMEM;
         w->rcap = cap;
     }
