@@ -181,6 +181,81 @@ static int check_used_args(rill_node *n, rill_err *err)
     return RILL_OK;
 }
 
+/* A node of kind ops named name (or kind_N), made at where, taking args (ownership moves to
+ * it); NULL when out of memory. */
+static rill_node *new_node(rill_graph *g, const rill_node_ops *ops, const char *kind,
+                           const char *name, const char *where, int nin, rill_value *args)
+{
+    rill_node *n = calloc(1, sizeof *n);
+    if (!n || (nin && !(n->in = calloc((size_t)nin, sizeof *n->in)))) {
+        free(n);
+        return NULL;
+    }
+    n->ops = ops;
+    n->g = g;
+    n->index = g->nnodes;
+    n->loss_weight = 1.0;
+    if (name && *name)
+        snprintf(n->name, sizeof n->name, "%s", name);
+    else
+        snprintf(n->name, sizeof n->name, "%s_%d", kind, g->nnodes + 1);
+    snprintf(n->where, sizeof n->where, "%s", where ? where : "?");
+    n->args.map = args;
+    snprintf(n->args.who, sizeof n->args.who, "node '%s' (%s) at %s", n->name, kind, n->where);
+    return n;
+}
+
+/* n's name is new, its inputs are g's, and g has room for one more node. */
+static int admit_node(rill_graph *g, rill_node *n, rill_node **inputs, int nin, rill_err *err)
+{
+    const rill_node *same = rill_graph_find(g, n->name);
+    if (same)
+        return rill_node_errf(n, RILL_EINVAL, err,
+                              "a node named '%s' already exists (made at %s); names must be unique",
+                              n->name, same->where);
+    for (int i = 0; i < nin; i++) {
+        if (!inputs[i] || inputs[i]->g != g)
+            return rill_node_errf(n, RILL_EINVAL, err, "input %d belongs to another graph", i + 1);
+        n->in[i] = inputs[i];
+    }
+    n->nin = nin;
+    if (g->nnodes == g->cap) {
+        int cap = g->cap ? g->cap * 2 : 16;
+        rill_node **nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
+        if (!nodes)
+            return rill_errf(err, RILL_ENOMEM, "out of memory adding a node");
+        g->nodes = nodes;
+        g->cap = cap;
+    }
+    return RILL_OK;
+}
+
+/* The kind's create, with its arguments checked before (known) and after (all used); on
+ * failure the parameters create declared are forgotten. */
+static int create_node(graph_impl *gi, rill_node *n, rill_err *err)
+{
+    rill_graph *g = &gi->g;
+    int nparams0 = g->nparams, nspecs0 = gi->nspecs, rc;
+    if ((rc = check_known_args(n, err)))
+        return rc;
+    if ((rc = n->ops->create(n, err)) || (rc = check_used_args(n, err))) {
+        for (int i = nparams0; i < g->nparams; i++)
+            free(g->params[i]);
+        g->nparams = nparams0;
+        gi->nspecs = nspecs0;
+        return rc;
+    }
+    if (n->out_kind == RILL_OUT_DENSE) {
+        n->cols = 1;
+        for (int i = 0; i < n->nd; i++)
+            n->cols *= (size_t)n->dims[i];
+    }
+    n->needs_grad = n->has_params;
+    for (int i = 0; i < n->nin; i++)
+        n->needs_grad |= n->in[i]->needs_grad;
+    return RILL_OK;
+}
+
 int rill_graph_add(rill_graph *g, const char *kind, const char *name, const char *where,
                    rill_node **inputs, int nin, rill_value *args, rill_node **out,
                    rill_err *err)
@@ -202,65 +277,13 @@ int rill_graph_add(rill_graph *g, const char *kind, const char *name, const char
                        where ? where : "?", name ? name : kind, kind);
         goto fail;
     }
-    if (!(n = calloc(1, sizeof *n)) || (nin && !(n->in = calloc((size_t)nin, sizeof *n->in)))) {
+    if (!(n = new_node(g, ops, kind, name, where, nin, args))) {
         rc = rill_errf(err, RILL_ENOMEM, "out of memory adding a node");
         goto fail;
     }
-    n->ops = ops;
-    n->g = g;
-    n->index = g->nnodes;
-    n->loss_weight = 1.0;
-    if (name && *name)
-        snprintf(n->name, sizeof n->name, "%s", name);
-    else
-        snprintf(n->name, sizeof n->name, "%s_%d", kind, g->nnodes + 1);
-    snprintf(n->where, sizeof n->where, "%s", where ? where : "?");
-    n->args.map = args;
-    args = NULL;
-    snprintf(n->args.who, sizeof n->args.who, "node '%s' (%s) at %s", n->name, kind, n->where);
-    if (rill_graph_find(g, n->name)) {
-        rc = rill_node_errf(n, RILL_EINVAL, err,
-                            "a node named '%s' already exists (made at %s); names must be unique",
-                            n->name, rill_graph_find(g, n->name)->where);
+    args = NULL; /* the node's now */
+    if ((rc = admit_node(g, n, inputs, nin, err)) || (rc = create_node(gi, n, err)))
         goto fail;
-    }
-    for (int i = 0; i < nin; i++) {
-        if (!inputs[i] || inputs[i]->g != g) {
-            rc = rill_node_errf(n, RILL_EINVAL, err, "input %d belongs to another graph", i + 1);
-            goto fail;
-        }
-        n->in[i] = inputs[i];
-    }
-    n->nin = nin;
-    if (g->nnodes == g->cap) {
-        int cap = g->cap ? g->cap * 2 : 16;
-        rill_node **nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
-        if (!nodes) {
-            rc = rill_errf(err, RILL_ENOMEM, "out of memory adding a node");
-            goto fail;
-        }
-        g->nodes = nodes;
-        g->cap = cap;
-    }
-    int nparams0 = g->nparams, nspecs0 = gi->nspecs;
-    if ((rc = check_known_args(n, err)))
-        goto fail;
-    if ((rc = ops->create(n, err)) || (rc = check_used_args(n, err))) {
-        /* forget what create declared */
-        for (int i = nparams0; i < g->nparams; i++)
-            free(g->params[i]);
-        g->nparams = nparams0;
-        gi->nspecs = nspecs0;
-        goto fail;
-    }
-    if (n->out_kind == RILL_OUT_DENSE) {
-        n->cols = 1;
-        for (int i = 0; i < n->nd; i++)
-            n->cols *= (size_t)n->dims[i];
-    }
-    n->needs_grad = n->has_params;
-    for (int i = 0; i < nin; i++)
-        n->needs_grad |= n->in[i]->needs_grad;
     g->nodes[g->nnodes++] = n;
     gi->planned = false;
     *out = n;

@@ -2,14 +2,26 @@
  * clicking 95% of the time and one 5%. Splitting (GPCA) must separate the groups seen before
  * the split; reassignment must place the entities first seen after it, which join the larger
  * cluster (without reassignment about half of them stay in the wrong group's cluster).
- * Also: the checkpointed node state reads back, a damaged one is refused, and two runs with
- * one seed agree. */
+ * Also: the checkpointed node state reads back (and so does the raw layout written before the
+ * field-by-field one), a truncated or damaged one is refused naming the node, and two runs
+ * with one seed agree. */
+#include "blob.h"
 #include "graphtest.h"
 #include "pool.h"
 
 #define BAIL_OUT(...) (printf("Bail out! "), printf(__VA_ARGS__), printf("\n"), exit(1))
 #define NENT 200
 #define EARLY 50 /* entities seen before the first split */
+#define CEL_ARGS "dim=4,clusters=2,split_every=10,reassign_every=5,candidates=4," \
+                 "optim={kind='adagrad',lr=0.2}"
+
+/* node_embed_cel.c's saved state: its magic, the node's shape tags and, per table ti, the
+ * tag of field f (these tests read the fields, and rewrite a state in the legacy layout) */
+#define STATE_MAGIC 0x4c454352u
+#define LEGACY_STATE_MAGIC 0x32454352u
+#define TABLE_TAG(ti, f) (((uint32_t)(ti) + 1u) << 8 | (uint32_t)(f))
+enum { F_USED = 1, F_MEMBERS, F_WID, F_WCLUSTER, F_WOCC, F_WGRAD, F_RID, F_RCUR, F_RNEX,
+       F_RCAND, F_RLOSS, NFIELDS };
 
 typedef struct {
     rill_schema sc;
@@ -127,119 +139,238 @@ static double purity(model *m, int from, int to, int *nclusters)
     return home[0] == home[1] ? 0.0 : (double)right / seen;
 }
 
-int main(void)
+/* The state in the raw layout of store format 3 (tests/fixtures/format3/cel was written in
+ * it): magic, tables, then per table used, wn, members, the window's arrays, rn and the
+ * reassignment arrays, back to back. NULL when it cannot be made. */
+static void *legacy_layout(const void *blob, size_t len, size_t *out_len)
+{
+    rill_blob_reader r;
+    rill_err e = {0};
+    const void *f[NFIELDS] = {0};
+    size_t flen[NFIELDS] = {0};
+    uint64_t used, wn = 0, rn = 0;
+    if (rill_blob_open(&r, blob, len, STATE_MAGIC, 1, "state", &e) ||
+        rill_blob_get_u64(&r, TABLE_TAG(0, F_USED), &used, 0, &e))
+        return NULL;
+    for (int k = F_MEMBERS; k < NFIELDS; k++)
+        rill_blob_find(&r, TABLE_TAG(0, k), &f[k], &flen[k]);
+    wn = flen[F_WID] / sizeof(uint64_t);
+    rn = flen[F_RID] / sizeof(uint64_t);
+    size_t n = 8 + 3 * sizeof(uint64_t);
+    for (int k = F_MEMBERS; k < NFIELDS; k++)
+        n += flen[k];
+    unsigned char *out = malloc(n), *p = out;
+    if (!out)
+        return NULL;
+    uint32_t head[2] = {LEGACY_STATE_MAGIC, 1};
+#define PUT(src, size) ((size) ? (memcpy(p, (src), (size)), p += (size)) : p)
+    PUT(head, sizeof head);
+    PUT(&used, sizeof used);
+    PUT(&wn, sizeof wn);
+    for (int k = F_MEMBERS; k <= F_WGRAD; k++)
+        PUT(f[k], flen[k]);
+    PUT(&rn, sizeof rn);
+    for (int k = F_RID; k < NFIELDS; k++)
+        PUT(f[k], flen[k]);
+#undef PUT
+    *out_len = n;
+    return out;
+}
+
+/* A state in the raw layout loads to the same state: saved again, it is the same bytes. */
+static void check_legacy(model *m, const void *blob, size_t len)
+{
+    rill_err e = {0};
+    size_t llen = 0, len2 = 0;
+    void *legacy = legacy_layout(blob, len, &llen), *again = NULL;
+    if (!legacy)
+        BAIL_OUT("writing the legacy layout");
+    ok(m->cel->ops->load(m->cel, legacy, llen, &e) == RILL_OK &&
+           m->cel->ops->save(m->cel, &again, &len2, &e) == RILL_OK && len2 == len &&
+           memcmp(blob, again, len) == 0,
+       "a state in the legacy raw layout (%zu bytes) loads to the same state %s", llen, e.msg);
+    rill_err e2 = {0};
+    ok(m->cel->ops->load(m->cel, legacy, llen - 5, &e2) == RILL_ESTORE &&
+           strstr(e2.msg, "node 'emb'") && strstr(e2.msg, "truncated"),
+       "a truncated legacy state is refused, naming the node: %s", e2.msg);
+    free(legacy);
+    free(again);
+}
+
+/* Every cut of the state and a damaged field length are refused, naming the node. */
+static void check_damage(model *m, void *blob, size_t len)
+{
+    rill_err e = {0};
+    int refused = 0, cuts = 0;
+    for (size_t cut = 0; cut < len; cut += cut < 64 ? 1 : 97, cuts++) {
+        memset(&e, 0, sizeof e);
+        refused += m->cel->ops->load(m->cel, blob, cut, &e) == RILL_ESTORE &&
+                   strstr(e.msg, "node 'emb' (embed_cel)") != NULL;
+    }
+    ok(refused == cuts, "every truncation is refused, naming the node (%d of %d): %s", refused,
+       cuts, e.msg);
+    unsigned char *b = blob;
+    uint64_t n;
+    memcpy(&n, b + 16, sizeof n); /* the first field's length, after magic, version, its tag */
+    uint64_t huge = (uint64_t)len; /* past the end of the blob */
+    memcpy(b + 16, &huge, sizeof huge);
+    memset(&e, 0, sizeof e);
+    ok(m->cel->ops->load(m->cel, blob, len, &e) == RILL_ESTORE && strstr(e.msg, "node 'emb'") &&
+           strstr(e.msg, "damaged"),
+       "a damaged field length is refused: %s", e.msg);
+    memcpy(b + 16, &n, sizeof n);
+    b[0] ^= 0xff;
+    memset(&e, 0, sizeof e);
+    ok(m->cel->ops->load(m->cel, blob, len, &e) == RILL_ESTORE && strstr(e.msg, "node 'emb'"),
+       "a foreign state is refused: %s", e.msg);
+    b[0] ^= 0xff;
+}
+
+/* A state of another shape (other candidates) is refused as another graph's. */
+static void check_misfit(model *m)
+{
+    model other;
+    rill_err e = {0};
+    void *blob = NULL;
+    size_t len = 0;
+    if (build(&other, "dim=4,clusters=2,split_every=10,reassign_every=5,candidates=3,"
+                      "optim={kind='adagrad',lr=0.2}", &e) ||
+        m->cel->ops->save(m->cel, &blob, &len, &e))
+        BAIL_OUT("a graph of another shape: %s", e.msg);
+    ok(other.cel->ops->load(other.cel, blob, len, &e) == RILL_ESTORE &&
+           strstr(e.msg, "another graph") && strstr(e.msg, "node 'emb'") &&
+           strstr(e.msg, "4 candidates"),
+       "a state of another shape is refused: %s", e.msg);
+    free(blob);
+    unbuild(&other);
+}
+
+/* Splitting and reassignment on the planted groups; m stays trained for what follows. */
+static void check_clustering(model *m)
 {
     rill_err err = {0};
-    rill_pool_start(2, &err);
-    model m;
     int nc;
-
-    /* splitting and reassignment */
-    if (build(&m, "dim=4,clusters=2,split_every=10,reassign_every=5,candidates=4,"
-                  "optim={kind='adagrad',lr=0.2}", &err) ||
-        train(&m, 300, 512, 5, &err))
+    if (build(m, CEL_ARGS, &err) || train(m, 300, 512, 5, &err))
         BAIL_OUT("training with CEL: %s", err.msg);
-    double early = purity(&m, 0, EARLY, &nc), late = purity(&m, EARLY, NENT, &nc);
+    double early = purity(m, 0, EARLY, &nc), late = purity(m, EARLY, NENT, &nc);
     ok(nc == 2, "the budget of two clusters is used (%d)", nc);
     ok(early >= 0.9, "the split separates the groups seen before it: %.2f of them in their "
                      "group's cluster", early);
     ok(late >= 0.85, "reassignment places the entities first seen after the split: %.2f", late);
+}
 
-    /* the node's checkpointed state reads back into a fresh graph, whole */
+/* m's checkpointed state reads back into a fresh graph, whole; the legacy layout too; damaged
+ * and misfit states are refused. */
+static void check_state(model *m)
+{
+    rill_err err = {0};
     void *blob = NULL, *again = NULL;
     size_t len = 0, len2 = 0;
     model m2;
-    if (train(&m, 3, 64, 6, &err)) /* three steps more: a window of gradients to carry */
+    if (train(m, 3, 64, 6, &err)) /* three steps more: a window of gradients to carry */
         BAIL_OUT("training on: %s", err.msg);
-    int saved = m.cel->ops->save(m.cel, &blob, &len, &err);
+    int saved = m->cel->ops->save(m->cel, &blob, &len, &err);
     ok(saved == RILL_OK && len > 1000, "state saved with its gradient window (%zu bytes)", len);
-    if (build(&m2, "dim=4,clusters=2,split_every=10,reassign_every=5,candidates=4,"
-                   "optim={kind='adagrad',lr=0.2}", &err))
+    if (build(&m2, CEL_ARGS, &err))
         BAIL_OUT("second graph: %s", err.msg);
     ok(m2.cel->ops->load(m2.cel, blob, len, &err) == RILL_OK &&
            m2.cel->ops->save(m2.cel, &again, &len2, &err) == RILL_OK && len2 == len &&
            memcmp(blob, again, len) == 0,
        "state loaded and saved again is the same bytes");
-    rill_err e2 = {0};
-    ok(m2.cel->ops->load(m2.cel, blob, len - 3, &e2) == RILL_ESTORE &&
-           strstr(e2.msg, "another graph") && strstr(e2.msg, "emb"),
-       "a truncated state is refused, naming the node: %s", e2.msg);
-    ((unsigned char *)blob)[0] ^= 0xff;
-    ok(m2.cel->ops->load(m2.cel, blob, len, &e2) == RILL_ESTORE, "a foreign state is refused");
-    free(blob);
     free(again);
+    check_legacy(&m2, blob, len);
+    check_damage(&m2, blob, len);
+    free(blob);
     unbuild(&m2);
+    check_misfit(m);
+}
 
-    /* the same seed gives the same assignment */
+/* A second run with the seed of m's first 300 steps assigns every entity alike. */
+static void check_same_seed(model *m)
+{
+    rill_err err = {0};
     model m3;
-    if (build(&m3, "dim=4,clusters=2,split_every=10,reassign_every=5,candidates=4,"
-                   "optim={kind='adagrad',lr=0.2}", &err) ||
-        train(&m3, 300, 512, 5, &err))
+    if (build(&m3, CEL_ARGS, &err) || train(&m3, 300, 512, 5, &err))
         BAIL_OUT("training again: %s", err.msg);
     int same = 0;
     for (int u = 0; u < NENT; u++)
-        same += cluster_of(&m, (uint64_t)u) == cluster_of(&m3, (uint64_t)u);
+        same += cluster_of(m, (uint64_t)u) == cluster_of(&m3, (uint64_t)u);
     ok(same == NENT, "a second run with the seed assigns every entity alike (%d of %d)", same,
        NENT);
     unbuild(&m3);
-    unbuild(&m);
+}
 
-    /* min_examples above what one probing window gives an entity (about 13 examples in 5
-     * steps of 512 over 200 entities): the sums carry over reassignments until an entity
-     * has enough, so the late entities still find their group */
+/* min_examples above what one probing window gives an entity (about 13 examples in 5 steps of
+ * 512 over 200 entities): the sums carry over reassignments until an entity has enough, so
+ * the late entities still find their group */
+static void check_min_examples(void)
+{
+    rill_err err = {0};
+    model m;
+    int nc;
     if (build(&m, "dim=4,clusters=2,split_every=10,reassign_every=5,candidates=4,min_examples=30,"
                   "optim={kind='adagrad',lr=0.2}", &err) ||
         train(&m, 300, 512, 5, &err))
         BAIL_OUT("training with CEL, min_examples 30: %s", err.msg);
-    late = purity(&m, EARLY, NENT, &nc);
+    double late = purity(&m, EARLY, NENT, &nc);
     ok(late >= 0.85, "with min_examples past one window's examples, reassignment still places the "
                      "late entities: %.2f", late);
     unbuild(&m);
+}
 
-    /* splits and reassignments on the same steps: the per-cluster member counts in the
-     * saved state stay equal to what the assignment table says */
+/* Splits and reassignments on the same steps: the per-cluster member counts in the saved
+ * state stay equal to what the assignment table says. */
+static void check_member_counts(void)
+{
+    rill_err err = {0};
+    model m;
     if (build(&m, "dim=4,clusters=6,split_every=10,reassign_every=5,candidates=4,min_examples=2,"
                   "optim={kind='adagrad',lr=0.2}", &err) ||
         train(&m, 120, 256, 9, &err))
         BAIL_OUT("training with splits and reassignment together: %s", err.msg);
-    {
-        void *sblob = NULL;
-        size_t slen = 0;
-        int64_t counted[6] = {0}, saved_m[6] = {0};
-        uint64_t used = 0;
-        int negative = 0;
-        for (int u = 0; u < NENT; u++) {
-            int c = cluster_of(&m, (uint64_t)u);
-            if (c >= 0 && c < 6)
-                counted[c]++;
-        }
-        if (m.cel->ops->save(m.cel, &sblob, &slen, &err) || slen < 24)
-            BAIL_OUT("saving the node state: %s", err.msg);
-        memcpy(&used, (char *)sblob + 8, sizeof used); /* magic, tables; used, window size */
-        if (used > 6)
-            BAIL_OUT("the state says %llu clusters of 6", (unsigned long long)used);
-        memcpy(saved_m, (char *)sblob + 24, used * sizeof(int64_t));
-        int agree = 1;
-        for (int c = 0; c < 6; c++) {
-            agree &= saved_m[c] == counted[c];
-            negative += saved_m[c] < 0;
-        }
-        ok(agree && !negative && used >= 4,
-           "member counts agree with the assignments after splits and reassignments on the "
-           "same steps (%llu clusters: %lld %lld %lld %lld %lld %lld)",
-           (unsigned long long)used, (long long)counted[0], (long long)counted[1],
-           (long long)counted[2], (long long)counted[3], (long long)counted[4],
-           (long long)counted[5]);
-        free(sblob);
+    void *sblob = NULL;
+    size_t slen = 0;
+    int64_t counted[6] = {0}, saved_m[6] = {0};
+    uint64_t used = 0;
+    int negative = 0;
+    for (int u = 0; u < NENT; u++) {
+        int c = cluster_of(&m, (uint64_t)u);
+        if (c >= 0 && c < 6)
+            counted[c]++;
     }
+    rill_blob_reader r;
+    if (m.cel->ops->save(m.cel, &sblob, &slen, &err) ||
+        rill_blob_open(&r, sblob, slen, STATE_MAGIC, 1, "state", &err) ||
+        rill_blob_get_u64(&r, TABLE_TAG(0, F_USED), &used, 0, &err))
+        BAIL_OUT("saving the node state: %s", err.msg);
+    if (used > 6 || rill_blob_get_bytes(&r, TABLE_TAG(0, F_MEMBERS), saved_m,
+                                        used * sizeof(int64_t), &err))
+        BAIL_OUT("the state says %llu clusters of 6: %s", (unsigned long long)used, err.msg);
+    int agree = 1;
+    for (int c = 0; c < 6; c++) {
+        agree &= saved_m[c] == counted[c];
+        negative += saved_m[c] < 0;
+    }
+    ok(agree && !negative && used >= 4,
+       "member counts agree with the assignments after splits and reassignments on the same "
+       "steps (%llu clusters: %lld %lld %lld %lld %lld %lld)",
+       (unsigned long long)used, (long long)counted[0], (long long)counted[1],
+       (long long)counted[2], (long long)counted[3], (long long)counted[4], (long long)counted[5]);
+    free(sblob);
     unbuild(&m);
+}
 
-    /* without reassignment the late entities stay where new entities start */
+/* Without reassignment the late entities stay where new entities start. */
+static void check_no_reassignment(void)
+{
+    rill_err err = {0};
+    model m;
+    int nc;
     if (build(&m, "dim=4,clusters=2,split_every=10,reassign_every=0,"
                   "optim={kind='adagrad',lr=0.2}", &err) ||
         train(&m, 300, 512, 5, &err))
         BAIL_OUT("training without reassignment: %s", err.msg);
-    late = purity(&m, EARLY, NENT, &nc);
+    double late = purity(&m, EARLY, NENT, &nc);
     int in[2] = {0, 0};
     for (int u = EARLY; u < NENT; u++)
         in[cluster_of(&m, (uint64_t)u) == 1]++;
@@ -247,8 +378,12 @@ int main(void)
        "without reassignment the late entities stay in the cluster they joined, the larger "
        "(%d and %d of %d), where about half belong (%.2f)", in[0], in[1], NENT - EARLY, late);
     unbuild(&m);
+}
 
-    /* bad arguments name the node and the argument */
+/* Bad arguments name the node and the argument. */
+static void check_bad_args(void)
+{
+    rill_err err = {0};
     model bad;
     memset(&bad, 0, sizeof bad);
     make_schema(&bad.sc);
@@ -263,6 +398,21 @@ int main(void)
        "an unknown gradient mode: %s", e3.msg);
     rill_graph_free(bad.g);
     rill_schema_free(&bad.sc);
+}
+
+int main(void)
+{
+    rill_err err = {0};
+    rill_pool_start(2, &err);
+    model m;
+    check_clustering(&m);
+    check_state(&m);
+    check_same_seed(&m);
+    unbuild(&m);
+    check_min_examples();
+    check_member_counts();
+    check_no_reassignment();
+    check_bad_args();
     rill_pool_stop();
     return done_testing();
 }

@@ -764,6 +764,57 @@ static void test_mt_correlation(void)
 /* The repeat counts' law, and the labels of repeats: per k, the positives counted against
  * the planted probabilities min(1, sigmoid(z) (1 + lift k)), and the rate among repeats over
  * the rate among first exposures against the planted inflation. */
+/* Task task's labels y against its planted logits z and repeat counts k (count: rows per k):
+ * positives per k, and the rate ratio of repeats to first exposures. */
+static void check_repeat_lift(const rill_gen_multitask_cfg *cfg, int task, size_t rows,
+                              const int *y, const float *z, const int *k, const size_t *count)
+{
+    /* per k: observed and expected positives, and the variance of the observed count */
+    double obs[MT_KMAX + 1] = {0}, expect[MT_KMAX + 1] = {0}, var[MT_KMAX + 1] = {0};
+    double base0 = 0; /* sum of sigmoid(z) over first exposures */
+    for (size_t i = 0; i < rows; i++) {
+        double s = sigm((double)z[i]), q = s * (1 + cfg->repeat_lift * k[i]);
+        q = q < 1 ? q : 1;
+        obs[k[i]] += y[i];
+        expect[k[i]] += q;
+        var[k[i]] += q * (1 - q);
+        if (k[i] == 0)
+            base0 += s;
+    }
+    bool counts_ok = true;
+    for (int j = 0; j <= MT_KMAX; j++)
+        counts_ok = counts_ok && fabs(obs[j] - expect[j]) < 4.5 * sqrt(var[j]) + 1;
+    ok(counts_ok, "multitask: t%d positives per k match the planted probabilities "
+                  "(k=0: %.0f vs %.0f, k=1: %.0f vs %.0f, k=2: %.0f vs %.0f)",
+       task + 1, obs[0], expect[0], obs[1], expect[1], obs[2], expect[2]);
+
+    /* pooled over repeats: the rate ratio against the one the truth implies, within
+     * 4.5 standard errors (delta method on a ratio of two independent rates) */
+    double on = 0, oe = 0, ov = 0, n_rep = (double)(rows - count[0]);
+    for (int j = 1; j <= MT_KMAX; j++) {
+        on += obs[j];
+        oe += expect[j];
+        ov += var[j];
+    }
+    double ratio = (on / n_rep) / (obs[0] / (double)count[0]);
+    double want = (oe / n_rep) / (base0 / (double)count[0]);
+    double se = ratio * sqrt(ov / (on * on) + var[0] / (obs[0] * obs[0]));
+    ok(fabs(ratio - want) < 4.5 * se,
+       "multitask: t%d rate among repeats / among first exposures = %.3f (planted %.3f; "
+       "mean 1 + lift k = %.3f)",
+       task + 1, ratio, want,
+       1 + cfg->repeat_lift * (double)(count[1] + 2 * count[2] + 3 * count[3] +
+                                      4 * count[4] + 5 * count[5]) / n_rep);
+    /* k = 1 alone, where the cap at 1 hardly matters: the planted ratio is 1 + lift up to
+     * the two row sets' different features */
+    double r1 = (obs[1] / (double)count[1]) / (obs[0] / (double)count[0]);
+    double se1 = r1 * sqrt(var[1] / (obs[1] * obs[1]) + var[0] / (obs[0] * obs[0]));
+    double w1 = (expect[1] / (double)count[1]) / (base0 / (double)count[0]);
+    ok(fabs(r1 - w1) < 4.5 * se1,
+       "multitask: t%d rate at k = 1 / at k = 0 = %.3f (planted %.3f, 1 + lift = 1.5)",
+       task + 1, r1, w1);
+}
+
 static void test_mt_repeats(void)
 {
     enum { ROWS = 60000 };
@@ -799,52 +850,8 @@ static void test_mt_repeats(void)
        count[1], count[2], count[3], count[4], count[5]);
 
     const int *y[2] = {p.y1, p.y2};
-    for (int task = 0; task < 2; task++) {
-        /* per k: observed and expected positives, and the variance of the observed count */
-        double obs[MT_KMAX + 1] = {0}, expect[MT_KMAX + 1] = {0}, var[MT_KMAX + 1] = {0};
-        double base0 = 0; /* sum of sigmoid(z) over first exposures */
-        for (size_t i = 0; i < ROWS; i++) {
-            double s = sigm((double)z[task][i]), q = s * (1 + cfg.repeat_lift * k[i]);
-            q = q < 1 ? q : 1;
-            obs[k[i]] += y[task][i];
-            expect[k[i]] += q;
-            var[k[i]] += q * (1 - q);
-            if (k[i] == 0)
-                base0 += s;
-        }
-        bool counts_ok = true;
-        for (int j = 0; j <= MT_KMAX; j++)
-            counts_ok = counts_ok && fabs(obs[j] - expect[j]) < 4.5 * sqrt(var[j]) + 1;
-        ok(counts_ok, "multitask: t%d positives per k match the planted probabilities "
-                      "(k=0: %.0f vs %.0f, k=1: %.0f vs %.0f, k=2: %.0f vs %.0f)",
-           task + 1, obs[0], expect[0], obs[1], expect[1], obs[2], expect[2]);
-
-        /* pooled over repeats: the rate ratio against the one the truth implies, within
-         * 4.5 standard errors (delta method on a ratio of two independent rates) */
-        double on = 0, oe = 0, ov = 0, n_rep = (double)(ROWS - count[0]);
-        for (int j = 1; j <= MT_KMAX; j++) {
-            on += obs[j];
-            oe += expect[j];
-            ov += var[j];
-        }
-        double ratio = (on / n_rep) / (obs[0] / (double)count[0]);
-        double want = (oe / n_rep) / (base0 / (double)count[0]);
-        double se = ratio * sqrt(ov / (on * on) + var[0] / (obs[0] * obs[0]));
-        ok(fabs(ratio - want) < 4.5 * se,
-           "multitask: t%d rate among repeats / among first exposures = %.3f (planted %.3f; "
-           "mean 1 + lift k = %.3f)",
-           task + 1, ratio, want,
-           1 + cfg.repeat_lift * (double)(count[1] + 2 * count[2] + 3 * count[3] +
-                                          4 * count[4] + 5 * count[5]) / n_rep);
-        /* k = 1 alone, where the cap at 1 hardly matters: the planted ratio is 1 + lift up to
-         * the two row sets' different features */
-        double r1 = (obs[1] / (double)count[1]) / (obs[0] / (double)count[0]);
-        double se1 = r1 * sqrt(var[1] / (obs[1] * obs[1]) + var[0] / (obs[0] * obs[0]));
-        double w1 = (expect[1] / (double)count[1]) / (base0 / (double)count[0]);
-        ok(fabs(r1 - w1) < 4.5 * se1,
-           "multitask: t%d rate at k = 1 / at k = 0 = %.3f (planted %.3f, 1 + lift = 1.5)",
-           task + 1, r1, w1);
-    }
+    for (int task = 0; task < 2; task++)
+        check_repeat_lift(&cfg, task, ROWS, y[task], z[task], k, count);
     mt_free(&p);
     free(t.buf);
     free(z[0]);

@@ -19,6 +19,35 @@ typedef struct {
     const char *label;
 } spec;
 
+/* backward's gradients of the inputs (dfeed) and trainable parameters against finite
+ * differences, a few ReLU kinks allowed. */
+static void compare_grads(const spec *sp, gt_case *cp, const float *r, float **dfeed, int B)
+{
+    rill_graph *g = cp->g;
+    rill_err err = {0};
+    for (int i = 0; i < cp->nfeeds; i++) {
+        size_t n = (size_t)B * cp->feeds[i]->cols;
+        int skipped;
+        double w = gt_fd_skip(cp, r, cp->feed_data[i], dfeed[i], n, EPS, &skipped, &err);
+        ok(w < TOL && ((size_t)skipped * 10 <= n || skipped <= 1),
+           "%s{%s}: d input %d matches finite differences (worst %.2e, %d kinks skipped)",
+           sp->kind, sp->args ? sp->args : "", i + 1, w, skipped);
+    }
+    for (int p = 0; p < g->nparams; p++) {
+        rill_param *pa = g->params[p];
+        if (!pa->trainable)
+            continue;
+        float *an = malloc(pa->n * sizeof(float));
+        memcpy(an, pa->grad, pa->n * sizeof(float));
+        int skipped;
+        double w = gt_fd_skip(cp, r, pa->data, an, pa->n, EPS, &skipped, &err);
+        ok(w < TOL && ((size_t)skipped * 10 <= pa->n || skipped <= 1),
+           "%s{%s}: d %s matches finite differences (worst %.2e, %d kinks skipped)",
+           sp->kind, sp->args ? sp->args : "", pa->name, w, skipped);
+        free(an);
+    }
+}
+
 static void check_node(const spec *sp, rill_graph *g, const rill_batch *batch, int B,
                        rill_node **pre, int npre)
 {
@@ -70,27 +99,7 @@ static void check_node(const spec *sp, rill_graph *g, const rill_batch *batch, i
     if (gt_backward(&c, r, dfeed, &err)) {
         ok(0, "%s: backward ran (%s)", sp->kind, err.msg);
     } else {
-        for (int i = 0; i < c.nfeeds; i++) {
-            size_t n = (size_t)B * c.feeds[i]->cols;
-            int skipped;
-            double w = gt_fd_skip(&c, r, c.feed_data[i], dfeed[i], n, EPS, &skipped, &err);
-            ok(w < TOL && ((size_t)skipped * 10 <= n || skipped <= 1),
-               "%s{%s}: d input %d matches finite differences (worst %.2e, %d kinks skipped)",
-               sp->kind, sp->args ? sp->args : "", i + 1, w, skipped);
-        }
-        for (int p = 0; p < g->nparams; p++) {
-            rill_param *pa = g->params[p];
-            if (!pa->trainable)
-                continue;
-            float *an = malloc(pa->n * sizeof(float));
-            memcpy(an, pa->grad, pa->n * sizeof(float));
-            int skipped;
-            double w = gt_fd_skip(&c, r, pa->data, an, pa->n, EPS, &skipped, &err);
-            ok(w < TOL && ((size_t)skipped * 10 <= pa->n || skipped <= 1),
-               "%s{%s}: d %s matches finite differences (worst %.2e, %d kinks skipped)",
-               sp->kind, sp->args ? sp->args : "", pa->name, w, skipped);
-            free(an);
-        }
+        compare_grads(sp, &c, r, dfeed, B);
     }
     for (int i = 0; i < c.nfeeds; i++) {
         free(c.feed_data[i]);
@@ -135,49 +144,133 @@ static void stop_gradient_case(const rill_schema *sc)
     rill_graph_free(g);
 }
 
+/* ---- the gradient-check table: every node kind with a backward has an entry here, which
+ * every_kind_checked() makes sure of ---- */
+
+/* dense kinds, on feed inputs */
+static const spec dense_specs[] = {
+    {"mlp", "sizes={5,3}", 1, {{4, 0}}, NULL},
+    {"mlp", "sizes={5,3},last_activation=false", 2, {{4, 0}, {2, 3}}, NULL},
+    {"mlp", "sizes={6,4},norm='layer'", 1, {{5, 0}}, NULL},
+    {"mlp", "sizes={6,4},norm='batch'", 1, {{5, 0}}, NULL},
+    {"mlp", "sizes={6,4},dropout=0.3", 1, {{5, 0}}, NULL},
+    {"tower", "sizes={6}", 2, {{3, 0}, {2, 2}}, NULL},
+    {"tower", "sizes={}", 1, {{4, 0}}, NULL},
+    {"add", NULL, 3, {{4, 0}, {4, 0}, {4, 0}}, NULL},
+    {"add", "scale=0.25", 2, {{2, 3}, {2, 3}}, NULL},
+    {"relu", NULL, 1, {{3, 4}}, NULL},
+    {"interact_concat", NULL, 2, {{3, 0}, {2, 3}}, NULL},
+    {"interact_dot", NULL, 2, {{3, 0}, {4, 3}}, NULL},
+    {"interact_dot", "passthrough=false", 2, {{3, 4}, {2, 4}}, NULL},
+    /* the vector paths: width 16, fields past 16 and past 32 */
+    {"interact_dot", NULL, 2, {{16, 0}, {19, 16}}, NULL},
+    {"interact_dot", "passthrough=false", 1, {{40, 16}}, NULL},
+    {"interact_fm", NULL, 1, {{4, 3}}, NULL},
+    {"interact_fm", NULL, 2, {{3, 0}, {2, 3}}, NULL},
+    {"interact_fm", "output='vector'", 1, {{4, 3}}, NULL},
+    {"interact_fm", "output='vector'", 2, {{3, 0}, {2, 3}}, NULL},
+    {"interact_cross", "layers=3", 1, {{5, 0}}, NULL},
+    {"interact_cross", "layers=2,rank=2", 2, {{3, 0}, {2, 2}}, NULL},
+    /* digits of the inputs: gradients reach the tables, none the (discrete) input */
+    {"encode_mnse", "dim=2,bases={2,3},max_value=60,scale=20", 1, {{3, 0}}, NULL},
+    /* a (B, 1 + L, D) input and its mask (values above 0.5 are real behaviours) */
+    {"tim", NULL, 2, {{5, 3}, {4, 0}}, NULL},
+    {"tim", "init=0.3", 2, {{3, 2}, {2, 0}}, NULL},
+    {"tim", "with_target=true", 2, {{4, 3}, {3, 0}}, NULL},
+    {"din", "sizes={6,4}", 2, {{5, 3}, {4, 0}}, NULL},
+    {"din", "sizes={5},with_target=true", 2, {{4, 2}, {3, 0}}, NULL},
+    /* the gate's input, then the experts */
+    {"gate", NULL, 3, {{4, 0}, {3, 0}, {3, 0}}, NULL},
+    {"gate", NULL, 3, {{2, 3}, {5, 0}, {5, 0}}, NULL},
+    {"encode_mnse", "dim=3,transform='log',scale=10,max_value=100", 1, {{2, 0}}, NULL},
+};
+
+/* losses, on a feed of logits and the batch's labels (loss_case) */
+static const char *const loss_args[] = {"sample_weight=false", "sample_weight=true,weight=0.7",
+                                        "sample_weight=false,alpha=0.3",
+                                        "sample_weight=true,alpha=0.6,weight=2"};
+
+/* embedding kinds, on an encode_hash of the test schema's fields (embed_case) */
+typedef struct {
+    const char *kind, *hash_args, *embed_args;
+} embed_spec;
+
+static const embed_spec embed_specs[] = {
+    {"embed", "fields={'user','tags','item'},buckets=7", "dim=3,optim={kind='sgd',lr=1}"},
+    {"embed", "fields={'user','tags','item'},buckets=11,shared=true",
+     "dim=4,pooling='mean',optim={kind='sgd',lr=1}"},
+    {"embed", "fields={'tags'},buckets=5,missing='none'",
+     "dim=2,pooling='mean',optim={kind='sgd',lr=1}"},
+    {"embed_mlet", "fields={'user','tags','item'},buckets=7",
+     "dim=3,inner=5,optim={kind='sgd',lr=1}"},
+    {"embed_mlet", "fields={'user','tags','item'},buckets=11,shared=true",
+     "dim=2,inner=6,pooling='mean',optim={kind='sgd',lr=1}"},
+    {"embed_cel", "fields={'user','tags','item'},buckets=7",
+     "dim=3,clusters=4,grad='sum',optim={kind='sgd',lr=1}"},
+    {"embed_cel", "fields={'user','tags','item'},buckets=11,shared=true",
+     "dim=2,clusters=3,grad='sum',pooling='mean',optim={kind='sgd',lr=1}"},
+    /* tags hold 0 to 3 values: with length 2, rows are padded and cut */
+    {"embed_seq", "fields={'item','tags'},buckets=11,shared=true,missing='none'",
+     "dim=3,target='item',sequence='tags',length=2,optim={kind='sgd',lr=1}"},
+};
+
+/* kinds with a check of their own, below: loss_case, stop_gradient_case */
+static const char *const other_checked[] = {"loss_bce", "stop_gradient"};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static bool has_check(const char *kind)
+{
+    for (size_t i = 0; i < COUNT(dense_specs); i++)
+        if (strcmp(dense_specs[i].kind, kind) == 0)
+            return true;
+    for (size_t i = 0; i < COUNT(embed_specs); i++)
+        if (strcmp(embed_specs[i].kind, kind) == 0)
+            return true;
+    for (size_t i = 0; i < COUNT(other_checked); i++)
+        if (strcmp(other_checked[i], kind) == 0)
+            return true;
+    return false;
+}
+
+/* Appends " name" to list (of cap bytes) when cond holds. */
+static void list_if(bool cond, char *list, size_t cap, const char *name)
+{
+    size_t n = strlen(list);
+    if (cond)
+        snprintf(list + n, cap - n, " %s", name);
+}
+
+/* Fails, naming them, when a registered kind with a backward has no entry above, or an entry
+ * names no registered kind (a renamed kind would otherwise go unchecked). */
+static void every_kind_checked(void)
+{
+    char missing[512] = "", unknown[512] = "";
+    int nback = 0;
+    for (int i = 0; rill_node_kind_at(i); i++) {
+        const rill_node_ops *k = rill_node_kind_at(i);
+        nback += k->backward != NULL;
+        list_if(k->backward && !has_check(k->name), missing, sizeof missing, k->name);
+    }
+    for (size_t i = 0; i < COUNT(dense_specs); i++)
+        list_if(!rill_node_kind(dense_specs[i].kind), unknown, sizeof unknown, dense_specs[i].kind);
+    for (size_t i = 0; i < COUNT(embed_specs); i++)
+        list_if(!rill_node_kind(embed_specs[i].kind), unknown, sizeof unknown, embed_specs[i].kind);
+    for (size_t i = 0; i < COUNT(other_checked); i++)
+        list_if(!rill_node_kind(other_checked[i]), unknown, sizeof unknown, other_checked[i]);
+    ok(!missing[0], "every one of the %d kinds with a backward has a gradient check%s%s", nback,
+       missing[0] ? "; none for:" : "", missing);
+    ok(!unknown[0], "every gradient-check entry names a registered kind%s%s",
+       unknown[0] ? "; not registered:" : "", unknown);
+}
+
 static void dense_cases(const rill_schema *sc)
 {
-    static const spec specs[] = {
-        {"mlp", "sizes={5,3}", 1, {{4, 0}}, NULL},
-        {"mlp", "sizes={5,3},last_activation=false", 2, {{4, 0}, {2, 3}}, NULL},
-        {"mlp", "sizes={6,4},norm='layer'", 1, {{5, 0}}, NULL},
-        {"mlp", "sizes={6,4},norm='batch'", 1, {{5, 0}}, NULL},
-        {"mlp", "sizes={6,4},dropout=0.3", 1, {{5, 0}}, NULL},
-        {"tower", "sizes={6}", 2, {{3, 0}, {2, 2}}, NULL},
-        {"tower", "sizes={}", 1, {{4, 0}}, NULL},
-        {"add", NULL, 3, {{4, 0}, {4, 0}, {4, 0}}, NULL},
-        {"add", "scale=0.25", 2, {{2, 3}, {2, 3}}, NULL},
-        {"relu", NULL, 1, {{3, 4}}, NULL},
-        {"interact_concat", NULL, 2, {{3, 0}, {2, 3}}, NULL},
-        {"interact_dot", NULL, 2, {{3, 0}, {4, 3}}, NULL},
-        {"interact_dot", "passthrough=false", 2, {{3, 4}, {2, 4}}, NULL},
-        /* the vector paths: width 16, fields past 16 and past 32 */
-        {"interact_dot", NULL, 2, {{16, 0}, {19, 16}}, NULL},
-        {"interact_dot", "passthrough=false", 1, {{40, 16}}, NULL},
-        {"interact_fm", NULL, 1, {{4, 3}}, NULL},
-        {"interact_fm", NULL, 2, {{3, 0}, {2, 3}}, NULL},
-        {"interact_fm", "output='vector'", 1, {{4, 3}}, NULL},
-        {"interact_fm", "output='vector'", 2, {{3, 0}, {2, 3}}, NULL},
-        {"interact_cross", "layers=3", 1, {{5, 0}}, NULL},
-        {"interact_cross", "layers=2,rank=2", 2, {{3, 0}, {2, 2}}, NULL},
-        /* digits of the inputs: gradients reach the tables, none the (discrete) input */
-        {"encode_mnse", "dim=2,bases={2,3},max_value=60,scale=20", 1, {{3, 0}}, NULL},
-        /* a (B, 1 + L, D) input and its mask (values above 0.5 are real behaviours) */
-        {"tim", NULL, 2, {{5, 3}, {4, 0}}, NULL},
-        {"tim", "init=0.3", 2, {{3, 2}, {2, 0}}, NULL},
-        {"tim", "with_target=true", 2, {{4, 3}, {3, 0}}, NULL},
-        {"din", "sizes={6,4}", 2, {{5, 3}, {4, 0}}, NULL},
-        {"din", "sizes={5},with_target=true", 2, {{4, 2}, {3, 0}}, NULL},
-        /* the gate's input, then the experts */
-        {"gate", NULL, 3, {{4, 0}, {3, 0}, {3, 0}}, NULL},
-        {"gate", NULL, 3, {{2, 3}, {5, 0}, {5, 0}}, NULL},
-        {"encode_mnse", "dim=3,transform='log',scale=10,max_value=100", 1, {{2, 0}}, NULL},
-    };
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+    for (size_t i = 0; i < COUNT(dense_specs); i++) {
         rill_graph *g;
         rill_err err;
         rill_graph_create(&g, sc, &err);
-        check_node(&specs[i], g, NULL, 7, NULL, 0);
+        check_node(&dense_specs[i], g, NULL, 7, NULL, 0);
         rill_graph_free(g);
     }
 }
@@ -223,13 +316,11 @@ static void make_batch(rill_batch *b, const rill_schema *s, int B, rill_rng *rng
 
 static void loss_case(const rill_schema *sc, const rill_batch *batch, int B)
 {
-    const char *args[] = {"sample_weight=false", "sample_weight=true,weight=0.7",
-                          "sample_weight=false,alpha=0.3", "sample_weight=true,alpha=0.6,weight=2"};
-    for (int i = 0; i < 4; i++) {
+    for (size_t i = 0; i < COUNT(loss_args); i++) {
         rill_graph *g;
         rill_err err;
         rill_graph_create(&g, sc, &err);
-        spec sp = {"loss_bce", args[i], 1, {{1, 0}}, NULL};
+        spec sp = {"loss_bce", loss_args[i], 1, {{1, 0}}, NULL};
         check_node(&sp, g, batch, B, NULL, 0);
         rill_graph_free(g);
     }
@@ -247,6 +338,76 @@ static int collect(void *ud, uint64_t id, const float *row)
     if (l->n < 256)
         l->ids[l->n++] = id;
     return 0;
+}
+
+/* CEL: spread the entities over three clusters (an assignment is its cluster plus one), and
+ * give the node the matching state: per table 3 clusters in use, no window, no reassignment
+ * entries (in the raw layout of store format 3, which node_embed_cel.c still reads; its own
+ * saves are field by field). */
+static void cel_three_clusters(rill_graph *g, rill_node *node, const char *kind)
+{
+    rill_err err = {0};
+    unsigned char blob[512], *p = blob;
+    uint32_t head[2] = {0x32454352u, 0};
+    for (int t = 0; t < g->ntables; t++)
+        head[1] += rill_table_optim(g->tables[t])->kind == RILL_OPT_NONE;
+    memcpy(p, head, sizeof head);
+    p += sizeof head;
+    for (uint32_t t = 0; t < head[1]; t++) {
+        uint64_t used = 3, wn = 0, rn = 0;
+        int64_t members[3] = {3, 3, 3};
+        memcpy(p, &used, 8);
+        memcpy(p + 8, &wn, 8);
+        memcpy(p + 16, members, sizeof members);
+        memcpy(p + 16 + sizeof members, &rn, 8);
+        p += 24 + sizeof members;
+    }
+    ok(node->ops->load(node, blob, (size_t)(p - blob), &err) == RILL_OK,
+       "%s: three clusters set up", kind);
+    for (int t = 0; t < g->ntables; t++)
+        if (rill_table_optim(g->tables[t])->kind == RILL_OPT_NONE)
+            for (int64_t id = 0; id < rill_table_rows(g->tables[t]); id++) {
+                float v = (float)(id % 3 + 1);
+                rill_table_write_row(g->tables[t], (uint64_t)id, &v, 1, &err);
+            }
+}
+
+/* The trained tables' staged row gradients, read back through an SGD step with lr 1 (new =
+ * old - g, the rows then restored), against finite differences of the objective c, r on the
+ * rows: the worst relative error, and *rows checked. */
+static double table_rows_check(gt_case *c, const float *r, int *rows)
+{
+    rill_err err = {0};
+    rill_graph *g = c->g;
+    double worst = 0;
+    for (int t = 0; t < g->ntables; t++) {
+        rill_table *tab = g->tables[t];
+        int D = rill_table_dim(tab);
+        if (rill_table_optim(tab)->kind == RILL_OPT_NONE)
+            continue; /* CEL's assignment: integers, not trained */
+        id_list l = {.n = 0};
+        rill_table_each(tab, collect, &l, NULL);
+        float *old = malloc((size_t)l.n * D * sizeof(float)), *an = malloc((size_t)l.n * D * sizeof(float));
+        for (int i = 0; i < l.n; i++)
+            memcpy(old + (size_t)i * D, rill_table_peek(tab, l.ids[i]), (size_t)D * sizeof(float));
+        rill_table_apply(tab, 1.0, 1.0, 1);
+        for (int i = 0; i < l.n; i++) {
+            float *row = (float *)rill_table_peek(tab, l.ids[i]);
+            for (int d = 0; d < D; d++) {
+                an[(size_t)i * D + d] = old[(size_t)i * D + d] - row[d];
+                row[d] = old[(size_t)i * D + d];
+            }
+        }
+        for (int i = 0; i < l.n; i++) {
+            double w = gt_fd(c, r, (float *)rill_table_peek(tab, l.ids[i]), an + (size_t)i * D,
+                             (size_t)D, EPS, &err);
+            worst = w > worst ? w : worst;
+            (*rows)++;
+        }
+        free(old);
+        free(an);
+    }
+    return worst;
 }
 
 /* embed: the staged row gradients are read back through an SGD step with lr 1
@@ -268,34 +429,8 @@ static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, co
         diag("%s", err.msg);
         goto out;
     }
-    /* CEL: spread the entities over three clusters (an assignment is its cluster plus one),
-     * and give the node the matching state: per table 3 clusters in use, no window, no
-     * reassignment entries (the layout node_embed_cel.c checkpoints) */
-    if (c.node->ops->load) {
-        unsigned char blob[512], *p = blob;
-        uint32_t head[2] = {0x32454352u, 0};
-        for (int t = 0; t < g->ntables; t++)
-            head[1] += rill_table_optim(g->tables[t])->kind == RILL_OPT_NONE;
-        memcpy(p, head, sizeof head);
-        p += sizeof head;
-        for (uint32_t t = 0; t < head[1]; t++) {
-            uint64_t used = 3, wn = 0, rn = 0;
-            int64_t members[3] = {3, 3, 3};
-            memcpy(p, &used, 8);
-            memcpy(p + 8, &wn, 8);
-            memcpy(p + 16, members, sizeof members);
-            memcpy(p + 16 + sizeof members, &rn, 8);
-            p += 24 + sizeof members;
-        }
-        ok(c.node->ops->load(c.node, blob, (size_t)(p - blob), &err) == RILL_OK,
-           "%s: three clusters set up", kind);
-        for (int t = 0; t < g->ntables; t++)
-            if (rill_table_optim(g->tables[t])->kind == RILL_OPT_NONE)
-                for (int64_t id = 0; id < rill_table_rows(g->tables[t]); id++) {
-                    float v = (float)(id % 3 + 1);
-                    rill_table_write_row(g->tables[t], (uint64_t)id, &v, 1, &err);
-                }
-    }
+    if (c.node->ops->load)
+        cel_three_clusters(g, c.node, kind);
     size_t n = (size_t)B * c.node->cols;
     float *r = malloc(n * sizeof(float));
     gt_fill(r, n, &rng, 1.0);
@@ -304,35 +439,8 @@ static void embed_case(const rill_schema *sc, const rill_batch *batch, int B, co
         free(r);
         goto out;
     }
-    double worst = 0;
     int rows = 0;
-    for (int t = 0; t < g->ntables; t++) {
-        rill_table *tab = g->tables[t];
-        int D = rill_table_dim(tab);
-        if (rill_table_optim(tab)->kind == RILL_OPT_NONE)
-            continue; /* CEL's assignment: integers, not trained */
-        id_list l = {.n = 0};
-        rill_table_each(tab, collect, &l, NULL);
-        float *old = malloc((size_t)l.n * D * sizeof(float)), *an = malloc((size_t)l.n * D * sizeof(float));
-        for (int i = 0; i < l.n; i++)
-            memcpy(old + (size_t)i * D, rill_table_peek(tab, l.ids[i]), (size_t)D * sizeof(float));
-        rill_table_apply(tab, 1.0, 1.0, 1);
-        for (int i = 0; i < l.n; i++) {
-            float *row = (float *)rill_table_peek(tab, l.ids[i]);
-            for (int d = 0; d < D; d++) {
-                an[(size_t)i * D + d] = old[(size_t)i * D + d] - row[d];
-                row[d] = old[(size_t)i * D + d];
-            }
-        }
-        for (int i = 0; i < l.n; i++) {
-            double w = gt_fd(&c, r, (float *)rill_table_peek(tab, l.ids[i]), an + (size_t)i * D,
-                             (size_t)D, EPS, &err);
-            worst = w > worst ? w : worst;
-            rows++;
-        }
-        free(old);
-        free(an);
-    }
+    double worst = table_rows_check(&c, r, &rows);
     ok(rows > 0 && worst < TOL, "%s{%s}: d rows (%d rows) match finite differences (worst %.2e)",
        kind, embed_args, rows, worst);
     for (int p = 0; p < g->nparams; p++) { /* dense parameters (MLET's W2) */
@@ -414,6 +522,7 @@ int main(void)
     rill_pool_start(2, &err);
     rill_schema criteo;
     rill_schema_criteo(&criteo, &err);
+    every_kind_checked();
     dense_cases(&criteo);
     dot_forward_plain_check(40, 16);
     dot_forward_plain_check(27, 48);
@@ -428,24 +537,9 @@ int main(void)
     rill_rng_seed(&rng, 1);
     make_batch(&batch, &sc, 9, &rng);
     loss_case(&sc, &batch, 9);
-    embed_case(&sc, &batch, 9, "embed", "fields={'user','tags','item'},buckets=7",
-               "dim=3,optim={kind='sgd',lr=1}");
-    embed_case(&sc, &batch, 9, "embed", "fields={'user','tags','item'},buckets=11,shared=true",
-               "dim=4,pooling='mean',optim={kind='sgd',lr=1}");
-    embed_case(&sc, &batch, 9, "embed", "fields={'tags'},buckets=5,missing='none'",
-               "dim=2,pooling='mean',optim={kind='sgd',lr=1}");
-    embed_case(&sc, &batch, 9, "embed_mlet", "fields={'user','tags','item'},buckets=7",
-               "dim=3,inner=5,optim={kind='sgd',lr=1}");
-    embed_case(&sc, &batch, 9, "embed_mlet", "fields={'user','tags','item'},buckets=11,shared=true",
-               "dim=2,inner=6,pooling='mean',optim={kind='sgd',lr=1}");
-    embed_case(&sc, &batch, 9, "embed_cel", "fields={'user','tags','item'},buckets=7",
-               "dim=3,clusters=4,grad='sum',optim={kind='sgd',lr=1}");
-    embed_case(&sc, &batch, 9, "embed_cel", "fields={'user','tags','item'},buckets=11,shared=true",
-               "dim=2,clusters=3,grad='sum',pooling='mean',optim={kind='sgd',lr=1}");
-    /* tags hold 0 to 3 values: with length 2, rows are padded and cut */
-    embed_case(&sc, &batch, 9, "embed_seq", "fields={'item','tags'},buckets=11,shared=true,"
-                                            "missing='none'",
-               "dim=3,target='item',sequence='tags',length=2,optim={kind='sgd',lr=1}");
+    for (size_t i = 0; i < COUNT(embed_specs); i++)
+        embed_case(&sc, &batch, 9, embed_specs[i].kind, embed_specs[i].hash_args,
+                   embed_specs[i].embed_args);
     rill_batch_free(&batch);
     rill_schema_free(&sc);
     rill_schema_free(&criteo);

@@ -338,7 +338,8 @@ static void expect_error(const char *what, const char *path, size_t max_line, bo
     rill_reader_close(r);
 }
 
-static void test_bad_lines(void)
+/* Bad values, field by field: the message names the file, line, column and field. */
+static void test_bad_fields(void)
 {
     buf good = {0};
     gen_line(&good, 1);
@@ -381,6 +382,15 @@ static void test_bad_lines(void)
         free(t.p);
     }
 
+    free(good.p);
+}
+
+/* Lines of the wrong shape: a column missing or too many, blank, CRLF, overlong; an empty
+ * file. */
+static void test_bad_shapes(void)
+{
+    buf good = {0};
+    gen_line(&good, 1);
     /* Column counts: a field missing (39) and one too many (41). */
     buf t = {0};
     size_t col;
@@ -434,7 +444,13 @@ static void test_bad_lines(void)
     snprintf(where, sizeof where, "%s: empty file (no rows)", pempty);
     expect_error("empty file", pempty, 0, false, (const char *[]){where, NULL});
 
-    /* Errors surface at the batch that holds the bad line, threaded or not. */
+    free(t.p);
+    free(good.p);
+}
+
+/* Errors surface at the batch that holds the bad line, threaded or not. */
+static void test_error_batch(void)
+{
     const char *perr = gen_file("err11.tsv", 20, (const uint64_t[]){11, 0});
     for (int th = 0; th < 2; th++) {
         rill_reader_cfg cfg = base_cfg(perr);
@@ -454,8 +470,6 @@ static void test_bad_lines(void)
            "error at line 11 comes with the third batch of 4%s (%d %d %d: %s)",
            th ? " (threaded)" : "", rc1, rc2, rc3, err.msg);
     }
-    free(t.p);
-    free(good.p);
 }
 
 static void test_skip(void)
@@ -518,7 +532,13 @@ static void test_skip(void)
            x.err.msg);
         run_free(&x);
     }
-    /* nothing but bad lines: an error in skip mode too, not an empty epoch */
+    free(t.p);
+    free(good.p);
+}
+
+/* Nothing but bad lines: an error in skip mode too, not an empty epoch. */
+static void test_skip_all_bad(void)
+{
     const char *junk = write_str("junk.tsv", "x\nx\nx\n");
     for (int skip = 0; skip < 2; skip++) {
         rill_reader_cfg cfg = base_cfg(junk);
@@ -538,8 +558,6 @@ static void test_skip(void)
            "3 bad lines of 3, %s: %s", skip ? "skipped" : "an error", x.err.msg);
         run_free(&x);
     }
-    free(t.p);
-    free(good.p);
 }
 
 static void test_final_newline(void)
@@ -917,8 +935,11 @@ int main(void)
     }
     test_cfg();
     test_parse();
-    test_bad_lines();
+    test_bad_fields();
+    test_bad_shapes();
+    test_error_batch();
     test_skip();
+    test_skip_all_bad();
     test_final_newline();
     const uint64_t N = 1000;
     const char *clean = gen_file("gen1000.tsv", N, NULL);

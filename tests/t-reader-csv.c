@@ -90,6 +90,7 @@ static void schema_fails(const char *what, const char *text, const char *where,
         rill_schema_free(&s);
 }
 
+/* One line per bad schema (a table of cases written as calls: long, and meant to be). */
 static void test_schema_bad(void)
 {
     const char *cols = "columns:\n  - { name: y, role: label }\n";

@@ -77,7 +77,14 @@ static const char *at(char *buf, size_t cap, const char *where, const rill_colum
     return buf;
 }
 
-int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
+/* How many values of each kind a row has. */
+typedef struct {
+    int labels, weights, nums, cats;
+} value_counts;
+
+/* Each column's index among its role's values (labels, weights, numbers, ids), the names
+ * distinct. */
+static int index_columns(rill_schema *s, const char *where, value_counts *n, rill_err *err)
 {
     char pos[600];
     int nl = 0, nn = 0, nc = 0, nw = 0;
@@ -110,29 +117,15 @@ int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
             c->index = -1;
         }
     }
-    if (nl == 0)
-        return rill_errf(err, RILL_EINVAL, "%s: no column has role label (a model needs one per "
-                         "task)", where);
-    if (nw > 1) {
-        const rill_column *second = NULL;
-        for (int i = 0, k = 0; i < s->text.ncols && !second; i++)
-            if (s->text.cols[i].role == RILL_COL_WEIGHT && ++k == 2)
-                second = &s->text.cols[i];
-        return rill_errf(err, RILL_EINVAL, "%s: %d columns have role weight (at most one)",
-                         at(pos, sizeof pos, where, second), nw);
-    }
-    s->nlabels = nl;
-    s->nnum = nn;
-    s->ncat = nc;
-    s->has_weight = nw == 1;
-    s->label_names = calloc((size_t)(nl ? nl : 1), sizeof(char *));
-    s->num_names = calloc((size_t)(nn ? nn : 1), sizeof(char *));
-    s->cat_names = calloc((size_t)(nc ? nc : 1), sizeof(char *));
-    s->cat_multi = calloc((size_t)(nc ? nc : 1), sizeof(bool));
-    s->cat_timed = calloc((size_t)(nc ? nc : 1), sizeof(bool));
-    if (!s->label_names || !s->num_names || !s->cat_names || !s->cat_multi || !s->cat_timed)
-        return rill_errf(err, RILL_ENOMEM, "out of memory");
-    /* a sequence's times: an existing column of role times, for it alone */
+    *n = (value_counts){.labels = nl, .weights = nw, .nums = nn, .cats = nc};
+    return RILL_OK;
+}
+
+/* A sequence's times: an existing column of role times, after it, for it alone; every times
+ * column belongs to a sequence. */
+static int link_times(rill_schema *s, const char *where, rill_err *err)
+{
+    char pos[600];
     for (int i = 0; i < s->text.ncols; i++)
         if (s->text.cols[i].role == RILL_COL_TIMES)
             s->text.cols[i].times_col = -1;
@@ -165,6 +158,14 @@ int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
             return rill_errf(err, RILL_EINVAL, "%s: times column '%s' belongs to no sequence (name "
                              "it in a sequence's 'times')", at(pos, sizeof pos, where, &s->text.cols[i]),
                              s->text.cols[i].name);
+    return RILL_OK;
+}
+
+/* The names of labels, numbers (a vector's as name[k]) and id fields; which fields are
+ * multi-valued; the grouping field (at most one). */
+static int name_fields(rill_schema *s, const char *where, rill_err *err)
+{
+    char pos[600];
     for (int i = 0; i < s->text.ncols; i++) {
         const rill_column *c = &s->text.cols[i];
         if (c->role == RILL_COL_VECTOR) {
@@ -197,6 +198,41 @@ int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
         }
     }
     return RILL_OK;
+}
+
+int rill_schema_from_columns(rill_schema *s, const char *where, rill_err *err)
+{
+    char pos[600];
+    value_counts n = {0};
+    int rc;
+    if ((rc = index_columns(s, where, &n, err)))
+        return rc;
+    int nl = n.labels, nw = n.weights, nn = n.nums, nc = n.cats;
+    if (nl == 0)
+        return rill_errf(err, RILL_EINVAL, "%s: no column has role label (a model needs one per "
+                         "task)", where);
+    if (nw > 1) {
+        const rill_column *second = NULL;
+        for (int i = 0, k = 0; i < s->text.ncols && !second; i++)
+            if (s->text.cols[i].role == RILL_COL_WEIGHT && ++k == 2)
+                second = &s->text.cols[i];
+        return rill_errf(err, RILL_EINVAL, "%s: %d columns have role weight (at most one)",
+                         at(pos, sizeof pos, where, second), nw);
+    }
+    s->nlabels = nl;
+    s->nnum = nn;
+    s->ncat = nc;
+    s->has_weight = nw == 1;
+    s->label_names = calloc((size_t)(nl ? nl : 1), sizeof(char *));
+    s->num_names = calloc((size_t)(nn ? nn : 1), sizeof(char *));
+    s->cat_names = calloc((size_t)(nc ? nc : 1), sizeof(char *));
+    s->cat_multi = calloc((size_t)(nc ? nc : 1), sizeof(bool));
+    s->cat_timed = calloc((size_t)(nc ? nc : 1), sizeof(bool));
+    if (!s->label_names || !s->num_names || !s->cat_names || !s->cat_multi || !s->cat_timed)
+        return rill_errf(err, RILL_ENOMEM, "out of memory");
+    if ((rc = link_times(s, where, err)))
+        return rc;
+    return name_fields(s, where, err);
 }
 
 int rill_schema_avazu(rill_schema *s, rill_err *err)

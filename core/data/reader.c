@@ -295,6 +295,18 @@ static int line_offset(const rill_reader *r, uint64_t L, uint64_t *out, rill_err
     return rc;
 }
 
+bool rill_line_crlf(const char *line, size_t len, rill_line_fail *fail)
+{
+    if (len == 0 || line[len - 1] != '\r')
+        return false;
+    if (fail) {
+        fail->col = len;
+        snprintf(fail->what, sizeof fail->what,
+                 "line ends with CR (CRLF line endings): convert the file with dos2unix");
+    }
+    return true;
+}
+
 void rill_quote_field(char *out, size_t cap, const char *s, size_t n)
 {
     size_t o = 0;
@@ -649,7 +661,7 @@ static int first_line(const char *path, int fd, size_t cap, char **out, rill_err
     }
     char *nl = memchr(buf, '\n', (size_t)n);
     size_t len = nl ? (size_t)(nl - buf) : (size_t)n;
-    if (len > 0 && buf[len - 1] == '\r')
+    if (rill_line_crlf(buf, len, NULL))
         len--;
     buf[len] = 0;
     *out = buf;
@@ -724,6 +736,81 @@ static int check_cfg(const rill_reader_cfg *c, rill_err *err)
     return RILL_OK;
 }
 
+/* Opens r's file (a regular one: the reader counts lines and seeks) and its read buffer. */
+static int open_file(rill_reader *r, rill_err *err)
+{
+    struct stat st;
+    r->lb.fd = open(r->path, O_RDONLY | O_CLOEXEC);
+    if (r->lb.fd < 0)
+        return rill_errf(err, RILL_EIO, "%s: cannot open: %s", r->path, strerror(errno));
+    if (fstat(r->lb.fd, &st) == 0 && !S_ISREG(st.st_mode))
+        return rill_errf(err, RILL_EIO, "%s: not a regular file (the reader counts lines first "
+                         "and seeks, so it cannot read a pipe)", r->path);
+    r->lb.max_line = r->cfg.max_line;
+    r->lb.cap = READ_SIZE + r->cfg.max_line + 1;
+    if (!(r->lb.buf = rill_alloc(r->lb.cap + 1)))
+        return rill_errf(err, RILL_ENOMEM, "%s: out of memory for a %zu-byte read buffer",
+                         r->path, r->lb.cap);
+    return RILL_OK;
+}
+
+/* The part's line range and row count (lines counted, header checked); a HASH part spans the
+ * file and filters line by line. */
+static int plan_part(rill_reader *r, rill_err *err)
+{
+    const rill_reader_cfg *cfg = &r->cfg;
+    uint64_t ndata = r->nlines - (r->data_line - 1);
+    int rc;
+    r->first_line = r->data_line;
+    r->first_offset = 0;
+    if (r->data_line > 1 && (rc = line_offset(r, r->data_line, &r->first_offset, err)))
+        return rc;
+    r->end_line = r->nlines;
+    r->rows = ndata;
+    if (cfg->part != RILL_PART_ALL && cfg->split == RILL_SPLIT_TAIL) {
+        uint64_t nvalid = (uint64_t)(cfg->valid_fraction * (double)ndata + 0.5);
+        if (nvalid > ndata)
+            nvalid = ndata;
+        r->ntrain_tail = r->nlines - nvalid;
+        if (cfg->part == RILL_PART_TRAIN) {
+            r->end_line = r->ntrain_tail;
+            r->rows = ndata - nvalid;
+        } else {
+            r->first_line = r->ntrain_tail + 1;
+            r->rows = nvalid;
+            if (nvalid && (rc = line_offset(r, r->first_line, &r->first_offset, err)))
+                return rc;
+            if (!nvalid)
+                r->first_offset = r->size;
+        }
+    } else if (cfg->part != RILL_PART_ALL) {
+        r->rows = 0;
+        for (uint64_t l = r->data_line; l <= r->nlines; l++)
+            r->rows += in_part(r, l);
+    }
+    return RILL_OK;
+}
+
+/* The chunks the loader fills (two when threaded) and the batches handed out. */
+static int alloc_batches(rill_reader *r, rill_err *err)
+{
+    const rill_reader_cfg *cfg = &r->cfg;
+    int rc;
+    r->nch = cfg->threaded ? 2 : 1;
+    for (int i = 0; i < r->nch; i++) {
+        chunk *c = &r->ch[i];
+        if ((rc = rill_batch_init(&c->b, cfg->schema, r->chunk_rows, err)))
+            return rc;
+        if (cfg->shuffle && !(c->perm = rill_alloc((size_t)r->chunk_rows * sizeof *c->perm)))
+            return rill_errf(err, RILL_ENOMEM, "%s: out of memory for a shuffle chunk of %d rows",
+                             r->path, r->chunk_rows);
+    }
+    for (int i = 0; i < (cfg->threaded ? NSLOTS : 1); i++)
+        if ((rc = rill_batch_init(&r->slots[i].b, cfg->schema, cfg->batch, err)))
+            return rc;
+    return RILL_OK;
+}
+
 int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *err)
 {
     *out = NULL;
@@ -758,28 +845,8 @@ int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *er
         r->cfg.max_line = DEFAULT_MAX_LINE;
     int b = cfg->batch;
     r->chunk_rows = cfg->shuffle ? (cfg->shuffle + b - 1) / b * b : b;
-
-    struct stat st;
-    r->lb.fd = open(r->path, O_RDONLY | O_CLOEXEC);
-    if (r->lb.fd < 0) {
-        rc = rill_errf(err, RILL_EIO, "%s: cannot open: %s", r->path, strerror(errno));
+    if ((rc = open_file(r, err)) || (rc = count_lines(r, err)))
         goto fail;
-    }
-    if (fstat(r->lb.fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-        rc = rill_errf(err, RILL_EIO, "%s: not a regular file (the reader counts lines first "
-                       "and seeks, so it cannot read a pipe)", r->path);
-        goto fail;
-    }
-    r->lb.max_line = r->cfg.max_line;
-    r->lb.cap = READ_SIZE + r->cfg.max_line + 1;
-    if (!(r->lb.buf = rill_alloc(r->lb.cap + 1))) {
-        rc = rill_errf(err, RILL_ENOMEM, "%s: out of memory for a %zu-byte read buffer", r->path,
-                       r->lb.cap);
-        goto fail;
-    }
-    if ((rc = count_lines(r, err)))
-        goto fail;
-
     /* A header is checked against the schema's column names and belongs to no part. */
     r->data_line = 1;
     if (cfg->schema->text.header) {
@@ -787,52 +854,8 @@ int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *er
             goto fail;
         r->data_line = 2;
     }
-    uint64_t ndata = r->nlines - (r->data_line - 1);
-
-    /* The part's line range; a HASH part spans the file and filters line by line. */
-    r->first_line = r->data_line;
-    r->first_offset = 0;
-    if (r->data_line > 1 && (rc = line_offset(r, r->data_line, &r->first_offset, err)))
+    if ((rc = plan_part(r, err)) || (rc = alloc_batches(r, err)))
         goto fail;
-    r->end_line = r->nlines;
-    r->rows = ndata;
-    if (cfg->part != RILL_PART_ALL && cfg->split == RILL_SPLIT_TAIL) {
-        uint64_t nvalid = (uint64_t)(cfg->valid_fraction * (double)ndata + 0.5);
-        if (nvalid > ndata)
-            nvalid = ndata;
-        r->ntrain_tail = r->nlines - nvalid;
-        if (cfg->part == RILL_PART_TRAIN) {
-            r->end_line = r->ntrain_tail;
-            r->rows = ndata - nvalid;
-        } else {
-            r->first_line = r->ntrain_tail + 1;
-            r->rows = nvalid;
-            if (nvalid && (rc = line_offset(r, r->first_line, &r->first_offset, err)))
-                goto fail;
-            if (!nvalid)
-                r->first_offset = r->size;
-        }
-    } else if (cfg->part != RILL_PART_ALL) {
-        r->rows = 0;
-        for (uint64_t l = r->data_line; l <= r->nlines; l++)
-            r->rows += in_part(r, l);
-    }
-
-    r->nch = cfg->threaded ? 2 : 1;
-    for (int i = 0; i < r->nch; i++) {
-        chunk *c = &r->ch[i];
-        if ((rc = rill_batch_init(&c->b, cfg->schema, r->chunk_rows, err)))
-            goto fail;
-        if (cfg->shuffle && !(c->perm = rill_alloc((size_t)r->chunk_rows * sizeof *c->perm))) {
-            rc = rill_errf(err, RILL_ENOMEM, "%s: out of memory for a shuffle chunk of %d rows",
-                           r->path, r->chunk_rows);
-            goto fail;
-        }
-    }
-    for (int i = 0; i < (cfg->threaded ? NSLOTS : 1); i++)
-        if ((rc = rill_batch_init(&r->slots[i].b, cfg->schema, b, err)))
-            goto fail;
-
     producer_reset(r, 0, 0, r->first_offset, r->first_line, 0, 0);
     if ((rc = thread_start(r, err)))
         goto fail;

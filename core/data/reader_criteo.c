@@ -98,12 +98,8 @@ static int parse_slow(rill_batch *b, const char *line, size_t len, uint64_t line
 {
     const rill_schema *s = b->schema;
     int row = b->B;
-    if (len > 0 && line[len - 1] == '\r') {
-        fail->col = len;
-        snprintf(fail->what, sizeof fail->what,
-                 "line ends with CR (CRLF line endings): convert the file with dos2unix");
+    if (rill_line_crlf(line, len, fail))
         return -1;
-    }
     int ncol = 1;
     for (const char *t = line; (t = memchr(t, '\t', (size_t)(line + len - t))) != NULL; t++)
         ncol++;

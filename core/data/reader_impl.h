@@ -4,6 +4,7 @@
 #ifndef RILL_READER_IMPL_H
 #define RILL_READER_IMPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,11 @@ typedef struct rill_line_fail {
 /* A field as it appears in the file, for messages: at most 40 bytes, control and non-ASCII
  * bytes escaped (\xNN), so a binary file or a stray CR shows up legibly. */
 void rill_quote_field(char *out, size_t cap, const char *s, size_t n);
+
+/* Whether a line (len bytes, without its newline) ends with CR, i.e. has a CRLF ending. With
+ * fail, the CR is refused: fail says so (the column of the CR) and how to convert the file.
+ * The header check and the libsvm parser strip a CR (fail NULL); CSV and Criteo refuse it. */
+bool rill_line_crlf(const char *line, size_t len, rill_line_fail *fail);
 
 typedef struct rill_format {
     const char *name;

@@ -54,99 +54,126 @@ static int fail_at(rill_line_fail *fail, const char *line, const char *at, const
     return -1;
 }
 
+/* The label that starts the line (after blanks), positive when > 0; *p moves past it. */
+static int read_label(const char *line, const char **p, const char *end, float *label,
+                      rill_line_fail *fail)
+{
+    while (*p < end && is_space(**p))
+        (*p)++;
+    const char *t = *p;
+    while (*p < end && !is_space(**p))
+        (*p)++;
+    if (t == *p) {
+        fail->col = 1;
+        snprintf(fail->what, sizeof fail->what, "an empty line (expected a label and features)");
+        return -1;
+    }
+    char buf[32];
+    size_t n = (size_t)(*p - t);
+    char *e = buf;
+    double x = 0;
+    if (n < sizeof buf) {
+        memcpy(buf, t, n);
+        buf[n] = 0;
+        x = strtod(buf, &e);
+    }
+    if (n >= sizeof buf || e != buf + n || x != x)
+        return fail_at(fail, line, t, "label '%s' is not a number (expected 1, 0 or -1)", t, n);
+    *label = x > 0 ? 1.0f : 0.0f;
+    return 0;
+}
+
+/* The token [t, p), [field:]feature:value with value 1: its feature id and (libffm) its field
+ * number, whose text starts at *fs (NULL for libsvm). */
+static int read_feature(const rill_schema *s, const char *line, const char *t, const char *p,
+                        uint64_t *id, uint64_t *field, const char **fs, rill_line_fail *fail)
+{
+    const char *c1 = memchr(t, ':', (size_t)(p - t));
+    const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(p - c1 - 1)) : NULL;
+    const char *fe = NULL, *is, *ie, *vs;
+    *fs = NULL;
+    if (s->svm.ffm) {
+        if (!c2)
+            return fail_at(fail, line, t, "'%s' is not field:feature:value", t, (size_t)(p - t));
+        *fs = t;
+        fe = c1;
+        is = c1 + 1;
+        ie = c2;
+        vs = c2 + 1;
+    } else {
+        if (!c1 || c2)
+            return fail_at(fail, line, t, "'%s' is not feature:value", t, (size_t)(p - t));
+        is = t;
+        ie = c1;
+        vs = c1 + 1;
+    }
+    *field = 0;
+    if (!parse_u64(is, ie, id))
+        return fail_at(fail, line, is, "feature '%s' is not a whole number", is,
+                       (size_t)(ie - is));
+    if (*fs && !parse_u64(*fs, fe, field))
+        return fail_at(fail, line, *fs, "field '%s' is not a whole number", *fs,
+                       (size_t)(fe - *fs));
+    if (!((p - vs == 1 && vs[0] == '1') ||
+          (p - vs > 1 && strncmp(vs, "1.0", 3) == 0 && strspn(vs + 3, "0") == (size_t)(p - vs - 3))))
+        return fail_at(fail, line, vs, "value '%s' is not 1 (the reader takes binary "
+                                       "features)",
+                       vs, (size_t)(p - vs));
+    return 0;
+}
+
+/* The schema field of the line's k-th feature (token at t; libffm's field number `field`,
+ * written at fs): the one "features" field, libffm's field, or the k-th field. */
+static int field_of(const rill_schema *s, const char *line, const char *t, const char *fs,
+                    uint64_t field, int k, int *f, rill_line_fail *fail)
+{
+    int nf = s->svm.fields;
+    char what[80];
+    if (nf == 0) {
+        *f = 0;
+    } else if (s->svm.ffm) {
+        if (field >= (uint64_t)nf) {
+            snprintf(what, sizeof what, "field %llu is past the %d fields",
+                     (unsigned long long)field, nf);
+            return fail_at(fail, line, fs, "%s", what, strlen(what));
+        }
+        *f = (int)field;
+    } else {
+        if (k >= nf) {
+            snprintf(what, sizeof what, "more than %d features (one per field)", nf);
+            return fail_at(fail, line, t, "%s", what, strlen(what));
+        }
+        *f = k;
+    }
+    return 0;
+}
+
 static int parse(rill_batch *b, const char *line, size_t len, uint64_t lineno,
                  rill_line_fail *fail)
 {
     const rill_schema *s = b->schema;
     int row = b->B, nf = s->svm.fields;
     const char *p = line, *end = line + len;
-    if (end > p && end[-1] == '\r')
+    if (rill_line_crlf(line, len, NULL))
         end--;
     for (int f = 0; f < s->ncat; f++)
         b->cat[f].off[row + 1] = b->cat[f].off[row];
-    while (p < end && is_space(*p))
-        p++;
-    /* the label */
-    const char *t = p;
-    while (p < end && !is_space(*p))
-        p++;
-    if (t == p) {
-        fail->col = 1;
-        snprintf(fail->what, sizeof fail->what, "an empty line (expected a label and features)");
+    if (read_label(line, &p, end, &b->labels[(size_t)row * s->nlabels], fail))
         return -1;
-    }
-    char buf[32];
-    size_t n = (size_t)(p - t);
-    char *e = buf;
-    double label = 0;
-    if (n < sizeof buf) {
-        memcpy(buf, t, n);
-        buf[n] = 0;
-        label = strtod(buf, &e);
-    }
-    if (n >= sizeof buf || e != buf + n || label != label)
-        return fail_at(fail, line, t, "label '%s' is not a number (expected 1, 0 or -1)", t, n);
-    b->labels[(size_t)row * s->nlabels] = label > 0 ? 1.0f : 0.0f;
     int k = 0; /* features so far */
     for (;;) {
         while (p < end && is_space(*p))
             p++;
         if (p == end)
             break;
-        t = p;
+        const char *t = p, *fs;
         while (p < end && !is_space(*p))
             p++;
-        /* [field:]feature:value */
-        const char *c1 = memchr(t, ':', (size_t)(p - t));
-        const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(p - c1 - 1)) : NULL;
-        const char *fs = NULL, *fe = NULL, *is, *ie, *vs;
-        if (s->svm.ffm) {
-            if (!c2)
-                return fail_at(fail, line, t, "'%s' is not field:feature:value", t,
-                               (size_t)(p - t));
-            fs = t;
-            fe = c1;
-            is = c1 + 1;
-            ie = c2;
-            vs = c2 + 1;
-        } else {
-            if (!c1 || c2)
-                return fail_at(fail, line, t, "'%s' is not feature:value", t, (size_t)(p - t));
-            is = t;
-            ie = c1;
-            vs = c1 + 1;
-        }
-        uint64_t id, field = 0;
-        if (!parse_u64(is, ie, &id))
-            return fail_at(fail, line, is, "feature '%s' is not a whole number", is,
-                           (size_t)(ie - is));
-        if (fs && !parse_u64(fs, fe, &field))
-            return fail_at(fail, line, fs, "field '%s' is not a whole number", fs,
-                           (size_t)(fe - fs));
-        if (!((p - vs == 1 && vs[0] == '1') ||
-              (p - vs > 1 && strncmp(vs, "1.0", 3) == 0 && strspn(vs + 3, "0") == (size_t)(p - vs - 3))))
-            return fail_at(fail, line, vs, "value '%s' is not 1 (the reader takes binary "
-                                           "features)",
-                           vs, (size_t)(p - vs));
+        uint64_t id, field;
         int f;
-        if (nf == 0) {
-            f = 0;
-        } else if (s->svm.ffm) {
-            if (field >= (uint64_t)nf) {
-                char what[80];
-                snprintf(what, sizeof what, "field %llu is past the %d fields", 
-                         (unsigned long long)field, nf);
-                return fail_at(fail, line, fs, "%s", what, strlen(what));
-            }
-            f = (int)field;
-        } else {
-            if (k >= nf) {
-                char what[80];
-                snprintf(what, sizeof what, "more than %d features (one per field)", nf);
-                return fail_at(fail, line, t, "%s", what, strlen(what));
-            }
-            f = k;
-        }
+        if (read_feature(s, line, t, p, &id, &field, &fs, fail) ||
+            field_of(s, line, t, fs, field, k, &f, fail))
+            return -1;
         if (rill_batch_reserve_cat(b, f, b->cat[f].off[row + 1], 1)) {
             fail->col = (size_t)(t - line) + 1;
             snprintf(fail->what, sizeof fail->what, "out of memory");

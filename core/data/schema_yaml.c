@@ -89,6 +89,16 @@ static int one_char(ctx *c, const yaml_node_t *n, const char *key, bool allow_em
     return RILL_OK;
 }
 
+/* A mapping's pair p: its key node, its value node and the key's text. */
+static int pair_at(ctx *c, const yaml_node_pair_t *p, yaml_node_t **k, yaml_node_t **v,
+                   const char **key)
+{
+    *k = yaml_document_get_node(c->doc, p->key);
+    *v = yaml_document_get_node(c->doc, p->value);
+    *key = "";
+    return scalar(c, *k, "a key", key);
+}
+
 /* A mapping's keys must be distinct scalars: YAML allows a repeated key and keeps one value, so
  * a second `role:` would silently win (or lose). what names the mapping for the message. */
 static int distinct_keys(ctx *c, const yaml_node_t *m, const char *what)
@@ -155,26 +165,19 @@ static int column_int(ctx *c, const yaml_node_t *v, const rill_column *col, cons
     return RILL_OK;
 }
 
-static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *fallback_sep)
+/* A column's optional keys, by name (NULL when absent). */
+typedef struct {
+    const yaml_node_t *role, *sep, *thr, *group, *dim, *pos, *maxlen, *times;
+} column_keys;
+
+/* Reads the column mapping n's keys: its name into col, the others' nodes into keys. */
+static int read_column_keys(ctx *c, const yaml_node_t *n, const char *where, rill_column *col,
+                            column_keys *keys)
 {
-    static const char *const roles[] = {"skip",    "label",  "weight",   "categorical", "multi",
-                                        "numeric", "vector", "sequence", "times",       NULL};
-    char where[48];
-    snprintf(where, sizeof where, "column %d", i + 1);
-    if (n->type != YAML_MAPPING_NODE)
-        return fail_at(c, n, "%s must be a mapping such as { name: click, role: label }, got %s",
-                       where, kind_name(n));
-    const yaml_node_t *role_node = NULL, *sep_node = NULL, *thr_node = NULL, *group_node = NULL,
-                      *dim_node = NULL, *pos_node = NULL, *maxlen_node = NULL,
-                      *times_node = NULL;
-    int drc = distinct_keys(c, n, where);
-    if (drc)
-        return drc;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        const char *key = "";
-        int rc = scalar(c, k, "a key", &key);
+        yaml_node_t *k, *v;
+        const char *key;
+        int rc = pair_at(c, p, &k, &v, &key);
         if (rc)
             return rc;
         if (strcmp(key, "name") == 0) {
@@ -186,138 +189,174 @@ static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *f
             free(col->name);
             if (!(col->name = strdup(name)))
                 return rill_errf(c->err, RILL_ENOMEM, "out of memory");
-        } else if (strcmp(key, "role") == 0) {
-            role_node = v;
-        } else if (strcmp(key, "separator") == 0) {
-            sep_node = v;
-        } else if (strcmp(key, "threshold") == 0) {
-            thr_node = v;
-        } else if (strcmp(key, "group") == 0) {
-            group_node = v;
-        } else if (strcmp(key, "dim") == 0) {
-            dim_node = v;
-        } else if (strcmp(key, "positive") == 0) {
-            pos_node = v;
-        } else if (strcmp(key, "max_length") == 0) {
-            maxlen_node = v;
-        } else if (strcmp(key, "times") == 0) {
-            times_node = v;
-        } else {
+            continue;
+        }
+        const yaml_node_t **slot = strcmp(key, "role") == 0         ? &keys->role
+                                   : strcmp(key, "separator") == 0  ? &keys->sep
+                                   : strcmp(key, "threshold") == 0  ? &keys->thr
+                                   : strcmp(key, "group") == 0      ? &keys->group
+                                   : strcmp(key, "dim") == 0        ? &keys->dim
+                                   : strcmp(key, "positive") == 0   ? &keys->pos
+                                   : strcmp(key, "max_length") == 0 ? &keys->maxlen
+                                   : strcmp(key, "times") == 0      ? &keys->times
+                                                                    : NULL;
+        if (!slot)
             return fail_at(c, k, "unknown key '%s' in a column (known: name, role, separator, "
                                  "threshold, positive, group, dim, max_length, times)",
                            key);
-        }
+        *slot = v;
     }
-    if (!col->name)
-        return fail_at(c, n, "%s has no 'name'", where);
-    if (!role_node)
+    return RILL_OK;
+}
+
+/* The column's role from its 'role' key, into col->role (and its text into *role). */
+static int read_column_role(ctx *c, const yaml_node_t *n, const column_keys *keys,
+                            rill_column *col, const char **role)
+{
+    static const char *const roles[] = {"skip",    "label",  "weight",   "categorical", "multi",
+                                        "numeric", "vector", "sequence", "times",       NULL};
+    if (!keys->role)
         return fail_at(c, n, "column '%s' has no 'role' (skip, label, weight, categorical, multi "
                              "or numeric)",
                        col->name);
-    const char *role = "";
-    int rc = scalar(c, role_node, "role", &role);
+    int rc = scalar(c, keys->role, "role", role);
     if (rc)
         return rc;
     col->role = -1;
     for (int r = 0; roles[r]; r++)
-        if (strcmp(role, roles[r]) == 0)
+        if (strcmp(*role, roles[r]) == 0)
             col->role = r; /* the list follows RILL_COL_* */
     if (col->role < 0)
-        return fail_at(c, role_node, "unknown role '%s' for column '%s' (known: skip, label, "
-                                     "weight, categorical, multi, numeric, vector, sequence, times)",
-                       role, col->name);
+        return fail_at(c, keys->role, "unknown role '%s' for column '%s' (known: skip, label, "
+                                      "weight, categorical, multi, numeric, vector, sequence, "
+                                      "times)",
+                       *role, col->name);
+    return RILL_OK;
+}
+
+/* 'separator' and 'dim': the lists' and vectors' keys. */
+static int read_column_shape(ctx *c, const yaml_node_t *n, const column_keys *keys,
+                             rill_column *col, const char *role, const char *fallback_sep)
+{
+    int rc;
     bool listed = col->role == RILL_COL_MULTI || col->role == RILL_COL_SEQUENCE ||
                   col->role == RILL_COL_TIMES;
-    if (sep_node) {
+    if (keys->sep) {
         if (!listed && col->role != RILL_COL_VECTOR)
-            return fail_at(c, sep_node, "column '%s': 'separator' is for roles multi, sequence, "
-                                        "times and vector, not %s",
+            return fail_at(c, keys->sep, "column '%s': 'separator' is for roles multi, sequence, "
+                                         "times and vector, not %s",
                            col->name, role);
-        if ((rc = one_char(c, sep_node, "separator", false, &col->sep)))
+        if ((rc = one_char(c, keys->sep, "separator", false, &col->sep)))
             return rc;
     } else if (listed) {
         col->sep = *fallback_sep;
     } else if (col->role == RILL_COL_VECTOR) {
         col->sep = ' ';
     }
-    if (dim_node) {
-        if ((rc = column_int(c, dim_node, col, role, RILL_COL_VECTOR, "dim", 4096, &col->dim)))
-            return rc;
-    } else if (col->role == RILL_COL_VECTOR) {
+    if (keys->dim)
+        return column_int(c, keys->dim, col, role, RILL_COL_VECTOR, "dim", 4096, &col->dim);
+    if (col->role == RILL_COL_VECTOR)
         return fail_at(c, n, "column '%s': a vector needs its 'dim' (how many numbers)",
                        col->name);
-    }
-    if (thr_node) {
+    return RILL_OK;
+}
+
+/* A copy of the scalar of key, which only role `want` has. */
+static int column_text(ctx *c, const yaml_node_t *v, const rill_column *col, const char *role,
+                       int want, const char *key, char **out)
+{
+    static const char *const names[] = {[RILL_COL_LABEL] = "label",
+                                        [RILL_COL_SEQUENCE] = "sequence"};
+    const char *text = "";
+    int rc;
+    if (col->role != want)
+        return fail_at(c, v, "column '%s': '%s' is for role %s, not %s", col->name, key,
+                       names[want], role);
+    if ((rc = scalar(c, v, key, &text)))
+        return rc;
+    if (!(*out = strdup(text)))
+        return rill_errf(c->err, RILL_ENOMEM, "out of memory");
+    return RILL_OK;
+}
+
+/* 'threshold', 'max_length', 'times', 'positive', 'group', in that order of checking. */
+static int read_column_options(ctx *c, const column_keys *keys, rill_column *col,
+                               const char *role)
+{
+    int rc;
+    if (keys->thr) {
         if (col->role != RILL_COL_LABEL)
-            return fail_at(c, thr_node, "column '%s': 'threshold' is for role label, not %s",
+            return fail_at(c, keys->thr, "column '%s': 'threshold' is for role label, not %s",
                            col->name, role);
-        if ((rc = number(c, thr_node, "threshold", &col->threshold)))
+        if ((rc = number(c, keys->thr, "threshold", &col->threshold)))
             return rc;
         col->has_threshold = true;
     }
-    if (maxlen_node && (rc = column_int(c, maxlen_node, col, role, RILL_COL_SEQUENCE,
-                                        "max_length", 1000000, &col->max_length)))
+    if (keys->maxlen && (rc = column_int(c, keys->maxlen, col, role, RILL_COL_SEQUENCE,
+                                         "max_length", 1000000, &col->max_length)))
         return rc;
-    if (times_node) {
-        const char *text = "";
-        if (col->role != RILL_COL_SEQUENCE)
-            return fail_at(c, times_node, "column '%s': 'times' is for role sequence, not %s",
-                           col->name, role);
-        if ((rc = scalar(c, times_node, "times", &text)))
-            return rc;
-        if (!(col->times = strdup(text)))
-            return rill_errf(c->err, RILL_ENOMEM, "out of memory");
-    }
-    if (pos_node) {
-        const char *text = "";
-        if (col->role != RILL_COL_LABEL)
-            return fail_at(c, pos_node, "column '%s': 'positive' is for role label, not %s",
-                           col->name, role);
-        if (thr_node)
-            return fail_at(c, pos_node, "column '%s': give 'threshold' or 'positive', not both",
+    if (keys->times &&
+        (rc = column_text(c, keys->times, col, role, RILL_COL_SEQUENCE, "times", &col->times)))
+        return rc;
+    if (keys->pos) {
+        if (col->role == RILL_COL_LABEL && keys->thr)
+            return fail_at(c, keys->pos, "column '%s': give 'threshold' or 'positive', not both",
                            col->name);
-        if ((rc = scalar(c, pos_node, "positive", &text)))
+        if ((rc = column_text(c, keys->pos, col, role, RILL_COL_LABEL, "positive",
+                              &col->positive)))
             return rc;
-        if (!(col->positive = strdup(text)))
-            return rill_errf(c->err, RILL_ENOMEM, "out of memory");
     }
-    if (group_node) {
-        if ((rc = boolean(c, group_node, "group", &col->group)))
+    if (keys->group) {
+        if ((rc = boolean(c, keys->group, "group", &col->group)))
             return rc;
         if (col->group && col->role != RILL_COL_CAT)
-            return fail_at(c, group_node, "column '%s': 'group' is for a categorical column "
-                                          "(the examples' group, e.g. the user), not %s",
+            return fail_at(c, keys->group, "column '%s': 'group' is for a categorical column "
+                                           "(the examples' group, e.g. the user), not %s",
                            col->name, role);
     }
     return RILL_OK;
 }
 
-static int load(ctx *c, rill_schema *s)
+static int column(ctx *c, const yaml_node_t *n, int i, rill_column *col, char *fallback_sep)
 {
-    yaml_node_t *root = yaml_document_get_root_node(c->doc);
-    if (!root)
-        return rill_errf(c->err, RILL_EINVAL, "%s: the schema is empty (expected format, "
-                         "header and columns)", c->path);
-    if (root->type != YAML_MAPPING_NODE)
-        return fail_at(c, root, "the schema must be a mapping of format, separator, quote, "
-                                "header and columns, got %s",
-                       kind_name(root));
-    const yaml_node_t *format = NULL, *sep = NULL, *quote = NULL, *header = NULL, *cols = NULL,
-                      *trim = NULL;
+    char where[48];
+    snprintf(where, sizeof where, "column %d", i + 1);
+    if (n->type != YAML_MAPPING_NODE)
+        return fail_at(c, n, "%s must be a mapping such as { name: click, role: label }, got %s",
+                       where, kind_name(n));
+    column_keys keys = {0};
+    const char *role = "";
+    int rc;
+    if ((rc = distinct_keys(c, n, where)) || (rc = read_column_keys(c, n, where, col, &keys)))
+        return rc;
+    if (!col->name)
+        return fail_at(c, n, "%s has no 'name'", where);
+    if ((rc = read_column_role(c, n, &keys, col, &role)) ||
+        (rc = read_column_shape(c, n, &keys, col, role, fallback_sep)))
+        return rc;
+    return read_column_options(c, &keys, col, role);
+}
+
+/* The schema's top-level keys (NULL when absent). */
+typedef struct {
+    const yaml_node_t *format, *sep, *quote, *header, *cols, *trim;
+} schema_keys;
+
+static int read_schema_keys(ctx *c, const yaml_node_t *root, schema_keys *keys)
+{
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        const char *key = "";
-        int rc = scalar(c, k, "a key", &key);
+        yaml_node_t *k, *v;
+        const char *key;
+        int rc = pair_at(c, p, &k, &v, &key);
         if (rc)
             return rc;
-        const yaml_node_t **slot = strcmp(key, "format") == 0      ? &format
-                                   : strcmp(key, "separator") == 0 ? &sep
-                                   : strcmp(key, "quote") == 0     ? &quote
-                                   : strcmp(key, "header") == 0    ? &header
-                                   : strcmp(key, "columns") == 0   ? &cols
-                                   : strcmp(key, "trim") == 0      ? &trim
+        const yaml_node_t **slot = strcmp(key, "format") == 0      ? &keys->format
+                                   : strcmp(key, "separator") == 0 ? &keys->sep
+                                   : strcmp(key, "quote") == 0     ? &keys->quote
+                                   : strcmp(key, "header") == 0    ? &keys->header
+                                   : strcmp(key, "columns") == 0   ? &keys->cols
+                                   : strcmp(key, "trim") == 0      ? &keys->trim
                                                                    : NULL;
         if (!slot)
             return fail_at(c, k, "unknown key '%s' (known: format, separator, quote, header, "
@@ -327,33 +366,46 @@ static int load(ctx *c, rill_schema *s)
             return fail_at(c, k, "key '%s' is given twice", key);
         *slot = v;
     }
+    return RILL_OK;
+}
+
+/* format, separator, quote, header, trim: the file's layout, with the format's defaults. */
+static int read_layout(ctx *c, const yaml_node_t *root, const schema_keys *keys,
+                       rill_text_layout *t)
+{
     bool tsv = false;
-    if (format) {
+    int rc;
+    if (keys->format) {
         const char *f = "";
-        int rc = scalar(c, format, "format", &f);
-        if (rc)
+        if ((rc = scalar(c, keys->format, "format", &f)))
             return rc;
         if (strcmp(f, "csv") != 0 && strcmp(f, "tsv") != 0)
-            return fail_at(c, format, "'format' must be csv or tsv, got \"%s\"", f);
+            return fail_at(c, keys->format, "'format' must be csv or tsv, got \"%s\"", f);
         tsv = f[0] == 't';
     }
-    rill_text_layout *t = &s->text;
     t->sep = tsv ? '\t' : ',';
     t->quote = tsv ? 0 : '"';
     t->header = !tsv;
-    int rc;
-    if (sep && (rc = one_char(c, sep, "separator", false, &t->sep)))
+    if (keys->sep && (rc = one_char(c, keys->sep, "separator", false, &t->sep)))
         return rc;
-    if (quote && (rc = one_char(c, quote, "quote", true, &t->quote)))
+    if (keys->quote && (rc = one_char(c, keys->quote, "quote", true, &t->quote)))
         return rc;
-    if (header && (rc = boolean(c, header, "header", &t->header)))
+    if (keys->header && (rc = boolean(c, keys->header, "header", &t->header)))
         return rc;
-    if (trim && (rc = boolean(c, trim, "trim", &t->trim)))
+    if (keys->trim && (rc = boolean(c, keys->trim, "trim", &t->trim)))
         return rc;
     if (t->quote && t->quote == t->sep)
-        return fail_at(c, quote ? quote : root, "the quote and the separator are the same "
-                                                "character '%c'",
+        return fail_at(c, keys->quote ? keys->quote : root, "the quote and the separator are the "
+                                                            "same character '%c'",
                        t->sep);
+    return RILL_OK;
+}
+
+/* The 'columns' list, into t->cols; at least one label. */
+static int read_columns(ctx *c, const yaml_node_t *root, const yaml_node_t *cols,
+                        rill_text_layout *t)
+{
+    int rc;
     if (!cols)
         return fail_at(c, root, "the schema has no 'columns' (the file's columns in order, each "
                                 "{ name: ..., role: ... })");
@@ -387,6 +439,24 @@ static int load(ctx *c, rill_schema *s)
         labels += t->cols[i].role == RILL_COL_LABEL;
     if (!labels) /* checked here too, to name the columns' place in the file */
         return fail_at(c, cols, "no column has role label (a model needs one per task)");
+    return RILL_OK;
+}
+
+static int load(ctx *c, rill_schema *s)
+{
+    yaml_node_t *root = yaml_document_get_root_node(c->doc);
+    if (!root)
+        return rill_errf(c->err, RILL_EINVAL, "%s: the schema is empty (expected format, "
+                         "header and columns)", c->path);
+    if (root->type != YAML_MAPPING_NODE)
+        return fail_at(c, root, "the schema must be a mapping of format, separator, quote, "
+                                "header and columns, got %s",
+                       kind_name(root));
+    schema_keys keys = {0};
+    int rc;
+    if ((rc = read_schema_keys(c, root, &keys)) || (rc = read_layout(c, root, &keys, &s->text)) ||
+        (rc = read_columns(c, root, keys.cols, &s->text)))
+        return rc;
     return rill_schema_from_columns(s, c->path, c->err);
 }
 

@@ -4,7 +4,9 @@
  * any cardinality; and sums under a field's law. */
 #include "gen_common.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* expm1(t)/t, continuous through t = 0 where the plain formula divides 0/0. */
 static double expm1_over(double t)
@@ -144,4 +146,55 @@ void rill_zipf_law_sums(double s, uint64_t card, const double *w, int m,
     if (card > head)
         z += zipf_H((double)card + 0.5, s) - zipf_H((double)head + 0.5, s);
     *norm = z;
+}
+
+void rill_gen_center(const rill_zipf *z, uint64_t miss, const double *w, int nparts, bool has_vec,
+                     void (*values)(const void *ctx, uint64_t r, double *out), const void *ctx,
+                     double *emean, double (*vmean)[RILL_GEN_UDIM])
+{
+    double sums[16] = {0}, empty[16], norm;
+    rill_zipf_law_sums(z->s, z->card, w, has_vec ? nparts * (1 + RILL_GEN_UDIM) : nparts, values,
+                       ctx, sums, &norm);
+    values(ctx, 0, empty);
+    double pmiss = (double)miss * (1.0 / 18446744073709551616.0);
+    for (int p = 0; p < nparts; p++) {
+        emean[p] = (1 - pmiss) * sums[p] / norm + pmiss * empty[p];
+        for (int d = 0; d < RILL_GEN_UDIM; d++)
+            vmean[p][d] = sums[nparts + p * RILL_GEN_UDIM + d] / norm;
+    }
+}
+
+int rill_gen_text_open(rill_gen_text *t, FILE *f, rill_err *err)
+{
+    t->f = f;
+    t->buf = t->p = f ? malloc(RILL_GEN_TEXT_BUF) : NULL;
+    if (f && !t->buf)
+        return rill_errf(err, RILL_ENOMEM, "generator: out of memory for the output buffer");
+    return RILL_OK;
+}
+
+static int write_out(rill_gen_text *t, uint64_t rows, rill_err *err)
+{
+    size_t n = (size_t)(t->p - t->buf);
+    if (fwrite(t->buf, 1, n, t->f) != n)
+        return rill_errf(err, RILL_EIO, "generator: writing rows up to %llu failed: %s",
+                         (unsigned long long)rows, strerror(errno));
+    t->p = t->buf;
+    return RILL_OK;
+}
+
+int rill_gen_text_row_end(rill_gen_text *t, uint64_t rows, rill_err *err)
+{
+    if ((size_t)(t->p - t->buf) > RILL_GEN_TEXT_BUF - RILL_GEN_ROW_MAX)
+        return write_out(t, rows, err);
+    return RILL_OK;
+}
+
+int rill_gen_text_close(rill_gen_text *t, uint64_t rows, int rc, rill_err *err)
+{
+    if (rc == RILL_OK && t->f && t->p > t->buf)
+        rc = write_out(t, rows, err);
+    free(t->buf);
+    t->buf = t->p = NULL;
+    return rc;
 }

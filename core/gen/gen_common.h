@@ -7,8 +7,11 @@
 #define RILL_GEN_COMMON_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "err.h"
 #include "util.h"
 
 /* RILL_GEN_UDIM: the dimension of the planted interaction vectors. RILL_GEN_ALIAS_MAX: fields
@@ -56,6 +59,25 @@ void rill_zipf_law_sums(double s, uint64_t card, const double *w, int m,
                         void (*values)(const void *ctx, uint64_t r, double *out), const void *ctx,
                         double *sums, double *norm);
 
+/* Centring: a field's effects and vectors shifted by their means under its law (empty rows
+ * included), so that a Zipf head's few values do not leave the positive rate swinging with the
+ * seed, nor part of every interaction a first-order effect in disguise. values(ctx, r, out)
+ * gives rank r's raw effects of the nparts parts, then (when has_vec) their raw vectors, part
+ * after part; rank 0 is the empty value, whose effect counts with probability miss / 2^64 and
+ * whose vector is 0 (vectors are only offset for present values). w: the head's weights r^-s
+ * (rill_zipf_weights) or NULL. nparts * (1 + RILL_GEN_UDIM) <= 16. */
+void rill_gen_center(const rill_zipf *z, uint64_t miss, const double *w, int nparts, bool has_vec,
+                     void (*values)(const void *ctx, uint64_t r, double *out), const void *ctx,
+                     double *emean, double (*vmean)[RILL_GEN_UDIM]);
+
+/* A group of planted interactions: every pair of its n fields (0-based indices) interacts,
+ * weighted by c. */
+enum { RILL_GEN_GROUP_MAX = 4 };
+typedef struct rill_gen_group {
+    int n, f[RILL_GEN_GROUP_MAX];
+    double c;
+} rill_gen_group;
+
 /* The key of rill_hash64(x, salt) for salt = rill_hash64(f, seed ^ what): a value's hash is
  * then rill_mix64(x ^ key), the salt's own mixing done once instead of per row. */
 static inline uint64_t rill_gen_key(uint64_t seed, int f, uint64_t what)
@@ -83,6 +105,32 @@ static inline void rill_gen_uniform4(uint64_t h, double v[RILL_GEN_UDIM])
 {
     for (int d = 0; d < RILL_GEN_UDIM; d++)
         v[d] = ((double)((h >> (16 * d)) & 0xffff) * (1.0 / 65536) - 0.5) * 3.4641016151377544;
+}
+
+/* The text of rank r's value under hash key `key`: 32 bits of its hash, as 8 hex digits. */
+static inline uint32_t rill_gen_hex_value(uint64_t key, uint64_t r)
+{
+    return (uint32_t)(rill_mix64(r ^ key) >> 32);
+}
+
+/* Rank r's raw vector under hash key `key`: four uniforms of mean 0 and variance 1. */
+static inline void rill_gen_raw_vec(uint64_t key, uint64_t r, double v[RILL_GEN_UDIM])
+{
+    rill_gen_uniform4(rill_mix64(r ^ key), v);
+}
+
+/* Rank r's vector, centred by mean; an empty value (r = 0) has none (0). */
+static inline void rill_gen_vec(uint64_t key, const double mean[RILL_GEN_UDIM], uint64_t r,
+                                double v[RILL_GEN_UDIM])
+{
+    if (r == 0) {
+        for (int d = 0; d < RILL_GEN_UDIM; d++)
+            v[d] = 0;
+        return;
+    }
+    rill_gen_raw_vec(key, r, v);
+    for (int d = 0; d < RILL_GEN_UDIM; d++)
+        v[d] -= mean[d];
 }
 
 /* A Lomax count floor(lambda (U^(-1/alpha) - 1)), U uniform on (0,1]: mostly small,
@@ -113,6 +161,24 @@ static inline double rill_gen_sigmoid(double z)
 {
     return z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z));
 }
+
+/* ---- text output: rows formatted at p, written out as the buffer fills ------------------ */
+
+enum { RILL_GEN_TEXT_BUF = 1 << 20, RILL_GEN_ROW_MAX = 4096 /* bytes a row may take */ };
+
+typedef struct rill_gen_text {
+    FILE *f;         /* NULL: no text is written (buf is NULL) */
+    char *buf, *p;   /* the next row goes at p */
+} rill_gen_text;
+
+/* A buffer for rows to f (none when f is NULL). RILL_ENOMEM. */
+int rill_gen_text_open(rill_gen_text *t, FILE *f, rill_err *err);
+/* After a row, rows in all so far: writes the buffer out when another row might not fit.
+ * RILL_EIO ("generator: writing rows up to N failed: ..."). */
+int rill_gen_text_row_end(rill_gen_text *t, uint64_t rows, rill_err *err);
+/* Ends the text: when rc (the generation's result so far) is RILL_OK, writes what is left of
+ * rows in all (RILL_EIO as above); frees the buffer either way. Returns rc or the write's. */
+int rill_gen_text_close(rill_gen_text *t, uint64_t rows, int rc, rill_err *err);
 
 /* ---- formatting: each writes at p and returns the end -------------------------------- */
 

@@ -23,7 +23,7 @@
  *     variance 1 (nearly normal). With entity_clusters = K, in the four largest fields r is
  *     first replaced by its cluster 1 + hash(seed, f, r) mod K, and sigma is 0.6. v_f(r) in R^4: the four 16-bit pieces of another hash, each
  *     scaled to a uniform of mean 0 and variance 1, minus their mean v-bar_f; v_f(0) = 0.
- *     The means are taken under field f's own law (see field_center), so neither the
+ *     The means are taken under field f's own law (see rill_gen_center), so neither the
  *     first-order part's average nor any interaction's average over one of its fields
  *     depends on the seed: the interactions hold nothing a first-order model can use.
  *   label = 1 with probability sigmoid(logit).
@@ -38,7 +38,6 @@
  * RILL_GEN_ALIAS_MAX values, rejection-inversion above that. */
 #include "gen.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,11 +111,8 @@ static const struct {
  * UDIM * NGROUP = 8 dimensions or more can represent the whole of it. Each group mixes fields
  * of a handful of values with fields of hundreds to thousands, whose heads 10^5 rows see
  * often enough to learn. Fields are 0-based C indices; cardinalities at M = 4,000,000. */
-enum { GROUP_MAX = 4 };
-static const struct {
-    int n, f[GROUP_MAX];
-    double c;
-} groups[] = {
+enum { GROUP_MAX = RILL_GEN_GROUP_MAX };
+static const rill_gen_group groups[] = {
     {4, {5, 1, 12, 0}, 0.5},   /* C6 (3), C2 (16), C13 (274), C1 (2613): 6 pairs */
     {4, {13, 19, 10, 6}, 0.5}, /* C14 (9), C20 (50, 40% empty), C11 (845), C7 (8074): 6 pairs */
 };
@@ -130,7 +126,7 @@ typedef struct catfield {
     uint64_t key_hex, key_eff, key_vec, key_cluster;
     uint64_t clusters;     /* entity_clusters for an entity field, else 0 */
     int has_vec;           /* in some group */
-    double emean, vmean[UDIM]; /* see field_center */
+    double emean, vmean[UDIM]; /* see rill_gen_center */
 } catfield;
 
 typedef struct gen {
@@ -141,11 +137,6 @@ typedef struct gen {
 } gen;
 
 /* ---- hashed values, effects and vectors ------------------------------------------------- */
-
-static inline uint32_t hex_value(const catfield *c, uint64_t r)
-{
-    return (uint32_t)(rill_mix64(r ^ c->key_hex) >> 32);
-}
 
 /* With planted entity clusters, a value's effect is that of its cluster (1..clusters). */
 static inline uint64_t effect_key(const catfield *c, uint64_t r)
@@ -166,49 +157,13 @@ static inline double effect(const catfield *c, uint64_t r)
     return c->sigma * (raw_effect(c, r) - c->emean);
 }
 
-/* The raw vector: four uniforms of mean 0 and variance 1. */
-static inline void raw_vec(const catfield *c, uint64_t r, double v[UDIM])
-{
-    rill_gen_uniform4(rill_mix64(r ^ c->key_vec), v);
-}
-
-static inline void vec(const catfield *c, uint64_t r, double v[UDIM])
-{
-    if (r == 0) {
-        for (int d = 0; d < UDIM; d++)
-            v[d] = 0;
-        return;
-    }
-    raw_vec(c, r, v);
-    for (int d = 0; d < UDIM; d++)
-        v[d] -= c->vmean[d];
-}
-
-/* What field_center averages: a rank's raw effect, then (if in a group) its raw vector. */
+/* What rill_gen_center averages: a rank's raw effect, then (if in a group) its raw vector. */
 static void center_values(const void *ctx, uint64_t r, double *out)
 {
     const catfield *c = ctx;
     out[0] = raw_effect(c, r);
     if (c->has_vec)
-        raw_vec(c, r, out + 1);
-}
-
-/* Centring. The first ranks of a field carry most of its rows (the top value of C6 alone
- * about half), so random effects and vectors would have means far from 0: the positive rate
- * would swing with the seed, and part of every interaction would be a first-order effect in
- * disguise. So each field's effects and vectors are shifted by their mean under the field's
- * law (empty rows included, with vector 0), as rill_zipf_law_sums takes it. w holds the
- * unnormalised weights r^-s when the caller has them, else NULL. */
-static void field_center(catfield *c, const double *w)
-{
-    double sums[1 + UDIM] = {0}, z;
-    rill_zipf_law_sums(c->zipf.s, c->zipf.card, w, c->has_vec ? 1 + UDIM : 1, center_values, c,
-                       sums, &z);
-    double miss = (double)c->miss * (1.0 / 18446744073709551616.0);
-    c->emean = (1 - miss) * sums[0] / z + miss * raw_effect(c, 0);
-    /* vectors are only ever offset for present values, whose mean is what must vanish */
-    for (int d = 0; d < UDIM; d++)
-        c->vmean[d] = sums[1 + d] / z;
+        rill_gen_raw_vec(c->key_vec, r, out + 1);
 }
 
 /* ---- set-up ----------------------------------------------------------------------------- */
@@ -254,7 +209,7 @@ static int gen_init(gen *g, const rill_gen_cfg *cfg, rill_err *err)
         if (ncard < 3)
             ncard = 3;
         double s = catspec[f].s;
-        /* field_center reads the law from zipf before the table exists */
+        /* rill_gen_center reads the law from zipf before the table exists */
         c->zipf = (rill_zipf){.card = ncard, .s = s};
         c->miss = rill_gen_threshold(catspec[f].miss);
         c->sigma = catspec[f].sigma;
@@ -269,8 +224,10 @@ static int gen_init(gen *g, const rill_gen_cfg *cfg, rill_err *err)
         int small = ncard <= RILL_GEN_ALIAS_MAX;
         if (small)
             rill_zipf_weights(s, ncard, w);
-        field_center(c, small ? w : NULL);
-        if (rill_zipf_setup(&c->zipf, ncard, s, w)) { /* scales w: after field_center */
+        /* centring (the first ranks carry most rows: the top value of C6 alone about half) */
+        rill_gen_center(&c->zipf, c->miss, small ? w : NULL, 1, c->has_vec != 0, center_values, c,
+                        &c->emean, &c->vmean);
+        if (rill_zipf_setup(&c->zipf, ncard, s, w)) { /* scales w: after centring */
             free(w);
             gen_free(g);
             return rill_errf(err, RILL_ENOMEM, "generator: out of memory for C%d's table", f + 1);
@@ -282,90 +239,100 @@ static int gen_init(gen *g, const rill_gen_cfg *cfg, rill_err *err)
 
 /* ---- rows ------------------------------------------------------------------------------- */
 
+/* One row's features and its logit's parts. */
+typedef struct crow {
+    uint64_t rank[NCAT]; /* 0 = empty */
+    int64_t num[NNUM];
+    int num_present[NNUM];
+    double first, inter; /* first-order effects and interactions */
+} crow;
+
+/* Draws one row from g's stream. */
+static void draw_row(gen *g, crow *row)
+{
+    rill_rng *rng = &g->rng;
+    row->first = BIAS;
+    row->inter = 0;
+    for (int f = 0; f < NCAT; f++) {
+        const catfield *c = &g->cat[f];
+        row->rank[f] = c->miss && rill_rng_next(rng) < c->miss ? 0 : rill_zipf_draw(&c->zipf, rng);
+        row->first += effect(c, row->rank[f]);
+    }
+    for (int j = 0; j < NNUM; j++) {
+        row->num_present[j] = !(g->nmiss[j] && rill_rng_next(rng) < g->nmiss[j]);
+        if (!row->num_present[j])
+            continue;
+        row->num[j] = rill_gen_lomax(rng, numspec[j].lambda, numspec[j].alpha);
+        /* real Criteo's I2 has a few small negative values */
+        if (j == 1 && rill_rng_next(rng) < rill_gen_threshold(0.1))
+            row->num[j] = -1 - (int64_t)rill_rng_below(rng, 3);
+        if (numspec[j].w != 0 && row->num[j] > 0)
+            row->first += numspec[j].w * log1p((double)row->num[j]);
+    }
+    if (g->interaction > 0) {
+        for (int q = 0; q < NGROUP; q++) {
+            double v[GROUP_MAX][UDIM];
+            for (int i = 0; i < groups[q].n; i++) {
+                const catfield *c = &g->cat[groups[q].f[i]];
+                rill_gen_vec(c->key_vec, c->vmean, row->rank[groups[q].f[i]], v[i]);
+            }
+            /* the 1/2 is 1/sqrt(UDIM): each pair's dot has variance about 1 */
+            row->inter += groups[q].c * rill_gen_pairs((const double (*)[UDIM])v, groups[q].n) * 0.5;
+        }
+        row->inter *= g->interaction;
+    }
+}
+
+/* The row as a line of the Criteo layout at p: label, 13 numbers, 26 hex values. At most
+ * 1 + 13 * 12 + 26 * 9 + 1 bytes, far below RILL_GEN_ROW_MAX. */
+static char *put_row(const gen *g, char *p, int label, const crow *row)
+{
+    *p++ = (char)('0' + label);
+    for (int j = 0; j < NNUM; j++) {
+        *p++ = '\t';
+        if (!row->num_present[j])
+            continue;
+        p = rill_gen_put_i64(p, row->num[j]);
+    }
+    for (int f = 0; f < NCAT; f++) {
+        *p++ = '\t';
+        if (row->rank[f])
+            p = rill_gen_put_hex8(p, rill_gen_hex_value(g->cat[f].key_hex, row->rank[f]));
+    }
+    *p++ = '\n';
+    return p;
+}
+
 int rill_gen_criteo_truth(const rill_gen_cfg *cfg, FILE *out, float *logit, float *first_order,
                           rill_err *err)
 {
     if (!cfg)
         return rill_errf(err, RILL_EINVAL, "generator: no configuration given");
     gen g;
+    rill_gen_text text;
     int rc = gen_init(&g, cfg, err);
     if (rc)
         return rc;
-    char *buf = out ? malloc(OUTBUF) : NULL;
-    if (out && !buf) {
+    if ((rc = rill_gen_text_open(&text, out, err))) {
         gen_free(&g);
-        return rill_errf(err, RILL_ENOMEM, "generator: out of memory for the output buffer");
+        return rc;
     }
-    char *p = buf;
-    rill_rng *rng = &g.rng;
-    for (uint64_t row = 0; row < cfg->rows; row++) {
-        uint64_t rank[NCAT];
-        int64_t num[NNUM];
-        int num_present[NNUM];
-        double first = BIAS, inter = 0;
-        for (int f = 0; f < NCAT; f++) {
-            const catfield *c = &g.cat[f];
-            rank[f] = c->miss && rill_rng_next(rng) < c->miss ? 0 : rill_zipf_draw(&c->zipf, rng);
-            first += effect(c, rank[f]);
-        }
-        for (int j = 0; j < NNUM; j++) {
-            num_present[j] = !(g.nmiss[j] && rill_rng_next(rng) < g.nmiss[j]);
-            if (!num_present[j])
-                continue;
-            num[j] = rill_gen_lomax(rng, numspec[j].lambda, numspec[j].alpha);
-            /* real Criteo's I2 has a few small negative values */
-            if (j == 1 && rill_rng_next(rng) < rill_gen_threshold(0.1))
-                num[j] = -1 - (int64_t)rill_rng_below(rng, 3);
-            if (numspec[j].w != 0 && num[j] > 0)
-                first += numspec[j].w * log1p((double)num[j]);
-        }
-        if (g.interaction > 0) {
-            for (int q = 0; q < NGROUP; q++) {
-                double v[GROUP_MAX][UDIM];
-                for (int i = 0; i < groups[q].n; i++)
-                    vec(&g.cat[groups[q].f[i]], rank[groups[q].f[i]], v[i]);
-                /* the 1/2 is 1/sqrt(UDIM): each pair's dot has variance about 1 */
-                inter += groups[q].c * rill_gen_pairs((const double (*)[UDIM])v, groups[q].n) * 0.5;
-            }
-            inter *= g.interaction;
-        }
-        double z = first + inter;
-        int label = rill_rng_unit(rng) < rill_gen_sigmoid(z);
+    for (uint64_t i = 0; i < cfg->rows; i++) {
+        crow row;
+        draw_row(&g, &row);
+        double z = row.first + row.inter;
+        int label = rill_rng_unit(&g.rng) < rill_gen_sigmoid(z);
         if (logit)
-            logit[row] = (float)z;
+            logit[i] = (float)z;
         if (first_order)
-            first_order[row] = (float)first;
+            first_order[i] = (float)row.first;
         if (!out)
             continue;
-
-        *p++ = (char)('0' + label);
-        for (int j = 0; j < NNUM; j++) {
-            *p++ = '\t';
-            if (!num_present[j])
-                continue;
-            p = rill_gen_put_i64(p, num[j]);
-        }
-        for (int f = 0; f < NCAT; f++) {
-            *p++ = '\t';
-            if (rank[f])
-                p = rill_gen_put_hex8(p, hex_value(&g.cat[f], rank[f]));
-        }
-        *p++ = '\n';
-        /* a row is at most 1 + 13 * 12 + 26 * 9 + 1 bytes, far below the slack kept */
-        if ((size_t)(p - buf) > OUTBUF - 4096) {
-            if (fwrite(buf, 1, (size_t)(p - buf), out) != (size_t)(p - buf)) {
-                rc = rill_errf(err, RILL_EIO, "generator: writing rows up to %llu failed: %s",
-                               (unsigned long long)row + 1, strerror(errno));
-                goto leave;
-            }
-            p = buf;
-        }
+        text.p = put_row(&g, text.p, label, &row);
+        if ((rc = rill_gen_text_row_end(&text, i + 1, err)))
+            break;
     }
-    if (out && p > buf && fwrite(buf, 1, (size_t)(p - buf), out) != (size_t)(p - buf))
-        rc = rill_errf(err, RILL_EIO, "generator: writing rows up to %llu failed: %s",
-                       (unsigned long long)cfg->rows, strerror(errno));
-leave:
-    free(buf);
+    rc = rill_gen_text_close(&text, cfg->rows, rc, err);
     gen_free(&g);
     return rc;
 }

@@ -21,7 +21,6 @@
  * sample (a stream of its own) from the seed alone, so samples share the model. */
 #include "gen.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -37,7 +36,6 @@ enum {
     KMAX = 5,            /* largest repeat count */
     NCAL = 1 << 16,      /* calibration rows */
     UDIM = RILL_GEN_UDIM,
-    OUTBUF = 1 << 20,
 };
 
 /* card: values; s: Zipf exponent; miss: empty rate; sigma: spread of the per-value effects.
@@ -70,11 +68,8 @@ static const struct {
 
 /* Every pair of fields within a group interacts through one vector per (field, value), as
  * in the Criteo generator; the first group is user x item x C2, what a GAUC per user sees. */
-enum { GROUP_MAX = 4 };
-static const struct {
-    int n, f[GROUP_MAX];
-    double c;
-} groups[] = {
+enum { GROUP_MAX = RILL_GEN_GROUP_MAX };
+static const rill_gen_group groups[] = {
     {3, {0, 1, 2}, 0.5},    /* user, C1, C2: 3 pairs */
     {4, {3, 4, 5, 7}, 0.4}, /* C3, C4, C5, C7: 6 pairs */
 };
@@ -89,7 +84,7 @@ typedef struct mtfield {
     double sigma;
     uint64_t key_hex, key_eff[NPART], key_vec[NPART]; /* rill_gen_key */
     bool has_vec;
-    double emean[NPART], vmean[NPART][UDIM]; /* means under the field's law (field_center) */
+    double emean[NPART], vmean[NPART][UDIM]; /* means under the field's law (rill_gen_center) */
 } mtfield;
 
 typedef struct mtgen {
@@ -114,60 +109,19 @@ typedef struct mtrow {
 
 /* ---- the planted model ------------------------------------------------------------------ */
 
-/* The text of a value: 8 hex digits of a hash of (seed, field, rank). */
-static inline uint32_t hex_value(const mtfield *c, uint64_t r)
-{
-    return (uint32_t)(rill_mix64(r ^ c->key_hex) >> 32);
-}
-
 static inline double raw_effect(const mtfield *c, int p, uint64_t r)
 {
     return rill_gen_normalish(rill_mix64(r ^ c->key_eff[p]));
 }
 
-static inline void raw_vec(const mtfield *c, int p, uint64_t r, double v[UDIM])
-{
-    rill_gen_uniform4(rill_mix64(r ^ c->key_vec[p]), v);
-}
-
-/* A field's centred vector; an empty field has none (0). */
-static inline void vec(const mtfield *c, int p, uint64_t r, double v[UDIM])
-{
-    if (r == 0) {
-        for (int d = 0; d < UDIM; d++)
-            v[d] = 0;
-        return;
-    }
-    raw_vec(c, p, r, v);
-    for (int d = 0; d < UDIM; d++)
-        v[d] -= c->vmean[p][d];
-}
-
-/* What field_center averages: both parts' raw effects, then both parts' raw vectors. */
+/* What rill_gen_center averages: both parts' raw effects, then both parts' raw vectors. */
 static void center_values(const void *ctx, uint64_t r, double *out)
 {
     const mtfield *c = ctx;
     for (int p = 0; p < NPART; p++) {
         out[p] = raw_effect(c, p, r);
         if (c->has_vec)
-            raw_vec(c, p, r, out + NPART + p * UDIM);
-    }
-}
-
-/* Effects and vectors shifted by their means under the field's law, as the Criteo generator
- * does: a Zipf head's few values would otherwise leave means far from 0, and part of each
- * interaction would be a first-order effect in disguise. w: the field's weights r^-s. */
-static void field_center(mtfield *c, const double *w)
-{
-    double sums[NPART * (1 + UDIM)] = {0}, z;
-    rill_zipf_law_sums(c->zipf.s, c->zipf.card, w, c->has_vec ? NPART * (1 + UDIM) : NPART,
-                       center_values, c, sums, &z);
-    double miss = (double)c->miss * (1.0 / 18446744073709551616.0);
-    for (int p = 0; p < NPART; p++) {
-        /* an empty field is a value of its own with an effect (rank 0) */
-        c->emean[p] = (1 - miss) * sums[p] / z + miss * raw_effect(c, p, 0);
-        for (int d = 0; d < UDIM; d++)
-            c->vmean[p][d] = sums[NPART + p * UDIM + d] / z;
+            rill_gen_raw_vec(c->key_vec[p], r, out + NPART + p * UDIM);
     }
 }
 
@@ -195,8 +149,10 @@ static void draw_row(const mtgen *g, rill_rng *rng, mtrow *row)
     for (int p = 0; p < NPART; p++)
         for (int q = 0; q < NGROUP; q++) {
             double v[GROUP_MAX][UDIM];
-            for (int i = 0; i < groups[q].n; i++)
-                vec(&g->cat[groups[q].f[i]], p, row->rank[groups[q].f[i]], v[i]);
+            for (int i = 0; i < groups[q].n; i++) {
+                const mtfield *c = &g->cat[groups[q].f[i]];
+                rill_gen_vec(c->key_vec[p], c->vmean[p], row->rank[groups[q].f[i]], v[i]);
+            }
             /* the 1/2 is 1/sqrt(UDIM): each pair's dot product has variance about 1 */
             double pairs = rill_gen_pairs((const double (*)[UDIM])v, groups[q].n);
             row->part[p] += groups[q].c * pairs * 0.5;
@@ -369,7 +325,7 @@ static int gen_init(mtgen *g, const rill_gen_multitask_cfg *cfg, rill_err *err)
         mtfield *c = &g->cat[f];
         uint64_t card = catspec[f].card;
         double s = catspec[f].s;
-        c->zipf = (rill_zipf){.card = card, .s = s}; /* the law, for field_center */
+        c->zipf = (rill_zipf){.card = card, .s = s}; /* the law, for rill_gen_center */
         c->miss = rill_gen_threshold(catspec[f].miss);
         c->sigma = catspec[f].sigma;
         /* salts other than the Criteo generator's, so the two never share values */
@@ -379,8 +335,9 @@ static int gen_init(mtgen *g, const rill_gen_multitask_cfg *cfg, rill_err *err)
             c->key_vec[p] = rill_gen_key(seed, f, 0x6d742d76656300ULL + (uint64_t)p);
         }
         rill_zipf_weights(s, card, w);
-        field_center(c, w);
-        if (rill_zipf_setup(&c->zipf, card, s, w)) { /* scales w: after field_center */
+        rill_gen_center(&c->zipf, c->miss, w, NPART, c->has_vec, center_values, c, c->emean,
+                        c->vmean);
+        if (rill_zipf_setup(&c->zipf, card, s, w)) { /* scales w: after centring */
             free(w);
             gen_free(g);
             return rill_errf(err, RILL_ENOMEM, "generator: out of memory for %s's table",
@@ -405,9 +362,27 @@ static int repeat_count(const mtgen *g, uint64_t u)
     return k;
 }
 
-static bool write_buf(FILE *out, const char *buf, size_t n)
+/* The row as a CSV line at p: both labels, the repeat count, the categorical values in hex,
+ * the numbers. At most 5 + 9 * 9 + 4 * 11 + 1 bytes, far below RILL_GEN_ROW_MAX. */
+static char *put_row(const mtgen *g, char *p, const int label[2], int k, const mtrow *row)
 {
-    return fwrite(buf, 1, n, out) == n;
+    *p++ = (char)('0' + label[0]);
+    *p++ = ',';
+    *p++ = (char)('0' + label[1]);
+    *p++ = ',';
+    *p++ = (char)('0' + k);
+    for (int f = 0; f < NCAT; f++) {
+        *p++ = ',';
+        if (row->rank[f])
+            p = rill_gen_put_hex8(p, rill_gen_hex_value(g->cat[f].key_hex, row->rank[f]));
+    }
+    for (int j = 0; j < NNUM; j++) {
+        *p++ = ',';
+        if (row->num_present[j])
+            p = rill_gen_put_i64(p, row->num[j]);
+    }
+    *p++ = '\n';
+    return p;
 }
 
 int rill_gen_multitask_truth(const rill_gen_multitask_cfg *cfg, FILE *out, float *z1, float *z2,
@@ -416,19 +391,18 @@ int rill_gen_multitask_truth(const rill_gen_multitask_cfg *cfg, FILE *out, float
     if (!cfg)
         return rill_errf(err, RILL_EINVAL, "generator: no configuration given");
     mtgen g;
+    rill_gen_text text;
     int rc = gen_init(&g, cfg, err);
     if (rc)
         return rc;
-    char *buf = out ? malloc(OUTBUF) : NULL;
-    if (out && !buf) {
+    if ((rc = rill_gen_text_open(&text, out, err))) {
         gen_free(&g);
-        return rill_errf(err, RILL_ENOMEM, "generator: out of memory for the output buffer");
+        return rc;
     }
-    char *p = buf;
     if (out) {
         static const char header[] = "t1,t2,repeats,user,C1,C2,C3,C4,C5,C6,C7,C8,I1,I2,I3,I4\n";
-        memcpy(p, header, sizeof header - 1);
-        p += sizeof header - 1;
+        memcpy(text.p, header, sizeof header - 1);
+        text.p += sizeof header - 1;
     }
     /* the model above came from the seed alone; the rows from (seed, sample) */
     rill_rng rng;
@@ -451,38 +425,11 @@ int rill_gen_multitask_truth(const rill_gen_multitask_cfg *cfg, FILE *out, float
             repeats[i] = k;
         if (!out)
             continue;
-
-        *p++ = (char)('0' + label[0]);
-        *p++ = ',';
-        *p++ = (char)('0' + label[1]);
-        *p++ = ',';
-        *p++ = (char)('0' + k);
-        for (int f = 0; f < NCAT; f++) {
-            *p++ = ',';
-            if (row.rank[f])
-                p = rill_gen_put_hex8(p, hex_value(&g.cat[f], row.rank[f]));
-        }
-        for (int j = 0; j < NNUM; j++) {
-            *p++ = ',';
-            if (row.num_present[j])
-                p = rill_gen_put_i64(p, row.num[j]);
-        }
-        *p++ = '\n';
-        /* a row is at most 5 + 9 * 9 + 4 * 11 + 1 bytes, far below the slack kept */
-        if ((size_t)(p - buf) > OUTBUF - 4096) {
-            if (!write_buf(out, buf, (size_t)(p - buf))) {
-                rc = rill_errf(err, RILL_EIO, "generator: writing rows up to %llu failed: %s",
-                               (unsigned long long)i + 1, strerror(errno));
-                goto leave;
-            }
-            p = buf;
-        }
+        text.p = put_row(&g, text.p, label, k, &row);
+        if ((rc = rill_gen_text_row_end(&text, i + 1, err)))
+            break;
     }
-    if (out && p > buf && !write_buf(out, buf, (size_t)(p - buf)))
-        rc = rill_errf(err, RILL_EIO, "generator: writing rows up to %llu failed: %s",
-                       (unsigned long long)cfg->rows, strerror(errno));
-leave:
-    free(buf);
+    rc = rill_gen_text_close(&text, cfg->rows, rc, err);
     gen_free(&g);
     return rc;
 }

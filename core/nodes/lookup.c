@@ -16,16 +16,9 @@ struct table_work {
     int *src_field;        /* field index within src, per entry of fields */
     rill_table *table;
     /* this step */
-    size_t nocc, nuniq;
-    uint32_t *occ_uniq;    /* per occurrence, its distinct row */
-    uint64_t *uniq;        /* distinct ids */
+    rill_lookup_occ occ;   /* the distinct rows and each occurrence's */
     float **rows;
     uint32_t *csr_off, *csr_occ; /* occurrences of each distinct row, in occurrence order */
-    uint32_t *occ_out;     /* per occurrence, its (b, field) output slot */
-    float *occ_scale;      /* pooling weight */
-    uint64_t *map_keys;
-    uint32_t *map_vals;
-    size_t map_cap;
     float *grad;
 };
 
@@ -172,26 +165,44 @@ size_t rill_lookup_count(const rill_node *src, const int *src_field, int nfields
     return nocc;
 }
 
-/* Plans a table's step: counts occurrences and takes its buffers from the arena (the arena
- * is not thread-safe, so this runs before the parallel part). */
-static int plan_table(rill_node *n, rill_step *s, table_work *w, rill_err *err)
+int rill_lookup_plan(rill_node *n, rill_step *s, const rill_lookup_span *sp, rill_lookup_occ *o,
+                     rill_err *err)
 {
-    size_t nocc = rill_lookup_count(w->src, w->src_field, w->nfields, s->B, &w->map_cap);
-    size_t cap = w->map_cap;
-    w->nocc = nocc;
-    size_t m = nocc ? nocc : 1;
-    w->occ_uniq = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
-    w->occ_out = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
-    w->occ_scale = rill_node_alloc(n, s, m * sizeof(float), false, err);
-    w->uniq = rill_node_alloc(n, s, m * sizeof(uint64_t), false, err);
+    o->nocc = rill_lookup_count(sp->src, sp->src_field, sp->nfields, s->B, &o->map_cap);
+    o->nuniq = 0;
+    size_t m = o->nocc ? o->nocc : 1;
+    o->uniq_of = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
+    o->out = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
+    o->scale = rill_node_alloc(n, s, m * sizeof(float), false, err);
+    o->uniq = rill_node_alloc(n, s, m * sizeof(uint64_t), false, err);
+    o->map_keys = rill_node_alloc(n, s, o->map_cap * sizeof(uint64_t), false, err);
+    o->map_vals = rill_node_alloc(n, s, o->map_cap * sizeof(uint32_t), false, err);
+    if (!o->uniq_of || !o->out || !o->scale || !o->uniq || !o->map_keys || !o->map_vals)
+        return err->code;
+    return RILL_OK;
+}
+
+static rill_lookup_span span_of(const rill_lookup *st, const table_work *w)
+{
+    return (rill_lookup_span){.src = w->src, .src_field = w->src_field, .fields = w->fields,
+                              .nfields = w->nfields, .Fout = st->Fout, .base = st->base,
+                              .slots = st->slots, .mean = st->mean};
+}
+
+/* Plans a table's step: its occurrences and buffers from the arena (the arena is not
+ * thread-safe, so this runs before the parallel part). */
+static int plan_table(rill_node *n, rill_step *s, const rill_lookup *st, table_work *w,
+                      rill_err *err)
+{
+    rill_lookup_span sp = span_of(st, w);
+    if (rill_lookup_plan(n, s, &sp, &w->occ, err))
+        return err->code;
+    size_t m = w->occ.nocc ? w->occ.nocc : 1;
     w->rows = rill_node_alloc(n, s, m * sizeof(float *), false, err);
     w->csr_off = rill_node_alloc(n, s, (m + 1) * sizeof(uint32_t), false, err);
     w->csr_occ = rill_node_alloc(n, s, m * sizeof(uint32_t), false, err);
-    w->map_keys = rill_node_alloc(n, s, cap * sizeof(uint64_t), false, err);
-    w->map_vals = rill_node_alloc(n, s, cap * sizeof(uint32_t), false, err);
     w->grad = NULL;
-    if (!w->occ_uniq || !w->occ_out || !w->occ_scale || !w->uniq || !w->rows || !w->csr_off ||
-        !w->csr_occ || !w->map_keys || !w->map_vals)
+    if (!w->rows || !w->csr_off || !w->csr_occ)
         return err->code;
     return RILL_OK;
 }
@@ -205,43 +216,49 @@ typedef struct {
     rill_err errs[64];
 } embed_job;
 
-static void forward_table(rill_lookup *st, table_work *w, rill_step *s, float *out,
-                          rill_err *err, int *failed)
+void rill_lookup_dedupe(const rill_lookup_span *sp, int B, rill_lookup_occ *o)
 {
-    const rill_ids *ids = &w->src->ids;
-    int Fs = w->src->layout.F, F = st->Fout, D = st->D;
-    size_t mask = w->map_cap - 1, nu = 0, o = 0;
-    memset(w->map_vals, 0xff, w->map_cap * sizeof(uint32_t));
-    for (int k = 0; k < w->nfields; k++)
-        for (int b = 0; b < s->B; b++) {
-            size_t slot = (size_t)b * Fs + w->src_field[k];
+    rill_idmap map;
+    rill_idmap_over(&map, o->map_keys, o->map_vals, o->map_cap);
+    const rill_ids *ids = &sp->src->ids;
+    int Fs = sp->src->layout.F;
+    size_t n = 0;
+    for (int k = 0; k < sp->nfields; k++) {
+        int f = sp->fields[k];
+        int L = sp->slots ? sp->slots[f] : 1, base = sp->base ? sp->base[f] : f;
+        for (int b = 0; b < B; b++) {
+            size_t slot = (size_t)b * Fs + sp->src_field[k];
             uint32_t a = ids->off[slot], e = ids->off[slot + 1];
-            int L = st->slots[w->fields[k]];
             uint32_t first = a; /* a sequence keeps its last L values, one slot each */
             if (L > 1 && e - a > (uint32_t)L)
                 first = e - (uint32_t)L;
             int pad = L > 1 ? L - (int)(e - first) : 0;
-            float scale = L == 1 && st->mean && e > a ? 1.0f / (float)(e - a) : 1.0f;
-            for (uint32_t i = first; i < e; i++, o++) {
-                uint64_t id = ids->id[i];
-                size_t h = (size_t)rill_mix64(id) & mask;
-                while (w->map_vals[h] != UINT32_MAX && w->map_keys[h] != id)
-                    h = (h + 1) & mask;
-                if (w->map_vals[h] == UINT32_MAX) {
-                    w->map_keys[h] = id;
-                    w->map_vals[h] = (uint32_t)nu;
-                    w->uniq[nu++] = id;
-                }
-                w->occ_uniq[o] = w->map_vals[h];
-                w->occ_out[o] = (uint32_t)((size_t)b * F + st->base[w->fields[k]] +
-                                           (L > 1 ? pad + (int)(i - first) : 0));
-                w->occ_scale[o] = scale;
+            float scale = L == 1 && sp->mean && e > a ? 1.0f / (float)(e - a) : 1.0f;
+            for (uint32_t i = first; i < e; i++, n++) {
+                bool added;
+                uint32_t u = rill_idmap_intern(&map, ids->id[i], &added);
+                if (added)
+                    o->uniq[u] = ids->id[i];
+                o->uniq_of[n] = u;
+                o->out[n] = (uint32_t)((size_t)b * sp->Fout + base +
+                                       (L > 1 ? pad + (int)(i - first) : 0));
+                o->scale[n] = scale;
             }
         }
-    w->nocc = o;
-    w->nuniq = nu;
+    }
+    o->nocc = n;
+    o->nuniq = map.count;
+}
+
+static void forward_table(rill_lookup *st, table_work *w, rill_step *s, float *out,
+                          rill_err *err, int *failed)
+{
+    int F = st->Fout, D = st->D;
+    rill_lookup_span sp = span_of(st, w);
+    rill_lookup_dedupe(&sp, s->B, &w->occ);
+    size_t nu = w->occ.nuniq;
     if (s->training) {
-        int rc = rill_table_lookup(w->table, w->uniq, nu, w->rows, err);
+        int rc = rill_table_lookup(w->table, w->occ.uniq, nu, w->rows, err);
         if (rc) {
             *failed = 1;
             return;
@@ -249,7 +266,7 @@ static void forward_table(rill_lookup *st, table_work *w, rill_step *s, float *o
     } else {
         for (size_t u = 0; u < nu; u++) {
             const float *row;
-            if (rill_table_read(w->table, w->uniq[u], &row, err)) {
+            if (rill_table_read(w->table, w->occ.uniq[u], &row, err)) {
                 *failed = 1; /* a damaged row: no metrics from a model that read it */
                 return;
             }
@@ -261,18 +278,18 @@ static void forward_table(rill_lookup *st, table_work *w, rill_step *s, float *o
         for (int b = 0; b < s->B; b++)
             memset(out + ((size_t)b * F + st->base[w->fields[k]]) * D, 0,
                    (size_t)st->slots[w->fields[k]] * D * sizeof(float));
-    for (size_t i = 0; i < w->nocc; i++) {
+    for (size_t i = 0; i < w->occ.nocc; i++) {
         /* rows are scattered over a large table: ask for a later one while adding this one */
-        if (i + 16 < w->nocc) {
-            const float *ahead = w->rows[w->occ_uniq[i + 16]];
+        if (i + 16 < w->occ.nocc) {
+            const float *ahead = w->rows[w->occ.uniq_of[i + 16]];
             if (ahead)
                 __builtin_prefetch(ahead);
         }
-        const float *row = w->rows[w->occ_uniq[i]];
+        const float *row = w->rows[w->occ.uniq_of[i]];
         if (!row)
             continue;
-        float *dst = out + (size_t)w->occ_out[i] * D;
-        float sc = w->occ_scale[i];
+        float *dst = out + (size_t)w->occ.out[i] * D;
+        float sc = w->occ.scale[i];
         if (sc == 1.0f)
             for (int d = 0; d < D; d++)
                 dst[d] += row[d];
@@ -294,34 +311,36 @@ int rill_lookup_forward(rill_node *n, rill_step *s, rill_lookup *st, float *out,
 {
     int rc;
     for (int t = 0; t < st->ntables; t++)
-        if ((rc = plan_table(n, s, &st->t[t], err)))
+        if ((rc = plan_table(n, s, st, &st->t[t], err)))
             return rc;
     embed_job j = {.lk = st, .s = s, .out = out};
     rill_parallel_each((size_t)st->ntables, forward_part, &j);
-    if (j.failed) {
-        for (int i = 0; i < 64; i++)
-            if (j.errs[i].code) {
-                *err = j.errs[i];
-                return rill_err_prefix(err, "node '%s' (%s) at %s: ", n->name, n->ops->name,
-                                       n->where);
-            }
-        return rill_node_errf(n, RILL_ESTORE, err, "table lookup failed");
-    }
-    return RILL_OK;
+    return j.failed ? rill_lookup_job_err(n, j.errs, (int)(sizeof j.errs / sizeof j.errs[0]), err) : RILL_OK;
+}
+
+int rill_lookup_job_err(const rill_node *n, const rill_err *errs, int nerrs, rill_err *err)
+{
+    for (int i = 0; i < nerrs; i++)
+        if (errs[i].code) {
+            *err = errs[i];
+            return rill_err_prefix(err, "node '%s' (%s) at %s: ", n->name, n->ops->name,
+                                   n->where);
+        }
+    return rill_node_errf(n, RILL_ESTORE, err, "table lookup failed");
 }
 
 static void backward_table(rill_lookup *st, table_work *w, const float *dout)
 {
     int D = st->D;
-    size_t nu = w->nuniq;
+    size_t nu = w->occ.nuniq;
     /* occurrences grouped by distinct row (counting sort keeps occurrence order) */
     memset(w->csr_off, 0, (nu + 1) * sizeof(uint32_t));
-    for (size_t i = 0; i < w->nocc; i++)
-        w->csr_off[w->occ_uniq[i] + 1]++;
+    for (size_t i = 0; i < w->occ.nocc; i++)
+        w->csr_off[w->occ.uniq_of[i] + 1]++;
     for (size_t u = 0; u < nu; u++)
         w->csr_off[u + 1] += w->csr_off[u];
-    for (size_t i = 0; i < w->nocc; i++)
-        w->csr_occ[w->csr_off[w->occ_uniq[i]]++] = (uint32_t)i;
+    for (size_t i = 0; i < w->occ.nocc; i++)
+        w->csr_occ[w->csr_off[w->occ.uniq_of[i]]++] = (uint32_t)i;
     for (size_t u = nu; u > 0; u--)
         w->csr_off[u] = w->csr_off[u - 1];
     w->csr_off[0] = 0;
@@ -330,13 +349,13 @@ static void backward_table(rill_lookup *st, table_work *w, const float *dout)
         float *g = w->grad + u * (size_t)D;
         for (uint32_t k = w->csr_off[u]; k < w->csr_off[u + 1]; k++) {
             uint32_t i = w->csr_occ[k];
-            const float *src = dout + (size_t)w->occ_out[i] * D;
-            float sc = w->occ_scale[i];
+            const float *src = dout + (size_t)w->occ.out[i] * D;
+            float sc = w->occ.scale[i];
             for (int d = 0; d < D; d++)
                 g[d] += sc * src[d];
         }
     }
-    rill_table_stage(w->table, nu, w->uniq, w->rows, w->grad);
+    rill_table_stage(w->table, nu, w->occ.uniq, w->rows, w->grad);
 }
 
 static void backward_part(void *ctx, size_t t0, size_t t1, int worker)
@@ -355,7 +374,7 @@ int rill_lookup_backward(rill_node *n, rill_step *s, rill_lookup *st, const floa
         return RILL_OK;
     for (int t = 0; t < st->ntables; t++) {
         table_work *w = &st->t[t];
-        w->grad = rill_node_alloc(n, s, (w->nuniq ? w->nuniq : 1) * (size_t)st->D * sizeof(float),
+        w->grad = rill_node_alloc(n, s, (w->occ.nuniq ? w->occ.nuniq : 1) * (size_t)st->D * sizeof(float),
                                   false, err);
         if (!w->grad)
             return err->code;

@@ -8,6 +8,7 @@
 #define RILL_LOOKUP_H
 
 #include "graph.h"
+#include "idmap.h"
 
 typedef struct table_work table_work;
 
@@ -49,6 +50,43 @@ void rill_lookup_free(rill_lookup *lk);
  * the open-addressing map size for them (a power of two, at least twice as many). */
 size_t rill_lookup_count(const rill_node *src, const int *src_field, int nfields, int B,
                          size_t *map_cap);
+/* Where one table's ids come from in a batch and which output slots they fill. */
+typedef struct rill_lookup_span {
+    const rill_node *src;     /* the ids input */
+    const int *src_field;     /* per entry: the field within src */
+    const int *fields;        /* per entry: the output field */
+    int nfields;
+    int Fout;                 /* output slots per example */
+    const int *base, *slots;  /* output field f fills base[f] .. base[f] + slots[f] - 1;
+                                 NULL: field f is slot f, pooled */
+    bool mean;                /* a pooled field's occurrences weigh 1/count */
+} rill_lookup_span;
+
+/* A step's occurrences of one table's ids, made distinct; the arrays are step memory (from
+ * rill_lookup_plan), valid until the step's arena is reset. */
+typedef struct rill_lookup_occ {
+    uint64_t *uniq;      /* distinct ids, in order of first sight */
+    uint32_t *uniq_of;   /* per occurrence: its distinct id's index */
+    uint32_t *out;       /* per occurrence: its output slot, b * Fout + slot */
+    float *scale;        /* per occurrence: its pooling weight */
+    uint64_t *map_keys;  /* the id map's memory: map_cap slots (rill_lookup_count) */
+    uint32_t *map_vals;
+    size_t map_cap;
+    size_t nocc, nuniq;
+} rill_lookup_occ;
+
+/* Counts the span's occurrences in this step's batch (o->nocc) and takes o's arrays for them
+ * from n's step memory (the arena is not thread-safe: call before the parallel part).
+ * RILL_ENOMEM naming the node. */
+int rill_lookup_plan(rill_node *n, rill_step *s, const rill_lookup_span *sp, rill_lookup_occ *o,
+                     rill_err *err);
+/* Walks the span's ids of a batch of B (fields in order, then examples, then values; a
+ * sequence field keeps its last slots[f] values), interning each in an id map over o's map
+ * memory: o's arrays, nocc and nuniq filled. */
+void rill_lookup_dedupe(const rill_lookup_span *sp, int B, rill_lookup_occ *o);
+/* The error of a parallel step over tables that failed: the first worker's of errs (nerrs,
+ * one per worker), prefixed with node n, else RILL_ESTORE "table lookup failed". */
+int rill_lookup_job_err(const rill_node *n, const rill_err *errs, int nerrs, rill_err *err);
 /* The table behind field f's pooled vector. */
 rill_table *rill_lookup_table_of_field(const rill_lookup *lk, int f);
 /* Where the graph will put table t (in input order) once built. */
