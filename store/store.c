@@ -23,7 +23,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "graph.h"
 #include "store_impl.h"
 #include "util.h"
 
@@ -893,24 +892,73 @@ int rill_store_get_meta(rill_store *s, const char *key, void **val, size_t *len,
 
 /* ---- checkpoints ---- */
 
+/* What the caller's put and get see: the store and the checkpoint's transaction. */
+struct rill_ckpt {
+    rill_store *s;
+    MDB_txn *txn;
+    uint64_t bytes; /* written so far */
+};
+
+static MDB_dbi ckpt_db(const rill_ckpt *c, rill_ckpt_space sp)
+{
+    return sp == RILL_CKPT_DENSE ? c->s->dense : c->s->state;
+}
+
+const char *rill_ckpt_file(const rill_ckpt *c)
+{
+    return c->s->path;
+}
+
+int rill_ckpt_put(rill_ckpt *c, rill_ckpt_space sp, const char *key, const rill_ckpt_part *parts,
+                  int nparts)
+{
+    size_t n = 0;
+    for (int i = 0; i < nparts; i++)
+        n += parts[i].len;
+    /* reserved in place and filled part by part: a parameter and its optimizer state go in
+     * without being gathered into a buffer first */
+    MDB_val k = {strlen(key), (void *)key}, v = {rill_sealed_len(c->s, n), NULL};
+    int rc = mdb_put(c->txn, ckpt_db(c, sp), &k, &v, MDB_RESERVE);
+    if (rc)
+        return rc;
+    char *dst = v.mv_data; /* LMDB aligns values to 2 bytes only: copies, no float access */
+    for (int i = 0; i < nparts; i++) {
+        if (parts[i].len)
+            memcpy(dst, parts[i].data, parts[i].len);
+        dst += parts[i].len;
+    }
+    rill_seal(c->s, &k, v.mv_data, n);
+    c->bytes += v.mv_size;
+    return RILL_OK;
+}
+
+int rill_ckpt_get(rill_ckpt *c, rill_ckpt_space sp, const char *key, const void **val,
+                  size_t *len, const char *what, rill_err *err)
+{
+    MDB_val k = {strlen(key), (void *)key}, v;
+    int rc = rill_get_sealed(c->s, c->txn, ckpt_db(c, sp), &k, &v, what, err);
+    if (rc == MDB_NOTFOUND)
+        return RILL_EOF;
+    if (rc)
+        return rc;
+    *val = v.mv_data;
+    *len = v.mv_size;
+    return RILL_OK;
+}
+
 typedef struct {
-    rill_graph *g;
+    rill_ckpt_put_fn put_all;
+    void *ud;
     const void *state;
     size_t state_len;
     uint64_t bytes, rows;
 } ckpt_ctx;
 
-static size_t param_floats(const rill_param *p)
+/* The tables' part of a checkpoint: dirty and spilled rows, a part of the eviction sweep,
+ * the rows waiting for admission. */
+static int ckpt_tables(rill_store *s, MDB_txn *txn, ckpt_ctx *c, rill_err *err)
 {
-    return p->n * (p->trainable ? 3 : 1);
-}
-
-static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
-{
-    ckpt_ctx *c = ctx;
     int rc;
-    c->bytes = 0;
-    c->rows = 0;
     for (int i = 0; i < s->ntables; i++) {
         uint64_t rows0 = c->rows;
         if ((rc = rill_table_flush(s->tables[i], txn, &c->rows, &c->bytes, err)))
@@ -921,42 +969,22 @@ static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
             (rc = rill_table_write_pending(s->tables[i], txn, s->meta, err)))
             return rc;
     }
-    for (int i = 0; c->g && i < c->g->nparams; i++) {
-        const rill_param *p = c->g->params[i];
-        size_t n = param_floats(p) * sizeof(float);
-        MDB_val k = {strlen(p->name), (void *)p->name}, v = {rill_sealed_len(s, n), NULL};
-        if ((rc = mdb_put(txn, s->dense, &k, &v, MDB_RESERVE)))
-            return rc;
-        float *dst = v.mv_data; /* LMDB aligns values to 2 bytes only: copies, no float access */
-        memcpy(dst, p->data, p->n * sizeof(float));
-        if (p->trainable) {
-            memcpy(dst + p->n, p->m, p->n * sizeof(float));
-            memcpy(dst + 2 * p->n, p->v, p->n * sizeof(float));
-        }
-        rill_seal(s, &k, v.mv_data, n);
-        c->bytes += v.mv_size;
-    }
-    for (int i = 0; c->g && i < c->g->nnodes; i++) {
-        rill_node *n = c->g->nodes[i];
-        if (!n->ops->save)
-            continue;
-        void *buf = NULL;
-        size_t len = 0;
-        char key[96];
-        if ((rc = n->ops->save(n, &buf, &len, err)))
-            return rc;
-        if (len == 0) { /* nothing to keep (a loss without IPW) */
-            free(buf);
-            continue;
-        }
-        snprintf(key, sizeof key, "node:%s", n->name);
-        MDB_val nk = {strlen(key), key};
-        rc = rill_put_sealed(s, txn, s->state, &nk, buf, len);
-        free(buf);
-        if (rc)
-            return rc;
-        c->bytes += len;
-    }
+    return RILL_OK;
+}
+
+/* One attempt at the whole checkpoint; run again from the start when the map grows. */
+static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
+{
+    ckpt_ctx *c = ctx;
+    int rc;
+    c->bytes = 0;
+    c->rows = 0;
+    if ((rc = ckpt_tables(s, txn, c, err)))
+        return rc;
+    rill_ckpt ck = {s, txn, 0};
+    if (c->put_all && (rc = c->put_all(c->ud, &ck, err)))
+        return rc;
+    c->bytes += ck.bytes;
     if ((rc = meta_fn(s, txn, NULL, err)))
         return rc;
     MDB_val k = {3, (void *)"run"};
@@ -966,12 +994,12 @@ static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     return RILL_OK;
 }
 
-int rill_store_checkpoint(rill_store *s, rill_graph *g, const void *state, size_t state_len,
-                          rill_err *err)
+int rill_store_checkpoint(rill_store *s, rill_ckpt_put_fn put_all, void *ud, const void *state,
+                          size_t state_len, rill_err *err)
 {
     double t0 = rill_now();
     end_all_reads(s);
-    ckpt_ctx c = {g, state, state_len, 0, 0};
+    ckpt_ctx c = {put_all, ud, state, state_len, 0, 0};
     int rc = rill_store_write(s, ckpt_fn, &c, "writing a checkpoint", err);
     if (rc)
         return rc;
@@ -989,7 +1017,8 @@ int rill_store_checkpoint(rill_store *s, rill_graph *g, const void *state, size_
 }
 
 typedef struct {
-    rill_graph *g;
+    rill_ckpt_get_fn get_all;
+    void *ud;
     void *state;
     size_t state_len;
     bool found;
@@ -998,7 +1027,6 @@ typedef struct {
 static int restore_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
 {
     restore_ctx *c = ctx;
-    rill_graph *g = c->g;
     MDB_val k = {3, (void *)"run"}, v;
     int rc = rill_get_sealed(s, txn, s->state, &k, &v, "the run state", err);
     if (rc == MDB_NOTFOUND)
@@ -1010,58 +1038,14 @@ static int restore_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
         return rill_errf(err, RILL_ENOMEM, "out of memory");
     memcpy(c->state, v.mv_data, v.mv_size);
     c->state_len = v.mv_size;
-    for (int i = 0; g && i < g->nparams; i++) {
-        rill_param *p = g->params[i];
-        MDB_val pk = {strlen(p->name), p->name}, pv;
-        rc = rill_get_sealed(s, txn, s->dense, &pk, &pv, "a dense parameter", err);
-        if (rc == MDB_NOTFOUND)
-            return rill_errf(err, RILL_ESTORE,
-                             "%s has no dense parameter '%s': the store belongs to another graph",
-                             s->path, p->name);
-        if (rc)
-            return rc;
-        if (pv.mv_size != param_floats(p) * sizeof(float))
-            return rill_errf(err, RILL_ESTORE,
-                             "%s: dense parameter '%s' holds %zu bytes, the graph's needs %zu: "
-                             "the store belongs to another graph",
-                             s->path, p->name, pv.mv_size, param_floats(p) * sizeof(float));
-        const char *src = pv.mv_data;
-        memcpy(p->data, src, p->n * sizeof(float));
-        if (p->trainable) {
-            memcpy(p->m, src + p->n * sizeof(float), p->n * sizeof(float));
-            memcpy(p->v, src + 2 * p->n * sizeof(float), p->n * sizeof(float));
-        }
-    }
-    for (int i = 0; g && i < g->nnodes; i++) {
-        rill_node *n = g->nodes[i];
-        if (!n->ops->load)
-            continue;
-        char key[96];
-        snprintf(key, sizeof key, "node:%s", n->name);
-        MDB_val nk = {strlen(key), key}, nv;
-        rc = rill_get_sealed(s, txn, s->state, &nk, &nv, "a node's state", err);
-        /* no state: a node that keeps none in this configuration (or kept none in the build
-         * that wrote the store) accepts an empty one */
-        static const char none[1];
-        rill_err quiet = {0};
-        if (rc == MDB_NOTFOUND && n->ops->load(n, none, 0, &quiet) == RILL_OK)
-            continue;
-        if (rc == MDB_NOTFOUND)
-            return rill_errf(err, RILL_ESTORE,
-                             "%s has no state for node '%s': the store belongs to another graph",
-                             s->path, n->name);
-        if (rc)
-            return rc;
-        if ((rc = n->ops->load(n, nv.mv_data, nv.mv_size, err)))
-            return rc;
-    }
-    return RILL_OK;
+    rill_ckpt ck = {s, txn, 0};
+    return c->get_all ? c->get_all(c->ud, &ck, err) : RILL_OK;
 }
 
-int rill_store_restore(rill_store *s, rill_graph *g, void **state, size_t *state_len,
-                       rill_err *err)
+int rill_store_restore(rill_store *s, rill_ckpt_get_fn get_all, void *ud, void **state,
+                       size_t *state_len, rill_err *err)
 {
-    restore_ctx c = {g, NULL, 0, false};
+    restore_ctx c = {get_all, ud, NULL, 0, false};
     int rc = rill_store_read(s, restore_fn, &c, "reading the checkpoint", err);
     if (rc || !c.found) {
         free(c.state);

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "crc32c.h"
 #include "graphtest.h"
 
@@ -209,7 +210,7 @@ static void test_checkpoint(void)
     ok(!rill_store_has_checkpoint(s1), "a new store has no checkpoint");
     void *state = NULL;
     size_t len = 0;
-    ok(rill_store_restore(s1, NULL, &state, &len, &err) == RILL_EOF && !state,
+    ok(rill_store_restore(s1, NULL, NULL, &state, &len, &err) == RILL_EOF && !state,
        "restore from a new store: RILL_EOF");
     rc = open_store(&s2, d2, RILL_STORE_CREATE, 0, 0, &err) ||
          rill_store_table(s1, &t1, "emb", 1000, 4, &SGD, 7, 0.05, NULL, &err) ||
@@ -272,8 +273,8 @@ static void test_checkpoint(void)
     rc = rill_store_end_step(s1, 1, &err) || rill_store_end_step(s2, 1, &err);
     ok(rc == RILL_OK, "end of step 1");
     static const char state1[] = "state of step 1";
-    rc = rill_store_checkpoint(s1, NULL, state1, sizeof state1, &err) ||
-         rill_store_checkpoint(s2, NULL, state1, sizeof state1, &err);
+    rc = rill_store_checkpoint(s1, NULL, NULL, state1, sizeof state1, &err) ||
+         rill_store_checkpoint(s2, NULL, NULL, state1, sizeof state1, &err);
     if (!ok(rc == RILL_OK, "checkpoint both stores"))
         diag("%s", err.msg);
     ok(rill_store_has_checkpoint(s1), "the store has a checkpoint now");
@@ -323,7 +324,7 @@ static void test_checkpoint(void)
     ok(count_differing(t1, mem, ids, n) == 0,
        "reopened: every row exactly as checkpointed (peek, %zu rows)", n);
     ok(rill_table_peek(t1, later[1]) == NULL, "a row created after the checkpoint is absent");
-    rc = rill_store_restore(s1, NULL, &state, &len, &err);
+    rc = rill_store_restore(s1, NULL, NULL, &state, &len, &err);
     ok(rc == RILL_OK && len == sizeof state1 && memcmp(state, state1, len) == 0,
        "restore gives back the run state of the checkpoint");
     free(state);
@@ -333,7 +334,7 @@ static void test_checkpoint(void)
     check_each(t1, mem, "reopened");
     rill_store_get_info(s1, &info);
     ok(rill_store_verify(s1, &err) == RILL_OK, "reopened: verify passes");
-    rc = rill_store_checkpoint(s1, NULL, state1, sizeof state1, &err);
+    rc = rill_store_checkpoint(s1, NULL, NULL, state1, sizeof state1, &err);
     ok(rc != RILL_OK && has(err.msg, "read-only"), "a checkpoint of a read-only store: %s",
        err.msg);
     rill_store_close(s1);
@@ -352,7 +353,7 @@ static void test_checkpoint(void)
         rill_store_close(c);
     rill_table_free(ct);
     rc = train_step(t2, later, 1, 2, NULL, &err) || rill_store_end_step(s2, 2, &err) ||
-         rill_store_checkpoint(s2, NULL, state1, sizeof state1, &err) ||
+         rill_store_checkpoint(s2, NULL, NULL, state1, sizeof state1, &err) ||
          rill_store_digest(s2, &dg2, &err);
     ok(rc == RILL_OK && dg2 != dg1, "one row changed and checkpointed: another digest");
     rill_store_close(s2);
@@ -411,7 +412,7 @@ static void ev_steps(ev_store *e, rill_table *ma, rill_table *mb, uint64_t from,
         rill_table_stats st;
         rill_table_get_stats(e->a, &st);
         *over_budget += st.cached > st.cache_capacity;
-        if (t % 10 == 0 && rill_store_checkpoint(e->s, NULL, &t, sizeof t, err)) {
+        if (t % 10 == 0 && rill_store_checkpoint(e->s, NULL, NULL, &t, sizeof t, err)) {
             diag("checkpoint at %llu: %s", (unsigned long long)t, err->msg);
             (*differ)++;
         }
@@ -575,8 +576,8 @@ static void test_evict_after(void)
         rc = ea_step(a, ta, step, &err) || ea_step(b, tb, step, &err);
         if (rc || step % 5)
             continue;
-        rc = rill_store_checkpoint(a, NULL, &step, sizeof step, &err) ||
-             rill_store_checkpoint(b, NULL, &step, sizeof step, &err);
+        rc = rill_store_checkpoint(a, NULL, NULL, &step, sizeof step, &err) ||
+             rill_store_checkpoint(b, NULL, NULL, &step, sizeof step, &err);
         uint64_t d1 = 0, d2 = 1;
         rill_store_digest(a, &d1, &err);
         rill_store_digest(b, &d2, &err);
@@ -656,7 +657,7 @@ static void test_map_growth(void)
                  train_step(mem, ids, PER, step, NULL, &err) ||
                  rill_store_end_step(s, step, &err);
             if (!rc && step % 5 == 0)
-                rc = rill_store_checkpoint(s, NULL, &step, sizeof step, &err);
+                rc = rill_store_checkpoint(s, NULL, NULL, &step, sizeof step, &err);
         }
         if (!ok(rc == RILL_OK, "%d rows of 16 floats (about 5 MiB) written and checkpointed", ROWS))
             diag("%s", err.msg);
@@ -742,7 +743,7 @@ static void test_meta(void)
        "the committed values are there, 0-terminated");
     ok(meta_absent(s, "unsaved"), "a value set but neither committed nor checkpointed is not");
     rc = rill_store_set_meta(s, "signature", "sig", 3, &err) ||
-         rill_store_checkpoint(s, NULL, "st", 2, &err);
+         rill_store_checkpoint(s, NULL, NULL, "st", 2, &err);
     ok(rc == RILL_OK, "a value set, then a checkpoint");
     rill_store_close(s);
 
@@ -809,7 +810,7 @@ static void test_one_writer(void)
              rill_store_table(s, &t, "emb", 100, 2, &SGD, 1, 0.05, NULL, &err);
     uint64_t id = 3;
     rc = rc || train_step(t, &id, 1, 1, NULL, &err) ||
-         rill_store_checkpoint(s, NULL, "st", 2, &err);
+         rill_store_checkpoint(s, NULL, NULL, "st", 2, &err);
     if (!ok(rc == RILL_OK, "a store open for writing, with a checkpoint")) {
         diag("%s", err.msg);
         return;
@@ -1089,7 +1090,7 @@ static int make_filled(const char *dir, int64_t rows, rill_err *err)
         return rc;
     rc = rill_store_table(s, &t, "emb", rows, 16, &SGD, 7, 0.05, &o, err);
     if (!rc)
-        rc = rill_store_checkpoint(s, NULL, "state", 5, err);
+        rc = rill_store_checkpoint(s, NULL, NULL, "state", 5, err);
     rill_store_close(s);
     if (t)
         rill_table_free(t); /* a store's tables are the graph's to free; here, the test's */
@@ -1136,7 +1137,7 @@ static int read_everything(const char *dir, int *errors, char *first, size_t cap
                 e1 = err;
             void *st;
             size_t len;
-            if (rill_store_restore(s, NULL, &st, &len, &err) < 0 && ++n == 1)
+            if (rill_store_restore(s, NULL, NULL, &st, &len, &err) < 0 && ++n == 1)
                 e1 = err;
             if (rill_store_table(s, &t, "emb", 30000, 16, &SGD, 7, 0.05, NULL, &err) && ++n == 1)
                 e1 = err;
@@ -1410,7 +1411,7 @@ static void test_admission(void)
     ok(st.rows == 1 && st.created == 1 && st.pending == 1, "1 row, 1 pending (%llu, %llu)",
        (unsigned long long)st.rows, (unsigned long long)st.pending);
     rill_store_end_step(s, 3, &err);
-    rc = rill_store_checkpoint(s, NULL, "st", 2, &err);
+    rc = rill_store_checkpoint(s, NULL, NULL, "st", 2, &err);
     rill_store_close(s);
     rill_table_free(t);
     rc = rc || open_store(&s, dir, RILL_STORE_READ, 0, 0, &err) ||
@@ -1487,7 +1488,7 @@ static void test_dense(void)
             }
         }
     }
-    rc = rill_store_checkpoint(g->store, g, "st", 2, &err);
+    rc = rill_checkpoint_write(g->store, g, "st", 2, &err);
     ok(rc == RILL_OK, "checkpoint %d dense parameters (%zu floats with Adam's state)",
        g->nparams, total);
     rill_graph_free(g);
@@ -1498,7 +1499,7 @@ static void test_dense(void)
         g = small_graph(&sc, tower, s, &err);
     void *state = NULL;
     size_t len = 0;
-    rc = g ? rill_store_restore(g->store, g, &state, &len, &err) : -1;
+    rc = g ? rill_checkpoint_read(g->store, g, &state, &len, &err) : -1;
     free(state);
     size_t same = 0;
     k = 0;
@@ -1523,7 +1524,7 @@ static void test_dense(void)
     rc = open_store(&s, dir, RILL_STORE_READ, 0, 0, &err);
     if (!rc)
         g = small_graph(&sc, "sizes={5},norm='batch'", s, &err);
-    rc = g ? rill_store_restore(g->store, g, &state, &len, &err) : -1;
+    rc = g ? rill_checkpoint_read(g->store, g, &state, &len, &err) : -1;
     ok(rc != RILL_OK && state == NULL && has(err.msg, "the store belongs to another graph"),
        "a graph whose tower is wider: %s", err.msg);
     if (g)

@@ -8,6 +8,7 @@
 #define RILL_LOOKUP_H
 
 #include "graph.h"
+#include "store.h"
 
 typedef struct table_work table_work;
 
