@@ -15,7 +15,8 @@
  * caller hands it (dense parameters with their optimizer state, node state) and the caller's
  * run state in one write transaction: a crash at any moment leaves the previous checkpoint
  * whole. MDB_MAP_FULL grows the map and retries. The store knows nothing of graphs: what
- * the values mean is the caller's business. One process at a time may write a run (a lock file says which). */
+ * the values mean is the caller's business. One process at a time may write a run (a lock
+ * file says which). */
 #ifndef RILL_STORE_H
 #define RILL_STORE_H
 

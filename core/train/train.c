@@ -11,6 +11,7 @@
 #include "blas.h"
 #include "checkpoint.h"
 #include "metrics.h"
+#include "run_state.h"
 #include "store.h"
 #include "util.h"
 
@@ -468,101 +469,6 @@ static void print_eval(const rill_train_cfg *cfg, const rill_eval_result *e, boo
     }
 }
 
-/* What a checkpoint records of the loop, besides the parameters: enough to continue
- * exactly where it was. Written as raw bytes: a store is read back by the build that wrote
- * it (the format string in the store's meta says which). */
-#define STATE_MAGIC 0x54534c52u /* "RLST" */
-#define STATE_VERSION 2 /* 2: task metrics with mean_pred */
-
-typedef struct run_state {
-    uint32_t magic, version;
-    uint64_t step, examples, bad_total, best_step, metrics_bytes;
-    int32_t epoch;           /* the epoch the last step belonged to */
-    int32_t epoch_done;      /* its end-of-epoch work (evaluation) is done too */
-    int32_t finished;        /* training ended (all epochs, max_steps or early stop) */
-    int32_t since_best, early_stopped, has_pos;
-    rill_data_pos pos;       /* the last step's batch */
-    double ema, ema_w;
-    rill_eval_result best, last;
-} run_state;
-
-/* Version 1, written before the task metrics had mean_pred: read back with mean_pred NaN. */
-typedef struct {
-    char task[64], label[64];
-    double auc, logloss, pos_rate;
-    uint64_t n;
-    double gauc;
-    uint64_t groups;
-} task_metrics_v1;
-
-typedef struct {
-    int ntasks;
-    task_metrics_v1 task[RILL_MAX_TASKS];
-    uint64_t rows;
-    double seconds;
-    char freq_field[64];
-    int nfreq;
-    rill_freq_bucket freq[RILL_MAX_FREQ];
-} eval_result_v1;
-
-typedef struct {
-    uint32_t magic, version;
-    uint64_t step, examples, bad_total, best_step, metrics_bytes;
-    int32_t epoch, epoch_done, finished, since_best, early_stopped, has_pos;
-    rill_data_pos pos;
-    double ema, ema_w;
-    eval_result_v1 best, last;
-} run_state_v1;
-
-static void eval_from_v1(rill_eval_result *e, const eval_result_v1 *o)
-{
-    memset(e, 0, sizeof *e);
-    e->ntasks = o->ntasks;
-    for (int k = 0; k < RILL_MAX_TASKS; k++) {
-        rill_task_metrics *m = &e->task[k];
-        const task_metrics_v1 *v = &o->task[k];
-        memcpy(m->task, v->task, sizeof m->task);
-        memcpy(m->label, v->label, sizeof m->label);
-        m->auc = v->auc, m->logloss = v->logloss, m->pos_rate = v->pos_rate;
-        m->mean_pred = (double)NAN;
-        m->n = v->n, m->gauc = v->gauc, m->groups = v->groups;
-    }
-    e->rows = o->rows;
-    e->seconds = o->seconds;
-    memcpy(e->freq_field, o->freq_field, sizeof e->freq_field);
-    e->nfreq = o->nfreq;
-    memcpy(e->freq, o->freq, sizeof e->freq);
-}
-
-/* A checkpoint's run state, this version's or version 1's; RILL_EINVAL for anything else. */
-static int state_from_blob(const void *blob, size_t len, run_state *st)
-{
-    uint32_t head[2] = {0, 0};
-    if (len >= sizeof head)
-        memcpy(head, blob, sizeof head);
-    if (head[0] != STATE_MAGIC)
-        return RILL_EINVAL;
-    if (head[1] == STATE_VERSION && len == sizeof *st) {
-        memcpy(st, blob, sizeof *st);
-        return RILL_OK;
-    }
-    if (head[1] != 1 || len != sizeof(run_state_v1))
-        return RILL_EINVAL;
-    const run_state_v1 *o = blob;
-    memset(st, 0, sizeof *st);
-    st->magic = STATE_MAGIC;
-    st->version = STATE_VERSION;
-    st->step = o->step, st->examples = o->examples, st->bad_total = o->bad_total;
-    st->best_step = o->best_step, st->metrics_bytes = o->metrics_bytes;
-    st->epoch = o->epoch, st->epoch_done = o->epoch_done, st->finished = o->finished;
-    st->since_best = o->since_best, st->early_stopped = o->early_stopped, st->has_pos = o->has_pos;
-    st->pos = o->pos;
-    st->ema = o->ema, st->ema_w = o->ema_w;
-    eval_from_v1(&st->best, &o->best);
-    eval_from_v1(&st->last, &o->last);
-    return RILL_OK;
-}
-
 typedef struct loop {
     rill_graph *g;
     const rill_train_cfg *cfg;
@@ -570,7 +476,7 @@ typedef struct loop {
     rill_train_result *res;
     FILE *metrics, *timing;
     progress pg;
-    run_state st;
+    rill_run_state st;
     bool stop;
     uint64_t ckpt_step;     /* the step of the last checkpoint written (or resumed from) */
     bool has_ckpt;
@@ -780,8 +686,11 @@ static int checkpoint(loop *L, rill_err *err)
         long off = ftell(L->metrics);
         L->st.metrics_bytes = off > 0 ? (uint64_t)off : 0;
     }
-    if (!rc)
-        rc = rill_checkpoint_write(L->cfg->store, L->g, &L->st, sizeof L->st, err);
+    void *state = NULL;
+    size_t len = 0;
+    if (!rc && !(rc = rill_run_state_save(&L->st, &state, &len, err)))
+        rc = rill_checkpoint_write(L->cfg->store, L->g, state, len, err);
+    free(state);
     if (!rc) {
         L->ckpt_step = L->st.step;
         L->has_ckpt = true;
@@ -828,8 +737,6 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
     if (!g->built && (rc = rill_graph_build(g, cfg->seed, err)))
         return rc;
     loop L = {.g = g, .cfg = cfg, .valid = valid, .res = res};
-    L.st.magic = STATE_MAGIC;
-    L.st.version = STATE_VERSION;
     L.st.best.task[0].auc = -INFINITY;
     bool resume = false;
     if (cfg->resume) {
@@ -844,14 +751,10 @@ int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
         }
         if (rc)
             return rc;
-        if (state_from_blob(blob, len, &L.st) != RILL_OK) {
-            free(blob);
-            return rill_errf(err, RILL_ESTORE,
-                             "%s: the checkpoint's run state was written by another build of "
-                             "Rill (%zu bytes, expected %zu)",
-                             rill_store_dir(cfg->store), len, sizeof L.st);
-        }
+        rc = rill_run_state_load(&L.st, blob, len, err);
         free(blob);
+        if (rc)
+            return rill_err_prefix(err, "%s: ", rill_store_dir(cfg->store));
         resume = true;
         L.ckpt_step = L.st.step;
         L.has_ckpt = true;
@@ -1039,9 +942,10 @@ out:
 
 int rill_train_state_info(const void *blob, size_t len, rill_train_state *out)
 {
-    run_state state, *st = &state;
+    rill_run_state state, *st = &state;
+    rill_err err = {0};
     memset(out, 0, sizeof *out);
-    if (state_from_blob(blob, len, st) != RILL_OK)
+    if (rill_run_state_load(st, blob, len, &err) != RILL_OK)
         return RILL_EINVAL;
     out->step = st->step;
     out->examples = st->examples;
