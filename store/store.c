@@ -502,6 +502,67 @@ static int open_env(rill_store *s, unsigned flags, rill_err *err)
     return mrc ? rill_store_mdb_err(s, mrc, "opening", err) : RILL_OK;
 }
 
+/* A new store in dir: the lock taken, an old store and an old run's copy of its best model
+ * removed (that copy must not outlive its run). */
+static int prepare_new(rill_store *s, const char *dir, bool exists, rill_err *err)
+{
+    int rc;
+    if ((rc = rill_mkdir_p(dir, err)) || (rc = take_lock(s, err)))
+        return rc;
+    char lk[4300];
+    snprintf(lk, sizeof lk, "%s-lock", s->path);
+    if ((exists && unlink(s->path) != 0) || (unlink(lk) != 0 && errno != ENOENT))
+        return rill_errf(err, RILL_EIO, "%s: cannot replace the old store: %s", s->path,
+                         strerror(errno));
+    char best[4300];
+    snprintf(best, sizeof best, "%s/best/store.mdb", dir);
+    unlink(best);
+    snprintf(best, sizeof best, "%s/best/store.mdb-lock", dir);
+    unlink(best);
+    snprintf(best, sizeof best, "%s/best", dir);
+    rmdir(best);
+    return RILL_OK;
+}
+
+/* An existing store: there, long enough to be one, and locked when it will be written. */
+static int prepare_existing(rill_store *s, const char *dir, bool exists, const struct stat *sb,
+                            rill_err *err)
+{
+    if (!exists)
+        return rill_errf(err, RILL_ESTORE,
+                         "%s has no store (store.mdb): is it a run directory made by rill train?",
+                         dir);
+    if (sb->st_size < 8192)
+        return rill_errf(err, RILL_ESTORE,
+                         "%s: %lld bytes is too short for a store: the file is truncated or not "
+                         "a store",
+                         s->path, (long long)sb->st_size);
+    return s->mode == RILL_STORE_WRITE ? take_lock(s, err) : RILL_OK;
+}
+
+/* The LMDB environment over the checked file, its pages walked, its databases opened. */
+static int open_lmdb(rill_store *s, bool exists, rill_err *err)
+{
+    int rc, mrc;
+    if ((mrc = mdb_env_create(&s->env)) || (mrc = mdb_env_set_maxdbs(s->env, 4096)) ||
+        (mrc = mdb_env_set_maxreaders(s->env, 1024)) ||
+        (mrc = mdb_env_set_mapsize(s->env, s->map_size)))
+        return rill_store_mdb_err(s, mrc, "opening", err);
+    rill_guard_setup(s->env);
+    if ((rc = open_env(s, MDB_NOSUBDIR | MDB_NOTLS | (s->mode == RILL_STORE_READ ? MDB_RDONLY : 0),
+                       err)))
+        return rc;
+    MDB_envinfo info;
+    if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
+        s->map_size = info.me_mapsize;
+    if (exists && (rc = walk_pages(s, false, err)))
+        return rc;
+    open_ctx oc = {s->mode == RILL_STORE_CREATE};
+    if (s->mode == RILL_STORE_READ)
+        return rill_store_read(s, open_dbs, &oc, "opening", err);
+    return rill_store_write(s, open_dbs, &oc, "opening", err);
+}
+
 int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg, rill_err *err)
 {
     *out = NULL;
@@ -513,75 +574,24 @@ int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg
     s->cache_bytes = cfg->cache_bytes;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     snprintf(s->path, sizeof s->path, "%s/store.mdb", dir);
-    int rc = RILL_OK, mrc;
+    int rc;
     struct stat sb;
     bool exists = stat(s->path, &sb) == 0;
     if (s->mode == RILL_STORE_CREATE) {
-        if ((rc = rill_mkdir_p(dir, err)) || (rc = take_lock(s, err)))
-            goto fail;
-        char lk[4300];
-        snprintf(lk, sizeof lk, "%s-lock", s->path);
-        if ((exists && unlink(s->path) != 0) || (unlink(lk) != 0 && errno != ENOENT)) {
-            rc = rill_errf(err, RILL_EIO, "%s: cannot replace the old store: %s", s->path,
-                           strerror(errno));
-            goto fail;
-        }
+        rc = prepare_new(s, dir, exists, err);
         exists = false;
-        /* an old run's copy of its best model must not outlive it */
-        char best[4300];
-        snprintf(best, sizeof best, "%s/best/store.mdb", dir);
-        unlink(best);
-        snprintf(best, sizeof best, "%s/best/store.mdb-lock", dir);
-        unlink(best);
-        snprintf(best, sizeof best, "%s/best", dir);
-        rmdir(best);
     } else {
-        if (!exists) {
-            rc = rill_errf(err, RILL_ESTORE,
-                           "%s has no store (store.mdb): is it a run directory made by rill train?",
-                           dir);
-            goto fail;
-        }
-        if (sb.st_size < 8192) {
-            rc = rill_errf(err, RILL_ESTORE,
-                           "%s: %lld bytes is too short for a store: the file is truncated or not "
-                           "a store",
-                           s->path, (long long)sb.st_size);
-            goto fail;
-        }
-        if (s->mode == RILL_STORE_WRITE && (rc = take_lock(s, err)))
-            goto fail;
+        rc = prepare_existing(s, dir, exists, &sb, err);
     }
+    if (rc)
+        goto fail;
     size_t want = cfg->map_bytes ? cfg->map_bytes : ((size_t)1 << 30);
     if (exists && (size_t)sb.st_size * 2 > want)
         want = (size_t)sb.st_size * 2;
     s->map_size = want;
-    if (s->mode == RILL_STORE_CREATE && (rc = new_run_id(s->run_id, sizeof s->run_id, err)))
+    if ((s->mode == RILL_STORE_CREATE && (rc = new_run_id(s->run_id, sizeof s->run_id, err))) ||
+        (exists && (rc = check_file(s, err))) || (rc = open_lmdb(s, exists, err)))
         goto fail;
-    if (exists && (rc = check_file(s, err)))
-        goto fail;
-    if ((mrc = mdb_env_create(&s->env)) || (mrc = mdb_env_set_maxdbs(s->env, 4096)) ||
-        (mrc = mdb_env_set_maxreaders(s->env, 1024)) ||
-        (mrc = mdb_env_set_mapsize(s->env, want))) {
-        rc = rill_store_mdb_err(s, mrc, "opening", err);
-        goto fail;
-    }
-    rill_guard_setup(s->env);
-    if ((rc = open_env(s, MDB_NOSUBDIR | MDB_NOTLS | (s->mode == RILL_STORE_READ ? MDB_RDONLY : 0),
-                       err)))
-        goto fail;
-    MDB_envinfo info;
-    if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
-        s->map_size = info.me_mapsize;
-    if (exists && (rc = walk_pages(s, false, err)))
-        goto fail;
-    open_ctx oc = {s->mode == RILL_STORE_CREATE};
-    if (s->mode == RILL_STORE_READ) {
-        if ((rc = rill_store_read(s, open_dbs, &oc, "opening", err)))
-            goto fail;
-    } else if ((rc = rill_store_write(s, open_dbs, &oc, "opening", err))) {
-        goto fail;
-    }
     if (s->mode == RILL_STORE_CREATE)
         rc = rill_write_run_id(s->dir, s->run_id, err);
     else
