@@ -1,9 +1,10 @@
 /* The run's LMDB environment: DIR/store.mdb, with named databases
  *   meta      "format", the pipeline and its settings, the graph's signature, per table its
  *             shape ("table:NAME" = "rows dim stride optim")
- *   state     "run": the trainer's state at the last checkpoint; "node:NAME": a node's own
- *             state (CEL's gradient window and cluster sizes)
- *   dense     per dense parameter: its values, then Adam's m and v for trainable ones
+ *   state     "run": the trainer's state at the last checkpoint; beside it, the values the
+ *             checkpoint's caller puts there (rill_ckpt_put: "node:NAME", a node's own state)
+ *   dense     the caller's values too: per dense parameter its values, then Adam's m and v
+ *             (the store knows neither; core/train/checkpoint.h says what they hold)
  *   t:NAME    a table's rows (key: the row id as a native uint64; value: the floats, then the
  *             last step that used the row and how many training steps did)
  *   s:NAME    rows evicted since the last checkpoint, folded into t:NAME by the next one

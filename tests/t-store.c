@@ -2,7 +2,8 @@
  * updates, checkpoints and reopening (a reopened store holds exactly the last checkpoint, and
  * nothing changed after it); rows in key order; eviction and spill under a tiny RAM budget,
  * checked row by row against an unlimited in-memory table updated the same way; the map
- * growing from 1 MiB; the run's named values; one writer at a time (from a forked child, as
+ * growing from 1 MiB; the values a checkpoint's caller puts and gets (the map growing under
+ * them); the run's named values; one writer at a time (from a forked child, as
  * flock locks belong to an open file description); missing, truncated, random, empty and
  * foreign files; rows damaged behind the store's back (verify names them); a table or dense
  * parameter of another shape; admission; verify and digest; dense parameters of a graph
@@ -685,6 +686,80 @@ static void test_map_growth(void)
         }
         rill_table_free(mem);
     }
+}
+
+/* ---- the checkpoint's caller values (rill_ckpt_put / rill_ckpt_get), no graph ---- */
+
+typedef struct {
+    unsigned char *big; /* 3 MiB: more than the 1 MiB map holds, so the map grows */
+    size_t big_len;
+    int calls;          /* how often put_all ran */
+} ckpt_values;
+
+static int put_values(void *ud, rill_ckpt *c, rill_err *err)
+{
+    ckpt_values *v = ud;
+    v->calls++;
+    rill_ckpt_part two[2] = {{"head-", 5}, {"tail", 4}};
+    rill_ckpt_part big = {v->big, v->big_len};
+    int rc = rill_ckpt_put(c, RILL_CKPT_DENSE, "w", two, 2);
+    if (!rc)
+        rc = rill_ckpt_put(c, RILL_CKPT_STATE, "node:n", &big, 1);
+    return rc; /* as it is: MDB_MAP_FULL makes the store grow and run this again */
+}
+
+typedef struct {
+    const ckpt_values *want;
+    bool w_ok, big_ok, absent_eof;
+} ckpt_check;
+
+static int get_values(void *ud, rill_ckpt *c, rill_err *err)
+{
+    ckpt_check *k = ud;
+    const void *val;
+    size_t len;
+    int rc = rill_ckpt_get(c, RILL_CKPT_DENSE, "w", &val, &len, "w", err);
+    k->w_ok = rc == RILL_OK && len == 9 && memcmp(val, "head-tail", 9) == 0;
+    rc = rill_ckpt_get(c, RILL_CKPT_STATE, "node:n", &val, &len, "node", err);
+    k->big_ok = rc == RILL_OK && len == k->want->big_len && memcmp(val, k->want->big, len) == 0;
+    /* the spaces are apart: "w" is not in the state space */
+    k->absent_eof = rill_ckpt_get(c, RILL_CKPT_STATE, "w", &val, &len, "w", err) == RILL_EOF &&
+                    rill_ckpt_get(c, RILL_CKPT_DENSE, "nothing", &val, &len, "x", err) == RILL_EOF;
+    return RILL_OK;
+}
+
+static void test_ckpt_values(void)
+{
+    rill_err err = {0};
+    char dir[256];
+    in_tmp(dir, sizeof dir, "values");
+    ckpt_values v = {.big_len = (size_t)3 << 20};
+    v.big = malloc(v.big_len);
+    for (size_t i = 0; i < v.big_len; i++)
+        v.big[i] = (unsigned char)mix(i);
+    rill_store *s;
+    int rc = open_store(&s, dir, RILL_STORE_CREATE, 0, (size_t)1 << 20, &err);
+    if (!rc)
+        rc = rill_store_checkpoint(s, put_values, &v, "run", 3, &err);
+    ok(rc == RILL_OK && v.calls >= 2, "a checkpoint writes the caller's values; a full map grows "
+       "and runs put_all again (%d calls)%s%s", v.calls, rc ? ": " : "", rc ? err.msg : "");
+    if (!rc)
+        rill_store_close(s);
+    rc = open_store(&s, dir, RILL_STORE_READ, 0, 0, &err);
+    ckpt_check k = {.want = &v};
+    void *state = NULL;
+    size_t len = 0;
+    if (!rc)
+        rc = rill_store_restore(s, get_values, &k, &state, &len, &err);
+    ok(rc == RILL_OK && len == 3 && memcmp(state, "run", 3) == 0,
+       "restore reads the run state back%s%s", rc ? ": " : "", rc ? err.msg : "");
+    ok(k.w_ok && k.big_ok, "and get_all reads each value as put, parts joined (%s, %s)",
+       k.w_ok ? "2 parts" : "2 parts wrong", k.big_ok ? "3 MiB" : "3 MiB wrong");
+    ok(k.absent_eof, "an absent key, or one of the other space, is RILL_EOF");
+    free(state);
+    if (!rc)
+        rill_store_close(s);
+    free(v.big);
 }
 
 /* ---- the run's named values ---- */
@@ -1543,6 +1618,7 @@ int main(void)
     test_eviction();
     test_evict_after();
     test_map_growth();
+    test_ckpt_values();
     test_meta();
     test_one_writer();
     test_bad_stores();
