@@ -1,15 +1,17 @@
 /* The run state a checkpoint keeps (core/train/run_state.h), saved field by field: it
  * round-trips bit for bit; a blob written before a field existed loads with that field's
  * default; the raw form of versions 1 and 2 still loads (the legacy reader); every truncation,
- * a damaged length, a foreign blob and a newer version are errors that say so. */
+ * a damaged length, a foreign blob and a newer version are errors that say so. The same for
+ * loss_bce's IPW counts: the raw form loads, and counts kept for another ipw_max_repeats are
+ * refused. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "blob.h"
+#include "graphtest.h"
 #include "run_state.h"
-#include "tap.h"
 
 static void fill_eval(rill_eval_result *e, double base)
 {
@@ -168,10 +170,80 @@ static void legacy_blobs(void)
     }
 }
 
+/* a graph of one feed and loss_bce{args} over a schema with a label and "repeats" */
+static rill_node *ipw_loss(rill_graph **g, rill_schema *sc, const char *args, rill_err *err)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->name = strdup("test");
+    sc->nlabels = 1;
+    sc->label_names = calloc(1, sizeof(char *));
+    sc->label_names[0] = strdup("click");
+    sc->nnum = 1;
+    sc->num_names = calloc(1, sizeof(char *));
+    sc->num_names[0] = strdup("repeats");
+    *g = NULL;
+    if (rill_graph_create(g, sc, err))
+        return NULL;
+    rill_node *z = gt_add(*g, "feed", "z", NULL, 0, "dims={1}", err);
+    rill_node *n = z ? gt_add(*g, "loss_bce", "task", &z, 1, args, err) : NULL;
+    return n && !rill_graph_build(*g, 1, err) ? n : NULL;
+}
+
+static void ipw_counts(void)
+{
+    rill_err err = {0};
+    rill_schema sc5, sc3;
+    rill_graph *g5, *g3;
+    rill_node *n5 = ipw_loss(&g5, &sc5, "ipw='repeats'", &err); /* ipw_max_repeats 5 */
+    rill_node *n3 = ipw_loss(&g3, &sc3, "ipw='repeats',ipw_max_repeats=3", &err);
+    if (!ok(n5 && n3, "two losses with IPW (ipw_max_repeats 5 and 3)")) {
+        diag("%s", err.msg);
+        return;
+    }
+    /* the raw form: magic "IPW" 1, then pos and seen, 6 doubles each */
+    unsigned char raw[4 + 12 * sizeof(double)];
+    double pos[6] = {1, 2, 3, 4, 5, 6}, seen[6] = {10, 20, 30, 40, 50, 60};
+    uint32_t magic = 0x49505701u;
+    memcpy(raw, &magic, 4);
+    memcpy(raw + 4, pos, sizeof pos);
+    memcpy(raw + 4 + sizeof pos, seen, sizeof seen);
+    void *blob = NULL;
+    size_t len = 0;
+    int rc = n5->ops->load(n5, raw, sizeof raw, &err);
+    if (!rc)
+        rc = n5->ops->save(n5, &blob, &len, &err);
+    /* the saved form's fields, as node_loss_bce.c tags them: 2 pos, 3 seen */
+    rill_blob_reader r;
+    const void *p = NULL, *q = NULL;
+    size_t np = 0, nq = 0;
+    if (!rc)
+        rc = rill_blob_open(&r, blob, len, 0x49505702u, 1, "ipw", &err) ||
+             rill_blob_get_array(&r, 2, sizeof(double), &p, &np, &err) ||
+             rill_blob_get_array(&r, 3, sizeof(double), &q, &nq, &err);
+    ok(rc == RILL_OK && np == 6 && nq == 6 && memcmp(p, pos, sizeof pos) == 0 &&
+           memcmp(q, seen, sizeof seen) == 0,
+       "IPW counts in the raw form load, and save again field by field%s%s", rc ? ": " : "",
+       rc ? err.msg : "");
+    rc = n3->ops->load(n3, blob, len, &err);
+    ok(rc == RILL_ESTORE && strstr(err.msg, "ipw_max_repeats") && strstr(err.msg, "task"),
+       "counts kept for another ipw_max_repeats are refused: %s", err.msg);
+    rc = n5->ops->load(n5, raw, sizeof raw - 8, &err);
+    ok(rc == RILL_ESTORE && strstr(err.msg, "repeat counts"), "a cut raw form is refused: %s",
+       err.msg);
+    rc = n5->ops->load(n5, blob, len - 3, &err);
+    ok(rc == RILL_ESTORE && strstr(err.msg, "damaged"), "a cut blob is refused: %s", err.msg);
+    free(blob);
+    rill_graph_free(g5);
+    rill_graph_free(g3);
+    rill_schema_free(&sc5);
+    rill_schema_free(&sc3);
+}
+
 int main(void)
 {
     round_trip();
     older_blob();
     legacy_blobs();
+    ipw_counts();
     return done_testing();
 }
