@@ -10,7 +10,7 @@ JOBS   ?= 2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # plain `make` on a machine without the packages: say what to run instead of failing on a header
-ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
+ifeq ($(filter deps clean check-includes,$(MAKECMDGOALS)),)
 ifeq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes),)
 ifeq ($(filter test check demo bench bench-store fuzz,$(MAKECMDGOALS)),)
 $(error missing build dependencies ($(PKGS) through pkg-config): run `make deps` (tools/install-deps.sh) first)
@@ -38,7 +38,7 @@ ccprobe = $(shell tools/ccprobe/ccprobe.sh $(call ccprobe_q,$(CC)) $(call ccprob
 ccprobe_extra = $(call ccprobe_pick,$(call ccprobe,$1),$1)
 ccprobe_pick = $(if $(filter FAIL,$1),$(error ccprobe: no flags make $(CC) copy constant \
 	arrays right with $2),$(wordlist 2,99,$1))
-ifneq ($(if $(MAKECMDGOALS),$(filter-out clean deps,$(MAKECMDGOALS)),all),)
+ifneq ($(if $(MAKECMDGOALS),$(filter-out clean deps check-includes,$(MAKECMDGOALS)),all),)
 CCPROBE := $(call ccprobe,$(CFLAGS),build/cflags)
 ifeq ($(CCPROBE),)
 $(error ccprobe: tools/ccprobe/ccprobe.sh did not run)
@@ -110,6 +110,10 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	tools/bench.sh
 
+# the include graph points one way (store/ knows no graph; core/ no lua/): tools/check-includes.sh
+check-includes:
+	@tools/check-includes.sh
+
 bench-store: deps
 	@$(MAKE) --no-print-directory all
 	bin/rill bench store
@@ -130,4 +134,4 @@ clean:
 # make fuzz: libFuzzer targets over the readers, the schema loader, the store and exports
 -include tests/fuzz/fuzz.mk
 
-.PHONY: all deps test check demo bench bench-store ref clean
+.PHONY: all deps test check check-includes demo bench bench-store ref clean

@@ -1,9 +1,10 @@
 /* The run's LMDB environment: DIR/store.mdb, with named databases
  *   meta      "format", the pipeline and its settings, the graph's signature, per table its
  *             shape ("table:NAME" = "rows dim stride optim")
- *   state     "run": the trainer's state at the last checkpoint; "node:NAME": a node's own
- *             state (CEL's gradient window and cluster sizes)
- *   dense     per dense parameter: its values, then Adam's m and v for trainable ones
+ *   state     "run": the trainer's state at the last checkpoint; beside it, the values the
+ *             checkpoint's caller puts there (rill_ckpt_put: "node:NAME", a node's own state)
+ *   dense     the caller's values too: per dense parameter its values, then Adam's m and v
+ *             (the store knows neither; core/train/checkpoint.h says what they hold)
  *   t:NAME    a table's rows (key: the row id as a native uint64; value: the floats, then the
  *             last step that used the row and how many training steps did)
  *   s:NAME    rows evicted since the last checkpoint, folded into t:NAME by the next one
@@ -23,7 +24,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "graph.h"
 #include "store_impl.h"
 #include "util.h"
 
@@ -503,6 +503,67 @@ static int open_env(rill_store *s, unsigned flags, rill_err *err)
     return mrc ? rill_store_mdb_err(s, mrc, "opening", err) : RILL_OK;
 }
 
+/* A new store in dir: the lock taken, an old store and an old run's copy of its best model
+ * removed (that copy must not outlive its run). */
+static int prepare_new(rill_store *s, const char *dir, bool exists, rill_err *err)
+{
+    int rc;
+    if ((rc = rill_mkdir_p(dir, err)) || (rc = take_lock(s, err)))
+        return rc;
+    char lk[4300];
+    snprintf(lk, sizeof lk, "%s-lock", s->path);
+    if ((exists && unlink(s->path) != 0) || (unlink(lk) != 0 && errno != ENOENT))
+        return rill_errf(err, RILL_EIO, "%s: cannot replace the old store: %s", s->path,
+                         strerror(errno));
+    char best[4300];
+    snprintf(best, sizeof best, "%s/best/store.mdb", dir);
+    unlink(best);
+    snprintf(best, sizeof best, "%s/best/store.mdb-lock", dir);
+    unlink(best);
+    snprintf(best, sizeof best, "%s/best", dir);
+    rmdir(best);
+    return RILL_OK;
+}
+
+/* An existing store: there, long enough to be one, and locked when it will be written. */
+static int prepare_existing(rill_store *s, const char *dir, bool exists, const struct stat *sb,
+                            rill_err *err)
+{
+    if (!exists)
+        return rill_errf(err, RILL_ESTORE,
+                         "%s has no store (store.mdb): is it a run directory made by rill train?",
+                         dir);
+    if (sb->st_size < 8192)
+        return rill_errf(err, RILL_ESTORE,
+                         "%s: %lld bytes is too short for a store: the file is truncated or not "
+                         "a store",
+                         s->path, (long long)sb->st_size);
+    return s->mode == RILL_STORE_WRITE ? take_lock(s, err) : RILL_OK;
+}
+
+/* The LMDB environment over the checked file, its pages walked, its databases opened. */
+static int open_lmdb(rill_store *s, bool exists, rill_err *err)
+{
+    int rc, mrc;
+    if ((mrc = mdb_env_create(&s->env)) || (mrc = mdb_env_set_maxdbs(s->env, 4096)) ||
+        (mrc = mdb_env_set_maxreaders(s->env, 1024)) ||
+        (mrc = mdb_env_set_mapsize(s->env, s->map_size)))
+        return rill_store_mdb_err(s, mrc, "opening", err);
+    rill_guard_setup(s->env);
+    if ((rc = open_env(s, MDB_NOSUBDIR | MDB_NOTLS | (s->mode == RILL_STORE_READ ? MDB_RDONLY : 0),
+                       err)))
+        return rc;
+    MDB_envinfo info;
+    if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
+        s->map_size = info.me_mapsize;
+    if (exists && (rc = walk_pages(s, false, err)))
+        return rc;
+    open_ctx oc = {s->mode == RILL_STORE_CREATE};
+    if (s->mode == RILL_STORE_READ)
+        return rill_store_read(s, open_dbs, &oc, "opening", err);
+    return rill_store_write(s, open_dbs, &oc, "opening", err);
+}
+
 int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg, rill_err *err)
 {
     *out = NULL;
@@ -514,75 +575,24 @@ int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg
     s->cache_bytes = cfg->cache_bytes;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     snprintf(s->path, sizeof s->path, "%s/store.mdb", dir);
-    int rc = RILL_OK, mrc;
+    int rc;
     struct stat sb;
     bool exists = stat(s->path, &sb) == 0;
     if (s->mode == RILL_STORE_CREATE) {
-        if ((rc = rill_mkdir_p(dir, err)) || (rc = take_lock(s, err)))
-            goto fail;
-        char lk[4300];
-        snprintf(lk, sizeof lk, "%s-lock", s->path);
-        if ((exists && unlink(s->path) != 0) || (unlink(lk) != 0 && errno != ENOENT)) {
-            rc = rill_errf(err, RILL_EIO, "%s: cannot replace the old store: %s", s->path,
-                           strerror(errno));
-            goto fail;
-        }
+        rc = prepare_new(s, dir, exists, err);
         exists = false;
-        /* an old run's copy of its best model must not outlive it */
-        char best[4300];
-        snprintf(best, sizeof best, "%s/best/store.mdb", dir);
-        unlink(best);
-        snprintf(best, sizeof best, "%s/best/store.mdb-lock", dir);
-        unlink(best);
-        snprintf(best, sizeof best, "%s/best", dir);
-        rmdir(best);
     } else {
-        if (!exists) {
-            rc = rill_errf(err, RILL_ESTORE,
-                           "%s has no store (store.mdb): is it a run directory made by rill train?",
-                           dir);
-            goto fail;
-        }
-        if (sb.st_size < 8192) {
-            rc = rill_errf(err, RILL_ESTORE,
-                           "%s: %lld bytes is too short for a store: the file is truncated or not "
-                           "a store",
-                           s->path, (long long)sb.st_size);
-            goto fail;
-        }
-        if (s->mode == RILL_STORE_WRITE && (rc = take_lock(s, err)))
-            goto fail;
+        rc = prepare_existing(s, dir, exists, &sb, err);
     }
+    if (rc)
+        goto fail;
     size_t want = cfg->map_bytes ? cfg->map_bytes : ((size_t)1 << 30);
     if (exists && (size_t)sb.st_size * 2 > want)
         want = (size_t)sb.st_size * 2;
     s->map_size = want;
-    if (s->mode == RILL_STORE_CREATE && (rc = new_run_id(s->run_id, sizeof s->run_id, err)))
+    if ((s->mode == RILL_STORE_CREATE && (rc = new_run_id(s->run_id, sizeof s->run_id, err))) ||
+        (exists && (rc = check_file(s, err))) || (rc = open_lmdb(s, exists, err)))
         goto fail;
-    if (exists && (rc = check_file(s, err)))
-        goto fail;
-    if ((mrc = mdb_env_create(&s->env)) || (mrc = mdb_env_set_maxdbs(s->env, 4096)) ||
-        (mrc = mdb_env_set_maxreaders(s->env, 1024)) ||
-        (mrc = mdb_env_set_mapsize(s->env, want))) {
-        rc = rill_store_mdb_err(s, mrc, "opening", err);
-        goto fail;
-    }
-    rill_guard_setup(s->env);
-    if ((rc = open_env(s, MDB_NOSUBDIR | MDB_NOTLS | (s->mode == RILL_STORE_READ ? MDB_RDONLY : 0),
-                       err)))
-        goto fail;
-    MDB_envinfo info;
-    if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
-        s->map_size = info.me_mapsize;
-    if (exists && (rc = walk_pages(s, false, err)))
-        goto fail;
-    open_ctx oc = {s->mode == RILL_STORE_CREATE};
-    if (s->mode == RILL_STORE_READ) {
-        if ((rc = rill_store_read(s, open_dbs, &oc, "opening", err)))
-            goto fail;
-    } else if ((rc = rill_store_write(s, open_dbs, &oc, "opening", err))) {
-        goto fail;
-    }
     if (s->mode == RILL_STORE_CREATE)
         rc = rill_write_run_id(s->dir, s->run_id, err);
     else
@@ -893,24 +903,73 @@ int rill_store_get_meta(rill_store *s, const char *key, void **val, size_t *len,
 
 /* ---- checkpoints ---- */
 
+/* What the caller's put and get see: the store and the checkpoint's transaction. */
+struct rill_ckpt {
+    rill_store *s;
+    MDB_txn *txn;
+    uint64_t bytes; /* written so far */
+};
+
+static MDB_dbi ckpt_db(const rill_ckpt *c, rill_ckpt_space sp)
+{
+    return sp == RILL_CKPT_DENSE ? c->s->dense : c->s->state;
+}
+
+const char *rill_ckpt_file(const rill_ckpt *c)
+{
+    return c->s->path;
+}
+
+int rill_ckpt_put(rill_ckpt *c, rill_ckpt_space sp, const char *key, const rill_ckpt_part *parts,
+                  int nparts)
+{
+    size_t n = 0;
+    for (int i = 0; i < nparts; i++)
+        n += parts[i].len;
+    /* reserved in place and filled part by part: a parameter and its optimizer state go in
+     * without being gathered into a buffer first */
+    MDB_val k = {strlen(key), (void *)key}, v = {rill_sealed_len(c->s, n), NULL};
+    int rc = mdb_put(c->txn, ckpt_db(c, sp), &k, &v, MDB_RESERVE);
+    if (rc)
+        return rc;
+    char *dst = v.mv_data; /* LMDB aligns values to 2 bytes only: copies, no float access */
+    for (int i = 0; i < nparts; i++) {
+        if (parts[i].len)
+            memcpy(dst, parts[i].data, parts[i].len);
+        dst += parts[i].len;
+    }
+    rill_seal(c->s, &k, v.mv_data, n);
+    c->bytes += v.mv_size;
+    return RILL_OK;
+}
+
+int rill_ckpt_get(rill_ckpt *c, rill_ckpt_space sp, const char *key, const void **val,
+                  size_t *len, const char *what, rill_err *err)
+{
+    MDB_val k = {strlen(key), (void *)key}, v;
+    int rc = rill_get_sealed(c->s, c->txn, ckpt_db(c, sp), &k, &v, what, err);
+    if (rc == MDB_NOTFOUND)
+        return RILL_EOF;
+    if (rc)
+        return rc;
+    *val = v.mv_data;
+    *len = v.mv_size;
+    return RILL_OK;
+}
+
 typedef struct {
-    rill_graph *g;
+    rill_ckpt_put_fn put_all;
+    void *ud;
     const void *state;
     size_t state_len;
     uint64_t bytes, rows;
 } ckpt_ctx;
 
-static size_t param_floats(const rill_param *p)
+/* The tables' part of a checkpoint: dirty and spilled rows, a part of the eviction sweep,
+ * the rows waiting for admission. */
+static int ckpt_tables(rill_store *s, MDB_txn *txn, ckpt_ctx *c, rill_err *err)
 {
-    return p->n * (p->trainable ? 3 : 1);
-}
-
-static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
-{
-    ckpt_ctx *c = ctx;
     int rc;
-    c->bytes = 0;
-    c->rows = 0;
     for (int i = 0; i < s->ntables; i++) {
         uint64_t rows0 = c->rows;
         if ((rc = rill_table_flush(s->tables[i], txn, &c->rows, &c->bytes, err)))
@@ -921,42 +980,22 @@ static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
             (rc = rill_table_write_pending(s->tables[i], txn, s->meta, err)))
             return rc;
     }
-    for (int i = 0; c->g && i < c->g->nparams; i++) {
-        const rill_param *p = c->g->params[i];
-        size_t n = param_floats(p) * sizeof(float);
-        MDB_val k = {strlen(p->name), (void *)p->name}, v = {rill_sealed_len(s, n), NULL};
-        if ((rc = mdb_put(txn, s->dense, &k, &v, MDB_RESERVE)))
-            return rc;
-        float *dst = v.mv_data; /* LMDB aligns values to 2 bytes only: copies, no float access */
-        memcpy(dst, p->data, p->n * sizeof(float));
-        if (p->trainable) {
-            memcpy(dst + p->n, p->m, p->n * sizeof(float));
-            memcpy(dst + 2 * p->n, p->v, p->n * sizeof(float));
-        }
-        rill_seal(s, &k, v.mv_data, n);
-        c->bytes += v.mv_size;
-    }
-    for (int i = 0; c->g && i < c->g->nnodes; i++) {
-        rill_node *n = c->g->nodes[i];
-        if (!n->ops->save)
-            continue;
-        void *buf = NULL;
-        size_t len = 0;
-        char key[96];
-        if ((rc = n->ops->save(n, &buf, &len, err)))
-            return rc;
-        if (len == 0) { /* nothing to keep (a loss without IPW) */
-            free(buf);
-            continue;
-        }
-        snprintf(key, sizeof key, "node:%s", n->name);
-        MDB_val nk = {strlen(key), key};
-        rc = rill_put_sealed(s, txn, s->state, &nk, buf, len);
-        free(buf);
-        if (rc)
-            return rc;
-        c->bytes += len;
-    }
+    return RILL_OK;
+}
+
+/* One attempt at the whole checkpoint; run again from the start when the map grows. */
+static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
+{
+    ckpt_ctx *c = ctx;
+    int rc;
+    c->bytes = 0;
+    c->rows = 0;
+    if ((rc = ckpt_tables(s, txn, c, err)))
+        return rc;
+    rill_ckpt ck = {s, txn, 0};
+    if (c->put_all && (rc = c->put_all(c->ud, &ck, err)))
+        return rc;
+    c->bytes += ck.bytes;
     if ((rc = meta_fn(s, txn, NULL, err)))
         return rc;
     MDB_val k = {3, (void *)"run"};
@@ -966,12 +1005,12 @@ static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     return RILL_OK;
 }
 
-int rill_store_checkpoint(rill_store *s, rill_graph *g, const void *state, size_t state_len,
-                          rill_err *err)
+int rill_store_checkpoint(rill_store *s, rill_ckpt_put_fn put_all, void *ud, const void *state,
+                          size_t state_len, rill_err *err)
 {
     double t0 = rill_now();
     end_all_reads(s);
-    ckpt_ctx c = {g, state, state_len, 0, 0};
+    ckpt_ctx c = {put_all, ud, state, state_len, 0, 0};
     int rc = rill_store_write(s, ckpt_fn, &c, "writing a checkpoint", err);
     if (rc)
         return rc;
@@ -989,7 +1028,8 @@ int rill_store_checkpoint(rill_store *s, rill_graph *g, const void *state, size_
 }
 
 typedef struct {
-    rill_graph *g;
+    rill_ckpt_get_fn get_all;
+    void *ud;
     void *state;
     size_t state_len;
     bool found;
@@ -998,7 +1038,6 @@ typedef struct {
 static int restore_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
 {
     restore_ctx *c = ctx;
-    rill_graph *g = c->g;
     MDB_val k = {3, (void *)"run"}, v;
     int rc = rill_get_sealed(s, txn, s->state, &k, &v, "the run state", err);
     if (rc == MDB_NOTFOUND)
@@ -1010,58 +1049,14 @@ static int restore_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
         return rill_errf(err, RILL_ENOMEM, "out of memory");
     memcpy(c->state, v.mv_data, v.mv_size);
     c->state_len = v.mv_size;
-    for (int i = 0; g && i < g->nparams; i++) {
-        rill_param *p = g->params[i];
-        MDB_val pk = {strlen(p->name), p->name}, pv;
-        rc = rill_get_sealed(s, txn, s->dense, &pk, &pv, "a dense parameter", err);
-        if (rc == MDB_NOTFOUND)
-            return rill_errf(err, RILL_ESTORE,
-                             "%s has no dense parameter '%s': the store belongs to another graph",
-                             s->path, p->name);
-        if (rc)
-            return rc;
-        if (pv.mv_size != param_floats(p) * sizeof(float))
-            return rill_errf(err, RILL_ESTORE,
-                             "%s: dense parameter '%s' holds %zu bytes, the graph's needs %zu: "
-                             "the store belongs to another graph",
-                             s->path, p->name, pv.mv_size, param_floats(p) * sizeof(float));
-        const char *src = pv.mv_data;
-        memcpy(p->data, src, p->n * sizeof(float));
-        if (p->trainable) {
-            memcpy(p->m, src + p->n * sizeof(float), p->n * sizeof(float));
-            memcpy(p->v, src + 2 * p->n * sizeof(float), p->n * sizeof(float));
-        }
-    }
-    for (int i = 0; g && i < g->nnodes; i++) {
-        rill_node *n = g->nodes[i];
-        if (!n->ops->load)
-            continue;
-        char key[96];
-        snprintf(key, sizeof key, "node:%s", n->name);
-        MDB_val nk = {strlen(key), key}, nv;
-        rc = rill_get_sealed(s, txn, s->state, &nk, &nv, "a node's state", err);
-        /* no state: a node that keeps none in this configuration (or kept none in the build
-         * that wrote the store) accepts an empty one */
-        static const char none[1];
-        rill_err quiet = {0};
-        if (rc == MDB_NOTFOUND && n->ops->load(n, none, 0, &quiet) == RILL_OK)
-            continue;
-        if (rc == MDB_NOTFOUND)
-            return rill_errf(err, RILL_ESTORE,
-                             "%s has no state for node '%s': the store belongs to another graph",
-                             s->path, n->name);
-        if (rc)
-            return rc;
-        if ((rc = n->ops->load(n, nv.mv_data, nv.mv_size, err)))
-            return rc;
-    }
-    return RILL_OK;
+    rill_ckpt ck = {s, txn, 0};
+    return c->get_all ? c->get_all(c->ud, &ck, err) : RILL_OK;
 }
 
-int rill_store_restore(rill_store *s, rill_graph *g, void **state, size_t *state_len,
-                       rill_err *err)
+int rill_store_restore(rill_store *s, rill_ckpt_get_fn get_all, void *ud, void **state,
+                       size_t *state_len, rill_err *err)
 {
-    restore_ctx c = {g, NULL, 0, false};
+    restore_ctx c = {get_all, ud, NULL, 0, false};
     int rc = rill_store_read(s, restore_fn, &c, "reading the checkpoint", err);
     if (rc || !c.found) {
         free(c.state);

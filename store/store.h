@@ -11,10 +11,12 @@
  * transactions at checkpoints, and on eviction into a spill database that the next
  * checkpoint folds in, so the main databases always hold exactly the last checkpoint.
  *
- * Checkpoints. rill_store_checkpoint writes every dirty row, the spilled rows, every dense
- * parameter with its optimizer state and the caller's run state in one write transaction:
- * a crash at any moment leaves the previous checkpoint whole. MDB_MAP_FULL grows the map and
- * retries. One process at a time may write a run (a lock file says which). */
+ * Checkpoints. rill_store_checkpoint writes every dirty row, the spilled rows, the values its
+ * caller hands it (dense parameters with their optimizer state, node state) and the caller's
+ * run state in one write transaction: a crash at any moment leaves the previous checkpoint
+ * whole. MDB_MAP_FULL grows the map and retries. The store knows nothing of graphs: what
+ * the values mean is the caller's business. One process at a time may write a run (a lock
+ * file says which). */
 #ifndef RILL_STORE_H
 #define RILL_STORE_H
 
@@ -28,7 +30,6 @@
 
 typedef struct rill_table rill_table;
 typedef struct rill_store rill_store;
-struct rill_graph;
 
 /* ---- tables ---- */
 
@@ -169,14 +170,44 @@ void rill_store_set_step(rill_store *s, uint64_t step);
  * (dirty ones into the spill database) and ends the step's read transactions. */
 int rill_store_end_step(rill_store *s, uint64_t step, rill_err *err);
 
-/* The checkpoint: dirty and spilled rows, every dense parameter of g with its optimizer
- * state, and state (the caller's run state, opaque here) in one transaction. */
-int rill_store_checkpoint(rill_store *s, struct rill_graph *g, const void *state,
+/* The checkpoint. The store knows no graph: the caller (core/train/checkpoint.c) hands it
+ * its values through put_all, which runs inside the checkpoint's write transaction and calls
+ * rill_ckpt_put once per value. In that one transaction go, in this order: the tables' dirty
+ * and spilled rows (and their eviction sweep and admission counts), what put_all puts, the
+ * run's meta values, and state (the caller's run state, opaque here, key "run" of the state
+ * space). A crash at any moment leaves the previous checkpoint whole. When the map fills up
+ * it grows and the whole transaction runs again, put_all included: put_all must be
+ * repeatable and must return a nonzero result of rill_ckpt_put as it is. put_all may be
+ * NULL. */
+typedef struct rill_ckpt rill_ckpt; /* a checkpoint being written or read, valid in the call */
+typedef enum {
+    RILL_CKPT_DENSE, /* the dense database: per parameter, its values and optimizer state */
+    RILL_CKPT_STATE, /* the state database: the caller's "node:NAME" keys ("run" is the store's) */
+} rill_ckpt_space;
+typedef struct rill_ckpt_part {
+    const void *data;
+    size_t len;
+} rill_ckpt_part;
+typedef int (*rill_ckpt_put_fn)(void *ud, rill_ckpt *c, rill_err *err);
+typedef int (*rill_ckpt_get_fn)(void *ud, rill_ckpt *c, rill_err *err);
+int rill_store_checkpoint(rill_store *s, rill_ckpt_put_fn put_all, void *ud, const void *state,
                           size_t state_len, rill_err *err);
-/* Reads back the last checkpoint: the dense parameters into g (built on this store), and the
- * run state (malloc'd into *state). RILL_EOF when the store has no checkpoint yet. */
-int rill_store_restore(rill_store *s, struct rill_graph *g, void **state, size_t *state_len,
-                       rill_err *err);
+/* Within put_all: key := the nparts parts one after the other (sealed). 0, or an LMDB code
+ * (MDB_MAP_FULL among them) for put_all to return unchanged. */
+int rill_ckpt_put(rill_ckpt *c, rill_ckpt_space sp, const char *key, const rill_ckpt_part *parts,
+                  int nparts);
+/* Reads back the last checkpoint: the run state (malloc'd into *state), then get_all (may be
+ * NULL) within the same read transaction, which reads the caller's values with rill_ckpt_get.
+ * RILL_EOF when the store has no checkpoint yet (get_all is not called). */
+int rill_store_restore(rill_store *s, rill_ckpt_get_fn get_all, void *ud, void **state,
+                       size_t *state_len, rill_err *err);
+/* Within get_all: *val (len bytes, in the map: read-only, valid during get_all only, aligned
+ * to 2 bytes only) of key. RILL_OK; RILL_EOF when key is absent; another nonzero result (a
+ * damaged value, err naming what and the file) for get_all to return unchanged. */
+int rill_ckpt_get(rill_ckpt *c, rill_ckpt_space sp, const char *key, const void **val,
+                  size_t *len, const char *what, rill_err *err);
+/* The store's file, for the caller's messages. */
+const char *rill_ckpt_file(const rill_ckpt *c);
 bool rill_store_has_checkpoint(rill_store *s);
 
 typedef struct rill_store_info {
@@ -208,23 +239,5 @@ typedef struct rill_store_entry {
 } rill_store_entry;
 int rill_store_list(rill_store *s, int (*fn)(void *ud, const rill_store_entry *e), void *ud,
                     rill_err *err);
-
-/* ---- export for inference ---- */
-
-/* Writes DIR/manifest.json, one .npy per table (ids and weights, no optimizer state) and per
- * dense parameter, and the pipeline and its settings (either may be NULL). A stored table
- * must have no unsaved rows. */
-int rill_export(struct rill_graph *g, const char *dir, const char *pipeline,
-                const char *settings, rill_err *err);
-/* Loads an export into g, built in RAM from the same pipeline. */
-int rill_import(struct rill_graph *g, const char *dir, rill_err *err);
-
-/* ---- parameter files (no store: g:save / g:load) ---- */
-
-/* A run's parameters in one file: every dense parameter of the graph (by name) and every
- * table's rows. Load checks names and shapes against the graph, so parameters from another
- * pipeline give a clear error instead of a silently wrong model. */
-int rill_params_save(struct rill_graph *g, const char *path, rill_err *err);
-int rill_params_load(struct rill_graph *g, const char *path, rill_err *err);
 
 #endif

@@ -1,5 +1,5 @@
-/* Embedding tables: a RAM cache of rows (slabs of fixed-size rows found through an
- * open-addressing map from row id to slot), alone or in front of the store's LMDB databases.
+/* Embedding tables: a RAM cache of rows (slabs of fixed-size rows found through the
+ * id map, core/idmap.h, from row id to slot), alone or in front of the store's LMDB databases.
  *
  * A cache row is the row's floats (weights, then optimizer state) followed by a small header:
  * its id, the last step that used it, and whether it changed since it was last written. Slots
@@ -15,12 +15,12 @@
 #include <sys/mman.h>
 #include <sys/statvfs.h>
 
+#include "idmap.h"
 #include "pool.h"
 #include "store_impl.h"
 #include "util.h"
 
 #define SLAB_ROWS 16384
-#define EMPTY UINT32_MAX
 
 /* After a stored row's floats: the last step that used it and how many training steps did */
 #define ROW_TAIL (2 * sizeof(uint64_t))
@@ -33,12 +33,6 @@ typedef struct {
     uint16_t dirty;
     uint16_t in_dirty_list;
 } row_head;
-
-typedef struct {
-    uint64_t *keys;
-    uint32_t *vals;
-    size_t cap, count;
-} id_map;
 
 struct rill_table {
     char name[128];
@@ -56,12 +50,12 @@ struct rill_table {
     uint32_t nslots;         /* slots ever taken */
     uint32_t *free_slots;
     size_t nfree, free_cap;
-    id_map map;              /* id -> slot */
+    rill_idmap map;          /* id -> slot */
     uint32_t *dirty;         /* slots changed since the last flush */
     size_t ndirty, dirty_cap;
     bool dirty_list_short;   /* a dirty row missed the list (no memory): flush looks at all */
     size_t budget;           /* rows; 0: no limit */
-    id_map pending;          /* admission: id -> sightings so far */
+    rill_idmap pending;      /* admission: id -> sightings so far */
     uint64_t step;           /* the current step, for the rows' "used" stamps */
     rill_table_stats st;
     uint64_t visits;
@@ -86,83 +80,6 @@ struct rill_table {
     float *const *stage_rows;
     float *stage_grad;
 };
-
-/* ---- the id map ---- */
-
-static int map_init(id_map *m, size_t cap)
-{
-    m->keys = rill_alloc(cap * sizeof *m->keys);
-    m->vals = rill_alloc(cap * sizeof *m->vals);
-    if (!m->keys || !m->vals) {
-        rill_free(m->keys);
-        rill_free(m->vals);
-        m->keys = NULL;
-        m->vals = NULL;
-        return RILL_ENOMEM;
-    }
-    memset(m->vals, 0xff, cap * sizeof *m->vals);
-    m->cap = cap;
-    m->count = 0;
-    return RILL_OK;
-}
-
-static void map_free(id_map *m)
-{
-    rill_free(m->keys);
-    rill_free(m->vals);
-    memset(m, 0, sizeof *m);
-}
-
-static size_t map_find(const id_map *m, uint64_t id)
-{
-    size_t mask = m->cap - 1, h = (size_t)rill_mix64(id) & mask;
-    while (m->vals[h] != EMPTY && m->keys[h] != id)
-        h = (h + 1) & mask;
-    return h;
-}
-
-static int map_reserve(id_map *m, size_t more)
-{
-    if (2 * (m->count + more) <= m->cap)
-        return RILL_OK;
-    size_t cap = m->cap;
-    while (2 * (m->count + more) > cap)
-        cap *= 2;
-    id_map n;
-    if (map_init(&n, cap))
-        return RILL_ENOMEM;
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->vals[i] != EMPTY) {
-            size_t h = map_find(&n, m->keys[i]);
-            n.keys[h] = m->keys[i];
-            n.vals[h] = m->vals[i];
-        }
-    n.count = m->count;
-    map_free(m);
-    *m = n;
-    return RILL_OK;
-}
-
-/* Linear probing deletion by backward shift: later entries of the run move up. */
-static void map_remove_at(id_map *m, size_t h)
-{
-    size_t mask = m->cap - 1, i = h, j = h;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (m->vals[j] == EMPTY)
-            break;
-        size_t home = (size_t)rill_mix64(m->keys[j]) & mask;
-        /* move j into the hole at i unless its home lies cyclically in (i, j] */
-        bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-        if (!stays) {
-            m->keys[i] = m->keys[j];
-            m->vals[i] = m->vals[j];
-            i = j;
-        }
-    }
-    m->vals[i] = EMPTY;
-    m->count--;
-}
 
 /* ---- cache rows ---- */
 
@@ -256,7 +173,7 @@ static int table_new(rill_table **out, const char *name, int64_t rows, int dim,
         return rill_errf(err, RILL_EINVAL, "table '%s': %lld rows of dim %d is not a table",
                          name, (long long)rows, dim);
     rill_table *t = rill_zalloc(sizeof *t);
-    if (!t || map_init(&t->map, 1024) || map_init(&t->pending, 16)) {
+    if (!t || rill_idmap_init(&t->map, 512) || rill_idmap_init(&t->pending, 8)) {
         rill_table_free(t);
         return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory", name);
     }
@@ -320,8 +237,8 @@ void rill_table_free(rill_table *t)
     free(t->free_slots);
     free(t->dirty);
     free(t->swept);
-    map_free(&t->map);
-    map_free(&t->pending);
+    rill_idmap_free(&t->map);
+    rill_idmap_free(&t->pending);
     rill_free(t);
 }
 
@@ -462,20 +379,20 @@ static int admitted(rill_table *t, uint64_t id, bool *yes)
     *yes = true;
     if (t->o.admit <= 1)
         return RILL_OK;
-    if (map_reserve(&t->pending, 1))
+    if (rill_idmap_reserve(&t->pending, 1))
         return RILL_ENOMEM;
-    size_t h = map_find(&t->pending, id);
-    uint32_t seen = t->pending.vals[h] == EMPTY ? 0 : t->pending.vals[h];
+    size_t h = rill_idmap_slot(&t->pending, id);
+    uint32_t seen = t->pending.vals[h] == RILL_IDMAP_EMPTY ? 0 : t->pending.vals[h];
     seen++;
     if (seen >= (uint32_t)t->o.admit) {
-        if (t->pending.vals[h] != EMPTY)
-            map_remove_at(&t->pending, h);
+        if (t->pending.vals[h] != RILL_IDMAP_EMPTY)
+            rill_idmap_remove_at(&t->pending, h);
         return RILL_OK;
     }
-    if (t->pending.vals[h] == EMPTY)
-        t->pending.count++;
-    t->pending.keys[h] = id;
-    t->pending.vals[h] = seen;
+    if (t->pending.vals[h] == RILL_IDMAP_EMPTY)
+        rill_idmap_fill(&t->pending, h, id, seen);
+    else
+        t->pending.vals[h] = seen;
     *yes = false;
     return RILL_OK;
 }
@@ -517,21 +434,21 @@ int rill_table_lookup(rill_table *t, const uint64_t *ids, size_t n, float **rows
 
 static int lookup_rows(rill_table *t, const uint64_t *ids, size_t n, float **rows, rill_err *err)
 {
-    if (map_reserve(&t->map, n))
+    if (rill_idmap_reserve(&t->map, n))
         return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory growing its row map",
                          t->name);
     for (size_t i = 0; i < n; i++) {
         uint64_t id = ids[i];
         if (i + 8 < n) { /* the map is large and probed at random: fetch ahead */
-            size_t ah = (size_t)rill_mix64(ids[i + 8]) & (t->map.cap - 1);
+            size_t ah = rill_idmap_home(&t->map, ids[i + 8]);
             __builtin_prefetch(&t->map.keys[ah]);
             __builtin_prefetch(&t->map.vals[ah]);
         }
         if (id >= (uint64_t)t->rows)
             return rill_errf(err, RILL_EINVAL, "table '%s': row id %llu is out of range [0, %lld)",
                              t->name, (unsigned long long)id, (long long)t->rows);
-        size_t h = map_find(&t->map, id);
-        if (t->map.vals[h] != EMPTY) {
+        size_t h = rill_idmap_slot(&t->map, id);
+        if (t->map.vals[h] != RILL_IDMAP_EMPTY) {
             uint32_t slot = t->map.vals[h];
             row_head *hd = slot_head(t, slot);
             hd->used = t->step;
@@ -578,9 +495,7 @@ static int lookup_rows(rill_table *t, const uint64_t *ids, size_t n, float **row
             if (mark_dirty(t, slot))
                 return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory", t->name);
         }
-        t->map.keys[h] = id;
-        t->map.vals[h] = slot;
-        t->map.count++;
+        rill_idmap_fill(&t->map, h, id, slot);
         rows[i] = row;
     }
     return RILL_OK;
@@ -609,8 +524,8 @@ uint64_t rill_table_count(rill_table *t, uint64_t id)
 {
     if (id >= (uint64_t)t->rows || t->plain)
         return 0;
-    size_t h = map_find(&t->map, id);
-    if (t->map.vals[h] != EMPTY)
+    size_t h = rill_idmap_slot(&t->map, id);
+    if (t->map.vals[h] != RILL_IDMAP_EMPTY)
         return slot_head(t, t->map.vals[h])->count;
     const float *row = NULL;
     rill_err err = {0};
@@ -635,8 +550,8 @@ int rill_table_read(rill_table *t, uint64_t id, const float **row, rill_err *err
             *row = t->plain + id * (uint64_t)t->stride;
         return RILL_OK;
     }
-    size_t h = map_find(&t->map, id);
-    if (t->map.vals[h] != EMPTY) {
+    size_t h = rill_idmap_slot(&t->map, id);
+    if (t->map.vals[h] != RILL_IDMAP_EMPTY) {
         *row = slot_row(t, t->map.vals[h]);
         return RILL_OK;
     }
@@ -799,7 +714,7 @@ int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t *rows, uint64_t *byte
         return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory in a checkpoint", t->name);
     if (t->dirty_list_short) {
         for (size_t h = 0; h < t->map.cap; h++)
-            if (t->map.vals[h] != EMPTY && slot_head(t, t->map.vals[h])->dirty)
+            if (t->map.vals[h] != RILL_IDMAP_EMPTY && slot_head(t, t->map.vals[h])->dirty)
                 v[n++] = (id_slot){t->map.keys[h], t->map.vals[h]};
     } else {
         for (size_t i = 0; i < t->ndirty; i++) {
@@ -891,7 +806,7 @@ int rill_table_write_pending(rill_table *t, MDB_txn *txn, MDB_dbi meta, rill_err
     /* in map order, which is a function of the ids alone: the same state writes the same bytes */
     unsigned char *p = v.mv_data;
     for (size_t h = 0; h < t->pending.cap; h++)
-        if (t->pending.vals[h] != EMPTY) {
+        if (t->pending.vals[h] != RILL_IDMAP_EMPTY) {
             memcpy(p, &t->pending.keys[h], sizeof(uint64_t));
             memcpy(p + sizeof(uint64_t), &t->pending.vals[h], sizeof(uint32_t));
             p += rec;
@@ -903,7 +818,7 @@ int rill_table_write_pending(rill_table *t, MDB_txn *txn, MDB_dbi meta, rill_err
 int rill_table_read_pending(rill_table *t, const void *blob, size_t len)
 {
     size_t rec = sizeof(uint64_t) + sizeof(uint32_t), n = len / rec;
-    if (len % rec || map_reserve(&t->pending, n))
+    if (len % rec || rill_idmap_reserve(&t->pending, n))
         return RILL_EINVAL;
     const unsigned char *p = blob;
     for (size_t i = 0; i < n; i++, p += rec) {
@@ -911,11 +826,11 @@ int rill_table_read_pending(rill_table *t, const void *blob, size_t len)
         uint32_t count;
         memcpy(&id, p, sizeof id);
         memcpy(&count, p + sizeof id, sizeof count);
-        size_t h = map_find(&t->pending, id);
-        if (t->pending.vals[h] == EMPTY)
-            t->pending.count++;
-        t->pending.keys[h] = id;
-        t->pending.vals[h] = count;
+        size_t h = rill_idmap_slot(&t->pending, id);
+        if (t->pending.vals[h] == RILL_IDMAP_EMPTY)
+            rill_idmap_fill(&t->pending, h, id, count);
+        else
+            t->pending.vals[h] = count;
     }
     return RILL_OK;
 }
@@ -934,10 +849,10 @@ void rill_table_flushed(rill_table *t)
 {
     /* the sweep's deletions are committed: forget those rows in RAM too */
     for (size_t i = 0; i < t->nswept; i++) {
-        size_t h = map_find(&t->map, t->swept[i]);
-        if (t->map.vals[h] != EMPTY) {
+        size_t h = rill_idmap_slot(&t->map, t->swept[i]);
+        if (t->map.vals[h] != RILL_IDMAP_EMPTY) {
             uint32_t slot = t->map.vals[h];
-            map_remove_at(&t->map, h);
+            rill_idmap_remove_at(&t->map, h);
             row_head *hd = slot_head(t, slot);
             hd->dirty = 0;
             if (t->nfree < t->free_cap || !grow_free(t))
@@ -957,7 +872,7 @@ void rill_table_flushed(rill_table *t)
     }
     if (t->dirty_list_short)
         for (size_t h = 0; h < t->map.cap; h++)
-            if (t->map.vals[h] != EMPTY)
+            if (t->map.vals[h] != RILL_IDMAP_EMPTY)
                 slot_head(t, t->map.vals[h])->dirty = 0;
     t->dirty_list_short = false;
     t->ndirty = 0;
@@ -1002,7 +917,7 @@ static int evict(rill_table *t, rill_err *err)
     if (!all)
         return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory evicting", t->name);
     for (size_t h = 0; h < t->map.cap; h++)
-        if (t->map.vals[h] != EMPTY) {
+        if (t->map.vals[h] != RILL_IDMAP_EMPTY) {
             uint32_t slot = t->map.vals[h];
             row_head *hd = slot_head(t, slot);
             if (hd->used < t->step)
@@ -1049,7 +964,7 @@ static int evict(rill_table *t, rill_err *err)
     if (!rc)
         for (size_t i = 0; i < want; i++) {
             row_head *hd = slot_head(t, all[i].slot);
-            map_remove_at(&t->map, map_find(&t->map, hd->id));
+            rill_idmap_remove_at(&t->map, rill_idmap_slot(&t->map, hd->id));
             hd->dirty = 0; /* spilled, or clean */
             t->free_slots[t->nfree++] = all[i].slot;
             t->st.evicted++;
@@ -1168,7 +1083,7 @@ static id_slot *sorted_cache(const rill_table *t)
         return NULL;
     size_t n = 0;
     for (size_t h = 0; h < t->map.cap; h++)
-        if (t->map.vals[h] != EMPTY)
+        if (t->map.vals[h] != RILL_IDMAP_EMPTY)
             v[n++] = (id_slot){t->map.keys[h], t->map.vals[h]};
     qsort(v, n, sizeof *v, cmp_id);
     return v;
@@ -1215,8 +1130,7 @@ static void table_clear(rill_table *t)
     t->nslots = 0;
     t->nfree = 0;
     t->ndirty = 0;
-    memset(t->map.vals, 0xff, t->map.cap * sizeof *t->map.vals);
-    t->map.count = 0;
+    rill_idmap_clear(&t->map);
     t->stage_n = 0;
 }
 

@@ -11,6 +11,7 @@
 #include "graph.h"
 #include "nodes.h"
 #include "store.h"
+#include "graph_io.h"
 #include "tap.h"
 #include "util.h"
 

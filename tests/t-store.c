@@ -2,7 +2,8 @@
  * updates, checkpoints and reopening (a reopened store holds exactly the last checkpoint, and
  * nothing changed after it); rows in key order; eviction and spill under a tiny RAM budget,
  * checked row by row against an unlimited in-memory table updated the same way; the map
- * growing from 1 MiB; the run's named values; one writer at a time (from a forked child, as
+ * growing from 1 MiB; the values a checkpoint's caller puts and gets (the map growing under
+ * them); the run's named values; one writer at a time (from a forked child, as
  * flock locks belong to an open file description); missing, truncated, random, empty and
  * foreign files; rows damaged behind the store's back (verify names them); a table or dense
  * parameter of another shape; admission; verify and digest; dense parameters of a graph
@@ -15,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "crc32c.h"
 #include "graphtest.h"
 
@@ -209,7 +211,7 @@ static void test_checkpoint(void)
     ok(!rill_store_has_checkpoint(s1), "a new store has no checkpoint");
     void *state = NULL;
     size_t len = 0;
-    ok(rill_store_restore(s1, NULL, &state, &len, &err) == RILL_EOF && !state,
+    ok(rill_store_restore(s1, NULL, NULL, &state, &len, &err) == RILL_EOF && !state,
        "restore from a new store: RILL_EOF");
     rc = open_store(&s2, d2, RILL_STORE_CREATE, 0, 0, &err) ||
          rill_store_table(s1, &t1, "emb", 1000, 4, &SGD, 7, 0.05, NULL, &err) ||
@@ -272,8 +274,8 @@ static void test_checkpoint(void)
     rc = rill_store_end_step(s1, 1, &err) || rill_store_end_step(s2, 1, &err);
     ok(rc == RILL_OK, "end of step 1");
     static const char state1[] = "state of step 1";
-    rc = rill_store_checkpoint(s1, NULL, state1, sizeof state1, &err) ||
-         rill_store_checkpoint(s2, NULL, state1, sizeof state1, &err);
+    rc = rill_store_checkpoint(s1, NULL, NULL, state1, sizeof state1, &err) ||
+         rill_store_checkpoint(s2, NULL, NULL, state1, sizeof state1, &err);
     if (!ok(rc == RILL_OK, "checkpoint both stores"))
         diag("%s", err.msg);
     ok(rill_store_has_checkpoint(s1), "the store has a checkpoint now");
@@ -323,7 +325,7 @@ static void test_checkpoint(void)
     ok(count_differing(t1, mem, ids, n) == 0,
        "reopened: every row exactly as checkpointed (peek, %zu rows)", n);
     ok(rill_table_peek(t1, later[1]) == NULL, "a row created after the checkpoint is absent");
-    rc = rill_store_restore(s1, NULL, &state, &len, &err);
+    rc = rill_store_restore(s1, NULL, NULL, &state, &len, &err);
     ok(rc == RILL_OK && len == sizeof state1 && memcmp(state, state1, len) == 0,
        "restore gives back the run state of the checkpoint");
     free(state);
@@ -333,7 +335,7 @@ static void test_checkpoint(void)
     check_each(t1, mem, "reopened");
     rill_store_get_info(s1, &info);
     ok(rill_store_verify(s1, &err) == RILL_OK, "reopened: verify passes");
-    rc = rill_store_checkpoint(s1, NULL, state1, sizeof state1, &err);
+    rc = rill_store_checkpoint(s1, NULL, NULL, state1, sizeof state1, &err);
     ok(rc != RILL_OK && has(err.msg, "read-only"), "a checkpoint of a read-only store: %s",
        err.msg);
     rill_store_close(s1);
@@ -352,7 +354,7 @@ static void test_checkpoint(void)
         rill_store_close(c);
     rill_table_free(ct);
     rc = train_step(t2, later, 1, 2, NULL, &err) || rill_store_end_step(s2, 2, &err) ||
-         rill_store_checkpoint(s2, NULL, state1, sizeof state1, &err) ||
+         rill_store_checkpoint(s2, NULL, NULL, state1, sizeof state1, &err) ||
          rill_store_digest(s2, &dg2, &err);
     ok(rc == RILL_OK && dg2 != dg1, "one row changed and checkpointed: another digest");
     rill_store_close(s2);
@@ -411,7 +413,7 @@ static void ev_steps(ev_store *e, rill_table *ma, rill_table *mb, uint64_t from,
         rill_table_stats st;
         rill_table_get_stats(e->a, &st);
         *over_budget += st.cached > st.cache_capacity;
-        if (t % 10 == 0 && rill_store_checkpoint(e->s, NULL, &t, sizeof t, err)) {
+        if (t % 10 == 0 && rill_store_checkpoint(e->s, NULL, NULL, &t, sizeof t, err)) {
             diag("checkpoint at %llu: %s", (unsigned long long)t, err->msg);
             (*differ)++;
         }
@@ -575,8 +577,8 @@ static void test_evict_after(void)
         rc = ea_step(a, ta, step, &err) || ea_step(b, tb, step, &err);
         if (rc || step % 5)
             continue;
-        rc = rill_store_checkpoint(a, NULL, &step, sizeof step, &err) ||
-             rill_store_checkpoint(b, NULL, &step, sizeof step, &err);
+        rc = rill_store_checkpoint(a, NULL, NULL, &step, sizeof step, &err) ||
+             rill_store_checkpoint(b, NULL, NULL, &step, sizeof step, &err);
         uint64_t d1 = 0, d2 = 1;
         rill_store_digest(a, &d1, &err);
         rill_store_digest(b, &d2, &err);
@@ -656,7 +658,7 @@ static void test_map_growth(void)
                  train_step(mem, ids, PER, step, NULL, &err) ||
                  rill_store_end_step(s, step, &err);
             if (!rc && step % 5 == 0)
-                rc = rill_store_checkpoint(s, NULL, &step, sizeof step, &err);
+                rc = rill_store_checkpoint(s, NULL, NULL, &step, sizeof step, &err);
         }
         if (!ok(rc == RILL_OK, "%d rows of 16 floats (about 5 MiB) written and checkpointed", ROWS))
             diag("%s", err.msg);
@@ -684,6 +686,80 @@ static void test_map_growth(void)
         }
         rill_table_free(mem);
     }
+}
+
+/* ---- the checkpoint's caller values (rill_ckpt_put / rill_ckpt_get), no graph ---- */
+
+typedef struct {
+    unsigned char *big; /* 3 MiB: more than the 1 MiB map holds, so the map grows */
+    size_t big_len;
+    int calls;          /* how often put_all ran */
+} ckpt_values;
+
+static int put_values(void *ud, rill_ckpt *c, rill_err *err)
+{
+    ckpt_values *v = ud;
+    v->calls++;
+    rill_ckpt_part two[2] = {{"head-", 5}, {"tail", 4}};
+    rill_ckpt_part big = {v->big, v->big_len};
+    int rc = rill_ckpt_put(c, RILL_CKPT_DENSE, "w", two, 2);
+    if (!rc)
+        rc = rill_ckpt_put(c, RILL_CKPT_STATE, "node:n", &big, 1);
+    return rc; /* as it is: MDB_MAP_FULL makes the store grow and run this again */
+}
+
+typedef struct {
+    const ckpt_values *want;
+    bool w_ok, big_ok, absent_eof;
+} ckpt_check;
+
+static int get_values(void *ud, rill_ckpt *c, rill_err *err)
+{
+    ckpt_check *k = ud;
+    const void *val;
+    size_t len;
+    int rc = rill_ckpt_get(c, RILL_CKPT_DENSE, "w", &val, &len, "w", err);
+    k->w_ok = rc == RILL_OK && len == 9 && memcmp(val, "head-tail", 9) == 0;
+    rc = rill_ckpt_get(c, RILL_CKPT_STATE, "node:n", &val, &len, "node", err);
+    k->big_ok = rc == RILL_OK && len == k->want->big_len && memcmp(val, k->want->big, len) == 0;
+    /* the spaces are apart: "w" is not in the state space */
+    k->absent_eof = rill_ckpt_get(c, RILL_CKPT_STATE, "w", &val, &len, "w", err) == RILL_EOF &&
+                    rill_ckpt_get(c, RILL_CKPT_DENSE, "nothing", &val, &len, "x", err) == RILL_EOF;
+    return RILL_OK;
+}
+
+static void test_ckpt_values(void)
+{
+    rill_err err = {0};
+    char dir[256];
+    in_tmp(dir, sizeof dir, "values");
+    ckpt_values v = {.big_len = (size_t)3 << 20};
+    v.big = malloc(v.big_len);
+    for (size_t i = 0; i < v.big_len; i++)
+        v.big[i] = (unsigned char)mix(i);
+    rill_store *s;
+    int rc = open_store(&s, dir, RILL_STORE_CREATE, 0, (size_t)1 << 20, &err);
+    if (!rc)
+        rc = rill_store_checkpoint(s, put_values, &v, "run", 3, &err);
+    ok(rc == RILL_OK && v.calls >= 2, "a checkpoint writes the caller's values; a full map grows "
+       "and runs put_all again (%d calls)%s%s", v.calls, rc ? ": " : "", rc ? err.msg : "");
+    if (!rc)
+        rill_store_close(s);
+    rc = open_store(&s, dir, RILL_STORE_READ, 0, 0, &err);
+    ckpt_check k = {.want = &v};
+    void *state = NULL;
+    size_t len = 0;
+    if (!rc)
+        rc = rill_store_restore(s, get_values, &k, &state, &len, &err);
+    ok(rc == RILL_OK && len == 3 && memcmp(state, "run", 3) == 0,
+       "restore reads the run state back%s%s", rc ? ": " : "", rc ? err.msg : "");
+    ok(k.w_ok && k.big_ok, "and get_all reads each value as put, parts joined (%s, %s)",
+       k.w_ok ? "2 parts" : "2 parts wrong", k.big_ok ? "3 MiB" : "3 MiB wrong");
+    ok(k.absent_eof, "an absent key, or one of the other space, is RILL_EOF");
+    free(state);
+    if (!rc)
+        rill_store_close(s);
+    free(v.big);
 }
 
 /* ---- the run's named values ---- */
@@ -742,7 +818,7 @@ static void test_meta(void)
        "the committed values are there, 0-terminated");
     ok(meta_absent(s, "unsaved"), "a value set but neither committed nor checkpointed is not");
     rc = rill_store_set_meta(s, "signature", "sig", 3, &err) ||
-         rill_store_checkpoint(s, NULL, "st", 2, &err);
+         rill_store_checkpoint(s, NULL, NULL, "st", 2, &err);
     ok(rc == RILL_OK, "a value set, then a checkpoint");
     rill_store_close(s);
 
@@ -809,7 +885,7 @@ static void test_one_writer(void)
              rill_store_table(s, &t, "emb", 100, 2, &SGD, 1, 0.05, NULL, &err);
     uint64_t id = 3;
     rc = rc || train_step(t, &id, 1, 1, NULL, &err) ||
-         rill_store_checkpoint(s, NULL, "st", 2, &err);
+         rill_store_checkpoint(s, NULL, NULL, "st", 2, &err);
     if (!ok(rc == RILL_OK, "a store open for writing, with a checkpoint")) {
         diag("%s", err.msg);
         return;
@@ -1089,7 +1165,7 @@ static int make_filled(const char *dir, int64_t rows, rill_err *err)
         return rc;
     rc = rill_store_table(s, &t, "emb", rows, 16, &SGD, 7, 0.05, &o, err);
     if (!rc)
-        rc = rill_store_checkpoint(s, NULL, "state", 5, err);
+        rc = rill_store_checkpoint(s, NULL, NULL, "state", 5, err);
     rill_store_close(s);
     if (t)
         rill_table_free(t); /* a store's tables are the graph's to free; here, the test's */
@@ -1136,7 +1212,7 @@ static int read_everything(const char *dir, int *errors, char *first, size_t cap
                 e1 = err;
             void *st;
             size_t len;
-            if (rill_store_restore(s, NULL, &st, &len, &err) < 0 && ++n == 1)
+            if (rill_store_restore(s, NULL, NULL, &st, &len, &err) < 0 && ++n == 1)
                 e1 = err;
             if (rill_store_table(s, &t, "emb", 30000, 16, &SGD, 7, 0.05, NULL, &err) && ++n == 1)
                 e1 = err;
@@ -1410,7 +1486,7 @@ static void test_admission(void)
     ok(st.rows == 1 && st.created == 1 && st.pending == 1, "1 row, 1 pending (%llu, %llu)",
        (unsigned long long)st.rows, (unsigned long long)st.pending);
     rill_store_end_step(s, 3, &err);
-    rc = rill_store_checkpoint(s, NULL, "st", 2, &err);
+    rc = rill_store_checkpoint(s, NULL, NULL, "st", 2, &err);
     rill_store_close(s);
     rill_table_free(t);
     rc = rc || open_store(&s, dir, RILL_STORE_READ, 0, 0, &err) ||
@@ -1487,7 +1563,7 @@ static void test_dense(void)
             }
         }
     }
-    rc = rill_store_checkpoint(g->store, g, "st", 2, &err);
+    rc = rill_checkpoint_write(g->store, g, "st", 2, &err);
     ok(rc == RILL_OK, "checkpoint %d dense parameters (%zu floats with Adam's state)",
        g->nparams, total);
     rill_graph_free(g);
@@ -1498,7 +1574,7 @@ static void test_dense(void)
         g = small_graph(&sc, tower, s, &err);
     void *state = NULL;
     size_t len = 0;
-    rc = g ? rill_store_restore(g->store, g, &state, &len, &err) : -1;
+    rc = g ? rill_checkpoint_read(g->store, g, &state, &len, &err) : -1;
     free(state);
     size_t same = 0;
     k = 0;
@@ -1523,7 +1599,7 @@ static void test_dense(void)
     rc = open_store(&s, dir, RILL_STORE_READ, 0, 0, &err);
     if (!rc)
         g = small_graph(&sc, "sizes={5},norm='batch'", s, &err);
-    rc = g ? rill_store_restore(g->store, g, &state, &len, &err) : -1;
+    rc = g ? rill_checkpoint_read(g->store, g, &state, &len, &err) : -1;
     ok(rc != RILL_OK && state == NULL && has(err.msg, "the store belongs to another graph"),
        "a graph whose tower is wider: %s", err.msg);
     if (g)
@@ -1542,6 +1618,7 @@ int main(void)
     test_eviction();
     test_evict_after();
     test_map_growth();
+    test_ckpt_values();
     test_meta();
     test_one_writer();
     test_bad_stores();

@@ -9,6 +9,7 @@
 
 #include "graph.h"
 #include "idmap.h"
+#include "store.h"
 
 typedef struct table_work table_work;
 

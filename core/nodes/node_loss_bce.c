@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob.h"
 #include "graph.h"
 #include "kernels.h"
 #include "nodes.h"
@@ -46,7 +47,9 @@ typedef struct {
     float *dz, *y, *w;
 } bce_state;
 
-static const uint32_t IPW_STATE_MAGIC = 0x49505701u; /* "IPW" v1 */
+static const uint32_t IPW_STATE_MAGIC = 0x49505701u; /* "IPW" v1: the raw form (legacy) */
+#define IPW_BLOB_MAGIC 0x49505702u /* the field-by-field form (blob.h) */
+#define IPW_BLOB_VERSION 1
 
 /* The pair loss's work: the positives' and negatives' indexes and exponentials, and per
  * worker its share of the loss and of the negatives' gradients. */
@@ -354,6 +357,10 @@ static int bce_after_step(rill_node *n, rill_step *s, rill_err *err)
     return RILL_OK;
 }
 
+/* The repeat counts, field by field (blob.h): ipw_max_repeats, then pos and seen, each
+ * max_repeats + 1 doubles. */
+enum { IPW_MAX = 1, IPW_POS, IPW_SEEN };
+
 static int bce_save(rill_node *n, void **buf, size_t *len, rill_err *err)
 {
     bce_state *st = n->st;
@@ -362,14 +369,28 @@ static int bce_save(rill_node *n, void **buf, size_t *len, rill_err *err)
     if (st->ipw_col < 0)
         return RILL_OK; /* no counts to keep */
     size_t counts = (size_t)(st->max_repeats + 1) * sizeof(double);
-    unsigned char *p = malloc(sizeof IPW_STATE_MAGIC + 2 * counts);
-    if (!p)
-        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
-    memcpy(p, &IPW_STATE_MAGIC, sizeof IPW_STATE_MAGIC);
-    memcpy(p + sizeof IPW_STATE_MAGIC, st->pos, counts);
-    memcpy(p + sizeof IPW_STATE_MAGIC + counts, st->seen, counts);
-    *buf = p;
-    *len = sizeof IPW_STATE_MAGIC + 2 * counts;
+    rill_blob b;
+    rill_blob_init(&b, IPW_BLOB_MAGIC, IPW_BLOB_VERSION);
+    rill_blob_put_i64(&b, IPW_MAX, st->max_repeats);
+    rill_blob_put(&b, IPW_POS, st->pos, counts);
+    rill_blob_put(&b, IPW_SEEN, st->seen, counts);
+    return rill_blob_finish(&b, buf, len, "the loss's repeat counts", err)
+               ? rill_err_prefix(err, "node '%s' (%s) at %s: ", n->name, n->ops->name, n->where)
+               : RILL_OK;
+}
+
+/* The legacy reader: the raw form before blobs, IPW_STATE_MAGIC then pos and seen. */
+static int bce_load_legacy(rill_node *n, const void *buf, size_t len, rill_err *err)
+{
+    bce_state *st = n->st;
+    size_t counts = (size_t)(st->max_repeats + 1) * sizeof(double);
+    if (len != sizeof IPW_STATE_MAGIC + 2 * counts)
+        return rill_node_errf(n, RILL_ESTORE, err,
+                              "the checkpoint's repeat counts do not fit this loss (%zu bytes, "
+                              "expected %zu: was ipw_max_repeats changed?)",
+                              len, sizeof IPW_STATE_MAGIC + 2 * counts);
+    memcpy(st->pos, (const unsigned char *)buf + sizeof IPW_STATE_MAGIC, counts);
+    memcpy(st->seen, (const unsigned char *)buf + sizeof IPW_STATE_MAGIC + counts, counts);
     return RILL_OK;
 }
 
@@ -378,17 +399,30 @@ static int bce_load(rill_node *n, const void *buf, size_t len, rill_err *err)
     bce_state *st = n->st;
     if (len == 0 && st->ipw_col < 0)
         return RILL_OK;
-    size_t counts = (size_t)(st->max_repeats + 1) * sizeof(double);
     uint32_t magic = 0;
     if (len >= sizeof magic)
         memcpy(&magic, buf, sizeof magic);
-    if (len != sizeof magic + 2 * counts || magic != IPW_STATE_MAGIC)
+    if (magic == IPW_STATE_MAGIC)
+        return bce_load_legacy(n, buf, len, err);
+    rill_blob_reader r;
+    int64_t stored = 0;
+    const void *pos, *seen;
+    size_t npos, nseen, want = (size_t)st->max_repeats + 1;
+    int rc = rill_blob_open(&r, buf, len, IPW_BLOB_MAGIC, IPW_BLOB_VERSION,
+                            "the loss's repeat counts", err);
+    if (!rc && !(rc = rill_blob_get_i64(&r, IPW_MAX, &stored, -1, err)) &&
+        !(rc = rill_blob_get_array(&r, IPW_POS, sizeof(double), &pos, &npos, err)))
+        rc = rill_blob_get_array(&r, IPW_SEEN, sizeof(double), &seen, &nseen, err);
+    if (rc)
+        return rill_err_prefix(err, "node '%s' (%s) at %s: ", n->name, n->ops->name, n->where);
+    if (stored != st->max_repeats || npos != want || nseen != want)
         return rill_node_errf(n, RILL_ESTORE, err,
-                              "the checkpoint's repeat counts do not fit this loss (%zu bytes, "
-                              "expected %zu: was ipw_max_repeats changed?)",
-                              len, sizeof magic + 2 * counts);
-    memcpy(st->pos, (const unsigned char *)buf + sizeof magic, counts);
-    memcpy(st->seen, (const unsigned char *)buf + sizeof magic + counts, counts);
+                              "the checkpoint's repeat counts do not fit this loss (kept for "
+                              "ipw_max_repeats = %lld, %zu and %zu counts; this loss has %ld: was "
+                              "ipw_max_repeats changed?)",
+                              (long long)stored, npos, nseen, st->max_repeats);
+    memcpy(st->pos, pos, want * sizeof(double));
+    memcpy(st->seen, seen, want * sizeof(double));
     return RILL_OK;
 }
 

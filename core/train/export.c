@@ -7,11 +7,12 @@
  *   PARAM.npy         float32 (rows, cols) each dense parameter (running statistics too)
  *   pipeline.lua, meta.lua   the pipeline and its settings, so rill predict rebuilds the graph
  * A row id missing from a table reads as zeros, as in rill eval. */
+#include "graph_io.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph.h"
 #include "store.h"
 #include "util.h"
 

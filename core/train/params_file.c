@@ -2,11 +2,12 @@
  * name, size and values (running statistics included), then the table count and each table
  * (rill_table_save). Written to a temporary name and renamed, so a crash while saving leaves
  * the previous file whole. */
+#include "graph_io.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "graph.h"
 #include "store.h"
 
 static const char MAGIC[8] = {'R', 'I', 'L', 'L', 'P', 'A', 'R', '1'};

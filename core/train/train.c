@@ -10,7 +10,9 @@
 
 #include "blas.h"
 #include "checkpoint.h"
+#include "idmap.h"
 #include "metrics.h"
+#include "run_state.h"
 #include "store.h"
 #include "util.h"
 
@@ -121,59 +123,48 @@ static int find_freq(rill_graph *g, const char *field, freq_src *src, rill_err *
     return RILL_OK;
 }
 
-/* How often each value of one categorical field occurs in some data: open addressing over
- * the values (their 64-bit hashes), doubling at half full. */
+/* How often each value of one categorical field occurs in some data: the id map gives a
+ * value's index into count (in the order values were first seen). */
 typedef struct {
-    uint64_t *key;
-    uint32_t *count; /* 0: empty */
-    size_t cap, n;
+    rill_idmap index;
+    uint32_t *count;
+    size_t cap;
 } value_counts;
-
-static size_t value_slot(const value_counts *vc, uint64_t v)
-{
-    size_t mask = vc->cap - 1, h = (size_t)rill_mix64(v) & mask;
-    while (vc->count[h] && vc->key[h] != v)
-        h = (h + 1) & mask;
-    return h;
-}
 
 static int value_counts_add(value_counts *vc, uint64_t v)
 {
-    if ((vc->n + 1) * 2 > vc->cap) {
-        value_counts grown = {.cap = vc->cap ? vc->cap * 2 : 1u << 16};
-        grown.key = malloc(grown.cap * sizeof *grown.key);
-        grown.count = calloc(grown.cap, sizeof *grown.count);
-        if (!grown.key || !grown.count) {
-            free(grown.key);
-            free(grown.count);
+    if (!vc->index.cap && rill_idmap_init(&vc->index, (size_t)1 << 15))
+        return RILL_ENOMEM;
+    if (rill_idmap_reserve(&vc->index, 1))
+        return RILL_ENOMEM;
+    bool added;
+    uint32_t i = rill_idmap_intern(&vc->index, v, &added);
+    if (i >= vc->cap) {
+        size_t cap = vc->cap ? vc->cap * 2 : (size_t)1 << 15;
+        uint32_t *c = realloc(vc->count, cap * sizeof *c);
+        if (!c)
             return RILL_ENOMEM;
-        }
-        for (size_t i = 0; i < vc->cap; i++)
-            if (vc->count[i]) {
-                size_t h = value_slot(&grown, vc->key[i]);
-                grown.key[h] = vc->key[i];
-                grown.count[h] = vc->count[i];
-            }
-        grown.n = vc->n;
-        free(vc->key);
-        free(vc->count);
-        *vc = grown;
+        vc->count = c;
+        vc->cap = cap;
     }
-    size_t h = value_slot(vc, v);
-    if (!vc->count[h]) {
-        vc->key[h] = v;
-        vc->n++;
-    }
-    if (vc->count[h] < UINT32_MAX)
-        vc->count[h]++;
+    if (added)
+        vc->count[i] = 0;
+    if (vc->count[i] < UINT32_MAX)
+        vc->count[i]++;
     return RILL_OK;
 }
 
 static uint64_t value_count(const value_counts *vc, uint64_t v)
 {
-    if (!vc->cap)
-        return 0;
-    return vc->count[value_slot(vc, v)];
+    uint32_t i = rill_idmap_get(&vc->index, v);
+    return i == RILL_IDMAP_EMPTY ? 0 : vc->count[i];
+}
+
+static void value_counts_free(value_counts *vc)
+{
+    rill_idmap_free(&vc->index);
+    free(vc->count);
+    memset(vc, 0, sizeof *vc);
 }
 
 static int schema_cat_index(const rill_schema *s, const char *field)
@@ -200,53 +191,215 @@ static int count_values(rill_reader *r, int f, value_counts *vc, rill_err *err)
     return rc;
 }
 
-int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_freq_cfg *freq,
-                  rill_eval_result *res, rill_err *err)
-{
+/* One evaluation's running state: every task's scores, the first task's per frequency
+ * bucket, the examples' groups. */
+typedef struct {
+    rill_graph *g;
     rill_node *loss[RILL_MAX_TASKS];
-    scores sc[RILL_MAX_TASKS];
-    memset(res, 0, sizeof *res);
-    memset(sc, 0, sizeof sc);
-    int nt = loss_nodes(g, loss, err);
-    if (nt < 0)
-        return nt;
-    freq_src fs = {0};
-    uint64_t bounds[RILL_MAX_FREQ - 1] = {10, 1000};
-    int nb = 2;
-    scores fsc[RILL_MAX_FREQ];
-    memset(fsc, 0, sizeof fsc);
-    uint64_t *groups = NULL; /* the examples' groups, in score order (grouped AUC) */
-    size_t ngroups = 0, gcap = 0;
-    value_counts vc = {0};
-    int data_field = -1; /* counting in data: the field's index in the schema */
-    if (freq && freq->count_from) {
-        if (!freq->field[0] || (data_field = schema_cat_index(g->schema, freq->field)) < 0)
+    int nt;
+    scores sc[RILL_MAX_TASKS], fsc[RILL_MAX_FREQ];
+    uint64_t bounds[RILL_MAX_FREQ - 1];
+    int nb;
+    freq_src fs;            /* counting in the table: the embedding that reads the field */
+    value_counts vc;        /* counting in data: the field's values */
+    int data_field;         /* counting in data: the field's index in the schema, else -1 */
+    uint64_t *groups;       /* the examples' groups, in score order (grouped AUC) */
+    size_t ngroups, gcap;
+    float *y;
+} eval_run;
+
+/* Where per-frequency counts come from, and the bucket bounds. */
+static int eval_setup_freq(eval_run *E, const rill_freq_cfg *freq, rill_err *err)
+{
+    rill_graph *g = E->g;
+    if (freq->count_from) {
+        if (!freq->field[0] || (E->data_field = schema_cat_index(g->schema, freq->field)) < 0)
             return rill_errf(err, RILL_EINVAL,
                              "per-frequency evaluation counted in the training data needs a "
                              "categorical field of the data, got '%s'",
                              freq->field);
-        int frc = count_values(freq->count_from, data_field, &vc, err);
-        if (frc) {
-            free(vc.key);
-            free(vc.count);
-            return frc;
+        int rc = count_values(freq->count_from, E->data_field, &E->vc, err);
+        if (rc)
+            return rc;
+    }
+    int rc = E->data_field >= 0 ? RILL_OK : find_freq(g, freq->field, &E->fs, err);
+    if (rc)
+        return rc;
+    if (freq->nbounds > 0) {
+        E->nb = freq->nbounds;
+        memcpy(E->bounds, freq->bounds, (size_t)E->nb * sizeof E->bounds[0]);
+    }
+    return RILL_OK;
+}
+
+static int eval_keep_groups(eval_run *E, const rill_batch *b, rill_err *err)
+{
+    if (E->ngroups + (size_t)b->B > E->gcap) {
+        size_t cap = E->gcap ? E->gcap * 2 : 65536;
+        while (cap < E->ngroups + (size_t)b->B)
+            cap *= 2;
+        uint64_t *ng = realloc(E->groups, cap * sizeof *ng);
+        if (!ng)
+            return rill_errf(err, RILL_ENOMEM, "out of memory keeping evaluation groups");
+        E->groups = ng;
+        E->gcap = cap;
+    }
+    const rill_catcol *c = &b->cat[E->g->schema->group_field];
+    for (int i = 0; i < b->B; i++) /* a missing group is a group of its own: 0 */
+        E->groups[E->ngroups++] = c->off[i] < c->off[i + 1] ? c->val[c->off[i]] : 0;
+    return RILL_OK;
+}
+
+/* How often training saw example i's value of the frequency field: counted in the data, or
+ * the use count of its embedding row (its first id, when several). */
+static uint64_t example_count(const eval_run *E, const rill_batch *b, int i)
+{
+    if (E->data_field >= 0) {
+        const rill_catcol *c = &b->cat[E->data_field];
+        return c->off[i] < c->off[i + 1] ? value_count(&E->vc, c->val[c->off[i]]) : 0;
+    }
+    const rill_node *ids = E->fs.ids;
+    int F = ids->layout.F;
+    uint32_t a = ids->ids.off[(size_t)i * F + E->fs.field];
+    uint32_t e = ids->ids.off[(size_t)i * F + E->fs.field + 1];
+    return a < e ? rill_table_count(E->fs.table, ids->ids.id[a]) : 0;
+}
+
+/* The batch's scores and labels for every task (y: task k's labels), and the first task's
+ * by frequency bucket. */
+static int eval_push_scores(eval_run *E, const rill_batch *b, rill_err *err)
+{
+    bool by_freq = E->data_field >= 0 || E->fs.ids;
+    for (int k = 0; k < E->nt; k++) {
+        int nl = b->schema->nlabels;
+        const float *z = E->loss[k]->in[0]->out;
+        for (int i = 0; i < b->B; i++)
+            E->y[i] = b->labels[(size_t)i * nl + E->loss[k]->label];
+        if (scores_push(&E->sc[k], z, E->y, b->B))
+            return rill_errf(err, RILL_ENOMEM, "out of memory keeping evaluation scores");
+        for (int i = 0; k == 0 && by_freq && i < b->B; i++) {
+            uint64_t cnt = example_count(E, b, i);
+            int bk = 0;
+            while (bk < E->nb && cnt >= E->bounds[bk])
+                bk++;
+            if (scores_push(&E->fsc[bk], z + i, E->y + i, 1))
+                return rill_errf(err, RILL_ENOMEM, "out of memory keeping evaluation scores");
         }
     }
-    if (freq) {
-        int frc = data_field >= 0 ? RILL_OK : find_freq(g, freq->field, &fs, err);
-        if (frc)
-            return frc;
-        if (freq->nbounds > 0) {
-            nb = freq->nbounds;
-            memcpy(bounds, freq->bounds, (size_t)nb * sizeof bounds[0]);
+    return RILL_OK;
+}
+
+static void write_predictions(const eval_run *E, int B, FILE *predictions)
+{
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < E->nt; k++) {
+            double z = E->loss[k]->in[0]->out[i];
+            fprintf(predictions, "%.6g%c", 1.0 / (1.0 + exp(-z)), k == E->nt - 1 ? '\n' : '\t');
         }
+}
+
+/* Forward over one batch, scores kept, predictions written. */
+static int eval_batch(eval_run *E, const rill_batch *b, rill_arena *arena, FILE *predictions,
+                      rill_err *err)
+{
+    rill_arena_reset(arena);
+    rill_step s = {.batch = b, .B = b->B, .training = false, .t = 0, .seed = E->g->seed,
+                   .arena = arena};
+    int rc = rill_graph_forward(E->g, &s, NULL, err);
+    if (rc)
+        return rc;
+    float *ny = realloc(E->y, (size_t)b->B * sizeof *ny);
+    if (!ny)
+        return rill_errf(err, RILL_ENOMEM, "out of memory in evaluation");
+    E->y = ny;
+    if (E->g->schema->has_group && (rc = eval_keep_groups(E, b, err)))
+        return rc;
+    if ((rc = eval_push_scores(E, b, err)))
+        return rc;
+    if (predictions)
+        write_predictions(E, b->B, predictions);
+    return RILL_OK;
+}
+
+static void task_metrics(const eval_run *E, int k, rill_task_metrics *m)
+{
+    const scores *sc = &E->sc[k];
+    snprintf(m->task, sizeof m->task, "%s", E->loss[k]->name);
+    snprintf(m->label, sizeof m->label, "%s", E->g->schema->label_names[E->loss[k]->label]);
+    m->n = sc->n;
+    m->auc = rill_auc(sc->z, sc->y, sc->n);
+    m->logloss = rill_logloss_logit(sc->z, sc->y, sc->n);
+    double pos = 0;
+    for (size_t i = 0; i < sc->n; i++)
+        pos += sc->y[i] > 0.5f;
+    m->pos_rate = sc->n ? pos / (double)sc->n : (double)NAN;
+    double p = 0;
+    for (size_t i = 0; i < sc->n; i++)
+        p += 1.0 / (1.0 + exp(-(double)sc->z[i]));
+    m->mean_pred = sc->n ? p / (double)sc->n : (double)NAN;
+    m->gauc = (double)NAN;
+    if (E->groups && E->ngroups == sc->n) {
+        size_t gn = 0;
+        m->gauc = rill_gauc(sc->z, sc->y, E->groups, sc->n, &gn);
+        m->groups = gn;
+    }
+}
+
+static void eval_results(const eval_run *E, rill_eval_result *res)
+{
+    res->ntasks = E->nt;
+    for (int k = 0; k < E->nt; k++)
+        task_metrics(E, k, &res->task[k]);
+    if (!E->fs.ids && E->data_field < 0)
+        return;
+    const rill_graph *g = E->g;
+    snprintf(res->freq_field, sizeof res->freq_field, "%s",
+             E->data_field >= 0 ? g->schema->cat_names[E->data_field]
+                                : E->fs.ids->layout.field_names[E->fs.field]);
+    res->nfreq = E->nb + 1;
+    for (int k = 0; k <= E->nb; k++) {
+        rill_freq_bucket *fb = &res->freq[k];
+        const scores *f = &E->fsc[k];
+        fb->lo = k ? E->bounds[k - 1] : 0;
+        fb->hi = k < E->nb ? E->bounds[k] : UINT64_MAX;
+        fb->n = f->n;
+        fb->auc = rill_auc(f->z, f->y, f->n);
+        fb->logloss = rill_logloss_logit(f->z, f->y, f->n);
+    }
+}
+
+static void eval_free(eval_run *E)
+{
+    for (int k = 0; k < RILL_MAX_TASKS; k++) {
+        free(E->sc[k].z);
+        free(E->sc[k].y);
+    }
+    for (int k = 0; k < RILL_MAX_FREQ; k++) {
+        free(E->fsc[k].z);
+        free(E->fsc[k].y);
+    }
+    free(E->y);
+    free(E->groups);
+    value_counts_free(&E->vc);
+}
+
+int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_freq_cfg *freq,
+                  rill_eval_result *res, rill_err *err)
+{
+    eval_run E = {.g = g, .bounds = {10, 1000}, .nb = 2, .data_field = -1};
+    memset(res, 0, sizeof *res);
+    if ((E.nt = loss_nodes(g, E.loss, err)) < 0)
+        return E.nt;
+    int rc = freq ? eval_setup_freq(&E, freq, err) : RILL_OK;
+    if (rc) {
+        eval_free(&E);
+        return rc;
     }
     double t0 = rill_now();
     bool recording = rill_sgemm_record(false); /* a benchmark counts training GEMMs only */
     rill_arena arena;
     rill_arena_init(&arena, 0);
-    float *y = NULL;
-    int rc = rill_reader_start_epoch(r, 0, err);
+    rc = rill_reader_start_epoch(r, 0, err);
     const rill_batch *b;
     int got;
     while (!rc && (got = rill_reader_next(r, &b, err)) != 0) {
@@ -254,128 +407,17 @@ int rill_evaluate(rill_graph *g, rill_reader *r, FILE *predictions, const rill_f
             rc = got;
             break;
         }
-        rill_arena_reset(&arena);
-        rill_step s = {.batch = b, .B = b->B, .training = false, .t = 0, .seed = g->seed,
-                       .arena = &arena};
-        if ((rc = rill_graph_forward(g, &s, NULL, err)))
+        if ((rc = eval_batch(&E, b, &arena, predictions, err)))
             break;
-        float *ny = realloc(y, (size_t)b->B * sizeof *y);
-        if (!ny) {
-            rc = rill_errf(err, RILL_ENOMEM, "out of memory in evaluation");
-            break;
-        }
-        y = ny;
-        if (g->schema->has_group && !rc) {
-            if (ngroups + (size_t)b->B > gcap) {
-                size_t cap = gcap ? gcap * 2 : 65536;
-                while (cap < ngroups + (size_t)b->B)
-                    cap *= 2;
-                uint64_t *ng = realloc(groups, cap * sizeof *ng);
-                if (!ng) {
-                    rc = rill_errf(err, RILL_ENOMEM, "out of memory keeping evaluation groups");
-                    break;
-                }
-                groups = ng;
-                gcap = cap;
-            }
-            const rill_catcol *c = &b->cat[g->schema->group_field];
-            for (int i = 0; i < b->B; i++) /* a missing group is a group of its own: 0 */
-                groups[ngroups++] = c->off[i] < c->off[i + 1] ? c->val[c->off[i]] : 0;
-        }
-        for (int k = 0; k < nt && !rc; k++) {
-            int nl = b->schema->nlabels;
-            for (int i = 0; i < b->B; i++)
-                y[i] = b->labels[(size_t)i * nl + loss[k]->label];
-            if (scores_push(&sc[k], loss[k]->in[0]->out, y, b->B))
-                rc = rill_errf(err, RILL_ENOMEM, "out of memory keeping evaluation scores");
-            if (k == 0 && data_field >= 0 && !rc)
-                for (int i = 0; i < b->B && !rc; i++) {
-                    const rill_catcol *c = &b->cat[data_field];
-                    uint64_t cnt = c->off[i] < c->off[i + 1] ? value_count(&vc, c->val[c->off[i]])
-                                                             : 0;
-                    int bk = 0;
-                    while (bk < nb && cnt >= bounds[bk])
-                        bk++;
-                    if (scores_push(&fsc[bk], loss[0]->in[0]->out + i, y + i, 1))
-                        rc = rill_errf(err, RILL_ENOMEM, "out of memory keeping evaluation scores");
-                }
-            if (k == 0 && fs.ids && !rc)
-                for (int i = 0; i < b->B && !rc; i++) {
-                    /* the example's id of the field (its first, when several) */
-                    int F = fs.ids->layout.F;
-                    uint32_t a = fs.ids->ids.off[(size_t)i * F + fs.field];
-                    uint32_t e = fs.ids->ids.off[(size_t)i * F + fs.field + 1];
-                    uint64_t cnt = a < e ? rill_table_count(fs.table, fs.ids->ids.id[a]) : 0;
-                    int bk = 0;
-                    while (bk < nb && cnt >= bounds[bk])
-                        bk++;
-                    if (scores_push(&fsc[bk], loss[0]->in[0]->out + i, y + i, 1))
-                        rc = rill_errf(err, RILL_ENOMEM, "out of memory keeping evaluation scores");
-                }
-        }
-        if (!rc && predictions)
-            for (int i = 0; i < b->B; i++)
-                for (int k = 0; k < nt; k++) {
-                    double z = loss[k]->in[0]->out[i];
-                    fprintf(predictions, "%.6g%c", 1.0 / (1.0 + exp(-z)), k == nt - 1 ? '\n' : '\t');
-                }
         res->rows += (uint64_t)b->B;
     }
     if (!rc && predictions && ferror(predictions))
         rc = rill_errf(err, RILL_EIO, "writing predictions failed: %s", strerror(errno));
-    if (!rc) {
-        res->ntasks = nt;
-        for (int k = 0; k < nt; k++) {
-            rill_task_metrics *m = &res->task[k];
-            snprintf(m->task, sizeof m->task, "%s", loss[k]->name);
-            snprintf(m->label, sizeof m->label, "%s", g->schema->label_names[loss[k]->label]);
-            m->n = sc[k].n;
-            m->auc = rill_auc(sc[k].z, sc[k].y, sc[k].n);
-            m->logloss = rill_logloss_logit(sc[k].z, sc[k].y, sc[k].n);
-            double pos = 0;
-            for (size_t i = 0; i < sc[k].n; i++)
-                pos += sc[k].y[i] > 0.5f;
-            m->pos_rate = sc[k].n ? pos / (double)sc[k].n : (double)NAN;
-            double p = 0;
-            for (size_t i = 0; i < sc[k].n; i++)
-                p += 1.0 / (1.0 + exp(-(double)sc[k].z[i]));
-            m->mean_pred = sc[k].n ? p / (double)sc[k].n : (double)NAN;
-            m->gauc = (double)NAN;
-            if (groups && ngroups == sc[k].n) {
-                size_t gn = 0;
-                m->gauc = rill_gauc(sc[k].z, sc[k].y, groups, sc[k].n, &gn);
-                m->groups = gn;
-            }
-        }
-        if (fs.ids || data_field >= 0) {
-            snprintf(res->freq_field, sizeof res->freq_field, "%s",
-                     data_field >= 0 ? g->schema->cat_names[data_field]
-                                     : fs.ids->layout.field_names[fs.field]);
-            res->nfreq = nb + 1;
-            for (int k = 0; k <= nb; k++) {
-                rill_freq_bucket *fb = &res->freq[k];
-                fb->lo = k ? bounds[k - 1] : 0;
-                fb->hi = k < nb ? bounds[k] : UINT64_MAX;
-                fb->n = fsc[k].n;
-                fb->auc = rill_auc(fsc[k].z, fsc[k].y, fsc[k].n);
-                fb->logloss = rill_logloss_logit(fsc[k].z, fsc[k].y, fsc[k].n);
-            }
-        }
-    }
+    if (!rc)
+        eval_results(&E, res);
     res->seconds = rill_now() - t0;
     rill_sgemm_record(recording);
-    for (int k = 0; k < RILL_MAX_TASKS; k++) {
-        free(sc[k].z);
-        free(sc[k].y);
-    }
-    for (int k = 0; k < RILL_MAX_FREQ; k++) {
-        free(fsc[k].z);
-        free(fsc[k].y);
-    }
-    free(y);
-    free(groups);
-    free(vc.key);
-    free(vc.count);
+    eval_free(&E);
     rill_arena_free(&arena);
     return rc;
 }
@@ -468,101 +510,6 @@ static void print_eval(const rill_train_cfg *cfg, const rill_eval_result *e, boo
     }
 }
 
-/* What a checkpoint records of the loop, besides the parameters: enough to continue
- * exactly where it was. Written as raw bytes: a store is read back by the build that wrote
- * it (the format string in the store's meta says which). */
-#define STATE_MAGIC 0x54534c52u /* "RLST" */
-#define STATE_VERSION 2 /* 2: task metrics with mean_pred */
-
-typedef struct run_state {
-    uint32_t magic, version;
-    uint64_t step, examples, bad_total, best_step, metrics_bytes;
-    int32_t epoch;           /* the epoch the last step belonged to */
-    int32_t epoch_done;      /* its end-of-epoch work (evaluation) is done too */
-    int32_t finished;        /* training ended (all epochs, max_steps or early stop) */
-    int32_t since_best, early_stopped, has_pos;
-    rill_data_pos pos;       /* the last step's batch */
-    double ema, ema_w;
-    rill_eval_result best, last;
-} run_state;
-
-/* Version 1, written before the task metrics had mean_pred: read back with mean_pred NaN. */
-typedef struct {
-    char task[64], label[64];
-    double auc, logloss, pos_rate;
-    uint64_t n;
-    double gauc;
-    uint64_t groups;
-} task_metrics_v1;
-
-typedef struct {
-    int ntasks;
-    task_metrics_v1 task[RILL_MAX_TASKS];
-    uint64_t rows;
-    double seconds;
-    char freq_field[64];
-    int nfreq;
-    rill_freq_bucket freq[RILL_MAX_FREQ];
-} eval_result_v1;
-
-typedef struct {
-    uint32_t magic, version;
-    uint64_t step, examples, bad_total, best_step, metrics_bytes;
-    int32_t epoch, epoch_done, finished, since_best, early_stopped, has_pos;
-    rill_data_pos pos;
-    double ema, ema_w;
-    eval_result_v1 best, last;
-} run_state_v1;
-
-static void eval_from_v1(rill_eval_result *e, const eval_result_v1 *o)
-{
-    memset(e, 0, sizeof *e);
-    e->ntasks = o->ntasks;
-    for (int k = 0; k < RILL_MAX_TASKS; k++) {
-        rill_task_metrics *m = &e->task[k];
-        const task_metrics_v1 *v = &o->task[k];
-        memcpy(m->task, v->task, sizeof m->task);
-        memcpy(m->label, v->label, sizeof m->label);
-        m->auc = v->auc, m->logloss = v->logloss, m->pos_rate = v->pos_rate;
-        m->mean_pred = (double)NAN;
-        m->n = v->n, m->gauc = v->gauc, m->groups = v->groups;
-    }
-    e->rows = o->rows;
-    e->seconds = o->seconds;
-    memcpy(e->freq_field, o->freq_field, sizeof e->freq_field);
-    e->nfreq = o->nfreq;
-    memcpy(e->freq, o->freq, sizeof e->freq);
-}
-
-/* A checkpoint's run state, this version's or version 1's; RILL_EINVAL for anything else. */
-static int state_from_blob(const void *blob, size_t len, run_state *st)
-{
-    uint32_t head[2] = {0, 0};
-    if (len >= sizeof head)
-        memcpy(head, blob, sizeof head);
-    if (head[0] != STATE_MAGIC)
-        return RILL_EINVAL;
-    if (head[1] == STATE_VERSION && len == sizeof *st) {
-        memcpy(st, blob, sizeof *st);
-        return RILL_OK;
-    }
-    if (head[1] != 1 || len != sizeof(run_state_v1))
-        return RILL_EINVAL;
-    const run_state_v1 *o = blob;
-    memset(st, 0, sizeof *st);
-    st->magic = STATE_MAGIC;
-    st->version = STATE_VERSION;
-    st->step = o->step, st->examples = o->examples, st->bad_total = o->bad_total;
-    st->best_step = o->best_step, st->metrics_bytes = o->metrics_bytes;
-    st->epoch = o->epoch, st->epoch_done = o->epoch_done, st->finished = o->finished;
-    st->since_best = o->since_best, st->early_stopped = o->early_stopped, st->has_pos = o->has_pos;
-    st->pos = o->pos;
-    st->ema = o->ema, st->ema_w = o->ema_w;
-    eval_from_v1(&st->best, &o->best);
-    eval_from_v1(&st->last, &o->last);
-    return RILL_OK;
-}
-
 typedef struct loop {
     rill_graph *g;
     const rill_train_cfg *cfg;
@@ -570,12 +517,22 @@ typedef struct loop {
     rill_train_result *res;
     FILE *metrics, *timing;
     progress pg;
-    run_state st;
+    rill_run_state st;
     bool stop;
     uint64_t ckpt_step;     /* the step of the last checkpoint written (or resumed from) */
     bool has_ckpt;
     double min_ema;         /* the lowest smoothed loss so far, for divergence */
     uint64_t steps_run;     /* steps this process ran */
+    /* the run in progress (rill_train) */
+    rill_reader *train;
+    rill_node *loss[RILL_MAX_TASKS];
+    int nt;
+    bool resume;            /* continuing from a checkpoint */
+    rill_arena arena;       /* the step's activations */
+    uint64_t rows;          /* the training part's lines, for the progress line's total */
+    uint64_t examples0;     /* examples before this process's first step */
+    double loss_avg;        /* the smoothed loss (NaN before any step) */
+    double last_auc;        /* the last validation AUC of the first task, for the progress line */
 } loop;
 
 /* Interest entanglement: each task's gradient on each embedding table, taken by a backward
@@ -780,8 +737,11 @@ static int checkpoint(loop *L, rill_err *err)
         long off = ftell(L->metrics);
         L->st.metrics_bytes = off > 0 ? (uint64_t)off : 0;
     }
-    if (!rc)
-        rc = rill_checkpoint_write(L->cfg->store, L->g, &L->st, sizeof L->st, err);
+    void *state = NULL;
+    size_t len = 0;
+    if (!rc && !(rc = rill_run_state_save(&L->st, &state, &len, err)))
+        rc = rill_checkpoint_write(L->cfg->store, L->g, state, len, err);
+    free(state);
     if (!rc) {
         L->ckpt_step = L->st.step;
         L->has_ckpt = true;
@@ -817,231 +777,299 @@ static int open_logs(loop *L, bool resume, rill_err *err)
     return RILL_OK;
 }
 
-int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
-               rill_reader *valid, rill_train_result *res, rill_err *err)
+/* Continues from the run's last checkpoint: the parameters and node state into g, the run
+ * state into L->st. None yet (killed before the first) starts from the beginning. */
+static int resume_state(loop *L, rill_err *err)
 {
-    rill_node *loss[RILL_MAX_TASKS];
-    memset(res, 0, sizeof *res);
-    int nt = loss_nodes(g, loss, err), rc = RILL_OK;
-    if (nt < 0)
-        return nt;
-    if (!g->built && (rc = rill_graph_build(g, cfg->seed, err)))
+    const rill_train_cfg *cfg = L->cfg;
+    void *blob = NULL;
+    size_t len = 0;
+    if (!cfg->store)
+        return rill_errf(err, RILL_EINVAL, "resuming needs the run's store");
+    int rc = rill_checkpoint_read(cfg->store, L->g, &blob, &len, err);
+    if (rc == RILL_EOF)
+        return RILL_OK;
+    if (rc)
         return rc;
-    loop L = {.g = g, .cfg = cfg, .valid = valid, .res = res};
-    L.st.magic = STATE_MAGIC;
-    L.st.version = STATE_VERSION;
-    L.st.best.task[0].auc = -INFINITY;
-    bool resume = false;
-    if (cfg->resume) {
-        void *blob = NULL;
-        size_t len = 0;
-        if (!cfg->store)
-            return rill_errf(err, RILL_EINVAL, "resuming needs the run's store");
-        rc = rill_checkpoint_read(cfg->store, g, &blob, &len, err);
-        if (rc == RILL_EOF) {
-            rc = RILL_OK; /* killed before its first checkpoint: start from the beginning */
-            goto fresh;
-        }
-        if (rc)
+    rc = rill_run_state_load(&L->st, blob, len, err);
+    free(blob);
+    if (rc)
+        return rill_err_prefix(err, "%s: ", rill_store_dir(cfg->store));
+    L->resume = true;
+    L->ckpt_step = L->st.step;
+    L->has_ckpt = true;
+    return RILL_OK;
+}
+
+/* The checkpoint resumed from was written for the best evaluation; the copy of it may not
+ * have been made before the run stopped. */
+static int restore_best_copy(loop *L, rill_err *err)
+{
+    const rill_train_cfg *cfg = L->cfg;
+    if (!L->resume || L->st.best_step != L->st.step || L->st.best_step == 0 ||
+        cfg->patience <= 0 || !cfg->run_dir)
+        return RILL_OK;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/best", cfg->run_dir);
+    return rill_store_copy(cfg->store, dir, err);
+}
+
+/* One training step on b: forward (*l gets the loss), the divergence check, the tasks'
+ * gradient probe, backward, clipping, the optimizers, the nodes' after-step hooks and the
+ * store's end of step. */
+static int step_batch(loop *L, const rill_batch *b, int epoch, uint64_t t, double *l,
+                      rill_err *err)
+{
+    const rill_train_cfg *cfg = L->cfg;
+    rill_graph *g = L->g;
+    if (cfg->store)
+        rill_store_set_step(cfg->store, t);
+    rill_arena_reset(&L->arena);
+    rill_step s = {.batch = b, .B = b->B, .training = true, .t = t, .seed = cfg->seed,
+                   .arena = &L->arena};
+    int rc;
+    if ((rc = rill_graph_forward(g, &s, l, err)) ||
+        (rc = check_divergence(L, &s, *l, t, epoch, err)))
+        return rc;
+    if (cfg->entanglement_every > 0 && L->nt > 1 && L->metrics &&
+        t % (uint64_t)cfg->entanglement_every == 0 &&
+        (rc = probe_entanglement(L, L->loss, L->nt, &s, err)))
+        return rc;
+    if ((rc = rill_graph_backward(g, &s, err)))
+        return rc;
+    double gscale = 1.0;
+    if (cfg->clip_norm > 0) {
+        double norm = sqrt(rill_graph_grad_sqnorm(g));
+        if (norm > cfg->clip_norm)
+            gscale = cfg->clip_norm / norm;
+    }
+    if ((rc = rill_graph_update(g, &cfg->dense, rill_schedule_scale(&cfg->schedule, t), gscale,
+                                t, err)) ||
+        (rc = rill_graph_after_step(g, &s, err)) ||
+        (cfg->store && (rc = rill_store_end_step(cfg->store, t, err))))
+        return rc;
+    return RILL_OK;
+}
+
+/* After a step: where the data is, the smoothed loss, the progress line. */
+static void note_step(loop *L, const rill_batch *b, int epoch, uint64_t t, double l)
+{
+    L->st.pos = b->pos;
+    L->st.has_pos = 1;
+    L->st.examples += (uint64_t)b->B;
+    /* moving average of the last ~50 steps, debiased so early steps are not damped */
+    L->st.ema = 0.98 * L->st.ema + 0.02 * l;
+    L->st.ema_w = 0.98 * L->st.ema_w + 0.02;
+    L->loss_avg = L->st.ema / L->st.ema_w;
+    show_progress(&L->pg, (uint64_t)epoch, t, L->st.examples - L->examples0, L->loss_avg,
+                  L->last_auc, false);
+}
+
+static void log_train_line(loop *L, int epoch, uint64_t t)
+{
+    fprintf(L->metrics, "{\"step\":%llu,\"epoch\":%d,\"split\":\"train\"", (unsigned long long)t,
+            epoch);
+    json_num(L->metrics, "loss", L->loss_avg);
+    fprintf(L->metrics, "}\n");
+    fprintf(L->timing, "{\"step\":%llu", (unsigned long long)t);
+    json_num(L->timing, "examples_per_s",
+             (double)(L->st.examples - L->examples0) /
+                 (rill_now() - L->pg.t_start - L->res->eval_seconds));
+    fprintf(L->timing, "}\n");
+}
+
+/* What follows step t: its evaluation, its metrics line, stopping (Ctrl-C, max_steps: *leave
+ * ends the epoch) or its checkpoint. */
+static int end_step(loop *L, int epoch, uint64_t t, bool *leave, rill_err *err)
+{
+    const rill_train_cfg *cfg = L->cfg;
+    bool at_eval = cfg->eval_every > 0 && t % (uint64_t)cfg->eval_every == 0;
+    bool at_max = cfg->max_steps > 0 && t >= (uint64_t)cfg->max_steps;
+    bool interrupted = cfg->stop && *cfg->stop;
+    int rc;
+    /* the evaluation belongs to the step: also when stopping here (Ctrl-C), or a resumed run
+     * would never make it */
+    if (at_eval && L->valid) {
+        bool improved;
+        if ((rc = eval_and_track(L, &improved, err)) || (improved && (rc = keep_best(L, err))))
             return rc;
-        if (state_from_blob(blob, len, &L.st) != RILL_OK) {
-            free(blob);
-            return rill_errf(err, RILL_ESTORE,
-                             "%s: the checkpoint's run state was written by another build of "
-                             "Rill (%zu bytes, expected %zu)",
-                             rill_store_dir(cfg->store), len, sizeof L.st);
-        }
-        free(blob);
-        resume = true;
-        L.ckpt_step = L.st.step;
-        L.has_ckpt = true;
+        L->last_auc = L->res->last.task[0].auc;
     }
-fresh:
-    if ((rc = open_logs(&L, resume, err)))
-        goto out;
-    if (resume && L.st.best_step == L.st.step && L.st.best_step > 0 && cfg->patience > 0 &&
-        cfg->run_dir) {
-        /* the checkpoint resumed from was written for the best evaluation; the copy of it
-         * may not have been made before the run stopped */
-        char dir[4200];
-        snprintf(dir, sizeof dir, "%s/best", cfg->run_dir);
-        if ((rc = rill_store_copy(cfg->store, dir, err)))
-            goto out;
+    if (L->metrics && t % 100 == 0)
+        log_train_line(L, epoch, t);
+    if (interrupted) {
+        L->res->interrupted = true;
+        L->stop = true;
     }
-    rill_arena arena;
-    rill_arena_init(&arena, 0);
-    L.pg = (progress){.cfg = cfg, .tty = isatty(2), .t_start = rill_now(),
-                      .eval_s = &res->eval_seconds};
-    uint64_t rows = rill_reader_rows(train), examples0 = L.st.examples;
-    double loss_avg = L.st.ema_w > 0 ? L.st.ema / L.st.ema_w : (double)NAN;
-    double last_auc = L.st.last.ntasks ? L.st.last.task[0].auc : (double)NAN;
-    int start_epoch = resume ? L.st.epoch + (L.st.epoch_done ? 1 : 0) : 0;
-    if (L.st.finished)
-        start_epoch = cfg->epochs; /* nothing left to do */
-    for (int epoch = start_epoch; epoch < cfg->epochs && !L.stop; epoch++) {
-        bool mid_epoch = resume && epoch == L.st.epoch && !L.st.epoch_done && L.st.has_pos;
-        if ((rc = rill_reader_start_epoch(train, (uint64_t)epoch, err)) ||
-            (mid_epoch && (rc = rill_reader_seek(train, &L.st.pos, err))))
-            break;
-        L.st.epoch = epoch;
-        L.st.epoch_done = 0;
-        const rill_batch *b;
-        int got;
-        while ((got = rill_reader_next(train, &b, err)) != 0) {
-            if (got < 0) {
-                rc = got;
-                break;
-            }
-            if (L.pg.total_steps == 0 && b->B > 0) {
-                uint64_t per = (rows + (uint64_t)b->B - 1) / (uint64_t)b->B;
-                L.pg.total_steps = per * (uint64_t)cfg->epochs;
-                if (cfg->max_steps > 0 && (uint64_t)cfg->max_steps < L.pg.total_steps)
-                    L.pg.total_steps = (uint64_t)cfg->max_steps;
-            }
-            uint64_t t = ++L.st.step;
-            if (cfg->store)
-                rill_store_set_step(cfg->store, t);
-            rill_arena_reset(&arena);
-            rill_step s = {.batch = b, .B = b->B, .training = true, .t = t, .seed = cfg->seed,
-                           .arena = &arena};
-            double l;
-            if ((rc = rill_graph_forward(g, &s, &l, err)))
-                break;
-            if ((rc = check_divergence(&L, &s, l, t, epoch, err)))
-                break;
-            if (cfg->entanglement_every > 0 && nt > 1 && L.metrics &&
-                t % (uint64_t)cfg->entanglement_every == 0 &&
-                (rc = probe_entanglement(&L, loss, nt, &s, err)))
-                break;
-            if ((rc = rill_graph_backward(g, &s, err)))
-                break;
-            double gscale = 1.0;
-            if (cfg->clip_norm > 0) {
-                double norm = sqrt(rill_graph_grad_sqnorm(g));
-                if (norm > cfg->clip_norm)
-                    gscale = cfg->clip_norm / norm;
-            }
-            if ((rc = rill_graph_update(g, &cfg->dense, rill_schedule_scale(&cfg->schedule, t),
-                                        gscale, t, err)))
-                break;
-            if ((rc = rill_graph_after_step(g, &s, err)))
-                break;
-            if (cfg->store && (rc = rill_store_end_step(cfg->store, t, err)))
-                break;
-            L.st.pos = b->pos;
-            L.st.has_pos = 1;
-            L.st.examples += (uint64_t)b->B;
-            /* moving average of the last ~50 steps, debiased so early steps are not damped */
-            L.st.ema = 0.98 * L.st.ema + 0.02 * l;
-            L.st.ema_w = 0.98 * L.st.ema_w + 0.02;
-            loss_avg = L.st.ema / L.st.ema_w;
-            show_progress(&L.pg, (uint64_t)epoch, t, L.st.examples - examples0, loss_avg, last_auc,
-                          false);
-            bool at_eval = cfg->eval_every > 0 && t % (uint64_t)cfg->eval_every == 0;
-            bool at_max = cfg->max_steps > 0 && t >= (uint64_t)cfg->max_steps;
-            bool interrupted = cfg->stop && *cfg->stop;
-            /* the evaluation belongs to the step: also when stopping here (Ctrl-C), or a
-             * resumed run would never make it */
-            if (at_eval && valid) {
-                bool improved;
-                if ((rc = eval_and_track(&L, &improved, err)) ||
-                    (improved && (rc = keep_best(&L, err))))
-                    break;
-                last_auc = res->last.task[0].auc;
-            }
-            if (L.metrics && t % 100 == 0) {
-                fprintf(L.metrics, "{\"step\":%llu,\"epoch\":%d,\"split\":\"train\"",
-                        (unsigned long long)t, epoch);
-                json_num(L.metrics, "loss", loss_avg);
-                fprintf(L.metrics, "}\n");
-                fprintf(L.timing, "{\"step\":%llu", (unsigned long long)t);
-                json_num(L.timing, "examples_per_s",
-                         (double)(L.st.examples - examples0) /
-                             (rill_now() - L.pg.t_start - res->eval_seconds));
-                fprintf(L.timing, "}\n");
-            }
-            if (interrupted) {
-                res->interrupted = true;
-                L.stop = true;
-            }
-            if (at_max)
-                L.st.finished = 1;
-            if (L.stop || at_max) {
-                L.stop = true;
-                break;
-            }
-            if (cfg->checkpoint_every > 0 && t % (uint64_t)cfg->checkpoint_every == 0 &&
-                (rc = checkpoint(&L, err)))
-                break;
-        }
-        L.st.bad_total += rill_reader_bad_lines(train);
-        if (rc)
-            break;
-        if (rill_reader_bad_lines(train) && cfg->progress)
-            fprintf(stderr, "%sskipped %llu bad lines in epoch %d (first: %s)\n",
-                    L.pg.tty ? "\r\033[K" : "", (unsigned long long)rill_reader_bad_lines(train),
-                    epoch + 1, rill_reader_first_bad(train));
-        if (res->interrupted)
-            break;
-        /* evaluate at the end of each epoch unless evaluations run by steps */
-        bool improved = false;
-        if (valid && cfg->eval_every == 0 && !L.st.early_stopped) {
-            if ((rc = eval_and_track(&L, &improved, err)))
-                break;
-            last_auc = res->last.task[0].auc;
-        }
-        L.st.epoch_done = 1;
-        if (improved && (rc = keep_best(&L, err)))
-            break;
+    if (at_max)
+        L->st.finished = 1;
+    if (L->stop || at_max) {
+        L->stop = true;
+        *leave = true;
+        return RILL_OK;
     }
-    if (!rc && !res->interrupted)
-        L.st.finished = 1;
-    res->steps = L.st.step;
-    res->examples = L.st.examples;
-    res->seconds = rill_now() - L.pg.t_start;
+    if (cfg->checkpoint_every > 0 && t % (uint64_t)cfg->checkpoint_every == 0)
+        return checkpoint(L, err);
+    return RILL_OK;
+}
+
+/* The steps of one epoch, until the data ends or the run stops. */
+static int run_batches(loop *L, int epoch, rill_err *err)
+{
+    const rill_train_cfg *cfg = L->cfg;
+    const rill_batch *b;
+    int got, rc;
+    while ((got = rill_reader_next(L->train, &b, err)) != 0) {
+        if (got < 0)
+            return got;
+        if (L->pg.total_steps == 0 && b->B > 0) {
+            uint64_t per = (L->rows + (uint64_t)b->B - 1) / (uint64_t)b->B;
+            L->pg.total_steps = per * (uint64_t)cfg->epochs;
+            if (cfg->max_steps > 0 && (uint64_t)cfg->max_steps < L->pg.total_steps)
+                L->pg.total_steps = (uint64_t)cfg->max_steps;
+        }
+        uint64_t t = ++L->st.step;
+        double l;
+        if ((rc = step_batch(L, b, epoch, t, &l, err)))
+            return rc;
+        note_step(L, b, epoch, t, l);
+        bool leave = false;
+        if ((rc = end_step(L, epoch, t, &leave, err)) || leave)
+            return rc;
+    }
+    return RILL_OK;
+}
+
+/* One epoch (from the checkpoint's position when resuming in its middle), then its bad lines
+ * reported and, unless evaluations run by steps, its evaluation. */
+static int train_epoch(loop *L, int epoch, rill_err *err)
+{
+    const rill_train_cfg *cfg = L->cfg;
+    rill_reader *train = L->train;
+    bool mid_epoch = L->resume && epoch == L->st.epoch && !L->st.epoch_done && L->st.has_pos;
+    int rc;
+    if ((rc = rill_reader_start_epoch(train, (uint64_t)epoch, err)) ||
+        (mid_epoch && (rc = rill_reader_seek(train, &L->st.pos, err))))
+        return rc;
+    L->st.epoch = epoch;
+    L->st.epoch_done = 0;
+    rc = run_batches(L, epoch, err);
+    L->st.bad_total += rill_reader_bad_lines(train);
+    if (rc)
+        return rc;
+    if (rill_reader_bad_lines(train) && cfg->progress)
+        fprintf(stderr, "%sskipped %llu bad lines in epoch %d (first: %s)\n",
+                L->pg.tty ? "\r\033[K" : "", (unsigned long long)rill_reader_bad_lines(train),
+                epoch + 1, rill_reader_first_bad(train));
+    if (L->res->interrupted)
+        return RILL_OK;
+    bool improved = false;
+    if (L->valid && cfg->eval_every == 0 && !L->st.early_stopped) {
+        if ((rc = eval_and_track(L, &improved, err)))
+            return rc;
+        L->last_auc = L->res->last.task[0].auc;
+    }
+    L->st.epoch_done = 1;
+    return improved ? keep_best(L, err) : RILL_OK;
+}
+
+static void fill_result(loop *L)
+{
+    rill_train_result *res = L->res;
+    res->steps = L->st.step;
+    res->examples = L->st.examples;
+    res->seconds = rill_now() - L->pg.t_start;
     double train_s = res->seconds - res->eval_seconds;
-    res->examples_per_s = train_s > 0 ? (double)(L.st.examples - examples0) / train_s : 0;
-    res->last_loss = loss_avg;
-    res->bad_lines = L.st.bad_total;
-    res->early_stopped = L.st.early_stopped;
-    res->best = L.st.best;
-    res->best_step = L.st.best_step;
+    res->examples_per_s = train_s > 0 ? (double)(L->st.examples - L->examples0) / train_s : 0;
+    res->last_loss = L->loss_avg;
+    res->bad_lines = L->st.bad_total;
+    res->early_stopped = L->st.early_stopped;
+    res->best = L->st.best;
+    res->best_step = L->st.best_step;
     if (!res->last.ntasks)
-        res->last = L.st.last;
-    rill_graph_profile_print(g, L.st.step);
+        res->last = L->st.last;
+}
+
+/* The epochs left, then the result, the last progress line and the final checkpoint (also
+ * after Ctrl-C, which then is RILL_EINTR). */
+static int train_epochs(loop *L, rill_err *err)
+{
+    const rill_train_cfg *cfg = L->cfg;
+    rill_train_result *res = L->res;
+    rill_arena_init(&L->arena, 0);
+    L->pg = (progress){.cfg = cfg, .tty = isatty(2), .t_start = rill_now(),
+                       .eval_s = &res->eval_seconds};
+    L->rows = rill_reader_rows(L->train);
+    L->examples0 = L->st.examples;
+    L->loss_avg = L->st.ema_w > 0 ? L->st.ema / L->st.ema_w : (double)NAN;
+    L->last_auc = L->st.last.ntasks ? L->st.last.task[0].auc : (double)NAN;
+    int start_epoch = L->resume ? L->st.epoch + (L->st.epoch_done ? 1 : 0) : 0;
+    if (L->st.finished)
+        start_epoch = cfg->epochs; /* nothing left to do */
+    int rc = RILL_OK;
+    for (int epoch = start_epoch; epoch < cfg->epochs && !L->stop; epoch++)
+        if ((rc = train_epoch(L, epoch, err)) || res->interrupted)
+            break;
+    if (!rc && !res->interrupted)
+        L->st.finished = 1;
+    fill_result(L);
+    rill_graph_profile_print(L->g, L->st.step);
     if (!rc)
-        show_progress(&L.pg, (uint64_t)(cfg->epochs - 1), L.st.step, L.st.examples - examples0,
-                      loss_avg, last_auc, true);
+        show_progress(&L->pg, (uint64_t)(cfg->epochs - 1), L->st.step,
+                      L->st.examples - L->examples0, L->loss_avg, L->last_auc, true);
     if (!rc || res->interrupted) {
-        int crc = checkpoint(&L, err);
+        int crc = checkpoint(L, err);
         if (!rc)
             rc = crc;
     }
     if (!rc && res->interrupted)
         rc = rill_errf(err, RILL_EINTR, "interrupted at step %llu; checkpoint written in %s",
-                       (unsigned long long)L.st.step, cfg->run_dir ? cfg->run_dir : "(no run)");
-    rill_arena_free(&arena);
-out:
-    if (!rc)
-        rc = check_log(L.metrics, cfg->run_dir, "metrics.jsonl", err);
-    if (!rc)
-        rc = check_log(L.timing, cfg->run_dir, "timing.jsonl", err);
-    if (L.metrics && fclose(L.metrics) != 0 && !rc)
-        rc = rill_errf(err, RILL_EIO, "%s/metrics.jsonl: cannot write: %s", cfg->run_dir,
-                       strerror(errno));
-    if (L.timing && fclose(L.timing) != 0 && !rc)
-        rc = rill_errf(err, RILL_EIO, "%s/timing.jsonl: cannot write: %s", cfg->run_dir,
-                       strerror(errno));
-    if (rc == RILL_ENOSPC)
-        note_disk_full(&L, err);
+                       (unsigned long long)L->st.step, cfg->run_dir ? cfg->run_dir : "(no run)");
+    rill_arena_free(&L->arena);
     return rc;
+}
+
+/* The logs checked and closed; rc is the run's result so far, and the first error wins. */
+static int close_logs(loop *L, int rc, rill_err *err)
+{
+    const char *dir = L->cfg->run_dir;
+    if (!rc)
+        rc = check_log(L->metrics, dir, "metrics.jsonl", err);
+    if (!rc)
+        rc = check_log(L->timing, dir, "timing.jsonl", err);
+    if (L->metrics && fclose(L->metrics) != 0 && !rc)
+        rc = rill_errf(err, RILL_EIO, "%s/metrics.jsonl: cannot write: %s", dir, strerror(errno));
+    if (L->timing && fclose(L->timing) != 0 && !rc)
+        rc = rill_errf(err, RILL_EIO, "%s/timing.jsonl: cannot write: %s", dir, strerror(errno));
+    if (rc == RILL_ENOSPC)
+        note_disk_full(L, err);
+    return rc;
+}
+
+int rill_train(rill_graph *g, const rill_train_cfg *cfg, rill_reader *train,
+               rill_reader *valid, rill_train_result *res, rill_err *err)
+{
+    memset(res, 0, sizeof *res);
+    loop L = {.g = g, .cfg = cfg, .valid = valid, .train = train, .res = res};
+    if ((L.nt = loss_nodes(g, L.loss, err)) < 0)
+        return L.nt;
+    int rc;
+    if (!g->built && (rc = rill_graph_build(g, cfg->seed, err)))
+        return rc;
+    L.st.best.task[0].auc = -INFINITY;
+    if (cfg->resume && (rc = resume_state(&L, err)))
+        return rc;
+    if (!(rc = open_logs(&L, L.resume, err)) && !(rc = restore_best_copy(&L, err)))
+        rc = train_epochs(&L, err);
+    return close_logs(&L, rc, err);
 }
 
 int rill_train_state_info(const void *blob, size_t len, rill_train_state *out)
 {
-    run_state state, *st = &state;
+    rill_run_state state, *st = &state;
+    rill_err err = {0};
     memset(out, 0, sizeof *out);
-    if (state_from_blob(blob, len, st) != RILL_OK)
+    if (rill_run_state_load(st, blob, len, &err) != RILL_OK)
         return RILL_EINVAL;
     out->step = st->step;
     out->examples = st->examples;

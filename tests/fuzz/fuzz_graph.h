@@ -7,6 +7,8 @@
 
 #include "graph.h"
 #include "store.h"
+#include "graph_io.h"
+#include "checkpoint.h"
 
 #include "fuzz_common.h"
 
@@ -109,7 +111,7 @@ static inline void fz_make_store(const char *dir)
             abort();
     }
     if (rill_store_set_meta(g->store, "pipeline", "return 1", 8, &err) ||
-        rill_store_checkpoint(g->store, g, "state", 5, &err) ||
+        rill_checkpoint_write(g->store, g, "state", 5, &err) ||
         rill_store_copy(g->store, dir, &err)) {
         fprintf(stderr, "fuzz: %s\n", err.msg);
         abort();

@@ -141,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (g) {
         void *state = NULL;
         size_t slen = 0;
-        if (rill_store_restore(g->store, g, &state, &slen, &err) == RILL_OK)
+        if (rill_checkpoint_read(g->store, g, &state, &slen, &err) == RILL_OK)
             free(state);
         for (int t = 0; t < g->ntables; t++) {
             for (uint64_t id = 0; id < 12; id++) {
