@@ -115,7 +115,8 @@ static int gate_backward(rill_node *n, rill_step *s, rill_err *err)
     return RILL_OK;
 }
 
-const float *rill_gate_weights(const rill_node *n, int *E)
+/* the mixture_weights capability: B x E from the last forward, valid until the arena resets */
+static const float *gate_weights(const rill_node *n, int *E)
 {
     const gate_state *st = n->st;
     *E = st->E;
@@ -133,4 +134,4 @@ const rill_node_ops rill_node_gate = {.name = "gate",
                                       .forward = gate_forward,
                                       .backward = gate_backward,
                                       .destroy = gate_destroy,
-                                      .mixture_weights = rill_gate_weights};
+                                      .mixture_weights = gate_weights};

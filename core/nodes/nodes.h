@@ -26,8 +26,5 @@ const rill_node_ops *rill_node_kind_at(int i); /* NULL past the end */
 
 /* The values a feed node gives this step: (B, its shape), borrowed until forward. */
 void rill_feed_set(rill_node *n, const float *data);
-/* A gate's mixture weights from its last forward: B x E (E experts, *E set), valid until the
- * step's arena is reset. */
-const float *rill_gate_weights(const rill_node *n, int *E);
 
 #endif
