@@ -39,29 +39,12 @@ typedef struct {
     int64_t *v;            /* this step: B x F integers, -1 missing */
 } mnse_state;
 
-static int mnse_create(rill_node *n, rill_err *err)
+/* The bases (default 2, 3, 5, 10) and, per base, the fewest digit positions L with
+ * b^L > max_value: base i's rows are off[i] .. off[i] + L * b - 1 of each field's table. */
+static int read_bases(rill_node *n, mnse_state *st, rill_err *err)
 {
-    static const char *const transforms[] = {"round", "log", NULL};
-    mnse_state *st = calloc(1, sizeof *st);
-    if (!st)
-        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
-    n->st = st;
-    long dim, *bases = NULL;
-    int nb = 0, transform, rc;
-    double init;
-    bool has_scale = rill_args_has(&n->args, "scale");
-    if ((rc = rill_args_int(&n->args, "dim", 0, 1, 4096, &dim, err)) ||
-        (rc = rill_args_enum(&n->args, "transform", transforms, 0, &transform, err)) ||
-        (rc = rill_args_num(&n->args, "scale", transform == 1 ? 100.0 : 1.0, 1e-12, 1e12,
-                            &st->scale, err)) ||
-        (rc = rill_args_num(&n->args, "offset", 0.0, -1e12, 1e12, &st->offset, err)) ||
-        (rc = rill_args_int(&n->args, "max_value", 1000000, 1, 1L << 40, &st->max_value, err)) ||
-        (rc = rill_args_num(&n->args, "init", 0.05, 0.0, 100.0, &init, err)))
-        return rc;
-    (void)has_scale;
-    if (dim == 0)
-        return rill_node_errf(n, RILL_EINVAL, err, "argument 'dim' is required (the embedding "
-                              "width per base), e.g. dim = 8");
+    long *bases = NULL;
+    int nb = 0, rc;
     if (rill_args_has(&n->args, "bases")) {
         if ((rc = rill_args_int_list(&n->args, "bases", 2, 1000, &bases, &nb, err)))
             return rc;
@@ -79,10 +62,7 @@ static int mnse_create(rill_node *n, rill_err *err)
         memcpy(st->base, dflt, sizeof dflt);
     }
     st->nb = nb;
-    st->D = (int)dim;
-    st->log = transform == 1;
     for (int i = 0; i < nb; i++) {
-        /* the fewest positions with b^L > max_value */
         double p = 1;
         int L = 0;
         while (p <= (double)st->max_value) {
@@ -93,22 +73,53 @@ static int mnse_create(rill_node *n, rill_err *err)
         st->off[i] = st->R;
         st->R += L * st->base[i];
     }
-    if (n->nin == 0) {
-        if ((rc = rill_encode_fields(n, RILL_FIELD_NUM, &st->cols, &st->F, err)))
-            return rc;
-    } else {
-        if (rill_args_has(&n->args, "fields"))
-            return rill_node_errf(n, RILL_EINVAL, err, "give 'fields' (numeric columns of the "
-                                  "data) or one input node, not both");
-        const rill_node *in = n->in[0];
-        if (n->nin != 1 || in->out_kind != RILL_OUT_DENSE || in->nd != 1)
-            return rill_node_errf(n, RILL_ESHAPE, err, "takes one dense (B, F) input, got %d "
-                                  "input(s)%s%s",
-                                  n->nin, n->nin ? ", the first " : "",
-                                  n->nin ? (in->nd == 1 ? "not dense" : "with field vectors") : "");
-        st->F = in->dims[0];
-    }
-    if ((rc = rill_args_check_unused(&n->args, err)))
+    return RILL_OK;
+}
+
+/* What is encoded: the numeric columns named by 'fields', or one dense (B, F) input. */
+static int read_source(rill_node *n, mnse_state *st, rill_err *err)
+{
+    if (n->nin == 0)
+        return rill_encode_fields(n, RILL_FIELD_NUM, &st->cols, &st->F, err);
+    if (rill_args_has(&n->args, "fields"))
+        return rill_node_errf(n, RILL_EINVAL, err, "give 'fields' (numeric columns of the "
+                              "data) or one input node, not both");
+    const rill_node *in = n->in[0];
+    if (n->nin != 1 || in->out_kind != RILL_OUT_DENSE || in->nd != 1)
+        return rill_node_errf(n, RILL_ESHAPE, err, "takes one dense (B, F) input, got %d "
+                              "input(s)%s%s",
+                              n->nin, n->nin ? ", the first " : "",
+                              n->nin ? (in->nd == 1 ? "not dense" : "with field vectors") : "");
+    st->F = in->dims[0];
+    return RILL_OK;
+}
+
+static int mnse_create(rill_node *n, rill_err *err)
+{
+    static const char *const transforms[] = {"round", "log", NULL};
+    mnse_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
+    n->st = st;
+    long dim;
+    int transform, rc;
+    double init;
+    if ((rc = rill_args_int(&n->args, "dim", 0, 1, 4096, &dim, err)) ||
+        (rc = rill_args_enum(&n->args, "transform", transforms, 0, &transform, err)) ||
+        (rc = rill_args_num(&n->args, "scale", transform == 1 ? 100.0 : 1.0, 1e-12, 1e12,
+                            &st->scale, err)) ||
+        (rc = rill_args_num(&n->args, "offset", 0.0, -1e12, 1e12, &st->offset, err)) ||
+        (rc = rill_args_int(&n->args, "max_value", 1000000, 1, 1L << 40, &st->max_value, err)) ||
+        (rc = rill_args_num(&n->args, "init", 0.05, 0.0, 100.0, &init, err)))
+        return rc;
+    if (dim == 0)
+        return rill_node_errf(n, RILL_EINVAL, err, "argument 'dim' is required (the embedding "
+                              "width per base), e.g. dim = 8");
+    if ((rc = read_bases(n, st, err)))
+        return rc;
+    st->D = (int)dim;
+    st->log = transform == 1;
+    if ((rc = read_source(n, st, err)) || (rc = rill_args_check_unused(&n->args, err)))
         return rc;
     st->T = calloc((size_t)st->F, sizeof *st->T);
     if (!st->T)
