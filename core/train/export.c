@@ -140,59 +140,87 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* Table i as NAME.npy (rows x dim, MLET's rows through their projection) and NAME.ids.npy,
+ * and its entry in the manifest (after a comma when it is not the first). */
+static int export_table(rill_graph *g, int i, const char *dir, FILE *man, rill_err *err)
+{
+    char path[4400], ipath[4400];
+    rill_table *t = g->tables[i];
+    const char *name = rill_table_name(t);
+    const rill_param *proj = g->table_proj ? g->table_proj[i] : NULL;
+    export_rows e = {.dim = rill_table_dim(t), .count_only = true};
+    int rc = rill_table_each(t, export_row, &e, err);
+    if (rc)
+        return rc;
+    uint64_t n = e.n;
+    file_name(path, sizeof path, dir, name, ".npy");
+    file_name(ipath, sizeof ipath, dir, name, ".ids.npy");
+    e = (export_rows){.dim = proj ? proj->cols : rill_table_dim(t), .proj = proj};
+    e.buf = proj ? malloc((size_t)proj->cols * sizeof(float)) : NULL;
+    if (proj && !e.buf)
+        return rill_errf(err, RILL_ENOMEM, "out of memory");
+    e.vals = fopen(path, "wb");
+    e.ids = fopen(ipath, "wb");
+    if (!e.vals || !e.ids || npy_header(e.vals, "<f4", n, (uint64_t)e.dim, true) ||
+        npy_header(e.ids, "<u8", n, 1, false))
+        rc = rill_errf(err, RILL_EIO, "%s: cannot write: %s", path, strerror(errno));
+    if (!rc && (rc = rill_table_each(t, export_row, &e, err)) == RILL_EIO) {
+        int en = errno;
+        rc = rill_errf(err, en == ENOSPC || en == EDQUOT ? RILL_ENOSPC : RILL_EIO,
+                       "%s: cannot write: %s%s", path, strerror(en),
+                       en == ENOSPC || en == EDQUOT ? ": the disk is full" : "");
+    }
+    if (e.vals && fclose(e.vals) != 0 && !rc)
+        rc = rill_errf(err, RILL_EIO, "%s: write failed: %s", path, strerror(errno));
+    if (e.ids && fclose(e.ids) != 0 && !rc)
+        rc = rill_errf(err, RILL_EIO, "%s: write failed: %s", ipath, strerror(errno));
+    free(e.buf);
+    fprintf(man, "%s\n    {\"name\": ", i ? "," : "");
+    json_str(man, name);
+    fprintf(man, ", \"id_range\": %lld, \"dim\": %d, \"rows\": %llu, \"values\": ",
+            (long long)rill_table_rows(t), e.dim, (unsigned long long)n);
+    json_str(man, strrchr(path, '/') + 1);
+    fprintf(man, ", \"ids\": ");
+    json_str(man, strrchr(ipath, '/') + 1);
+    fprintf(man, "}");
+    return rc;
+}
+
+/* Dense parameter p as NAME.npy and its manifest entry; *written counts the entries. */
+static int export_dense(const rill_param *p, const char *dir, FILE *man, int *written,
+                        rill_err *err)
+{
+    char path[4400];
+    int rc = RILL_OK;
+    file_name(path, sizeof path, dir, p->name, ".npy");
+    FILE *f = fopen(path, "wb");
+    if (!f || npy_header(f, "<f4", (uint64_t)p->rows, (uint64_t)p->cols, true) ||
+        fwrite(p->data, sizeof(float), p->n, f) != p->n)
+        rc = rill_errf(err, RILL_EIO, "%s: cannot write: %s", path, strerror(errno));
+    if (f && fclose(f) != 0 && !rc)
+        rc = rill_errf(err, RILL_EIO, "%s: write failed: %s", path, strerror(errno));
+    fprintf(man, "%s\n    {\"name\": ", (*written)++ ? "," : "");
+    json_str(man, p->name);
+    fprintf(man, ", \"shape\": [%d, %d], \"file\": ", p->rows, p->cols);
+    json_str(man, strrchr(path, '/') + 1);
+    fprintf(man, "}");
+    return rc;
+}
+
 int rill_export(rill_graph *g, const char *dir, const char *pipeline, const char *settings,
                 rill_err *err)
 {
     int rc = rill_mkdir_p(dir, err);
     if (rc)
         return rc;
-    char path[4400], ipath[4400];
+    char path[4400];
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     FILE *man = fopen(path, "w");
     if (!man)
         return rill_errf(err, RILL_EIO, "%s: cannot write: %s", path, strerror(errno));
     fprintf(man, "{\n  \"format\": \"rill-export 1\",\n  \"tables\": [");
-    for (int i = 0; i < g->ntables && !rc; i++) {
-        rill_table *t = g->tables[i];
-        const char *name = rill_table_name(t);
-        const rill_param *proj = g->table_proj ? g->table_proj[i] : NULL;
-        export_rows e = {.dim = rill_table_dim(t), .count_only = true};
-        if ((rc = rill_table_each(t, export_row, &e, err)))
-            break;
-        uint64_t n = e.n;
-        file_name(path, sizeof path, dir, name, ".npy");
-        file_name(ipath, sizeof ipath, dir, name, ".ids.npy");
-        e = (export_rows){.dim = proj ? proj->cols : rill_table_dim(t), .proj = proj};
-        e.buf = proj ? malloc((size_t)proj->cols * sizeof(float)) : NULL;
-        if (proj && !e.buf) {
-            rc = rill_errf(err, RILL_ENOMEM, "out of memory");
-            break;
-        }
-        e.vals = fopen(path, "wb");
-        e.ids = fopen(ipath, "wb");
-        if (!e.vals || !e.ids || npy_header(e.vals, "<f4", n, (uint64_t)e.dim, true) ||
-            npy_header(e.ids, "<u8", n, 1, false))
-            rc = rill_errf(err, RILL_EIO, "%s: cannot write: %s", path, strerror(errno));
-        if (!rc && (rc = rill_table_each(t, export_row, &e, err)) == RILL_EIO) {
-            int en = errno;
-            rc = rill_errf(err, en == ENOSPC || en == EDQUOT ? RILL_ENOSPC : RILL_EIO,
-                           "%s: cannot write: %s%s", path, strerror(en),
-                           en == ENOSPC || en == EDQUOT ? ": the disk is full" : "");
-        }
-        if (e.vals && fclose(e.vals) != 0 && !rc)
-            rc = rill_errf(err, RILL_EIO, "%s: write failed: %s", path, strerror(errno));
-        if (e.ids && fclose(e.ids) != 0 && !rc)
-            rc = rill_errf(err, RILL_EIO, "%s: write failed: %s", ipath, strerror(errno));
-        free(e.buf);
-        fprintf(man, "%s\n    {\"name\": ", i ? "," : "");
-        json_str(man, name);
-        fprintf(man, ", \"id_range\": %lld, \"dim\": %d, \"rows\": %llu, \"values\": ",
-                (long long)rill_table_rows(t), e.dim, (unsigned long long)n);
-        json_str(man, strrchr(path, '/') + 1);
-        fprintf(man, ", \"ids\": ");
-        json_str(man, strrchr(ipath, '/') + 1);
-        fprintf(man, "}");
-    }
+    for (int i = 0; i < g->ntables && !rc; i++)
+        rc = export_table(g, i, dir, man, err);
     fprintf(man, "\n  ],\n  \"dense\": [");
     int written = 0;
     for (int i = 0; i < g->nparams && !rc; i++) {
@@ -200,20 +228,8 @@ int rill_export(rill_graph *g, const char *dir, const char *pipeline, const char
         bool folded = false; /* an MLET W2 is in its table already */
         for (int t = 0; g->table_proj && t < g->ntables; t++)
             folded |= g->table_proj[t] == p;
-        if (folded)
-            continue;
-        file_name(path, sizeof path, dir, p->name, ".npy");
-        FILE *f = fopen(path, "wb");
-        if (!f || npy_header(f, "<f4", (uint64_t)p->rows, (uint64_t)p->cols, true) ||
-            fwrite(p->data, sizeof(float), p->n, f) != p->n)
-            rc = rill_errf(err, RILL_EIO, "%s: cannot write: %s", path, strerror(errno));
-        if (f && fclose(f) != 0 && !rc)
-            rc = rill_errf(err, RILL_EIO, "%s: write failed: %s", path, strerror(errno));
-        fprintf(man, "%s\n    {\"name\": ", written++ ? "," : "");
-        json_str(man, p->name);
-        fprintf(man, ", \"shape\": [%d, %d], \"file\": ", p->rows, p->cols);
-        json_str(man, strrchr(path, '/') + 1);
-        fprintf(man, "}");
+        if (!folded)
+            rc = export_dense(p, dir, man, &written, err);
     }
     fprintf(man, "\n  ],\n  \"pipeline\": \"pipeline.lua\",\n  \"settings\": \"meta.lua\"\n}\n");
     if (fclose(man) != 0 && !rc)
