@@ -8,34 +8,14 @@
 #include "seq.h"
 #include "tmpfiles.h"
 
-int main(void)
+/* One batch of four rows (3 behaviours, 1, none, 5 cut to the newest 3) through embed_seq,
+ * tim and din: the slots, the mask, the padding. */
+static void test_slots(rill_schema *s, const rill_batch *b)
 {
-    tmp_start("seq");
-    rill_pool_start(2, NULL);
-    rill_schema s;
     rill_err err = {0};
-    const char *yaml = tmp_write("s.yaml", "format: tsv\nheader: false\ncolumns:\n"
-                                           "  - { name: y, role: label }\n"
-                                           "  - { name: item, role: categorical }\n"
-                                           "  - { name: hist, role: multi }\n");
-    if (rill_schema_load_yaml(&s, yaml, &err)) {
-        printf("Bail out! %s\n", err.msg);
-        return 1;
-    }
-    /* row 0: 3 behaviours, row 1: 1, row 2: none, row 3: 5 (cut to the newest 3) */
-    const char *data = tmp_write("d.tsv", "1\t7\t1|2|3\n0\t8\t4\n1\t9\t\n0\t7\t1|2|3|4|5\n");
-    rill_reader_cfg cfg = {.path = data, .format = RILL_FMT_CSV, .schema = &s,
-                           .part = RILL_PART_ALL, .batch = 8};
-    rill_reader *r;
-    const rill_batch *b;
-    int rc = rill_reader_open(&r, &cfg, &err);
-    if (rc || rill_reader_next(r, &b, &err) != 1) {
-        printf("Bail out! %s\n", err.msg);
-        return 1;
-    }
     /* the categorical values are text hashes: give each its own small id instead */
     rill_graph *g;
-    rill_graph_create(&g, &s, &err);
+    rill_graph_create(&g, s, &err);
     rill_node *ids = gt_add(g, "encode_hash", "ids", NULL, 0,
                             "fields={'item','hist'},buckets=1000003,shared=true,missing='none'", &err);
     rill_node *seq = ids ? gt_add(g, "embed_seq", "seq", &ids, 1,
@@ -74,9 +54,15 @@ int main(void)
     rill_arena_free(&arena);
     rill_graph_free(g);
 
-    /* misuse */
-    rill_graph_create(&g, &s, &err);
-    ids = gt_add(g, "encode_hash", "ids2", NULL, 0, "fields={'hist','item'},shared=true", &err);
+}
+
+/* embed_seq and tim refuse what they cannot take, naming the node. */
+static void test_misuse(rill_schema *s)
+{
+    rill_err err = {0};
+    rill_graph *g;
+    rill_graph_create(&g, s, &err);
+    rill_node *ids = gt_add(g, "encode_hash", "ids2", NULL, 0, "fields={'hist','item'},shared=true", &err);
     ok(!gt_add(g, "embed_seq", "bad1", &ids, 1, "dim=2,target='item',sequence='hist'", &err) &&
            strstr(err.msg, "'bad1'") && strstr(err.msg, "in that order"),
        "embed_seq with the fields in the other order: %s", err.msg);
@@ -88,10 +74,18 @@ int main(void)
     ok(e && !gt_add(g, "tim", "bad3", &e, 1, NULL, &err) && strstr(err.msg, "takes one embed_seq"),
        "tim on a plain embedding: %s", err.msg);
     rill_graph_free(g);
-    rill_reader_close(r);
-    rill_schema_free(&s);
 
-    /* the sequence role: ids with a parallel list of times, the newest max_length kept */
+}
+
+/* The sequence role: ids with a parallel list of times, the newest max_length kept; times
+ * that do not match their ids are refused with file:line:column. */
+static void test_sequence_role(rill_reader_cfg cfg)
+{
+    rill_schema s;
+    rill_err err = {0};
+    rill_reader *r;
+    const rill_batch *b;
+    int rc;
     const char *yseq = tmp_write("q.yaml", "format: tsv\ncolumns:\n"
                                           "  - { name: y, role: label }\n"
                                           "  - { name: hist, role: sequence, max_length: 2, times: t }\n"
@@ -101,6 +95,7 @@ int main(void)
         diag("%s", err.msg);
     const char *dq = tmp_write("q.tsv", "1\ta|b|c\t10|20|30\n0\tz\t5\n1\t\t\n");
     cfg.path = dq;
+    cfg.schema = &s;
     rc = rill_reader_open(&r, &cfg, &err);
     if (rc == RILL_OK)
         rc = rill_reader_next(r, &b, &err);
@@ -132,6 +127,13 @@ int main(void)
         rill_reader_close(r);
     }
     rill_schema_free(&s);
+}
+
+/* Schemas whose times columns or max_length are misplaced are refused. */
+static void test_bad_schemas(void)
+{
+    rill_err err = {0};
+    int rc;
     const char *bady[][2] = {
         {"columns:\n  - { name: y, role: label }\n  - { name: t, role: times }\n"
          "  - { name: h, role: sequence, times: t }\n", "times column 't' must come after its sequence 'h'"},
@@ -152,6 +154,39 @@ int main(void)
         if (rc == RILL_OK)
             rill_schema_free(&t);
     }
+}
+
+int main(void)
+{
+    tmp_start("seq");
+    rill_pool_start(2, NULL);
+    rill_schema s;
+    rill_err err = {0};
+    const char *yaml = tmp_write("s.yaml", "format: tsv\nheader: false\ncolumns:\n"
+                                           "  - { name: y, role: label }\n"
+                                           "  - { name: item, role: categorical }\n"
+                                           "  - { name: hist, role: multi }\n");
+    if (rill_schema_load_yaml(&s, yaml, &err)) {
+        printf("Bail out! %s\n", err.msg);
+        return 1;
+    }
+    /* row 0: 3 behaviours, row 1: 1, row 2: none, row 3: 5 (cut to the newest 3) */
+    const char *data = tmp_write("d.tsv", "1\t7\t1|2|3\n0\t8\t4\n1\t9\t\n0\t7\t1|2|3|4|5\n");
+    rill_reader_cfg cfg = {.path = data, .format = RILL_FMT_CSV, .schema = &s,
+                           .part = RILL_PART_ALL, .batch = 8};
+    rill_reader *r;
+    const rill_batch *b;
+    int rc = rill_reader_open(&r, &cfg, &err);
+    if (rc || rill_reader_next(r, &b, &err) != 1) {
+        printf("Bail out! %s\n", err.msg);
+        return 1;
+    }
+    test_slots(&s, b);
+    test_misuse(&s);
+    rill_reader_close(r);
+    rill_schema_free(&s);
+    test_sequence_role(cfg);
+    test_bad_schemas();
     rill_pool_stop();
     return done_testing();
 }
