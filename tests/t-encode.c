@@ -130,6 +130,8 @@ static void refused(const rill_schema *s, const char *kind, const char *args, co
     drop(&o);
 }
 
+/* Long on purpose: one list of cases over encode_hash's arguments and outputs, each a few
+ * lines that read top to bottom; split, they would pass the same graph and batch around. */
 static void test_hash(const rill_schema *s)
 {
     rill_batch b;
@@ -389,6 +391,7 @@ static uint64_t rule(double x, long buckets)
     return id > (double)(buckets - 1) ? (uint64_t)(buckets - 1) : (uint64_t)id;
 }
 
+/* Long on purpose, as test_hash: one list of cases over encode_bucket. */
 static void test_bucket(const rill_schema *s)
 {
     rill_batch b;

@@ -24,6 +24,8 @@ static int read_file(const rill_schema *s, const char *text, rill_reader **r,
     return rc ? rc : rill_reader_next(*r, b, err);
 }
 
+/* Long on purpose: one file of vector rows read once, then a list of checks on it (the
+ * schema, the reader, similarity through MNSE, misuse), each a few lines. */
 int main(void)
 {
     tmp_start("sim");

@@ -677,6 +677,8 @@ static double fd_one(model *M, int B, real *w, double analytic, double h)
     return rel_err(analytic, numeric);
 }
 
+/* Long on purpose: the finite-difference check of every parameter kind of the reference,
+ * one after another. */
 static int run_check(void)
 {
     config c = dlrm_config();
@@ -772,6 +774,8 @@ static void usage(void)
     exit(2);
 }
 
+/* Long on purpose: the reference is one straight program (options, data, model, the epoch,
+ * the validation) so that it can be checked against the DLRM paper line by line. */
 int main(int argc, char **argv)
 {
     const char *path = NULL;
