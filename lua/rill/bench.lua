@@ -11,16 +11,10 @@
 
 local core = require "rill.core"
 
-local function exists(path)
-  local f = io.open(path)
-  if f then f:close() end
-  return f ~= nil
-end
+local util = require "rill.util"
+local exists = util.exists
+local commas = util.commas
 
-local function commas(n)
-  local s = string.format("%d", math.floor(n + 0.5))
-  return (s:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", ""))
-end
 
 return function(o)
   local rows = math.tointeger(tonumber(o.rows or "1000000"))

@@ -13,16 +13,10 @@
 local rill = require "rill"
 local core = rill.core
 
-local function exists(path)
-  local f = io.open(path)
-  if f then f:close() end
-  return f ~= nil
-end
+local util = require "rill.util"
+local exists = util.exists
+local commas = util.commas
 
-local function commas(n)
-  local s = string.format("%d", math.floor(n + 0.5))
-  return (s:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", ""))
-end
 
 local function gib(b) return string.format("%.2f GiB", b / 2^30) end
 

@@ -43,11 +43,8 @@ local M = {}
 
 local function die(fmt, ...) error(string.format(fmt, ...), 0) end
 
-local function exists(path)
-  local f = io.open(path)
-  if f then f:close() end
-  return f ~= nil
-end
+local util = require "rill.util"
+local exists = util.exists
 
 
 local function sorted_keys(t)
