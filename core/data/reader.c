@@ -12,13 +12,16 @@
  * Positions. A chunk remembers where its reading began (byte offset and 1-based number of
  * the line after the previous chunk's last line, and the bad lines skipped before it), so a
  * rill_data_pos {epoch, chunk, batch, offset, line, bad_lines} lets seek re-read just that
- * chunk, permute it the same way, and drop the `batch` batches already handed out. */
+ * chunk, permute it the same way, and drop the `batch` batches already handed out.
+ *
+ * This file opens the reader (its checks, the line count and index, the header, the part's
+ * line range) and serves next, start_epoch and seek; the buffered lines, the producer and the
+ * loader thread are in reader_loader.c, and reader_loader.h holds the state they share. */
 #include "reader.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -29,6 +32,7 @@
 #include <unistd.h>
 
 #include "reader_impl.h"
+#include "reader_loader.h"
 #include "util.h"
 
 /* Each read() asks for this much (plus room for one partial line kept from the last). */
@@ -38,177 +42,6 @@
 #define MAX_MAX_LINE ((size_t)1 << 30)
 /* Rows are indexed by uint32 permutations and int batch sizes. */
 #define MAX_CHUNK_ROWS (1 << 30)
-/* The open-time index keeps the offset of every INDEX_STRIDE-th line, so finding any line's
- * offset (TAIL validation start, checking a seek position) reads at most that many lines. */
-#define INDEX_STRIDE 16384
-/* Batches ready or held: the consumer holds one, the loader may be two ahead. */
-#define NSLOTS 3
-/* How often a long chunk fill looks at the stop flag, and how many lines one prefetch step
- * parses before checking whether the consumer freed a slot. */
-#define STOP_CHECK_LINES 1024
-#define PREFETCH_LINES 4096
-
-enum { LB_LINE, LB_LONG, LB_EOF, LB_ERR };
-/* Returned by producer functions when the loader thread was asked to stop mid-way. */
-enum { STOPPED = 1 };
-
-typedef struct linebuf {
-    int fd;
-    char *buf;        /* cap bytes + 1 for the newline sentinel after an unterminated last line */
-    size_t cap;
-    size_t beg, end;  /* unread bytes are buf[beg..end) */
-    uint64_t pos;     /* file offset of buf[end] */
-    bool eof;
-    size_t max_line;
-    int err;          /* errno of a failed read */
-} linebuf;
-
-enum { CH_EMPTY, CH_FILLING, CH_READY, CH_ERROR };
-
-typedef struct chunk {
-    int state;
-    rill_batch b;
-    uint32_t *perm;       /* NULL when not shuffling */
-    uint64_t index;       /* chunk number within the epoch */
-    uint64_t offset, line, bad_before; /* where reading began, for rill_data_pos */
-    uint64_t bad_end;     /* bad lines skipped in this epoch up to the chunk's end */
-    int nbatches, cursor; /* batches in the chunk, and handed out */
-    rill_err err;         /* CH_ERROR */
-} chunk;
-
-typedef struct slot {
-    rill_batch b;
-    int rc;               /* 1 batch, 0 end of epoch, < 0 error */
-    rill_err err;
-    uint64_t bad_end;
-} slot;
-
-struct rill_reader {
-    /* Set at open, read-only afterwards. */
-    rill_reader_cfg cfg;
-    char *path;
-    const rill_format *fmt;
-    int chunk_rows;
-    uint64_t size, nlines;
-    uint64_t first_line, first_offset, end_line; /* the part's line range */
-    uint64_t ntrain_tail;  /* TAIL: lines 1..ntrain_tail are the training part */
-    uint64_t data_line;    /* the first data line: 2 after a header, else 1 */
-    uint64_t rows;
-    uint64_t *index;       /* index[k] = offset of line k * INDEX_STRIDE + 1 */
-    size_t nindex;
-
-    /* Producer state: the loader thread's while it runs, else the caller's. */
-    linebuf lb;
-    uint64_t line;         /* lines consumed so far (the last one's number) */
-    uint64_t bad;
-    char first_bad[sizeof(((rill_err *)0)->msg)]; /* written once per epoch */
-    chunk ch[2];
-    int nch, act;
-    uint64_t epoch, next_chunk;
-    int skip;              /* batches to drop from the first chunk after a seek */
-
-    /* Handoff between loader and consumer, under mu. */
-    pthread_t thread;
-    bool running;
-    pthread_mutex_t mu;
-    pthread_cond_t can_produce, can_consume;
-    atomic_bool stop;
-    slot slots[NSLOTS];
-    uint64_t produced, taken, released;
-    bool holding, finished;
-
-    /* Consumer's view. */
-    bool term;             /* end of epoch or error reached: next() repeats it */
-    int term_rc;
-    rill_err term_err;
-    uint64_t bad_seen;
-    const char *first_bad_seen;
-};
-
-/* ---- buffered lines ---- */
-
-/* Next line: *line points into the buffer (valid until the next call), *len excludes the
- * newline, and (*line)[*len] is '\n'. LB_LONG: a line over max_line bytes, skipped. */
-static int lb_next(linebuf *lb, const char **line, size_t *len)
-{
-    for (;;) {
-        char *s = lb->buf + lb->beg;
-        size_t avail = lb->end - lb->beg;
-        size_t look = avail < lb->max_line + 1 ? avail : lb->max_line + 1;
-        char *nl = memchr(s, '\n', look);
-        if (nl) {
-            *line = s;
-            *len = (size_t)(nl - s);
-            lb->beg += *len + 1;
-            return LB_LINE;
-        }
-        if (avail > lb->max_line) {
-            /* Skip to the end of the overlong line, whatever its length. */
-            for (;;) {
-                nl = memchr(lb->buf + lb->beg, '\n', lb->end - lb->beg);
-                if (nl) {
-                    lb->beg = (size_t)(nl - lb->buf) + 1;
-                    return LB_LONG;
-                }
-                lb->beg = lb->end = 0;
-                if (lb->eof)
-                    return LB_LONG;
-                ssize_t n;
-                while ((n = pread(lb->fd, lb->buf, lb->cap, (off_t)lb->pos)) < 0 && errno == EINTR)
-                    ;
-                if (n < 0) {
-                    lb->err = errno;
-                    return LB_ERR;
-                }
-                lb->eof = n == 0;
-                lb->end = (size_t)n;
-                lb->pos += (uint64_t)n;
-            }
-        }
-        if (lb->eof) {
-            if (avail == 0)
-                return LB_EOF;
-            /* An unterminated last line: give it the newline the parsers stop on. */
-            s[avail] = '\n';
-            *line = s;
-            *len = avail;
-            lb->beg = lb->end;
-            return LB_LINE;
-        }
-        memmove(lb->buf, s, avail);
-        lb->beg = 0;
-        lb->end = avail;
-        ssize_t n;
-        while ((n = pread(lb->fd, lb->buf + avail, lb->cap - avail, (off_t)lb->pos)) < 0 &&
-               errno == EINTR)
-            ;
-        if (n < 0) {
-            lb->err = errno;
-            return LB_ERR;
-        }
-        lb->eof = n == 0;
-        lb->end += (size_t)n;
-        lb->pos += (uint64_t)n;
-    }
-}
-
-static void lb_seek(linebuf *lb, uint64_t offset)
-{
-    lb->beg = lb->end = 0;
-    lb->pos = offset;
-    lb->eof = false;
-}
-
-static uint64_t lb_tell(const linebuf *lb)
-{
-    return lb->pos - (lb->end - lb->beg);
-}
-
-static int read_fail(const rill_reader *r, uint64_t at, int e, rill_err *err)
-{
-    return rill_errf(err, RILL_EIO, "%s: read failed near byte %" PRIu64 ": %s", r->path, at,
-                     strerror(e));
-}
 
 /* ---- open-time scan ---- */
 
@@ -229,7 +62,7 @@ static int count_lines(rill_reader *r, rill_err *err)
         while ((n = pread(lb->fd, lb->buf, lb->cap, (off_t)pos)) < 0 && errno == EINTR)
             ;
         if (n < 0)
-            return read_fail(r, pos, errno, err);
+            return rill_reader_read_fail(r, pos, errno, err);
         if (n == 0)
             break;
         const char *p = lb->buf, *e = lb->buf + n;
@@ -278,7 +111,7 @@ static int line_offset(const rill_reader *r, uint64_t L, uint64_t *out, rill_err
         while ((n = pread(r->lb.fd, buf, BUF, (off_t)pos)) < 0 && errno == EINTR)
             ;
         if (n <= 0) {
-            rc = n < 0 ? read_fail(r, pos, errno, err)
+            rc = n < 0 ? rill_reader_read_fail(r, pos, errno, err)
                        : rill_errf(err, RILL_EIO, "%s: the file shrank since it was opened",
                                    r->path);
             break;
@@ -325,283 +158,7 @@ void rill_quote_field(char *out, size_t cap, const char *s, size_t n)
     out[o] = 0;
 }
 
-static bool in_part(const rill_reader *r, uint64_t line)
-{
-    const rill_reader_cfg *c = &r->cfg;
-    if (line < r->data_line)
-        return false; /* the header */
-    if (c->part == RILL_PART_ALL || c->split == RILL_SPLIT_TAIL)
-        return true; /* TAIL parts are line ranges: [first_line, end_line] */
-    bool valid = rill_hash_unit(c->split_seed, line, 0) < c->valid_fraction;
-    return valid == (c->part == RILL_PART_VALID);
-}
-
-/* ---- producer ---- */
-
-static void chunk_start(rill_reader *r, chunk *c)
-{
-    rill_batch_clear(&c->b);
-    c->state = CH_FILLING;
-    c->index = r->next_chunk++;
-    c->offset = lb_tell(&r->lb);
-    c->line = r->line + 1;
-    c->bad_before = r->bad;
-    c->nbatches = c->cursor = 0;
-}
-
-static void chunk_fail(chunk *c, const rill_err *e)
-{
-    c->state = CH_ERROR;
-    c->err = *e;
-}
-
-static void chunk_ready(rill_reader *r, chunk *c)
-{
-    int B = c->b.B, batch = r->cfg.batch;
-    c->state = CH_READY;
-    c->bad_end = r->bad;
-    c->nbatches = B / batch + (B % batch != 0);
-    c->cursor = 0;
-    if (c->perm) {
-        /* Fisher-Yates from a stream seeded by (seed, epoch, chunk): any chunk's order can
-         * be rebuilt on its own, which is what makes seek cheap. */
-        rill_rng rng;
-        rill_rng_seed(&rng, rill_hash64(rill_hash64(c->index, r->epoch), r->cfg.seed));
-        for (int i = 0; i < B; i++)
-            c->perm[i] = (uint32_t)i;
-        for (int i = B - 1; i > 0; i--) {
-            uint32_t j = (uint32_t)rill_rng_below(&rng, (uint64_t)i + 1), t = c->perm[i];
-            c->perm[i] = c->perm[j];
-            c->perm[j] = t;
-        }
-    }
-    if (r->skip) {
-        if (r->skip > c->nbatches) {
-            rill_err e;
-            rill_errf(&e, RILL_EINVAL,
-                      "%s: cannot resume at epoch %" PRIu64 " chunk %" PRIu64 " batch %d: that "
-                      "chunk (from line %" PRIu64 ") has only %d batches; was the position "
-                      "saved with another file or reader configuration?",
-                      r->path, r->epoch, c->index, r->skip, c->line, c->nbatches);
-            chunk_fail(c, &e);
-        }
-        c->cursor = r->skip;
-        r->skip = 0;
-    }
-}
-
-static int bad_line(rill_reader *r, chunk *c, uint64_t line, size_t col, const char *what)
-{
-    if (r->cfg.on_bad_line == RILL_BAD_SKIP) {
-        if (r->bad++ == 0)
-            snprintf(r->first_bad, sizeof r->first_bad, "%s:%" PRIu64 ":%zu: %s", r->path, line,
-                     col, what);
-        return 0;
-    }
-    rill_err e;
-    rill_errf(&e, RILL_EDATA, "%s:%" PRIu64 ":%zu: %s", r->path, line, col, what);
-    chunk_fail(c, &e);
-    return -1;
-}
-
-/* Reads lines into c until it is full, the part ends, an error, or max_lines lines have
- * been read (0 = no limit). Returns STOPPED if the loader was told to stop, else 0. */
-static int chunk_fill(rill_reader *r, chunk *c, uint64_t max_lines)
-{
-    linebuf *lb = &r->lb;
-    rill_line_fail fail;
-    uint64_t n = 0;
-    while (c->b.B < r->chunk_rows) {
-        if (r->line >= r->end_line) {
-            chunk_ready(r, c);
-            return 0;
-        }
-        if (max_lines && n == max_lines)
-            return 0;
-        if (++n % STOP_CHECK_LINES == 0 && atomic_load_explicit(&r->stop, memory_order_relaxed))
-            return STOPPED;
-        const char *s;
-        size_t len;
-        int rc = lb_next(lb, &s, &len);
-        if (rc == LB_ERR || rc == LB_EOF) {
-            rill_err e;
-            if (rc == LB_ERR)
-                read_fail(r, lb_tell(lb), lb->err, &e);
-            else
-                rill_errf(&e, RILL_EIO, "%s: the file shrank since it was opened (%" PRIu64
-                          " lines then, %" PRIu64 " now)", r->path, r->nlines, r->line);
-            chunk_fail(c, &e);
-            return 0;
-        }
-        uint64_t ln = ++r->line;
-        if (!in_part(r, ln))
-            continue;
-        if (rc == LB_LONG) {
-            char what[64];
-            snprintf(what, sizeof what, "line longer than %zu bytes", lb->max_line);
-            if (bad_line(r, c, ln, 1, what))
-                return 0;
-        } else if (r->fmt->parse(&c->b, s, len, ln, &fail)) {
-            if (bad_line(r, c, ln, fail.col, fail.what))
-                return 0;
-        }
-    }
-    chunk_ready(r, c);
-    return 0;
-}
-
-/* Makes the next batch of the run into s (rc 1), or the end of the epoch (rc 0), or the
- * error that stopped it (rc < 0); the last two repeat. Returns STOPPED or 0. */
-static int produce(rill_reader *r, slot *s)
-{
-    for (;;) {
-        chunk *c = &r->ch[r->act];
-        switch (c->state) {
-        case CH_EMPTY:
-            chunk_start(r, c);
-            break;
-        case CH_FILLING:
-            if (chunk_fill(r, c, 0) == STOPPED)
-                return STOPPED;
-            break;
-        case CH_ERROR:
-            s->rc = c->err.code;
-            s->err = c->err;
-            s->bad_end = r->bad;
-            return 0;
-        case CH_READY:
-            if (c->b.B == 0) {
-                s->rc = 0;
-                s->bad_end = c->bad_end;
-                return 0;
-            }
-            if (c->cursor < c->nbatches) {
-                int from = c->cursor * r->cfg.batch, n = c->b.B - from;
-                if (n > r->cfg.batch)
-                    n = r->cfg.batch;
-                int rc = rill_batch_gather(&s->b, &c->b, c->perm, from, n, &s->err);
-                if (rc) {
-                    chunk_fail(c, &s->err);
-                    break;
-                }
-                c->cursor++;
-                s->b.pos = (rill_data_pos){
-                    .epoch = r->epoch, .chunk = c->index, .batch = (uint64_t)c->cursor,
-                    .offset = c->offset, .line = c->line, .bad_lines = c->bad_before,
-                };
-                s->rc = 1;
-                s->bad_end = c->bad_end;
-                return 0;
-            }
-            c->state = CH_EMPTY;
-            r->act = (r->act + 1) % r->nch;
-            break;
-        }
-    }
-}
-
-/* Loader only: parse ahead into the other chunk while the consumer has enough batches. */
-static bool can_prefetch(const rill_reader *r)
-{
-    const chunk *a = &r->ch[r->act], *o = &r->ch[(r->act + 1) % r->nch];
-    return r->nch == 2 && a->state == CH_READY && a->b.B > 0 &&
-           (o->state == CH_EMPTY || o->state == CH_FILLING);
-}
-
-static int prefetch(rill_reader *r)
-{
-    chunk *o = &r->ch[(r->act + 1) % r->nch];
-    if (o->state == CH_EMPTY)
-        chunk_start(r, o);
-    return chunk_fill(r, o, PREFETCH_LINES);
-}
-
-/* Puts the producer at the start of chunk `chunk` of `epoch`, whose reading begins at
- * offset/line with `bad` lines skipped before it; the first `skip` batches are dropped. */
-static void producer_reset(rill_reader *r, uint64_t epoch, uint64_t chunk_index, uint64_t offset,
-                           uint64_t line, uint64_t bad, int skip)
-{
-    lb_seek(&r->lb, offset);
-    r->line = line - 1;
-    r->bad = bad;
-    r->first_bad[0] = 0;
-    if (bad > 0)
-        snprintf(r->first_bad, sizeof r->first_bad,
-                 "%s: %" PRIu64 " bad lines were skipped before line %" PRIu64 ", before this "
-                 "reader resumed there; their messages are not kept", r->path, bad, line);
-    r->epoch = epoch;
-    r->next_chunk = chunk_index;
-    r->skip = skip;
-    r->act = 0;
-    for (int i = 0; i < r->nch; i++)
-        r->ch[i].state = CH_EMPTY;
-}
-
-/* ---- loader thread and handoff ---- */
-
-static void *loader_main(void *arg)
-{
-    rill_reader *r = arg;
-    pthread_mutex_lock(&r->mu);
-    while (!r->stop) {
-        if (!r->finished && r->produced - r->released < NSLOTS) {
-            slot *s = &r->slots[r->produced % NSLOTS];
-            pthread_mutex_unlock(&r->mu);
-            int st = produce(r, s);
-            pthread_mutex_lock(&r->mu);
-            if (st == STOPPED)
-                break;
-            r->produced++;
-            r->finished = s->rc <= 0;
-            pthread_cond_signal(&r->can_consume);
-        } else if (!r->finished && can_prefetch(r)) {
-            pthread_mutex_unlock(&r->mu);
-            int st = prefetch(r);
-            pthread_mutex_lock(&r->mu);
-            if (st == STOPPED)
-                break;
-        } else {
-            pthread_cond_wait(&r->can_produce, &r->mu);
-        }
-    }
-    pthread_mutex_unlock(&r->mu);
-    return NULL;
-}
-
-static void consumer_reset(rill_reader *r)
-{
-    r->produced = r->taken = r->released = 0;
-    r->holding = r->finished = false;
-    r->term = false;
-    r->bad_seen = 0;
-    r->first_bad_seen = "";
-}
-
-static int thread_start(rill_reader *r, rill_err *err)
-{
-    consumer_reset(r);
-    if (!r->cfg.threaded)
-        return RILL_OK;
-    atomic_store(&r->stop, false);
-    int e = pthread_create(&r->thread, NULL, loader_main, r);
-    if (e)
-        return rill_errf(err, RILL_ENOMEM, "%s: cannot start the loader thread: %s", r->path,
-                         strerror(e));
-    r->running = true;
-    return RILL_OK;
-}
-
-static void thread_stop(rill_reader *r)
-{
-    if (!r->running)
-        return;
-    pthread_mutex_lock(&r->mu);
-    atomic_store(&r->stop, true);
-    pthread_cond_broadcast(&r->can_produce);
-    pthread_mutex_unlock(&r->mu);
-    pthread_join(r->thread, NULL);
-    r->running = false;
-}
+/* ---- the header ---- */
 
 /* The first line (buf, NUL-terminated, without its newline) of a file with a header must
  * name the schema's columns, in order. */
@@ -786,7 +343,7 @@ static int plan_part(rill_reader *r, rill_err *err)
     } else if (cfg->part != RILL_PART_ALL) {
         r->rows = 0;
         for (uint64_t l = r->data_line; l <= r->nlines; l++)
-            r->rows += in_part(r, l);
+            r->rows += rill_reader_in_part(r, l);
     }
     return RILL_OK;
 }
@@ -856,8 +413,8 @@ int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *er
     }
     if ((rc = plan_part(r, err)) || (rc = alloc_batches(r, err)))
         goto fail;
-    producer_reset(r, 0, 0, r->first_offset, r->first_line, 0, 0);
-    if ((rc = thread_start(r, err)))
+    rill_reader_producer_reset(r, 0, 0, r->first_offset, r->first_line, 0, 0);
+    if ((rc = rill_reader_thread_start(r, err)))
         goto fail;
     *out = r;
     return RILL_OK;
@@ -870,7 +427,7 @@ void rill_reader_close(rill_reader *r)
 {
     if (!r)
         return;
-    thread_stop(r);
+    rill_reader_thread_stop(r);
     for (int i = 0; i < 2; i++) {
         if (r->ch[i].b.schema)
             rill_batch_free(&r->ch[i].b);
@@ -936,7 +493,7 @@ int rill_reader_next(rill_reader *r, const rill_batch **batch, rill_err *err)
         pthread_mutex_unlock(&r->mu);
     } else {
         s = &r->slots[0];
-        produce(r, s); /* STOPPED cannot happen without a thread */
+        rill_reader_produce(r, s); /* STOPPED cannot happen without a thread */
     }
     r->bad_seen = s->bad_end;
     /* first_bad is written once per epoch, before the slot that counts it was published. */
@@ -958,9 +515,9 @@ int rill_reader_next(rill_reader *r, const rill_batch **batch, rill_err *err)
 
 int rill_reader_start_epoch(rill_reader *r, uint64_t epoch, rill_err *err)
 {
-    thread_stop(r);
-    producer_reset(r, epoch, 0, r->first_offset, r->first_line, 0, 0);
-    return thread_start(r, err);
+    rill_reader_thread_stop(r);
+    rill_reader_producer_reset(r, epoch, 0, r->first_offset, r->first_line, 0, 0);
+    return rill_reader_thread_start(r, err);
 }
 
 int rill_reader_seek(rill_reader *r, const rill_data_pos *pos, rill_err *err)
@@ -983,10 +540,10 @@ int rill_reader_seek(rill_reader *r, const rill_data_pos *pos, rill_err *err)
                          PRIu64 ": that line starts at byte %" PRIu64 " (was the position "
                          "saved with another file, or has the file changed?)", r->path,
                          pos->line, pos->offset, off);
-    thread_stop(r);
-    producer_reset(r, pos->epoch, pos->chunk, pos->offset, pos->line, pos->bad_lines,
+    rill_reader_thread_stop(r);
+    rill_reader_producer_reset(r, pos->epoch, pos->chunk, pos->offset, pos->line, pos->bad_lines,
                    (int)pos->batch);
-    return thread_start(r, err);
+    return rill_reader_thread_start(r, err);
 }
 
 uint64_t rill_reader_rows(const rill_reader *r)
