@@ -52,40 +52,6 @@ int rill_fs_write_file(const char *path, const void *data, size_t len, rill_err 
     return e ? rill_fs_errno(err, e, "cannot write %s", path) : RILL_OK;
 }
 
-int rill_fs_mkdir_p(const char *dir, rill_err *err)
-{
-    char buf[4096];
-    size_t n = strlen(dir);
-    if (n == 0)
-        return rill_errf(err, RILL_EINVAL, "cannot create a directory with an empty name");
-    if (n >= sizeof buf)
-        return rill_errf(err, RILL_EINVAL, "cannot create directory %s: the name is too long",
-                         dir);
-    memcpy(buf, dir, n + 1);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != 0)
-            continue;
-        char c = *p;
-        if (p[-1] != '/') { /* "a//b" and "a/" have empty components */
-            *p = 0;
-            if (mkdir(buf, 0777) != 0) {
-                int e = errno;
-                struct stat st;
-                /* EEXIST, or EROFS/EACCES for a directory that is there already */
-                if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                    if (e == EEXIST)
-                        return rill_errf(err, RILL_EIO, "cannot create directory %s: it exists "
-                                         "and is not a directory", buf);
-                    return rill_fs_errno(err, e, "cannot create directory %s", buf);
-                }
-            }
-            *p = c;
-        }
-        if (!c)
-            return RILL_OK;
-    }
-}
-
 /* Removes name (relative to the directory at) and, for a directory, everything in it.
  * Symbolic links are removed, never followed: fstatat and openat with
  * AT_SYMLINK_NOFOLLOW/O_NOFOLLOW, so a link put in place between the two cannot lead out of

@@ -26,9 +26,6 @@ int rill_fs_errno(rill_err *err, int e, const char *fmt, ...) RILL_PRINTF(3, 4);
 
 /* path holds exactly len bytes of data (a write, or the close that flushes it, fails: EIO). */
 int rill_fs_write_file(const char *path, const void *data, size_t len, rill_err *err);
-/* mkdir -p: each component in turn; an existing directory is fine (a symbolic link to one
- * too), anything else that exists is an error (RILL_EIO). dir must not be empty. */
-int rill_fs_mkdir_p(const char *dir, rill_err *err);
 /* rm -rf path: *removed says whether anything was there. A symbolic link is removed, never
  * followed (also one put in place while the tree is walked). Refuses "", "/", "." and ".."
  * and names ending in them (RILL_EINVAL). */

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "fs.h"
+
 void *rill_alloc(size_t n)
 {
     void *p = NULL;
@@ -152,35 +154,40 @@ int rill_parse_bytes(const char *s, size_t *out)
     return -1;
 }
 
-/* mkdir that accepts a directory already there, and only a directory: a file of that name
- * would make every later open inside it fail with a less clear ENOTDIR */
-static int make_dir(const char *path, rill_err *err)
-{
-    struct stat st;
-    if (mkdir(path, 0777) == 0)
-        return RILL_OK;
-    if (errno != EEXIST)
-        return rill_errf(err, RILL_EIO, "cannot create directory %s: %s", path, strerror(errno));
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return rill_errf(err, RILL_EIO, "cannot create directory %s: a file of that name is in "
-                         "the way", path);
-    return RILL_OK;
-}
-
 int rill_mkdir_p(const char *dir, rill_err *err)
 {
     char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return rill_errf(err, RILL_EINVAL, "directory name too long: %.100s...", dir);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
+    size_t n = strlen(dir);
+    if (n == 0)
+        return rill_errf(err, RILL_EINVAL, "cannot create a directory with an empty name");
+    if (n >= sizeof buf)
+        return rill_errf(err, RILL_EINVAL, "cannot create directory %s: the name is too long",
+                         dir);
+    memcpy(buf, dir, n + 1);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != 0)
+            continue;
+        char c = *p;
+        if (p[-1] != '/') { /* "a//b" and "a/" have empty components */
             *p = 0;
-            int rc = make_dir(buf, err);
-            if (rc)
-                return rc;
-            *p = '/';
+            if (mkdir(buf, 0777) != 0) {
+                int e = errno;
+                struct stat st;
+                /* EEXIST, or EROFS/EACCES for a directory that is there already; a file of
+                 * that name would make every later open inside it fail with a less clear
+                 * ENOTDIR */
+                if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                    if (e == EEXIST)
+                        return rill_errf(err, RILL_EIO, "cannot create directory %s: a file of "
+                                         "that name is in the way", buf);
+                    return rill_fs_errno(err, e, "cannot create directory %s", buf);
+                }
+            }
+            *p = c;
         }
-    return make_dir(buf, err);
+        if (!c)
+            return RILL_OK;
+    }
 }
 
 uint64_t rill_hash_text(const char *s, size_t n)

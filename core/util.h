@@ -61,7 +61,10 @@ size_t rill_peak_rss(void);
 /* Parses sizes such as "2GiB", "512MiB", "1.5GB", "4096" into bytes; -1 on error. */
 int rill_parse_bytes(const char *s, size_t *out);
 
-/* mkdir -p; errors name the directory. */
+/* mkdir -p: each component in turn; an existing directory is fine (a symbolic link to one
+ * too). Errors name the component: RILL_EIO when something else exists there ("cannot
+ * create directory X: a file of that name is in the way") or mkdir fails, RILL_ENOSPC on a
+ * full disk, RILL_EINVAL for an empty or too long name. */
 #include "err.h"
 int rill_mkdir_p(const char *dir, rill_err *err);
 

@@ -7,6 +7,7 @@
 
 #include "bind.h"
 #include "fs.h"
+#include "util.h"
 
 static int raise_plain(lua_State *L, const rill_err *err)
 {
@@ -27,14 +28,14 @@ static int l_write_file(lua_State *L)
     return 0;
 }
 
-/* core.mkdir(path): mkdir -p */
+/* core.mkdir(path): mkdir -p (rill_mkdir_p) */
 static int l_mkdir(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
     if (!dir[0]) /* misuse, so with the position */
         return luaL_error(L, "cannot create a directory with an empty name");
     rill_err err = {0};
-    if (rill_fs_mkdir_p(dir, &err))
+    if (rill_mkdir_p(dir, &err))
         return raise_plain(L, &err);
     lua_pushboolean(L, 1);
     return 1;

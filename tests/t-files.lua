@@ -63,9 +63,9 @@ return tap.main(function()
   tap.ok(core.mkdir(dir .. "/./-p/../-p//x/") and core.file_type(dir .. "/-p/x") == "directory",
          "mkdir: '.', '..', '//' and a trailing '/' in a path")
   tap.write(dir .. "/afile", "x")
-  raises(function() core.mkdir(dir .. "/afile") end, { dir .. "/afile", "exists and is not a directory" },
+  raises(function() core.mkdir(dir .. "/afile") end, { dir .. "/afile", "a file of that name is in the way" },
          "mkdir over a file")
-  raises(function() core.mkdir(dir .. "/afile/below") end, { dir .. "/afile:", "is not a directory" },
+  raises(function() core.mkdir(dir .. "/afile/below") end, { dir .. "/afile:", "a file of that name is in the way" },
          "mkdir below a file: names the component")
   raises(function() core.mkdir("") end, { "empty name" }, "mkdir of ''")
 

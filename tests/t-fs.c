@@ -1,9 +1,9 @@
-/* core/fs.h, the files and processes the commands use without a shell: mkdir -p over empty
- * components and into an existing file, rm -rf that removes a symbolic link and never what it
- * points to and refuses ".." and "/", directory listings, lstat's types, mkdtemp, spawning
- * with output files (one for both streams too), exit statuses and signals, and errors that
- * name the path and a full disk. (tests/t-files.lua tries the same through the Lua binding
- * on hostile names.) */
+/* core/fs.h, the files and processes the commands use without a shell: mkdir -p (util.h's
+ * rill_mkdir_p) over empty components and into an existing file, rm -rf that removes a
+ * symbolic link and never what it points to and refuses ".." and "/", directory listings,
+ * lstat's types, mkdtemp, spawning with output files (one for both streams too), exit
+ * statuses and signals, and errors that name the path and a full disk. (tests/t-files.lua
+ * tries the same through the Lua binding on hostile names.) */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include "fs.h"
 #include "tap.h"
 #include "tmpfiles.h"
+#include "util.h"
 
 static char path[1024];
 
@@ -54,15 +55,15 @@ static void test_files(void)
            strcmp(err.msg, "cannot look at x: Permission denied") == 0,
        "an OS error: what, then strerror");
 
-    ok(rill_fs_mkdir_p(at("a/b//c/"), &err) == RILL_OK && rill_fs_mkdir_p(path, &err) == RILL_OK,
+    ok(rill_mkdir_p(at("a/b//c/"), &err) == RILL_OK && rill_mkdir_p(path, &err) == RILL_OK,
        "mkdir -p a/b//c/, and again");
     rill_fs_type t;
     ok(rill_fs_file_type(at("a/b/c"), &t, &err) == RILL_OK && t == RILL_FS_DIRECTORY,
        "file_type: a/b/c is a directory");
-    ok(rill_fs_mkdir_p(at("f.txt/sub"), &err) == RILL_EIO &&
-           strstr(err.msg, "f.txt: it exists and is not a directory"),
+    ok(rill_mkdir_p(at("f.txt/sub"), &err) == RILL_EIO &&
+           strstr(err.msg, "f.txt: a file of that name is in the way"),
        "mkdir -p through a file: '%s'", err.msg);
-    ok(rill_fs_mkdir_p("", &err) == RILL_EINVAL && strstr(err.msg, "empty name"),
+    ok(rill_mkdir_p("", &err) == RILL_EINVAL && strstr(err.msg, "empty name"),
        "mkdir -p of '': refused");
 
     ok(rill_fs_file_type(at("f.txt"), &t, &err) == RILL_OK && t == RILL_FS_FILE,
@@ -83,9 +84,9 @@ static void test_remove_tree(void)
     snprintf(outside, sizeof outside, "%s/outside", tmp_dir);
     snprintf(tree, sizeof tree, "%s/tree", tmp_dir);
     snprintf(link, sizeof link, "%s/tree/sub/to-outside", tmp_dir);
-    rill_fs_mkdir_p(outside, &err);
+    rill_mkdir_p(outside, &err);
     rill_fs_write_file(at("outside/keep"), "k", 1, &err);
-    rill_fs_mkdir_p(at("tree/sub"), &err);
+    rill_mkdir_p(at("tree/sub"), &err);
     rill_fs_write_file(at("tree/sub/f"), "f", 1, &err);
     ok(symlink(outside, link) == 0, "a link in the tree to a directory outside it");
     rill_fs_type t;
