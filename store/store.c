@@ -12,14 +12,16 @@
  * run's identity, which meta "run_id" repeats: a store copied in from another run is refused.
  * From format 3 every value but "format" ends in a seal (seal.c), and every LMDB call runs
  * under a guard (guard.c): damage is an error naming the file, never a wrong number or a
- * crash. */
+ * crash.
+ *
+ * This file: transactions, opening and closing, tables, meta, copies. Opening's checks are in
+ * open_checks.c, the checkpoint transaction in checkpoint_txn.c, listing, verify and digest in
+ * verify.c. */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
