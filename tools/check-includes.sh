@@ -22,7 +22,7 @@ DIRS="core core/nodes core/data core/gen core/train core/analysis store lua"
 ALLOWED='
 core/graph.c nodes.h the graph adds nodes by kind name, looked up in the one list of kinds (nodes.c)
 core/node.h batch.h the node contract: a step hands every node the batch it runs on
-core/nodes/node_embed_cel.c spectrum.h CEL splits a cluster along its top eigenvector (rill_top_eigenvector), maths that should move to core/
+core/nodes/node_embed_cel.c spectrum.h CEL splits a cluster along its top eigenvector; rill_top_eigenvector is now in core/linalg.h: this goes once CEL includes linalg.h
 '
 
 for d in $DIRS; do
