@@ -62,8 +62,8 @@ int rill_store_mdb_err(rill_store *s, int rc, const char *what, rill_err *err);
 /* Ends every table's read transaction of this step (a write is about to run, or the store
  * closes). */
 void rill_store_end_all_reads(rill_store *s);
-/* A write transaction's part that puts the meta values rill_store_set_meta queued; and the
- * queue's end, once they are written (or given up). */
+/* meta.c: a write transaction's part that puts the meta values rill_store_set_meta queued;
+ * and the queue's end, once they are written (or given up). */
 int rill_store_meta_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err);
 void rill_store_drop_pending(rill_store *s);
 
