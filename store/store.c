@@ -12,14 +12,16 @@
  * run's identity, which meta "run_id" repeats: a store copied in from another run is refused.
  * From format 3 every value but "format" ends in a seal (seal.c), and every LMDB call runs
  * under a guard (guard.c): damage is an error naming the file, never a wrong number or a
- * crash. */
+ * crash.
+ *
+ * This file: transactions, opening and closing, tables, copies. Opening's checks are in
+ * open_checks.c, the meta values in meta.c, the checkpoint transaction in checkpoint_txn.c,
+ * listing, verify and digest in verify.c. */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -58,7 +60,7 @@ int rill_store_mdb_err(rill_store *s, int rc, const char *what, rill_err *err)
                      s ? s->path : "store", what, mdb_strerror(rc), hint);
 }
 
-static void end_all_reads(rill_store *s)
+void rill_store_end_all_reads(rill_store *s)
 {
     for (int i = 0; i < s->ntables; i++)
         rill_table_end_reads(s->tables[i]);
@@ -66,7 +68,7 @@ static void end_all_reads(rill_store *s)
 
 static int grow(rill_store *s, rill_err *err)
 {
-    end_all_reads(s); /* the map may only be resized with no transaction open */
+    rill_store_end_all_reads(s); /* the map may only be resized with no transaction open */
     size_t size = s->map_size * 2;
     int rc = mdb_env_set_mapsize(s->env, size);
     if (rc)
@@ -249,246 +251,6 @@ static int open_dbs(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     return RILL_OK;
 }
 
-/* ---- the run's identity ---- */
-
-/* A new run's identity: 128 random bits as hex. */
-static int new_run_id(char *out, size_t cap, rill_err *err)
-{
-    unsigned char b[16];
-    if (getentropy(b, sizeof b) != 0)
-        return rill_errf(err, RILL_EIO, "cannot draw a run identity: %s", strerror(errno));
-    for (size_t i = 0; i < sizeof b && 2 * i + 2 < cap; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-    return RILL_OK;
-}
-
-/* DIR/run.id's identity into out ("" when the file is absent); errors for an unreadable or
- * malformed file. */
-static int read_run_id_file(rill_store *s, char *out, size_t cap, rill_err *err)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/run.id", s->dir);
-    out[0] = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return errno == ENOENT ? RILL_OK
-                               : rill_errf(err, RILL_EIO, "%s: cannot read: %s", path, strerror(errno));
-    char buf[64] = "";
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad)
-        return rill_errf(err, RILL_EIO, "%s: cannot read: %s", path, strerror(errno));
-    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    buf[n] = 0;
-    if (n != 32 || strspn(buf, "0123456789abcdef") != 32)
-        return rill_errf(err, RILL_ESTORE,
-                         "%s: not a run identity (expected 32 hex digits): the run directory is "
-                         "damaged",
-                         path);
-    if (cap > 32) /* 32 digits and the terminating 0 */
-        memcpy(out, buf, 33);
-    return RILL_OK;
-}
-
-int rill_write_run_id(const char *dir, const char *id, rill_err *err)
-{
-    char path[4200], tmp[4300];
-    snprintf(path, sizeof path, "%s/run.id", dir);
-    snprintf(tmp, sizeof tmp, "%s/run.id.tmp", dir);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return rill_errf(err, RILL_EIO, "%s: cannot write: %s", tmp, strerror(errno));
-    int bad = fprintf(f, "%s\n", id) < 0;
-    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
-    int e = errno;
-    bad |= fclose(f) != 0;
-    if (bad) {
-        if (!e)
-            e = errno;
-        unlink(tmp);
-        return rill_errf(err, RILL_EIO, "%s: cannot write: %s", tmp, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        unlink(tmp);
-        return rill_errf(err, RILL_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(e));
-    }
-    return RILL_OK;
-}
-
-/* The store's identity against DIR/run.id's. A store of an earlier build has none: a writer
- * gives it one (store and file), a reader takes it as it is. */
-static int check_run_id(rill_store *s, rill_err *err)
-{
-    char file_id[40];
-    int rc = read_run_id_file(s, file_id, sizeof file_id, err);
-    if (rc)
-        return rc;
-    if (s->stored_id[0] && file_id[0] && strcmp(s->stored_id, file_id) != 0)
-        return rill_errf(err, RILL_ESTORE,
-                         "%s belongs to run %s, but %s/run.id says this directory is run %s: the "
-                         "store was copied in from another run; its metrics.jsonl and pipeline "
-                         "would not describe it (put back this run's store, or use the other "
-                         "run's whole directory)",
-                         s->path, s->stored_id, s->dir, file_id);
-    if (!s->stored_id[0] && file_id[0])
-        return rill_errf(err, RILL_ESTORE,
-                         "%s has no run identity, but %s/run.id says this directory is run %s: "
-                         "the store was copied in from another (older) run",
-                         s->path, s->dir, file_id);
-    snprintf(s->run_id, sizeof s->run_id, "%s", s->stored_id);
-    if (s->mode == RILL_STORE_READ)
-        return RILL_OK; /* a reader writes nothing into the run */
-    if (!s->stored_id[0]) {
-        if ((rc = new_run_id(s->run_id, sizeof s->run_id, err)) ||
-            (rc = rill_store_set_meta(s, "run_id", s->run_id, strlen(s->run_id), err)) ||
-            (rc = rill_store_commit_meta(s, err)))
-            return rc;
-        snprintf(s->stored_id, sizeof s->stored_id, "%s", s->run_id);
-    }
-    return file_id[0] ? RILL_OK : rill_write_run_id(s->dir, s->run_id, err);
-}
-
-const char *rill_store_run_id(const rill_store *s)
-{
-    return s->run_id;
-}
-
-/* LMDB's meta pages as they lie in the file (liblmdb 0.9, 64-bit): a 16-byte page header, then
- * magic, version, address, map size, the free and main databases' records (48 bytes each;
- * the free one's first word is the page size), the last page used and the transaction id. */
-enum {
-    META_MAGIC = 16, META_VERSION = 20, META_PSIZE = 40, META_FREE_ROOT = 40 + 40,
-    META_MAIN_DEPTH = 88 + 6, META_MAIN_ROOT = 88 + 40, META_LAST_PG = 136, META_TXNID = 144,
-    META_END = 152,
-};
-
-/* Stores up to this size have every page checked when opened (pages.c: about a millisecond a
- * MiB); larger ones all but the tables' rows, which rill_store_verify walks too. */
-#define FULL_WALK_BYTES ((uint64_t)256 << 20)
-
-static uint64_t get64(const unsigned char *p, int at)
-{
-    uint64_t v;
-    memcpy(&v, p + at, sizeof v);
-    return v;
-}
-
-static uint32_t get32(const unsigned char *p, int at)
-{
-    uint32_t v;
-    memcpy(&v, p + at, sizeof v);
-    return v;
-}
-
-/* Before LMDB maps the file, its meta pages are checked against what LMDB trusts blindly: the
- * page size (0 divides by zero in mdb_env_open, a wrong one maps garbage), the newest meta's
- * last page against the file's length (touching a page past the end raises SIGBUS), and its
- * main database's root and depth. A file that is not LMDB at all is left to mdb_env_open. */
-static int check_meta(rill_store *s, int fd, uint64_t size, rill_err *err)
-{
-    unsigned char m[2][META_END];
-    bool ok[2] = {false, false};
-    uint32_t psize0 = 0;
-    for (int i = 0; i < 2; i++) {
-        off_t at = i == 0 ? 0 : (off_t)psize0;
-        if (pread(fd, m[i], sizeof m[i], at) != (ssize_t)sizeof m[i])
-            break;
-        if (get32(m[i], META_MAGIC) != 0xBEEFC0DEu)
-            break;
-        uint32_t ps = get32(m[i], META_PSIZE);
-        if (ps < 512 || ps > 65536 || (ps & (ps - 1)) || (i == 1 && ps != psize0))
-            return rill_errf(err, RILL_ESTORE, "%s: meta page %d gives a page size of %u: the "
-                             "store is damaged; the run cannot be read", s->path, i, ps);
-        if (i == 0)
-            psize0 = ps;
-        ok[i] = get32(m[i], META_VERSION) == 1;
-    }
-    if (!ok[0] || !ok[1])
-        return RILL_OK; /* not LMDB, or another version: mdb_env_open says which */
-    /* LMDB writes transaction T's meta into page T % 2, and a reader of T reads that page
-     * (both pages start at transaction 0) */
-    for (int i = 0; i < 2; i++)
-        if (get64(m[i], META_TXNID) % 2 != (uint64_t)i && get64(m[i], META_TXNID) != 0)
-            return rill_errf(err, RILL_ESTORE, "%s: meta page %d holds transaction %llu, which "
-                             "belongs in page %d: the store is damaged; the run cannot be read",
-                             s->path, i, (unsigned long long)get64(m[i], META_TXNID),
-                             (int)(get64(m[i], META_TXNID) % 2));
-    int k = get64(m[1], META_TXNID) > get64(m[0], META_TXNID); /* the meta LMDB will use */
-    uint64_t last = get64(m[k], META_LAST_PG), root = get64(m[k], META_MAIN_ROOT);
-    unsigned depth = (unsigned)m[k][META_MAIN_DEPTH] | (unsigned)m[k][META_MAIN_DEPTH + 1] << 8;
-    if (last >= size || (last + 1) * psize0 > size)
-        return rill_errf(err, RILL_ESTORE,
-                         "%s: truncated: %llu bytes, expected at least %llu (%llu pages of %u "
-                         "bytes): the file was cut short (an unfinished copy, or a full disk); "
-                         "the run cannot be read",
-                         s->path, (unsigned long long)size,
-                         (unsigned long long)((last + 1) * (uint64_t)psize0),
-                         (unsigned long long)last + 1, psize0);
-    if (depth > 16 || (root != UINT64_MAX && (root < 2 || root > last)))
-        return rill_errf(err, RILL_ESTORE, "%s: meta page %d points its main database at page "
-                         "%llu (depth %u) of %llu: the store is damaged; the run cannot be read",
-                         s->path, k, (unsigned long long)root, depth,
-                         (unsigned long long)last + 1);
-    return RILL_OK;
-}
-
-/* The pages of the snapshot a read transaction pins (so that a writer in another process
- * cannot reuse them under the walk), through a map of our own: all of them, or with a large
- * store all but the tables' rows. */
-static int walk_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
-{
-    bool all = *(bool *)ctx;
-    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return rill_errf(err, RILL_EIO, "%s: cannot open: %s", s->path, strerror(errno));
-    unsigned char m[META_END];
-    size_t id = mdb_txn_id(txn);
-    int rc = RILL_OK;
-    /* the meta page the transaction reads (its id's parity), whose page size page 0 gives */
-    bool got = pread(fd, m, sizeof m, 0) == (ssize_t)sizeof m;
-    uint32_t psize = got ? get32(m, META_PSIZE) : 0;
-    if (got && id % 2)
-        got = pread(fd, m, sizeof m, (off_t)psize) == (ssize_t)sizeof m;
-    struct stat sb;
-    uint64_t last = get64(m, META_LAST_PG), used = (last + 1) * psize;
-    if (!got || get64(m, META_TXNID) != id || fstat(fd, &sb) != 0 ||
-        (uint64_t)sb.st_size < used) {
-        close(fd); /* the meta moved on under us, or cannot be read: LMDB's reads will say */
-        return RILL_OK;
-    }
-    void *map = mmap(NULL, (size_t)used, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED)
-        return rill_errf(err, RILL_EIO, "%s: cannot map it to check its pages: %s", s->path,
-                         strerror(errno));
-    if (!all && used > FULL_WALK_BYTES)
-        madvise(map, (size_t)used, MADV_RANDOM); /* a few pages of a large file */
-    rc = rill_pages_check(s->path, map, psize, last + 1, get64(m, META_FREE_ROOT),
-                          get64(m, META_MAIN_ROOT), !all && used > FULL_WALK_BYTES, err);
-    munmap(map, (size_t)used);
-    return rc;
-}
-
-static int walk_pages(rill_store *s, bool all, rill_err *err)
-{
-    return rill_store_read(s, walk_fn, &all, "checking its pages", err);
-}
-
-static int check_file(rill_store *s, rill_err *err)
-{
-    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return rill_errf(err, RILL_EIO, "%s: cannot open: %s", s->path, strerror(errno));
-    struct stat sb;
-    int rc = fstat(fd, &sb) != 0 ? rill_errf(err, RILL_EIO, "%s: %s", s->path, strerror(errno))
-                                 : check_meta(s, fd, (uint64_t)sb.st_size, err);
-    close(fd);
-    return rc;
-}
-
 /* mdb_env_open under a guard: it reads the meta pages through the map (the checks above catch
  * what is known to fault; the guard, what is not). */
 static int open_env(rill_store *s, unsigned flags, rill_err *err)
@@ -556,7 +318,7 @@ static int open_lmdb(rill_store *s, bool exists, rill_err *err)
     MDB_envinfo info;
     if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
         s->map_size = info.me_mapsize;
-    if (exists && (rc = walk_pages(s, false, err)))
+    if (exists && (rc = rill_store_walk_pages(s, false, err)))
         return rc;
     open_ctx oc = {s->mode == RILL_STORE_CREATE};
     if (s->mode == RILL_STORE_READ)
@@ -590,13 +352,13 @@ int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg
     if (exists && (size_t)sb.st_size * 2 > want)
         want = (size_t)sb.st_size * 2;
     s->map_size = want;
-    if ((s->mode == RILL_STORE_CREATE && (rc = new_run_id(s->run_id, sizeof s->run_id, err))) ||
-        (exists && (rc = check_file(s, err))) || (rc = open_lmdb(s, exists, err)))
+    if ((s->mode == RILL_STORE_CREATE && (rc = rill_new_run_id(s->run_id, sizeof s->run_id, err))) ||
+        (exists && (rc = rill_store_check_file(s, err))) || (rc = open_lmdb(s, exists, err)))
         goto fail;
     if (s->mode == RILL_STORE_CREATE)
         rc = rill_write_run_id(s->dir, s->run_id, err);
     else
-        rc = check_run_id(s, err);
+        rc = rill_store_check_run_id(s, err);
     if (rc)
         goto fail;
     *out = s;
@@ -610,7 +372,7 @@ void rill_store_close(rill_store *s)
 {
     if (!s)
         return;
-    end_all_reads(s);
+    rill_store_end_all_reads(s);
     if (s->env)
         mdb_env_close(s->env);
     if (s->lock_fd >= 0)
@@ -786,289 +548,6 @@ int rill_store_end_step(rill_store *s, uint64_t step, rill_err *err)
     return RILL_OK;
 }
 
-/* ---- meta ---- */
-
-int rill_store_set_meta(rill_store *s, const char *key, const void *val, size_t len,
-                        rill_err *err)
-{
-    for (int i = 0; i < s->npending; i++)
-        if (strcmp(s->pending[i].key, key) == 0) {
-            void *v = malloc(len ? len : 1);
-            if (!v)
-                return rill_errf(err, RILL_ENOMEM, "out of memory");
-            memcpy(v, val, len);
-            free(s->pending[i].val);
-            s->pending[i].val = v;
-            s->pending[i].len = len;
-            return RILL_OK;
-        }
-    struct pending_meta *p = realloc(s->pending, (size_t)(s->npending + 1) * sizeof *p);
-    if (!p)
-        return rill_errf(err, RILL_ENOMEM, "out of memory");
-    s->pending = p;
-    char *k = strdup(key);
-    void *v = malloc(len ? len : 1);
-    if (!k || !v) {
-        free(k);
-        free(v);
-        return rill_errf(err, RILL_ENOMEM, "out of memory");
-    }
-    memcpy(v, val, len);
-    s->pending[s->npending++] = (struct pending_meta){k, v, len};
-    return RILL_OK;
-}
-
-static int meta_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
-{
-    (void)ctx;
-    (void)err;
-    for (int i = 0; i < s->npending; i++) {
-        MDB_val k = {strlen(s->pending[i].key), s->pending[i].key};
-        int rc = rill_put_sealed(s, txn, s->meta, &k, s->pending[i].val, s->pending[i].len);
-        if (rc)
-            return rc;
-    }
-    return RILL_OK;
-}
-
-static void drop_pending(rill_store *s)
-{
-    for (int i = 0; i < s->npending; i++) {
-        free(s->pending[i].key);
-        free(s->pending[i].val);
-    }
-    s->npending = 0;
-}
-
-int rill_store_commit_meta(rill_store *s, rill_err *err)
-{
-    int rc = rill_store_write(s, meta_fn, NULL, "writing the run's description", err);
-    if (!rc)
-        drop_pending(s);
-    return rc;
-}
-
-typedef struct {
-    const char *key;
-    void *val;
-    size_t len;
-    bool found;
-} meta_get_ctx;
-
-static int meta_get_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
-{
-    meta_get_ctx *c = ctx;
-    MDB_val k = {strlen(c->key), (void *)c->key}, v;
-    int rc = rill_get_sealed(s, txn, s->meta, &k, &v, "the run's description", err);
-    if (rc == MDB_NOTFOUND)
-        return RILL_OK;
-    if (rc)
-        return rc;
-    c->found = true;
-    c->val = malloc(v.mv_size + 1); /* with a terminating 0 for text values */
-    if (c->val) {
-        memcpy(c->val, v.mv_data, v.mv_size);
-        ((char *)c->val)[v.mv_size] = 0;
-        c->len = v.mv_size;
-    }
-    return RILL_OK;
-}
-
-int rill_store_get_meta(rill_store *s, const char *key, void **val, size_t *len, rill_err *err)
-{
-    *val = NULL;
-    *len = 0;
-    for (int i = s->npending - 1; i >= 0; i--)
-        if (strcmp(s->pending[i].key, key) == 0) {
-            *val = malloc(s->pending[i].len + 1);
-            if (!*val)
-                return rill_errf(err, RILL_ENOMEM, "out of memory");
-            memcpy(*val, s->pending[i].val, s->pending[i].len);
-            ((char *)*val)[s->pending[i].len] = 0;
-            *len = s->pending[i].len;
-            return RILL_OK;
-        }
-    meta_get_ctx c = {key, NULL, 0, false};
-    int rc = rill_store_read(s, meta_get_fn, &c, "reading the run's description", err);
-    if (rc)
-        return rc;
-    if (!c.found)
-        return RILL_EOF;
-    if (!c.val)
-        return rill_errf(err, RILL_ENOMEM, "out of memory");
-    *val = c.val;
-    *len = c.len;
-    return RILL_OK;
-}
-
-/* ---- checkpoints ---- */
-
-/* What the caller's put and get see: the store and the checkpoint's transaction. */
-struct rill_ckpt {
-    rill_store *s;
-    MDB_txn *txn;
-    uint64_t bytes; /* written so far */
-};
-
-static MDB_dbi ckpt_db(const rill_ckpt *c, rill_ckpt_space sp)
-{
-    return sp == RILL_CKPT_DENSE ? c->s->dense : c->s->state;
-}
-
-const char *rill_ckpt_file(const rill_ckpt *c)
-{
-    return c->s->path;
-}
-
-int rill_ckpt_put(rill_ckpt *c, rill_ckpt_space sp, const char *key, const rill_ckpt_part *parts,
-                  int nparts)
-{
-    size_t n = 0;
-    for (int i = 0; i < nparts; i++)
-        n += parts[i].len;
-    /* reserved in place and filled part by part: a parameter and its optimizer state go in
-     * without being gathered into a buffer first */
-    MDB_val k = {strlen(key), (void *)key}, v = {rill_sealed_len(c->s, n), NULL};
-    int rc = mdb_put(c->txn, ckpt_db(c, sp), &k, &v, MDB_RESERVE);
-    if (rc)
-        return rc;
-    char *dst = v.mv_data; /* LMDB aligns values to 2 bytes only: copies, no float access */
-    for (int i = 0; i < nparts; i++) {
-        if (parts[i].len)
-            memcpy(dst, parts[i].data, parts[i].len);
-        dst += parts[i].len;
-    }
-    rill_seal(c->s, &k, v.mv_data, n);
-    c->bytes += v.mv_size;
-    return RILL_OK;
-}
-
-int rill_ckpt_get(rill_ckpt *c, rill_ckpt_space sp, const char *key, const void **val,
-                  size_t *len, const char *what, rill_err *err)
-{
-    MDB_val k = {strlen(key), (void *)key}, v;
-    int rc = rill_get_sealed(c->s, c->txn, ckpt_db(c, sp), &k, &v, what, err);
-    if (rc == MDB_NOTFOUND)
-        return RILL_EOF;
-    if (rc)
-        return rc;
-    *val = v.mv_data;
-    *len = v.mv_size;
-    return RILL_OK;
-}
-
-typedef struct {
-    rill_ckpt_put_fn put_all;
-    void *ud;
-    const void *state;
-    size_t state_len;
-    uint64_t bytes, rows;
-} ckpt_ctx;
-
-/* The tables' part of a checkpoint: dirty and spilled rows, a part of the eviction sweep,
- * the rows waiting for admission. */
-static int ckpt_tables(rill_store *s, MDB_txn *txn, ckpt_ctx *c, rill_err *err)
-{
-    int rc;
-    for (int i = 0; i < s->ntables; i++) {
-        uint64_t rows0 = c->rows;
-        if ((rc = rill_table_flush(s->tables[i], txn, &c->rows, &c->bytes, err)))
-            return rc;
-        /* a sweep visits a few times what this checkpoint writes of the table */
-        size_t budget = (size_t)(4 * (c->rows - rows0)) + 4096;
-        if ((rc = rill_table_sweep(s->tables[i], txn, s->meta, s->step, budget, err)) ||
-            (rc = rill_table_write_pending(s->tables[i], txn, s->meta, err)))
-            return rc;
-    }
-    return RILL_OK;
-}
-
-/* One attempt at the whole checkpoint; run again from the start when the map grows. */
-static int ckpt_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
-{
-    ckpt_ctx *c = ctx;
-    int rc;
-    c->bytes = 0;
-    c->rows = 0;
-    if ((rc = ckpt_tables(s, txn, c, err)))
-        return rc;
-    rill_ckpt ck = {s, txn, 0};
-    if (c->put_all && (rc = c->put_all(c->ud, &ck, err)))
-        return rc;
-    c->bytes += ck.bytes;
-    if ((rc = meta_fn(s, txn, NULL, err)))
-        return rc;
-    MDB_val k = {3, (void *)"run"};
-    if ((rc = rill_put_sealed(s, txn, s->state, &k, c->state, c->state_len)))
-        return rc;
-    c->bytes += c->state_len;
-    return RILL_OK;
-}
-
-int rill_store_checkpoint(rill_store *s, rill_ckpt_put_fn put_all, void *ud, const void *state,
-                          size_t state_len, rill_err *err)
-{
-    double t0 = rill_now();
-    end_all_reads(s);
-    ckpt_ctx c = {put_all, ud, state, state_len, 0, 0};
-    int rc = rill_store_write(s, ckpt_fn, &c, "writing a checkpoint", err);
-    if (rc)
-        return rc;
-    for (int i = 0; i < s->ntables; i++)
-        rill_table_flushed(s->tables[i]);
-    drop_pending(s);
-    s->has_checkpoint = true;
-    s->checkpoints++;
-    s->last_ckpt_bytes = c.bytes;
-    s->last_ckpt_seconds = rill_now() - t0;
-    s->total_ckpt_bytes += c.bytes;
-    s->total_ckpt_rows += c.rows;
-    s->total_ckpt_seconds += s->last_ckpt_seconds;
-    return RILL_OK;
-}
-
-typedef struct {
-    rill_ckpt_get_fn get_all;
-    void *ud;
-    void *state;
-    size_t state_len;
-    bool found;
-} restore_ctx;
-
-static int restore_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
-{
-    restore_ctx *c = ctx;
-    MDB_val k = {3, (void *)"run"}, v;
-    int rc = rill_get_sealed(s, txn, s->state, &k, &v, "the run state", err);
-    if (rc == MDB_NOTFOUND)
-        return RILL_OK;
-    if (rc)
-        return rc;
-    c->found = true;
-    if (!(c->state = malloc(v.mv_size ? v.mv_size : 1)))
-        return rill_errf(err, RILL_ENOMEM, "out of memory");
-    memcpy(c->state, v.mv_data, v.mv_size);
-    c->state_len = v.mv_size;
-    rill_ckpt ck = {s, txn, 0};
-    return c->get_all ? c->get_all(c->ud, &ck, err) : RILL_OK;
-}
-
-int rill_store_restore(rill_store *s, rill_ckpt_get_fn get_all, void *ud, void **state,
-                       size_t *state_len, rill_err *err)
-{
-    restore_ctx c = {get_all, ud, NULL, 0, false};
-    int rc = rill_store_read(s, restore_fn, &c, "reading the checkpoint", err);
-    if (rc || !c.found) {
-        free(c.state);
-        *state = NULL;
-        *state_len = 0;
-        return rc ? rc : RILL_EOF;
-    }
-    *state = c.state;
-    *state_len = c.state_len;
-    return RILL_OK;
-}
-
 void rill_store_get_info(rill_store *s, rill_store_info *info)
 {
     memset(info, 0, sizeof *info);
@@ -1084,264 +563,6 @@ void rill_store_get_info(rill_store *s, rill_store_info *info)
     info->checkpoint_bytes = s->total_ckpt_bytes;
     info->checkpoint_rows = s->total_ckpt_rows;
     info->checkpoint_seconds = s->total_ckpt_seconds;
-}
-
-/* ---- listing and checking ---- */
-
-/* The listing within the caller's read transaction: LMDB lets one transaction at a time open
- * database handles, so the callbacks that read tables must share this one. */
-static int list_in(rill_store *s, MDB_txn *txn, int (*fn)(void *ud, const rill_store_entry *e),
-                   void *ud, rill_err *err)
-{
-    int rc;
-    MDB_cursor *c;
-    MDB_val k, v;
-    int urc = RILL_OK;
-    if ((rc = rill_cursor_open(txn, s->meta, &c)) == 0) {
-        for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !urc;
-             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-            if (k.mv_size <= 6 || memcmp(k.mv_data, "table:", 6) != 0)
-                continue;
-            if ((urc = rill_unseal(s, &k, &v, "a table's shape", true, err)))
-                break;
-            rill_store_entry e = {.is_table = true};
-            snprintf(e.name, sizeof e.name, "%.*s", (int)k.mv_size - 6, (const char *)k.mv_data + 6);
-            char shape[160];
-            snprintf(shape, sizeof shape, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
-            long long rows = 0;
-            if (sscanf(shape, "%lld %d %d %31s", &rows, &e.dim, &e.stride, e.optim) != 4)
-                continue;
-            char dbn[200];
-            MDB_dbi dbi;
-            MDB_stat st;
-            snprintf(dbn, sizeof dbn, "t:%s", e.name);
-            if (mdb_dbi_open(txn, dbn, MDB_INTEGERKEY, &dbi) == 0 && mdb_stat(txn, dbi, &st) == 0) {
-                e.rows = st.ms_entries;
-                e.bytes = (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) *
-                          (uint64_t)st.ms_psize;
-            }
-            urc = fn(ud, &e);
-        }
-        rill_cursor_close(c);
-    }
-    if (!urc && (rc == MDB_NOTFOUND || rc == 0) && (rc = rill_cursor_open(txn, s->dense, &c)) == 0) {
-        for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !urc;
-             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-            if ((urc = rill_unseal(s, &k, &v, "a dense parameter", true, err)))
-                break;
-            rill_store_entry e = {.is_table = false};
-            snprintf(e.name, sizeof e.name, "%.*s", (int)k.mv_size, (const char *)k.mv_data);
-            e.rows = v.mv_size / sizeof(float);
-            e.bytes = v.mv_size;
-            urc = fn(ud, &e);
-        }
-        rill_cursor_close(c);
-    }
-    if (urc)
-        return urc;
-    if (rc && rc != MDB_NOTFOUND)
-        return rill_store_mdb_err(s, rc, "listing", err);
-    return RILL_OK;
-}
-
-typedef struct {
-    int (*fn)(void *ud, const rill_store_entry *e);
-    void *ud;
-} list_ctx;
-
-static int list_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
-{
-    list_ctx *c = ctx;
-    return list_in(s, txn, c->fn, c->ud, err);
-}
-
-int rill_store_list(rill_store *s, int (*fn)(void *ud, const rill_store_entry *e), void *ud,
-                    rill_err *err)
-{
-    list_ctx c = {fn, ud};
-    return rill_store_read(s, list_fn, &c, "listing", err);
-}
-
-typedef struct {
-    rill_store *s;
-    MDB_txn *txn;
-    rill_err *err;
-} verify_ctx;
-
-static int verify_entry(void *ud, const rill_store_entry *e)
-{
-    verify_ctx *c = ud;
-    if (!e->is_table)
-        return RILL_OK;
-    char dbn[200];
-    MDB_dbi dbi;
-    snprintf(dbn, sizeof dbn, "t:%s", e->name);
-    int rc = mdb_dbi_open(c->txn, dbn, MDB_INTEGERKEY, &dbi);
-    if (rc)
-        return rill_store_mdb_err(c->s, rc, "opening a table to check it", c->err);
-    MDB_cursor *cur;
-    if ((rc = rill_cursor_open(c->txn, dbi, &cur)))
-        return rill_store_mdb_err(c->s, rc, "checking", c->err);
-    size_t want = (size_t)e->stride * sizeof(float) + 2 * sizeof(uint64_t);
-    char what[200];
-    snprintf(what, sizeof what, "table '%s'", e->name);
-    MDB_val k, v;
-    uint64_t n = 0;
-    int urc = RILL_OK;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !urc;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), n++) {
-        if (k.mv_size != sizeof(uint64_t) || v.mv_size != rill_sealed_len(c->s, want)) {
-            urc = rill_errf(c->err, RILL_ESTORE,
-                            "%s: table '%s', entry %llu: %zu-byte key, %zu-byte row (expected 8 "
-                            "and %zu)",
-                            c->s->path, e->name, (unsigned long long)n, k.mv_size, v.mv_size,
-                            rill_sealed_len(c->s, want));
-            break;
-        }
-        if ((urc = rill_unseal(c->s, &k, &v, what, false, c->err)))
-            break;
-        for (int d = 0; d < e->stride; d++) {
-            float f;
-            memcpy(&f, (const char *)v.mv_data + (size_t)d * sizeof f, sizeof f);
-            if (!isfinite(f)) {
-                uint64_t id;
-                memcpy(&id, k.mv_data, sizeof id);
-                urc = rill_errf(c->err, RILL_ESTORE, "%s: table '%s', row %llu holds a "
-                                "non-finite value", c->s->path, e->name, (unsigned long long)id);
-                break;
-            }
-        }
-    }
-    rill_cursor_close(cur);
-    if (urc)
-        return urc;
-    if (rc != MDB_NOTFOUND)
-        return rill_store_mdb_err(c->s, rc, "checking", c->err);
-    return RILL_OK;
-}
-
-/* Every value of a database of text keys passes its seal ("format" excepted). */
-static int verify_db(rill_store *s, MDB_txn *txn, MDB_dbi db, const char *what, rill_err *err)
-{
-    MDB_cursor *cur;
-    int rc = rill_cursor_open(txn, db, &cur);
-    if (rc)
-        return rill_store_mdb_err(s, rc, "checking", err);
-    MDB_val k, v;
-    int urc = RILL_OK;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !urc;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        bool is_format = k.mv_size == 6 && memcmp(k.mv_data, "format", 6) == 0;
-        if (!is_format)
-            urc = rill_unseal(s, &k, &v, what, true, err);
-    }
-    rill_cursor_close(cur);
-    if (urc)
-        return urc;
-    return rc == MDB_NOTFOUND ? RILL_OK : rill_store_mdb_err(s, rc, "checking", err);
-}
-
-static int verify_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
-{
-    (void)ctx;
-    verify_ctx c = {s, txn, err};
-    int rc;
-    if ((rc = verify_db(s, txn, s->meta, "the run's description", err)) ||
-        (rc = verify_db(s, txn, s->state, "the run state", err)) ||
-        (rc = verify_db(s, txn, s->dense, "a dense parameter", err)))
-        return rc;
-    return list_in(s, txn, verify_entry, &c, err);
-}
-
-int rill_store_verify(rill_store *s, rill_err *err)
-{
-    int rc = walk_pages(s, true, err); /* every page, the rows' too */
-    return rc ? rc : rill_store_read(s, verify_fn, NULL, "checking", err);
-}
-
-/* ---- digest ---- */
-
-typedef struct {
-    rill_store *s;
-    MDB_txn *txn;
-    uint64_t h;
-    rill_err *err;
-} digest_ctx;
-
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, b + i, 8);
-        h = rill_hash64(w, h);
-    }
-    uint64_t tail = 0;
-    memcpy(&tail, b + i, n - i);
-    return rill_hash64(tail ^ ((uint64_t)(n - i) << 56), h);
-}
-
-static int digest_entry(void *ud, const rill_store_entry *e)
-{
-    digest_ctx *c = ud;
-    c->h = hash_bytes(c->h, e->name, strlen(e->name));
-    char dbn[200];
-    MDB_dbi dbi;
-    int rc;
-    if (e->is_table)
-        snprintf(dbn, sizeof dbn, "t:%s", e->name);
-    if (e->is_table && (rc = mdb_dbi_open(c->txn, dbn, MDB_INTEGERKEY, &dbi)))
-        return rill_store_mdb_err(c->s, rc, "reading a table", c->err);
-    MDB_cursor *cur;
-    if ((rc = rill_cursor_open(c->txn, e->is_table ? dbi : c->s->dense, &cur)))
-        return rill_store_mdb_err(c->s, rc, "reading", c->err);
-    char what[200];
-    snprintf(what, sizeof what, "table '%s'", e->name);
-    MDB_val k, v;
-    int urc = RILL_OK;
-    if (e->is_table) {
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !urc;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            size_t fl = (size_t)e->stride * sizeof(float);
-            if (v.mv_size != rill_sealed_len(c->s, fl + 2 * sizeof(uint64_t))) {
-                urc = rill_errf(c->err, RILL_ESTORE, "%s: table '%s' holds a malformed row "
-                                "(%zu bytes)", c->s->path, e->name, v.mv_size);
-                break;
-            }
-            if ((urc = rill_unseal(c->s, &k, &v, what, false, c->err)))
-                break;
-            c->h = hash_bytes(c->h, k.mv_data, k.mv_size);
-            /* the floats only: the last-used step is bookkeeping, not a parameter */
-            c->h = hash_bytes(c->h, v.mv_data, fl);
-        }
-    } else {
-        k.mv_size = strlen(e->name);
-        k.mv_data = (void *)e->name;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-        if (rc == 0 && !(urc = rill_unseal(c->s, &k, &v, "a dense parameter", true, c->err)))
-            c->h = hash_bytes(c->h, v.mv_data, v.mv_size);
-        rc = rc ? rc : MDB_NOTFOUND;
-    }
-    rill_cursor_close(cur);
-    if (urc)
-        return urc;
-    return rc == MDB_NOTFOUND ? RILL_OK : rill_store_mdb_err(c->s, rc, "reading", c->err);
-}
-
-static int digest_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
-{
-    digest_ctx *c = ctx;
-    c->txn = txn;
-    return list_in(s, txn, digest_entry, c, err);
-}
-
-int rill_store_digest(rill_store *s, uint64_t *digest, rill_err *err)
-{
-    digest_ctx c = {s, NULL, 0x5eed, err};
-    int rc = rill_store_read(s, digest_fn, &c, "reading", err);
-    *digest = c.h;
-    return rc;
 }
 
 /* ---- copies ---- */
@@ -1370,7 +591,7 @@ int rill_store_copy(rill_store *s, const char *dir, rill_err *err)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return rill_errf(err, RILL_EIO, "%s: cannot write: %s", tmp, strerror(errno));
-    end_all_reads(s);
+    rill_store_end_all_reads(s);
     rc = copy_guarded(s, fd, err);
     if (rc == RILL_OK && fsync(fd) != 0)
         rc = rill_errf(err, RILL_EIO, "%s: cannot write: %s", tmp, strerror(errno));

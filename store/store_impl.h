@@ -1,4 +1,5 @@
-/* Inside the store: what store.c and table.c share. Not seen by anything outside store/. */
+/* Inside the store: what store.c, table.c and the files split from them share. Not seen by
+ * anything outside store/. */
 #ifndef RILL_STORE_IMPL_H
 #define RILL_STORE_IMPL_H
 
@@ -55,6 +56,28 @@ static inline bool rill_is_mdb_code(int rc)
 }
 /* An LMDB error as a Rill error naming the store and what was being done. */
 int rill_store_mdb_err(rill_store *s, int rc, const char *what, rill_err *err);
+
+/* ---- shared by store.c and the files split from it ---- */
+
+/* Ends every table's read transaction of this step (a write is about to run, or the store
+ * closes). */
+void rill_store_end_all_reads(rill_store *s);
+/* meta.c: a write transaction's part that puts the meta values rill_store_set_meta queued;
+ * and the queue's end, once they are written (or given up). */
+int rill_store_meta_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err);
+void rill_store_drop_pending(rill_store *s);
+
+/* ---- opening's checks (open_checks.c) ---- */
+
+/* A new run's identity: 128 random bits as hex. */
+int rill_new_run_id(char *out, size_t cap, rill_err *err);
+/* The store's identity against DIR/run.id's (a writer gives an old store one). */
+int rill_store_check_run_id(rill_store *s, rill_err *err);
+/* An existing file's meta pages checked before LMDB maps it. */
+int rill_store_check_file(rill_store *s, rill_err *err);
+/* The pages of the current snapshot walked (pages.c): all of them, or with a large store and
+ * !all, all but the tables' rows. */
+int rill_store_walk_pages(rill_store *s, bool all, rill_err *err);
 
 /* ---- guards: LMDB's faults on a damaged file as errors (guard.c) ---- */
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "linalg.h"
 #include "spectrum.h"
 #include "tap.h"
 #include "util.h"

@@ -22,7 +22,6 @@ DIRS="core core/nodes core/data core/gen core/train core/analysis store lua"
 ALLOWED='
 core/graph.c nodes.h the graph adds nodes by kind name, looked up in the one list of kinds (nodes.c)
 core/node.h batch.h the node contract: a step hands every node the batch it runs on
-core/nodes/cel_split.c spectrum.h CEL splits a cluster along its top eigenvector (rill_top_eigenvector), maths that should move to core/
 '
 
 for d in $DIRS; do

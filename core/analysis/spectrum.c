@@ -4,9 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* LAPACK (OpenBLAS ships it) */
-void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
-            double *w, double *work, const int *lwork, int *info);
+#include "linalg.h" /* dsyev_ */
 
 int rill_spectrum_init(rill_spectrum *s, int d, rill_err *err)
 {
@@ -65,35 +63,5 @@ int rill_spectrum_finish(rill_spectrum *s, double *sv, double *ia, rill_err *err
     for (int i = 0; i < d; i++)
         sum += sv[i];
     *ia = sv[0] > 0 ? sum / sv[0] : 0;
-    return RILL_OK;
-}
-
-int rill_top_eigenvector(int d, double *a, double *vec, rill_err *err)
-{
-    int info = 0, lwork = -1;
-    double q, *w = malloc((size_t)d * sizeof *w);
-    if (!w)
-        return rill_errf(err, RILL_ENOMEM, "out of memory");
-    dsyev_("V", "U", &d, a, &d, w, &q, &lwork, &info);
-    lwork = info == 0 ? (int)q : 3 * d;
-    double *work = malloc((size_t)(lwork > 1 ? lwork : 1) * sizeof *work);
-    if (!work) {
-        free(w);
-        return rill_errf(err, RILL_ENOMEM, "out of memory");
-    }
-    dsyev_("V", "U", &d, a, &d, w, work, &lwork, &info);
-    free(work);
-    free(w);
-    if (info != 0)
-        return rill_errf(err, RILL_EINVAL, "the eigenvalue solver failed (LAPACK dsyev info %d)", info);
-    /* eigenvalues ascend; LAPACK's column-major eigenvectors are rows of a row-major a */
-    const double *v = a + (size_t)(d - 1) * d;
-    int big = 0;
-    for (int i = 1; i < d; i++)
-        if (fabs(v[i]) > fabs(v[big]))
-            big = i;
-    double sign = v[big] < 0 ? -1.0 : 1.0;
-    for (int i = 0; i < d; i++)
-        vec[i] = sign * v[i];
     return RILL_OK;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "linalg.h" /* rill_top_eigenvector, which lived here: its users keep compiling */
 
 typedef struct rill_spectrum {
     int d;
@@ -21,10 +22,5 @@ void rill_spectrum_free(rill_spectrum *s);
 void rill_spectrum_add(rill_spectrum *s, const float *row);
 /* sv (d values) gets the singular values, largest first; *ia the information abundance. */
 int rill_spectrum_finish(rill_spectrum *s, double *sv, double *ia, rill_err *err);
-
-/* The eigenvector of the largest eigenvalue of the symmetric d x d matrix a (row-major,
- * destroyed) into vec (d), with its largest component made positive so the sign is fixed
- * (CEL's split along the first principal component). */
-int rill_top_eigenvector(int d, double *a, double *vec, rill_err *err);
 
 #endif

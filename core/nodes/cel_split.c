@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spectrum.h"
+#include "linalg.h"
 
 /* Moves entity id from cluster `from` to `to`. An entity in the window leaves the coming
  * split: its window gradients were taken under its old cluster's embedding, and a split of

@@ -9,6 +9,7 @@
 
 #include "checkpoint.h"
 #include "fs.h"
+#include "graph_io.h"
 #include "pool.h"
 #include "util.h"
 

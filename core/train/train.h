@@ -10,7 +10,6 @@
 #include <stdio.h>
 
 #include "graph.h"
-#include "graph_io.h" /* what callers do with a trained graph (lua/rill.c takes it from here) */
 #include "reader.h"
 
 enum { RILL_DECAY_NONE, RILL_DECAY_LINEAR, RILL_DECAY_COSINE, RILL_DECAY_EXP };

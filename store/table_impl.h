@@ -1,0 +1,102 @@
+/* Inside a table: the cache's layout, shared by table.c (the cache), table_rows.c (the
+ * stored rows) and table_file.c (files, iteration, the benchmark). Private to store/. */
+#ifndef RILL_TABLE_IMPL_H
+#define RILL_TABLE_IMPL_H
+
+#include "idmap.h"
+#include "store_impl.h"
+
+#define SLAB_ROWS 16384
+
+/* After a stored row's floats: the last step that used it and how many training steps did */
+#define ROW_TAIL (2 * sizeof(uint64_t))
+
+typedef struct {
+    uint64_t id;
+    uint64_t used;   /* last step that looked the row up */
+    uint64_t count;  /* training steps that looked it up (per-frequency evaluation) */
+    uint32_t slot;   /* this row's slot, so a row pointer finds its bookkeeping */
+    uint16_t dirty;
+    uint16_t in_dirty_list;
+} row_head;
+
+struct rill_table {
+    char name[128];
+    int64_t rows;
+    int dim, stride;
+    rill_optim opt;
+    uint64_t seed;
+    float init_scale;
+    rill_table_opts o;
+    size_t row_bytes;        /* floats and header, 8-aligned */
+    size_t head_off;         /* where the header starts in a cache row */
+    /* the cache */
+    unsigned char **slabs;
+    size_t nslabs, slab_cap;
+    uint32_t nslots;         /* slots ever taken */
+    uint32_t *free_slots;
+    size_t nfree, free_cap;
+    rill_idmap map;          /* id -> slot */
+    uint32_t *dirty;         /* slots changed since the last flush */
+    size_t ndirty, dirty_cap;
+    bool dirty_list_short;   /* a dirty row missed the list (no memory): flush looks at all */
+    size_t budget;           /* rows; 0: no limit */
+    rill_idmap pending;      /* admission: id -> sightings so far */
+    uint64_t step;           /* the current step, for the rows' "used" stamps */
+    rill_table_stats st;
+    uint64_t visits;
+    /* the store */
+    rill_store *store;
+    MDB_dbi main, spill;
+    MDB_txn *rtxn;           /* this step's read transaction, begun on the first miss */
+    bool spilled;            /* the spill database holds rows */
+    uint64_t sweep_pos;      /* evict_after: the id the next sweep starts from */
+    uint64_t sweep_next;     /* ... once the checkpoint being written commits */
+    uint64_t *swept;         /* ids the sweep in the checkpoint being written deleted */
+    rill_err fault;          /* the first damaged row met by peek or count (rill_table_fault) */
+    size_t nswept, swept_cap;
+    /* the benchmark baseline (rill_table_use_plain): one array of rows x stride floats indexed by
+     * id, and a bit per row made; RAM tables only, no files, no iteration */
+    float *plain;
+    uint64_t *made;
+    size_t plain_bytes;
+    /* staged gradient of this step */
+    size_t stage_n;
+    const uint64_t *stage_ids;
+    float *const *stage_rows;
+    float *stage_grad;
+};
+
+/* Slot slot's row (its floats) and the header after them. */
+static inline float *slot_row(const rill_table *t, uint32_t slot)
+{
+    return (float *)(t->slabs[slot / SLAB_ROWS] + (size_t)(slot % SLAB_ROWS) * t->row_bytes);
+}
+
+static inline row_head *slot_head(const rill_table *t, uint32_t slot)
+{
+    return (row_head *)((unsigned char *)slot_row(t, slot) + t->head_off);
+}
+
+/* A cached row by id, for writing rows in id order (LMDB appends them fastest). */
+typedef struct {
+    uint64_t id;
+    uint32_t slot;
+} id_slot;
+
+/* ---- shared by table.c, table_rows.c and table_file.c ---- */
+
+/* table.c: room for one more free slot (0 on success); a new row's initial values. */
+int rill_table_grow_free(rill_table *t);
+void rill_table_init_row(const rill_table *t, uint64_t id, float *row);
+
+/* table_rows.c: the step's read transaction, begun on the first miss; the stored row of id
+ * (spill first, then main; NULL when absent), bare and under a guard; a damaged row met where
+ * no error can be returned, kept for rill_table_fault; id_slot order by id (qsort). */
+int rill_table_begin_reads(rill_table *t, rill_err *err);
+int rill_table_stored_row(rill_table *t, uint64_t id, const float **row, rill_err *err);
+int rill_table_guarded_row(rill_table *t, uint64_t id, const float **row, rill_err *err);
+void rill_table_keep_fault(rill_table *t, const rill_err *err);
+int rill_table_cmp_id(const void *a, const void *b);
+
+#endif
