@@ -1,5 +1,6 @@
 /* ref_dlrm.c: a plain, single-threaded reference DLRM trainer for Criteo-format TSV files,
- * written independently of Rill's engine (nothing from core/ or store/ is used). It trains
+ * written independently of Rill's engine (nothing from core/ or store/ is used; one file on
+ * purpose, so that it stands alone and is read in one place, hence its length). It trains
  * the model of pipelines/dlrm.lua with rill.train's defaults, so that Rill's validation AUC
  * can be compared with what a straightforward implementation of the same model reaches.
  *
