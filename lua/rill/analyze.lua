@@ -106,13 +106,8 @@ function analyze.spectrum(graph, run, c)
   return res
 end
 
--- Behaviour-target correlation a sequence model learned (TIM's and DIN's papers show it as
--- heat maps): the attention weights of a tim or din node over the validation data, averaged
--- by the behaviour's position relative to the target (1 = newest) and by (behaviour category,
--- target category), for the most frequent categories. "x uniform" is the weight times the
--- row's number of behaviours: 1 where a softmax (tim) spreads evenly, above 1 where it favours
--- the position. Category names come from the data file's text (values are hashed in batches).
-function analyze.correlation(graph, run, c, spec, data)
+-- the node c names, or the graph's first with behaviour weights (a tim or din node)
+local function attention_node(graph, c)
   local node = c.node
   if not node then
     for _, n in ipairs(graph.core:nodes()) do
@@ -120,13 +115,12 @@ function analyze.correlation(graph, run, c, spec, data)
     end
   end
   if not node then error("rill analyze correlation: the run's graph has no tim or din node", 0) end
-  local tcat, scat = c.target_cat or "item_cat", c.sequence_cat or "hist_cats"
-  local res = core.attention(graph.core, spec, { run = run, node = node, target_cat = tcat, sequence_cat = scat })
-  local dir = c.out or (run .. "/analysis")
-  core.mkdir(dir)
-  -- names of the category hashes, from the validation file's text
-  local names, sep = {}, data.schema:columns().sep or "\t"
-  local path = spec.valid_path or spec.path
+  return node
+end
+
+-- names of the category hashes, from the text of the file at path (columns tcat and scat)
+local function category_names(path, sep, tcat, scat)
+  local names = {}
   local f = io.open(path, "rb")
   if f then
     local header = f:read("l")
@@ -144,8 +138,11 @@ function analyze.correlation(graph, run, c, spec, data)
     end
     f:close()
   end
-  local lines = { string.format("%s: attention by the behaviour's position before the target (1 = newest)", node),
-                  string.format("%8s %10s %12s %10s", "position", "mean", "x uniform", "count") }
+  return names
+end
+
+-- attention by position: lines for the first 20 positions, correlation_position.csv and .svg
+local function position_report(res, node, dir, lines)
   local csv = { "position,mean_weight,weight_x_behaviours,count" }
   local xs, ys = {}, {}
   for _, p in ipairs(res.positions) do
@@ -159,18 +156,24 @@ function analyze.correlation(graph, run, c, spec, data)
   write(dir .. "/correlation_position.svg", plot.lines{ title = "Attention by position: " .. node,
     xlabel = "position before the target (1 = newest)", ylabel = "mean attention weight",
     series = { { name = node, x = xs, y = ys } } })
-  -- category pairs: the most frequent behaviour and target categories
+end
+
+-- the n keys of counts with the largest counts (ties by key)
+local function top(counts, n)
+  local t = {}
+  for k in pairs(counts) do t[#t + 1] = k end
+  table.sort(t, function(a, b) if counts[a] ~= counts[b] then return counts[a] > counts[b] end return a < b end)
+  while #t > n do t[#t] = nil end
+  return t
+end
+
+-- category pairs, over the most frequent behaviour and target categories:
+-- correlation_pairs.csv and .svg, and correlation_position_target.svg
+local function category_report(res, names, node, tcat, scat, dir)
   local count_b, count_t = {}, {}
   for _, p in ipairs(res.pairs) do
     count_b[p.behaviour] = (count_b[p.behaviour] or 0) + p.count
     count_t[p.target] = (count_t[p.target] or 0) + p.count
-  end
-  local function top(counts, n)
-    local t = {}
-    for k in pairs(counts) do t[#t + 1] = k end
-    table.sort(t, function(a, b) if counts[a] ~= counts[b] then return counts[a] > counts[b] end return a < b end)
-    while #t > n do t[#t] = nil end
-    return t
   end
   local tb, tt = top(count_b, 15), top(count_t, 15)
   local cell = {}
@@ -209,6 +212,25 @@ function analyze.correlation(graph, run, c, spec, data)
       local p = pcell[j .. ":" .. tt[i]]
       return p and p.count >= 5 and p.lift or nil
     end })
+end
+
+-- Behaviour-target correlation a sequence model learned (TIM's and DIN's papers show it as
+-- heat maps): the attention weights of a tim or din node over the validation data, averaged
+-- by the behaviour's position relative to the target (1 = newest) and by (behaviour category,
+-- target category), for the most frequent categories. "x uniform" is the weight times the
+-- row's number of behaviours: 1 where a softmax (tim) spreads evenly, above 1 where it favours
+-- the position. Category names come from the data file's text (values are hashed in batches).
+function analyze.correlation(graph, run, c, spec, data)
+  local node = attention_node(graph, c)
+  local tcat, scat = c.target_cat or "item_cat", c.sequence_cat or "hist_cats"
+  local res = core.attention(graph.core, spec, { run = run, node = node, target_cat = tcat, sequence_cat = scat })
+  local dir = c.out or (run .. "/analysis")
+  core.mkdir(dir)
+  local names = category_names(spec.valid_path or spec.path, data.schema:columns().sep or "\t", tcat, scat)
+  local lines = { string.format("%s: attention by the behaviour's position before the target (1 = newest)", node),
+                  string.format("%8s %10s %12s %10s", "position", "mean", "x uniform", "count") }
+  position_report(res, node, dir, lines)
+  category_report(res, names, node, tcat, scat, dir)
   -- the diagonal against the rest: does a behaviour of the target's category weigh more?
   local same, same_n, other, other_n = 0, 0, 0, 0
   for _, p in ipairs(res.pairs) do
@@ -262,17 +284,9 @@ local function read_probes(run)
   return probes, tasks or {}
 end
 
-function analyze.entanglement(graph, run, c)
-  local probes, tasks = read_probes(run)
-  if #probes == 0 then
-    error("rill analyze entanglement: " .. run .. "/metrics.jsonl has no gradient probes: the " ..
-          "graph needs two or more losses, and rill.train's entanglement (steps between probes) " ..
-          "must not be 0", 0)
-  end
-  local nt = #tasks
-  local pairs_ = {}
-  for a = 1, nt do for b = a + 1, nt do pairs_[#pairs_ + 1] = { a, b } end end
-  -- per set and step: summed squared norms per task and summed dot products per pair
+-- The probes grouped by embedding set (the node owning the table), sorted by name; per set
+-- and step: summed squared norms per task and summed dot products per pair of tasks
+local function group_probes(probes, nt, pairs_)
   local sets, set_list = {}, {}
   for _, p in ipairs(probes) do
     local set = p.table:match("^([^%.]+)%.") or p.table
@@ -302,10 +316,29 @@ function analyze.entanglement(graph, run, c)
     end
   end
   table.sort(set_list, function(x, y) return x.name < y.name end)
-  local dir = c.out or (run .. "/analysis")
-  core.mkdir(dir)
-  local lines = { string.format("%-22s %-30s %7s %7s %7s %7s %9s", "embedding set", "tasks",
-                                "early", "middle", "late", "mean", "conflict") }
+  return set_list
+end
+
+-- One set's line for the pair of tasks `label`, from its cosines ys over the probes: their
+-- mean per third of training and overall, and the share in conflict (negative)
+local function cosine_line(s, label, ys)
+  local function mean(lo, hi)
+    local sum, n = 0, 0
+    for j = lo, hi do sum, n = sum + ys[j], n + 1 end
+    return n > 0 and string.format("%7.3f", sum / n) or "    n/a" -- a third without probes
+  end
+  -- probe j (of n) is in third floor(3 (j - 1) / n) + 1; the first ends at ceil(n / 3)
+  local n = #ys
+  local e1, e2 = (n + 2) // 3, (2 * n + 2) // 3
+  local conflict = 0
+  for _, v in ipairs(ys) do if v < 0 then conflict = conflict + 1 end end
+  return string.format("%-22s %-30s %s %s %s %s %8.0f%%", s.name, label,
+    mean(1, e1), mean(e1 + 1, e2), mean(e2 + 1, n), mean(1, n), 100 * conflict / n)
+end
+
+-- the cosine of each pair of tasks' gradients per set and step: lines, entanglement.csv, .svg
+local function cosine_report(set_list, tasks, pairs_, run, dir, lines)
+  local nt = #tasks
   local csv = { "set,task_a,task_b,step,cosine,norm_a,norm_b" }
   local series = {}
   for _, s in ipairs(set_list) do
@@ -328,18 +361,7 @@ function analyze.entanglement(graph, run, c)
         lines[#lines + 1] = string.format("%-22s %-30s  not shared (trained by: %s)", s.name, label,
                                           #only > 0 and table.concat(only, ", ") or "none")
       else
-        local function mean(lo, hi)
-          local sum, n = 0, 0
-          for j = lo, hi do sum, n = sum + ys[j], n + 1 end
-          return n > 0 and string.format("%7.3f", sum / n) or "    n/a" -- a third without probes
-        end
-        -- probe j (of n) is in third floor(3 (j - 1) / n) + 1; the first ends at ceil(n / 3)
-        local n = #ys
-        local e1, e2 = (n + 2) // 3, (2 * n + 2) // 3
-        local conflict = 0
-        for _, v in ipairs(ys) do if v < 0 then conflict = conflict + 1 end end
-        lines[#lines + 1] = string.format("%-22s %-30s %s %s %s %s %8.0f%%", s.name, label,
-          mean(1, e1), mean(e1 + 1, e2), mean(e2 + 1, n), mean(1, n), 100 * conflict / n)
+        lines[#lines + 1] = cosine_line(s, label, ys)
         series[#series + 1] = { name = s.name .. ": " .. label, x = xs, y = ys }
       end
     end
@@ -350,7 +372,11 @@ function analyze.entanglement(graph, run, c)
   write(dir .. "/entanglement.csv", table.concat(csv, "\n") .. "\n")
   write(dir .. "/entanglement.svg", plot.lines{ title = "Tasks' gradient cosine on shared embeddings: " .. run,
                                                 xlabel = "step", ylabel = "cosine", series = series })
-  -- per-task spectrum: the sets each task's loss reaches
+end
+
+-- per-task spectrum, the sets each task's loss reaches: lines, entanglement_spectrum.csv, .svg
+local function task_spectrum_report(graph, run, set_list, tasks, dir, lines)
+  local nt = #tasks
   local spec = {}
   for _, t in ipairs(core.spectrum(graph.core, { run = run, min_count = 1 })) do spec[t.name] = t end
   lines[#lines + 1] = ""
@@ -384,6 +410,25 @@ function analyze.entanglement(graph, run, c)
   write(dir .. "/entanglement_spectrum.csv", table.concat(scsv, "\n") .. "\n")
   write(dir .. "/entanglement_spectrum.svg", plot.lines{ title = "Per-task embedding spectrum: " .. run,
     xlabel = "index", ylabel = "mean singular value / largest", logy = true, series = sseries })
+end
+
+function analyze.entanglement(graph, run, c)
+  local probes, tasks = read_probes(run)
+  if #probes == 0 then
+    error("rill analyze entanglement: " .. run .. "/metrics.jsonl has no gradient probes: the " ..
+          "graph needs two or more losses, and rill.train's entanglement (steps between probes) " ..
+          "must not be 0", 0)
+  end
+  local nt = #tasks
+  local pairs_ = {}
+  for a = 1, nt do for b = a + 1, nt do pairs_[#pairs_ + 1] = { a, b } end end
+  local set_list = group_probes(probes, nt, pairs_)
+  local dir = c.out or (run .. "/analysis")
+  core.mkdir(dir)
+  local lines = { string.format("%-22s %-30s %7s %7s %7s %7s %9s", "embedding set", "tasks",
+                                "early", "middle", "late", "mean", "conflict") }
+  cosine_report(set_list, tasks, pairs_, run, dir, lines)
+  task_spectrum_report(graph, run, set_list, tasks, dir, lines)
   print(table.concat(lines, "\n"))
   print(string.format("written: %s/entanglement.csv, .svg; %s/entanglement_spectrum.csv, .svg", dir, dir))
   return { sets = set_list, tasks = tasks }

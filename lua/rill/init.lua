@@ -593,6 +593,98 @@ local function fmt_metrics(r)
 end
 rill.format_metrics = fmt_metrics
 
+-- rill.train's settings for the core: t's, less graph and data, with the run directory and
+-- what bin/rill's options (c) override
+local function train_options(t, c)
+  local opts = copy(t)
+  opts.graph, opts.data = nil, nil
+  local run = c.run or t.run or ("runs/" .. script_name())
+  if c.run == false or t.run == false then run = nil end -- no run directory: RAM only
+  opts.run = run
+  if c.threads then opts.threads = c.threads end
+  if c.checkpoint_every then opts.checkpoint_every = c.checkpoint_every end
+  if c.cache then opts.cache = c.cache end
+  return opts, run
+end
+
+-- rill eval / rill predict: the run's (or an export's) parameters over the validation data
+-- or c.eval_data; the metrics printed, and with --result saved
+local function evaluate(t, spec, run, opts, c, w)
+  local freq = nil
+  if c.frequency then freq = { field = c.frequency, bounds = c.bounds, from = c.count_in } end
+  local r = core_call(nil, core.evaluate, t.graph.core, spec,
+                      { run = not c.export and run or nil, export = c.export,
+                        path = c.eval_data, batch = t.batch, threads = opts.threads,
+                        frequency = freq,
+                        predict = c.mode == "predict" and (c.out or "-") or nil }, w)
+  if not c.quiet then
+    -- eval's result is its output; predict's output is the probabilities, maybe on stdout
+    local out = c.mode == "eval" and io.stdout or io.stderr
+    out:write(string.format("%s on %s:\n%s\n", run, c.eval_data or (spec.path .. " (its validation part)"),
+                            fmt_metrics(r)))
+    if r.frequency then
+      out:write(string.format("by how often training saw the example's %s%s:\n", r.frequency.field,
+                              c.count_in == "data" and " (counted in the training data)" or ""))
+      for _, b in ipairs(r.frequency) do
+        out:write(string.format("  seen %s times: auc %.5f  logloss %.5f  (%d rows)\n",
+                                b.hi and string.format("%d-%d", b.lo, b.hi - 1) or string.format(">=%d", b.lo),
+                                b.auc, b.logloss, b.rows))
+      end
+    end
+  end
+  if c.result then write_file(c.result, "return " .. serialize(r) .. "\n") end
+  return r
+end
+
+-- run/summary.lua, what a sweep tables: parameter counts, the inference tables' size, time
+local function write_summary(run, graph, r)
+  local params, inference = graph.core:param_count(), 0
+  for _, tb in ipairs(graph.core:table_stats()) do
+    params = params + tb.touched * tb.dim
+    inference = inference + tb.touched * tb.export_dim * 4
+  end
+  write_file(run .. "/summary.lua", "return " .. serialize{
+    steps = r.steps, examples = r.examples, seconds = r.seconds - (r.eval_seconds or 0),
+    examples_per_s = r.examples_per_s, params = params, inference_bytes = inference,
+    valid = r.valid and { auc = r.valid.auc, logloss = r.valid.logloss } or nil } .. "\n")
+end
+
+-- trains, or under rill resume continues, and writes the run's readable files
+local function train(t, spec, run, opts, c, w)
+  local pipeline = c.script and read_file(c.script)
+  if c.mode == "resume" then
+    opts.resume = true
+    pipeline = c.pipeline -- the text kept in the store, not a file
+  else
+    opts.meta = { pipeline = pipeline, settings = meta_text(c) }
+    if run and not c.force then check_run_dir(run) end
+  end
+  if c.profile then core.gemm_record(true) end -- rill bench: count the GEMMs of training
+  local r = core_call(w, core.train, t.graph.core, spec, opts, w)
+  if run then write_summary(run, t.graph, r) end
+  -- copies for people to read; the store holds the same, which resume, eval and predict use
+  if pipeline and run and c.mode ~= "resume" then
+    write_file(run .. "/pipeline.lua", pipeline)
+    write_file(run .. "/meta.lua", meta_text(c))
+  elseif pipeline and run and c.settings then
+    write_copy(run .. "/pipeline.lua", pipeline)
+    write_copy(run .. "/meta.lua", c.settings)
+  end
+  if c.profile then
+    core.gemm_record(false)
+    r.tables = t.graph.core:table_stats()
+    r.graph = t.graph
+  end
+  if not c.quiet then
+    if r.valid then
+      io.stderr:write(string.format("validation after %d steps (%.0f examples/s):\n%s\n", r.steps,
+                                    r.examples_per_s, fmt_metrics(r.valid)))
+    end
+    io.stderr:write(run and string.format("%s run saved in %s\n", r.interrupted and "interrupted:" or "done:", run) or "done (no run directory: nothing saved)\n")
+  end
+  return r
+end
+
 -- rill.train{ graph =, data =, epochs = 1, batch = 2048, optim = rill.adam{ lr = 1e-3 },
 --             warmup =, decay = "none"|"linear"|"cosine"|"exp", decay_start =, decay_steps =,
 --             min_lr_scale =, clip_norm =, eval_every =, early_stop = patience, min_delta =,
@@ -609,17 +701,8 @@ function rill.train(t)
   if type(t) ~= "table" then fail(2, "rill.train takes a table of settings") end
   if getmetatable(t.graph) ~= Graph then fail(2, "rill.train: 'graph' must be a graph from rill.graph(data)") end
   local spec = reader_spec(t.data, 2)
-  local opts = copy(t)
-  opts.graph, opts.data = nil, nil
   local c = cli()
-  local run = c.run or t.run or ("runs/" .. script_name())
-  if c.run == false or t.run == false then run = nil end -- no run directory: RAM only
-  opts.run = run
-  if c.threads then opts.threads = c.threads end
-  if c.checkpoint_every then opts.checkpoint_every = c.checkpoint_every end
-  if c.cache then opts.cache = c.cache end
-  local quiet = c.quiet
-
+  local opts, run = train_options(t, c)
   if c.mode == "analyze" then
     return require("rill.analyze")[c.analysis](t.graph, run, c, spec, t.data)
   elseif c.mode == "export" then
@@ -627,76 +710,12 @@ function rill.train(t)
                                                 settings = c.settings })
     return nil
   elseif c.mode == "eval" or c.mode == "predict" then
-    local freq = nil
-    if c.frequency then freq = { field = c.frequency, bounds = c.bounds, from = c.count_in } end
-    local r = core_call(nil, core.evaluate, t.graph.core, spec,
-                        { run = not c.export and run or nil, export = c.export,
-                          path = c.eval_data, batch = t.batch, threads = opts.threads,
-                          frequency = freq,
-                          predict = c.mode == "predict" and (c.out or "-") or nil }, w)
-    if not quiet then
-      -- eval's result is its output; predict's output is the probabilities, maybe on stdout
-      local out = c.mode == "eval" and io.stdout or io.stderr
-      out:write(string.format("%s on %s:\n%s\n", run, c.eval_data or (spec.path .. " (its validation part)"),
-                              fmt_metrics(r)))
-      if r.frequency then
-        out:write(string.format("by how often training saw the example's %s%s:\n", r.frequency.field,
-                                c.count_in == "data" and " (counted in the training data)" or ""))
-        for _, b in ipairs(r.frequency) do
-          out:write(string.format("  seen %s times: auc %.5f  logloss %.5f  (%d rows)\n",
-                                  b.hi and string.format("%d-%d", b.lo, b.hi - 1) or string.format(">=%d", b.lo),
-                                  b.auc, b.logloss, b.rows))
-        end
-      end
-    end
-    if c.result then write_file(c.result, "return " .. serialize(r) .. "\n") end
+    local r = evaluate(t, spec, run, opts, c, w)
     return r
   elseif c.mode == "build" then
     return nil
   end
-
-  local pipeline = c.script and read_file(c.script)
-  if c.mode == "resume" then
-    opts.resume = true
-    pipeline = c.pipeline -- the text kept in the store, not a file
-  else
-    opts.meta = { pipeline = pipeline, settings = meta_text(c) }
-    if run and not c.force then check_run_dir(run) end
-  end
-  if c.profile then core.gemm_record(true) end -- rill bench: count the GEMMs of training
-  local r = core_call(w, core.train, t.graph.core, spec, opts, w)
-  -- what a sweep tables: parameter counts, the inference tables' size, time
-  if run then
-    local params, inference = t.graph.core:param_count(), 0
-    for _, tb in ipairs(t.graph.core:table_stats()) do
-      params = params + tb.touched * tb.dim
-      inference = inference + tb.touched * tb.export_dim * 4
-    end
-    write_file(run .. "/summary.lua", "return " .. serialize{
-      steps = r.steps, examples = r.examples, seconds = r.seconds - (r.eval_seconds or 0),
-      examples_per_s = r.examples_per_s, params = params, inference_bytes = inference,
-      valid = r.valid and { auc = r.valid.auc, logloss = r.valid.logloss } or nil } .. "\n")
-  end
-  -- copies for people to read; the store holds the same, which resume, eval and predict use
-  if pipeline and run and c.mode ~= "resume" then
-    write_file(run .. "/pipeline.lua", pipeline)
-    write_file(run .. "/meta.lua", meta_text(c))
-  elseif pipeline and run and c.settings then
-    write_copy(run .. "/pipeline.lua", pipeline)
-    write_copy(run .. "/meta.lua", c.settings)
-  end
-  if c.profile then
-    core.gemm_record(false)
-    r.tables = t.graph.core:table_stats()
-    r.graph = t.graph
-  end
-  if not quiet then
-    if r.valid then
-      io.stderr:write(string.format("validation after %d steps (%.0f examples/s):\n%s\n", r.steps,
-                                    r.examples_per_s, fmt_metrics(r.valid)))
-    end
-    io.stderr:write(run and string.format("%s run saved in %s\n", r.interrupted and "interrupted:" or "done:", run) or "done (no run directory: nothing saved)\n")
-  end
+  local r = train(t, spec, run, opts, c, w)
   return r
 end
 

@@ -111,72 +111,67 @@ local function read_lua(path)
   return chunk and chunk() or nil
 end
 
-function M.run(path, opts)
+local function load_sweep(path)
   local chunk, msg = loadfile(path)
   if not chunk then die("%s", msg) end
   local sw = chunk()
   if type(sw) ~= "table" or type(sw.base) ~= "string" then
     die("%s: a sweep script returns a table with base = \"pipelines/....lua\" (see rill help)", path)
   end
-  local out = sw.out or ("docs/results/" .. (path:match("([^/]+)%.lua$") or "sweep"))
-  core.mkdir(out .. "/runs")
-  local variants = expand(sw)
-  local seeds = sw.seeds or { 1 }
-  local parallel = math.max(1, math.min(2, sw.parallel or 1))
-  local threads = parallel == 2 and 1 or (sw.threads or 2)
-  local rill_bin = opts.bin or "bin/rill"
-  -- the runs, in order; each is a list of commands (argument lists: no shell sees them, so
-  -- any name or setting reaches bin/rill as written), run one after the other while they
-  -- succeed, their output into RUN.log
-  local runs = {}
-  for _, v in ipairs(variants) do
-    for _, seed in ipairs(seeds) do
-      local dir = string.format("%s/runs/%s_s%d", out, slug(v.name), seed)
-      local train = { rill_bin, "train", sw.base, "--run", dir, "--threads", tostring(threads) }
-      local set = {}
-      for k, val in pairs(sw.set or {}) do set[k] = val end
-      for k, val in pairs(v.set) do set[k] = val end
-      -- a variant may train on other data: its set.data wins over the sweep's
-      local data = set.data or sw.data
-      set.data = nil
-      if data then train[#train + 1] = "--data"; train[#train + 1] = tostring(data) end
-      set["train.seed"] = seed
-      for _, k in ipairs(sorted_keys(set)) do
-        train[#train + 1] = "--set"
-        train[#train + 1] = k .. "=" .. tostring(set[k])
-      end
-      local fr = sw.frequency or {}
-      local eval = { rill_bin, "eval", dir, "--threads", tostring(threads), "--result", dir .. "/eval.lua" }
-      local function add(list, ...) for _, a in ipairs{ ... } do list[#list + 1] = tostring(a) end end
-      if sw.frequency ~= false then add(eval, "--frequency", fr.field or "") end
-      if fr.bounds then add(eval, "--bounds", table.concat(fr.bounds, ",")) end
-      if fr.count_in then add(eval, "--count-in", fr.count_in) end
-      local analyze = {}
-      if sw.spectrum then
-        local mc = type(sw.spectrum) == "table" and sw.spectrum.min_count
-        local a = { rill_bin, "analyze", "spectrum", dir, "--out", dir .. "/analysis" }
-        if mc then add(a, "--min-count", mc) end
-        analyze[#analyze + 1] = a
-      end
-      if sw.entanglement then
-        analyze[#analyze + 1] = { rill_bin, "analyze", "entanglement", dir, "--out", dir .. "/analysis" }
-      end
-      local done = dir .. "/eval.lua"
-      if sw.spectrum then done = dir .. "/analysis/spectrum.csv" end
-      if sw.entanglement then done = dir .. "/analysis/entanglement.csv" end
-      runs[#runs + 1] = { variant = v, seed = seed, dir = dir, train = train, eval = eval,
-                          analyze = analyze, done = done }
-    end
+  return sw
+end
+
+local function add(list, ...) for _, a in ipairs{ ... } do list[#list + 1] = tostring(a) end end
+
+-- bin/rill train's arguments for one variant and seed: the sweep's settings, then the
+-- variant's, then the seed
+local function train_command(sw, v, seed, dir, rill_bin, threads)
+  local train = { rill_bin, "train", sw.base, "--run", dir, "--threads", tostring(threads) }
+  local set = {}
+  for k, val in pairs(sw.set or {}) do set[k] = val end
+  for k, val in pairs(v.set) do set[k] = val end
+  -- a variant may train on other data: its set.data wins over the sweep's
+  local data = set.data or sw.data
+  set.data = nil
+  if data then train[#train + 1] = "--data"; train[#train + 1] = tostring(data) end
+  set["train.seed"] = seed
+  for _, k in ipairs(sorted_keys(set)) do
+    train[#train + 1] = "--set"
+    train[#train + 1] = k .. "=" .. tostring(set[k])
   end
-  local todo = {}
-  for _, r in ipairs(runs) do
-    if not exists(r.done) then todo[#todo + 1] = r end
+  return train
+end
+
+-- one run: its commands, and the file whose presence says it is done
+local function plan_run(sw, v, seed, out, rill_bin, threads)
+  local dir = string.format("%s/runs/%s_s%d", out, slug(v.name), seed)
+  local train = train_command(sw, v, seed, dir, rill_bin, threads)
+  local fr = sw.frequency or {}
+  local eval = { rill_bin, "eval", dir, "--threads", tostring(threads), "--result", dir .. "/eval.lua" }
+  if sw.frequency ~= false then add(eval, "--frequency", fr.field or "") end
+  if fr.bounds then add(eval, "--bounds", table.concat(fr.bounds, ",")) end
+  if fr.count_in then add(eval, "--count-in", fr.count_in) end
+  local analyze = {}
+  if sw.spectrum then
+    local mc = type(sw.spectrum) == "table" and sw.spectrum.min_count
+    local a = { rill_bin, "analyze", "spectrum", dir, "--out", dir .. "/analysis" }
+    if mc then add(a, "--min-count", mc) end
+    analyze[#analyze + 1] = a
   end
-  io.stderr:write(string.format("sweep %s: %d variants x %d seeds = %d runs, %d to do, %d at a time -> %s\n",
-                                path, #variants, #seeds, #runs, #todo, parallel, out))
+  if sw.entanglement then
+    analyze[#analyze + 1] = { rill_bin, "analyze", "entanglement", dir, "--out", dir .. "/analysis" }
+  end
+  local done = dir .. "/eval.lua"
+  if sw.spectrum then done = dir .. "/analysis/spectrum.csv" end
+  if sw.entanglement then done = dir .. "/analysis/entanglement.csv" end
+  return { variant = v, seed = seed, dir = dir, train = train, eval = eval,
+           analyze = analyze, done = done }
+end
+
+-- Runs `todo`, `parallel` at a time: a run's next command starts when its last one exits 0,
+-- a new run when one ends. Returns how many runs were started.
+local function run_all(todo, parallel)
   local t0 = os.time()
-  -- `parallel` runs at a time: a run's next command starts when its last one exits 0, a
-  -- new run when one ends
   local active, nactive, started = {}, 0, 0
   local function finish(r, why)
     if why or not exists(r.done) then
@@ -224,6 +219,34 @@ function M.run(path, opts)
       end
     end
   end
+  return started
+end
+
+function M.run(path, opts)
+  local sw = load_sweep(path)
+  local out = sw.out or ("docs/results/" .. (path:match("([^/]+)%.lua$") or "sweep"))
+  core.mkdir(out .. "/runs")
+  local variants = expand(sw)
+  local seeds = sw.seeds or { 1 }
+  local parallel = math.max(1, math.min(2, sw.parallel or 1))
+  local threads = parallel == 2 and 1 or (sw.threads or 2)
+  local rill_bin = opts.bin or "bin/rill"
+  -- the runs, in order; each is a list of commands (argument lists: no shell sees them, so
+  -- any name or setting reaches bin/rill as written), run one after the other while they
+  -- succeed, their output into RUN.log
+  local runs = {}
+  for _, v in ipairs(variants) do
+    for _, seed in ipairs(seeds) do
+      runs[#runs + 1] = plan_run(sw, v, seed, out, rill_bin, threads)
+    end
+  end
+  local todo = {}
+  for _, r in ipairs(runs) do
+    if not exists(r.done) then todo[#todo + 1] = r end
+  end
+  io.stderr:write(string.format("sweep %s: %d variants x %d seeds = %d runs, %d to do, %d at a time -> %s\n",
+                                path, #variants, #seeds, #runs, #todo, parallel, out))
+  local started = run_all(todo, parallel)
   if core.interrupted() then
     io.stderr:write(string.format("sweep interrupted: %d of %d runs not started; rill sweep %s "
                                   .. "continues where it stopped\n", #todo - started, #todo, path))
@@ -274,7 +297,8 @@ local function read_entanglement(path)
 end
 
 -- results.md, results.csv and plot.svg from the runs' eval.lua and summary.lua
-function M.report(sw, out, runs, variants, seeds, path)
+-- One row per run that has an eval.lua, and the rows by variant name
+local function collect_rows(sw, runs)
   local rows, by_variant = {}, {}
   for _, r in ipairs(runs) do
     local e = read_lua(r.dir .. "/eval.lua")
@@ -297,6 +321,12 @@ function M.report(sw, out, runs, variants, seeds, path)
       table.insert(by_variant[r.variant.name], row)
     end
   end
+  return rows, by_variant
+end
+
+-- What the report's tables hold, from the rows: the frequency buckets (nb, and bname(k) their
+-- names), whether there is a GAUC, the tasks after the first (more) and the calibration columns
+local function report_columns(sw, rows)
   local bucket_names = { "rare", "medium", "frequent", "b4", "b5", "b6" }
   local nb = 0
   for _, row in ipairs(rows) do nb = math.max(nb, #row.freq) end
@@ -304,21 +334,26 @@ function M.report(sw, out, runs, variants, seeds, path)
     if nb == 3 then return bucket_names[k] end
     return "bucket" .. k
   end
-  -- CSV: one line per run
   local has_gauc = false
   for _, row in ipairs(rows) do has_gauc = has_gauc or row.gauc ~= nil end
-  local csv = { "variant,seed,auc,logloss" .. (has_gauc and ",gauc" or "") }
+  local more = rows[1] and rows[1].more_tasks or {}
+  local ncal = sw.calibration and rows[1] and #rows[1].calibration or 0
+  return { nb = nb, bname = bname, has_gauc = has_gauc, more = more, ncal = ncal }
+end
+
+-- results.csv: one line per run
+local function write_csv(sw, out, rows, c)
+  local nb, bname = c.nb, c.bname
+  local csv = { "variant,seed,auc,logloss" .. (c.has_gauc and ",gauc" or "") }
   for k = 1, nb do csv[1] = csv[1] .. ",auc_" .. bname(k) .. ",rows_" .. bname(k) end
   csv[1] = csv[1] .. ",params,inference_table_bytes,train_seconds,examples_per_s"
   if sw.spectrum then csv[1] = csv[1] .. ",mean_information_abundance" end
   if sw.entanglement then csv[1] = csv[1] .. ",gradient_cosine,conflict_share" end
-  local more_csv = rows[1] and rows[1].more_tasks or {}
-  for _, t in ipairs(more_csv) do csv[1] = csv[1] .. ",auc_" .. t.task .. ",logloss_" .. t.task end
-  local ncal = sw.calibration and rows[1] and #rows[1].calibration or 0
-  for k = 1, ncal do csv[1] = csv[1] .. ",calibration" .. (k > 1 and "_" .. more_csv[k - 1].task or "") end
+  for _, t in ipairs(c.more) do csv[1] = csv[1] .. ",auc_" .. t.task .. ",logloss_" .. t.task end
+  for k = 1, c.ncal do csv[1] = csv[1] .. ",calibration" .. (k > 1 and "_" .. c.more[k - 1].task or "") end
   for _, row in ipairs(rows) do
     local line = string.format("%q,%d,%.6f,%.6f", row.variant, row.seed, row.auc, row.logloss)
-    if has_gauc then line = line .. string.format(",%.6f", row.gauc or 0 / 0) end
+    if c.has_gauc then line = line .. string.format(",%.6f", row.gauc or 0 / 0) end
     for k = 1, nb do
       local b = row.freq[k] or {}
       line = line .. string.format(",%.6f,%d", b.auc or 0 / 0, b.rows or 0)
@@ -327,192 +362,218 @@ function M.report(sw, out, runs, variants, seeds, path)
                                  row.seconds or 0, row.examples_per_s or 0)
     if sw.spectrum then line = line .. string.format(",%.4f", row.ia_mean or 0 / 0) end
     if sw.entanglement then line = line .. string.format(",%.4f,%.4f", row.cos or 0 / 0, row.conflict or 0 / 0) end
-    for k = 1, #more_csv do
+    for k = 1, #c.more do
       local t = row.more_tasks[k] or {}
       line = line .. string.format(",%.6f,%.6f", t.auc or 0 / 0, t.logloss or 0 / 0)
     end
-    for k = 1, ncal do line = line .. string.format(",%.6f", row.calibration[k] or 0 / 0) end
+    for k = 1, c.ncal do line = line .. string.format(",%.6f", row.calibration[k] or 0 / 0) end
     csv[#csv + 1] = line
   end
   core.write_file(out .. "/results.csv", table.concat(csv, "\n") .. "\n")
-  -- Markdown: one line per variant, mean +- sd over seeds
-  local md = { "# " .. (sw.title or ("Sweep " .. path)), "" }
-  if sw.description then md[#md + 1] = sw.description; md[#md + 1] = "" end
-  md[#md + 1] = string.format("Made by `bin/rill sweep %s` (%d seeds: %s). Mean ± standard deviation over seeds.",
-                              path, #seeds, table.concat(seeds, ", "))
-  md[#md + 1] = ""
-  local more = rows[1] and rows[1].more_tasks or {}
-  local head = "| variant | AUC | logloss |" .. (has_gauc and " GAUC |" or "")
-  local rule = "|---|---|---|" .. (has_gauc and "---|" or "")
-  for _, t in ipairs(more) do
+end
+
+-- the Markdown table's header and rule lines
+local function md_header(sw, rows, c)
+  local head = "| variant | AUC | logloss |" .. (c.has_gauc and " GAUC |" or "")
+  local rule = "|---|---|---|" .. (c.has_gauc and "---|" or "")
+  for _, t in ipairs(c.more) do
     head = head .. string.format(" AUC %s | logloss %s |", t.task, t.task)
     rule = rule .. "---|---|"
   end
-  for k = 1, nb do
+  for k = 1, c.nb do
     local b = rows[1] and rows[1].freq[k] or {}
-    head = head .. string.format(" AUC %s (%s) |", bname(k), b.hi and string.format("%d-%d", b.lo, b.hi - 1) or string.format(">=%d", b.lo or 0))
+    head = head .. string.format(" AUC %s (%s) |", c.bname(k), b.hi and string.format("%d-%d", b.lo, b.hi - 1) or string.format(">=%d", b.lo or 0))
     rule = rule .. "---|"
   end
   head = head .. " params | inference table bytes | train s | examples/s |"
   rule = rule .. "---|---|---|---|"
   if sw.spectrum then head, rule = head .. " mean IA |", rule .. "---|" end
   if sw.entanglement then head, rule = head .. " gradient cosine | conflict |", rule .. "---|---|" end
-  for k = 1, ncal do
-    head = head .. string.format(" pred/rate%s |", k > 1 and " " .. more[k - 1].task or "")
+  for k = 1, c.ncal do
+    head = head .. string.format(" pred/rate%s |", k > 1 and " " .. c.more[k - 1].task or "")
     rule = rule .. "---|"
   end
+  return head, rule
+end
+
+-- A variant's Markdown line (mean ± sd over its runs `rs`), and its summary for the match
+-- and the plot
+local function variant_line(sw, v, rs, c)
+  local function col(get)
+    local xs = {}
+    for _, r in ipairs(rs) do xs[#xs + 1] = get(r) or 0 / 0 end
+    return mean_sd(xs)
+  end
+  local am, asd = col(function(r) return r.auc end)
+  local lm, lsd = col(function(r) return r.logloss end)
+  local line = string.format("| %s | %s | %s |", v.name, pm(am, asd), pm(lm, lsd))
+  if c.has_gauc then
+    local gm, gsd = col(function(r) return r.gauc end)
+    line = line .. " " .. pm(gm, gsd) .. " |"
+  end
+  for k = 1, #c.more do
+    local tm, tsd = col(function(r) return r.more_tasks[k] and r.more_tasks[k].auc end)
+    local lm2, lsd2 = col(function(r) return r.more_tasks[k] and r.more_tasks[k].logloss end)
+    line = line .. " " .. pm(tm, tsd) .. " | " .. pm(lm2, lsd2) .. " |"
+  end
+  local fm = {}
+  for k = 1, c.nb do
+    local m, sd = col(function(r) return r.freq[k] and r.freq[k].auc end)
+    fm[k] = m
+    line = line .. " " .. pm(m, sd) .. " |"
+  end
+  local params = col(function(r) return r.params end)
+  local ib = col(function(r) return r.inference_bytes end)
+  local ts = col(function(r) return r.seconds end)
+  local eps = col(function(r) return r.examples_per_s end)
+  line = line .. string.format(" %d | %d | %.1f | %.0f |", math.floor(params + 0.5), math.floor(ib + 0.5), ts, eps)
+  if sw.spectrum then
+    local im, isd = col(function(r) return r.ia_mean end)
+    line = line .. string.format(" %s |", im == im and string.format("%.2f ± %.2f", im, isd) or "n/a")
+  end
+  if sw.entanglement then
+    local cm, csd = col(function(r) return r.cos end)
+    local fm2, fsd = col(function(r) return r.conflict end)
+    line = line .. string.format(" %.3f ± %.3f | %.0f%% ± %.0f%% |", cm, csd, 100 * fm2, 100 * fsd)
+  end
+  for k = 1, c.ncal do
+    local cm, csd = col(function(r) return r.calibration[k] end)
+    line = line .. string.format(" %.3f ± %.3f |", cm, csd)
+  end
+  return line, { variant = v, auc = am, auc_sd = asd, logloss = lm, freq = fm }
+end
+
+-- sw.match: the smallest challenger (inference table bytes) that matches the best baseline's
+-- AUC, as lines added to md
+local function match_lines(sw, md, summary, by_variant)
+  local best
+  for _, r in ipairs(summary) do
+    r.bytes = 0
+    for _, row in ipairs(by_variant[r.variant.name]) do r.bytes = math.max(r.bytes, row.inference_bytes or 0) end
+    if r.variant.name:match(sw.match.baseline) and (not best or r.auc > best.auc) then best = r end
+  end
+  local ch = {}
+  for _, r in ipairs(summary) do
+    if r.variant.name:match(sw.match.challenger) then ch[#ch + 1] = r end
+  end
+  table.sort(ch, function(a, b) if a.bytes ~= b.bytes then return a.bytes < b.bytes end return a.auc > b.auc end)
+  local function describe(r)
+    local rare = r.freq[1] and string.format(", rare-bucket AUC %.4f", r.freq[1]) or ""
+    return string.format("%s (AUC %.4f%s, inference tables %s bytes)", r.variant.name, r.auc, rare, r.bytes)
+  end
+  if best then
+    md[#md + 1] = ""
+    md[#md + 1] = "Best " .. sw.match.baseline:gsub("^%^", "") .. ": " .. describe(best) .. "."
+    local strict, near
+    for _, r in ipairs(ch) do
+      if not strict and r.auc >= best.auc then strict = r end
+      if not near and r.auc >= best.auc - best.auc_sd then near = r end
+    end
+    md[#md + 1] = "Smallest " .. sw.match.challenger:gsub("^%^", "") .. " with a mean AUC at least as high: " ..
+                  (strict and describe(strict) or "none") .. "."
+    md[#md + 1] = "Smallest within one standard deviation of it: " .. (near and describe(near) or "none") .. "."
+  end
+end
+
+-- sw.spectrum: information abundance per table (field), mean over seeds: rows tables,
+-- columns variants, as lines added to md
+local function spectrum_lines(sw, md, rows, variants, by_variant)
+  local keys, seen = {}, {}
+  for _, row in ipairs(rows) do
+    for k in pairs(row.ia or {}) do if not seen[k] then seen[k] = true; keys[#keys + 1] = k end end
+  end
+  table.sort(keys, function(a, b)
+    local na, nb2 = tonumber(a:match("(%d+)$")), tonumber(b:match("(%d+)$"))
+    if na and nb2 and a:gsub("%d+$", "") == b:gsub("%d+$", "") then return na < nb2 end
+    return a < b
+  end)
+  if #keys == 0 then return end
+  md[#md + 1] = ""
+  local mc = type(sw.spectrum) == "table" and sw.spectrum.min_count
+  md[#md + 1] = "Information abundance (sum of singular values over the largest) per table, mean over " ..
+                "seeds; a multi-embedding field's sets read jointly (`rill analyze spectrum`" ..
+                (mc and string.format(" over the rows trained in %d steps or more", mc) or "") .. ")."
+  md[#md + 1] = ""
+  local h, rl = "| table |", "|---|"
+  local shown = {}
+  for _, v in ipairs(variants) do
+    if by_variant[v.name] then shown[#shown + 1] = v; h = h .. " " .. v.name .. " |"; rl = rl .. "---|" end
+  end
+  md[#md + 1] = h
+  md[#md + 1] = rl
+  for _, k in ipairs(keys) do
+    local line = "| " .. k .. " |"
+    for _, v in ipairs(shown) do
+      local xs = {}
+      for _, r in ipairs(by_variant[v.name]) do xs[#xs + 1] = r.ia and r.ia[k] or 0 / 0 end
+      local m = mean_sd(xs)
+      line = line .. (m == m and string.format(" %.2f |", m) or " n/a |")
+    end
+    md[#md + 1] = line
+  end
+end
+
+-- plot.svg: the metric against setting x, one series per combination of the other settings
+local function write_plot(sw, out, path, summary, x, c)
+  local metric = sw.metric or "auc"
+  local series, order = {}, {}
+  for _, srow in ipairs(summary) do
+    local xv = tonumber(srow.variant.set[x])
+    local others = {}
+    for _, k in ipairs(sorted_keys(srow.variant.set)) do
+      if k ~= x then others[#others + 1] = k .. "=" .. tostring(srow.variant.set[k]) end
+    end
+    local key = #others > 0 and table.concat(others, " ") or metric
+    if not series[key] then series[key] = { name = key, x = {}, y = {}, err = {} }; order[#order + 1] = key end
+    local y, err = srow.auc, srow.auc_sd
+    if metric == "logloss" then y, err = srow.logloss, nil end
+    local bk = metric:match("^auc_(%w+)$")
+    if bk then
+      for k = 1, c.nb do if c.bname(k) == bk then y, err = srow.freq[k], nil end end
+    end
+    if xv then
+      table.insert(series[key].x, xv)
+      table.insert(series[key].y, y)
+      table.insert(series[key].err, err or 0)
+    end
+  end
+  local list = {}
+  for _, k in ipairs(order) do list[#list + 1] = series[k] end
+  core.write_file(out .. "/plot.svg", plot.lines{ title = (sw.title or path) .. ": " .. metric,
+                                                  xlabel = x, ylabel = metric, logx = sw.logx,
+                                                  series = list })
+end
+
+-- results.md, results.csv and plot.svg from the runs' eval.lua and summary.lua
+function M.report(sw, out, runs, variants, seeds, path)
+  local rows, by_variant = collect_rows(sw, runs)
+  local c = report_columns(sw, rows)
+  write_csv(sw, out, rows, c)
+  -- Markdown: one line per variant, mean +- sd over seeds
+  local md = { "# " .. (sw.title or ("Sweep " .. path)), "" }
+  if sw.description then md[#md + 1] = sw.description; md[#md + 1] = "" end
+  md[#md + 1] = string.format("Made by `bin/rill sweep %s` (%d seeds: %s). Mean ± standard deviation over seeds.",
+                              path, #seeds, table.concat(seeds, ", "))
+  md[#md + 1] = ""
+  local head, rule = md_header(sw, rows, c)
   md[#md + 1] = head
   md[#md + 1] = rule
   local summary = {}
   for _, v in ipairs(variants) do
     local rs = by_variant[v.name]
     if rs then
-      local function col(get)
-        local xs = {}
-        for _, r in ipairs(rs) do xs[#xs + 1] = get(r) or 0 / 0 end
-        return mean_sd(xs)
-      end
-      local am, asd = col(function(r) return r.auc end)
-      local lm, lsd = col(function(r) return r.logloss end)
-      local line = string.format("| %s | %s | %s |", v.name, pm(am, asd), pm(lm, lsd))
-      if has_gauc then
-        local gm, gsd = col(function(r) return r.gauc end)
-        line = line .. " " .. pm(gm, gsd) .. " |"
-      end
-      for k = 1, #more do
-        local tm, tsd = col(function(r) return r.more_tasks[k] and r.more_tasks[k].auc end)
-        local lm2, lsd2 = col(function(r) return r.more_tasks[k] and r.more_tasks[k].logloss end)
-        line = line .. " " .. pm(tm, tsd) .. " | " .. pm(lm2, lsd2) .. " |"
-      end
-      local fm = {}
-      for k = 1, nb do
-        local m, sd = col(function(r) return r.freq[k] and r.freq[k].auc end)
-        fm[k] = m
-        line = line .. " " .. pm(m, sd) .. " |"
-      end
-      local pm = col(function(r) return r.params end)
-      local ib = col(function(r) return r.inference_bytes end)
-      local ts = col(function(r) return r.seconds end)
-      local eps = col(function(r) return r.examples_per_s end)
-      line = line .. string.format(" %d | %d | %.1f | %.0f |", math.floor(pm + 0.5), math.floor(ib + 0.5), ts, eps)
-      if sw.spectrum then
-        local im, isd = col(function(r) return r.ia_mean end)
-        line = line .. string.format(" %s |", im == im and string.format("%.2f ± %.2f", im, isd) or "n/a")
-      end
-      if sw.entanglement then
-        local cm, csd = col(function(r) return r.cos end)
-        local fm2, fsd = col(function(r) return r.conflict end)
-        line = line .. string.format(" %.3f ± %.3f | %.0f%% ± %.0f%% |", cm, csd, 100 * fm2, 100 * fsd)
-      end
-      for k = 1, ncal do
-        local cm, csd = col(function(r) return r.calibration[k] end)
-        line = line .. string.format(" %.3f ± %.3f |", cm, csd)
-      end
+      local line, s = variant_line(sw, v, rs, c)
       md[#md + 1] = line
-      summary[#summary + 1] = { variant = v, auc = am, auc_sd = asd, logloss = lm, freq = fm }
+      summary[#summary + 1] = s
     end
   end
-  if sw.match then
-    -- the smallest challenger (inference table bytes) that matches the best baseline's AUC
-    local best
-    for _, r in ipairs(summary) do
-      r.bytes = 0
-      for _, row in ipairs(by_variant[r.variant.name]) do r.bytes = math.max(r.bytes, row.inference_bytes or 0) end
-      if r.variant.name:match(sw.match.baseline) and (not best or r.auc > best.auc) then best = r end
-    end
-    local ch = {}
-    for _, r in ipairs(summary) do
-      if r.variant.name:match(sw.match.challenger) then ch[#ch + 1] = r end
-    end
-    table.sort(ch, function(a, b) if a.bytes ~= b.bytes then return a.bytes < b.bytes end return a.auc > b.auc end)
-    local function describe(r)
-      local rare = r.freq[1] and string.format(", rare-bucket AUC %.4f", r.freq[1]) or ""
-      return string.format("%s (AUC %.4f%s, inference tables %s bytes)", r.variant.name, r.auc, rare, r.bytes)
-    end
-    if best then
-      md[#md + 1] = ""
-      md[#md + 1] = "Best " .. sw.match.baseline:gsub("^%^", "") .. ": " .. describe(best) .. "."
-      local strict, near
-      for _, r in ipairs(ch) do
-        if not strict and r.auc >= best.auc then strict = r end
-        if not near and r.auc >= best.auc - best.auc_sd then near = r end
-      end
-      md[#md + 1] = "Smallest " .. sw.match.challenger:gsub("^%^", "") .. " with a mean AUC at least as high: " ..
-                    (strict and describe(strict) or "none") .. "."
-      md[#md + 1] = "Smallest within one standard deviation of it: " .. (near and describe(near) or "none") .. "."
-    end
-  end
-  if sw.spectrum then
-    -- information abundance per table (field), mean over seeds: rows tables, columns variants
-    local keys, seen = {}, {}
-    for _, row in ipairs(rows) do
-      for k in pairs(row.ia or {}) do if not seen[k] then seen[k] = true; keys[#keys + 1] = k end end
-    end
-    table.sort(keys, function(a, b)
-      local na, nb2 = tonumber(a:match("(%d+)$")), tonumber(b:match("(%d+)$"))
-      if na and nb2 and a:gsub("%d+$", "") == b:gsub("%d+$", "") then return na < nb2 end
-      return a < b
-    end)
-    if #keys > 0 then
-      md[#md + 1] = ""
-      local mc = type(sw.spectrum) == "table" and sw.spectrum.min_count
-      md[#md + 1] = "Information abundance (sum of singular values over the largest) per table, mean over " ..
-                    "seeds; a multi-embedding field's sets read jointly (`rill analyze spectrum`" ..
-                    (mc and string.format(" over the rows trained in %d steps or more", mc) or "") .. ")."
-      md[#md + 1] = ""
-      local h, rl = "| table |", "|---|"
-      local shown = {}
-      for _, v in ipairs(variants) do
-        if by_variant[v.name] then shown[#shown + 1] = v; h = h .. " " .. v.name .. " |"; rl = rl .. "---|" end
-      end
-      md[#md + 1] = h
-      md[#md + 1] = rl
-      for _, k in ipairs(keys) do
-        local line = "| " .. k .. " |"
-        for _, v in ipairs(shown) do
-          local xs = {}
-          for _, r in ipairs(by_variant[v.name]) do xs[#xs + 1] = r.ia and r.ia[k] or 0 / 0 end
-          local m = mean_sd(xs)
-          line = line .. (m == m and string.format(" %.2f |", m) or " n/a |")
-        end
-        md[#md + 1] = line
-      end
-    end
-  end
+  if sw.match then match_lines(sw, md, summary, by_variant) end
+  if sw.spectrum then spectrum_lines(sw, md, rows, variants, by_variant) end
   md[#md + 1] = ""
   local x = sw.x or (sw.grid and sorted_keys(sw.grid)[1])
   md[#md + 1] = "Per-run figures: `results.csv`." .. (x and " Plot: `plot.svg`." or "")
   core.write_file(out .. "/results.md", table.concat(md, "\n") .. "\n")
-  -- the plot: metric against x, one series per combination of the other settings
-  local metric = sw.metric or "auc"
-  if x then
-    local series, order = {}, {}
-    for _, srow in ipairs(summary) do
-      local xv = tonumber(srow.variant.set[x])
-      local others = {}
-      for _, k in ipairs(sorted_keys(srow.variant.set)) do
-        if k ~= x then others[#others + 1] = k .. "=" .. tostring(srow.variant.set[k]) end
-      end
-      local key = #others > 0 and table.concat(others, " ") or metric
-      if not series[key] then series[key] = { name = key, x = {}, y = {}, err = {} }; order[#order + 1] = key end
-      local y, err = srow.auc, srow.auc_sd
-      if metric == "logloss" then y, err = srow.logloss, nil end
-      local bk = metric:match("^auc_(%w+)$")
-      if bk then
-        for k = 1, nb do if bname(k) == bk then y, err = srow.freq[k], nil end end
-      end
-      if xv then
-        table.insert(series[key].x, xv)
-        table.insert(series[key].y, y)
-        table.insert(series[key].err, err or 0)
-      end
-    end
-    local list = {}
-    for _, k in ipairs(order) do list[#list + 1] = series[k] end
-    core.write_file(out .. "/plot.svg", plot.lines{ title = (sw.title or path) .. ": " .. metric,
-                                                    xlabel = x, ylabel = metric, logx = sw.logx,
-                                                    series = list })
-  end
+  if x then write_plot(sw, out, path, summary, x, c) end
   print(table.concat(md, "\n"))
   return 0
 end
