@@ -112,6 +112,26 @@ static inline rill_node *gt_add(rill_graph *g, const char *kind, const char *nam
     return n;
 }
 
+/* The behaviour-sequence model the sequence tests share, on a schema (y, item, hist): shared
+ * hashed ids, embed_seq of dim 2 over the newest 3 behaviours, and tim and din over it; built,
+ * not trained. The item ids get a large bucket count so each text hash keeps its own row. */
+static inline rill_graph *gt_sequence_model(const rill_schema *s)
+{
+    rill_graph *g;
+    rill_err err = {0};
+    rill_graph_create(&g, s, &err);
+    rill_node *ids = gt_add(g, "encode_hash", "ids", NULL, 0,
+                            "fields={'item','hist'},buckets=1000003,shared=true,missing='none'", &err);
+    rill_node *seq = ids ? gt_add(g, "embed_seq", "seq", &ids, 1,
+                                  "dim=2,target='item',sequence='hist',length=3", &err)
+                         : NULL;
+    rill_node *tim = seq ? gt_add(g, "tim", "tim", &seq, 1, NULL, &err) : NULL;
+    rill_node *din = seq ? gt_add(g, "din", "din", &seq, 1, "sizes={4}", &err) : NULL;
+    if (!ok(tim && din && !rill_graph_build(g, 1, &err), "sequence graph: encode_hash, embed_seq, tim, din"))
+        diag("%s", err.msg);
+    return g;
+}
+
 static inline void gt_fill(float *x, size_t n, rill_rng *r, double scale)
 {
     for (size_t i = 0; i < n; i++)

@@ -208,25 +208,6 @@ static void test_inspect(void)
        "inspect of no run: an error ('%s')", err.msg);
 }
 
-/* tim and din over embed_seq on the schema s (y, item, hist), built (not trained): the
- * analysis runs on the graph as it is */
-static rill_graph *sequence_model(const rill_schema *s)
-{
-    rill_graph *g;
-    rill_err err = {0};
-    rill_graph_create(&g, s, &err);
-    rill_node *ids = gt_add(g, "encode_hash", "ids", NULL, 0,
-                            "fields={'item','hist'},buckets=1000003,shared=true,missing='none'", &err);
-    rill_node *seq = ids ? gt_add(g, "embed_seq", "seq", &ids, 1,
-                                  "dim=2,target='item',sequence='hist',length=3", &err)
-                         : NULL;
-    rill_node *tim = seq ? gt_add(g, "tim", "tim", &seq, 1, NULL, &err) : NULL;
-    rill_node *din = seq ? gt_add(g, "din", "din", &seq, 1, "sizes={4}", &err) : NULL;
-    if (!ok(tim && din && !rill_graph_build(g, 1, &err), "sequence graph: embed_seq, tim, din"))
-        diag("%s", err.msg);
-    return g;
-}
-
 static void test_attention(void)
 {
     rill_schema s;
@@ -241,7 +222,7 @@ static void test_attention(void)
         ok(0, "schema: %s", err.msg);
         return;
     }
-    rill_graph *g = sequence_model(&s);
+    rill_graph *g = gt_sequence_model(&s);
     rill_args d = args("data", "path='%s',format='csv'", data);
     rill_args o = args("rill analyze correlation",
                        "node='tim',target_cat='item',sequence_cat='%s'", "hist");
