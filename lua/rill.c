@@ -205,7 +205,11 @@ void *rill_lua_owned(lua_State *L, size_t size, void (*release)(void *p))
 
 int rill_lua_raise(lua_State *L, const rill_err *err)
 {
-    return luaL_error(L, "%s", err->msg);
+    /* no position in front (lua_error, not luaL_error): it would be the line of lua/rill/ that
+     * called the C function, which says nothing to a user; the message names its own file:line,
+     * node or argument, and the Lua side adds the script's line where it has one */
+    lua_pushstring(L, err->msg);
+    return lua_error(L);
 }
 
 void rill_lua_set_int(lua_State *L, const char *key, lua_Integer v)
