@@ -35,6 +35,10 @@ static int l_train(lua_State *L)
     lua_pushboolean(L, t->interrupted);
     lua_setfield(L, -2, "interrupted");
     rill_lua_set_int(L, "bad_lines", (lua_Integer)t->bad_lines);
+    rill_lua_set_int(L, "disk_read_bytes", (lua_Integer)t->disk_read_bytes);
+    rill_lua_set_int(L, "disk_write_bytes", (lua_Integer)t->disk_write_bytes);
+    rill_lua_set_int(L, "major_faults", (lua_Integer)t->major_faults);
+    rill_lua_set_num(L, "final_checkpoint_seconds", t->final_checkpoint_seconds);
     if (res.has_store) {
         const rill_store_info *si = &res.store;
         rill_lua_set_int(L, "checkpoint_bytes", (lua_Integer)si->last_checkpoint_bytes);
@@ -43,6 +47,9 @@ static int l_train(lua_State *L)
         rill_lua_set_int(L, "checkpoint_bytes_total", (lua_Integer)si->checkpoint_bytes);
         rill_lua_set_int(L, "checkpoint_rows_total", (lua_Integer)si->checkpoint_rows);
         rill_lua_set_num(L, "checkpoint_seconds_total", si->checkpoint_seconds);
+        rill_lua_set_num(L, "checkpoint_wait_seconds", si->checkpoint_wait_seconds);
+        rill_lua_set_int(L, "checkpoint_disk_bytes", (lua_Integer)si->checkpoint_disk_bytes);
+        rill_lua_set_int(L, "checkpoint_row_bytes", (lua_Integer)si->checkpoint_row_bytes);
     }
     if (t->last.ntasks) {
         rill_lua_push_eval(L, &t->last);

@@ -14,6 +14,7 @@
 #include "bind.h"
 #include "blas.h"
 #include "crc32c.h"
+#include "memlimit.h"
 #include "nodes.h"
 #include "store.h"
 #include "util.h"
@@ -319,6 +320,62 @@ static int l_crc32c_impl(lua_State *L)
     return 1;
 }
 
+/* The larger-than-memory benchmark and tests: one memory limit per process at a time. */
+static rill_memlimit memlimit;
+
+/* memlimit_enter(bytes) -> true | nil, why */
+static int l_memlimit_enter(lua_State *L)
+{
+    lua_Integer bytes = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, bytes > 0, 1, "a limit in bytes");
+    if (memlimit.version)
+        return luaL_error(L, "memlimit_enter: the process is in a limited group already");
+    rill_err err = {0};
+    if (rill_memlimit_enter(&memlimit, (uint64_t)bytes, &err)) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_pushinteger(L, memlimit.version);
+    return 2;
+}
+
+static int l_memlimit_peak(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)rill_memlimit_peak(&memlimit));
+    return 1;
+}
+
+static int l_memlimit_leave(lua_State *L)
+{
+    rill_err err = {0};
+    if (rill_memlimit_leave(&memlimit, &err))
+        return rill_lua_raise(L, &err);
+    return 0;
+}
+
+static int l_proc_io(lua_State *L)
+{
+    rill_proc_io io;
+    rill_proc_io_get(&io);
+    lua_createtable(L, 0, 5);
+    rill_lua_set_int(L, "read_bytes", (lua_Integer)io.read_bytes);
+    rill_lua_set_int(L, "write_bytes", (lua_Integer)io.write_bytes);
+    rill_lua_set_int(L, "major_faults", (lua_Integer)io.major_faults);
+    rill_lua_set_int(L, "minor_faults", (lua_Integer)io.minor_faults);
+    rill_lua_set_int(L, "max_rss", (lua_Integer)io.max_rss);
+    return 1;
+}
+
+static int l_drop_file_cache(lua_State *L)
+{
+    rill_err err = {0};
+    if (rill_drop_file_cache(luaL_checkstring(L, 1), &err))
+        return rill_lua_raise(L, &err);
+    return 0;
+}
+
 static int l_plain_tables(lua_State *L)
 {
     rill_table_use_plain(lua_toboolean(L, 1));
@@ -394,6 +451,11 @@ int luaopen_rill_core(lua_State *L)
                                     {"plain_tables", l_plain_tables},
                                     {"seal_ns", l_seal_ns},
                                     {"crc32c_impl", l_crc32c_impl},
+                                    {"memlimit_enter", l_memlimit_enter},
+                                    {"memlimit_peak", l_memlimit_peak},
+                                    {"memlimit_leave", l_memlimit_leave},
+                                    {"proc_io", l_proc_io},
+                                    {"drop_file_cache", l_drop_file_cache},
                                     {"interrupted", l_interrupted},
                                     {NULL, NULL}};
     rill_lua_create_meta(L, ARGS_MT, (const luaL_Reg[]){{NULL, NULL}}, l_args_gc, NULL);

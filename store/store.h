@@ -66,6 +66,10 @@ typedef struct rill_table_stats {
     uint64_t created, evicted, spilled, deleted, pending; /* pending: seen, not yet admitted */
     uint64_t bytes_written; /* row bytes written to LMDB (spills and checkpoints) */
     uint64_t sealed_reads, sealed_bytes; /* rows read from LMDB whose seal was checked */
+    double read_seconds;    /* the training thread's time reading missed rows from LMDB */
+    uint64_t cached_max;    /* the most rows cached at the end of a step */
+    uint64_t held;          /* rows the last end of step could not evict because a background
+                             * checkpoint was being written (its rows, and dirty ones) */
 } rill_table_stats;
 void rill_table_get_stats(const rill_table *t, rill_table_stats *st);
 
@@ -135,6 +139,8 @@ typedef struct rill_store_cfg {
     int mode;              /* RILL_STORE_* */
     size_t cache_bytes;    /* RAM budget of the row caches, all tables together; 0: no limit */
     size_t map_bytes;      /* initial map size; 0: 1 GiB (it grows as needed) */
+    bool sync_checkpoints; /* write checkpoints on the caller's thread; default: in the
+                            * background (rill_store_checkpoint) */
 } rill_store_cfg;
 
 /* Opens DIR/store.mdb. Errors: a missing store, a foreign, truncated or damaged file, a store
@@ -171,14 +177,23 @@ void rill_store_set_step(rill_store *s, uint64_t step);
 int rill_store_end_step(rill_store *s, uint64_t step, rill_err *err);
 
 /* The checkpoint. The store knows no graph: the caller (core/train/checkpoint.c) hands it
- * its values through put_all, which runs inside the checkpoint's write transaction and calls
- * rill_ckpt_put once per value. In that one transaction go, in this order: the tables' dirty
- * and spilled rows (and their eviction sweep and admission counts), what put_all puts, the
- * run's meta values, and state (the caller's run state, opaque here, key "run" of the state
- * space). A crash at any moment leaves the previous checkpoint whole. When the map fills up
- * it grows and the whole transaction runs again, put_all included: put_all must be
- * repeatable and must return a nonzero result of rill_ckpt_put as it is. put_all may be
- * NULL. */
+ * its values through put_all, which calls rill_ckpt_put once per value; they are copied, so
+ * the caller may change them as soon as rill_store_checkpoint returns. In one write
+ * transaction go, in this order: the tables' dirty and spilled rows (and their eviction sweep
+ * and admission counts), what put_all put, the run's meta values, and state (the caller's run
+ * state, opaque here, key "run" of the state space). A crash at any moment leaves the previous
+ * checkpoint whole.
+ *
+ * In the background (the default): rill_store_checkpoint first waits for the previous
+ * checkpoint (returning its error, if it failed), then copies what is dirty (the rows, put_all's
+ * values) and returns while a thread of its own writes the transaction; training goes on. The
+ * rows being written stay in the cache and no row is spilled until the write ends, so what
+ * training reads does not depend on when it ends: a run gives the same numbers whether its
+ * checkpoints are written in the background or not, and a resumed one the same as both.
+ * rill_store_checkpoint_wait waits for it; every call that reads the store as a whole (copy,
+ * digest, verify, list, a table's rows in order, meta values, any other write) waits first.
+ * Tables with evict_after, and stores opened with sync_checkpoints, checkpoint on the caller's
+ * thread. When the map fills up it grows and the whole transaction runs again. */
 typedef struct rill_ckpt rill_ckpt; /* a checkpoint being written or read, valid in the call */
 typedef enum {
     RILL_CKPT_DENSE, /* the dense database: per parameter, its values and optimizer state */
@@ -192,8 +207,8 @@ typedef int (*rill_ckpt_put_fn)(void *ud, rill_ckpt *c, rill_err *err);
 typedef int (*rill_ckpt_get_fn)(void *ud, rill_ckpt *c, rill_err *err);
 int rill_store_checkpoint(rill_store *s, rill_ckpt_put_fn put_all, void *ud, const void *state,
                           size_t state_len, rill_err *err);
-/* Within put_all: key := the nparts parts one after the other (sealed). 0, or an LMDB code
- * (MDB_MAP_FULL among them) for put_all to return unchanged. */
+/* Within put_all: key := the nparts parts one after the other (sealed, copied). 0, or a
+ * nonzero code (out of memory) for put_all to return unchanged. */
 int rill_ckpt_put(rill_ckpt *c, rill_ckpt_space sp, const char *key, const rill_ckpt_part *parts,
                   int nparts);
 /* Reads back the last checkpoint: the run state (malloc'd into *state), then get_all (may be
@@ -209,12 +224,19 @@ int rill_ckpt_get(rill_ckpt *c, rill_ckpt_space sp, const char *key, const void 
 /* The store's file, for the caller's messages. */
 const char *rill_ckpt_file(const rill_ckpt *c);
 bool rill_store_has_checkpoint(rill_store *s);
+/* Waits for the checkpoint being written in the background: RILL_OK once it is committed (or
+ * when none is), else its error (the previous checkpoint is then the store's last). */
+int rill_store_checkpoint_wait(rill_store *s, rill_err *err);
 
 typedef struct rill_store_info {
     uint64_t map_size, used_bytes, checkpoints, last_checkpoint_bytes;
     double last_checkpoint_seconds;
     uint64_t checkpoint_bytes, checkpoint_rows; /* totals over this process's checkpoints */
-    double checkpoint_seconds;
+    double checkpoint_seconds;      /* writing them (on the writer's thread in the background) */
+    double checkpoint_wait_seconds; /* the caller's time in them: snapshots and waits */
+    uint64_t checkpoint_disk_bytes; /* what their transactions wrote to the disk (the writing
+                                     * thread's /proc write_bytes: LMDB's pages, all of them) */
+    uint64_t checkpoint_row_bytes;  /* the row bytes they wrote (rows x value size) */
 } rill_store_info;
 void rill_store_get_info(rill_store *s, rill_store_info *info);
 

@@ -4,7 +4,9 @@
 #define RILL_STORE_IMPL_H
 
 #include <lmdb.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 
 #include "store.h"
 
@@ -22,13 +24,20 @@ struct rill_store {
     int lock_fd;
     bool has_checkpoint;
     bool sealed;            /* format 3 and later: every value ends in a checksum (rill_seal) */
-    bool damaged;           /* a guarded LMDB call faulted: nothing more is read or written */
+    atomic_bool damaged;    /* a guarded LMDB call faulted: nothing more is read or written
+                             * (set by the checkpoint writer's thread too) */
     char damage[1024];      /* the first fault's message */
     char run_id[40];        /* the run's identity, kept in meta "run_id" and DIR/run.id */
     char stored_id[40];     /* the identity the store holds ("" for a store from before them) */
     uint64_t step;          /* the step running (rill_store_set_step) */
     uint64_t checkpoints, last_ckpt_bytes, total_ckpt_bytes, total_ckpt_rows;
     double last_ckpt_seconds, total_ckpt_seconds;
+    uint64_t total_ckpt_disk_bytes, total_ckpt_row_bytes;
+    double total_ckpt_wait_seconds; /* the caller's time in checkpoints: snapshots and waits */
+    bool sync_checkpoints;  /* checkpoints written on the caller's thread (rill_store_cfg) */
+    struct rill_ckpt_job *job; /* the checkpoint being written, until rill_store_checkpoint_wait */
+    double ckpt_pause;      /* RILL_CHECKPOINT_PAUSE (seconds): a background checkpoint waits
+                             * this long before it commits, for the crash tests to kill it */
     struct pending_meta {
         char *key;
         void *val;
@@ -46,6 +55,11 @@ int rill_store_write(rill_store *s, rill_store_write_fn fn, void *ctx, const cha
  * opened. Returns RILL_OK, or an error naming the store and what failed. */
 int rill_store_read(rill_store *s, rill_store_write_fn fn, void *ctx, const char *what,
                     rill_err *err);
+/* One attempt at a write transaction running fn, under a guard: RILL_OK, an LMDB code
+ * (MDB_MAP_FULL and MDB_MAP_RESIZED for the caller to grow the map and retry), or a Rill
+ * error already in err. Safe on a thread of its own (the checkpoint writer's). */
+int rill_store_write_once(rill_store *s, rill_store_write_fn fn, void *ctx, const char *what,
+                          rill_err *err);
 /* DIR/run.id := id (a temporary file renamed into place). */
 int rill_write_run_id(const char *dir, const char *id, rill_err *err);
 /* Whether rc is LMDB's (errno values, and its own codes MDB_KEYEXIST..MDB_LAST_ERRCODE) rather
@@ -159,14 +173,39 @@ void rill_table_attach(rill_table *t, rill_store *s, MDB_dbi main, MDB_dbi spill
 void rill_table_set_budget(rill_table *t, size_t rows);
 void rill_table_set_stored_rows(rill_table *t, uint64_t rows);
 size_t rill_table_row_bytes(const rill_table *t); /* cache bytes per row */
-/* Within a checkpoint's transaction: dirty rows and the spill into the main database. */
-int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t *rows, uint64_t *bytes,
-                     rill_err *err);
-void rill_table_flushed(rill_table *t); /* after the commit: dirty rows are clean */
-int rill_table_sweep(rill_table *t, MDB_txn *txn, MDB_dbi meta, uint64_t step, size_t budget,
-                     rill_err *err);
+/* ---- a table's part of a checkpoint (table_snap.c) ----
+ * Taken on the training thread between steps (rill_table_snapshot: the dirty rows copied out,
+ * sorted by id, and the admission counts), written in the checkpoint's transaction, on the
+ * writer's thread when checkpoints run in the background (rill_table_snap_write reads only the
+ * snapshot and the table's fixed fields), and finished on the training thread once the
+ * transaction ended (rill_table_snap_done). While a background checkpoint is being written the
+ * rows it holds stay in the cache (pinned: a miss would read the value from before it), and
+ * no row is spilled (LMDB has one writer: a spill would wait for the checkpoint). */
+typedef struct rill_table_snap {
+    size_t n;              /* rows */
+    uint64_t *ids;         /* ascending */
+    unsigned char *vals;   /* n values of val_bytes: the floats, the last step used, the count */
+    uint32_t *slots;       /* their cache slots */
+    size_t val_bytes;
+    bool fold_spill;       /* the spill database holds rows: folded into the main one */
+    bool sweep;            /* evict_after: sweep in the transaction (checkpoints of such tables
+                            * run on the caller's thread: the sweep's deletions must reach the
+                            * cache at the checkpoint's step) */
+    bool pinned;           /* the rows are pinned until done */
+    void *pending;         /* admission counts (id, count) pairs; NULL: none kept */
+    size_t pending_len;
+} rill_table_snap;
+int rill_table_snapshot(rill_table *t, rill_table_snap *sn, bool pin, rill_err *err);
+/* In the transaction: the spill folded in, the rows, a part of the eviction sweep, the
+ * admission counts. Adds to *rows and *bytes. Repeatable (the map may grow). */
+int rill_table_snap_write(rill_table *t, const rill_table_snap *sn, MDB_txn *txn, MDB_dbi meta,
+                          uint64_t step, uint64_t *rows, uint64_t *bytes, rill_err *err);
+/* After the transaction: rows unpinned; committed, the spill is empty and the sweep's rows
+ * leave the cache; not committed, the rows are dirty again. Frees the snapshot's arrays. */
+void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed);
+bool rill_table_sweeps(const rill_table *t);
+uint64_t rill_table_spill_rows(const rill_table *t);
 void rill_table_set_sweep(rill_table *t, uint64_t pos);
-int rill_table_write_pending(rill_table *t, MDB_txn *txn, MDB_dbi meta, rill_err *err);
 int rill_table_read_pending(rill_table *t, const void *blob, size_t len);
 void rill_table_set_step(rill_table *t, uint64_t step);
 /* After a step: evict rows over the budget (dirty ones spilled), end read transactions. */

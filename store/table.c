@@ -312,8 +312,13 @@ static int lookup_rows(rill_table *t, const uint64_t *ids, size_t n, float **row
         t->st.misses++;
         const float *stored = NULL;
         int rc;
-        if (t->store && (rc = rill_table_stored_row(t, id, &stored, err)))
-            return rc;
+        if (t->store) {
+            double t0 = rill_now();
+            rc = rill_table_stored_row(t, id, &stored, err);
+            t->st.read_seconds += rill_now() - t0;
+            if (rc)
+                return rc;
+        }
         if (!stored) {
             bool yes;
             if (admitted(t, id, &yes))

@@ -140,6 +140,8 @@ int rill_table_each(rill_table *t, int (*fn)(void *ud, uint64_t id, const float 
         free(v);
         return rc;
     }
+    if ((rc = rill_store_checkpoint_wait(t->store, err)))
+        return rc; /* the rows of the checkpoint just taken are in the store once it is done */
     if (t->ndirty || t->spilled || t->dirty_list_short)
         return rill_errf(err, RILL_EINVAL,
                          "table '%s' has rows not yet written to its store: checkpoint first",

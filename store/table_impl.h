@@ -16,8 +16,9 @@ typedef struct {
     uint64_t used;   /* last step that looked the row up */
     uint64_t count;  /* training steps that looked it up (per-frequency evaluation) */
     uint32_t slot;   /* this row's slot, so a row pointer finds its bookkeeping */
-    uint16_t dirty;
-    uint16_t in_dirty_list;
+    uint8_t dirty;
+    uint8_t in_dirty_list;
+    uint8_t pinned;  /* in the checkpoint being written: not evicted until it is done */
 } row_head;
 
 struct rill_table {
@@ -50,6 +51,9 @@ struct rill_table {
     MDB_dbi main, spill;
     MDB_txn *rtxn;           /* this step's read transaction, begun on the first miss */
     bool spilled;            /* the spill database holds rows */
+    uint64_t spill_rows;     /* ... this many (a row spilled twice counted twice) */
+    bool inflight;           /* a background checkpoint holds a snapshot of the table */
+    size_t snap_rows;        /* ... of this many rows (their copies count against the budget) */
     uint64_t sweep_pos;      /* evict_after: the id the next sweep starts from */
     uint64_t sweep_next;     /* ... once the checkpoint being written commits */
     uint64_t *swept;         /* ids the sweep in the checkpoint being written deleted */

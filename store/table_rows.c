@@ -122,207 +122,14 @@ static int put_rows(rill_table *t, MDB_txn *txn, MDB_dbi db, const id_slot *v, s
     return RILL_OK;
 }
 
-int rill_table_flush(rill_table *t, MDB_txn *txn, uint64_t *rows, uint64_t *bytes,
-                     rill_err *err)
+uint64_t rill_table_spill_rows(const rill_table *t)
 {
-    if (!t->store)
-        return RILL_OK;
-    int rc;
-    if (t->spilled) {
-        /* first the spilled rows join the main database (the spill is sorted); a row spilled
-         * and then read back and changed is dirty in the cache, and written after this */
-        MDB_cursor *c;
-        if ((rc = mdb_cursor_open(txn, t->spill, &c)))
-            return rill_store_mdb_err(t->store, rc, "reading spilled rows", err);
-        MDB_val k, val;
-        for (rc = mdb_cursor_get(c, &k, &val, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
-            int prc = mdb_put(txn, t->main, &k, &val, 0);
-            if (prc) {
-                mdb_cursor_close(c);
-                return prc == MDB_MAP_FULL
-                           ? prc
-                           : rill_store_mdb_err(t->store, prc, "folding in spilled rows", err);
-            }
-            *bytes += val.mv_size;
-            (*rows)++;
-        }
-        mdb_cursor_close(c);
-        if (rc != MDB_NOTFOUND)
-            return rill_store_mdb_err(t->store, rc, "reading spilled rows", err);
-        if ((rc = mdb_drop(txn, t->spill, 0)))
-            return rc == MDB_MAP_FULL ? rc
-                                      : rill_store_mdb_err(t->store, rc, "emptying the spill", err);
-    }
-    size_t cap = t->dirty_list_short ? t->map.count : t->ndirty, n = 0;
-    id_slot *v = malloc((cap ? cap : 1) * sizeof *v);
-    if (!v)
-        return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory in a checkpoint", t->name);
-    if (t->dirty_list_short) {
-        for (size_t h = 0; h < t->map.cap; h++)
-            if (t->map.vals[h] != RILL_IDMAP_EMPTY && slot_head(t, t->map.vals[h])->dirty)
-                v[n++] = (id_slot){t->map.keys[h], t->map.vals[h]};
-    } else {
-        for (size_t i = 0; i < t->ndirty; i++) {
-            row_head *h = slot_head(t, t->dirty[i]);
-            if (h->dirty)
-                v[n++] = (id_slot){h->id, t->dirty[i]};
-        }
-    }
-    qsort(v, n, sizeof *v, rill_table_cmp_id);
-    rc = put_rows(t, txn, t->main, v, n, bytes, err);
-    *rows += n;
-    free(v);
-    return rc;
-}
-
-/* evict_after: within a checkpoint, delete stored rows unused for evict_after steps, visiting
- * at most `budget` rows from where the last sweep stopped (the position is kept in the meta
- * database with the checkpoint, so a resumed run sweeps as the uninterrupted one would). */
-int rill_table_sweep(rill_table *t, MDB_txn *txn, MDB_dbi meta, uint64_t step, size_t budget,
-                     rill_err *err)
-{
-    t->nswept = 0;
-    if (!t->store || t->o.evict_after <= 0 || step <= (uint64_t)t->o.evict_after)
-        return RILL_OK;
-    uint64_t limit = step - (uint64_t)t->o.evict_after;
-    size_t fl = (size_t)t->stride * sizeof(float);
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, t->main, &c);
-    if (rc)
-        return rill_store_mdb_err(t->store, rc, "sweeping old rows", err);
-    uint64_t pos = t->sweep_pos;
-    MDB_val k = {sizeof pos, &pos}, v;
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    for (size_t seen = 0; seen < budget; seen++) {
-        if (rc == MDB_NOTFOUND) { /* past the last row: the next sweep starts over */
-            pos = 0;
-            break;
-        }
-        if (rc)
-            break;
-        uint64_t id, used;
-        memcpy(&id, k.mv_data, sizeof id);
-        memcpy(&used, (const char *)v.mv_data + fl, sizeof used);
-        pos = id + 1;
-        if (used < limit) {
-            if (t->nswept == t->swept_cap) {
-                size_t cap = t->swept_cap ? t->swept_cap * 2 : 1024;
-                uint64_t *sw = realloc(t->swept, cap * sizeof *sw);
-                if (!sw) {
-                    mdb_cursor_close(c);
-                    return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory", t->name);
-                }
-                t->swept = sw;
-                t->swept_cap = cap;
-            }
-            t->swept[t->nswept++] = id;
-            /* after a delete, MDB_NEXT gives the row that followed the deleted one */
-            if ((rc = mdb_cursor_del(c, 0)))
-                break;
-        }
-        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
-    if (rc && rc != MDB_NOTFOUND)
-        return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "sweeping old rows", err);
-    char key[200];
-    snprintf(key, sizeof key, "sweep:%s", t->name);
-    MDB_val mk = {strlen(key), key};
-    if ((rc = rill_put_sealed(t->store, txn, meta, &mk, &pos, sizeof pos)))
-        return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "sweeping old rows", err);
-    t->sweep_next = pos;
-    return RILL_OK;
-}
-
-/* Admission counts are part of the run's state: written with every checkpoint (as id, count
- * pairs under "admit:NAME" in the meta database) and read back when the table opens. */
-int rill_table_write_pending(rill_table *t, MDB_txn *txn, MDB_dbi meta, rill_err *err)
-{
-    if (!t->store || t->o.admit <= 1)
-        return RILL_OK;
-    char key[200];
-    snprintf(key, sizeof key, "admit:%s", t->name);
-    size_t n = t->pending.count, rec = sizeof(uint64_t) + sizeof(uint32_t);
-    MDB_val k = {strlen(key), key}, v = {rill_sealed_len(t->store, n * rec), NULL};
-    int rc = mdb_put(txn, meta, &k, &v, MDB_RESERVE);
-    if (rc)
-        return rc == MDB_MAP_FULL ? rc
-                                  : rill_store_mdb_err(t->store, rc, "writing admission counts", err);
-    /* in map order, which is a function of the ids alone: the same state writes the same bytes */
-    unsigned char *p = v.mv_data;
-    for (size_t h = 0; h < t->pending.cap; h++)
-        if (t->pending.vals[h] != RILL_IDMAP_EMPTY) {
-            memcpy(p, &t->pending.keys[h], sizeof(uint64_t));
-            memcpy(p + sizeof(uint64_t), &t->pending.vals[h], sizeof(uint32_t));
-            p += rec;
-        }
-    rill_seal(t->store, &k, v.mv_data, n * rec);
-    return RILL_OK;
-}
-
-int rill_table_read_pending(rill_table *t, const void *blob, size_t len)
-{
-    size_t rec = sizeof(uint64_t) + sizeof(uint32_t), n = len / rec;
-    if (len % rec || rill_idmap_reserve(&t->pending, n))
-        return RILL_EINVAL;
-    const unsigned char *p = blob;
-    for (size_t i = 0; i < n; i++, p += rec) {
-        uint64_t id;
-        uint32_t count;
-        memcpy(&id, p, sizeof id);
-        memcpy(&count, p + sizeof id, sizeof count);
-        size_t h = rill_idmap_slot(&t->pending, id);
-        if (t->pending.vals[h] == RILL_IDMAP_EMPTY)
-            rill_idmap_fill(&t->pending, h, id, count);
-        else
-            t->pending.vals[h] = count;
-    }
-    return RILL_OK;
-}
-
-void rill_table_set_sweep(rill_table *t, uint64_t pos)
-{
-    t->sweep_pos = t->sweep_next = pos;
+    return t->spilled ? t->spill_rows : 0;
 }
 
 void rill_table_set_step(rill_table *t, uint64_t step)
 {
     t->step = step;
-}
-
-void rill_table_flushed(rill_table *t)
-{
-    /* the sweep's deletions are committed: forget those rows in RAM too */
-    for (size_t i = 0; i < t->nswept; i++) {
-        size_t h = rill_idmap_slot(&t->map, t->swept[i]);
-        if (t->map.vals[h] != RILL_IDMAP_EMPTY) {
-            uint32_t slot = t->map.vals[h];
-            rill_idmap_remove_at(&t->map, h);
-            row_head *hd = slot_head(t, slot);
-            hd->dirty = 0;
-            if (t->nfree < t->free_cap || !rill_table_grow_free(t))
-                t->free_slots[t->nfree++] = slot;
-        }
-        t->st.deleted++;
-        if (t->st.rows)
-            t->st.rows--;
-    }
-    if (t->o.evict_after > 0)
-        t->sweep_pos = t->sweep_next;
-    t->nswept = 0;
-    for (size_t i = 0; i < t->ndirty; i++) {
-        row_head *h = slot_head(t, t->dirty[i]);
-        h->dirty = 0;
-        h->in_dirty_list = 0;
-    }
-    if (t->dirty_list_short)
-        for (size_t h = 0; h < t->map.cap; h++)
-            if (t->map.vals[h] != RILL_IDMAP_EMPTY)
-                slot_head(t, t->map.vals[h])->dirty = 0;
-    t->dirty_list_short = false;
-    t->ndirty = 0;
-    t->spilled = false;
 }
 
 typedef struct {
@@ -353,10 +160,20 @@ static int cmp_age(const void *a, const void *b)
     return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
-/* Evicts the least recently used rows down to 90% of the budget; never rows of this step. */
+/* The budget less the copies a background checkpoint holds (at most half of it). */
+static size_t budget_now(const rill_table *t)
+{
+    size_t held = t->snap_rows < t->budget / 2 ? t->snap_rows : t->budget / 2;
+    return t->budget - held;
+}
+
+/* Evicts the least recently used rows down to 90% of the budget; never rows of this step.
+ * While a background checkpoint is written, neither its rows (pinned) nor dirty ones (a spill
+ * would wait for it) are evicted: the cache may then stay above the budget until it is done. */
 static int evict(rill_table *t, rill_err *err)
 {
-    size_t target = t->budget - t->budget / 10, n = 0, cand = 0;
+    size_t budget = budget_now(t);
+    size_t target = budget - budget / 10, n = 0, cand = 0;
     if (t->map.count <= target)
         return RILL_OK;
     age_slot *all = malloc(t->map.count * sizeof *all);
@@ -366,7 +183,11 @@ static int evict(rill_table *t, rill_err *err)
         if (t->map.vals[h] != RILL_IDMAP_EMPTY) {
             uint32_t slot = t->map.vals[h];
             row_head *hd = slot_head(t, slot);
-            if (hd->used < t->step)
+            if (hd->used >= t->step)
+                continue;
+            if (hd->pinned || (t->inflight && hd->dirty))
+                t->st.held++;
+            else
                 all[cand++] = (age_slot){hd->used, slot};
         }
     qsort(all, cand, sizeof *all, cmp_age);
@@ -389,6 +210,7 @@ static int evict(rill_table *t, rill_err *err)
         rc = rill_store_write(t->store, spill_fn, &c, "spilling evicted rows", err);
         if (!rc) {
             t->spilled = true;
+            t->spill_rows += n;
             t->st.spilled += n;
             t->st.bytes_written += c.bytes;
         }
@@ -435,8 +257,11 @@ static int evict(rill_table *t, rill_err *err)
 int rill_table_end_step(rill_table *t, uint64_t step, rill_err *err)
 {
     int rc = RILL_OK;
-    if (t->store && t->budget && t->map.count > t->budget)
+    t->st.held = 0;
+    if (t->store && t->budget && t->map.count > budget_now(t))
         rc = evict(t, err);
+    if (t->map.count > t->st.cached_max)
+        t->st.cached_max = t->map.count;
     rill_table_end_reads(t);
     t->step = step + 1;
     return rc;

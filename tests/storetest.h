@@ -46,6 +46,15 @@ static inline int open_store(rill_store **s, const char *dir, int mode, size_t c
     return rill_store_open(s, dir, &cfg, err);
 }
 
+/* open_store with checkpoints written on the caller's thread */
+static inline int open_store_sync(rill_store **s, const char *dir, int mode, size_t cache,
+                                  size_t map, rill_err *err)
+{
+    rill_store_cfg cfg = {.mode = mode, .cache_bytes = cache, .map_bytes = map,
+                          .sync_checkpoints = true};
+    return rill_store_open(s, dir, &cfg, err);
+}
+
 static const rill_optim SGD = {.kind = RILL_OPT_SGD, .lr = 1.0};
 static const rill_optim ROWWISE = {.kind = RILL_OPT_ROWWISE_ADAGRAD, .lr = 0.1, .eps = 1e-8,
                                    .initial_acc = 1e-6};

@@ -136,6 +136,36 @@ for i in 1 2 3 4; do
     same "$RUN" "round $i"
 done
 
+# ---- killed while a background checkpoint is being written
+# Checkpoints are written by a thread of their own while training goes on. RILL_CHECKPOINT_PAUSE
+# holds each one that long between writing its transaction and committing it; killed in that
+# window, the run's last checkpoint is the one before, the store is whole, and the resumed run
+# ends equal to the reference. Then the same with checkpoints written between steps
+# (--checkpoint-sync), which must give the very same run.
+
+RUN=$T/bgk
+export RILL_CHECKPOINT_PAUSE=2
+# shellcheck disable=SC2086
+start $R train pipelines/dlrm.lua $DATA $FLAGS --run "$RUN"
+unset RILL_CHECKPOINT_PAUSE
+while kill -0 "$bg" 2>/dev/null && ! grep -q '^checkpoint of step 10: written, committing' "$T/bg.err"; do
+    sleep 0.02
+done
+finish KILL
+at=$(step_of "$RUN")
+[ "$status" -eq 137 ] && grep -q '^checkpoint of step 10: written' "$T/bg.err" && [ "$at" -eq 5 ]
+ok $? "killed while the checkpoint of step 10 was written, before it committed: the last checkpoint is step 5 (status $status, step $at)" ||
+    diag "$T/bg.err"
+whole "$RUN"
+ok $? "killed mid-checkpoint: the store is whole" || diag "$T/err"
+run $R resume "$RUN" $FLAGS
+ok $status "killed mid-checkpoint, resumed: exit 0" || diag "$T/err"
+same "$RUN" "killed mid-checkpoint, resumed"
+# shellcheck disable=SC2086
+run $R train pipelines/dlrm.lua $DATA $FLAGS --checkpoint-sync --run "$T/sync"
+ok $status "checkpoints between steps (--checkpoint-sync): exit 0" || diag "$T/err"
+same "$T/sync" "--checkpoint-sync"
+
 # ---- a run killed at a known step: evaluated on its checkpoint, then resumed
 
 RUN=$T/mid

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "checkpoint.h"
+#include "memlimit.h"
 #include "eval.h"
 #include "metrics.h"
 #include "run_state.h"
@@ -135,6 +136,8 @@ typedef struct loop {
     bool stop;
     uint64_t ckpt_step;     /* the step of the last checkpoint written (or resumed from) */
     bool has_ckpt;
+    uint64_t ckpt_writing;  /* the step of the checkpoint being written in the background */
+    bool writing;
     double min_ema;         /* the lowest smoothed loss so far, for divergence */
     uint64_t steps_run;     /* steps this process ran */
     /* the run in progress (rill_train) */
@@ -299,6 +302,7 @@ static int eval_and_track(loop *L, bool *improved, rill_err *err)
 }
 
 static int checkpoint(loop *L, rill_err *err);
+static int checkpoint_wait(loop *L, rill_err *err);
 
 /* With early stopping, the model at the best evaluation is kept: a checkpoint, copied to
  * RUN/best. A run resumed from that checkpoint copies it again (the copy may not have been
@@ -310,6 +314,8 @@ static int keep_best(loop *L, rill_err *err)
         return RILL_OK;
     char dir[4200];
     int rc = checkpoint(L, err);
+    if (!rc)
+        rc = checkpoint_wait(L, err); /* the copy is of it */
     snprintf(dir, sizeof dir, "%s/best", cfg->run_dir);
     return rc ? rc : rill_store_copy(cfg->store, dir, err);
 }
@@ -340,6 +346,20 @@ static void note_disk_full(const loop *L, rill_err *err)
                  "; no checkpoint had been written yet: free space and train again");
 }
 
+/* The checkpoint being written in the background is committed (or its error). */
+static int checkpoint_wait(loop *L, rill_err *err)
+{
+    if (!L->cfg->store || !L->writing)
+        return RILL_OK;
+    int rc = rill_store_checkpoint_wait(L->cfg->store, err);
+    L->writing = false;
+    if (!rc) {
+        L->ckpt_step = L->ckpt_writing;
+        L->has_ckpt = true;
+    }
+    return rc;
+}
+
 static int checkpoint(loop *L, rill_err *err)
 {
     if (!L->cfg->store)
@@ -353,12 +373,14 @@ static int checkpoint(loop *L, rill_err *err)
     }
     void *state = NULL;
     size_t len = 0;
+    if (!rc)
+        rc = checkpoint_wait(L, err);
     if (!rc && !(rc = rill_run_state_save(&L->st, &state, &len, err)))
         rc = rill_checkpoint_write(L->cfg->store, L->g, state, len, err);
     free(state);
     if (!rc) {
-        L->ckpt_step = L->st.step;
-        L->has_ckpt = true;
+        L->ckpt_writing = L->st.step;
+        L->writing = true;
     }
     return rc;
 }
@@ -611,6 +633,8 @@ static int train_epochs(loop *L, rill_err *err)
     const rill_train_cfg *cfg = L->cfg;
     rill_train_result *res = L->res;
     rill_arena_init(&L->arena, 0);
+    rill_proc_io io0, io1;
+    rill_proc_io_get(&io0);
     L->pg = (progress){.cfg = cfg, .tty = isatty(2), .t_start = rill_now(),
                        .eval_s = &res->eval_seconds};
     L->rows = rill_reader_rows(L->train);
@@ -632,10 +656,21 @@ static int train_epochs(loop *L, rill_err *err)
         show_progress(&L->pg, (uint64_t)(cfg->epochs - 1), L->st.step,
                       L->st.examples - L->examples0, L->loss_avg, L->last_auc, true);
     if (!rc || res->interrupted) {
+        double t0 = rill_now();
         int crc = checkpoint(L, err);
+        if (!crc)
+            crc = checkpoint_wait(L, err);
+        res->final_checkpoint_seconds = rill_now() - t0;
         if (!rc)
             rc = crc;
+    } else {
+        rill_err ignored = {0}; /* the run failed: its error is the one to report */
+        checkpoint_wait(L, &ignored);
     }
+    rill_proc_io_get(&io1);
+    res->disk_read_bytes = io1.read_bytes - io0.read_bytes;
+    res->disk_write_bytes = io1.write_bytes - io0.write_bytes;
+    res->major_faults = io1.major_faults - io0.major_faults;
     if (!rc && res->interrupted)
         rc = rill_errf(err, RILL_EINTR, "interrupted at step %llu; checkpoint written in %s",
                        (unsigned long long)L->st.step, cfg->run_dir ? cfg->run_dir : "(no run)");

@@ -98,6 +98,10 @@ typedef struct rill_train_result {
     uint64_t best_step;
     bool early_stopped, interrupted;
     uint64_t bad_lines;
+    /* the process's disk traffic and major page faults over the training loop (the final
+     * checkpoint included; /proc/self/io and getrusage) */
+    uint64_t disk_read_bytes, disk_write_bytes, major_faults;
+    double final_checkpoint_seconds; /* the last checkpoint's time, which seconds leaves out */
 } rill_train_result;
 
 /* Linear warmup then decay; the multiplier of the base learning rates at 1-based step t. */

@@ -1,12 +1,18 @@
 -- rill bench store (make bench-store): the store's benchmark.
 --
--- 1. Larger-than-cache training: one table of 20,000,000 rows of dim 64 with row-wise Adagrad
---    (65 floats a row, 5.2 GB), every row created in the store up front, ids Zipf-distributed
---    over all rows (exponent 1.05: 40,000,000 examples touch several million distinct rows,
---    more than the 2.5 million 1/8 of the table holds), a logistic model on top. Trained once with the whole
---    table cached and once with a cache of 1/8 of it: examples/s (checkpoints included, and
---    without them), hit rate, and the checkpoints (every 1000 steps): rows and bytes written
---    and time.
+-- 1. A table larger than memory. One table of --ids rows (20,000,000) of dim 64 with row-wise
+--    Adagrad (65 floats a row: 5.2 GB in the store), every row created in the store up front,
+--    ids Zipf-distributed (exponent 1.05) over all rows, a logistic model on top, batch 4096,
+--    2 threads, a row cache of --cache (640 MiB), a checkpoint every 1000 steps (the default).
+--    Trained twice on the same --rows examples: with no memory limit (the kernel may keep the
+--    whole file in its page cache), and with the process held to --limit (1.25 GiB, a quarter
+--    of the table) by a memory cgroup of its own, which bounds the page cache it faults in as
+--    well as what it allocates. Where no cgroup can be made, it says so and the second run is
+--    reported as not limited. Per run: examples/s with and without the checkpoints' time, the
+--    cache's hit rate, the share of training spent waiting for rows read from the store, disk
+--    bytes read and written and major page faults (/proc/self/io, getrusage), the checkpoints'
+--    rows, bytes, disk writes per row byte written, and time; then the ratios against the
+--    targets.
 -- 2. All-in-RAM overhead: DLRM of `rill bench dlrm` trained with its tables in a store (no
 --    budget, one checkpoint at the end), in RAM tables, and in plain arrays indexed by id.
 
@@ -17,8 +23,34 @@ local util = require "rill.util"
 local exists = util.exists
 local commas = util.commas
 
-
 local function gib(b) return string.format("%.2f GiB", b / 2^30) end
+local function pct(a, b) return b > 0 and 100 * a / b or 0 end
+
+-- "640MiB", "1.25GiB", "1500000000" -> bytes
+local function size_arg(s, what)
+  local n, unit = tostring(s):match("^([%d%.]+)%s*(%a*)$")
+  local mult = ({ [""] = 1, B = 1, KiB = 2^10, MiB = 2^20, GiB = 2^30 })[unit or ""]
+  if not n or not tonumber(n) or not mult then
+    error(string.format("--%s: a size such as 640MiB or 1.25GiB, not '%s'", what, s), 0)
+  end
+  return math.floor(tonumber(n) * mult)
+end
+
+-- the CPU every figure is measured on: its name and vector units (they change between machines)
+local function cpu_name()
+  local f = io.open("/proc/cpuinfo")
+  if not f then return "unknown CPU" end
+  local text = f:read("a")
+  f:close()
+  local name = text:match("model name%s*:%s*([^\n]+)") or "unknown CPU"
+  local flags = " " .. (text:match("\nflags%s*:%s*([^\n]+)") or "") .. " "
+  local have = {}
+  for _, x in ipairs{ "avx2", "avx512f", "avx512_bf16", "amx_tile" } do
+    if flags:find(" " .. x .. " ", 1, true) then have[#have + 1] = x end
+  end
+  local cores = select(2, text:gsub("\nprocessor%s*:", "")) + (text:match("^processor") and 1 or 0)
+  return string.format("%s, %d cores, %s", name, cores, #have > 0 and table.concat(have, " ") or "no AVX2")
+end
 
 local function big_table(file, ids, cache, run)
   local data = rill.data.criteo{ path = file, valid = 0.02 }
@@ -30,17 +62,74 @@ local function big_table(file, ids, cache, run)
   g:loss_bce{ z, name = "click" }
   package.loaded["rill.cli"] = { mode = "train", profile = true, quiet = true }
   local r = rill.train{ graph = g, data = data, epochs = 1, batch = 4096, run = run,
-                        cache = cache, checkpoint_every = 1000, threads = 2 }
+                        cache = cache, threads = 2 }
   package.loaded["rill.cli"] = nil
   local t = r.tables[1]
   r.hit = t.hits / math.max(1, t.hits + t.misses)
-  r.row_bytes = t.stride * 4
-  r.table_rows = t.rows
-  r.evicted, r.spilled, r.cached, r.capacity = t.evicted, t.spilled, t.cached, t.cache_capacity
-  r.sealed_reads, r.sealed_bytes = t.sealed_reads, t.sealed_bytes
-  r.distinct = t.hits + t.misses - (t.hits) -- misses: rows fetched from the store or created
+  r.t = t
   r.graph.core = nil
+  -- training time: the loop's (evaluation left out) and the last checkpoint, which the loop's
+  -- own time leaves out; the checkpoints' share is what training waited for them
+  r.train_s = r.seconds - r.eval_seconds + r.final_checkpoint_seconds
+  r.with_ckpt = r.examples / r.train_s
+  r.no_ckpt = r.examples / (r.train_s - r.checkpoint_wait_seconds)
+  r.ckpt_share = r.checkpoint_wait_seconds / r.train_s
+  r.write_factor = r.checkpoint_row_bytes > 0 and r.checkpoint_disk_bytes / r.checkpoint_row_bytes or 0
   return r
+end
+
+local function report(out, name, r)
+  local t = r.t
+  local per = math.max(1, r.checkpoints)
+  out[#out + 1] = string.format("  %-10s %s examples/s with the checkpoints' time, %s without; cache hit rate %.1f%%; waiting for rows read from the store %.1f%% of training",
+                                name, commas(r.with_ckpt), commas(r.no_ckpt), 100 * r.hit,
+                                pct(t.read_seconds, r.train_s))
+  out[#out + 1] = string.format("  %-10s disk: %s read, %s written, %s major page faults; %s rows read from the store, %s evicted (%s spilled), at most %s cached of a budget of %s%s",
+                                "", gib(r.disk_read_bytes), gib(r.disk_write_bytes),
+                                commas(r.major_faults), commas(t.misses), commas(t.evicted),
+                                commas(t.spilled), commas(t.cached_max), commas(t.cache_capacity),
+                                r.peak and (", the group's peak " .. gib(r.peak)) or "")
+  out[#out + 1] = string.format("  %-10s %d checkpoints: %s rows (%s of rows) each, written in %.2f s on average (in the background), the disk writes %s each = %.1fx the row bytes; training waited %.2f s for them in all = %.1f%% of training",
+                                "", r.checkpoints, commas(r.checkpoint_rows_total / per),
+                                gib(r.checkpoint_row_bytes / per), r.checkpoint_seconds_total / per,
+                                gib(r.checkpoint_disk_bytes / per), r.write_factor,
+                                r.checkpoint_wait_seconds, 100 * r.ckpt_share)
+end
+
+-- the large table twice: unlimited, then held to `limit`
+local function larger_than_memory(out, file, ids, rows, cache, limit)
+  local table_bytes = ids * 65 * 4
+  local res = {}
+  for _, case in ipairs{ "unlimited", "limited" } do
+    local run = "runs/bench-store"
+    core.remove_tree(run)
+    local peak
+    if case == "limited" then
+      local entered, how = core.memlimit_enter(limit)
+      if not entered then
+        out[#out + 1] = "  NOT LIMITED: " .. how .. " (run as root on Linux with a cgroup file system); the second run is reported as it ran, with no limit"
+        case = "no limit"
+      else
+        out[#out + 1] = string.format("  limited: a cgroup-v%d memory group of %s for the process (the table is %.1fx the limit)", how, gib(limit), table_bytes / limit)
+      end
+    end
+    io.stderr:write(string.format("%s: creating the table in the store and training...\n", case))
+    local ok, r = pcall(big_table, file, ids, cache, run)
+    if case == "limited" then
+      peak = core.memlimit_peak()
+      core.memlimit_leave()
+    end
+    if not ok then error(r, 0) end
+    r.peak = peak and peak > 0 and peak or nil
+    res[#res + 1] = r
+    report(out, case, r)
+    core.remove_tree(run)
+  end
+  local u, l = res[1], res[2]
+  out[#out + 1] = string.format("  limited against unlimited: %.0f%% of the examples/s with checkpoints (target: at least 50%%), %.0f%% without",
+                                pct(l.with_ckpt, u.with_ckpt), pct(l.no_ckpt, u.no_ckpt))
+  out[#out + 1] = string.format("  checkpoints' share of training: %.1f%% unlimited, %.1f%% limited (target: at most 10%%); disk writes per row byte checkpointed: %.1fx and %.1fx (target: at most 4x)",
+                                100 * u.ckpt_share, 100 * l.ckpt_share, u.write_factor, l.write_factor)
 end
 
 local function dlrm(file, how, run)
@@ -54,66 +143,8 @@ local function dlrm(file, how, run)
   return r
 end
 
-return function(o)
-  local ids = math.tointeger(tonumber(o.ids or "20000000"))
-  local rows = math.tointeger(tonumber(o.rows or "40000000"))
-  if not ids or ids < 1000 or not rows or rows < 10000 then
-    error("--ids and --rows: whole numbers (at least 1000 and 10000)", 0)
-  end
-  core.mkdir("data")
-  core.mkdir("runs")
-  local file = string.format("data/bench-store-%d-%d.tsv", rows, ids)
-  if not exists(file) then
-    io.stderr:write(string.format("generating %s rows of Zipf(1.05) ids over %s into %s\n",
-                                  commas(rows), commas(ids), file))
-    core.gen_zipf{ rows = rows, ids = ids, exponent = 1.05, seed = 3, out = file }
-  end
-  local row_bytes = 65 * 4
-  local table_bytes = ids * row_bytes
-  local out = setmetatable({}, { __newindex = function(t, k, v)
-    rawset(t, k, v)
-    io.stdout:write(v, "\n") -- as it comes: a long benchmark's parts are not lost
-    io.stdout:flush()
-  end })
-  out[1] = (string.format("rill bench store: %s rows of dim 64 + row-wise Adagrad (%s), %s examples of Zipf(1.05) ids, batch 4096, 2 threads",
-                              commas(ids), gib(table_bytes), commas(rows)))
-  local res = {}
-  for _, case in ipairs{ { "all cached", 0 }, { "cache 1/8", table_bytes // 8 } } do
-    local run = "runs/bench-store"
-    core.remove_tree(run)
-    io.stderr:write(string.format("%s: creating the table in the store and training...\n", case[1]))
-    local r = big_table(file, ids, case[2], run)
-    res[#res + 1] = r
-    local per = r.checkpoints > 0 and r.checkpoints or 1
-    local train_s = r.seconds - r.eval_seconds
-    r.no_ckpt = r.examples / (train_s - (r.checkpoint_seconds_total - r.checkpoint_seconds))
-    out[#out + 1] = string.format("  %-11s %s examples/s without the checkpoints' time", case[1], commas(r.no_ckpt))
-    out[#out + 1] = string.format("  %-11s %s examples/s, cache hit rate %.1f%%, %s rows read from the store, %s evicted (%s spilled), %s cached at the end%s",
-                                  case[1], commas(r.examples_per_s), 100 * r.hit, commas(r.distinct),
-                                  commas(r.evicted), commas(r.spilled), commas(r.cached),
-                                  r.capacity > 0 and (" of a budget of " .. commas(r.capacity)) or "")
-    out[#out + 1] = string.format("  %-11s %d checkpoints: %s rows (%s) written and %.2f s each on average, of %s rows in the table",
-                                  "", r.checkpoints, commas(r.checkpoint_rows_total / per),
-                                  gib(r.checkpoint_bytes_total / per), r.checkpoint_seconds_total / per,
-                                  commas(r.table_rows))
-    core.remove_tree(run)
-  end
-  out[#out + 1] = string.format("  throughput with 1/8 cached: %.0f%% of all cached (%.0f%% without checkpoints; target: at least 50%%)",
-                                100 * res[2].examples_per_s / res[1].examples_per_s,
-                                100 * res[2].no_ckpt / res[1].no_ckpt)
-  -- what the rows' seal checks cost: every row read from the map was checked; their CRC32C,
-  -- timed apart on a row of the same size (a run-to-run comparison of two trainings varies by
-  -- far more than the few tenths of a percent this is)
-  local r2 = res[2]
-  local per_row = r2.sealed_reads > 0 and r2.sealed_bytes / r2.sealed_reads or 0
-  local ns = core.seal_ns(math.floor(per_row + 0.5))
-  local spent = r2.sealed_reads * ns * 1e-9
-  local train_s = r2.seconds - r2.eval_seconds
-  out[#out + 1] = string.format("  rows' checksums (CRC32C, %s): %s rows of %d bytes checked when read from the store, %.0f ns each, %.2f s = %.2f%% of the 1/8 run's training time (%.2f%% without checkpoints; target: at most 3%%)",
-                                core.crc32c_impl(), commas(r2.sealed_reads), math.floor(per_row + 0.5), ns,
-                                spent, 100 * spent / train_s,
-                                100 * spent / (train_s - (r2.checkpoint_seconds_total - r2.checkpoint_seconds)))
-  -- the store's overhead with every row in RAM, on the DLRM benchmark
+-- the store's overhead with every row in RAM, on the DLRM benchmark
+local function all_in_ram(out)
   local dfile = "data/bench-1000000.tsv"
   if not exists(dfile) then core.gen_criteo{ rows = 1000000, seed = 11, out = dfile } end
   local speeds = {}
@@ -127,5 +158,32 @@ return function(o)
   local d = 100 * (speeds.store / speeds.plain - 1)
   out[#out + 1] = string.format("  store against plain arrays: %.1f%% %s (target: at most 10%% slower); against RAM tables: %.1f%%",
                                 math.abs(d), d >= 0 and "faster" or "slower", 100 * (speeds.store / speeds.ram - 1))
+end
+
+return function(o)
+  local ids = math.tointeger(tonumber(o.ids or "20000000"))
+  local rows = math.tointeger(tonumber(o.rows or "10000000"))
+  if not ids or ids < 1000 or not rows or rows < 10000 then
+    error("--ids and --rows: whole numbers (at least 1000 and 10000)", 0)
+  end
+  local limit = size_arg(o.limit or "1.25GiB", "limit")
+  local cache = size_arg(o.cache or "640MiB", "cache")
+  core.mkdir("data")
+  core.mkdir("runs")
+  local file = string.format("data/bench-store-%d-%d.tsv", rows, ids)
+  if not exists(file) then
+    io.stderr:write(string.format("generating %s rows of Zipf(1.05) ids over %s into %s\n",
+                                  commas(rows), commas(ids), file))
+    core.gen_zipf{ rows = rows, ids = ids, exponent = 1.05, seed = 3, out = file }
+  end
+  local out = setmetatable({}, { __newindex = function(t, k, v)
+    rawset(t, k, v)
+    io.stdout:write(v, "\n") -- as it comes: a long benchmark's parts are not lost
+    io.stdout:flush()
+  end })
+  out[1] = string.format("rill bench store on %s: %s rows of dim 64 + row-wise Adagrad (%s in the store), %s examples of Zipf(1.05) ids, batch 4096, 2 threads, row cache %s, a checkpoint every 1000 steps",
+                         cpu_name(), commas(ids), gib(ids * 65 * 4), commas(rows), gib(cache))
+  larger_than_memory(out, file, ids, rows, cache, limit)
+  if o.dlrm ~= "no" then all_in_ram(out) end
   return 0
 end

@@ -604,6 +604,7 @@ local function train_options(t, c)
   if c.threads then opts.threads = c.threads end
   if c.checkpoint_every then opts.checkpoint_every = c.checkpoint_every end
   if c.cache then opts.cache = c.cache end
+  if c.checkpoint_sync then opts.checkpoint_background = false end
   return opts, run
 end
 

@@ -5,11 +5,12 @@ local usage = [[
 usage: rill COMMAND ...
 
   rill train SCRIPT [--data PATH] [--set key=value]... [--run DIR] [--threads N]
-                    [--checkpoint-every STEPS] [--cache SIZE] [--force]
+                    [--checkpoint-every STEPS] [--checkpoint-sync] [--cache SIZE] [--force]
       run a pipeline script: build its graph and train it; the run directory (default
       runs/<script name>) gets the parameters, metrics.jsonl and what eval needs; a
       directory that exists and holds other files than a run's is refused unless --force
-      (an earlier run there is trained anew)
+      (an earlier run there is trained anew); checkpoints are written in the background
+      while training goes on, or with --checkpoint-sync between steps
   rill inspect RUN [--check] [--digest]
       what a run holds: tables (rows, dim, bytes, optimizer), dense parameters, steps;
       --check reads every row back, --digest prints a digest of all parameters
@@ -35,7 +36,7 @@ usage: rill COMMAND ...
   rill analyze gates RUN [--out DIR]
       every gate's mean weight of each of its experts on the validation data (which
       experts and embedding sets each task leans on); a table, CSV and a heat map
-  rill resume RUN [--threads N]
+  rill resume RUN [--threads N] [--checkpoint-every STEPS] [--checkpoint-sync] [--cache SIZE]
       continue a run from its last checkpoint (after Ctrl-C, a crash or a kill); the
       finished run equals one that was never interrupted (same thread count)
   rill eval RUN [--data PATH] [--frequency FIELD] [--bounds 10,1000] [--count-in table|data]
@@ -68,8 +69,10 @@ usage: rill COMMAND ...
       last fraction of all examples by time)
   rill bench dlrm [--rows N] [--data PATH] [--threads N]
       the DLRM throughput benchmark (make bench): examples/s against the measured bound
-  rill bench store [--ids N] [--rows N]
-      the store's benchmark (make bench-store): a table 8x larger than its cache
+  rill bench store [--ids N] [--rows N] [--limit SIZE] [--cache SIZE] [--dlrm no]
+      the store's benchmark (make bench-store): a table of N rows (20,000,000: 5.2 GB)
+      trained with no memory limit and with the process held to --limit (1.25GiB) by a
+      memory cgroup, then DLRM with its tables in RAM and in a store
   rill run SCRIPT [ARGS...]
       run any Lua script with the rill module available (arg holds ARGS)
   rill version | rill help
@@ -166,13 +169,15 @@ end
 
 function commands.train(args)
   local o = parse(args, 2, { data = true, set = true, run = true, threads = true,
-                             ["checkpoint-every"] = true, cache = true, force = "flag" })
+                             ["checkpoint-every"] = true, cache = true, force = "flag",
+                             ["checkpoint-sync"] = "flag" })
   local script = o.rest[1]
   if not script then die("rill train: which script? (e.g. rill train pipelines/dlrm.lua)") end
   if #o.rest > 1 then die("rill train: unexpected argument '%s'", o.rest[2]) end
   local c = { mode = "train", script = script, data = o.data, set = o.set, run = o.run,
               threads = threads(o), cache = o.cache, force = o.force == true,
-              checkpoint_every = whole(o, "checkpoint-every") }
+              checkpoint_every = whole(o, "checkpoint-every"),
+              checkpoint_sync = o["checkpoint-sync"] == true }
   local r = run_script(script, c, nil, true)
   check_trained(c, "training run")
   if type(r) == "table" and r.interrupted then return 130 end
@@ -344,7 +349,8 @@ function commands.inspect(args)
 end
 
 function commands.resume(args)
-  local o = parse(args, 2, { threads = true, ["checkpoint-every"] = true, cache = true })
+  local o = parse(args, 2, { threads = true, ["checkpoint-every"] = true, cache = true,
+                             ["checkpoint-sync"] = "flag" })
   local run = o.rest[1]
   if not run then die("rill resume: which run directory? (e.g. rill resume runs/dlrm)") end
   local script, chunk, meta, pipeline, settings = run_pipeline(run)
@@ -352,7 +358,8 @@ function commands.resume(args)
   -- RUN/meta.lua) when they are missing, as after a crash before the first run's end
   local c = { mode = "resume", run = run, script = script, data = meta.data, set = meta.set,
               threads = threads(o), cache = o.cache, pipeline = pipeline, settings = settings,
-              checkpoint_every = whole(o, "checkpoint-every") }
+              checkpoint_every = whole(o, "checkpoint-every"),
+              checkpoint_sync = o["checkpoint-sync"] == true }
   local r = run_script(script, c, nil, true, chunk)
   check_trained(c, "training run to resume")
   if type(r) == "table" and r.interrupted then return 130 end
@@ -458,7 +465,8 @@ end
 
 function commands.bench(args)
   if args[2] == "store" then
-    return require("rill.bench_store")(parse(args, 3, { rows = true, ids = true }))
+    return require("rill.bench_store")(parse(args, 3, { rows = true, ids = true, limit = true,
+                                                          cache = true, dlrm = true }))
   end
   if args[2] ~= "dlrm" then die("rill bench: unknown benchmark '%s' (known: dlrm, store)", tostring(args[2])) end
   local o = parse(args, 3, { rows = true, data = true, run = true, threads = true })
