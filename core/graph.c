@@ -553,6 +553,54 @@ void rill_graph_profile_print(const rill_graph *g, uint64_t steps)
     fprintf(stderr, "profile update %7.3f ms\n", prof_upd * 1e3 / (double)steps);
 }
 
+/* whether n looks rows up from inputs the graph can run ahead */
+static bool can_prefetch(const rill_node *n)
+{
+    if (!n->ops->prefetch)
+        return false;
+    for (int i = 0; i < n->nin; i++)
+        if (!n->in[i]->ops->pure)
+            return false;
+    return true;
+}
+
+int rill_graph_prefetch(rill_graph *g, const rill_batch *b, rill_arena *arena, rill_err *err)
+{
+    if (!g->built || !g->store || !b)
+        return RILL_OK;
+    rill_arena_reset(arena);
+    rill_step s = {.batch = b, .B = b->B, .training = true, .arena = arena};
+    int rc = RILL_OK;
+    /* the pure nodes the prefetching ones read, run on b; their outputs of the step in
+     * progress put back after */
+    rill_ids *kept = rill_arena_alloc(arena, (size_t)g->nnodes * sizeof *kept);
+    bool *ran = rill_arena_alloc(arena, (size_t)g->nnodes * sizeof *ran);
+    if (!kept || !ran)
+        return rill_errf(err, RILL_ENOMEM, "out of memory looking a batch ahead");
+    memset(ran, 0, (size_t)g->nnodes * sizeof *ran);
+    for (int i = 0; i < g->nnodes && !rc; i++) {
+        rill_node *n = g->nodes[i];
+        if (!can_prefetch(n))
+            continue;
+        for (int k = 0; k < n->nin && !rc; k++) {
+            rill_node *src = n->in[k];
+            if (ran[src->index])
+                continue;
+            kept[src->index] = src->ids;
+            ran[src->index] = true;
+            rc = src->ops->forward(src, &s, err);
+        }
+        if (!rc)
+            n->ops->prefetch(n, b->B);
+    }
+    for (int i = 0; i < g->nnodes; i++)
+        if (ran[i])
+            g->nodes[i]->ids = kept[i];
+    if (!rc)
+        rill_store_prefetch(g->store);
+    return rc;
+}
+
 int rill_graph_forward(rill_graph *g, rill_step *s, double *loss, rill_err *err)
 {
     if (!g->built)

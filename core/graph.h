@@ -86,6 +86,12 @@ int rill_graph_build_on(rill_graph *g, uint64_t seed, rill_store *store, rill_er
  * inputs, arguments, the data's columns (malloc'd). */
 char *rill_graph_signature(const rill_graph *g);
 
+/* Looks one batch ahead (training with a store): the pure ids nodes (encoders) run on b with
+ * the step memory of `arena`, and every node that looks rows up and reads only such nodes
+ * hands their ids to its tables; the store then reads the rows its caches lack on its I/O
+ * threads while the current step computes. Changes no value and no node's output of the
+ * step in progress. */
+int rill_graph_prefetch(rill_graph *g, const rill_batch *b, rill_arena *arena, rill_err *err);
 /* Forward over the step's batch; sets every node's output and, for loss nodes, n->loss.
  * *loss gets the weighted sum of the loss nodes (may be NULL). */
 int rill_graph_forward(rill_graph *g, rill_step *s, double *loss, rill_err *err);

@@ -91,6 +91,12 @@ typedef struct rill_node_ops {
     int (*behaviour_weights)(const rill_node *n, int B, float *out);
     const float *(*sequence)(const rill_node *n, int *L);
     bool forwards_input;
+    /* Looking a batch ahead (rill_graph_prefetch). pure: forward reads only the step's batch
+     * and the node's settings and writes only its output (encoders), so the graph may run it
+     * on the next batch. prefetch (embedding kinds): hands its tables the ids its inputs' ids
+     * outputs hold, for B examples (rill_table_prefetch). */
+    bool pure;
+    void (*prefetch)(rill_node *n, int B);
 } rill_node_ops;
 
 struct rill_node {

@@ -282,7 +282,9 @@ static int reserve_map(rill_store *s, const ckpt_job *j, rill_err *err)
         return RILL_OK;
     size_t size = s->map_size * 2 > need ? s->map_size * 2 : (size_t)need;
     rill_store_end_all_reads(s);
+    rill_prefetch_pause(s);
     int rc = mdb_env_set_mapsize(s->env, size);
+    rill_prefetch_resume(s);
     if (rc)
         return rill_store_mdb_err(s, rc, "growing the map", err);
     s->map_size = size;

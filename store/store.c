@@ -69,8 +69,10 @@ void rill_store_end_all_reads(rill_store *s)
 static int grow(rill_store *s, rill_err *err)
 {
     rill_store_end_all_reads(s); /* the map may only be resized with no transaction open */
+    rill_prefetch_pause(s);
     size_t size = s->map_size * 2;
     int rc = mdb_env_set_mapsize(s->env, size);
+    rill_prefetch_resume(s);
     if (rc)
         return rill_store_mdb_err(s, rc, "growing the map", err);
     s->map_size = size;
@@ -109,7 +111,10 @@ int rill_store_write(rill_store *s, rill_store_write_fn fn, void *ctx, const cha
     for (int attempt = 0; attempt < 40; attempt++) {
         int rc = rill_store_write_once(s, fn, ctx, what, err);
         if (rc == MDB_MAP_RESIZED) {
-            if ((rc = mdb_env_set_mapsize(s->env, 0)))
+            rill_prefetch_pause(s);
+            rc = mdb_env_set_mapsize(s->env, 0);
+            rill_prefetch_resume(s);
+            if (rc)
                 return rill_store_mdb_err(s, rc, what, err);
             continue;
         }
@@ -385,6 +390,7 @@ void rill_store_close(rill_store *s)
         return;
     rill_err ignored = {0}; /* callers that care wait themselves (rill_store_checkpoint_wait) */
     rill_store_checkpoint_wait(s, &ignored);
+    rill_prefetch_free(s);
     rill_store_end_all_reads(s);
     if (s->env)
         mdb_env_close(s->env);

@@ -93,6 +93,16 @@ int rill_table_read(rill_table *t, uint64_t id, const float **row, rill_err *err
 const float *rill_table_peek(rill_table *t, uint64_t id);
 int rill_table_fault(const rill_table *t, rill_err *err);
 
+/* Prefetch. The training loop knows the next batch before its step (the loader reads ahead)
+ * and the graph its ids: rill_table_prefetch keeps those of ids the cache lacks, and
+ * rill_store_prefetch hands them all to the store's I/O threads, which read those rows from
+ * LMDB's map while the current step computes, so that their pages are in memory when the step
+ * asks for them. It changes no value, only when pages are read from the disk. Training thread
+ * only. */
+void rill_table_prefetch(rill_table *t, const uint64_t *ids, size_t n);
+void rill_store_prefetch(rill_store *s);
+uint64_t rill_store_prefetched(const rill_store *s); /* rows read ahead so far */
+
 /* Hands the table this step's gradient for n distinct rows (grad is n x dim; it and rows
  * must stay valid until rill_table_apply). Rows that are NULL are skipped. */
 void rill_table_stage(rill_table *t, size_t n, const uint64_t *ids, float *const *rows,

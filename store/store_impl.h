@@ -36,6 +36,7 @@ struct rill_store {
     double total_ckpt_wait_seconds; /* the caller's time in checkpoints: snapshots and waits */
     bool sync_checkpoints;  /* checkpoints written on the caller's thread (rill_store_cfg) */
     struct rill_ckpt_job *job; /* the checkpoint being written, until rill_store_checkpoint_wait */
+    struct rill_prefetcher *pf; /* the I/O threads reading the next step's rows ahead */
     double ckpt_pause;      /* RILL_CHECKPOINT_PAUSE (seconds): a background checkpoint waits
                              * this long before it commits, for the crash tests to kill it */
     struct pending_meta {
@@ -80,6 +81,14 @@ void rill_store_end_all_reads(rill_store *s);
  * and the queue's end, once they are written (or given up). */
 int rill_store_meta_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err);
 void rill_store_drop_pending(rill_store *s);
+
+/* ---- prefetch (prefetch.c) ---- */
+
+/* Before the map is resized: the prefetch threads' transactions closed (what they had left to
+ * read is dropped), and none begun until resume. free: the threads stopped (closing). */
+void rill_prefetch_pause(rill_store *s);
+void rill_prefetch_resume(rill_store *s);
+void rill_prefetch_free(rill_store *s);
 
 /* ---- opening's checks (open_checks.c) ---- */
 

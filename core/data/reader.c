@@ -513,6 +513,22 @@ int rill_reader_next(rill_reader *r, const rill_batch **batch, rill_err *err)
     return 1;
 }
 
+const rill_batch *rill_reader_peek(rill_reader *r)
+{
+    if (r->term || !r->running)
+        return NULL;
+    const rill_batch *b = NULL;
+    pthread_mutex_lock(&r->mu);
+    /* a slot produced but not yet taken is not written again until it is taken and released */
+    if (r->produced > r->taken) {
+        slot *s = &r->slots[r->taken % NSLOTS];
+        if (s->rc > 0)
+            b = &s->b;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return b;
+}
+
 int rill_reader_start_epoch(rill_reader *r, uint64_t epoch, rill_err *err)
 {
     rill_reader_thread_stop(r);

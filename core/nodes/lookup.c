@@ -133,6 +133,21 @@ rill_table **rill_lookup_table_slot(rill_lookup *lk, int t)
     return &lk->t[t].table;
 }
 
+void rill_lookup_prefetch(const rill_lookup *lk, int B)
+{
+    for (int t = 0; t < lk->ntables; t++) {
+        const table_work *w = &lk->t[t];
+        const rill_ids *ids = &w->src->ids;
+        int Fs = w->src->layout.F;
+        for (int k = 0; k < w->nfields; k++)
+            for (int b = 0; b < B; b++) {
+                size_t slot = (size_t)b * Fs + w->src_field[k];
+                uint32_t a = ids->off[slot], e = ids->off[slot + 1];
+                rill_table_prefetch(w->table, ids->id + a, e - a);
+            }
+    }
+}
+
 void rill_lookup_free(rill_lookup *lk)
 {
     if (lk->t)

@@ -47,6 +47,9 @@ int rill_lookup_forward(rill_node *n, rill_step *s, rill_lookup *lk, float *out,
 int rill_lookup_backward(rill_node *n, rill_step *s, rill_lookup *lk, const float *dout,
                          rill_err *err);
 void rill_lookup_free(rill_lookup *lk);
+/* Hands each table the ids its inputs' outputs hold for B examples (a batch ahead, from
+ * rill_graph_prefetch), for the store to read the rows its cache lacks ahead of the step. */
+void rill_lookup_prefetch(const rill_lookup *lk, int B);
 /* The ids this step's batch holds in the given fields of an ids node (a table's values), and
  * the open-addressing map size for them (a power of two, at least twice as many). */
 size_t rill_lookup_count(const rill_node *src, const int *src_field, int nfields, int B,

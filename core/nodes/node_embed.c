@@ -54,6 +54,11 @@ static void embed_destroy(rill_node *n)
     free(n->st);
 }
 
+static void embed_prefetch(rill_node *n, int B)
+{
+    rill_lookup_prefetch(n->st, B);
+}
+
 static rill_table *embed_field_table(rill_node *n, int f)
 {
     return rill_lookup_table_of_field(n->st, f);
@@ -65,4 +70,5 @@ const rill_node_ops rill_node_embed = {.name = "embed",
                                        .forward = embed_forward,
                                        .backward = embed_backward,
                                        .destroy = embed_destroy,
-                                       .field_table = embed_field_table};
+                                       .field_table = embed_field_table,
+                                       .prefetch = embed_prefetch};

@@ -148,10 +148,16 @@ static rill_table *mlet_field_table(rill_node *n, int f)
     return rill_lookup_table_of_field(&((mlet_state *)n->st)->lk, f);
 }
 
+static void mlet_prefetch(rill_node *n, int B)
+{
+    rill_lookup_prefetch(&((mlet_state *)n->st)->lk, B);
+}
+
 const rill_node_ops rill_node_embed_mlet = {.name = "embed_mlet",
     .args = (const char *const[]){"dim", "inner", "admit", "evict_after", "init", "optim", "pooling", "prefill", NULL},
                                             .create = mlet_create,
                                             .forward = mlet_forward,
                                             .backward = mlet_backward,
                                             .destroy = mlet_destroy,
-                                            .field_table = mlet_field_table};
+                                            .field_table = mlet_field_table,
+                                            .prefetch = mlet_prefetch};

@@ -150,6 +150,11 @@ static void seq_destroy(rill_node *n)
     free(st);
 }
 
+static void seq_prefetch(rill_node *n, int B)
+{
+    rill_lookup_prefetch(&((seq_state *)n->st)->lk, B);
+}
+
 const rill_node_ops rill_node_embed_seq = {.name = "embed_seq",
     .args = (const char *const[]){"dim", "length", "sequence", "target", "admit", "evict_after", "init", "optim", "pooling", "prefill", NULL},
                                            .create = seq_create,
@@ -157,4 +162,5 @@ const rill_node_ops rill_node_embed_seq = {.name = "embed_seq",
                                            .backward = seq_backward,
                                            .destroy = seq_destroy,
                                            .field_table = seq_field_table,
-                                           .sequence = seq_sequence};
+                                           .sequence = seq_sequence,
+                                           .prefetch = seq_prefetch};

@@ -83,4 +83,5 @@ const rill_node_ops rill_node_encode_bucket = {.name = "encode_bucket",
                                                .create = bucket_create,
                                                .forward = bucket_forward,
                                                .backward = NULL,
-                                               .destroy = bucket_destroy};
+                                               .destroy = bucket_destroy,
+                                               .pure = true};

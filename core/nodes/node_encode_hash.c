@@ -166,4 +166,5 @@ const rill_node_ops rill_node_encode_hash = {.name = "encode_hash",
                                              .create = hash_create,
                                              .forward = hash_forward,
                                              .backward = NULL,
-                                             .destroy = hash_destroy};
+                                             .destroy = hash_destroy,
+                                             .pure = true};

@@ -146,6 +146,7 @@ typedef struct loop {
     int nt;
     bool resume;            /* continuing from a checkpoint */
     rill_arena arena;       /* the step's activations */
+    rill_arena ahead;       /* the next batch's ids, for prefetching its rows */
     uint64_t rows;          /* the training part's lines, for the progress line's total */
     uint64_t examples0;     /* examples before this process's first step */
     double loss_avg;        /* the smoothed loss (NaN before any step) */
@@ -564,6 +565,10 @@ static int run_batches(loop *L, int epoch, rill_err *err)
             if (cfg->max_steps > 0 && (uint64_t)cfg->max_steps < L->pg.total_steps)
                 L->pg.total_steps = (uint64_t)cfg->max_steps;
         }
+        /* the next batch's rows are read from the store while this step computes */
+        if (cfg->store && (rc = rill_graph_prefetch(L->g, rill_reader_peek(L->train), &L->ahead,
+                                                    err)))
+            return rc;
         uint64_t t = ++L->st.step;
         double l;
         if ((rc = step_batch(L, b, epoch, t, &l, err)))
@@ -633,6 +638,7 @@ static int train_epochs(loop *L, rill_err *err)
     const rill_train_cfg *cfg = L->cfg;
     rill_train_result *res = L->res;
     rill_arena_init(&L->arena, 0);
+    rill_arena_init(&L->ahead, 0);
     rill_proc_io io0, io1;
     rill_proc_io_get(&io0);
     L->pg = (progress){.cfg = cfg, .tty = isatty(2), .t_start = rill_now(),
@@ -675,6 +681,7 @@ static int train_epochs(loop *L, rill_err *err)
         rc = rill_errf(err, RILL_EINTR, "interrupted at step %llu; checkpoint written in %s",
                        (unsigned long long)L->st.step, cfg->run_dir ? cfg->run_dir : "(no run)");
     rill_arena_free(&L->arena);
+    rill_arena_free(&L->ahead);
     return rc;
 }
 
