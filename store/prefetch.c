@@ -8,6 +8,7 @@
  * left of the last one (those rows are being read by the step itself by then). The map may
  * only be resized with no transaction open: rill_prefetch_pause waits for the threads to close
  * theirs. */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,12 @@ static int read_rows(rill_store *s, rill_guard *g, const pf_item *it, size_t n)
 static void *prefetch_main(void *arg)
 {
     rill_prefetcher *pf = arg;
+    /* Only on a core nothing else wants: when the rows are in memory, reading them ahead is
+     * work the step does anyway, and threads competing with the step's own (which wait for
+     * each other) cost far more than they save; when the step waits for the disk, its cores
+     * are idle and these run. */
+    struct sched_param sp = {0};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     pthread_mutex_lock(&pf->mu);
     for (;;) {
         while (!pf->stop && (pf->paused || pf->next >= pf->n))
