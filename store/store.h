@@ -68,8 +68,9 @@ typedef struct rill_table_stats {
     uint64_t sealed_reads, sealed_bytes; /* rows read from LMDB whose seal was checked */
     double read_seconds;    /* the training thread's time reading missed rows from LMDB */
     uint64_t cached_max;    /* the most rows cached at the end of a step */
-    uint64_t held;          /* rows the last end of step could not evict because a background
-                             * checkpoint was being written (its rows, and dirty ones) */
+    uint64_t held;          /* rows the last eviction could not evict because a background
+                             * checkpoint was being written (its rows, and dirty ones); while
+                             * it is not 0 the cache may be above its budget */
 } rill_table_stats;
 void rill_table_get_stats(const rill_table *t, rill_table_stats *st);
 

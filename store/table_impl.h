@@ -54,6 +54,7 @@ struct rill_table {
     uint64_t spill_rows;     /* ... this many (a row spilled twice counted twice) */
     bool inflight;           /* a background checkpoint holds a snapshot of the table */
     size_t snap_rows;        /* ... of this many rows (their copies count against the budget) */
+    size_t evict_retry_at;   /* while it does: the cache size at which to try evicting again */
     uint64_t sweep_pos;      /* evict_after: the id the next sweep starts from */
     uint64_t sweep_next;     /* ... once the checkpoint being written commits */
     uint64_t *swept;         /* ids the sweep in the checkpoint being written deleted */

@@ -257,9 +257,17 @@ static int evict(rill_table *t, rill_err *err)
 int rill_table_end_step(rill_table *t, uint64_t step, rill_err *err)
 {
     int rc = RILL_OK;
-    t->st.held = 0;
-    if (t->store && t->budget && t->map.count > budget_now(t))
+    size_t budget = budget_now(t);
+    if (!t->store || !t->budget || t->map.count <= budget) {
+        t->st.held = 0;
+    } else if (!t->inflight || t->map.count >= t->evict_retry_at) {
+        /* an eviction scans and sorts the whole cache: while a background checkpoint holds
+         * rows it cannot evict, one that fell short is tried again only once the cache has
+         * grown by a twentieth of the budget (or the checkpoint is done), not every step */
+        t->st.held = 0;
         rc = evict(t, err);
+        t->evict_retry_at = t->map.count > budget ? t->map.count + t->budget / 20 + 1 : 0;
+    }
     if (t->map.count > t->st.cached_max)
         t->st.cached_max = t->map.count;
     rill_table_end_reads(t);

@@ -148,7 +148,7 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
 {
     static const char *const decays[] = {"none", "linear", "cosine", "exp", NULL};
     long epochs, seed, patience;
-    bool has_optim, progress;
+    bool has_optim, progress, prefetch;
     rill_args sub;
     const char *run;
     int rc;
@@ -156,6 +156,7 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
     if ((rc = rill_args_int(o, "epochs", 1, 1, 1000000, &epochs, err)) ||
         (rc = rill_args_int(o, "batch", 2048, 1, 1 << 22, batch, err)) ||
         (rc = rill_args_int(o, "max_steps", 0, 0, 1L << 50, &t->max_steps, err)) ||
+        (rc = rill_args_bool(o, "prefetch", true, &prefetch, err)) ||
         (rc = rill_args_int(o, "warmup", 0, 0, 1L << 40, &t->schedule.warmup, err)) ||
         (rc = rill_args_enum(o, "decay", decays, 0, &t->schedule.decay, err)) ||
         (rc = rill_args_int(o, "decay_start", 0, 0, 1L << 40, &t->schedule.decay_start, err)) ||
@@ -187,6 +188,7 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
     t->seed = (uint64_t)seed;
     t->run_dir = run;
     t->progress = progress;
+    t->no_prefetch = !prefetch;
     if (has_optim)
         return rill_optim_parse(&sub, false, &t->dense, err);
     t->dense = (rill_optim){.kind = RILL_OPT_ADAM, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999,

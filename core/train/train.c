@@ -566,7 +566,7 @@ static int run_batches(loop *L, int epoch, rill_err *err)
                 L->pg.total_steps = (uint64_t)cfg->max_steps;
         }
         /* the next batch's rows are read from the store while this step computes */
-        if (cfg->store && (rc = rill_graph_prefetch(L->g, rill_reader_peek(L->train), &L->ahead,
+        if (cfg->store && !cfg->no_prefetch && (rc = rill_graph_prefetch(L->g, rill_reader_peek(L->train), &L->ahead,
                                                     err)))
             return rc;
         uint64_t t = ++L->st.step;

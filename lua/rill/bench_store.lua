@@ -52,7 +52,7 @@ local function cpu_name()
   return string.format("%s, %d cores, %s", name, cores, #have > 0 and table.concat(have, " ") or "no AVX2")
 end
 
-local function big_table(file, ids, cache, run)
+local function big_table(file, ids, cache, run, prefetch)
   local data = rill.data.criteo{ path = file, valid = 0.02 }
   local g = rill.graph(data)
   local id = g:encode_hash{ fields = { "C1" }, buckets = ids, missing = "none", name = "id" }
@@ -62,7 +62,7 @@ local function big_table(file, ids, cache, run)
   g:loss_bce{ z, name = "click" }
   package.loaded["rill.cli"] = { mode = "train", profile = true, quiet = true }
   local r = rill.train{ graph = g, data = data, epochs = 1, batch = 4096, run = run,
-                        cache = cache, threads = 2 }
+                        cache = cache, threads = 2, prefetch = prefetch }
   package.loaded["rill.cli"] = nil
   local t = r.tables[1]
   r.hit = t.hits / math.max(1, t.hits + t.misses)
@@ -97,7 +97,7 @@ local function report(out, name, r)
 end
 
 -- the large table twice: unlimited, then held to `limit`
-local function larger_than_memory(out, file, ids, rows, cache, limit)
+local function larger_than_memory(out, file, ids, rows, cache, limit, prefetch)
   local table_bytes = ids * 65 * 4
   local res = {}
   for _, case in ipairs{ "unlimited", "limited" } do
@@ -114,7 +114,7 @@ local function larger_than_memory(out, file, ids, rows, cache, limit)
       end
     end
     io.stderr:write(string.format("%s: creating the table in the store and training...\n", case))
-    local ok, r = pcall(big_table, file, ids, cache, run)
+    local ok, r = pcall(big_table, file, ids, cache, run, prefetch)
     if case == "limited" then
       peak = core.memlimit_peak()
       core.memlimit_leave()
@@ -181,9 +181,10 @@ return function(o)
     io.stdout:write(v, "\n") -- as it comes: a long benchmark's parts are not lost
     io.stdout:flush()
   end })
-  out[1] = string.format("rill bench store on %s: %s rows of dim 64 + row-wise Adagrad (%s in the store), %s examples of Zipf(1.05) ids, batch 4096, 2 threads, row cache %s, a checkpoint every 1000 steps",
-                         cpu_name(), commas(ids), gib(ids * 65 * 4), commas(rows), gib(cache))
-  larger_than_memory(out, file, ids, rows, cache, limit)
+  out[1] = string.format("rill bench store on %s: %s rows of dim 64 + row-wise Adagrad (%s in the store), %s examples of Zipf(1.05) ids, batch 4096, 2 threads, row cache %s, a checkpoint every 1000 steps%s",
+                         cpu_name(), commas(ids), gib(ids * 65 * 4), commas(rows), gib(cache),
+                         o.prefetch == "no" and ", no prefetch" or "")
+  larger_than_memory(out, file, ids, rows, cache, limit, o.prefetch ~= "no")
   if o.dlrm ~= "no" then all_in_ram(out) end
   return 0
 end

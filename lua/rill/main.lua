@@ -69,7 +69,8 @@ usage: rill COMMAND ...
       last fraction of all examples by time)
   rill bench dlrm [--rows N] [--data PATH] [--threads N]
       the DLRM throughput benchmark (make bench): examples/s against the measured bound
-  rill bench store [--ids N] [--rows N] [--limit SIZE] [--cache SIZE] [--dlrm no]
+  rill bench store [--ids N] [--rows N] [--limit SIZE] [--cache SIZE] [--prefetch no]
+                   [--dlrm no]
       the store's benchmark (make bench-store): a table of N rows (20,000,000: 5.2 GB)
       trained with no memory limit and with the process held to --limit (1.25GiB) by a
       memory cgroup, then DLRM with its tables in RAM and in a store
@@ -466,7 +467,8 @@ end
 function commands.bench(args)
   if args[2] == "store" then
     return require("rill.bench_store")(parse(args, 3, { rows = true, ids = true, limit = true,
-                                                          cache = true, dlrm = true }))
+                                                          cache = true, dlrm = true,
+                                                          prefetch = true }))
   end
   if args[2] ~= "dlrm" then die("rill bench: unknown benchmark '%s' (known: dlrm, store)", tostring(args[2])) end
   local o = parse(args, 3, { rows = true, data = true, run = true, threads = true })
