@@ -561,12 +561,21 @@ int rill_store_end_step(rill_store *s, uint64_t step, rill_err *err)
 {
     if (!s->budgets_set)
         set_budgets(s);
+    bool over = false;
     for (int i = 0; i < s->ntables; i++) {
         int rc = rill_table_end_step(s->tables[i], step, err);
         if (rc)
             return rc;
+        over |= rill_table_held_over(s->tables[i]);
     }
-    return RILL_OK;
+    if (!over || !s->job)
+        return RILL_OK;
+    /* rows a background checkpoint holds have taken the cache a quarter over its budget:
+     * training waits for the checkpoint rather than let memory grow, then evicts */
+    int rc = rill_store_checkpoint_wait(s, err);
+    for (int i = 0; !rc && i < s->ntables; i++)
+        rc = rill_table_end_step(s->tables[i], step, err);
+    return rc;
 }
 
 void rill_store_get_info(rill_store *s, rill_store_info *info)

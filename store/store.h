@@ -184,7 +184,9 @@ int rill_store_commit_meta(rill_store *s, rill_err *err);
 /* The step about to run (1-based): rows looked up are stamped with it. */
 void rill_store_set_step(rill_store *s, uint64_t step);
 /* Once per training step, after the optimizer update: evicts cold rows over the budget
- * (dirty ones into the spill database) and ends the step's read transactions. */
+ * (dirty ones into the spill database) and ends the step's read transactions. While a
+ * background checkpoint holds rows the cache cannot evict, the cache may exceed its budget by
+ * a quarter; past that, this waits for the checkpoint, so memory stays bounded. */
 int rill_store_end_step(rill_store *s, uint64_t step, rill_err *err);
 
 /* The checkpoint. The store knows no graph: the caller (core/train/checkpoint.c) hands it

@@ -213,6 +213,8 @@ int rill_table_snap_write(rill_table *t, const rill_table_snap *sn, MDB_txn *txn
  * leave the cache; not committed, the rows are dirty again. Frees the snapshot's arrays. */
 void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed);
 bool rill_table_sweeps(const rill_table *t);
+/* While a background checkpoint holds rows: the cache is a quarter over its budget. */
+bool rill_table_held_over(const rill_table *t);
 uint64_t rill_table_spill_rows(const rill_table *t);
 void rill_table_set_sweep(rill_table *t, uint64_t pos);
 int rill_table_read_pending(rill_table *t, const void *blob, size_t len);

@@ -122,6 +122,11 @@ static int put_rows(rill_table *t, MDB_txn *txn, MDB_dbi db, const id_slot *v, s
     return RILL_OK;
 }
 
+bool rill_table_held_over(const rill_table *t)
+{
+    return t->inflight && t->budget && t->map.count > t->budget + t->budget / 4;
+}
+
 uint64_t rill_table_spill_rows(const rill_table *t)
 {
     return t->spilled ? t->spill_rows : 0;
