@@ -339,6 +339,7 @@ static int lookup_rows(rill_table *t, const uint64_t *ids, size_t n, float **row
         hd->slot = slot;
         hd->dirty = 0;
         hd->in_dirty_list = 0;
+        hd->pinned = 0;
         if (stored) {
             memcpy(row, stored, (size_t)t->stride * sizeof(float));
             memcpy(&hd->count, (const char *)stored + (size_t)t->stride * sizeof(float) + sizeof(uint64_t),
