@@ -301,4 +301,11 @@ ok $status "CEL: killed at step $at, resumed: exit 0" || diag "$T/err"
 [ "$(digest "$RUN")" = "$(digest "$T/cel-ref")" ] && cmp -s "$RUN/metrics.jsonl" "$T/cel-ref/metrics.jsonl"
 ok $? "CEL: the resumed run equals the uninterrupted one (digest, metrics)"
 
+# Prefetch (rill.train{ prefetch = true }): reading the next batch's rows ahead changes no value.
+variant pf "prefetch = true"
+# shellcheck disable=SC2086
+run $R train "$T/dlrm-pf.lua" $DATA $FLAGS --run "$T/pf"
+ok $status "prefetch = true: exit 0" || diag "$T/err"
+same "$T/pf" "prefetch = true"
+
 done_testing

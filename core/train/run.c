@@ -156,7 +156,7 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
     if ((rc = rill_args_int(o, "epochs", 1, 1, 1000000, &epochs, err)) ||
         (rc = rill_args_int(o, "batch", 2048, 1, 1 << 22, batch, err)) ||
         (rc = rill_args_int(o, "max_steps", 0, 0, 1L << 50, &t->max_steps, err)) ||
-        (rc = rill_args_bool(o, "prefetch", true, &prefetch, err)) ||
+        (rc = rill_args_bool(o, "prefetch", false, &prefetch, err)) ||
         (rc = rill_args_int(o, "warmup", 0, 0, 1L << 40, &t->schedule.warmup, err)) ||
         (rc = rill_args_enum(o, "decay", decays, 0, &t->schedule.decay, err)) ||
         (rc = rill_args_int(o, "decay_start", 0, 0, 1L << 40, &t->schedule.decay_start, err)) ||

@@ -184,8 +184,8 @@ return function(o)
   end })
   out[1] = string.format("rill bench store on %s: %s rows of dim 64 + row-wise Adagrad (%s in the store), %s examples of Zipf(1.05) ids, batch 4096, 2 threads, row cache %s, a checkpoint every 1000 steps%s",
                          cpu_name(), commas(ids), gib(ids * 65 * 4), commas(rows), gib(cache),
-                         o.prefetch == "no" and ", no prefetch" or "")
-  larger_than_memory(out, file, ids, rows, cache, limit, o.prefetch ~= "no")
+                         o.prefetch == "yes" and ", prefetch on" or "")
+  larger_than_memory(out, file, ids, rows, cache, limit, o.prefetch == "yes")
   if o.dlrm ~= "no" then all_in_ram(out) end
   return 0
 end

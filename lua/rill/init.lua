@@ -694,8 +694,8 @@ end
 --             seed = 1, threads = 0 (all cores), run = "runs/<script>", progress = true }
 --             checkpoint_every = 1000 (steps), checkpoint_background = true (written by a
 --             thread of its own while training goes on), cache = "2GiB" (RAM for embedding
---             rows; default no limit), prefetch = true (the next batch's rows read from the
---             store ahead), init_from = EXPORT_DIR (start from an export's parameters) }
+--             rows; default no limit), prefetch = false (read the next batch's rows from the
+--             store ahead; off by default: it measured slower, see README), init_from = EXPORT_DIR (start from an export's parameters) }
 -- Trains, or under `rill resume` continues the run from its last checkpoint, or under
 -- `rill eval` / `rill predict` reads the run's parameters and evaluates.
 function rill.train(t)
