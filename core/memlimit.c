@@ -107,9 +107,30 @@ static int make_group(rill_memlimit *m, const char *parent)
     return 0;
 }
 
+/* The made group's limit (limit_file := bytes), no swapping (swap_file := 0: with swap, a
+ * limited process would swap rather than be limited), and this process moved in. */
+static int limit_and_enter(rill_memlimit *m, uint64_t bytes, const char *limit_file,
+                           const char *swap_file, rill_err *err)
+{
+    char path[1200], num[32];
+    int e;
+    snprintf(num, sizeof num, "%llu", (unsigned long long)bytes);
+    snprintf(path, sizeof path, "%s/%s", m->dir, limit_file);
+    if ((e = put_text(path, num)))
+        return rill_errf(err, RILL_EINVAL, "%s: cannot set the limit: %s", path, strerror(e));
+    snprintf(path, sizeof path, "%s/%s", m->dir, swap_file);
+    put_text(path, "0");
+    snprintf(num, sizeof num, "%ld", (long)getpid());
+    snprintf(path, sizeof path, "%s/cgroup.procs", m->dir);
+    if ((e = put_text(path, num)))
+        return rill_errf(err, RILL_EINVAL, "%s: cannot move the process in: %s", path,
+                         strerror(e));
+    return RILL_OK;
+}
+
 static int enter_v1(rill_memlimit *m, uint64_t bytes, rill_err *err)
 {
-    char own[800] = "", parent[1024], path[1200], num[32];
+    char own[800] = "", parent[1024];
     if (access(V1_ROOT "/memory.limit_in_bytes", F_OK) != 0)
         return rill_errf(err, RILL_EINVAL, "no cgroup-v1 memory hierarchy at " V1_ROOT);
     own_group(1, own, sizeof own);
@@ -122,23 +143,12 @@ static int enter_v1(rill_memlimit *m, uint64_t bytes, rill_err *err)
         return rill_errf(err, RILL_EINVAL, "cannot make a memory cgroup under " V1_ROOT ": %s",
                          strerror(e));
     m->version = 1;
-    snprintf(num, sizeof num, "%llu", (unsigned long long)bytes);
-    snprintf(path, sizeof path, "%s/memory.limit_in_bytes", m->dir);
-    if ((e = put_text(path, num)))
-        return rill_errf(err, RILL_EINVAL, "%s: cannot set the limit: %s", path, strerror(e));
-    snprintf(path, sizeof path, "%s/memory.swappiness", m->dir);
-    put_text(path, "0"); /* with swap, a limited process would swap rather than be limited */
-    snprintf(num, sizeof num, "%ld", (long)getpid());
-    snprintf(path, sizeof path, "%s/cgroup.procs", m->dir);
-    if ((e = put_text(path, num)))
-        return rill_errf(err, RILL_EINVAL, "%s: cannot move the process in: %s", path,
-                         strerror(e));
-    return RILL_OK;
+    return limit_and_enter(m, bytes, "memory.limit_in_bytes", "memory.swappiness", err);
 }
 
 static int enter_v2(rill_memlimit *m, uint64_t bytes, rill_err *err)
 {
-    char own[800] = "", parent[1024], path[1200], num[32];
+    char own[800] = "", parent[1024], path[1200];
     own_group(2, own, sizeof own);
     snprintf(m->home, sizeof m->home, V2_ROOT "%s/cgroup.procs", own);
     /* a v2 group with processes in it cannot have children with controllers: the new group
@@ -156,18 +166,7 @@ static int enter_v2(rill_memlimit *m, uint64_t bytes, rill_err *err)
         return rill_errf(err, RILL_EINVAL, "cannot make a memory cgroup under %s: %s", parent,
                          strerror(e));
     m->version = 2;
-    snprintf(num, sizeof num, "%llu", (unsigned long long)bytes);
-    snprintf(path, sizeof path, "%s/memory.max", m->dir);
-    if ((e = put_text(path, num)))
-        return rill_errf(err, RILL_EINVAL, "%s: cannot set the limit: %s", path, strerror(e));
-    snprintf(path, sizeof path, "%s/memory.swap.max", m->dir);
-    put_text(path, "0");
-    snprintf(num, sizeof num, "%ld", (long)getpid());
-    snprintf(path, sizeof path, "%s/cgroup.procs", m->dir);
-    if ((e = put_text(path, num)))
-        return rill_errf(err, RILL_EINVAL, "%s: cannot move the process in: %s", path,
-                         strerror(e));
-    return RILL_OK;
+    return limit_and_enter(m, bytes, "memory.max", "memory.swap.max", err);
 }
 
 int rill_memlimit_enter(rill_memlimit *m, uint64_t bytes, rill_err *err)

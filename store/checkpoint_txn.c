@@ -280,15 +280,7 @@ static int reserve_map(rill_store *s, const ckpt_job *j, rill_err *err)
     uint64_t need = (ei.me_last_pgno + 1 + pages) * psize + 2 * bytes + ((uint64_t)64 << 20);
     if (need <= s->map_size)
         return RILL_OK;
-    size_t size = s->map_size * 2 > need ? s->map_size * 2 : (size_t)need;
-    rill_store_end_all_reads(s);
-    rill_prefetch_pause(s);
-    int rc = mdb_env_set_mapsize(s->env, size);
-    rill_prefetch_resume(s);
-    if (rc)
-        return rill_store_mdb_err(s, rc, "growing the map", err);
-    s->map_size = size;
-    return RILL_OK;
+    return rill_store_resize_map(s, s->map_size * 2 > need ? s->map_size * 2 : (size_t)need, err);
 }
 
 /* The copies: every table's snapshot, put_all's values, the meta values, the state. */

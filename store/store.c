@@ -66,17 +66,21 @@ void rill_store_end_all_reads(rill_store *s)
         rill_table_end_reads(s->tables[i]);
 }
 
-static int grow(rill_store *s, rill_err *err)
+int rill_store_resize_map(rill_store *s, size_t size, rill_err *err)
 {
     rill_store_end_all_reads(s); /* the map may only be resized with no transaction open */
     rill_prefetch_pause(s);
-    size_t size = s->map_size * 2;
     int rc = mdb_env_set_mapsize(s->env, size);
     rill_prefetch_resume(s);
     if (rc)
         return rill_store_mdb_err(s, rc, "growing the map", err);
     s->map_size = size;
     return RILL_OK;
+}
+
+static int grow(rill_store *s, rill_err *err)
+{
+    return rill_store_resize_map(s, s->map_size * 2, err);
 }
 
 static int write_txn(rill_store *s, rill_guard *g, rill_store_write_fn fn, void *ctx,

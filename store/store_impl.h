@@ -61,6 +61,9 @@ int rill_store_read(rill_store *s, rill_store_write_fn fn, void *ctx, const char
  * error already in err. Safe on a thread of its own (the checkpoint writer's). */
 int rill_store_write_once(rill_store *s, rill_store_write_fn fn, void *ctx, const char *what,
                           rill_err *err);
+/* The map resized to size bytes (the caller's and the prefetch threads' reads ended first:
+ * LMDB resizes only with no transaction open in the process). */
+int rill_store_resize_map(rill_store *s, size_t size, rill_err *err);
 /* DIR/run.id := id (a temporary file renamed into place). */
 int rill_write_run_id(const char *dir, const char *id, rill_err *err);
 /* Whether rc is LMDB's (errno values, and its own codes MDB_KEYEXIST..MDB_LAST_ERRCODE) rather
