@@ -368,14 +368,6 @@ static int l_proc_io(lua_State *L)
     return 1;
 }
 
-static int l_drop_file_cache(lua_State *L)
-{
-    rill_err err = {0};
-    if (rill_drop_file_cache(luaL_checkstring(L, 1), &err))
-        return rill_lua_raise(L, &err);
-    return 0;
-}
-
 static int l_plain_tables(lua_State *L)
 {
     rill_table_use_plain(lua_toboolean(L, 1));
@@ -455,7 +447,6 @@ int luaopen_rill_core(lua_State *L)
                                     {"memlimit_peak", l_memlimit_peak},
                                     {"memlimit_leave", l_memlimit_leave},
                                     {"proc_io", l_proc_io},
-                                    {"drop_file_cache", l_drop_file_cache},
                                     {"interrupted", l_interrupted},
                                     {NULL, NULL}};
     rill_lua_create_meta(L, ARGS_MT, (const luaL_Reg[]){{NULL, NULL}}, l_args_gc, NULL);

@@ -1,7 +1,6 @@
 /* A table's stored side (table.c holds the cache in front of it): rows read from LMDB in the
- * step's read transaction, written back by checkpoints (flush, the eviction sweep, the rows
- * still pending admission), evicted rows spilled between checkpoints, and the prefill that
- * loads stored rows into the cache when a run resumes. */
+ * step's read transaction, evicted rows spilled between checkpoints, and the prefill that
+ * creates every row in the store up front. Checkpoints' part is in table_snap.c. */
 
 #include <errno.h>
 #include <stdio.h>
