@@ -313,6 +313,8 @@ static int l_graph_table_stats(lua_State *L)
         rill_lua_set_int(L, "sealed_bytes", (lua_Integer)ts.sealed_bytes);
         rill_lua_set_num(L, "read_seconds", ts.read_seconds);
         rill_lua_set_int(L, "cached_max", (lua_Integer)ts.cached_max);
+        rill_lua_set_int(L, "generations", (lua_Integer)ts.generations);
+        rill_lua_set_int(L, "folds", (lua_Integer)ts.folds);
         lua_rawseti(L, -2, i + 1);
     }
     return 1;

@@ -8,7 +8,9 @@ local cfg = rill.config{
   valid = 0.1,                    -- the last 10% of the file is the validation part
   embed = { dim = 16, buckets = 1048576, lr = 0.1, acc0 = 1e-6,
             kind = "single", inner = 64,    -- kind = "mlet": factorised tables (inner > dim)
-            sets = 1 },                      -- sets = M: multi-embedding, M sets and interactions
+            sets = 1,                        -- sets = M: multi-embedding, M sets and interactions
+            prefill = false },               -- true: every row made in the run's store up front
+                                             -- (checkpoints then append, README "Store")
   numeric = "log",                -- the counts: "log" (log(1+x) into the bottom MLP), "bucket"
                                   -- (log buckets, embedded) or "mnse" (MNSE of round(100 ln(1+x)))
   mlp = { bottom = 512, top = 512 }, -- first widths; each next layer is half as wide
@@ -24,6 +26,7 @@ local g = rill.graph(data, { collapsed = cfg.init_from ~= "" })
 local ids = g:encode_hash{ fields = data.categorical, buckets = cfg.embed.buckets, name = "ids" }
 local emb = g:embed{ ids, dim = cfg.embed.dim, name = "emb", kind = cfg.embed.kind,
                      inner = cfg.embed.kind == "mlet" and cfg.embed.inner or nil, sets = cfg.embed.sets,
+                     prefill = cfg.embed.prefill,
                      optim = rill.rowwise_adagrad{ lr = cfg.embed.lr, initial_accumulator = cfg.embed.acc0 } }
 local dense
 if cfg.numeric == "log" then

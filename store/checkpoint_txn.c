@@ -273,8 +273,12 @@ static int reserve_map(rill_store *s, const ckpt_job *j, rill_err *err)
     if (mdb_env_info(s->env, &ei) || mdb_env_stat(s->env, &st))
         return RILL_OK;
     uint64_t psize = st.ms_psize, pages = 1024, bytes = j->state_len;
-    for (int i = 0; i < j->ntables; i++)
-        pages += 2 * j->snaps[i].n + (j->snaps[i].fold_spill ? 2 * rill_table_spill_rows(s->tables[i]) : 0);
+    for (int i = 0; i < j->ntables; i++) {
+        const rill_table_snap *sn = &j->snaps[i];
+        pages += 2 * sn->n + (sn->fold_spill ? 2 * rill_table_spill_rows(s->tables[i]) : 0);
+        if (sn->fold)
+            pages += 2 * sn->entries; /* the generations' rows go into the base */
+    }
     for (size_t i = 0; i < j->nvals; i++)
         bytes += j->vals[i].len;
     uint64_t need = (ei.me_last_pgno + 1 + pages) * psize + 2 * bytes + ((uint64_t)64 << 20);

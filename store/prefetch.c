@@ -49,11 +49,17 @@ static int read_rows(rill_store *s, rill_guard *g, const pf_item *it, size_t n)
     g->txn = txn; /* aborted by the guard after a fault */
     volatile unsigned char sink = 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t id = it[i].id;
+        uint64_t id = it[i].id, gkey;
+        const rill_table *t = it[i].t;
         MDB_val k = {sizeof id, &id}, v;
-        rc = mdb_get(txn, it[i].t->spill, &k, &v);
-        if (rc == MDB_NOTFOUND)
-            rc = mdb_get(txn, it[i].t->main, &k, &v);
+        rc = mdb_get(txn, t->spill, &k, &v);
+        if (rc == MDB_NOTFOUND && t->where && t->where[id]) { /* paused while where[] changes */
+            gkey = rill_gen_key(t->where[id], id);
+            k = (MDB_val){sizeof gkey, &gkey};
+            rc = mdb_get(txn, t->gens, &k, &v);
+        } else if (rc == MDB_NOTFOUND) {
+            rc = mdb_get(txn, t->main, &k, &v);
+        }
         if (rc == 0 && v.mv_size) {
             const unsigned char *p = v.mv_data;
             sink = (unsigned char)(sink + p[0] + p[v.mv_size - 1]);

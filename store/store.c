@@ -8,6 +8,8 @@
  *   t:NAME    a table's rows (key: the row id as a native uint64; value: the floats, then the
  *             last step that used the row and how many training steps did)
  *   s:NAME    rows evicted since the last checkpoint, folded into t:NAME by the next one
+ *   g:NAME    a prefilled table's checkpoints since its last fold, one generation each (key:
+ *             generation << 56 | id; table_gens.c), with meta "gens:NAME" and "gids:NAME:G"
  * and DIR/lock, held (flock) by the one process that may write the run, and DIR/run.id, the
  * run's identity, which meta "run_id" repeats: a store copied in from another run is refused.
  * From format 3 every value but "format" ends in a seal (seal.c), and every LMDB call runs
@@ -29,7 +31,9 @@
 #include "store_impl.h"
 #include "util.h"
 
-#define FORMAT "rill-store 3" /* 2: rows carry their use count; 3: every value is sealed */
+/* 2: rows carry their use count; 3: every value is sealed; 4: tables may have generations */
+#define FORMAT "rill-store 4"
+#define FORMAT_SEALED "rill-store 3" /* read as it is; made format 4 when opened to write */
 #define FORMAT_UNSEALED "rill-store 2" /* read and written as it is, without seals */
 
 /* LMDB reports a short write as EIO, which is what a full disk gives it: an EIO with next to
@@ -235,9 +239,12 @@ static int open_dbs(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     }
     MDB_val k = {6, (void *)"format"}, v;
     rc = mdb_get(txn, s->meta, &k, &v);
-    bool known = rc == 0 && ((v.mv_size == strlen(FORMAT) && !memcmp(v.mv_data, FORMAT, v.mv_size)) ||
-                             (v.mv_size == strlen(FORMAT_UNSEALED) &&
-                              !memcmp(v.mv_data, FORMAT_UNSEALED, v.mv_size)));
+    bool is4 = rc == 0 && v.mv_size == strlen(FORMAT) && !memcmp(v.mv_data, FORMAT, v.mv_size);
+    bool is3 = rc == 0 && v.mv_size == strlen(FORMAT_SEALED) &&
+               !memcmp(v.mv_data, FORMAT_SEALED, v.mv_size);
+    bool known = is4 || is3 ||
+                 (rc == 0 && v.mv_size == strlen(FORMAT_UNSEALED) &&
+                  !memcmp(v.mv_data, FORMAT_UNSEALED, v.mv_size));
     if (rc == MDB_NOTFOUND || (rc == 0 && !known))
         return rill_errf(err, RILL_ESTORE,
                          "%s: not a store this Rill can read (format '%.*s', expected '%s')",
@@ -245,7 +252,13 @@ static int open_dbs(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
                          rc ? "" : (const char *)v.mv_data, FORMAT);
     if (rc)
         return rc;
-    s->sealed = v.mv_size == strlen(FORMAT);
+    s->sealed = is4 || is3;
+    if (is3 && s->mode != RILL_STORE_READ) {
+        /* this build may give its tables generations, which a format-3 reader would not see */
+        MDB_val nv = {strlen(FORMAT), (void *)FORMAT};
+        if ((rc = mdb_put(txn, s->meta, &k, &nv, 0)))
+            return rc;
+    }
     MDB_val ik = {6, (void *)"run_id"}, iv;
     rc = rill_get_sealed(s, txn, s->meta, &ik, &iv, "the run's identity", err);
     if (rc && rc != MDB_NOTFOUND)
@@ -426,9 +439,14 @@ bool rill_store_has_checkpoint(rill_store *s)
 typedef struct {
     const char *name;
     char shape[160];
-    MDB_dbi main, spill;
+    MDB_dbi main, spill, gens;
     bool create;
+    bool gens_open, gens_ok;
+    uint64_t rows;
     uint64_t stored;
+    uint8_t *where; /* the generations' index (table_gens.c), handed to the table */
+    unsigned ngens;
+    uint64_t entries;
 } table_ctx;
 
 static int count_rows(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
@@ -475,8 +493,23 @@ static int open_table_dbs(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
         return rc;
     /* rows spilled after the last checkpoint belong to no checkpoint: a resumed run redoes
      * those steps, so they are dropped */
+    if (s->mode != RILL_STORE_READ && (rc = mdb_drop(txn, c->spill, 0)))
+        return rc;
+    snprintf(key, sizeof key, "g:%s", c->name);
+    rc = mdb_dbi_open(txn, key, flags, &c->gens);
+    if (rc == MDB_NOTFOUND && s->mode == RILL_STORE_READ)
+        return RILL_OK; /* a store from before generations */
+    if (rc)
+        return rc;
+    c->gens_open = true;
+    free(c->where); /* a second run of this transaction (the map grew) */
+    c->where = NULL;
+    if ((rc = rill_gens_load(s, txn, c->name, c->rows, c->gens_ok, &c->where, &c->ngens,
+                             &c->entries, err)))
+        return rc;
+    /* a generation past the last one committed was being written when the run stopped */
     if (s->mode != RILL_STORE_READ)
-        rc = mdb_drop(txn, c->spill, 0);
+        rc = rill_gens_drop_orphans(s, txn, c->gens, c->ngens);
     return rc;
 }
 
@@ -490,7 +523,10 @@ int rill_store_table(rill_store *s, rill_table **out, const char *name, int64_t 
         return rc;
     if (o)
         rill_table_set_opts(t, o);
-    table_ctx c = {.name = name, .create = s->mode != RILL_STORE_READ};
+    /* generations for prefilled tables only: every id is in the base, rows never go */
+    table_ctx c = {.name = name, .create = s->mode != RILL_STORE_READ, .rows = (uint64_t)rows,
+                   .gens_ok = o && o->prefill && o->evict_after <= 0 &&
+                              (uint64_t)rows <= RILL_GENS_MAX_ROWS};
     snprintf(c.shape, sizeof c.shape, "%lld %d %d %s", (long long)rows, dim, rill_table_stride(t),
              rill_optim_name(opt->kind));
     if (s->mode == RILL_STORE_READ) {
@@ -502,12 +538,15 @@ int rill_store_table(rill_store *s, rill_table **out, const char *name, int64_t 
     if (!rc && !ts)
         rc = rill_errf(err, RILL_ENOMEM, "out of memory opening table '%s'", name);
     if (rc) {
+        free(c.where);
         rill_table_free(t);
         return rc;
     }
     s->tables = ts;
     s->tables[s->ntables++] = t;
     rill_table_attach(t, s, c.main, c.spill);
+    rill_table_attach_gens(t, c.gens_open ? &c.gens : NULL, c.gens_ok, c.where, c.ngens,
+                           c.entries);
     /* how many rows exist already: the stored ones */
     if ((rc = rill_store_read(s, count_rows, &c, "counting a table's rows", err)))
         return rc; /* the table is the store's now: freed with the graph */

@@ -71,6 +71,10 @@ typedef struct rill_table_stats {
     uint64_t held;          /* rows the last eviction could not evict because a background
                              * checkpoint was being written (its rows, and dirty ones); while
                              * it is not 0 the cache may be above its budget */
+    uint64_t generations;   /* a prefilled table's checkpoints kept as generations since its
+                             * last fold (store/table_gens.c), and the values they hold */
+    uint64_t generation_values;
+    uint64_t folds;         /* checkpoints that folded generations into the base */
 } rill_table_stats;
 void rill_table_get_stats(const rill_table *t, rill_table_stats *st);
 
@@ -268,7 +272,8 @@ int rill_store_copy(rill_store *s, const char *dir, rill_err *err);
 typedef struct rill_store_entry {
     bool is_table;
     char name[160];
-    uint64_t rows, bytes;
+    uint64_t rows, bytes;    /* a table's: rows stored, and the pages of its databases */
+    uint64_t ids;            /* a table's id range (the rows it may have) */
     int dim, stride;
     char optim[32];
 } rill_store_entry;

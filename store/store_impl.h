@@ -180,8 +180,43 @@ int rill_put_sealed(rill_store *s, MDB_txn *txn, MDB_dbi db, MDB_val *k, const v
 int rill_get_sealed(rill_store *s, MDB_txn *txn, MDB_dbi db, MDB_val *k, MDB_val *v,
                     const char *what, rill_err *err);
 
-/* Table side: the store backs a table with its main and spill databases. */
+/* Table side: the store backs a table with its main and spill databases, and its generations'
+ * (gens NULL: the store has none; where, ngens, entries as rill_gens_load read them, where
+ * then the table's). */
 void rill_table_attach(rill_table *t, rill_store *s, MDB_dbi main, MDB_dbi spill);
+void rill_table_attach_gens(rill_table *t, const MDB_dbi *gens, bool gens_ok, uint8_t *where,
+                            unsigned ngens, uint64_t entries);
+
+/* ---- generations (table_gens.c says why) ---- */
+
+#define RILL_GENS_MAX 32                      /* then a checkpoint folds */
+#define RILL_GENS_MAX_ROWS (UINT64_C(1) << 32) /* where[] is a byte per row */
+uint64_t rill_gen_key(unsigned gen, uint64_t id);
+/* Table name's generations as meta records them: how many, the values they hold, and (when
+ * there are some, or want) where[], a byte per row of rows. RILL_ESTORE when damaged. */
+int rill_gens_load(rill_store *s, MDB_txn *txn, const char *name, uint64_t rows, bool want,
+                   uint8_t **where, unsigned *ngens, uint64_t *entries, rill_err *err);
+/* Drops from gens every value of a generation past ngens (an LMDB code on failure). */
+int rill_gens_drop_orphans(rill_store *s, MDB_txn *txn, MDB_dbi gens, unsigned ngens);
+/* A table's rows in id order, each at its newest place (the base, or a generation). */
+typedef struct {
+    rill_store *s;
+    MDB_txn *txn;
+    MDB_cursor *main;
+    MDB_dbi gens;
+    const uint8_t *where; /* NULL: no generations */
+    uint64_t nrows;
+    uint64_t wnext;       /* the next id at or after the scan whose value is in a generation */
+    int mrc;              /* the base cursor: 0 (mk, mv hold its row) or MDB_NOTFOUND */
+    MDB_val mk, mv;
+    uint64_t key;         /* the key of the generation row returned */
+} rill_rows;
+/* An LMDB code on failure. */
+int rill_rows_open(rill_rows *r, rill_store *s, MDB_txn *txn, MDB_dbi main, MDB_dbi gens,
+                   const uint8_t *where, uint64_t nrows);
+/* The next row: its id, its key and sealed value as stored; RILL_EOF after the last. */
+int rill_rows_next(rill_rows *r, uint64_t *id, MDB_val *k, MDB_val *v, rill_err *err);
+void rill_rows_close(rill_rows *r);
 void rill_table_set_budget(rill_table *t, size_t rows);
 void rill_table_set_stored_rows(rill_table *t, uint64_t rows);
 size_t rill_table_row_bytes(const rill_table *t); /* cache bytes per row */
@@ -206,11 +241,20 @@ typedef struct rill_table_snap {
     bool pinned;           /* the rows are pinned until done */
     void *pending;         /* admission counts (id, count) pairs; NULL: none kept */
     size_t pending_len;
+    /* generations (table_gens.c) */
+    bool fold;             /* into the base; else written as generation gen */
+    unsigned gen;
+    unsigned ngens;        /* the generations before this checkpoint */
+    uint64_t entries;      /* ... and the values they hold */
+    bool drop_gens;        /* a fold's leftover generations: dropped first */
+    bool drop_spill;       /* a generation's leftover spill: dropped first */
+    uint64_t *gids;        /* a generation: the ids it wrote */
+    size_t ngids, gids_cap;
 } rill_table_snap;
 int rill_table_snapshot(rill_table *t, rill_table_snap *sn, bool pin, rill_err *err);
 /* In the transaction: the spill folded in, the rows, a part of the eviction sweep, the
  * admission counts. Adds to *rows and *bytes. Repeatable (the map may grow). */
-int rill_table_snap_write(rill_table *t, const rill_table_snap *sn, MDB_txn *txn, MDB_dbi meta,
+int rill_table_snap_write(rill_table *t, rill_table_snap *sn, MDB_txn *txn, MDB_dbi meta,
                           uint64_t step, uint64_t *rows, uint64_t *bytes, rill_err *err);
 /* After the transaction: rows unpinned; committed, the spill is empty and the sweep's rows
  * leave the cache; not committed, the rows are dirty again. Frees the snapshot's arrays. */

@@ -169,6 +169,7 @@ void rill_table_free(rill_table *t)
     free(t->free_slots);
     free(t->dirty);
     free(t->swept);
+    free(t->where);
     rill_idmap_free(&t->map);
     rill_idmap_free(&t->pending);
     rill_free(t);
@@ -184,6 +185,19 @@ void rill_table_attach(rill_table *t, rill_store *s, MDB_dbi main, MDB_dbi spill
     t->store = s;
     t->main = main;
     t->spill = spill;
+}
+
+void rill_table_attach_gens(rill_table *t, const MDB_dbi *gens, bool gens_ok, uint8_t *where,
+                            unsigned ngens, uint64_t entries)
+{
+    t->gens_open = gens != NULL;
+    if (gens)
+        t->gens = *gens;
+    t->gens_ok = gens && gens_ok && where;
+    free(t->where);
+    t->where = where;
+    t->ngens = ngens;
+    t->gen_entries = entries;
 }
 
 void rill_table_set_budget(rill_table *t, size_t rows)
@@ -218,6 +232,8 @@ void rill_table_get_stats(const rill_table *t, rill_table_stats *st)
     *st = t->st;
     st->cached = t->map.count;
     st->pending = t->pending.count;
+    st->generations = t->ngens;
+    st->generation_values = t->gen_entries;
     if (!t->store)
         st->rows = t->map.count;
 }

@@ -159,32 +159,28 @@ static int each_stored(rill_table *t, int (*fn)(void *ud, uint64_t id, const flo
     int rc;
     if ((rc = rill_table_begin_reads(t, err)))
         return rc;
-    MDB_cursor *c;
-    if ((rc = rill_cursor_open(t->rtxn, t->main, &c)))
+    rill_rows r;
+    if ((rc = rill_rows_open(&r, t->store, t->rtxn, t->main, t->gens, t->ngens ? t->where : NULL,
+                             (uint64_t)t->rows)))
         return rill_store_mdb_err(t->store, rc, "reading rows", err);
     MDB_val k, v;
     size_t want = rill_sealed_len(t->store, (size_t)t->stride * sizeof(float) + ROW_TAIL);
     char what[160];
     snprintf(what, sizeof what, "table '%s'", t->name);
-    int mrc;
-    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && !rc;
-         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        uint64_t id;
-        if (k.mv_size != sizeof id || v.mv_size != want) {
+    uint64_t id;
+    while ((rc = rill_rows_next(&r, &id, &k, &v, err)) == RILL_OK) {
+        if (v.mv_size != want) {
             rc = rill_errf(err, RILL_ESTORE, "%s: table '%s' holds a malformed row (%zu/%zu bytes)",
                            t->store->path, t->name, k.mv_size, v.mv_size);
             break;
         }
-        if ((rc = rill_unseal(t->store, &k, &v, what, false, err)))
+        if ((rc = rill_unseal(t->store, &k, &v, what, false, err)) ||
+            (rc = fn(ud, id, v.mv_data)))
             break;
-        memcpy(&id, k.mv_data, sizeof id);
-        rc = fn(ud, id, v.mv_data);
     }
-    rill_cursor_close(c);
+    rill_rows_close(&r);
     rill_table_end_reads(t);
-    if (!rc && mrc != MDB_NOTFOUND)
-        rc = rill_store_mdb_err(t->store, mrc, "reading rows", err);
-    return rc;
+    return rc == RILL_EOF ? RILL_OK : rc;
 }
 
 /* ---- benchmark ---- */

@@ -49,6 +49,14 @@ struct rill_table {
     /* the store */
     rill_store *store;
     MDB_dbi main, spill;
+    MDB_dbi gens;            /* g:NAME: checkpoints' generations (table_gens.c) */
+    bool gens_open;          /* ... exists (a store from before them, opened to read, lacks it) */
+    bool gens_ok;            /* checkpoints make generations (prefilled tables): else they fold */
+    uint8_t *where;          /* per id, the generation of its newest stored value; 0: the base */
+    unsigned ngens;          /* generations committed since the last fold */
+    uint64_t gen_entries;    /* values they hold, stale ones included */
+    bool gens_stale;         /* a fold left them (readers no longer look): the next write drops */
+    bool spill_stale;        /* a generation took the spill's rows: the next write drops it */
     MDB_txn *rtxn;           /* this step's read transaction, begun on the first miss */
     bool spilled;            /* the spill database holds rows */
     uint64_t spill_rows;     /* ... this many (a row spilled twice counted twice) */
@@ -103,5 +111,13 @@ int rill_table_stored_row(rill_table *t, uint64_t id, const float **row, rill_er
 int rill_table_guarded_row(rill_table *t, uint64_t id, const float **row, rill_err *err);
 void rill_table_keep_fault(rill_table *t, const rill_err *err);
 int rill_table_cmp_id(const void *a, const void *b);
+
+/* table_gens.c, in a checkpoint's transaction: the snapshot's rows and the spill's written as
+ * a new generation (sn->gen; its ids kept in sn->gids), or folded with the generations' newest
+ * values into the base. Add to *rows and *bytes; repeatable (the map may grow). */
+int rill_gens_write(rill_table *t, rill_table_snap *sn, MDB_txn *txn, uint64_t *rows,
+                    uint64_t *bytes, rill_err *err);
+int rill_gens_fold(rill_table *t, rill_table_snap *sn, MDB_txn *txn, uint64_t *rows,
+                   uint64_t *bytes, rill_err *err);
 
 #endif

@@ -41,9 +41,19 @@ int rill_table_stored_row(rill_table *t, uint64_t id, const float **row, rill_er
     if (rc)
         return rc;
     MDB_val k = {sizeof id, &id}, v;
+    uint64_t gkey;
     rc = t->spilled ? mdb_get(t->rtxn, t->spill, &k, &v) : MDB_NOTFOUND;
-    if (rc == MDB_NOTFOUND)
+    if (rc == MDB_NOTFOUND && t->where && t->where[id]) {
+        gkey = rill_gen_key(t->where[id], id);
+        k = (MDB_val){sizeof gkey, &gkey};
+        rc = mdb_get(t->rtxn, t->gens, &k, &v);
+        if (rc == MDB_NOTFOUND)
+            return rill_errf(err, RILL_ESTORE, "%s: table '%s', row %llu is listed in generation "
+                             "%u but missing from it: the store is damaged", t->store->path,
+                             t->name, (unsigned long long)id, t->where[id]);
+    } else if (rc == MDB_NOTFOUND) {
         rc = mdb_get(t->rtxn, t->main, &k, &v);
+    }
     if (rc == MDB_NOTFOUND)
         return RILL_OK;
     if (rc)
@@ -146,8 +156,11 @@ typedef struct {
 static int spill_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
 {
     spill_ctx *c = ctx;
-    (void)s;
     c->bytes = 0;
+    int rc;
+    /* what a generation took from the spill is still there (table_gens.c): gone first */
+    if (c->t->spill_stale && (rc = mdb_drop(txn, c->t->spill, 0)))
+        return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(s, rc, "emptying the spill", err);
     return put_rows(c->t, txn, c->t->spill, c->v, c->n, &c->bytes, err);
 }
 
@@ -213,6 +226,7 @@ static int evict(rill_table *t, rill_err *err)
         spill_ctx c = {t, dirty, n, 0};
         rc = rill_store_write(t->store, spill_fn, &c, "spilling evicted rows", err);
         if (!rc) {
+            t->spill_stale = false;
             t->spilled = true;
             t->spill_rows += n;
             t->st.spilled += n;

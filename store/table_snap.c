@@ -76,6 +76,7 @@ static void snap_free(rill_table_snap *sn)
     free(sn->vals);
     free(sn->slots);
     free(sn->pending);
+    free(sn->gids);
     memset(sn, 0, sizeof *sn);
 }
 
@@ -117,38 +118,18 @@ int rill_table_snapshot(rill_table *t, rill_table_snap *sn, bool pin, rill_err *
     sn->pinned = pin;
     sn->fold_spill = t->spilled;
     sn->sweep = rill_table_sweeps(t);
+    /* a new generation, or a fold once the generations hold half as many values as the base
+     * has rows (table_gens.c says why) */
+    uint64_t adds = n + (t->spilled ? t->spill_rows : 0);
+    sn->ngens = t->ngens;
+    sn->entries = t->gen_entries;
+    sn->fold = !t->gens_ok || t->ngens >= RILL_GENS_MAX || t->gen_entries + adds > t->st.rows / 2;
+    sn->gen = sn->fold ? 0 : t->ngens + 1;
+    sn->drop_gens = t->gens_stale;
+    sn->drop_spill = t->spill_stale;
     clear_dirty(t);
     t->inflight = pin;
     t->snap_rows = pin ? n : 0;
-    return RILL_OK;
-}
-
-/* The spilled rows join the main database (the spill is sorted) and the spill is emptied. A
- * row spilled and then read back and changed is in the snapshot, written after this. */
-static int fold_spill(rill_table *t, MDB_txn *txn, uint64_t *rows, uint64_t *bytes,
-                      rill_err *err)
-{
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, t->spill, &c);
-    if (rc)
-        return rill_store_mdb_err(t->store, rc, "reading spilled rows", err);
-    MDB_val k, val;
-    for (rc = mdb_cursor_get(c, &k, &val, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
-        int prc = mdb_put(txn, t->main, &k, &val, 0);
-        if (prc) {
-            mdb_cursor_close(c);
-            return prc == MDB_MAP_FULL ? prc
-                                       : rill_store_mdb_err(t->store, prc, "folding in spilled rows", err);
-        }
-        *bytes += val.mv_size;
-        (*rows)++;
-    }
-    mdb_cursor_close(c);
-    if (rc != MDB_NOTFOUND)
-        return rill_store_mdb_err(t->store, rc, "reading spilled rows", err);
-    if ((rc = mdb_drop(txn, t->spill, 0)))
-        return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "emptying the spill", err);
     return RILL_OK;
 }
 
@@ -212,25 +193,18 @@ static int sweep(rill_table *t, MDB_txn *txn, MDB_dbi meta, uint64_t step, size_
     return RILL_OK;
 }
 
-int rill_table_snap_write(rill_table *t, const rill_table_snap *sn, MDB_txn *txn, MDB_dbi meta,
+int rill_table_snap_write(rill_table *t, rill_table_snap *sn, MDB_txn *txn, MDB_dbi meta,
                           uint64_t step, uint64_t *rows, uint64_t *bytes, rill_err *err)
 {
     if (!t->store)
         return RILL_OK;
     int rc;
     uint64_t rows0 = *rows;
-    if (sn->fold_spill && (rc = fold_spill(t, txn, rows, bytes, err)))
+    if (sn->drop_spill && (rc = mdb_drop(txn, t->spill, 0)))
+        return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "emptying the spill", err);
+    if ((rc = sn->fold ? rill_gens_fold(t, sn, txn, rows, bytes, err)
+                       : rill_gens_write(t, sn, txn, rows, bytes, err)))
         return rc;
-    for (size_t i = 0; i < sn->n; i++) {
-        uint64_t id = sn->ids[i];
-        MDB_val k = {sizeof id, &id}, val = {rill_sealed_len(t->store, sn->val_bytes), NULL};
-        if ((rc = mdb_put(txn, t->main, &k, &val, MDB_RESERVE)))
-            return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "writing rows", err);
-        memcpy(val.mv_data, sn->vals + i * sn->val_bytes, sn->val_bytes);
-        rill_seal(t->store, &k, val.mv_data, sn->val_bytes);
-        *bytes += val.mv_size;
-    }
-    *rows += sn->n;
     /* a sweep visits a few times what this checkpoint writes of the table */
     size_t budget = (size_t)(4 * (*rows - rows0)) + 4096;
     if (sn->sweep && (rc = sweep(t, txn, meta, step, budget, err)))
@@ -281,9 +255,33 @@ void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed)
         }
     }
     if (committed) {
+        if (sn->drop_gens)
+            t->gens_stale = false;
+        if (sn->drop_spill)
+            t->spill_stale = false;
+        if (!sn->fold || sn->ngens) {
+            /* where[] changes: no read transaction from before the commit may use it, nor
+             * the threads reading ahead while it changes */
+            rill_table_end_reads(t);
+            rill_prefetch_pause(t->store);
+            if (!sn->fold) {
+                for (size_t i = 0; i < sn->ngids; i++)
+                    t->where[sn->gids[i]] = (uint8_t)sn->gen;
+                t->ngens = sn->gen;
+                t->gen_entries = sn->entries + sn->ngids;
+            } else {
+                memset(t->where, 0, (size_t)t->rows);
+                t->st.folds++;
+                t->ngens = 0;
+                t->gen_entries = 0;
+                t->gens_stale = true;
+            }
+            rill_prefetch_resume(t->store);
+        }
         if (sn->fold_spill) {
             t->spilled = false;
             t->spill_rows = 0;
+            t->spill_stale = !sn->fold || sn->ngens; /* left in place (table_gens.c) */
         }
         drop_swept(t);
     } else {

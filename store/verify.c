@@ -3,6 +3,7 @@
  * (rill_store_digest), all in one guarded read transaction each. */
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store_impl.h"
@@ -27,6 +28,13 @@ static int list_in(rill_store *s, MDB_txn *txn, int (*fn)(void *ud, const rill_s
             if ((urc = rill_unseal(s, &k, &v, "a table's shape", true, err)))
                 break;
             rill_store_entry e = {.is_table = true};
+            if (v.mv_size > 0 && v.mv_size < 160) {
+                char sh[160];
+                snprintf(sh, sizeof sh, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
+                long long r0 = 0;
+                if (sscanf(sh, "%lld", &r0) == 1 && r0 > 0)
+                    e.ids = (uint64_t)r0;
+            }
             snprintf(e.name, sizeof e.name, "%.*s", (int)k.mv_size - 6, (const char *)k.mv_data + 6);
             char shape[160];
             snprintf(shape, sizeof shape, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
@@ -42,6 +50,10 @@ static int list_in(rill_store *s, MDB_txn *txn, int (*fn)(void *ud, const rill_s
                 e.bytes = (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) *
                           (uint64_t)st.ms_psize;
             }
+            snprintf(dbn, sizeof dbn, "g:%s", e.name);
+            if (mdb_dbi_open(txn, dbn, MDB_INTEGERKEY, &dbi) == 0 && mdb_stat(txn, dbi, &st) == 0)
+                e.bytes += (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) *
+                           (uint64_t)st.ms_psize;
             urc = fn(ud, &e);
         }
         rill_cursor_close(c);
@@ -90,23 +102,17 @@ typedef struct {
     rill_err *err;
 } verify_ctx;
 
-static int verify_entry(void *ud, const rill_store_entry *e)
+/* Every value of a table's database (the base, or its generations) has the row's size, its
+ * seal and finite floats. */
+static int verify_rows_db(verify_ctx *c, const rill_store_entry *e, MDB_dbi dbi, bool gens)
 {
-    verify_ctx *c = ud;
-    if (!e->is_table)
-        return RILL_OK;
-    char dbn[200];
-    MDB_dbi dbi;
-    snprintf(dbn, sizeof dbn, "t:%s", e->name);
-    int rc = mdb_dbi_open(c->txn, dbn, MDB_INTEGERKEY, &dbi);
-    if (rc)
-        return rill_store_mdb_err(c->s, rc, "opening a table to check it", c->err);
     MDB_cursor *cur;
+    int rc;
     if ((rc = rill_cursor_open(c->txn, dbi, &cur)))
         return rill_store_mdb_err(c->s, rc, "checking", c->err);
     size_t want = (size_t)e->stride * sizeof(float) + 2 * sizeof(uint64_t);
     char what[200];
-    snprintf(what, sizeof what, "table '%s'", e->name);
+    snprintf(what, sizeof what, gens ? "table '%s' (its generations)" : "table '%s'", e->name);
     MDB_val k, v;
     uint64_t n = 0;
     int urc = RILL_OK;
@@ -114,9 +120,8 @@ static int verify_entry(void *ud, const rill_store_entry *e)
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), n++) {
         if (k.mv_size != sizeof(uint64_t) || v.mv_size != rill_sealed_len(c->s, want)) {
             urc = rill_errf(c->err, RILL_ESTORE,
-                            "%s: table '%s', entry %llu: %zu-byte key, %zu-byte row (expected 8 "
-                            "and %zu)",
-                            c->s->path, e->name, (unsigned long long)n, k.mv_size, v.mv_size,
+                            "%s: %s, entry %llu: %zu-byte key, %zu-byte row (expected 8 and %zu)",
+                            c->s->path, what, (unsigned long long)n, k.mv_size, v.mv_size,
                             rill_sealed_len(c->s, want));
             break;
         }
@@ -128,8 +133,8 @@ static int verify_entry(void *ud, const rill_store_entry *e)
             if (!isfinite(f)) {
                 uint64_t id;
                 memcpy(&id, k.mv_data, sizeof id);
-                urc = rill_errf(c->err, RILL_ESTORE, "%s: table '%s', row %llu holds a "
-                                "non-finite value", c->s->path, e->name, (unsigned long long)id);
+                urc = rill_errf(c->err, RILL_ESTORE, "%s: %s, row %llu holds a non-finite value",
+                                c->s->path, what, (unsigned long long)(id & ((UINT64_C(1) << 56) - 1)));
                 break;
             }
         }
@@ -140,6 +145,51 @@ static int verify_entry(void *ud, const rill_store_entry *e)
     if (rc != MDB_NOTFOUND)
         return rill_store_mdb_err(c->s, rc, "checking", c->err);
     return RILL_OK;
+}
+
+static int verify_entry(void *ud, const rill_store_entry *e)
+{
+    verify_ctx *c = ud;
+    if (!e->is_table)
+        return RILL_OK;
+    char dbn[200];
+    MDB_dbi dbi, gdbi;
+    snprintf(dbn, sizeof dbn, "t:%s", e->name);
+    int rc = mdb_dbi_open(c->txn, dbn, MDB_INTEGERKEY, &dbi);
+    if (rc)
+        return rill_store_mdb_err(c->s, rc, "opening a table to check it", c->err);
+    if ((rc = verify_rows_db(c, e, dbi, false)))
+        return rc;
+    snprintf(dbn, sizeof dbn, "g:%s", e->name);
+    rc = mdb_dbi_open(c->txn, dbn, MDB_INTEGERKEY, &gdbi);
+    if (rc == MDB_NOTFOUND)
+        return RILL_OK; /* a store from before generations */
+    if (rc)
+        return rill_store_mdb_err(c->s, rc, "opening a table to check it", c->err);
+    if ((rc = verify_rows_db(c, e, gdbi, true)))
+        return rc;
+    /* every row a generation lists is in it */
+    uint8_t *where;
+    unsigned ngens;
+    uint64_t entries;
+    if ((rc = rill_gens_load(c->s, c->txn, e->name, e->ids, false, &where, &ngens, &entries,
+                             c->err)))
+        return rill_is_mdb_code(rc) ? rill_store_mdb_err(c->s, rc, "checking", c->err) : rc;
+    for (uint64_t id = 0; where && id < e->ids && !rc; id++) {
+        if (!where[id])
+            continue;
+        uint64_t key = rill_gen_key(where[id], id);
+        MDB_val k = {sizeof key, &key}, v;
+        rc = mdb_get(c->txn, gdbi, &k, &v);
+        if (rc == MDB_NOTFOUND)
+            rc = rill_errf(c->err, RILL_ESTORE, "%s: table '%s', row %llu is listed in generation "
+                           "%u but missing from it", c->s->path, e->name, (unsigned long long)id,
+                           where[id]);
+        else if (rc)
+            rc = rill_store_mdb_err(c->s, rc, "checking", c->err);
+    }
+    free(where);
+    return rc;
 }
 
 /* Every value of a database of text keys passes its seal ("format" excepted). */
@@ -208,47 +258,64 @@ static int digest_entry(void *ud, const rill_store_entry *e)
 {
     digest_ctx *c = ud;
     c->h = hash_bytes(c->h, e->name, strlen(e->name));
-    char dbn[200];
-    MDB_dbi dbi;
     int rc;
-    if (e->is_table)
-        snprintf(dbn, sizeof dbn, "t:%s", e->name);
-    if (e->is_table && (rc = mdb_dbi_open(c->txn, dbn, MDB_INTEGERKEY, &dbi)))
-        return rill_store_mdb_err(c->s, rc, "reading a table", c->err);
-    MDB_cursor *cur;
-    if ((rc = rill_cursor_open(c->txn, e->is_table ? dbi : c->s->dense, &cur)))
-        return rill_store_mdb_err(c->s, rc, "reading", c->err);
-    char what[200];
-    snprintf(what, sizeof what, "table '%s'", e->name);
-    MDB_val k, v;
-    int urc = RILL_OK;
-    if (e->is_table) {
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !urc;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            size_t fl = (size_t)e->stride * sizeof(float);
-            if (v.mv_size != rill_sealed_len(c->s, fl + 2 * sizeof(uint64_t))) {
-                urc = rill_errf(c->err, RILL_ESTORE, "%s: table '%s' holds a malformed row "
-                                "(%zu bytes)", c->s->path, e->name, v.mv_size);
-                break;
-            }
-            if ((urc = rill_unseal(c->s, &k, &v, what, false, c->err)))
-                break;
-            c->h = hash_bytes(c->h, k.mv_data, k.mv_size);
-            /* the floats only: the last-used step is bookkeeping, not a parameter */
-            c->h = hash_bytes(c->h, v.mv_data, fl);
-        }
-    } else {
-        k.mv_size = strlen(e->name);
-        k.mv_data = (void *)e->name;
+    if (!e->is_table) {
+        MDB_cursor *cur;
+        if ((rc = rill_cursor_open(c->txn, c->s->dense, &cur)))
+            return rill_store_mdb_err(c->s, rc, "reading", c->err);
+        MDB_val k = {strlen(e->name), (void *)e->name}, v;
+        int urc = RILL_OK;
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
         if (rc == 0 && !(urc = rill_unseal(c->s, &k, &v, "a dense parameter", true, c->err)))
             c->h = hash_bytes(c->h, v.mv_data, v.mv_size);
-        rc = rc ? rc : MDB_NOTFOUND;
+        rill_cursor_close(cur);
+        if (urc)
+            return urc;
+        return rc == 0 || rc == MDB_NOTFOUND ? RILL_OK : rill_store_mdb_err(c->s, rc, "reading", c->err);
     }
-    rill_cursor_close(cur);
-    if (urc)
-        return urc;
-    return rc == MDB_NOTFOUND ? RILL_OK : rill_store_mdb_err(c->s, rc, "reading", c->err);
+    /* a table's rows each at its newest place, so a table hashes the same in any layout */
+    char dbn[200];
+    MDB_dbi dbi, gdbi = 0;
+    snprintf(dbn, sizeof dbn, "t:%s", e->name);
+    if ((rc = mdb_dbi_open(c->txn, dbn, MDB_INTEGERKEY, &dbi)))
+        return rill_store_mdb_err(c->s, rc, "reading a table", c->err);
+    snprintf(dbn, sizeof dbn, "g:%s", e->name);
+    uint8_t *where = NULL;
+    unsigned ngens = 0;
+    uint64_t entries;
+    rc = mdb_dbi_open(c->txn, dbn, MDB_INTEGERKEY, &gdbi);
+    if (rc == 0)
+        rc = rill_gens_load(c->s, c->txn, e->name, e->ids, false, &where, &ngens, &entries,
+                            c->err);
+    else if (rc == MDB_NOTFOUND)
+        rc = RILL_OK;
+    if (rc)
+        return rill_is_mdb_code(rc) ? rill_store_mdb_err(c->s, rc, "reading a table", c->err) : rc;
+    rill_rows r;
+    if ((rc = rill_rows_open(&r, c->s, c->txn, dbi, gdbi, where, e->ids))) {
+        free(where);
+        return rill_store_mdb_err(c->s, rc, "reading", c->err);
+    }
+    char what[200];
+    snprintf(what, sizeof what, "table '%s'", e->name);
+    size_t fl = (size_t)e->stride * sizeof(float);
+    MDB_val k, v;
+    uint64_t id;
+    while ((rc = rill_rows_next(&r, &id, &k, &v, c->err)) == RILL_OK) {
+        if (v.mv_size != rill_sealed_len(c->s, fl + 2 * sizeof(uint64_t))) {
+            rc = rill_errf(c->err, RILL_ESTORE, "%s: table '%s' holds a malformed row "
+                           "(%zu bytes)", c->s->path, e->name, v.mv_size);
+            break;
+        }
+        if ((rc = rill_unseal(c->s, &k, &v, what, false, c->err)))
+            break;
+        c->h = hash_bytes(c->h, &id, sizeof id);
+        /* the floats only: the last-used step is bookkeeping, not a parameter */
+        c->h = hash_bytes(c->h, v.mv_data, fl);
+    }
+    rill_rows_close(&r);
+    free(where);
+    return rc == RILL_EOF ? RILL_OK : rc;
 }
 
 static int digest_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)

@@ -166,6 +166,59 @@ run $R train pipelines/dlrm.lua $DATA $FLAGS --checkpoint-sync --run "$T/sync"
 ok $status "checkpoints between steps (--checkpoint-sync): exit 0" || diag "$T/err"
 same "$T/sync" "--checkpoint-sync"
 
+# ---- prefilled tables: checkpoints as generations, folded back (store/table_gens.c)
+# Written in the background or between steps, the checkpoints give the very same run; killed
+# while a background checkpoint is written (a generation, then a fold) and at random moments,
+# it resumes to its uninterrupted digest.
+
+PDATA="--data $F --set embed.buckets=8192 --set embed.prefill=true --set mlp.bottom=64 --set mlp.top=64 --set train.epochs=3"
+# shellcheck disable=SC2086
+run $R train pipelines/dlrm.lua $PDATA $FLAGS --run "$T/pref"
+ok $status "prefilled tables: exit 0" || diag "$T/err"
+PREF=$(digest "$T/pref")
+# shellcheck disable=SC2086
+run $R train pipelines/dlrm.lua $PDATA $FLAGS --checkpoint-sync --run "$T/pref-sync"
+[ "$(digest "$T/pref-sync")" = "$PREF" ] && cmp -s "$T/pref/metrics.jsonl" "$T/pref-sync/metrics.jsonl"
+ok $? "prefilled: --checkpoint-sync gives the same digest and metrics.jsonl" ||
+    diff "$T/pref-sync/metrics.jsonl" "$T/pref/metrics.jsonl" | diag
+whole "$T/pref"
+ok $? "prefilled: the store is whole" || diag "$T/err"
+$R inspect "$T/pref" --digest >/dev/null 2>&1 && [ -n "$PREF" ]
+ok $? "prefilled: digest $PREF"
+for at in 10 25; do
+    RUN=$T/pk$at
+    export RILL_CHECKPOINT_PAUSE=2
+    # shellcheck disable=SC2086
+    start $R train pipelines/dlrm.lua $PDATA $FLAGS --run "$RUN"
+    unset RILL_CHECKPOINT_PAUSE
+    while kill -0 "$bg" 2>/dev/null && ! grep -q "^checkpoint of step $at: written, committing" "$T/bg.err"; do
+        sleep 0.02
+    done
+    finish KILL
+    last=$(step_of "$RUN")
+    [ "$status" -eq 137 ] && [ "$last" -eq $((at - 5)) ]
+    ok $? "prefilled: killed while the checkpoint of step $at was written: the last is step $((at - 5)) (step $last)" ||
+        diag "$T/bg.err"
+    whole "$RUN"
+    ok $? "prefilled, killed mid-checkpoint $at: the store is whole" || diag "$T/err"
+    run $R resume "$RUN" $FLAGS
+    [ "$status" -eq 0 ] && [ "$(digest "$RUN")" = "$PREF" ] && cmp -s "$RUN/metrics.jsonl" "$T/pref/metrics.jsonl"
+    ok $? "prefilled, killed mid-checkpoint $at, resumed: its reference digest and metrics" ||
+        diag "$T/err"
+done
+RUN=$T/pkr
+# shellcheck disable=SC2086
+start $R train pipelines/dlrm.lua $PDATA $FLAGS --run "$RUN"
+sleep "$(delay 3)"
+finish KILL
+run $R resume "$RUN" $FLAGS
+if [ "$status" -ne 0 ] && { [ ! -s "$RUN/store.mdb" ] || grep -q 'does not hold its pipeline' "$T/err"; }; then
+    # shellcheck disable=SC2086
+    run $R train pipelines/dlrm.lua $PDATA $FLAGS --run "$RUN"
+fi
+[ "$status" -eq 0 ] && [ "$(digest "$RUN")" = "$PREF" ]
+ok $? "prefilled, killed after $(delay 3)s and resumed: its reference digest" || diag "$T/err"
+
 # ---- a run killed at a known step: evaluated on its checkpoint, then resumed
 
 RUN=$T/mid

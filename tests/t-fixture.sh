@@ -9,6 +9,15 @@ F=tests/fixtures/format3
 $R gen criteo --rows 3000 --seed 21 --max-cardinality 200 --entity-clusters 8 --out "$T/c.tsv" 2>/dev/null &&
     $R gen multitask --rows 2000 --seed 22 --out "$T/m.csv" 2>/dev/null
 ok $? "the fixtures' data regenerated from their seeds"
+# the runs' settings name their data as /tmp/fx/c.tsv and /tmp/fx/m.csv, where they were made,
+# and resume runs the pipeline, which opens it: the same files are put there for the test
+# (and removed after it) when nothing is there already
+FX=
+if [ ! -e /tmp/fx ]; then
+    FX=/tmp/fx
+    mkdir -p "$FX" && cp "$T/c.tsv" "$T/m.csv" "$FX/"
+    trap 'rm -rf "$FX" "$T"' EXIT
+fi
 
 check() { # check NAME DIGEST STEP DATA AUC-LINE-PATTERN
     name=$1 digest=$2 step=$3 data=$4 auc=$5
