@@ -50,6 +50,8 @@ static int l_train(lua_State *L)
         rill_lua_set_num(L, "checkpoint_wait_seconds", si->checkpoint_wait_seconds);
         rill_lua_set_int(L, "checkpoint_disk_bytes", (lua_Integer)si->checkpoint_disk_bytes);
         rill_lua_set_int(L, "checkpoint_row_bytes", (lua_Integer)si->checkpoint_row_bytes);
+        rill_lua_set_int(L, "last_checkpoint_disk_bytes", (lua_Integer)si->last_checkpoint_disk_bytes);
+        rill_lua_set_int(L, "last_checkpoint_row_bytes", (lua_Integer)si->last_checkpoint_row_bytes);
     }
     if (t->last.ntasks) {
         rill_lua_push_eval(L, &t->last);

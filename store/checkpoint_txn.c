@@ -225,6 +225,8 @@ static void job_finish(rill_store *s, ckpt_job *j, bool committed)
         s->total_ckpt_rows += j->rows;
         s->total_ckpt_seconds += j->seconds;
         s->total_ckpt_disk_bytes += j->disk_bytes;
+        s->last_ckpt_disk_bytes = j->disk_bytes;
+        s->last_ckpt_row_bytes = row_bytes;
         s->total_ckpt_row_bytes += row_bytes;
     }
 }
@@ -302,6 +304,7 @@ static int job_take(rill_store *s, ckpt_job *j, rill_ckpt_put_fn put_all, void *
     for (; j->ntables < s->ntables; j->ntables++)
         if ((rc = rill_table_snapshot(s->tables[j->ntables], &j->snaps[j->ntables], pin, err)))
             return rc;
+    s->fold_next = false;
     rill_ckpt ck = {s, NULL, j};
     if (put_all && (rc = put_all(ud, &ck, err)))
         return rc == RILL_ENOMEM

@@ -365,6 +365,7 @@ int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg
     s->lock_fd = -1;
     s->mode = cfg->mode;
     s->sync_checkpoints = cfg->sync_checkpoints;
+    s->rows_in_place = cfg->rows_in_place;
     const char *pause = getenv("RILL_CHECKPOINT_PAUSE");
     s->ckpt_pause = pause ? atof(pause) : 0;
     s->cache_bytes = cfg->cache_bytes;
@@ -525,7 +526,7 @@ int rill_store_table(rill_store *s, rill_table **out, const char *name, int64_t 
         rill_table_set_opts(t, o);
     /* generations for prefilled tables only: every id is in the base, rows never go */
     table_ctx c = {.name = name, .create = s->mode != RILL_STORE_READ, .rows = (uint64_t)rows,
-                   .gens_ok = o && o->prefill && o->evict_after <= 0 &&
+                   .gens_ok = o && o->prefill && o->evict_after <= 0 && !s->rows_in_place &&
                               (uint64_t)rows <= RILL_GENS_MAX_ROWS};
     snprintf(c.shape, sizeof c.shape, "%lld %d %d %s", (long long)rows, dim, rill_table_stride(t),
              rill_optim_name(opt->kind));
@@ -621,6 +622,11 @@ int rill_store_end_step(rill_store *s, uint64_t step, rill_err *err)
     return rc;
 }
 
+void rill_store_fold_next(rill_store *s)
+{
+    s->fold_next = true;
+}
+
 void rill_store_get_info(rill_store *s, rill_store_info *info)
 {
     rill_err ignored = {0}; /* the figures are of the checkpoints committed */
@@ -640,6 +646,8 @@ void rill_store_get_info(rill_store *s, rill_store_info *info)
     info->checkpoint_seconds = s->total_ckpt_seconds;
     info->checkpoint_wait_seconds = s->total_ckpt_wait_seconds;
     info->checkpoint_disk_bytes = s->total_ckpt_disk_bytes;
+    info->last_checkpoint_disk_bytes = s->last_ckpt_disk_bytes;
+    info->last_checkpoint_row_bytes = s->last_ckpt_row_bytes;
     info->checkpoint_row_bytes = s->total_ckpt_row_bytes;
 }
 

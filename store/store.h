@@ -156,6 +156,9 @@ typedef struct rill_store_cfg {
     size_t map_bytes;      /* initial map size; 0: 1 GiB (it grows as needed) */
     bool sync_checkpoints; /* write checkpoints on the caller's thread; default: in the
                             * background (rill_store_checkpoint) */
+    bool rows_in_place;    /* prefilled tables' checkpoints update rows in place, as other
+                            * tables' do, instead of appending generations (table_gens.c): the
+                            * layout bench-store compares against */
 } rill_store_cfg;
 
 /* Opens DIR/store.mdb. Errors: a missing store, a foreign, truncated or damaged file, a store
@@ -254,8 +257,13 @@ typedef struct rill_store_info {
     uint64_t checkpoint_disk_bytes; /* what their transactions wrote to the disk (the writing
                                      * thread's /proc write_bytes: LMDB's pages, all of them) */
     uint64_t checkpoint_row_bytes;  /* the row bytes they wrote (rows x value size) */
+    uint64_t last_checkpoint_disk_bytes, last_checkpoint_row_bytes; /* ... the last one's */
 } rill_store_info;
 void rill_store_get_info(rill_store *s, rill_store_info *info);
+/* The next checkpoint folds every prefilled table's generations into its base (table_gens.c),
+ * as one does once they hold half as many values as the table has rows: the store is left in
+ * one layout (rill.train{ fold_at_end = true }; bench-store measures a fold with it). */
+void rill_store_fold_next(rill_store *s);
 
 /* Structural check of a store (rill inspect --check, the crash tests): every table's rows have
  * the table's size, the state and dense parameters read back; a message for the first fault. */

@@ -33,8 +33,11 @@ struct rill_store {
     uint64_t checkpoints, last_ckpt_bytes, total_ckpt_bytes, total_ckpt_rows;
     double last_ckpt_seconds, total_ckpt_seconds;
     uint64_t total_ckpt_disk_bytes, total_ckpt_row_bytes;
+    uint64_t last_ckpt_disk_bytes, last_ckpt_row_bytes;
+    bool fold_next;         /* the next checkpoint folds every table's generations */
     double total_ckpt_wait_seconds; /* the caller's time in checkpoints: snapshots and waits */
     bool sync_checkpoints;  /* checkpoints written on the caller's thread (rill_store_cfg) */
+    bool rows_in_place;     /* no generations (rill_store_cfg) */
     struct rill_ckpt_job *job; /* the checkpoint being written, until rill_store_checkpoint_wait */
     struct rill_prefetcher *pf; /* the I/O threads reading the next step's rows ahead */
     double ckpt_pause;      /* RILL_CHECKPOINT_PAUSE (seconds): a background checkpoint waits

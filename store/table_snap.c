@@ -123,7 +123,8 @@ int rill_table_snapshot(rill_table *t, rill_table_snap *sn, bool pin, rill_err *
     uint64_t adds = n + (t->spilled ? t->spill_rows : 0);
     sn->ngens = t->ngens;
     sn->entries = t->gen_entries;
-    sn->fold = !t->gens_ok || t->ngens >= RILL_GENS_MAX || t->gen_entries + adds > t->st.rows / 2;
+    sn->fold = !t->gens_ok || t->store->fold_next || t->ngens >= RILL_GENS_MAX ||
+               t->gen_entries + adds > t->st.rows / 2;
     sn->gen = sn->fold ? 0 : t->ngens + 1;
     sn->drop_gens = t->gens_stale;
     sn->drop_spill = t->spill_stale;

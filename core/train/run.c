@@ -119,6 +119,7 @@ typedef struct {
     size_t cache;
     bool resume;
     bool background;        /* checkpoints written in the background */
+    bool generations;       /* prefilled tables' checkpoints append generations */
     const rill_value *meta; /* {pipeline =, settings =}: text kept in the store */
     const char *init_from;  /* an export whose parameters start the run */
 } store_opts;
@@ -176,6 +177,8 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
         (rc = rill_args_int(o, "entanglement", 100, 0, 1L << 40, &t->entanglement_every, err)) ||
         (rc = rill_args_bool(o, "resume", false, &so->resume, err)) ||
         (rc = rill_args_bool(o, "checkpoint_background", true, &so->background, err)) ||
+        (rc = rill_args_bool(o, "generations", true, &so->generations, err)) ||
+        (rc = rill_args_bool(o, "fold_at_end", false, &t->fold_at_end, err)) ||
         (rc = read_cache(o, &so->cache, err)))
         return rc;
     so->meta = rill_args_get(o, "meta");
@@ -222,7 +225,8 @@ static int open_run_store(rill_graph *g, const char *dir, const store_opts *so, 
                           rill_err *err)
 {
     rill_store_cfg sc = {.mode = so->resume ? RILL_STORE_WRITE : RILL_STORE_CREATE,
-                         .cache_bytes = so->cache, .sync_checkpoints = !so->background};
+                         .cache_bytes = so->cache, .sync_checkpoints = !so->background,
+                         .rows_in_place = !so->generations};
     rill_store *store;
     int rc = rill_store_open(&store, dir, &sc, err);
     if (rc)

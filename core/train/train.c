@@ -663,6 +663,8 @@ static int train_epochs(loop *L, rill_err *err)
                       L->st.examples - L->examples0, L->loss_avg, L->last_auc, true);
     if (!rc || res->interrupted) {
         double t0 = rill_now();
+        if (cfg->fold_at_end && cfg->store && !res->interrupted)
+            rill_store_fold_next(cfg->store);
         int crc = checkpoint(L, err);
         if (!crc)
             crc = checkpoint_wait(L, err);

@@ -40,6 +40,8 @@ typedef struct rill_train_cfg {
     long checkpoint_every;   /* steps between checkpoints; 0: only at the end and on Ctrl-C */
     bool resume;             /* continue from the store's last checkpoint */
     bool progress;           /* progress line on stderr */
+    bool fold_at_end;        /* with a store: the last checkpoint folds prefilled tables'
+                              * generations into their base (rill_store_fold_next) */
     bool no_prefetch;        /* with a store: do not read the next batch's rows ahead (the
                               * default: rill.train{ prefetch = true } turns it on) */
     long entanglement_every; /* steps between probes of each task's gradient on every embedding

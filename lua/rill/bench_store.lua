@@ -12,7 +12,9 @@
 --    cache's hit rate, the share of training spent waiting for rows read from the store, disk
 --    bytes read and written and major page faults (/proc/self/io, getrusage), the checkpoints'
 --    rows, bytes, disk writes per row byte written, and time; then the ratios against the
---    targets.
+--    targets. All of it twice (--layout both): with the checkpoints appended as generations
+--    and folded back at the end (the fold measured, and its cost spread over the checkpoints
+--    between folds), and with them rewriting the rows in place.
 -- 2. All-in-RAM overhead: DLRM of `rill bench dlrm` trained with its tables in a store (no
 --    budget, one checkpoint at the end), in RAM tables, and in plain arrays indexed by id.
 
@@ -52,7 +54,7 @@ local function cpu_name()
   return string.format("%s, %d cores, %s", name, cores, #have > 0 and table.concat(have, " ") or "no AVX2")
 end
 
-local function big_table(file, ids, cache, run, prefetch)
+local function big_table(file, ids, cache, run, prefetch, generations)
   local data = rill.data.criteo{ path = file, valid = 0.02 }
   local g = rill.graph(data)
   local id = g:encode_hash{ fields = { "C1" }, buckets = ids, missing = "none", name = "id" }
@@ -61,20 +63,28 @@ local function big_table(file, ids, cache, run, prefetch)
   local z = g:tower{ emb, sizes = {}, name = "head" }
   g:loss_bce{ z, name = "click" }
   package.loaded["rill.cli"] = { mode = "train", profile = true, quiet = true }
+  -- with generations, the last checkpoint folds them into the table: the fold is measured
   local r = rill.train{ graph = g, data = data, epochs = 1, batch = 4096, run = run,
-                        cache = cache, threads = 2, prefetch = prefetch }
+                        cache = cache, threads = 2, prefetch = prefetch,
+                        generations = generations, fold_at_end = generations }
   package.loaded["rill.cli"] = nil
   local t = r.tables[1]
   r.hit = t.hits / math.max(1, t.hits + t.misses)
   r.t = t
   r.graph.core = nil
-  -- training time: the loop's (evaluation left out) and the last checkpoint, which the loop's
-  -- own time leaves out; the checkpoints' share is what training waited for them
-  r.train_s = r.seconds - r.eval_seconds + r.final_checkpoint_seconds
+  -- training time: the loop's (evaluation left out), with the waits for the checkpoints taken
+  -- every 1000 steps; the last checkpoint (a fold with generations) is reported on its own
+  r.train_s = r.seconds - r.eval_seconds
+  local waited = math.max(0, r.checkpoint_wait_seconds - r.final_checkpoint_seconds)
   r.with_ckpt = r.examples / r.train_s
-  r.no_ckpt = r.examples / (r.train_s - r.checkpoint_wait_seconds)
-  r.ckpt_share = r.checkpoint_wait_seconds / r.train_s
-  r.write_factor = r.checkpoint_row_bytes > 0 and r.checkpoint_disk_bytes / r.checkpoint_row_bytes or 0
+  r.no_ckpt = r.examples / (r.train_s - waited)
+  r.ckpt_share = waited / r.train_s
+  r.periodic = r.checkpoints - 1 -- those every 1000 steps (0 in a run that is shorter)
+  local disk = r.checkpoint_disk_bytes - r.last_checkpoint_disk_bytes
+  local rowb = r.checkpoint_row_bytes - r.last_checkpoint_row_bytes
+  r.periodic_disk, r.periodic_row_bytes = disk, rowb
+  r.write_factor = rowb > 0 and disk / rowb or 0
+  r.folds = t.folds
   return r
 end
 
@@ -89,17 +99,38 @@ local function report(out, name, r)
                                 commas(r.major_faults), commas(t.misses), commas(t.evicted),
                                 commas(t.spilled), commas(t.cached_max), commas(t.cache_capacity),
                                 r.peak and (", the group's peak " .. gib(r.peak)) or "")
-  out[#out + 1] = string.format("  %-10s %d checkpoints: %s rows (%s of rows) each, written in %.2f s on average (in the background), the disk writes %s each = %.1fx the row bytes; training waited %.2f s for them in all = %.1f%% of training",
-                                "", r.checkpoints, commas(r.checkpoint_rows_total / per),
-                                gib(r.checkpoint_row_bytes / per), r.checkpoint_seconds_total / per,
-                                gib(r.checkpoint_disk_bytes / per), r.write_factor,
-                                r.checkpoint_wait_seconds, 100 * r.ckpt_share)
+  local n = math.max(1, r.periodic)
+  if r.periodic < 1 then
+    out[#out + 1] = string.format("  %-10s no checkpoint every 1000 steps: the run is shorter", "")
+  else
+  out[#out + 1] = string.format("  %-10s %d checkpoints every 1000 steps: %s of rows each, the disk writes %s each = %.1fx the row bytes; training waited %.2f s for them = %.1f%% of training",
+                                "", n, gib(r.periodic_row_bytes / n), gib(r.periodic_disk / n),
+                                r.write_factor, math.max(0, r.checkpoint_wait_seconds - r.final_checkpoint_seconds),
+                                100 * r.ckpt_share)
+  end
+  out[#out + 1] = string.format("  %-10s the last checkpoint%s: %.1f s, %s written to the disk for %s of rows",
+                                "", r.generations and " (a fold of the generations into the table)" or "",
+                                r.final_checkpoint_seconds, gib(r.last_checkpoint_disk_bytes),
+                                gib(r.last_checkpoint_row_bytes))
+  if r.generations and r.periodic >= 1 then
+    -- a fold comes once the generations hold half as many values as the table has rows: at
+    -- this run's rate, after k checkpoints; its disk writes spread over them
+    local per_rows = r.periodic_row_bytes / n / (65 * 4 + 16)
+    local k = math.max(1, math.floor(r.ids / 2 / math.max(1, per_rows)))
+    r.fold_every = k
+    r.amortised = (k * r.periodic_disk / n + r.last_checkpoint_disk_bytes) / (k * r.periodic_row_bytes / n)
+    out[#out + 1] = string.format("  %-10s with a fold every %d checkpoints (when the generations hold %s values, half the table's rows, at %s rows a checkpoint): %.1fx the row bytes written to the disk, folds included",
+                                  "", k, commas(r.ids // 2), commas(per_rows), r.amortised)
+  end
 end
 
--- the large table twice: unlimited, then held to `limit`
-local function larger_than_memory(out, file, ids, rows, cache, limit, prefetch)
+-- the large table twice: unlimited, then held to `limit`; with checkpoints as generations, or
+-- rewriting rows in place
+local function larger_than_memory(out, file, ids, rows, cache, limit, prefetch, generations)
   local table_bytes = ids * 65 * 4
   local res = {}
+  out[#out + 1] = generations and "checkpoints as generations (store/table_gens.c: appended, folded into the table once they hold half its rows):"
+                              or "checkpoints rewriting rows in place (rill.train{ generations = false }):"
   for _, case in ipairs{ "unlimited", "limited" } do
     local run = "runs/bench-store"
     core.remove_tree(run)
@@ -114,13 +145,14 @@ local function larger_than_memory(out, file, ids, rows, cache, limit, prefetch)
       end
     end
     io.stderr:write(string.format("%s: creating the table in the store and training...\n", case))
-    local ok, r = pcall(big_table, file, ids, cache, run, prefetch)
+    local ok, r = pcall(big_table, file, ids, cache, run, prefetch, generations)
     if case == "limited" then
       peak = core.memlimit_peak()
       core.memlimit_leave()
     end
     if not ok then error(r, 0) end
     r.peak = peak and peak > 0 and peak or nil
+    r.generations, r.ids = generations, ids
     res[#res + 1] = r
     report(out, case, r)
     core.remove_tree(run)
@@ -128,8 +160,11 @@ local function larger_than_memory(out, file, ids, rows, cache, limit, prefetch)
   local u, l = res[1], res[2]
   out[#out + 1] = string.format("  limited against unlimited: %.0f%% of the examples/s with checkpoints (target: at least 50%%), %.0f%% without",
                                 pct(l.with_ckpt, u.with_ckpt), pct(l.no_ckpt, u.no_ckpt))
-  out[#out + 1] = string.format("  checkpoints' share of training: %.1f%% unlimited, %.1f%% limited (target: at most 10%%); disk writes per row byte checkpointed: %.1fx and %.1fx (target: at most 4x)",
-                                100 * u.ckpt_share, 100 * l.ckpt_share, u.write_factor, l.write_factor)
+  out[#out + 1] = string.format("  checkpoints' share of training: %.1f%% unlimited, %.1f%% limited (target: at most 10%%); disk writes per row byte checkpointed: %.1fx and %.1fx%s (target: at most 4x)",
+                                100 * u.ckpt_share, 100 * l.ckpt_share, u.write_factor, l.write_factor,
+                                generations and u.amortised and l.amortised and
+                                  string.format(", %.1fx and %.1fx with the folds", u.amortised, l.amortised) or "")
+  return u, l
 end
 
 local function dlrm(file, how, run)
@@ -185,7 +220,23 @@ return function(o)
   out[1] = string.format("rill bench store on %s: %s rows of dim 64 + row-wise Adagrad (%s in the store), %s examples of Zipf(1.05) ids, batch 4096, 2 threads, row cache %s, a checkpoint every 1000 steps%s",
                          cpu_name(), commas(ids), gib(ids * 65 * 4), commas(rows), gib(cache),
                          o.prefetch == "yes" and ", prefetch on" or "")
-  larger_than_memory(out, file, ids, rows, cache, limit, o.prefetch == "yes")
+  local layout = o.layout or "both"
+  if layout ~= "both" and layout ~= "generations" and layout ~= "rows" then
+    error("--layout: generations, rows or both, not '" .. layout .. "'", 0)
+  end
+  local g, r = {}, {}
+  if layout ~= "rows" then
+    g.u, g.l = larger_than_memory(out, file, ids, rows, cache, limit, o.prefetch == "yes", true)
+  end
+  if layout ~= "generations" then
+    r.u, r.l = larger_than_memory(out, file, ids, rows, cache, limit, o.prefetch == "yes", false)
+  end
+  if g.l and r.l then
+    out[#out + 1] = string.format("generations against rows in place: limited %s against %s examples/s (%.2fx), unlimited %s against %s (%.2fx); disk writes per checkpoint %s against %s",
+                                  commas(g.l.with_ckpt), commas(r.l.with_ckpt), g.l.with_ckpt / r.l.with_ckpt,
+                                  commas(g.u.with_ckpt), commas(r.u.with_ckpt), g.u.with_ckpt / r.u.with_ckpt,
+                                  gib(g.l.periodic_disk / g.l.periodic), gib(r.l.periodic_disk / r.l.periodic))
+  end
   if o.dlrm ~= "no" then all_in_ram(out) end
   return 0
 end

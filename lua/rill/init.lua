@@ -693,7 +693,9 @@ end
 --             0: never, though a non-finite loss always does),
 --             seed = 1, threads = 0 (all cores), run = "runs/<script>", progress = true }
 --             checkpoint_every = 1000 (steps), checkpoint_background = true (written by a
---             thread of its own while training goes on), cache = "2GiB" (RAM for embedding
+--             thread of its own while training goes on), generations = true (a prefilled
+--             table's checkpoints append their rows; false: rewritten in place, README "Store"),
+--             fold_at_end = false (the last checkpoint folds them into the table), cache = "2GiB" (RAM for embedding
 --             rows; default no limit), prefetch = false (read the next batch's rows from the
 --             store ahead; off by default: it measured slower, see README), init_from = EXPORT_DIR (start from an export's parameters) }
 -- Trains, or under `rill resume` continues the run from its last checkpoint, or under

@@ -70,10 +70,11 @@ usage: rill COMMAND ...
   rill bench dlrm [--rows N] [--data PATH] [--threads N]
       the DLRM throughput benchmark (make bench): examples/s against the measured bound
   rill bench store [--ids N] [--rows N] [--limit SIZE] [--cache SIZE] [--prefetch yes]
-                   [--dlrm no]
+                   [--layout generations|rows|both] [--dlrm no]
       the store's benchmark (make bench-store): a table of N rows (20,000,000: 5.2 GB)
       trained with no memory limit and with the process held to --limit (1.25GiB) by a
-      memory cgroup, then DLRM with its tables in RAM and in a store
+      memory cgroup, its checkpoints as generations and rewriting rows in place (--layout),
+      then DLRM with its tables in RAM and in a store
   rill run SCRIPT [ARGS...]
       run any Lua script with the rill module available (arg holds ARGS)
   rill version | rill help
@@ -468,7 +469,7 @@ function commands.bench(args)
   if args[2] == "store" then
     return require("rill.bench_store")(parse(args, 3, { rows = true, ids = true, limit = true,
                                                           cache = true, dlrm = true,
-                                                          prefetch = true }))
+                                                          prefetch = true, layout = true }))
   end
   if args[2] ~= "dlrm" then die("rill bench: unknown benchmark '%s' (known: dlrm, store)", tostring(args[2])) end
   local o = parse(args, 3, { rows = true, data = true, run = true, threads = true })
