@@ -46,7 +46,11 @@ int rill_unseal(const rill_store *s, const MDB_val *k, MDB_val *v, const char *w
     else if (k->mv_size == sizeof(uint64_t)) {
         uint64_t id;
         memcpy(&id, k->mv_data, sizeof id);
-        snprintf(key, sizeof key, "row %llu", (unsigned long long)id);
+        if (id >> 56) /* a generation's key (table_gens.c): generation << 56 | id */
+            snprintf(key, sizeof key, "row %llu (generation %u)",
+                     (unsigned long long)(id & ((UINT64_C(1) << 56) - 1)), (unsigned)(id >> 56));
+        else
+            snprintf(key, sizeof key, "row %llu", (unsigned long long)id);
     } else
         snprintf(key, sizeof key, "a %zu-byte key", k->mv_size);
     if (v->mv_size < RILL_SEAL_BYTES)

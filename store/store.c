@@ -447,7 +447,7 @@ typedef struct {
     uint64_t stored;
     uint8_t *where; /* the generations' index (table_gens.c), handed to the table */
     unsigned ngens;
-    uint64_t entries;
+    uint64_t entries, new_rows;
 } table_ctx;
 
 static int count_rows(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
@@ -506,7 +506,7 @@ static int open_table_dbs(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     free(c->where); /* a second run of this transaction (the map grew) */
     c->where = NULL;
     if ((rc = rill_gens_load(s, txn, c->name, c->rows, c->gens_ok, &c->where, &c->ngens,
-                             &c->entries, err)))
+                             &c->entries, &c->new_rows, err)))
         return rc;
     /* a generation past the last one committed was being written when the run stopped */
     if (s->mode != RILL_STORE_READ)
@@ -524,9 +524,9 @@ int rill_store_table(rill_store *s, rill_table **out, const char *name, int64_t 
         return rc;
     if (o)
         rill_table_set_opts(t, o);
-    /* generations for prefilled tables only: every id is in the base, rows never go */
+    /* generations for every table whose rows never go (evict_after deletes them) */
     table_ctx c = {.name = name, .create = s->mode != RILL_STORE_READ, .rows = (uint64_t)rows,
-                   .gens_ok = o && o->prefill && o->evict_after <= 0 && !s->rows_in_place &&
+                   .gens_ok = !(o && o->evict_after > 0) && !s->rows_in_place &&
                               (uint64_t)rows <= RILL_GENS_MAX_ROWS};
     snprintf(c.shape, sizeof c.shape, "%lld %d %d %s", (long long)rows, dim, rill_table_stride(t),
              rill_optim_name(opt->kind));
@@ -547,11 +547,11 @@ int rill_store_table(rill_store *s, rill_table **out, const char *name, int64_t 
     s->tables[s->ntables++] = t;
     rill_table_attach(t, s, c.main, c.spill);
     rill_table_attach_gens(t, c.gens_open ? &c.gens : NULL, c.gens_ok, c.where, c.ngens,
-                           c.entries);
+                           c.entries, c.new_rows);
     /* how many rows exist already: the stored ones */
     if ((rc = rill_store_read(s, count_rows, &c, "counting a table's rows", err)))
         return rc; /* the table is the store's now: freed with the graph */
-    rill_table_set_stored_rows(t, c.stored);
+    rill_table_set_stored_rows(t, c.stored + c.new_rows); /* the base's, the generations' */
     s->budgets_set = false;
     char sk[200];
     snprintf(sk, sizeof sk, "sweep:%s", name);

@@ -188,17 +188,23 @@ int rill_get_sealed(rill_store *s, MDB_txn *txn, MDB_dbi db, MDB_val *k, MDB_val
  * then the table's). */
 void rill_table_attach(rill_table *t, rill_store *s, MDB_dbi main, MDB_dbi spill);
 void rill_table_attach_gens(rill_table *t, const MDB_dbi *gens, bool gens_ok, uint8_t *where,
-                            unsigned ngens, uint64_t entries);
+                            unsigned ngens, uint64_t entries, uint64_t new_rows);
 
 /* ---- generations (table_gens.c says why) ---- */
 
 #define RILL_GENS_MAX 32                      /* then a checkpoint folds */
 #define RILL_GENS_MAX_ROWS (UINT64_C(1) << 32) /* where[] is a byte per row */
+#define RILL_GENS_MIN_BASE (UINT64_C(1) << 20) /* a growing table folds at half of this */
 uint64_t rill_gen_key(unsigned gen, uint64_t id);
-/* Table name's generations as meta records them: how many, the values they hold, and (when
- * there are some, or want) where[], a byte per row of rows. RILL_ESTORE when damaged. */
+/* Table name's generations as meta records them: how many, the values they hold, the rows
+ * that are in them only (new_rows, may be NULL), and (when there are some, or want) where[], a
+ * byte per row of rows. RILL_ESTORE when damaged. */
 int rill_gens_load(rill_store *s, MDB_txn *txn, const char *name, uint64_t rows, bool want,
-                   uint8_t **where, unsigned *ngens, uint64_t *entries, rill_err *err);
+                   uint8_t **where, unsigned *ngens, uint64_t *entries, uint64_t *new_rows,
+                   rill_err *err);
+/* The rows of table name that are in its generations only (0 without a record). */
+int rill_gens_new_rows(rill_store *s, MDB_txn *txn, const char *name, uint64_t *new_rows,
+                       rill_err *err);
 /* Drops from gens every value of a generation past ngens (an LMDB code on failure). */
 int rill_gens_drop_orphans(rill_store *s, MDB_txn *txn, MDB_dbi gens, unsigned ngens);
 /* A table's rows in id order, each at its newest place (the base, or a generation). */
@@ -249,6 +255,8 @@ typedef struct rill_table_snap {
     unsigned gen;
     unsigned ngens;        /* the generations before this checkpoint */
     uint64_t entries;      /* ... and the values they hold */
+    uint64_t gen_new;      /* ... and the rows that are in them only */
+    uint64_t new_rows;     /* rows of this checkpoint the store had no value of */
     bool drop_gens;        /* a fold's leftover generations: dropped first */
     bool drop_spill;       /* a generation's leftover spill: dropped first */
     uint64_t *gids;        /* a generation: the ids it wrote */

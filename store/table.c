@@ -105,7 +105,8 @@ static int table_new(rill_table **out, const char *name, int64_t rows, int dim,
         return rill_errf(err, RILL_EINVAL, "table '%s': %lld rows of dim %d is not a table",
                          name, (long long)rows, dim);
     rill_table *t = rill_zalloc(sizeof *t);
-    if (!t || rill_idmap_init(&t->map, 512) || rill_idmap_init(&t->pending, 8)) {
+    if (!t || rill_idmap_init(&t->map, 512) || rill_idmap_init(&t->pending, 8) ||
+        rill_idmap_init(&t->fresh_spill, 8)) {
         rill_table_free(t);
         return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory", name);
     }
@@ -172,6 +173,7 @@ void rill_table_free(rill_table *t)
     free(t->where);
     rill_idmap_free(&t->map);
     rill_idmap_free(&t->pending);
+    rill_idmap_free(&t->fresh_spill);
     rill_free(t);
 }
 
@@ -188,8 +190,9 @@ void rill_table_attach(rill_table *t, rill_store *s, MDB_dbi main, MDB_dbi spill
 }
 
 void rill_table_attach_gens(rill_table *t, const MDB_dbi *gens, bool gens_ok, uint8_t *where,
-                            unsigned ngens, uint64_t entries)
+                            unsigned ngens, uint64_t entries, uint64_t new_rows)
 {
+    t->gen_new = new_rows;
     t->gens_open = gens != NULL;
     if (gens)
         t->gens = *gens;
@@ -356,6 +359,11 @@ static int lookup_rows(rill_table *t, const uint64_t *ids, size_t n, float **row
         hd->dirty = 0;
         hd->in_dirty_list = 0;
         hd->pinned = 0;
+        hd->fresh = !stored;
+        if (stored && t->spilled && t->fresh_spill.count) { /* a new row spilled, read back */
+            size_t fh = rill_idmap_slot(&t->fresh_spill, id);
+            hd->fresh = t->fresh_spill.vals[fh] != RILL_IDMAP_EMPTY;
+        }
         if (stored) {
             memcpy(row, stored, (size_t)t->stride * sizeof(float));
             memcpy(&hd->count, (const char *)stored + (size_t)t->stride * sizeof(float) + sizeof(uint64_t),

@@ -23,8 +23,13 @@
  * generations leaves them and the spill in place; what they leave is dropped by the next
  * write.
  *
- * Lazily made tables and evict_after ones keep the base layout (every checkpoint folds):
- * their rows come and go, and a row's presence would then have to be tracked beside where[]. */
+ * A table that grows (rows made on first use) counts the rows that are in generations only
+ * (new_rows in "gens:NAME"; the cache marks a row made since the last checkpoint fresh, and
+ * remembers the fresh rows it spills), and folds once its generations hold half as many values
+ * as its base has rows, or half of RILL_GENS_MIN_BASE while the base is smaller: each fold
+ * then grows the base by half at most, so the folds' writes add up to a few times the table.
+ * Tables with evict_after keep the base layout (every checkpoint folds): their sweep deletes
+ * rows from the base. */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -46,7 +51,8 @@ uint64_t rill_gen_key(unsigned gen, uint64_t id)
 typedef struct {
     uint32_t ngens;
     uint32_t pad;
-    uint64_t entries; /* values in g:NAME, stale ones included */
+    uint64_t entries;  /* values in g:NAME, stale ones included */
+    uint64_t new_rows; /* rows with no value in the base (a growing table's new ones) */
 } gens_meta;
 
 static void gids_key(char *out, size_t cap, const char *name, unsigned g)
@@ -54,28 +60,53 @@ static void gids_key(char *out, size_t cap, const char *name, unsigned g)
     snprintf(out, cap, "gids:%s:%u", name, g);
 }
 
-int rill_gens_load(rill_store *s, MDB_txn *txn, const char *name, uint64_t rows, bool want,
-                   uint8_t **where, unsigned *ngens, uint64_t *entries, rill_err *err)
+static int read_record(rill_store *s, MDB_txn *txn, const char *name, gens_meta *gm,
+                       rill_err *err)
 {
-    *where = NULL;
-    *ngens = 0;
-    *entries = 0;
+    memset(gm, 0, sizeof *gm);
     char key[200];
     snprintf(key, sizeof key, "gens:%s", name);
     MDB_val k = {strlen(key), key}, v;
     int rc = rill_get_sealed(s, txn, s->meta, &k, &v, "a table's generations", err);
-    if (rc && rc != MDB_NOTFOUND)
+    if (rc == MDB_NOTFOUND)
+        return RILL_OK;
+    if (rc)
         return rc;
-    gens_meta gm = {0};
-    if (rc == 0) {
-        if (v.mv_size != sizeof gm)
-            return rill_errf(err, RILL_ESTORE, "%s: table '%s': its generations' record holds "
-                             "%zu bytes, expected %zu", s->path, name, v.mv_size, sizeof gm);
-        memcpy(&gm, v.mv_data, sizeof gm);
-    }
-    if (gm.ngens > RILL_GENS_MAX)
-        return rill_errf(err, RILL_ESTORE, "%s: table '%s' has %u generations, at most %d are "
-                         "made", s->path, name, gm.ngens, RILL_GENS_MAX);
+    if (v.mv_size != sizeof *gm)
+        return rill_errf(err, RILL_ESTORE, "%s: table '%s': its generations' record holds "
+                         "%zu bytes, expected %zu", s->path, name, v.mv_size, sizeof *gm);
+    memcpy(gm, v.mv_data, sizeof *gm);
+    if (gm->ngens > RILL_GENS_MAX || gm->new_rows > gm->entries)
+        return rill_errf(err, RILL_ESTORE, "%s: table '%s': its generations' record is damaged "
+                         "(%u generations, at most %d are made; %llu new rows of %llu values)",
+                         s->path, name, gm->ngens, RILL_GENS_MAX,
+                         (unsigned long long)gm->new_rows, (unsigned long long)gm->entries);
+    return RILL_OK;
+}
+
+int rill_gens_new_rows(rill_store *s, MDB_txn *txn, const char *name, uint64_t *new_rows,
+                       rill_err *err)
+{
+    gens_meta gm;
+    int rc = read_record(s, txn, name, &gm, err);
+    *new_rows = rc ? 0 : gm.new_rows;
+    return rc;
+}
+
+int rill_gens_load(rill_store *s, MDB_txn *txn, const char *name, uint64_t rows, bool want,
+                   uint8_t **where, unsigned *ngens, uint64_t *entries, uint64_t *new_rows,
+                   rill_err *err)
+{
+    *where = NULL;
+    *ngens = 0;
+    *entries = 0;
+    if (new_rows)
+        *new_rows = 0;
+    char key[200];
+    gens_meta gm;
+    int rc = read_record(s, txn, name, &gm, err);
+    if (rc)
+        return rc;
     if (!gm.ngens && !want)
         return RILL_OK;
     if (rows > RILL_GENS_MAX_ROWS)
@@ -123,16 +154,18 @@ int rill_gens_load(rill_store *s, MDB_txn *txn, const char *name, uint64_t rows,
     *where = w;
     *ngens = gm.ngens;
     *entries = gm.entries;
+    if (new_rows)
+        *new_rows = gm.new_rows;
     return RILL_OK;
 }
 
 static int put_gens_meta(rill_store *s, MDB_txn *txn, const char *name, unsigned ngens,
-                         uint64_t entries)
+                         uint64_t entries, uint64_t new_rows)
 {
     char key[200];
     snprintf(key, sizeof key, "gens:%s", name);
     MDB_val k = {strlen(key), key};
-    gens_meta gm = {.ngens = ngens, .entries = entries};
+    gens_meta gm = {.ngens = ngens, .entries = entries, .new_rows = new_rows};
     return rill_put_sealed(s, txn, s->meta, &k, &gm, sizeof gm);
 }
 
@@ -378,7 +411,8 @@ int rill_gens_write(rill_table *t, rill_table_snap *sn, MDB_txn *txn, uint64_t *
     MDB_val k = {strlen(key), key};
     if ((rc = rill_put_sealed(t->store, txn, t->store->meta, &k, sn->gids,
                               sn->ngids * sizeof(uint64_t))) ||
-        (rc = put_gens_meta(t->store, txn, t->name, sn->gen, sn->entries + sn->ngids)))
+        (rc = put_gens_meta(t->store, txn, t->name, sn->gen, sn->entries + sn->ngids,
+                            sn->gen_new + sn->new_rows)))
         return mdb_or_err(t, rc, "writing a generation's ids", err);
     *bytes += sn->ngids * sizeof(uint64_t);
     return RILL_OK;
@@ -456,7 +490,7 @@ int rill_gens_fold(rill_table *t, rill_table_snap *sn, MDB_txn *txn, uint64_t *r
         if ((rc = mdb_del(txn, t->store->meta, &k, NULL)) && rc != MDB_NOTFOUND)
             return mdb_or_err(t, rc, "folding generations", err);
     }
-    if (t->gens_open && (rc = put_gens_meta(t->store, txn, t->name, 0, 0)))
+    if (t->gens_open && (rc = put_gens_meta(t->store, txn, t->name, 0, 0, 0)))
         return mdb_or_err(t, rc, "folding generations", err);
     return RILL_OK;
 }

@@ -19,6 +19,7 @@ typedef struct {
     uint8_t dirty;
     uint8_t in_dirty_list;
     uint8_t pinned;  /* in the checkpoint being written: not evicted until it is done */
+    uint8_t fresh;   /* made since the last checkpoint: the store has no value of it yet */
 } row_head;
 
 struct rill_table {
@@ -57,6 +58,8 @@ struct rill_table {
     uint64_t gen_entries;    /* values they hold, stale ones included */
     bool gens_stale;         /* a fold left them (readers no longer look): the next write drops */
     bool spill_stale;        /* a generation took the spill's rows: the next write drops it */
+    uint64_t gen_new;        /* rows whose only stored values are in generations */
+    rill_idmap fresh_spill;  /* ids of spilled rows made since the last checkpoint */
     MDB_txn *rtxn;           /* this step's read transaction, begun on the first miss */
     bool spilled;            /* the spill database holds rows */
     uint64_t spill_rows;     /* ... this many (a row spilled twice counted twice) */

@@ -224,7 +224,16 @@ static int evict(rill_table *t, rill_err *err)
         qsort(dirty, n, sizeof *dirty, rill_table_cmp_id);
         rill_table_end_reads(t); /* a write may grow the map; no read may be open */
         spill_ctx c = {t, dirty, n, 0};
-        rc = rill_store_write(t->store, spill_fn, &c, "spilling evicted rows", err);
+        rc = rill_idmap_reserve(&t->fresh_spill, n) /* before: a spill is not undone */
+                 ? rill_errf(err, RILL_ENOMEM, "table '%s': out of memory evicting", t->name)
+                 : rill_store_write(t->store, spill_fn, &c, "spilling evicted rows", err);
+        for (size_t i = 0; !rc && i < n; i++) { /* new rows: counted when a checkpoint stores them */
+            if (!slot_head(t, dirty[i].slot)->fresh)
+                continue;
+            size_t h = rill_idmap_slot(&t->fresh_spill, dirty[i].id);
+            if (t->fresh_spill.vals[h] == RILL_IDMAP_EMPTY)
+                rill_idmap_fill(&t->fresh_spill, h, dirty[i].id, 1);
+        }
         if (!rc) {
             t->spill_stale = false;
             t->spilled = true;

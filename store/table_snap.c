@@ -70,6 +70,32 @@ static int snap_pending(rill_table *t, rill_table_snap *sn)
     return RILL_OK;
 }
 
+/* The snapshot's rows that are new to the store: fresh ones, and fresh spilled ones not in it
+ * (a spilled row read back is in it with the spill's freshness). */
+static uint64_t new_rows(const rill_table *t, const rill_table_snap *sn)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < sn->n; i++)
+        n += slot_head(t, sn->slots[i])->fresh;
+    if (!t->spilled)
+        return n;
+    for (size_t h = 0; h < t->fresh_spill.cap; h++) {
+        if (t->fresh_spill.vals[h] == RILL_IDMAP_EMPTY)
+            continue;
+        uint64_t id = t->fresh_spill.keys[h];
+        size_t lo = 0, hi = sn->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (sn->ids[mid] < id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        n += lo == sn->n || sn->ids[lo] != id;
+    }
+    return n;
+}
+
 static void snap_free(rill_table_snap *sn)
 {
     free(sn->ids);
@@ -123,8 +149,14 @@ int rill_table_snapshot(rill_table *t, rill_table_snap *sn, bool pin, rill_err *
     uint64_t adds = n + (t->spilled ? t->spill_rows : 0);
     sn->ngens = t->ngens;
     sn->entries = t->gen_entries;
+    sn->gen_new = t->gen_new;
+    sn->new_rows = new_rows(t, sn);
+    uint64_t held = t->gen_new + sn->new_rows, least = RILL_GENS_MIN_BASE;
+    uint64_t base = t->st.rows > held ? t->st.rows - held : 0;
+    if (least > (uint64_t)t->rows)
+        least = (uint64_t)t->rows;
     sn->fold = !t->gens_ok || t->store->fold_next || t->ngens >= RILL_GENS_MAX ||
-               t->gen_entries + adds > t->st.rows / 2;
+               t->gen_entries + adds > (base > least ? base : least) / 2;
     sn->gen = sn->fold ? 0 : t->ngens + 1;
     sn->drop_gens = t->gens_stale;
     sn->drop_spill = t->spill_stale;
@@ -250,6 +282,8 @@ void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed)
     for (size_t i = 0; i < sn->n; i++) {
         row_head *hd = slot_head(t, sn->slots[i]);
         hd->pinned = 0;
+        if (committed)
+            hd->fresh = 0; /* stored now */
         if (!committed && !hd->dirty) { /* not written: the next checkpoint writes it */
             hd->dirty = 1;
             t->dirty_list_short = true; /* found by looking at every row (a failure is rare) */
@@ -270,11 +304,13 @@ void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed)
                     t->where[sn->gids[i]] = (uint8_t)sn->gen;
                 t->ngens = sn->gen;
                 t->gen_entries = sn->entries + sn->ngids;
+                t->gen_new = sn->gen_new + sn->new_rows;
             } else {
                 memset(t->where, 0, (size_t)t->rows);
                 t->st.folds++;
                 t->ngens = 0;
                 t->gen_entries = 0;
+                t->gen_new = 0;
                 t->gens_stale = true;
             }
             rill_prefetch_resume(t->store);
@@ -282,6 +318,15 @@ void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed)
         if (sn->fold_spill) {
             t->spilled = false;
             t->spill_rows = 0;
+            /* new spilled rows read back while it was written are stored now too */
+            for (size_t h = 0; h < t->fresh_spill.cap; h++) {
+                if (t->fresh_spill.vals[h] == RILL_IDMAP_EMPTY)
+                    continue;
+                size_t m = rill_idmap_slot(&t->map, t->fresh_spill.keys[h]);
+                if (t->map.vals[m] != RILL_IDMAP_EMPTY)
+                    slot_head(t, t->map.vals[m])->fresh = 0;
+            }
+            rill_idmap_clear(&t->fresh_spill);
             t->spill_stale = !sn->fold || sn->ngens; /* left in place (table_gens.c) */
         }
         drop_swept(t);

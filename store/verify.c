@@ -54,6 +54,13 @@ static int list_in(rill_store *s, MDB_txn *txn, int (*fn)(void *ud, const rill_s
             if (mdb_dbi_open(txn, dbn, MDB_INTEGERKEY, &dbi) == 0 && mdb_stat(txn, dbi, &st) == 0)
                 e.bytes += (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) *
                            (uint64_t)st.ms_psize;
+            uint64_t only_in_gens = 0; /* a growing table's rows not yet folded into its base */
+            if ((urc = rill_gens_new_rows(s, txn, e.name, &only_in_gens, err))) {
+                if (rill_is_mdb_code(urc))
+                    urc = rill_store_mdb_err(s, urc, "listing", err);
+                break;
+            }
+            e.rows += only_in_gens;
             urc = fn(ud, &e);
         }
         rill_cursor_close(c);
@@ -173,7 +180,7 @@ static int verify_entry(void *ud, const rill_store_entry *e)
     unsigned ngens;
     uint64_t entries;
     if ((rc = rill_gens_load(c->s, c->txn, e->name, e->ids, false, &where, &ngens, &entries,
-                             c->err)))
+                             NULL, c->err)))
         return rill_is_mdb_code(rc) ? rill_store_mdb_err(c->s, rc, "checking", c->err) : rc;
     for (uint64_t id = 0; where && id < e->ids && !rc; id++) {
         if (!where[id])
@@ -286,7 +293,7 @@ static int digest_entry(void *ud, const rill_store_entry *e)
     rc = mdb_dbi_open(c->txn, dbn, MDB_INTEGERKEY, &gdbi);
     if (rc == 0)
         rc = rill_gens_load(c->s, c->txn, e->name, e->ids, false, &where, &ngens, &entries,
-                            c->err);
+                            NULL, c->err);
     else if (rc == MDB_NOTFOUND)
         rc = RILL_OK;
     if (rc)
