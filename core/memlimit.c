@@ -233,6 +233,13 @@ void rill_proc_io_get(rill_proc_io *io)
     }
 }
 
+void rill_major_faults(uint64_t *thread, uint64_t *process)
+{
+    struct rusage ru;
+    *thread = getrusage(RUSAGE_THREAD, &ru) == 0 ? (uint64_t)ru.ru_majflt : 0;
+    *process = getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_majflt : 0;
+}
+
 int rill_drop_file_cache(const char *path, rill_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -35,6 +35,8 @@ typedef struct rill_proc_io {
     uint64_t max_rss;                 /* bytes */
 } rill_proc_io;
 void rill_proc_io_get(rill_proc_io *io);
+/* Major page faults (reads from the disk) so far: the calling thread's, and the process's. */
+void rill_major_faults(uint64_t *thread, uint64_t *process);
 
 /* Writes the file's dirty pages and drops it from the page cache, so that what a process
  * reads next comes from the disk (a limited run after an unlimited one on the same file). */

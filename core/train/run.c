@@ -124,6 +124,22 @@ typedef struct {
     const char *init_from;  /* an export whose parameters start the run */
 } store_opts;
 
+/* prefetch = true, false or "auto" (the default: train.h says when it reads ahead) */
+static int read_prefetch(rill_args *o, int *out, rill_err *err)
+{
+    static const char *const modes[] = {"auto", NULL};
+    const rill_value *v = rill_args_get(o, "prefetch");
+    if (v && v->type == RILL_V_BOOL) {
+        bool on;
+        int rc = rill_args_bool(o, "prefetch", false, &on, err);
+        *out = on ? RILL_PREFETCH_ON : RILL_PREFETCH_OFF;
+        return rc;
+    }
+    int auto_mode;
+    *out = RILL_PREFETCH_AUTO;
+    return rill_args_enum(o, "prefetch", modes, 0, &auto_mode, err);
+}
+
 static int read_cache(rill_args *o, size_t *bytes, rill_err *err)
 {
     const rill_value *v = rill_args_get(o, "cache");
@@ -149,7 +165,7 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
 {
     static const char *const decays[] = {"none", "linear", "cosine", "exp", NULL};
     long epochs, seed, patience;
-    bool has_optim, progress, prefetch;
+    bool has_optim, progress;
     rill_args sub;
     const char *run;
     int rc;
@@ -157,7 +173,7 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
     if ((rc = rill_args_int(o, "epochs", 1, 1, 1000000, &epochs, err)) ||
         (rc = rill_args_int(o, "batch", 2048, 1, 1 << 22, batch, err)) ||
         (rc = rill_args_int(o, "max_steps", 0, 0, 1L << 50, &t->max_steps, err)) ||
-        (rc = rill_args_bool(o, "prefetch", false, &prefetch, err)) ||
+        (rc = read_prefetch(o, &t->prefetch, err)) ||
         (rc = rill_args_int(o, "warmup", 0, 0, 1L << 40, &t->schedule.warmup, err)) ||
         (rc = rill_args_enum(o, "decay", decays, 0, &t->schedule.decay, err)) ||
         (rc = rill_args_int(o, "decay_start", 0, 0, 1L << 40, &t->schedule.decay_start, err)) ||
@@ -191,7 +207,6 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
     t->seed = (uint64_t)seed;
     t->run_dir = run;
     t->progress = progress;
-    t->no_prefetch = !prefetch;
     if (has_optim)
         return rill_optim_parse(&sub, false, &t->dense, err);
     t->dense = (rill_optim){.kind = RILL_OPT_ADAM, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999,

@@ -147,11 +147,31 @@ typedef struct loop {
     bool resume;            /* continuing from a checkpoint */
     rill_arena arena;       /* the step's activations */
     rill_arena ahead;       /* the next batch's ids, for prefetching its rows */
+    bool prefetching;       /* prefetch AUTO: reading ahead now */
+    int pf_steps;           /* ... steps since the last look */
+    uint64_t pf_thread0, pf_process0; /* ... and the major faults then */
     uint64_t rows;          /* the training part's lines, for the progress line's total */
     uint64_t examples0;     /* examples before this process's first step */
     double loss_avg;        /* the smoothed loss (NaN before any step) */
     double last_auc;        /* the last validation AUC of the first task, for the progress line */
 } loop;
+
+/* prefetch AUTO (train.h): decided every 16 steps from the major page faults since. No value
+ * depends on it, so it may follow the machine. */
+static void auto_prefetch(loop *L)
+{
+    if (L->cfg->prefetch != RILL_PREFETCH_AUTO || !L->cfg->store || ++L->pf_steps < 16)
+        return;
+    uint64_t th, all;
+    rill_major_faults(&th, &all);
+    if (!L->prefetching)
+        L->prefetching = th - L->pf_thread0 >= (uint64_t)L->pf_steps;
+    else
+        L->prefetching = all != L->pf_process0;
+    L->pf_steps = 0;
+    L->pf_thread0 = th;
+    L->pf_process0 = all;
+}
 
 /* Interest entanglement: each task's gradient on each embedding table, taken by a backward
  * pass of that task's loss alone over the step's forward (no update; the step's own backward
@@ -566,14 +586,17 @@ static int run_batches(loop *L, int epoch, rill_err *err)
                 L->pg.total_steps = (uint64_t)cfg->max_steps;
         }
         /* the next batch's rows are read from the store while this step computes */
-        if (cfg->store && !cfg->no_prefetch && (rc = rill_graph_prefetch(L->g, rill_reader_peek(L->train), &L->ahead,
-                                                    err)))
+        bool ahead = cfg->prefetch == RILL_PREFETCH_ON ||
+                     (cfg->prefetch == RILL_PREFETCH_AUTO && L->prefetching);
+        if (cfg->store && ahead &&
+            (rc = rill_graph_prefetch(L->g, rill_reader_peek(L->train), &L->ahead, err)))
             return rc;
         uint64_t t = ++L->st.step;
         double l;
         if ((rc = step_batch(L, b, epoch, t, &l, err)))
             return rc;
         note_step(L, b, epoch, t, l);
+        auto_prefetch(L);
         bool leave = false;
         if ((rc = end_step(L, epoch, t, &leave, err)) || leave)
             return rc;

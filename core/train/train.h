@@ -42,13 +42,19 @@ typedef struct rill_train_cfg {
     bool progress;           /* progress line on stderr */
     bool fold_at_end;        /* with a store: the last checkpoint folds prefilled tables'
                               * generations into their base (rill_store_fold_next) */
-    bool no_prefetch;        /* with a store: do not read the next batch's rows ahead (the
-                              * default: rill.train{ prefetch = true } turns it on) */
+    int prefetch;            /* with a store, reading the next batch's rows ahead:
+                              * RILL_PREFETCH_AUTO (0, the default), _ON or _OFF */
     long entanglement_every; /* steps between probes of each task's gradient on every embedding
                               * table, logged to run_dir/metrics.jsonl (graphs of 2+ losses
                               * with a run_dir); 0: off */
     volatile sig_atomic_t *stop; /* set asynchronously (Ctrl-C): stop after this step */
 } rill_train_cfg;
+
+/* AUTO: on while the training thread waits for the disk (it takes a major page fault a step
+ * or more), off again once the process reads nothing from the disk; measured every 16 steps.
+ * In memory, reading ahead costs a second pass of the encoders for nothing; from a disk that
+ * answers one read in milliseconds it overlaps the reads with each other and with the step. */
+enum { RILL_PREFETCH_AUTO = 0, RILL_PREFETCH_ON = 1, RILL_PREFETCH_OFF = 2 };
 
 #define RILL_MAX_TASKS 8
 

@@ -217,19 +217,23 @@ return function(o)
     io.stdout:write(v, "\n") -- as it comes: a long benchmark's parts are not lost
     io.stdout:flush()
   end })
-  out[1] = string.format("rill bench store on %s: %s rows of dim 64 + row-wise Adagrad (%s in the store), %s examples of Zipf(1.05) ids, batch 4096, 2 threads, row cache %s, a checkpoint every 1000 steps%s",
+  if o.prefetch and o.prefetch ~= "yes" and o.prefetch ~= "no" and o.prefetch ~= "auto" then
+    error("--prefetch: yes, no or auto, not '" .. tostring(o.prefetch) .. "'", 0)
+  end
+  local prefetch = ({ yes = true, no = false })[o.prefetch or "auto"] -- nil: "auto"
+  out[1] = string.format("rill bench store on %s: %s rows of dim 64 + row-wise Adagrad (%s in the store), %s examples of Zipf(1.05) ids, batch 4096, 2 threads, row cache %s, a checkpoint every 1000 steps, prefetch %s",
                          cpu_name(), commas(ids), gib(ids * 65 * 4), commas(rows), gib(cache),
-                         o.prefetch == "yes" and ", prefetch on" or "")
+                         o.prefetch or "auto")
   local layout = o.layout or "both"
   if layout ~= "both" and layout ~= "generations" and layout ~= "rows" then
     error("--layout: generations, rows or both, not '" .. layout .. "'", 0)
   end
   local g, r = {}, {}
   if layout ~= "rows" then
-    g.u, g.l = larger_than_memory(out, file, ids, rows, cache, limit, o.prefetch == "yes", true)
+    g.u, g.l = larger_than_memory(out, file, ids, rows, cache, limit, prefetch, true)
   end
   if layout ~= "generations" then
-    r.u, r.l = larger_than_memory(out, file, ids, rows, cache, limit, o.prefetch == "yes", false)
+    r.u, r.l = larger_than_memory(out, file, ids, rows, cache, limit, prefetch, false)
   end
   if g.l and r.l then
     out[#out + 1] = string.format("generations against rows in place: limited %s against %s examples/s (%.2fx), unlimited %s against %s (%.2fx); disk writes per checkpoint %s against %s",

@@ -69,7 +69,7 @@ usage: rill COMMAND ...
       last fraction of all examples by time)
   rill bench dlrm [--rows N] [--data PATH] [--threads N]
       the DLRM throughput benchmark (make bench): examples/s against the measured bound
-  rill bench store [--ids N] [--rows N] [--limit SIZE] [--cache SIZE] [--prefetch yes]
+  rill bench store [--ids N] [--rows N] [--limit SIZE] [--cache SIZE] [--prefetch yes|no|auto]
                    [--layout generations|rows|both] [--dlrm no]
       the store's benchmark (make bench-store): a table of N rows (20,000,000: 5.2 GB)
       trained with no memory limit and with the process held to --limit (1.25GiB) by a
