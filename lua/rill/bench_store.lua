@@ -119,8 +119,15 @@ local function report(out, name, r)
     local k = math.max(1, math.floor(r.ids / 2 / math.max(1, per_rows)))
     r.fold_every = k
     r.amortised = (k * r.periodic_disk / n + r.last_checkpoint_disk_bytes) / (k * r.periodic_row_bytes / n)
-    out[#out + 1] = string.format("  %-10s with a fold every %d checkpoints (when the generations hold %s values, half the table's rows, at %s rows a checkpoint): %.1fx the row bytes written to the disk, folds included",
-                                  "", k, commas(r.ids // 2), commas(per_rows), r.amortised)
+    -- a fold runs in the background like any checkpoint: training waits for what is left of
+    -- it when the next checkpoint is due, one interval of 1000 steps later
+    local interval = r.train_s * 1000 / r.steps
+    local wait_each = math.max(0, r.checkpoint_wait_seconds - r.final_checkpoint_seconds) / n
+    local fold_wait = math.max(0, r.final_checkpoint_seconds - interval)
+    r.share_with_folds = (k * wait_each + fold_wait) / (k * interval + fold_wait)
+    out[#out + 1] = string.format("  %-10s with a fold every %d checkpoints (when the generations hold %s values, half the table's rows, at %s rows a checkpoint): %.1fx the row bytes written to the disk, folds included; the fold outlasting the %.1f s to the next checkpoint by %.1f s, the checkpoints' share of training %.1f%%",
+                                  "", k, commas(r.ids // 2), commas(per_rows), r.amortised,
+                                  interval, fold_wait, 100 * r.share_with_folds)
   end
 end
 
@@ -164,6 +171,10 @@ local function larger_than_memory(out, file, ids, rows, cache, limit, prefetch, 
                                 100 * u.ckpt_share, 100 * l.ckpt_share, u.write_factor, l.write_factor,
                                 generations and u.amortised and l.amortised and
                                   string.format(", %.1fx and %.1fx with the folds", u.amortised, l.amortised) or "")
+  if generations and u.share_with_folds and l.share_with_folds then
+    out[#out + 1] = string.format("  with the folds counted as above: checkpoints' share %.1f%% unlimited, %.1f%% limited (target: at most 10%%)",
+                                  100 * u.share_with_folds, 100 * l.share_with_folds)
+  end
   return u, l
 end
 
