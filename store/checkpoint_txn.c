@@ -279,7 +279,9 @@ static int reserve_map(rill_store *s, const ckpt_job *j, rill_err *err)
         const rill_table_snap *sn = &j->snaps[i];
         pages += 2 * sn->n + (sn->fold_spill ? 2 * rill_table_spill_rows(s->tables[i]) : 0);
         if (sn->fold)
-            pages += 2 * sn->entries; /* the generations' rows go into the base */
+            pages += 2 * sn->before.entries;
+        else /* the rolling fold's slice goes into the base */
+            pages += 2 * sn->slice_len / 8 + 2 * sn->before.entries / RILL_GENS_CYCLE; /* the generations' rows go into the base */
     }
     for (size_t i = 0; i < j->nvals; i++)
         bytes += j->vals[i].len;

@@ -55,8 +55,8 @@ static int read_rows(rill_store *s, rill_guard *g, const pf_item *it, size_t n)
         const rill_table *t = it[i].t;
         MDB_val k = {sizeof id, &id}, v;
         rc = mdb_get(txn, t->spill, &k, &v);
-        if (rc == MDB_NOTFOUND && t->where && t->where[id]) { /* paused while where[] changes */
-            gkey = rill_gen_key(t->where[id], id);
+        if (rc == MDB_NOTFOUND && t->gs.where && t->gs.where[id]) { /* paused while where[] changes */
+            gkey = rill_gen_key(t->gs.where[id], id);
             k = (MDB_val){sizeof gkey, &gkey};
             rc = mdb_get(txn, t->gens, &k, &v);
         } else if (rc == MDB_NOTFOUND) {

@@ -445,9 +445,7 @@ typedef struct {
     bool gens_open, gens_ok;
     uint64_t rows;
     uint64_t stored;
-    uint8_t *where; /* the generations' index (table_gens.c), handed to the table */
-    unsigned ngens;
-    uint64_t entries, new_rows;
+    rill_gens_state gs; /* the generations (table_gens.c), where[] handed to the table */
 } table_ctx;
 
 static int count_rows(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
@@ -503,14 +501,13 @@ static int open_table_dbs(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
     if (rc)
         return rc;
     c->gens_open = true;
-    free(c->where); /* a second run of this transaction (the map grew) */
-    c->where = NULL;
-    if ((rc = rill_gens_load(s, txn, c->name, c->rows, c->gens_ok, &c->where, &c->ngens,
-                             &c->entries, &c->new_rows, err)))
+    free(c->gs.where); /* a second run of this transaction (the map grew) */
+    c->gs.where = NULL;
+    if ((rc = rill_gens_load(s, txn, c->name, c->rows, c->gens_ok, &c->gs, err)))
         return rc;
     /* a generation past the last one committed was being written when the run stopped */
     if (s->mode != RILL_STORE_READ)
-        rc = rill_gens_drop_orphans(s, txn, c->gens, c->ngens);
+        rc = rill_gens_drop_orphans(s, txn, c->gens, c->gs.ngens);
     return rc;
 }
 
@@ -539,19 +536,18 @@ int rill_store_table(rill_store *s, rill_table **out, const char *name, int64_t 
     if (!rc && !ts)
         rc = rill_errf(err, RILL_ENOMEM, "out of memory opening table '%s'", name);
     if (rc) {
-        free(c.where);
+        free(c.gs.where);
         rill_table_free(t);
         return rc;
     }
     s->tables = ts;
     s->tables[s->ntables++] = t;
     rill_table_attach(t, s, c.main, c.spill);
-    rill_table_attach_gens(t, c.gens_open ? &c.gens : NULL, c.gens_ok, c.where, c.ngens,
-                           c.entries, c.new_rows);
+    rill_table_attach_gens(t, c.gens_open ? &c.gens : NULL, c.gens_ok, &c.gs);
     /* how many rows exist already: the stored ones */
     if ((rc = rill_store_read(s, count_rows, &c, "counting a table's rows", err)))
         return rc; /* the table is the store's now: freed with the graph */
-    rill_table_set_stored_rows(t, c.stored + c.new_rows); /* the base's, the generations' */
+    rill_table_set_stored_rows(t, c.stored + c.gs.new_rows); /* the base's, the generations' */
     s->budgets_set = false;
     char sk[200];
     snprintf(sk, sizeof sk, "sweep:%s", name);

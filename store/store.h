@@ -71,10 +71,11 @@ typedef struct rill_table_stats {
     uint64_t held;          /* rows the last eviction could not evict because a background
                              * checkpoint was being written (its rows, and dirty ones); while
                              * it is not 0 the cache may be above its budget */
-    uint64_t generations;   /* a prefilled table's checkpoints kept as generations since its
-                             * last fold (store/table_gens.c), and the values they hold */
+    uint64_t generations;   /* the checkpoints kept as generations that still hold values
+                             * (store/table_gens.c), and the values they hold */
     uint64_t generation_values;
-    uint64_t folds;         /* checkpoints that folded generations into the base */
+    uint64_t folds;         /* checkpoints that folded all generations into the base */
+    uint64_t folded;        /* ids the rolling fold went over (a slice a checkpoint) */
 } rill_table_stats;
 void rill_table_get_stats(const rill_table *t, rill_table_stats *st);
 

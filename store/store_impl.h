@@ -187,21 +187,32 @@ int rill_get_sealed(rill_store *s, MDB_txn *txn, MDB_dbi db, MDB_val *k, MDB_val
  * (gens NULL: the store has none; where, ngens, entries as rill_gens_load read them, where
  * then the table's). */
 void rill_table_attach(rill_table *t, rill_store *s, MDB_dbi main, MDB_dbi spill);
-void rill_table_attach_gens(rill_table *t, const MDB_dbi *gens, bool gens_ok, uint8_t *where,
-                            unsigned ngens, uint64_t entries, uint64_t new_rows);
-
 /* ---- generations (table_gens.c says why) ---- */
 
-#define RILL_GENS_MAX 32                      /* then a checkpoint folds */
+#define RILL_GENS_MAX 255                     /* generation numbers (a byte); then a full fold */
+#define RILL_GENS_CYCLE 16                    /* checkpoints for the rolling fold to go round */
 #define RILL_GENS_MAX_ROWS (UINT64_C(1) << 32) /* where[] is a byte per row */
-#define RILL_GENS_MIN_BASE (UINT64_C(1) << 20) /* a growing table folds at half of this */
+#define RILL_GENS_MIN_BASE (UINT64_C(1) << 20) /* a growing table folds fully past 2x this */
+/* A table's generations as meta records them ("gens:NAME"), and where[]. */
+typedef struct rill_gens_state {
+    uint8_t *where;          /* per id, the generation of its newest stored value (0: the
+                              * base); NULL: no generations (and none wanted) */
+    unsigned ngens, gen_lo;  /* generations gen_lo..ngens hold values (ngens 0: none) */
+    uint64_t entries;        /* values they hold, stale ones included */
+    uint64_t new_rows;       /* rows with no value in the base (a growing table's) */
+    uint64_t sweep_at;       /* the rolling fold: the id its next slice starts at */
+    uint64_t swept;          /* ... ids it has folded so far, all slices */
+    uint64_t del_from, del_len; /* the last slice folded, whose values leave generations */
+    unsigned del_hi;            /* ... gen_lo..del_hi at the next checkpoint */
+    uint64_t gen_w[RILL_GENS_MAX + 1]; /* per generation, `swept` when it was written */
+} rill_gens_state;
+void rill_table_attach_gens(rill_table *t, const MDB_dbi *gens, bool gens_ok,
+                            const rill_gens_state *gs);
 uint64_t rill_gen_key(unsigned gen, uint64_t id);
-/* Table name's generations as meta records them: how many, the values they hold, the rows
- * that are in them only (new_rows, may be NULL), and (when there are some, or want) where[], a
- * byte per row of rows. RILL_ESTORE when damaged. */
+/* Table name's generations as meta records them into *gs, with where[] (a byte per row of
+ * rows, malloc'd) when there are some, or want. RILL_ESTORE when damaged. */
 int rill_gens_load(rill_store *s, MDB_txn *txn, const char *name, uint64_t rows, bool want,
-                   uint8_t **where, unsigned *ngens, uint64_t *entries, uint64_t *new_rows,
-                   rill_err *err);
+                   rill_gens_state *gs, rill_err *err);
 /* The rows of table name that are in its generations only (0 without a record). */
 int rill_gens_new_rows(rill_store *s, MDB_txn *txn, const char *name, uint64_t *new_rows,
                        rill_err *err);
@@ -251,11 +262,11 @@ typedef struct rill_table_snap {
     void *pending;         /* admission counts (id, count) pairs; NULL: none kept */
     size_t pending_len;
     /* generations (table_gens.c) */
-    bool fold;             /* into the base; else written as generation gen */
+    bool fold;             /* all of them into the base; else written as generation gen */
     unsigned gen;
-    unsigned ngens;        /* the generations before this checkpoint */
-    uint64_t entries;      /* ... and the values they hold */
-    uint64_t gen_new;      /* ... and the rows that are in them only */
+    rill_gens_state before; /* the generations before this checkpoint (where[] not copied) */
+    uint64_t slice_from, slice_len; /* the rolling fold's slice of ids this checkpoint folds */
+    rill_gens_state after;  /* ... and after it (set by the transaction; where[] not kept) */
     uint64_t new_rows;     /* rows of this checkpoint the store had no value of */
     bool drop_gens;        /* a fold's leftover generations: dropped first */
     bool drop_spill;       /* a generation's leftover spill: dropped first */

@@ -170,7 +170,7 @@ void rill_table_free(rill_table *t)
     free(t->free_slots);
     free(t->dirty);
     free(t->swept);
-    free(t->where);
+    free(t->gs.where);
     rill_idmap_free(&t->map);
     rill_idmap_free(&t->pending);
     rill_idmap_free(&t->fresh_spill);
@@ -189,18 +189,15 @@ void rill_table_attach(rill_table *t, rill_store *s, MDB_dbi main, MDB_dbi spill
     t->spill = spill;
 }
 
-void rill_table_attach_gens(rill_table *t, const MDB_dbi *gens, bool gens_ok, uint8_t *where,
-                            unsigned ngens, uint64_t entries, uint64_t new_rows)
+void rill_table_attach_gens(rill_table *t, const MDB_dbi *gens, bool gens_ok,
+                            const rill_gens_state *gs)
 {
-    t->gen_new = new_rows;
     t->gens_open = gens != NULL;
     if (gens)
         t->gens = *gens;
-    t->gens_ok = gens && gens_ok && where;
-    free(t->where);
-    t->where = where;
-    t->ngens = ngens;
-    t->gen_entries = entries;
+    free(t->gs.where);
+    t->gs = *gs;
+    t->gens_ok = gens && gens_ok && gs->where;
 }
 
 void rill_table_set_budget(rill_table *t, size_t rows)
@@ -235,8 +232,8 @@ void rill_table_get_stats(const rill_table *t, rill_table_stats *st)
     *st = t->st;
     st->cached = t->map.count;
     st->pending = t->pending.count;
-    st->generations = t->ngens;
-    st->generation_values = t->gen_entries;
+    st->generations = t->gs.ngens >= t->gs.gen_lo ? t->gs.ngens - t->gs.gen_lo + 1 : 0;
+    st->generation_values = t->gs.entries;
     if (!t->store)
         st->rows = t->map.count;
 }

@@ -160,7 +160,7 @@ static int each_stored(rill_table *t, int (*fn)(void *ud, uint64_t id, const flo
     if ((rc = rill_table_begin_reads(t, err)))
         return rc;
     rill_rows r;
-    if ((rc = rill_rows_open(&r, t->store, t->rtxn, t->main, t->gens, t->ngens ? t->where : NULL,
+    if ((rc = rill_rows_open(&r, t->store, t->rtxn, t->main, t->gens, t->gs.ngens >= t->gs.gen_lo ? t->gs.where : NULL,
                              (uint64_t)t->rows)))
         return rill_store_mdb_err(t->store, rc, "reading rows", err);
     MDB_val k, v;

@@ -2,34 +2,42 @@
  *
  * Rows live one per key in t:NAME (the base). Updating rows in place there costs a copy of
  * every 4 KiB page a changed row sits on: with a few percent of a large table's rows changed
- * at random between checkpoints, nearly every third page is copied, about twelve times the
- * rows' own bytes (measured by bench-store). So the checkpoints of a prefilled table append
- * their rows instead, as one generation each, to g:NAME under the key gen << 56 | id: a
- * generation's keys follow every earlier one, its rows are written in id order with
- * MDB_APPEND, and LMDB fills its pages full. A byte per id (where[]) says which generation
- * holds a row's newest value (0: the base); it is rebuilt at opening from the generations' id
- * lists, kept in meta as "gids:NAME:G", with "gens:NAME" holding how many generations the
- * last checkpoint committed (a generation past it is an orphan and is dropped).
+ * at random between checkpoints, about a third of the pages are copied, some twelve times the
+ * rows' own bytes (measured by bench-store). So a checkpoint appends its rows instead, as one
+ * generation, to g:NAME under the key gen << 56 | id: a generation's keys follow every earlier
+ * one, its rows are written in id order with MDB_APPEND, and LMDB fills its pages full. A byte
+ * per id (where[]) says which generation holds a row's newest value (0: the base); it is
+ * rebuilt at opening from the generations' id lists, kept in meta as "gids:NAME:G", with
+ * "gens:NAME" holding the bookkeeping below (a generation past the last one it records is an
+ * orphan, being written when the run stopped, and is dropped).
  *
- * Stale values pile up in g:NAME, so once it holds half as many values as the base has rows
- * (or GENS_MAX generations) a checkpoint folds: the newest value of every row in a generation,
- * and the checkpoint's own rows, go into the base in id order, and the generations are
- * emptied. A fold rewrites most of the base's pages; coming after some ten checkpoints or more
- * it costs each about what its own rows weigh, where writing in place cost twelve times that.
+ * The rolling fold. Each checkpoint also folds a slice of the id range, 1/RILL_GENS_CYCLE of
+ * it, into the base: the newest value of every id of the slice that is in a generation is
+ * written to the base in id order, which rewrites the slice's pages once. The slice's values
+ * leave the generations at the next checkpoint (each generation's keys of the slice are one
+ * range), so after RILL_GENS_CYCLE checkpoints a generation holds nothing and its number is
+ * retired; at most RILL_GENS_CYCLE + 1 generations hold values. Per checkpoint that costs its
+ * own rows once, plus a sixteenth of the table: a fold of everything at once every sixteen
+ * checkpoints would write as much, but make the checkpoint after it wait (measured: a fold
+ * took 3 to 10 intervals between checkpoints). An id swept since a generation was written is
+ * in the base: each generation records the fold's count and position when it was written, so
+ * opening knows which of its ids still count.
+ *
+ * A full fold (everything into the base, the generations emptied, numbers from 1 again) comes
+ * when the generation numbers run out (RILL_GENS_MAX), when the generations hold twice as
+ * many values as the base has rows, when asked (rill_store_fold_next), and at every
+ * checkpoint of a table that keeps the base layout (evict_after: its sweep deletes rows from
+ * the base; or generations = false).
+ *
+ * A table that grows (rows made on first use) counts the rows that are in generations only
+ * (new_rows; the cache marks a row made since the last checkpoint fresh, and remembers the
+ * fresh rows it spills), so that its row count survives reopening.
  *
  * Readers may not find a value gone before where[] stops pointing at it, and where[] changes
  * only on the training thread after the checkpoint commits (rill_table_snap_done): so the
- * transaction that makes a generation leaves the spill in place, and the one that folds
- * generations leaves them and the spill in place; what they leave is dropped by the next
- * write.
- *
- * A table that grows (rows made on first use) counts the rows that are in generations only
- * (new_rows in "gens:NAME"; the cache marks a row made since the last checkpoint fresh, and
- * remembers the fresh rows it spills), and folds once its generations hold half as many values
- * as its base has rows, or half of RILL_GENS_MIN_BASE while the base is smaller: each fold
- * then grows the base by half at most, so the folds' writes add up to a few times the table.
- * Tables with evict_after keep the base layout (every checkpoint folds): their sweep deletes
- * rows from the base. */
+ * transaction that makes a generation leaves the spill in place, the one that folds a slice
+ * leaves the slice's values in the generations, and the one that folds everything leaves
+ * them and the spill; what they leave is dropped by the next write. */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -48,22 +56,29 @@ uint64_t rill_gen_key(unsigned gen, uint64_t id)
 
 /* ---- the generations' meta values ---- */
 
+/* "gens:NAME" */
 typedef struct {
-    uint32_t ngens;
-    uint32_t pad;
-    uint64_t entries;  /* values in g:NAME, stale ones included */
-    uint64_t new_rows; /* rows with no value in the base (a growing table's new ones) */
+    uint32_t ngens, gen_lo;
+    uint64_t entries, new_rows, sweep_at, swept, del_from, del_len;
+    uint32_t del_hi, pad;
 } gens_meta;
+
+/* "gids:NAME:G": this header, then the generation's ids ascending */
+typedef struct {
+    uint64_t swept;    /* the rolling fold's count when the generation was written */
+    uint64_t sweep_at; /* ... and its position: ids swept since are folded out of it */
+} gids_head;
 
 static void gids_key(char *out, size_t cap, const char *name, unsigned g)
 {
     snprintf(out, cap, "gids:%s:%u", name, g);
 }
 
-static int read_record(rill_store *s, MDB_txn *txn, const char *name, gens_meta *gm,
-                       rill_err *err)
+static int read_record(rill_store *s, MDB_txn *txn, const char *name, uint64_t rows,
+                       gens_meta *gm, rill_err *err)
 {
     memset(gm, 0, sizeof *gm);
+    gm->gen_lo = 1;
     char key[200];
     snprintf(key, sizeof key, "gens:%s", name);
     MDB_val k = {strlen(key), key}, v;
@@ -76,10 +91,13 @@ static int read_record(rill_store *s, MDB_txn *txn, const char *name, gens_meta 
         return rill_errf(err, RILL_ESTORE, "%s: table '%s': its generations' record holds "
                          "%zu bytes, expected %zu", s->path, name, v.mv_size, sizeof *gm);
     memcpy(gm, v.mv_data, sizeof *gm);
-    if (gm->ngens > RILL_GENS_MAX || gm->new_rows > gm->entries)
+    bool bad = gm->ngens > RILL_GENS_MAX || gm->gen_lo < 1 || gm->gen_lo > gm->ngens + 1 ||
+               gm->new_rows > gm->entries || (rows && gm->sweep_at >= rows) ||
+               gm->del_hi > gm->ngens || (rows && gm->del_len > rows);
+    if (bad)
         return rill_errf(err, RILL_ESTORE, "%s: table '%s': its generations' record is damaged "
-                         "(%u generations, at most %d are made; %llu new rows of %llu values)",
-                         s->path, name, gm->ngens, RILL_GENS_MAX,
+                         "(generations %u to %u, at most %d; %llu new rows of %llu values)",
+                         s->path, name, gm->gen_lo, gm->ngens, RILL_GENS_MAX,
                          (unsigned long long)gm->new_rows, (unsigned long long)gm->entries);
     return RILL_OK;
 }
@@ -88,26 +106,31 @@ int rill_gens_new_rows(rill_store *s, MDB_txn *txn, const char *name, uint64_t *
                        rill_err *err)
 {
     gens_meta gm;
-    int rc = read_record(s, txn, name, &gm, err);
+    int rc = read_record(s, txn, name, 0, &gm, err);
     *new_rows = rc ? 0 : gm.new_rows;
     return rc;
 }
 
 int rill_gens_load(rill_store *s, MDB_txn *txn, const char *name, uint64_t rows, bool want,
-                   uint8_t **where, unsigned *ngens, uint64_t *entries, uint64_t *new_rows,
-                   rill_err *err)
+                   rill_gens_state *gs, rill_err *err)
 {
-    *where = NULL;
-    *ngens = 0;
-    *entries = 0;
-    if (new_rows)
-        *new_rows = 0;
-    char key[200];
+    memset(gs, 0, sizeof *gs);
+    gs->gen_lo = 1;
     gens_meta gm;
-    int rc = read_record(s, txn, name, &gm, err);
+    int rc = read_record(s, txn, name, rows, &gm, err);
     if (rc)
         return rc;
-    if (!gm.ngens && !want)
+    gs->ngens = gm.ngens;
+    gs->gen_lo = gm.gen_lo;
+    gs->entries = gm.entries;
+    gs->new_rows = gm.new_rows;
+    gs->sweep_at = gm.sweep_at;
+    gs->swept = gm.swept;
+    gs->del_from = gm.del_from;
+    gs->del_len = gm.del_len;
+    gs->del_hi = gm.del_hi;
+    bool live = gm.ngens >= gm.gen_lo;
+    if (!live && !want)
         return RILL_OK;
     if (rows > RILL_GENS_MAX_ROWS)
         return rill_errf(err, RILL_ESTORE, "%s: table '%s' has generations but %llu rows, more "
@@ -116,56 +139,57 @@ int rill_gens_load(rill_store *s, MDB_txn *txn, const char *name, uint64_t rows,
     if (!w)
         return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory for its row index (%llu "
                          "bytes)", name, (unsigned long long)rows);
-    uint64_t listed = 0;
-    for (unsigned g = 1; g <= gm.ngens; g++) {
+    char key[200];
+    for (unsigned g = gm.gen_lo; live && g <= gm.ngens; g++) {
         gids_key(key, sizeof key, name, g);
         MDB_val gk = {strlen(key), key}, gv;
         rc = rill_get_sealed(s, txn, s->meta, &gk, &gv, "a generation's ids", err);
         if (rc == MDB_NOTFOUND)
             rc = rill_errf(err, RILL_ESTORE, "%s: table '%s' lacks the id list of its "
                            "generation %u", s->path, name, g);
-        if (!rc && gv.mv_size % sizeof(uint64_t))
+        gids_head h = {0};
+        if (!rc && (gv.mv_size < sizeof h || (gv.mv_size - sizeof h) % sizeof(uint64_t) ||
+                    (memcpy(&h, gv.mv_data, sizeof h), h.swept > gm.swept)))
             rc = rill_errf(err, RILL_ESTORE, "%s: table '%s': the id list of generation %u is "
-                           "%zu bytes, not whole ids", s->path, name, g, gv.mv_size);
-        size_t n = rc ? 0 : gv.mv_size / sizeof(uint64_t);
+                           "damaged (%zu bytes)", s->path, name, g, gv.mv_size);
+        size_t n = rc ? 0 : (gv.mv_size - sizeof h) / sizeof(uint64_t);
+        const char *ids = rc ? NULL : (const char *)gv.mv_data + sizeof h;
+        gs->gen_w[g] = h.swept;
+        /* the ids the rolling fold has swept since the generation was written are in the base */
+        uint64_t since = gm.swept - h.swept;
         uint64_t prev = 0;
         for (size_t i = 0; i < n && !rc; i++) {
             uint64_t id;
-            memcpy(&id, (const char *)gv.mv_data + i * sizeof id, sizeof id);
-            if (id >= rows || (i && id <= prev))
+            memcpy(&id, ids + i * sizeof id, sizeof id);
+            if (id >= rows || (i && id <= prev)) {
                 rc = rill_errf(err, RILL_ESTORE, "%s: table '%s': generation %u lists id %llu "
                                "out of order or past its %llu rows", s->path, name, g,
                                (unsigned long long)id, (unsigned long long)rows);
-            w[id] = (uint8_t)g;
+                break;
+            }
             prev = id;
+            uint64_t d = (id + rows - h.sweep_at % rows) % rows;
+            if (since >= rows || d < since)
+                continue;
+            w[id] = (uint8_t)g;
         }
         if (rc) {
             free(w);
             return rc;
         }
-        listed += n;
     }
-    if (listed != gm.entries) {
-        free(w);
-        return rill_errf(err, RILL_ESTORE, "%s: table '%s': its generations list %llu ids, its "
-                         "record says %llu", s->path, name, (unsigned long long)listed,
-                         (unsigned long long)gm.entries);
-    }
-    *where = w;
-    *ngens = gm.ngens;
-    *entries = gm.entries;
-    if (new_rows)
-        *new_rows = gm.new_rows;
+    gs->where = w;
     return RILL_OK;
 }
 
-static int put_gens_meta(rill_store *s, MDB_txn *txn, const char *name, unsigned ngens,
-                         uint64_t entries, uint64_t new_rows)
+static int put_gens_meta(rill_store *s, MDB_txn *txn, const char *name, const rill_gens_state *gs)
 {
     char key[200];
     snprintf(key, sizeof key, "gens:%s", name);
     MDB_val k = {strlen(key), key};
-    gens_meta gm = {.ngens = ngens, .entries = entries, .new_rows = new_rows};
+    gens_meta gm = {.ngens = gs->ngens, .gen_lo = gs->gen_lo, .entries = gs->entries,
+                    .new_rows = gs->new_rows, .sweep_at = gs->sweep_at, .swept = gs->swept,
+                    .del_from = gs->del_from, .del_len = gs->del_len, .del_hi = gs->del_hi};
     return rill_put_sealed(s, txn, s->meta, &k, &gm, sizeof gm);
 }
 
@@ -363,13 +387,99 @@ static int mdb_or_err(rill_table *t, int rc, const char *what, rill_err *err)
     return rill_store_mdb_err(t->store, rc, what, err);
 }
 
+/* The values of ids [from, from + len) leave generations lo..hi (a key range in each). */
+static int delete_slice(rill_table *t, MDB_txn *txn, unsigned lo, unsigned hi, uint64_t from,
+                        uint64_t len, uint64_t *deleted)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, t->gens, &c);
+    if (rc)
+        return rc;
+    uint64_t rows = (uint64_t)t->rows;
+    for (unsigned g = lo; g <= hi && !rc; g++) {
+        /* the slice wraps round the id range: two ranges */
+        for (int part = 0; part < 2 && !rc; part++) {
+            uint64_t a = part ? 0 : from, b = part ? (from + len > rows ? from + len - rows : 0)
+                                                   : (from + len > rows ? rows : from + len);
+            if (a >= b)
+                continue;
+            uint64_t key = rill_gen_key(g, a), end = rill_gen_key(g, b);
+            MDB_val k = {sizeof key, &key}, v;
+            for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+                 rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT)) {
+                uint64_t at;
+                memcpy(&at, k.mv_data, sizeof at);
+                if (at >= end)
+                    break;
+                if ((rc = mdb_cursor_del(c, 0)))
+                    break;
+                (*deleted)++;
+            }
+            if (rc == MDB_NOTFOUND || rc == EINVAL) /* EINVAL: the database's last one went */
+                rc = 0;
+        }
+    }
+    mdb_cursor_close(c);
+    return rc;
+}
+
+/* The rolling fold's slice: the newest value of each id of it that is in a generation goes
+ * into the base (in id order); *moved counts those the base did not have. */
+static int fold_slice(rill_table *t, const rill_table_snap *sn, MDB_txn *txn, uint64_t *moved,
+                      uint64_t *bytes, rill_err *err)
+{
+    uint64_t rows = (uint64_t)t->rows;
+    const uint8_t *where = t->gs.where;
+    char what[160];
+    snprintf(what, sizeof what, "table '%s' (a generation's row)", t->name);
+    for (uint64_t i = 0; i < sn->slice_len; i++) {
+        uint64_t id = (sn->slice_from + i) % rows;
+        if (!where[id])
+            continue;
+        uint64_t key = rill_gen_key(where[id], id);
+        MDB_val k = {sizeof key, &key}, v, bk = {sizeof id, &id}, bv;
+        int rc = mdb_get(txn, t->gens, &k, &v);
+        if (rc == MDB_NOTFOUND)
+            return rill_errf(err, RILL_ESTORE, "%s: table '%s': row %llu is listed in generation "
+                             "%u but missing from it", t->store->path, t->name,
+                             (unsigned long long)id, where[id]);
+        if (rc)
+            return rc;
+        if ((rc = rill_unseal(t->store, &k, &v, what, false, err)))
+            return rc;
+        if (v.mv_size != sn->val_bytes)
+            return rill_errf(err, RILL_ESTORE, "%s: table '%s': a generation's row holds %zu "
+                             "bytes, expected %zu", t->store->path, t->name, v.mv_size,
+                             sn->val_bytes);
+        if ((rc = mdb_get(txn, t->main, &bk, &bv)) && rc != MDB_NOTFOUND)
+            return rc;
+        *moved += rc == MDB_NOTFOUND;
+        if ((rc = put_row(t, txn, t->main, id, v.mv_data, sn->val_bytes, 0, bytes, err)))
+            return rc;
+    }
+    return RILL_OK;
+}
+
 int rill_gens_write(rill_table *t, rill_table_snap *sn, MDB_txn *txn, uint64_t *rows,
                     uint64_t *bytes, rill_err *err)
 {
     int rc;
+    const rill_gens_state *b = &sn->before;
+    rill_gens_state *a = &sn->after;
+    *a = *b;
+    a->where = NULL;
     sn->ngids = 0;
     if (sn->drop_gens && (rc = mdb_drop(txn, t->gens, 0)))
         return mdb_or_err(t, rc, "emptying old generations", err);
+    /* the last checkpoint's slice leaves the generations it was folded from (it stayed for
+     * the readers until where[] stopped pointing at it), then this checkpoint's slice is
+     * folded into the base */
+    uint64_t deleted = 0, moved = 0;
+    if (b->del_len && b->del_hi >= b->gen_lo &&
+        (rc = delete_slice(t, txn, b->gen_lo, b->del_hi, b->del_from, b->del_len, &deleted)))
+        return mdb_or_err(t, rc, "folding a slice of the generations", err);
+    if (sn->slice_len && (rc = fold_slice(t, sn, txn, &moved, bytes, err)))
+        return mdb_or_err(t, rc, "folding a slice of the generations", err);
     size_t cap = sn->n + (size_t)(sn->fold_spill ? rill_table_spill_rows(t) : 0);
     if (cap > sn->gids_cap) {
         uint64_t *g = realloc(sn->gids, (cap ? cap : 1) * sizeof *g);
@@ -406,15 +516,41 @@ int rill_gens_write(rill_table *t, rill_table_snap *sn, MDB_txn *txn, uint64_t *
     if (rc != RILL_EOF)
         return rc;
     *rows += sn->ngids;
+    /* the bookkeeping after this checkpoint */
+    uint64_t nrows = (uint64_t)t->rows;
+    a->ngens = sn->gen;
+    a->entries = b->entries - (deleted < b->entries ? deleted : b->entries) + sn->ngids;
+    a->new_rows = b->new_rows - (moved < b->new_rows ? moved : b->new_rows) + sn->new_rows;
+    a->sweep_at = (b->sweep_at + sn->slice_len) % nrows;
+    a->swept = b->swept + sn->slice_len;
+    a->del_from = sn->slice_from;
+    a->del_len = sn->slice_len;
+    a->del_hi = sn->gen - 1;
+    a->gen_w[sn->gen] = a->swept;
+    /* a generation the deletions have gone all round since it was written is empty */
     char key[200];
+    while (a->gen_lo < sn->gen && b->swept >= a->gen_w[a->gen_lo] + nrows) {
+        gids_key(key, sizeof key, t->name, a->gen_lo);
+        MDB_val k = {strlen(key), key};
+        if ((rc = mdb_del(txn, t->store->meta, &k, NULL)) && rc != MDB_NOTFOUND)
+            return mdb_or_err(t, rc, "retiring a generation", err);
+        a->gen_lo++;
+    }
     gids_key(key, sizeof key, t->name, sn->gen);
     MDB_val k = {strlen(key), key};
-    if ((rc = rill_put_sealed(t->store, txn, t->store->meta, &k, sn->gids,
-                              sn->ngids * sizeof(uint64_t))) ||
-        (rc = put_gens_meta(t->store, txn, t->name, sn->gen, sn->entries + sn->ngids,
-                            sn->gen_new + sn->new_rows)))
+    gids_head h = {.swept = a->swept, .sweep_at = a->sweep_at};
+    size_t n = sizeof h + sn->ngids * sizeof(uint64_t);
+    unsigned char *blob = malloc(n);
+    if (!blob)
+        return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory in a checkpoint", t->name);
+    memcpy(blob, &h, sizeof h);
+    if (sn->ngids)
+        memcpy(blob + sizeof h, sn->gids, sn->ngids * sizeof(uint64_t));
+    rc = rill_put_sealed(t->store, txn, t->store->meta, &k, blob, n);
+    free(blob);
+    if (rc || (rc = put_gens_meta(t->store, txn, t->name, a)))
         return mdb_or_err(t, rc, "writing a generation's ids", err);
-    *bytes += sn->ngids * sizeof(uint64_t);
+    *bytes += n;
     return RILL_OK;
 }
 
@@ -428,7 +564,7 @@ int rill_gens_fold(rill_table *t, rill_table_snap *sn, MDB_txn *txn, uint64_t *r
     if ((rc = ckpt_rows_open(&m, t, sn, txn)))
         return mdb_or_err(t, rc, "reading spilled rows", err);
     /* three sources in id order: the checkpoint's rows (newest), then the generations' */
-    const uint8_t *where = sn->ngens ? t->where : NULL;
+    const uint8_t *where = sn->before.ngens >= sn->before.gen_lo ? t->gs.where : NULL;
     uint64_t nrows = where ? (uint64_t)t->rows : 0, w = next_in_gens(where, nrows, 0);
     uint64_t cid = UINT64_MAX;
     const void *cval = NULL;
@@ -481,16 +617,22 @@ int rill_gens_fold(rill_table *t, rill_table_snap *sn, MDB_txn *txn, uint64_t *r
     /* without generations the spill can go: readers find its rows in the base. With them it
      * stays, as the generations do, until where[] no longer points into them: a spilled row
      * newer than its generation's would read as that older value */
-    if (sn->fold_spill && !sn->ngens && (rc = mdb_drop(txn, t->spill, 0)))
+    if (sn->fold_spill && !where && (rc = mdb_drop(txn, t->spill, 0)))
         return mdb_or_err(t, rc, "emptying the spill", err);
     char key[200];
-    for (unsigned g = 1; g <= sn->ngens; g++) {
+    for (unsigned g = sn->before.gen_lo; g <= sn->before.ngens; g++) {
         gids_key(key, sizeof key, t->name, g);
         MDB_val k = {strlen(key), key};
         if ((rc = mdb_del(txn, t->store->meta, &k, NULL)) && rc != MDB_NOTFOUND)
             return mdb_or_err(t, rc, "folding generations", err);
     }
-    if (t->gens_open && (rc = put_gens_meta(t->store, txn, t->name, 0, 0, 0)))
+    /* empty: generation numbers start again at 1; the rolling fold keeps its place */
+    rill_gens_state *a = &sn->after;
+    memset(a, 0, sizeof *a);
+    a->gen_lo = 1;
+    a->sweep_at = sn->before.sweep_at;
+    a->swept = sn->before.swept;
+    if (t->gens_open && (rc = put_gens_meta(t->store, txn, t->name, a)))
         return mdb_or_err(t, rc, "folding generations", err);
     return RILL_OK;
 }

@@ -53,12 +53,9 @@ struct rill_table {
     MDB_dbi gens;            /* g:NAME: checkpoints' generations (table_gens.c) */
     bool gens_open;          /* ... exists (a store from before them, opened to read, lacks it) */
     bool gens_ok;            /* checkpoints make generations (prefilled tables): else they fold */
-    uint8_t *where;          /* per id, the generation of its newest stored value; 0: the base */
-    unsigned ngens;          /* generations committed since the last fold */
-    uint64_t gen_entries;    /* values they hold, stale ones included */
+    rill_gens_state gs;      /* where[] and the generations' bookkeeping (table_gens.c) */
     bool gens_stale;         /* a fold left them (readers no longer look): the next write drops */
     bool spill_stale;        /* a generation took the spill's rows: the next write drops it */
-    uint64_t gen_new;        /* rows whose only stored values are in generations */
     rill_idmap fresh_spill;  /* ids of spilled rows made since the last checkpoint */
     MDB_txn *rtxn;           /* this step's read transaction, begun on the first miss */
     bool spilled;            /* the spill database holds rows */

@@ -43,14 +43,14 @@ int rill_table_stored_row(rill_table *t, uint64_t id, const float **row, rill_er
     MDB_val k = {sizeof id, &id}, v;
     uint64_t gkey;
     rc = t->spilled ? mdb_get(t->rtxn, t->spill, &k, &v) : MDB_NOTFOUND;
-    if (rc == MDB_NOTFOUND && t->where && t->where[id]) {
-        gkey = rill_gen_key(t->where[id], id);
+    if (rc == MDB_NOTFOUND && t->gs.where && t->gs.where[id]) {
+        gkey = rill_gen_key(t->gs.where[id], id);
         k = (MDB_val){sizeof gkey, &gkey};
         rc = mdb_get(t->rtxn, t->gens, &k, &v);
         if (rc == MDB_NOTFOUND)
             return rill_errf(err, RILL_ESTORE, "%s: table '%s', row %llu is listed in generation "
                              "%u but missing from it: the store is damaged", t->store->path,
-                             t->name, (unsigned long long)id, t->where[id]);
+                             t->name, (unsigned long long)id, t->gs.where[id]);
     } else if (rc == MDB_NOTFOUND) {
         rc = mdb_get(t->rtxn, t->main, &k, &v);
     }

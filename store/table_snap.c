@@ -144,20 +144,24 @@ int rill_table_snapshot(rill_table *t, rill_table_snap *sn, bool pin, rill_err *
     sn->pinned = pin;
     sn->fold_spill = t->spilled;
     sn->sweep = rill_table_sweeps(t);
-    /* a new generation, or a fold once the generations hold half as many values as the base
-     * has rows (table_gens.c says why) */
+    /* a new generation, with a slice of the rolling fold; or a full fold (table_gens.c) */
     uint64_t adds = n + (t->spilled ? t->spill_rows : 0);
-    sn->ngens = t->ngens;
-    sn->entries = t->gen_entries;
-    sn->gen_new = t->gen_new;
+    sn->before = t->gs;
+    sn->before.where = NULL;
     sn->new_rows = new_rows(t, sn);
-    uint64_t held = t->gen_new + sn->new_rows, least = RILL_GENS_MIN_BASE;
+    uint64_t held = t->gs.new_rows + sn->new_rows, least = RILL_GENS_MIN_BASE;
     uint64_t base = t->st.rows > held ? t->st.rows - held : 0;
     if (least > (uint64_t)t->rows)
         least = (uint64_t)t->rows;
-    sn->fold = !t->gens_ok || t->store->fold_next || t->ngens >= RILL_GENS_MAX ||
-               t->gen_entries + adds > (base > least ? base : least) / 2;
-    sn->gen = sn->fold ? 0 : t->ngens + 1;
+    sn->fold = !t->gens_ok || t->store->fold_next || t->gs.ngens >= RILL_GENS_MAX ||
+               t->gs.entries + adds > 2 * (base > least ? base : least);
+    sn->gen = sn->fold ? 0 : t->gs.ngens + 1;
+    sn->slice_from = t->gs.sweep_at;
+    sn->slice_len = 0;
+    if (!sn->fold && t->gs.ngens >= t->gs.gen_lo) {
+        uint64_t rows = (uint64_t)t->rows;
+        sn->slice_len = (rows + RILL_GENS_CYCLE - 1) / RILL_GENS_CYCLE;
+    }
     sn->drop_gens = t->gens_stale;
     sn->drop_spill = t->spill_stale;
     clear_dirty(t);
@@ -294,25 +298,27 @@ void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed)
             t->gens_stale = false;
         if (sn->drop_spill)
             t->spill_stale = false;
-        if (!sn->fold || sn->ngens) {
+        bool had = sn->before.ngens >= sn->before.gen_lo;
+        if (!sn->fold || had) {
             /* where[] changes: no read transaction from before the commit may use it, nor
              * the threads reading ahead while it changes */
             rill_table_end_reads(t);
             rill_prefetch_pause(t->store);
+            uint8_t *where = t->gs.where;
             if (!sn->fold) {
+                uint64_t rows = (uint64_t)t->rows;
+                for (uint64_t i = 0; i < sn->slice_len; i++) /* folded into the base */
+                    where[(sn->slice_from + i) % rows] = 0;
                 for (size_t i = 0; i < sn->ngids; i++)
-                    t->where[sn->gids[i]] = (uint8_t)sn->gen;
-                t->ngens = sn->gen;
-                t->gen_entries = sn->entries + sn->ngids;
-                t->gen_new = sn->gen_new + sn->new_rows;
+                    where[sn->gids[i]] = (uint8_t)sn->gen;
+                t->st.folded += sn->slice_len;
             } else {
-                memset(t->where, 0, (size_t)t->rows);
+                memset(where, 0, (size_t)t->rows);
                 t->st.folds++;
-                t->ngens = 0;
-                t->gen_entries = 0;
-                t->gen_new = 0;
                 t->gens_stale = true;
             }
+            t->gs = sn->after;
+            t->gs.where = where;
             rill_prefetch_resume(t->store);
         }
         if (sn->fold_spill) {
@@ -327,7 +333,7 @@ void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed)
                     slot_head(t, t->map.vals[m])->fresh = 0;
             }
             rill_idmap_clear(&t->fresh_spill);
-            t->spill_stale = !sn->fold || sn->ngens; /* left in place (table_gens.c) */
+            t->spill_stale = !sn->fold || had; /* left in place (table_gens.c) */
         }
         drop_swept(t);
     } else {

@@ -176,12 +176,10 @@ static int verify_entry(void *ud, const rill_store_entry *e)
     if ((rc = verify_rows_db(c, e, gdbi, true)))
         return rc;
     /* every row a generation lists is in it */
-    uint8_t *where;
-    unsigned ngens;
-    uint64_t entries;
-    if ((rc = rill_gens_load(c->s, c->txn, e->name, e->ids, false, &where, &ngens, &entries,
-                             NULL, c->err)))
+    rill_gens_state gs;
+    if ((rc = rill_gens_load(c->s, c->txn, e->name, e->ids, false, &gs, c->err)))
         return rill_is_mdb_code(rc) ? rill_store_mdb_err(c->s, rc, "checking", c->err) : rc;
+    const uint8_t *where = gs.where;
     for (uint64_t id = 0; where && id < e->ids && !rc; id++) {
         if (!where[id])
             continue;
@@ -195,7 +193,7 @@ static int verify_entry(void *ud, const rill_store_entry *e)
         else if (rc)
             rc = rill_store_mdb_err(c->s, rc, "checking", c->err);
     }
-    free(where);
+    free(gs.where);
     return rc;
 }
 
@@ -287,15 +285,13 @@ static int digest_entry(void *ud, const rill_store_entry *e)
     if ((rc = mdb_dbi_open(c->txn, dbn, MDB_INTEGERKEY, &dbi)))
         return rill_store_mdb_err(c->s, rc, "reading a table", c->err);
     snprintf(dbn, sizeof dbn, "g:%s", e->name);
-    uint8_t *where = NULL;
-    unsigned ngens = 0;
-    uint64_t entries;
+    rill_gens_state gs = {0};
     rc = mdb_dbi_open(c->txn, dbn, MDB_INTEGERKEY, &gdbi);
     if (rc == 0)
-        rc = rill_gens_load(c->s, c->txn, e->name, e->ids, false, &where, &ngens, &entries,
-                            NULL, c->err);
+        rc = rill_gens_load(c->s, c->txn, e->name, e->ids, false, &gs, c->err);
     else if (rc == MDB_NOTFOUND)
         rc = RILL_OK;
+    uint8_t *where = gs.where;
     if (rc)
         return rill_is_mdb_code(rc) ? rill_store_mdb_err(c->s, rc, "reading a table", c->err) : rc;
     rill_rows r;
