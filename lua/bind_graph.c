@@ -315,6 +315,8 @@ static int l_graph_table_stats(lua_State *L)
         rill_lua_set_int(L, "cached_max", (lua_Integer)ts.cached_max);
         rill_lua_set_int(L, "generations", (lua_Integer)ts.generations);
         rill_lua_set_int(L, "folds", (lua_Integer)ts.folds);
+        rill_lua_set_int(L, "folded", (lua_Integer)ts.folded);
+        rill_lua_set_int(L, "generation_values", (lua_Integer)ts.generation_values);
         lua_rawseti(L, -2, i + 1);
     }
     return 1;

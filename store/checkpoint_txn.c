@@ -205,7 +205,7 @@ static void job_finish(rill_store *s, ckpt_job *j, bool committed)
 {
     uint64_t row_bytes = 0;
     for (int i = 0; i < j->ntables; i++) {
-        row_bytes += j->snaps[i].n * j->snaps[i].val_bytes;
+        row_bytes += j->snaps[i].dirtied * j->snaps[i].val_bytes;
         rill_table_snap_done(s->tables[i], &j->snaps[i], committed);
     }
     for (int i = 0; !committed && i < j->nmeta; i++) {

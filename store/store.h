@@ -257,7 +257,8 @@ typedef struct rill_store_info {
     double checkpoint_wait_seconds; /* the caller's time in them: snapshots and waits */
     uint64_t checkpoint_disk_bytes; /* what their transactions wrote to the disk (the writing
                                      * thread's /proc write_bytes: LMDB's pages, all of them) */
-    uint64_t checkpoint_row_bytes;  /* the row bytes they wrote (rows x value size) */
+    uint64_t checkpoint_row_bytes;  /* the bytes of the rows they saved that had changed (the
+                                     * snapshots' and the spills' rows x value size) */
     uint64_t last_checkpoint_disk_bytes, last_checkpoint_row_bytes; /* ... the last one's */
 } rill_store_info;
 void rill_store_get_info(rill_store *s, rill_store_info *info);

@@ -268,6 +268,8 @@ typedef struct rill_table_snap {
     uint64_t slice_from, slice_len; /* the rolling fold's slice of ids this checkpoint folds */
     rill_gens_state after;  /* ... and after it (set by the transaction; where[] not kept) */
     uint64_t new_rows;     /* rows of this checkpoint the store had no value of */
+    uint64_t dirtied;      /* rows it wrote that changed since the last one (set by the
+                            * transaction: the snapshot's and the spill's) */
     bool drop_gens;        /* a fold's leftover generations: dropped first */
     bool drop_spill;       /* a generation's leftover spill: dropped first */
     uint64_t *gids;        /* a generation: the ids it wrote */

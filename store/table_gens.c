@@ -516,6 +516,7 @@ int rill_gens_write(rill_table *t, rill_table_snap *sn, MDB_txn *txn, uint64_t *
     if (rc != RILL_EOF)
         return rc;
     *rows += sn->ngids;
+    sn->dirtied = sn->ngids;
     /* the bookkeeping after this checkpoint */
     uint64_t nrows = (uint64_t)t->rows;
     a->ngens = sn->gen;
@@ -569,6 +570,7 @@ int rill_gens_fold(rill_table *t, rill_table_snap *sn, MDB_txn *txn, uint64_t *r
     uint64_t cid = UINT64_MAX;
     const void *cval = NULL;
     int crc = ckpt_rows_next(&m, &cid, &cval, err);
+    sn->dirtied = 0;
     char what[160];
     snprintf(what, sizeof what, "table '%s' (a generation's row)", t->name);
     for (;;) {
@@ -584,6 +586,7 @@ int rill_gens_fold(rill_table *t, rill_table_snap *sn, MDB_txn *txn, uint64_t *r
         if (have_c && (!have_w || cid <= w)) {
             if ((rc = put_row(t, txn, t->main, cid, cval, sn->val_bytes, 0, bytes, err)))
                 break;
+            sn->dirtied++;
             if (have_w && cid == w)
                 w = next_in_gens(where, nrows, w + 1);
             crc = ckpt_rows_next(&m, &cid, &cval, err);

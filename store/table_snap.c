@@ -145,7 +145,8 @@ int rill_table_snapshot(rill_table *t, rill_table_snap *sn, bool pin, rill_err *
     sn->fold_spill = t->spilled;
     sn->sweep = rill_table_sweeps(t);
     /* a new generation, with a slice of the rolling fold; or a full fold (table_gens.c) */
-    uint64_t adds = n + (t->spilled ? t->spill_rows : 0);
+    uint64_t spilled = t->spilled ? t->spill_rows : 0; /* a row spilled twice counted twice */
+    uint64_t adds = n + (spilled < (uint64_t)t->rows ? spilled : (uint64_t)t->rows);
     sn->before = t->gs;
     sn->before.where = NULL;
     sn->new_rows = new_rows(t, sn);

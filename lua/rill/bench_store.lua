@@ -63,10 +63,9 @@ local function big_table(file, ids, cache, run, prefetch, generations)
   local z = g:tower{ emb, sizes = {}, name = "head" }
   g:loss_bce{ z, name = "click" }
   package.loaded["rill.cli"] = { mode = "train", profile = true, quiet = true }
-  -- with generations, the last checkpoint folds them into the table: the fold is measured
   local r = rill.train{ graph = g, data = data, epochs = 1, batch = 4096, run = run,
                         cache = cache, threads = 2, prefetch = prefetch,
-                        generations = generations, fold_at_end = generations }
+                        generations = generations }
   package.loaded["rill.cli"] = nil
   local t = r.tables[1]
   r.hit = t.hits / math.max(1, t.hits + t.misses)
@@ -108,26 +107,13 @@ local function report(out, name, r)
                                 r.write_factor, math.max(0, r.checkpoint_wait_seconds - r.final_checkpoint_seconds),
                                 100 * r.ckpt_share)
   end
-  out[#out + 1] = string.format("  %-10s the last checkpoint%s: %.1f s, %s written to the disk for %s of rows",
-                                "", r.generations and " (a fold of the generations into the table)" or "",
-                                r.final_checkpoint_seconds, gib(r.last_checkpoint_disk_bytes),
+  out[#out + 1] = string.format("  %-10s the last checkpoint, at the end: %.1f s, %s written to the disk for %s of rows",
+                                "", r.final_checkpoint_seconds, gib(r.last_checkpoint_disk_bytes),
                                 gib(r.last_checkpoint_row_bytes))
-  if r.generations and r.periodic >= 1 then
-    -- a fold comes once the generations hold half as many values as the table has rows: at
-    -- this run's rate, after k checkpoints; its disk writes spread over them
-    local per_rows = r.periodic_row_bytes / n / (65 * 4 + 16)
-    local k = math.max(1, math.floor(r.ids / 2 / math.max(1, per_rows)))
-    r.fold_every = k
-    r.amortised = (k * r.periodic_disk / n + r.last_checkpoint_disk_bytes) / (k * r.periodic_row_bytes / n)
-    -- a fold runs in the background like any checkpoint: training waits for what is left of
-    -- it when the next checkpoint is due, one interval of 1000 steps later
-    local interval = r.train_s * 1000 / r.steps
-    local wait_each = math.max(0, r.checkpoint_wait_seconds - r.final_checkpoint_seconds) / n
-    local fold_wait = math.max(0, r.final_checkpoint_seconds - interval)
-    r.share_with_folds = (k * wait_each + fold_wait) / (k * interval + fold_wait)
-    out[#out + 1] = string.format("  %-10s with a fold every %d checkpoints (when the generations hold %s values, half the table's rows, at %s rows a checkpoint): %.1fx the row bytes written to the disk, folds included; the fold outlasting the %.1f s to the next checkpoint by %.1f s, the checkpoints' share of training %.1f%%",
-                                  "", k, commas(r.ids // 2), commas(per_rows), r.amortised,
-                                  interval, fold_wait, 100 * r.share_with_folds)
+  if r.generations then
+    out[#out + 1] = string.format("  %-10s the rolling fold went over %s ids (%.1f times the table); %d generations hold values at the end, %s of them",
+                                  "", commas(r.t.folded), r.t.folded / r.ids, r.t.generations,
+                                  commas(r.t.generation_values))
   end
 end
 
@@ -136,7 +122,7 @@ end
 local function larger_than_memory(out, file, ids, rows, cache, limit, prefetch, generations)
   local table_bytes = ids * 65 * 4
   local res = {}
-  out[#out + 1] = generations and "checkpoints as generations (store/table_gens.c: appended, folded into the table once they hold half its rows):"
+  out[#out + 1] = generations and "checkpoints as generations (store/table_gens.c: appended, and folded into the table a sixteenth of its ids at each checkpoint):"
                               or "checkpoints rewriting rows in place (rill.train{ generations = false }):"
   for _, case in ipairs{ "unlimited", "limited" } do
     local run = "runs/bench-store"
@@ -167,14 +153,8 @@ local function larger_than_memory(out, file, ids, rows, cache, limit, prefetch, 
   local u, l = res[1], res[2]
   out[#out + 1] = string.format("  limited against unlimited: %.0f%% of the examples/s with checkpoints (target: at least 50%%), %.0f%% without",
                                 pct(l.with_ckpt, u.with_ckpt), pct(l.no_ckpt, u.no_ckpt))
-  out[#out + 1] = string.format("  checkpoints' share of training: %.1f%% unlimited, %.1f%% limited (target: at most 10%%); disk writes per row byte checkpointed: %.1fx and %.1fx%s (target: at most 4x)",
-                                100 * u.ckpt_share, 100 * l.ckpt_share, u.write_factor, l.write_factor,
-                                generations and u.amortised and l.amortised and
-                                  string.format(", %.1fx and %.1fx with the folds", u.amortised, l.amortised) or "")
-  if generations and u.share_with_folds and l.share_with_folds then
-    out[#out + 1] = string.format("  with the folds counted as above: checkpoints' share %.1f%% unlimited, %.1f%% limited (target: at most 10%%)",
-                                  100 * u.share_with_folds, 100 * l.share_with_folds)
-  end
+  out[#out + 1] = string.format("  checkpoints' share of training: %.1f%% unlimited, %.1f%% limited (target: at most 10%%); disk writes per row byte checkpointed: %.1fx and %.1fx (target: at most 4x)",
+                                100 * u.ckpt_share, 100 * l.ckpt_share, u.write_factor, l.write_factor)
   return u, l
 end
 
