@@ -41,6 +41,7 @@ typedef struct rill_ckpt_job {
     int rc;
     rill_err err;
     uint64_t rows, bytes, disk_bytes;
+    uint64_t slice_bytes;   /* the rolling fold's transactions' */
     double seconds;
 } ckpt_job;
 
@@ -117,7 +118,8 @@ static int job_txn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
 {
     ckpt_job *j = ctx;
     int rc;
-    j->rows = j->bytes = 0;
+    j->rows = 0;
+    j->bytes = j->slice_bytes;
     for (int i = 0; i < j->ntables; i++)
         if ((rc = rill_table_snap_write(s->tables[i], &j->snaps[i], txn, s->meta, j->step,
                                         &j->rows, &j->bytes, err)))
@@ -166,12 +168,52 @@ static uint64_t thread_write_bytes(void)
     return out;
 }
 
+typedef struct {
+    ckpt_job *j;
+    int table;
+    rill_gens_state next;
+    uint64_t bytes;
+} slice_ctx;
+
+static int slice_fn(rill_store *s, MDB_txn *txn, void *ctx, rill_err *err)
+{
+    slice_ctx *c = ctx;
+    rill_table_snap *sn = &c->j->snaps[c->table];
+    c->next = sn->sliced;
+    c->bytes = 0;
+    return rill_gens_slice_step(s->tables[c->table], sn, &c->next, txn, &c->bytes, err);
+}
+
+/* The rolling fold's transactions (table_gens.c), before the checkpoint's own: each small,
+ * since LMDB keeps in memory every page a transaction changes. here: on the caller's thread,
+ * where the map may grow; else once each, on the writer's. */
+static int job_slices(ckpt_job *j, bool here, rill_err *err)
+{
+    rill_store *s = j->s;
+    for (int i = 0; i < j->ntables; i++) {
+        rill_table_snap *sn = &j->snaps[i];
+        while (rill_gens_slice_pending(sn)) {
+            slice_ctx c = {.j = j, .table = i};
+            int rc = here ? rill_store_write(s, slice_fn, &c, "folding a slice of a table", err)
+                          : rill_store_write_once(s, slice_fn, &c, "folding a slice of a table",
+                                                  err);
+            if (rc)
+                return rc;
+            sn->sliced = c.next;
+            j->slice_bytes += c.bytes;
+        }
+    }
+    return RILL_OK;
+}
+
 /* The transaction, once, timed: on the writer's thread, or on the caller's. */
 static void job_run_once(ckpt_job *j)
 {
     double t0 = rill_now();
     uint64_t w0 = thread_write_bytes();
-    j->rc = rill_store_write_once(j->s, job_txn, j, "writing a checkpoint", &j->err);
+    j->rc = job_slices(j, false, &j->err);
+    if (!j->rc)
+        j->rc = rill_store_write_once(j->s, job_txn, j, "writing a checkpoint", &j->err);
     j->disk_bytes += thread_write_bytes() - w0;
     j->seconds += rill_now() - t0;
 }
@@ -235,7 +277,9 @@ static void job_finish(rill_store *s, ckpt_job *j, bool committed)
 static int job_run_here(rill_store *s, ckpt_job *j, rill_err *err)
 {
     double t0 = rill_now();
-    int rc = rill_store_write(s, job_txn, j, "writing a checkpoint", err);
+    int rc = job_slices(j, true, err);
+    if (!rc)
+        rc = rill_store_write(s, job_txn, j, "writing a checkpoint", err);
     j->seconds += rill_now() - t0;
     return rc;
 }

@@ -368,6 +368,9 @@ int rill_store_open(rill_store **out, const char *dir, const rill_store_cfg *cfg
     s->rows_in_place = cfg->rows_in_place;
     const char *pause = getenv("RILL_CHECKPOINT_PAUSE");
     s->ckpt_pause = pause ? atof(pause) : 0;
+    /* RILL_GENS_CHUNK: the rolling fold's ids a transaction, smaller for the tests */
+    const char *chunk = getenv("RILL_GENS_CHUNK");
+    s->gens_chunk = chunk && atoll(chunk) > 0 ? (uint64_t)atoll(chunk) : RILL_GENS_CHUNK;
     s->cache_bytes = cfg->cache_bytes;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     snprintf(s->path, sizeof s->path, "%s/store.mdb", dir);

@@ -38,6 +38,7 @@ struct rill_store {
     double total_ckpt_wait_seconds; /* the caller's time in checkpoints: snapshots and waits */
     bool sync_checkpoints;  /* checkpoints written on the caller's thread (rill_store_cfg) */
     bool rows_in_place;     /* no generations (rill_store_cfg) */
+    uint64_t gens_chunk;    /* ids a transaction of the rolling fold takes (RILL_GENS_CHUNK) */
     struct rill_ckpt_job *job; /* the checkpoint being written, until rill_store_checkpoint_wait */
     struct rill_prefetcher *pf; /* the I/O threads reading the next step's rows ahead */
     double ckpt_pause;      /* RILL_CHECKPOINT_PAUSE (seconds): a background checkpoint waits
@@ -193,6 +194,7 @@ void rill_table_attach(rill_table *t, rill_store *s, MDB_dbi main, MDB_dbi spill
 #define RILL_GENS_CYCLE 16                    /* checkpoints for the rolling fold to go round */
 #define RILL_GENS_MAX_ROWS (UINT64_C(1) << 32) /* where[] is a byte per row */
 #define RILL_GENS_MIN_BASE (UINT64_C(1) << 20) /* a growing table folds fully past 2x this */
+#define RILL_GENS_CHUNK (UINT64_C(1) << 18)    /* ids a transaction of the rolling fold takes */
 /* A table's generations as meta records them ("gens:NAME"), and where[]. */
 typedef struct rill_gens_state {
     uint8_t *where;          /* per id, the generation of its newest stored value (0: the
@@ -266,6 +268,7 @@ typedef struct rill_table_snap {
     unsigned gen;
     rill_gens_state before; /* the generations before this checkpoint (where[] not copied) */
     uint64_t slice_from, slice_len; /* the rolling fold's slice of ids this checkpoint folds */
+    rill_gens_state sliced; /* ... after the rolling fold's transactions so far */
     rill_gens_state after;  /* ... and after it (set by the transaction; where[] not kept) */
     uint64_t new_rows;     /* rows of this checkpoint the store had no value of */
     uint64_t dirtied;      /* rows it wrote that changed since the last one (set by the
@@ -283,6 +286,13 @@ int rill_table_snap_write(rill_table *t, rill_table_snap *sn, MDB_txn *txn, MDB_
 /* After the transaction: rows unpinned; committed, the spill is empty and the sweep's rows
  * leave the cache; not committed, the rows are dirty again. Frees the snapshot's arrays. */
 void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed);
+/* The rolling fold's work before a generation, a transaction per chunk of RILL_GENS_CHUNK ids
+ * (LMDB keeps in memory every page a transaction changes): the last slice's values leaving the
+ * generations, then this checkpoint's slice into the base. pending: whether any is left;
+ * step: the next chunk, from *st (sn->sliced, committed so far) to *st. */
+bool rill_gens_slice_pending(const rill_table_snap *sn);
+int rill_gens_slice_step(rill_table *t, const rill_table_snap *sn, rill_gens_state *st,
+                         MDB_txn *txn, uint64_t *bytes, rill_err *err);
 bool rill_table_sweeps(const rill_table *t);
 /* While a background checkpoint holds rows: the cache is a quarter over its budget. */
 bool rill_table_held_over(const rill_table *t);

@@ -425,15 +425,15 @@ static int delete_slice(rill_table *t, MDB_txn *txn, unsigned lo, unsigned hi, u
 
 /* The rolling fold's slice: the newest value of each id of it that is in a generation goes
  * into the base (in id order); *moved counts those the base did not have. */
-static int fold_slice(rill_table *t, const rill_table_snap *sn, MDB_txn *txn, uint64_t *moved,
-                      uint64_t *bytes, rill_err *err)
+static int fold_slice(rill_table *t, const rill_table_snap *sn, MDB_txn *txn, uint64_t from,
+                      uint64_t len, uint64_t *moved, uint64_t *bytes, rill_err *err)
 {
     uint64_t rows = (uint64_t)t->rows;
     const uint8_t *where = t->gs.where;
     char what[160];
     snprintf(what, sizeof what, "table '%s' (a generation's row)", t->name);
-    for (uint64_t i = 0; i < sn->slice_len; i++) {
-        uint64_t id = (sn->slice_from + i) % rows;
+    for (uint64_t i = 0; i < len; i++) {
+        uint64_t id = (from + i) % rows;
         if (!where[id])
             continue;
         uint64_t key = rill_gen_key(where[id], id);
@@ -460,26 +460,74 @@ static int fold_slice(rill_table *t, const rill_table_snap *sn, MDB_txn *txn, ui
     return RILL_OK;
 }
 
+/* Deleting: the last checkpoint's slice, before any of this one's is folded (the range then
+ * names this one's, which stays until the next checkpoint). */
+static bool deleting(const rill_table_snap *sn, const rill_gens_state *st)
+{
+    return st->swept == sn->before.swept && st->del_len && st->del_hi >= st->gen_lo;
+}
+
+bool rill_gens_slice_pending(const rill_table_snap *sn)
+{
+    const rill_gens_state *st = &sn->sliced;
+    return !sn->fold && (deleting(sn, st) || st->swept - sn->before.swept < sn->slice_len);
+}
+
+int rill_gens_slice_step(rill_table *t, const rill_table_snap *sn, rill_gens_state *st,
+                         MDB_txn *txn, uint64_t *bytes, rill_err *err)
+{
+    uint64_t rows = (uint64_t)t->rows;
+    int rc;
+    if (deleting(sn, st)) {
+        /* a chunk of the last slice leaves the generations it was folded from */
+        uint64_t chunk = t->store->gens_chunk;
+        uint64_t len = st->del_len < chunk ? st->del_len : chunk, deleted = 0;
+        if ((rc = delete_slice(t, txn, st->gen_lo, st->del_hi, st->del_from, len, &deleted)))
+            return mdb_or_err(t, rc, "folding a slice of the generations", err);
+        st->entries -= deleted < st->entries ? deleted : st->entries;
+        st->del_from = (st->del_from + len) % rows;
+        st->del_len -= len;
+        /* a generation the deletions have gone all round since it was written is empty */
+        char key[200];
+        while (!st->del_len && st->gen_lo <= st->ngens && st->swept >= st->gen_w[st->gen_lo] + rows) {
+            gids_key(key, sizeof key, t->name, st->gen_lo);
+            MDB_val k = {strlen(key), key};
+            if ((rc = mdb_del(txn, t->store->meta, &k, NULL)) && rc != MDB_NOTFOUND)
+                return mdb_or_err(t, rc, "retiring a generation", err);
+            st->gen_lo++;
+        }
+    } else {
+        /* a chunk of this checkpoint's slice into the base */
+        st->del_len = 0;
+        uint64_t done = st->swept - sn->before.swept, left = sn->slice_len - done;
+        uint64_t len = left < t->store->gens_chunk ? left : t->store->gens_chunk, moved = 0;
+        uint64_t from = (sn->slice_from + done) % rows;
+        if ((rc = fold_slice(t, sn, txn, from, len, &moved, bytes, err)))
+            return mdb_or_err(t, rc, "folding a slice of the generations", err);
+        st->new_rows -= moved < st->new_rows ? moved : st->new_rows;
+        st->sweep_at = (from + len) % rows;
+        st->swept += len;
+        /* folded, and left in the generations until where[] stops pointing at them */
+        st->del_from = sn->slice_from;
+        st->del_len = done + len;
+        st->del_hi = sn->before.ngens;
+    }
+    if ((rc = put_gens_meta(t->store, txn, t->name, st)))
+        return mdb_or_err(t, rc, "folding a slice of the generations", err);
+    return RILL_OK;
+}
+
 int rill_gens_write(rill_table *t, rill_table_snap *sn, MDB_txn *txn, uint64_t *rows,
                     uint64_t *bytes, rill_err *err)
 {
     int rc;
-    const rill_gens_state *b = &sn->before;
+    const rill_gens_state *b = &sn->sliced; /* after the rolling fold's transactions */
     rill_gens_state *a = &sn->after;
     *a = *b;
     a->where = NULL;
     sn->ngids = 0;
     if (sn->drop_gens && (rc = mdb_drop(txn, t->gens, 0)))
         return mdb_or_err(t, rc, "emptying old generations", err);
-    /* the last checkpoint's slice leaves the generations it was folded from (it stayed for
-     * the readers until where[] stopped pointing at it), then this checkpoint's slice is
-     * folded into the base */
-    uint64_t deleted = 0, moved = 0;
-    if (b->del_len && b->del_hi >= b->gen_lo &&
-        (rc = delete_slice(t, txn, b->gen_lo, b->del_hi, b->del_from, b->del_len, &deleted)))
-        return mdb_or_err(t, rc, "folding a slice of the generations", err);
-    if (sn->slice_len && (rc = fold_slice(t, sn, txn, &moved, bytes, err)))
-        return mdb_or_err(t, rc, "folding a slice of the generations", err);
     size_t cap = sn->n + (size_t)(sn->fold_spill ? rill_table_spill_rows(t) : 0);
     if (cap > sn->gids_cap) {
         uint64_t *g = realloc(sn->gids, (cap ? cap : 1) * sizeof *g);
@@ -518,25 +566,11 @@ int rill_gens_write(rill_table *t, rill_table_snap *sn, MDB_txn *txn, uint64_t *
     *rows += sn->ngids;
     sn->dirtied = sn->ngids;
     /* the bookkeeping after this checkpoint */
-    uint64_t nrows = (uint64_t)t->rows;
     a->ngens = sn->gen;
-    a->entries = b->entries - (deleted < b->entries ? deleted : b->entries) + sn->ngids;
-    a->new_rows = b->new_rows - (moved < b->new_rows ? moved : b->new_rows) + sn->new_rows;
-    a->sweep_at = (b->sweep_at + sn->slice_len) % nrows;
-    a->swept = b->swept + sn->slice_len;
-    a->del_from = sn->slice_from;
-    a->del_len = sn->slice_len;
-    a->del_hi = sn->gen - 1;
+    a->entries = b->entries + sn->ngids;
+    a->new_rows = b->new_rows + sn->new_rows;
     a->gen_w[sn->gen] = a->swept;
-    /* a generation the deletions have gone all round since it was written is empty */
     char key[200];
-    while (a->gen_lo < sn->gen && b->swept >= a->gen_w[a->gen_lo] + nrows) {
-        gids_key(key, sizeof key, t->name, a->gen_lo);
-        MDB_val k = {strlen(key), key};
-        if ((rc = mdb_del(txn, t->store->meta, &k, NULL)) && rc != MDB_NOTFOUND)
-            return mdb_or_err(t, rc, "retiring a generation", err);
-        a->gen_lo++;
-    }
     gids_key(key, sizeof key, t->name, sn->gen);
     MDB_val k = {strlen(key), key};
     gids_head h = {.swept = a->swept, .sweep_at = a->sweep_at};

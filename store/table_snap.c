@@ -149,6 +149,7 @@ int rill_table_snapshot(rill_table *t, rill_table_snap *sn, bool pin, rill_err *
     uint64_t adds = n + (spilled < (uint64_t)t->rows ? spilled : (uint64_t)t->rows);
     sn->before = t->gs;
     sn->before.where = NULL;
+    sn->sliced = sn->before;
     sn->new_rows = new_rows(t, sn);
     uint64_t held = t->gs.new_rows + sn->new_rows, least = RILL_GENS_MIN_BASE;
     uint64_t base = t->st.rows > held ? t->st.rows - held : 0;
@@ -280,6 +281,15 @@ static void drop_swept(rill_table *t)
     t->nswept = 0;
 }
 
+/* The first n ids of the checkpoint's slice are in the base now. */
+static void unfold(rill_table *t, const rill_table_snap *sn, uint64_t n)
+{
+    uint64_t rows = (uint64_t)t->rows;
+    for (uint64_t i = 0; i < n; i++)
+        t->gs.where[(sn->slice_from + i) % rows] = 0;
+    t->st.folded += n;
+}
+
 void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed)
 {
     if (!t->store)
@@ -307,12 +317,9 @@ void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed)
             rill_prefetch_pause(t->store);
             uint8_t *where = t->gs.where;
             if (!sn->fold) {
-                uint64_t rows = (uint64_t)t->rows;
-                for (uint64_t i = 0; i < sn->slice_len; i++) /* folded into the base */
-                    where[(sn->slice_from + i) % rows] = 0;
+                unfold(t, sn, sn->slice_len);
                 for (size_t i = 0; i < sn->ngids; i++)
                     where[sn->gids[i]] = (uint8_t)sn->gen;
-                t->st.folded += sn->slice_len;
             } else {
                 memset(where, 0, (size_t)t->rows);
                 t->st.folds++;
@@ -339,6 +346,17 @@ void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed)
         drop_swept(t);
     } else {
         t->nswept = 0;
+        /* the rolling fold's transactions that committed stand: their slice is in the base */
+        uint64_t done = sn->sliced.swept - sn->before.swept;
+        if (!sn->fold && (done || sn->sliced.del_len != sn->before.del_len)) {
+            rill_table_end_reads(t);
+            rill_prefetch_pause(t->store);
+            uint8_t *where = t->gs.where;
+            unfold(t, sn, done);
+            t->gs = sn->sliced;
+            t->gs.where = where;
+            rill_prefetch_resume(t->store);
+        }
     }
     t->inflight = false;
     t->snap_rows = 0;

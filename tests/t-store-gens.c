@@ -5,6 +5,7 @@
  * the same way, after reopening too; an orphan generation (one being written when the run
  * stopped) dropped on reopening; a missing id list refused. */
 #include <lmdb.h>
+#include <time.h>
 
 #include "storetest.h"
 
@@ -72,6 +73,21 @@ static size_t g_steps(rill_store *s, rill_table *t, rill_table *mem, uint64_t fr
             diag("checkpoint at %llu: %s", (unsigned long long)step, err->msg);
             differ++;
         }
+        if (step % G_EVERY == 0) { /* every row readable while the checkpoint is written */
+            if (!g_sync) { /* the rolling fold's transactions committed, the last one held
+                            * (RILL_CHECKPOINT_PAUSE): what readers see in between */
+                struct timespec ts = {0, 30 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+            }
+            for (uint64_t id = 0; id < G_ROWS; id++)
+                (void)rill_table_peek(t, id);
+            rill_err fault;
+            if (rill_table_fault(t, &fault)) {
+                diag("reading every row after the checkpoint of step %llu: %s",
+                     (unsigned long long)step, fault.msg);
+                differ++;
+            }
+        }
         /* a background checkpoint done a step later: the steps before the next one may spill
          * (while it is written, dirty rows stay) */
         if (step % G_EVERY == 1 && rill_store_checkpoint_wait(s, err)) {
@@ -122,8 +138,9 @@ static void test_generations(void)
 {
     rill_err err;
     char dir[256];
-    char name[32];
-    snprintf(name, sizeof name, "gens-%d-%d", g_sync, g_prefill);
+    char name[48];
+    snprintf(name, sizeof name, "gens-%d-%d-%s", g_sync, g_prefill,
+             getenv("RILL_GENS_CHUNK") ? "chunked" : "whole");
     in_tmp(dir, sizeof dir, name);
     diag("generations of a %s table, checkpoints written %s", g_prefill ? "prefilled" : "growing",
          g_sync ? "on the caller's thread" : "in the background");
@@ -251,6 +268,7 @@ int main(void)
 {
     if (!make_tmpdir())
         return 1;
+    setenv("RILL_CHECKPOINT_PAUSE", "0.1", 1);
     for (int prefill = 1; prefill >= 0; prefill--) {
         g_prefill = prefill;
         g_sync = true;
@@ -258,6 +276,15 @@ int main(void)
         g_sync = false;
         test_generations();
     }
+    /* the rolling fold's slice (1,024 ids) in transactions of 100 ids, as a large table's is */
+    setenv("RILL_GENS_CHUNK", "100", 1);
+    diag("the rolling fold 100 ids a transaction");
+    g_prefill = false;
+    g_sync = false;
+    test_generations();
+    g_sync = true;
+    test_generations();
+    unsetenv("RILL_GENS_CHUNK");
     rm_tree(tmpdir);
     return done_testing();
 }
