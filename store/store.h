@@ -262,9 +262,9 @@ typedef struct rill_store_info {
     uint64_t last_checkpoint_disk_bytes, last_checkpoint_row_bytes; /* ... the last one's */
 } rill_store_info;
 void rill_store_get_info(rill_store *s, rill_store_info *info);
-/* The next checkpoint folds every prefilled table's generations into its base (table_gens.c),
- * as one does once they hold half as many values as the table has rows: the store is left in
- * one layout (rill.train{ fold_at_end = true }; bench-store measures a fold with it). */
+/* The next checkpoint folds every table's generations into its base at once (table_gens.c),
+ * rather than a slice of them: the store is left in one layout (rill.train{ fold_at_end =
+ * true }). */
 void rill_store_fold_next(rill_store *s);
 
 /* Structural check of a store (rill inspect --check, the crash tests): every table's rows have

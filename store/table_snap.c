@@ -282,7 +282,7 @@ static void drop_swept(rill_table *t)
 }
 
 /* The first n ids of the checkpoint's slice are in the base now. */
-static void unfold(rill_table *t, const rill_table_snap *sn, uint64_t n)
+static void mark_folded(rill_table *t, const rill_table_snap *sn, uint64_t n)
 {
     uint64_t rows = (uint64_t)t->rows;
     for (uint64_t i = 0; i < n; i++)
@@ -317,7 +317,7 @@ void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed)
             rill_prefetch_pause(t->store);
             uint8_t *where = t->gs.where;
             if (!sn->fold) {
-                unfold(t, sn, sn->slice_len);
+                mark_folded(t, sn, sn->slice_len);
                 for (size_t i = 0; i < sn->ngids; i++)
                     where[sn->gids[i]] = (uint8_t)sn->gen;
             } else {
@@ -352,7 +352,7 @@ void rill_table_snap_done(rill_table *t, rill_table_snap *sn, bool committed)
             rill_table_end_reads(t);
             rill_prefetch_pause(t->store);
             uint8_t *where = t->gs.where;
-            unfold(t, sn, done);
+            mark_folded(t, sn, done);
             t->gs = sn->sliced;
             t->gs.where = where;
             rill_prefetch_resume(t->store);
