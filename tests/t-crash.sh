@@ -36,6 +36,19 @@ step_of() { # the step of a run's last checkpoint (0 without one)
 wait_step() { # wait_step RUN N: until the run has checkpointed step N (or the command ended)
     while kill -0 "$bg" 2>/dev/null && [ "$(step_of "$1")" -lt "$2" ]; do sleep 0.02; done
 }
+kill_mid_checkpoint() { # kill_mid_checkpoint N CMD...: CMD in the background with every
+    # background checkpoint held before its commit (RILL_CHECKPOINT_PAUSE), killed once the
+    # checkpoint of step N is held there (or the command ended); $status as finish sets it
+    held=$1
+    shift
+    export RILL_CHECKPOINT_PAUSE=2
+    start "$@"
+    unset RILL_CHECKPOINT_PAUSE
+    while kill -0 "$bg" 2>/dev/null && ! grep -q "^checkpoint of step $held: written, committing" "$T/bg.err"; do
+        sleep 0.02
+    done
+    finish KILL
+}
 digest() { $R inspect "$1" --digest 2>/dev/null | sed -n 's/^digest: //p'; }
 whole() { # whole RUN: LMDB reads the file and rill inspect --check passes
     if command -v mdb_stat >/dev/null; then
@@ -144,14 +157,8 @@ done
 # (--checkpoint-sync), which must give the very same run.
 
 RUN=$T/bgk
-export RILL_CHECKPOINT_PAUSE=2
 # shellcheck disable=SC2086
-start $R train pipelines/dlrm.lua $DATA $FLAGS --run "$RUN"
-unset RILL_CHECKPOINT_PAUSE
-while kill -0 "$bg" 2>/dev/null && ! grep -q '^checkpoint of step 10: written, committing' "$T/bg.err"; do
-    sleep 0.02
-done
-finish KILL
+kill_mid_checkpoint 10 $R train pipelines/dlrm.lua $DATA $FLAGS --run "$RUN"
 at=$(step_of "$RUN")
 [ "$status" -eq 137 ] && grep -q '^checkpoint of step 10: written' "$T/bg.err" && [ "$at" -eq 5 ]
 ok $? "killed while the checkpoint of step 10 was written, before it committed: the last checkpoint is step 5 (status $status, step $at)" ||
@@ -166,10 +173,11 @@ run $R train pipelines/dlrm.lua $DATA $FLAGS --checkpoint-sync --run "$T/sync"
 ok $status "checkpoints between steps (--checkpoint-sync): exit 0" || diag "$T/err"
 same "$T/sync" "--checkpoint-sync"
 
-# ---- prefilled tables: checkpoints as generations, folded back (store/table_gens.c)
-# Written in the background or between steps, the checkpoints give the very same run; killed
-# while a background checkpoint is written (a generation, then a fold) and at random moments,
-# it resumes to its uninterrupted digest.
+# ---- prefilled tables: checkpoints as generations, folded back a slice at a time
+# (store/table_gens.c; the run above grows its tables, which take generations too). Written in
+# the background or between steps, the checkpoints give the very same run; killed while a
+# background checkpoint is held before its commit (steps 10 and 25, after the fold's own
+# transactions committed) and at a random moment, it resumes to its uninterrupted digest.
 
 PDATA="--data $F --set embed.buckets=8192 --set embed.prefill=true --set mlp.bottom=64 --set mlp.top=64 --set train.epochs=3"
 # shellcheck disable=SC2086
@@ -187,14 +195,8 @@ $R inspect "$T/pref" --digest >/dev/null 2>&1 && [ -n "$PREF" ]
 ok $? "prefilled: digest $PREF"
 for at in 10 25; do
     RUN=$T/pk$at
-    export RILL_CHECKPOINT_PAUSE=2
     # shellcheck disable=SC2086
-    start $R train pipelines/dlrm.lua $PDATA $FLAGS --run "$RUN"
-    unset RILL_CHECKPOINT_PAUSE
-    while kill -0 "$bg" 2>/dev/null && ! grep -q "^checkpoint of step $at: written, committing" "$T/bg.err"; do
-        sleep 0.02
-    done
-    finish KILL
+    kill_mid_checkpoint "$at" $R train pipelines/dlrm.lua $PDATA $FLAGS --run "$RUN"
     last=$(step_of "$RUN")
     [ "$status" -eq 137 ] && [ "$last" -eq $((at - 5)) ]
     ok $? "prefilled: killed while the checkpoint of step $at was written: the last is step $((at - 5)) (step $last)" ||
