@@ -11,9 +11,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # plain `make` on a machine without the packages: say what to run instead of failing on a header
 ifeq ($(filter deps clean check-includes,$(MAKECMDGOALS)),)
-ifeq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes),)
+ifeq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && test -f /usr/include/oneapi/dnnl/dnnl.h && echo yes),)
 ifeq ($(filter test check demo bench bench-store fuzz,$(MAKECMDGOALS)),)
-$(error missing build dependencies ($(PKGS) through pkg-config): run `make deps` (tools/install-deps.sh) first)
+$(error missing build dependencies ($(PKGS) through pkg-config, or oneDNN's libdnnl-dev): run `make deps` (tools/install-deps.sh) first)
 endif
 endif
 endif
@@ -23,7 +23,8 @@ endif
 # export and parameter files), analysis/ (spectra). Headers are included by name.
 CORE_DIRS = core core/nodes core/data core/gen core/train core/analysis
 CPPFLAGS += -D_GNU_SOURCE $(addprefix -I,$(CORE_DIRS)) -Istore -Ilua $(PKG_CFLAGS)
-LDLIBS  = $(PKG_LIBS) -lpthread -lm
+# oneDNN (bf16 GEMMs, core/gemm_bf16.c) has no pkg-config file; it runs on libgomp
+LDLIBS  = $(PKG_LIBS) -ldnnl -lgomp -lpthread -lm
 # `make` alone builds everything: the probe's build/cflags rule below comes first in the file
 .DEFAULT_GOAL := all
 

@@ -51,7 +51,7 @@ static struct {
     bool on;
     int n;
     struct {
-        bool ta, tb;
+        bool ta, tb, bf16;
         int M, N, K;
         float beta;
         unsigned long calls;
@@ -71,15 +71,16 @@ void rill_sgemm_record_reset(void)
     rec.n = 0;
 }
 
-static int record(bool ta, bool tb, int M, int N, int K, float beta)
+static int record(bool bf16, bool ta, bool tb, int M, int N, int K, float beta)
 {
     for (int i = 0; i < rec.n; i++)
-        if (rec.shape[i].ta == ta && rec.shape[i].tb == tb && rec.shape[i].M == M &&
+        if (rec.shape[i].bf16 == bf16 && rec.shape[i].ta == ta && rec.shape[i].tb == tb && rec.shape[i].M == M &&
             rec.shape[i].N == N && rec.shape[i].K == K && rec.shape[i].beta == beta) {
             rec.shape[i].calls++;
             return i;
         }
     if (rec.n < MAX_SHAPES) {
+        rec.shape[rec.n].bf16 = bf16;
         rec.shape[rec.n].ta = ta;
         rec.shape[rec.n].tb = tb;
         rec.shape[rec.n].M = M;
@@ -101,7 +102,7 @@ void rill_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, co
     int shape = -1;
     double t0 = 0;
     if (rec.on) { /* only the trainer's thread calls GEMMs, so no lock */
-        shape = record(trans_a, trans_b, M, N, K, beta);
+        shape = record(false, trans_a, trans_b, M, N, K, beta);
         t0 = rill_now();
     }
     gemm_job j = {trans_a, trans_b, M >= N, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
@@ -115,6 +116,30 @@ void rill_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, co
         rill_parallel_for(blocks, 1, gemm_part, &j);
     if (shape >= 0)
         rec.shape[shape].seconds += rill_now() - t0;
+}
+
+int rill_gemm(rill_precision p, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+              rill_err *err)
+{
+    /* products too thin for a bf16 tile (16 rows of 32 pairs) stay fp32: rounding their
+     * operands would cost more than the product (a layer's 13 inputs, a 1-wide logit) */
+    if (p == RILL_FP32 || K < 32 || M < 16 || N < 16) {
+        rill_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return RILL_OK;
+    }
+    if (M <= 0 || N <= 0)
+        return RILL_OK;
+    int shape = -1;
+    double t0 = 0;
+    if (rec.on) {
+        shape = record(true, trans_a, trans_b, M, N, K, beta);
+        t0 = rill_now();
+    }
+    int rc = rill_gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, err);
+    if (shape >= 0)
+        rec.shape[shape].seconds += rill_now() - t0;
+    return rc;
 }
 
 void rill_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
@@ -165,8 +190,22 @@ int rill_sgemm_replay(int repeats, bool openblas_threads, double *seconds, doubl
         for (size_t k = 0; k < nb; k++)
             Bm[k] = (float)(k % 7) * 0.01f;
         int lda = ta ? M : K, ldb = tb ? K : N;
+        bool bf16 = rec.shape[i].bf16;
         double per;
-        if (openblas_threads) {
+        if (bf16) { /* oneDNN has no threads of its own here: the pool's split either way */
+            int rc = rill_gemm_bf16(ta, tb, M, N, K, 1.0f, A, lda, Bm, ldb, rec.shape[i].beta,
+                                    C, N, NULL);
+            double t0 = rill_now();
+            for (int r = 0; rc == 0 && r < repeats; r++)
+                rc = rill_gemm_bf16(ta, tb, M, N, K, 1.0f, A, lda, Bm, ldb, rec.shape[i].beta,
+                                    C, N, NULL);
+            per = (rill_now() - t0) / repeats;
+            if (rc) {
+                free(A), free(Bm), free(C);
+                rec.on = was;
+                return -1;
+            }
+        } else if (openblas_threads) {
             /* OpenBLAS splitting the product over its own threads, one per pool thread */
             openblas_set_num_threads(rill_pool_threads());
             for (int r = -1; r < repeats; r++) {
@@ -186,8 +225,8 @@ int rill_sgemm_replay(int repeats, bool openblas_threads, double *seconds, doubl
             per = (rill_now() - t0) / repeats;
         }
         if (getenv("RILL_GEMM_DETAIL") && !openblas_threads)
-            fprintf(stderr, "gemm %c%c M=%d N=%d K=%d calls=%lu replay %.3f ms, in training %.3f ms\n",
-                    ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, rec.shape[i].calls, per * 1e3,
+            fprintf(stderr, "gemm %s %c%c M=%d N=%d K=%d calls=%lu replay %.3f ms, in training %.3f ms\n",
+                    bf16 ? "bf16" : "fp32", ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, rec.shape[i].calls, per * 1e3,
                     rec.shape[i].seconds / (double)rec.shape[i].calls * 1e3);
         *seconds += per * (double)rec.shape[i].calls;
         *flops += 2.0 * M * N * (double)K * (double)rec.shape[i].calls;

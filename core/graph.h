@@ -51,6 +51,8 @@ struct rill_graph {
     bool collapsed;           /* inference form: factorised embeddings (MLET) as one table */
     rill_param **table_proj;  /* per table: the matrix an export applies to its rows, or NULL */
     rill_optim default_sparse;  /* for embed nodes that do not name an optimizer */
+    rill_precision precision;   /* of the dense GEMMs in training and in the evaluations run
+                                 * beside it (rill.train{ precision }); RILL_FP32 by default */
 };
 
 int rill_graph_create(rill_graph **g, const rill_schema *schema, rill_err *err);

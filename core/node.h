@@ -14,6 +14,7 @@
 #include "args.h"
 #include "arena.h"
 #include "batch.h"
+#include "blas.h"
 #include "err.h"
 
 typedef struct rill_graph rill_graph;
@@ -50,6 +51,7 @@ typedef struct rill_step {
     bool training;
     uint64_t t;      /* 1-based step number (dropout masks, optimizers) */
     uint64_t seed;
+    rill_precision precision; /* of the dense GEMMs (rill_gemm): the run's, RILL_FP32 unless set */
     rill_arena *arena;
     /* set: a backward that measures one task's gradient (entanglement) and updates nothing:
      * only this loss node runs, and nodes keep no statistics from it */

@@ -133,6 +133,25 @@ size_t rill_peak_rss(void)
     return kb * 1024;
 }
 
+void rill_cpu_model(char *out, size_t len)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    snprintf(out, len, "unknown");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0) {
+            const char *v = strchr(line, ':');
+            if (v) {
+                v += strspn(v + 1, " \t") + 1;
+                snprintf(out, len, "%.*s", (int)strcspn(v, "\n"), v);
+            }
+            break;
+        }
+    fclose(f);
+}
+
 int rill_parse_bytes(const char *s, size_t *out)
 {
     char *end;

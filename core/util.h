@@ -57,6 +57,9 @@ double rill_rng_normal(rill_rng *r);
 double rill_now(void); /* monotonic seconds */
 /* Peak resident set size of this process in bytes (from /proc), 0 if unknown. */
 size_t rill_peak_rss(void);
+/* The CPU's model name from /proc/cpuinfo ("unknown" where it has none), for messages and
+ * benchmark figures. */
+void rill_cpu_model(char *out, size_t len);
 
 /* Parses sizes such as "2GiB", "512MiB", "1.5GB", "4096" into bytes; -1 on error. */
 int rill_parse_bytes(const char *s, size_t *out);

@@ -9,16 +9,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* x (B,In), W (Out,In), b (Out) -> out (B,Out) = x W^T + b, then ReLU when relu. */
-void linear_forward(float *out, const float *x, const float *W, const float *b, int B, int In,
-                    int Out, bool relu);
+#include "blas.h"
+
+/* x (B,In), W (Out,In), b (Out) -> out (B,Out) = x W^T + b, then ReLU when relu. The GEMMs
+ * of linear and cross run at precision p (rill_gemm); they fail only in bf16 (err). */
+int linear_forward(rill_precision p, float *out, const float *x, const float *W, const float *b,
+                   int B, int In, int Out, bool relu, rill_err *err);
 /* dout (B,Out) is the gradient after the ReLU; out is the forward output (for the ReLU
  * mask, may be NULL when relu is false). dpre (B,Out) is scratch for the masked gradient and
  * may alias dout when the caller no longer needs dout. dx is written instead of added to
  * when dx_overwrite (saves zeroing a buffer the caller owns). */
-void linear_backward(float *dx, float *dW, float *db, const float *dout, float *dpre,
-                     const float *out, const float *x, const float *W, int B, int In, int Out,
-                     bool relu, bool dx_overwrite);
+int linear_backward(rill_precision p, float *dx, float *dW, float *db, const float *dout,
+                    float *dpre, const float *out, const float *x, const float *W, int B, int In,
+                    int Out, bool relu, bool dx_overwrite, rill_err *err);
 
 /* Z (B,F,D) fields -> out[b*ldo + c], c over the F(F-1)/2 strict-lower-triangle pairs
  * (i,j), j < i, in row order: (1,0) (2,0) (2,1) (3,0) ... */
@@ -32,14 +35,14 @@ void fm_backward(float *demb, const float *dout, const float *emb, int B, int F,
 
 /* One DCNv2 cross layer: out = x0 * (W x + b) + x, with W (n,n) when rank == 0, else
  * W = U V^T, U and V (n,rank). z (B,n) receives W x + b, h (B,rank) receives x V. */
-void cross_forward(float *out, float *z, float *h, const float *x0, const float *x,
-                   const float *W, const float *U, const float *V, const float *b, int B, int n,
-                   int rank);
+int cross_forward(rill_precision p, float *out, float *z, float *h, const float *x0,
+                  const float *x, const float *W, const float *U, const float *V, const float *b,
+                  int B, int n, int rank, rill_err *err);
 /* dz (B,n) and dh (B,rank) are scratch. */
-void cross_backward(float *dx0, float *dx, float *dW, float *dU, float *dV, float *db,
-                    float *dz, float *dh, const float *dout, const float *x0, const float *x,
-                    const float *z, const float *h, const float *W, const float *U,
-                    const float *V, int B, int n, int rank);
+int cross_backward(rill_precision p, float *dx0, float *dx, float *dW, float *dU, float *dV,
+                   float *db, float *dz, float *dh, const float *dout, const float *x0,
+                   const float *x, const float *z, const float *h, const float *W,
+                   const float *U, const float *V, int B, int n, int rank, rill_err *err);
 
 /* Weighted-mean BCE with logits: z, y (B), w (B or NULL). Returns the loss; dz (B) gets the
  * gradient times scale (not accumulated: dz is written); ex (B, or NULL) each example's share

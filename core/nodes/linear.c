@@ -34,12 +34,15 @@ static void bias_part(void *ctx, size_t r0, size_t r1, int worker)
     }
 }
 
-void linear_forward(float *out, const float *x, const float *W, const float *b, int B, int In,
-                    int Out, bool relu)
+int linear_forward(rill_precision p, float *out, const float *x, const float *W, const float *b,
+                   int B, int In, int Out, bool relu, rill_err *err)
 {
-    rill_sgemm(false, true, B, Out, In, 1.0f, x, In, W, In, 0.0f, out, Out);
+    int rc = rill_gemm(p, false, true, B, Out, In, 1.0f, x, In, W, In, 0.0f, out, Out, err);
+    if (rc)
+        return rc;
     bias_job j = {out, b, Out, relu};
     rill_parallel_for((size_t)B, 64, bias_part, &j);
+    return RILL_OK;
 }
 
 typedef struct {
@@ -94,10 +97,11 @@ static void colsum_part(void *ctx, size_t c0, size_t c1, int worker)
                 j->db[c] += j->dpre[(size_t)r * j->Out + c];
 }
 
-void linear_backward(float *dx, float *dW, float *db, const float *dout, float *dpre,
-                     const float *out, const float *x, const float *W, int B, int In, int Out,
-                     bool relu, bool dx_overwrite)
+int linear_backward(rill_precision p, float *dx, float *dW, float *db, const float *dout,
+                    float *dpre, const float *out, const float *x, const float *W, int B, int In,
+                    int Out, bool relu, bool dx_overwrite, rill_err *err)
 {
+    int rc = RILL_OK;
     mask_job j = {dpre, dout, out, B, Out, db};
     if (relu)
         rill_parallel_for((size_t)B, 64, mask_part, &j);
@@ -108,10 +112,11 @@ void linear_backward(float *dx, float *dW, float *db, const float *dout, float *
         rill_parallel_for((size_t)Out, 64, colsum_part, &j);
     }
     if (dW)
-        rill_sgemm(true, false, Out, In, B, 1.0f, dpre, Out, x, In, 1.0f, dW, In);
-    if (dx)
-        rill_sgemm(false, false, B, In, Out, 1.0f, dpre, Out, W, In, dx_overwrite ? 0.0f : 1.0f, dx,
-                   In);
+        rc = rill_gemm(p, true, false, Out, In, B, 1.0f, dpre, Out, x, In, 1.0f, dW, In, err);
+    if (dx && !rc)
+        rc = rill_gemm(p, false, false, B, In, Out, 1.0f, dpre, Out, W, In,
+                       dx_overwrite ? 0.0f : 1.0f, dx, In, err);
+    return rc;
 }
 
 void layernorm_forward(float *y, float *xhat, float *rstd, const float *x, const float *gamma,

@@ -57,8 +57,10 @@ static int gate_forward(rill_node *n, rill_step *s, rill_err *err)
         return err->code;
     for (int r = 0; r < B; r++)
         memcpy(st->g + (size_t)r * E, st->b->data, (size_t)E * sizeof(float));
-    rill_sgemm(false, true, B, E, st->X, 1.0f, n->in[0]->out, st->X, st->W->data, st->X, 1.0f,
-               st->g, E);
+    int rc = rill_gemm(s->precision, false, true, B, E, st->X, 1.0f, n->in[0]->out, st->X,
+                       st->W->data, st->X, 1.0f, st->g, E, err);
+    if (rc)
+        return rc;
     for (int r = 0; r < B; r++) {
         float *g = st->g + (size_t)r * E, mx = g[0];
         for (int e = 1; e < E; e++)
@@ -104,15 +106,17 @@ static int gate_backward(rill_node *n, rill_step *s, rill_err *err)
         for (int e = 0; e < E; e++) /* softmax: ds_e = g_e (da_e - sum_k g_k da_k) */
             ds[(size_t)r * E + e] = (float)((double)g[e] * ((double)ds[(size_t)r * E + e] - dot));
     }
-    rill_sgemm(true, false, E, st->X, B, 1.0f, ds, E, n->in[0]->out, st->X, 1.0f, st->W->grad,
-               st->X);
+    int rc = rill_gemm(s->precision, true, false, E, st->X, B, 1.0f, ds, E, n->in[0]->out,
+                       st->X, 1.0f, st->W->grad, st->X, err);
+    if (rc)
+        return rc;
     for (int r = 0; r < B; r++)
         for (int e = 0; e < E; e++)
             st->b->grad[e] += ds[(size_t)r * E + e];
     if (n->in[0]->dout)
-        rill_sgemm(false, false, B, st->X, E, 1.0f, ds, E, st->W->data, st->X, 1.0f,
-                   n->in[0]->dout, st->X);
-    return RILL_OK;
+        rc = rill_gemm(s->precision, false, false, B, st->X, E, 1.0f, ds, E, st->W->data, st->X,
+                       1.0f, n->in[0]->dout, st->X, err);
+    return rc;
 }
 
 /* the mixture_weights capability: B x E from the last forward, valid until the arena resets */

@@ -39,18 +39,21 @@ static void cross_fwd_part(void *ctx, size_t r0, size_t r1, int worker)
         }
 }
 
-void cross_forward(float *out, float *z, float *h, const float *x0, const float *x,
-                   const float *W, const float *U, const float *V, const float *b, int B, int n,
-                   int rank)
+int cross_forward(rill_precision p, float *out, float *z, float *h, const float *x0,
+                  const float *x, const float *W, const float *U, const float *V, const float *b,
+                  int B, int n, int rank, rill_err *err)
 {
-    if (rank == 0) {
-        rill_sgemm(false, true, B, n, n, 1.0f, x, n, W, n, 0.0f, z, n);
-    } else {
-        rill_sgemm(false, false, B, rank, n, 1.0f, x, n, V, rank, 0.0f, h, rank);
-        rill_sgemm(false, true, B, n, rank, 1.0f, h, rank, U, rank, 0.0f, z, n);
-    }
+    int rc;
+    if (rank == 0)
+        rc = rill_gemm(p, false, true, B, n, n, 1.0f, x, n, W, n, 0.0f, z, n, err);
+    else if (!(rc = rill_gemm(p, false, false, B, rank, n, 1.0f, x, n, V, rank, 0.0f, h, rank,
+                              err)))
+        rc = rill_gemm(p, false, true, B, n, rank, 1.0f, h, rank, U, rank, 0.0f, z, n, err);
+    if (rc)
+        return rc;
     cross_job j = {out, NULL, NULL, NULL, x0, x, z, NULL, b, n};
     rill_parallel_for((size_t)B, 64, cross_fwd_part, &j);
+    return RILL_OK;
 }
 
 static void cross_bwd_part(void *ctx, size_t r0, size_t r1, int worker)
@@ -68,10 +71,10 @@ static void cross_bwd_part(void *ctx, size_t r0, size_t r1, int worker)
         }
 }
 
-void cross_backward(float *dx0, float *dx, float *dW, float *dU, float *dV, float *db,
-                    float *dz, float *dh, const float *dout, const float *x0, const float *x,
-                    const float *z, const float *h, const float *W, const float *U,
-                    const float *V, int B, int n, int rank)
+int cross_backward(rill_precision p, float *dx0, float *dx, float *dW, float *dU, float *dV,
+                   float *db, float *dz, float *dh, const float *dout, const float *x0,
+                   const float *x, const float *z, const float *h, const float *W,
+                   const float *U, const float *V, int B, int n, int rank, rill_err *err)
 {
     cross_job j = {NULL, dx0, dx, dz, x0, x, z, dout, NULL, n};
     rill_parallel_for((size_t)B, 64, cross_bwd_part, &j);
@@ -81,15 +84,19 @@ void cross_backward(float *dx0, float *dx, float *dW, float *dU, float *dV, floa
             s += dz[(size_t)r * n + i];
         db[i] += s;
     }
+    int rc;
     if (rank == 0) {
-        rill_sgemm(true, false, n, n, B, 1.0f, dz, n, x, n, 1.0f, dW, n);
-        rill_sgemm(false, false, B, n, n, 1.0f, dz, n, W, n, 1.0f, dx, n);
-    } else {
-        rill_sgemm(true, false, n, rank, B, 1.0f, dz, n, h, rank, 1.0f, dU, rank);
-        rill_sgemm(false, false, B, rank, n, 1.0f, dz, n, U, rank, 0.0f, dh, rank);
-        rill_sgemm(true, false, n, rank, B, 1.0f, x, n, dh, rank, 1.0f, dV, rank);
-        rill_sgemm(false, true, B, n, rank, 1.0f, dh, rank, V, rank, 1.0f, dx, n);
+        if (!(rc = rill_gemm(p, true, false, n, n, B, 1.0f, dz, n, x, n, 1.0f, dW, n, err)))
+            rc = rill_gemm(p, false, false, B, n, n, 1.0f, dz, n, W, n, 1.0f, dx, n, err);
+    } else if (!(rc = rill_gemm(p, true, false, n, rank, B, 1.0f, dz, n, h, rank, 1.0f, dU, rank,
+                                err)) &&
+               !(rc = rill_gemm(p, false, false, B, rank, n, 1.0f, dz, n, U, rank, 0.0f, dh,
+                                rank, err)) &&
+               !(rc = rill_gemm(p, true, false, n, rank, B, 1.0f, x, n, dh, rank, 1.0f, dV, rank,
+                                err))) {
+        rc = rill_gemm(p, false, true, B, n, rank, 1.0f, dh, rank, V, rank, 1.0f, dx, n, err);
     }
+    return rc;
 }
 
 static int cross_create(rill_node *n, rill_err *err)
@@ -154,9 +161,11 @@ static int cross_forward_node(rill_node *n, rill_step *s, rill_err *err)
         st->h[l] = r ? rill_node_alloc(n, s, (size_t)B * r * sizeof(float), false, err) : NULL;
         if (!out || !st->z[l] || (r && !st->h[l]))
             return err->code;
-        cross_forward(out, st->z[l], st->h[l], st->x0, st->xs[l], r ? NULL : st->W[l]->data,
-                      r ? st->U[l]->data : NULL, r ? st->V[l]->data : NULL, st->b[l]->data, B, N,
-                      r);
+        rc = cross_forward(s->precision, out, st->z[l], st->h[l], st->x0, st->xs[l],
+                           r ? NULL : st->W[l]->data, r ? st->U[l]->data : NULL,
+                           r ? st->V[l]->data : NULL, st->b[l]->data, B, N, r, err);
+        if (rc)
+            return rc;
         st->xs[l + 1] = out;
     }
     return RILL_OK;
@@ -180,10 +189,13 @@ static int cross_backward_node(rill_node *n, rill_step *s, rill_err *err)
         float *dx = l == 0 ? dx0 : gx;
         if (l > 0)
             memset(gx, 0, bytes);
-        cross_backward(dx0, dx, r ? NULL : st->W[l]->grad, r ? st->U[l]->grad : NULL,
-                       r ? st->V[l]->grad : NULL, st->b[l]->grad, dz, dh, g, st->x0, st->xs[l],
-                       st->z[l], st->h[l], r ? NULL : st->W[l]->data, r ? st->U[l]->data : NULL,
-                       r ? st->V[l]->data : NULL, B, N, r);
+        rc = cross_backward(s->precision, dx0, dx, r ? NULL : st->W[l]->grad,
+                            r ? st->U[l]->grad : NULL, r ? st->V[l]->grad : NULL, st->b[l]->grad,
+                            dz, dh, g, st->x0, st->xs[l], st->z[l], st->h[l],
+                            r ? NULL : st->W[l]->data, r ? st->U[l]->data : NULL,
+                            r ? st->V[l]->data : NULL, B, N, r, err);
+        if (rc)
+            return rc;
         float *t = g;
         g = gx;
         gx = t;

@@ -182,7 +182,10 @@ int rill_stack_forward(rill_node *n, rill_stack *m, rill_step *s, const float *x
         m->act[i] = y;
         m->pre[i] = NULL;
         if (!act || m->norm == RILL_NORM_NONE) {
-            linear_forward(y, in, m->W[i]->data, m->b[i]->data, s->B, In, Out, act);
+            int rc = linear_forward(s->precision, y, in, m->W[i]->data, m->b[i]->data, s->B, In,
+                                    Out, act, err);
+            if (rc)
+                return rc;
         } else {
             float *pre = rill_node_alloc(n, s, bytes, false, err);
             float *xhat = rill_node_alloc(n, s, bytes, false, err);
@@ -190,7 +193,10 @@ int rill_stack_forward(rill_node *n, rill_stack *m, rill_step *s, const float *x
                                           false, err);
             if (!pre || !xhat || !rstd)
                 return err->code;
-            linear_forward(pre, in, m->W[i]->data, m->b[i]->data, s->B, In, Out, false);
+            int rc = linear_forward(s->precision, pre, in, m->W[i]->data, m->b[i]->data, s->B,
+                                    In, Out, false, err);
+            if (rc)
+                return rc;
             if (m->norm == RILL_NORM_LAYER)
                 layernorm_forward(y, xhat, rstd, pre, m->gamma[i]->data, m->beta[i]->data, s->B,
                                   Out, 1e-5f);
@@ -259,11 +265,17 @@ int rill_stack_backward(rill_node *n, rill_stack *m, rill_step *s, const float *
             else
                 batchnorm_backward(dpre, m->gamma[i]->grad, m->beta[i]->grad, g, m->xhat[i],
                                    m->rstd[i], m->gamma[i]->data, s->B, Out);
-            linear_backward(din, m->W[i]->grad, m->b[i]->grad, dpre, dpre, NULL, xin,
-                            m->W[i]->data, s->B, In, Out, false, i > 0);
+            int rc = linear_backward(s->precision, din, m->W[i]->grad, m->b[i]->grad, dpre,
+                                     dpre, NULL, xin, m->W[i]->data, s->B, In, Out, false, i > 0,
+                                     err);
+            if (rc)
+                return rc;
         } else {
-            linear_backward(din, m->W[i]->grad, m->b[i]->grad, g, g, m->act[i], xin,
-                            m->W[i]->data, s->B, In, Out, act, i > 0);
+            int rc = linear_backward(s->precision, din, m->W[i]->grad, m->b[i]->grad, g, g,
+                                     m->act[i], xin, m->W[i]->data, s->B, In, Out, act, i > 0,
+                                     err);
+            if (rc)
+                return rc;
         }
         float *t = g;
         g = g2;

@@ -280,7 +280,7 @@ static int eval_batch(eval_run *E, const rill_batch *b, rill_arena *arena, FILE 
 {
     rill_arena_reset(arena);
     rill_step s = {.batch = b, .B = b->B, .training = false, .t = 0, .seed = E->g->seed,
-                   .arena = arena};
+                   .precision = E->g->precision, .arena = arena};
     int rc = rill_graph_forward(E->g, &s, NULL, err);
     if (rc)
         return rc;

@@ -140,6 +140,18 @@ static int read_prefetch(rill_args *o, int *out, rill_err *err)
     return rill_args_enum(o, "prefetch", modes, 0, &auto_mode, err);
 }
 
+/* precision = "fp32" (the default) or "bf16": the dense GEMMs' (blas.h); bf16 only where the
+ * CPU runs it, else an error naming what it lacks */
+static int read_precision(rill_args *o, rill_precision *p, rill_err *err)
+{
+    static const char *const kinds[] = {"fp32", "bf16", NULL};
+    int k, rc = rill_args_enum(o, "precision", kinds, 0, &k, err);
+    *p = k == 1 ? RILL_BF16 : RILL_FP32;
+    if (!rc && *p == RILL_BF16 && (rc = rill_bf16_check(NULL, err)))
+        rill_err_prefix(err, "%s: ", o->who);
+    return rc;
+}
+
 static int read_cache(rill_args *o, size_t *bytes, rill_err *err)
 {
     const rill_value *v = rill_args_get(o, "cache");
@@ -161,7 +173,7 @@ static int read_cache(rill_args *o, size_t *bytes, rill_err *err)
 /* Every setting of rill.train's options but the data, in one list (so the order of the
  * checks, and which error comes first, is that of the list). */
 static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *threads,
-                          store_opts *so, rill_err *err)
+                          store_opts *so, rill_precision *precision, rill_err *err)
 {
     static const char *const decays[] = {"none", "linear", "cosine", "exp", NULL};
     long epochs, seed, patience;
@@ -174,6 +186,7 @@ static int read_train_cfg(rill_args *o, rill_train_cfg *t, long *batch, long *th
         (rc = rill_args_int(o, "batch", 2048, 1, 1 << 22, batch, err)) ||
         (rc = rill_args_int(o, "max_steps", 0, 0, 1L << 50, &t->max_steps, err)) ||
         (rc = read_prefetch(o, &t->prefetch, err)) ||
+        (rc = read_precision(o, precision, err)) ||
         (rc = rill_args_int(o, "warmup", 0, 0, 1L << 40, &t->schedule.warmup, err)) ||
         (rc = rill_args_enum(o, "decay", decays, 0, &t->schedule.decay, err)) ||
         (rc = rill_args_int(o, "decay_start", 0, 0, 1L << 40, &t->schedule.decay_start, err)) ||
@@ -302,10 +315,11 @@ int rill_run_train(rill_graph *g, rill_args *data, rill_args *opts,
     rill_reader *train = NULL, *valid = NULL;
     long batch, threads;
     store_opts so = {0};
+    rill_precision precision;
     memset(res, 0, sizeof *res);
     rill_args_get(opts, "graph"); /* the Lua side's, read there */
     rill_args_get(opts, "data");
-    int rc = read_train_cfg(opts, &tc, &batch, &threads, &so, err);
+    int rc = read_train_cfg(opts, &tc, &batch, &threads, &so, &precision, err);
     if (!rc)
         rc = rill_args_check_unused(opts, err);
     if (!rc)
@@ -331,6 +345,7 @@ int rill_run_train(rill_graph *g, rill_args *data, rill_args *opts,
         rill_err_prefix(err, "%s: init_from: ", opts->who);
     if (!rc) {
         tc.stop = stop;
+        g->precision = precision;
         rc = rill_train(g, &tc, train, valid, &res->train, err);
         if (rc == RILL_EINTR)
             rc = RILL_OK; /* reported in the result */
@@ -451,6 +466,7 @@ int rill_run_evaluate(rill_graph *g, rill_args *data, rill_args *opts, rill_eval
     rill_data_spec d;
     rill_reader *valid = NULL, *train = NULL;
     rill_freq_cfg fc = {0};
+    rill_precision precision;
     int rc;
     if ((rc = rill_args_str(opts, "run", NULL, &run, err)) ||
         (rc = rill_args_sub(opts, "frequency", &fa, &has_freq, err)) ||
@@ -460,11 +476,13 @@ int rill_run_evaluate(rill_graph *g, rill_args *data, rill_args *opts, rill_eval
         (rc = rill_args_int(opts, "batch", 4096, 1, 1 << 22, &batch, err)) ||
         (rc = rill_args_int(opts, "threads", 0, 0, 64, &threads, err)) ||
         (rc = rill_args_int(opts, "seed", 1, 0, 1L << 53, &seed, err)) ||
+        (rc = read_precision(opts, &precision, err)) ||
         (rc = rill_args_check_unused(opts, err)) ||
         (rc = rill_data_spec_read(data, g->schema, (int)batch, (uint64_t)seed, &d, err)) ||
         (rc = rill_pool_start((int)threads, err)) ||
         (rc = ready_for_evaluation(g, run, exported, (uint64_t)seed, err)))
         return rc;
+    g->precision = precision;
     d.cfg.shuffle = 0;
     d.cfg.threaded = false;
     rill_reader_cfg train_cfg = d.cfg; /* the training part, where frequencies may be counted */

@@ -483,7 +483,7 @@ static int step_batch(loop *L, const rill_batch *b, int epoch, uint64_t t, doubl
         rill_store_set_step(cfg->store, t);
     rill_arena_reset(&L->arena);
     rill_step s = {.batch = b, .B = b->B, .training = true, .t = t, .seed = cfg->seed,
-                   .arena = &L->arena};
+                   .precision = g->precision, .arena = &L->arena};
     int rc;
     if ((rc = rill_graph_forward(g, &s, l, err)) ||
         (rc = check_divergence(L, &s, *l, t, epoch, err)))

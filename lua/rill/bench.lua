@@ -32,6 +32,7 @@ return function(o)
   package.loaded["rill.cli"] = {
     mode = "train", script = script, data = data, run = run, profile = true,
     threads = threads, set = { { "train.epochs", "1" }, { "train.batch", "2048" } },
+    precision = o.precision,
   }
   local chunk = assert(loadfile(script))
   local r = chunk()

@@ -574,6 +574,7 @@ local function meta_text(c)
     lines[#lines + 1] = "    { " .. quote(kv[1]) .. ", " .. quote(kv[2]) .. " },"
   end
   lines[#lines + 1] = "  },"
+  if c.precision then lines[#lines + 1] = "  precision = " .. quote(c.precision) .. "," end
   lines[#lines + 1] = "  version = " .. quote(core.version) .. ","
   lines[#lines + 1] = "}"
   return table.concat(lines, "\n") .. "\n"
@@ -605,6 +606,7 @@ local function train_options(t, c)
   if c.checkpoint_every then opts.checkpoint_every = c.checkpoint_every end
   if c.cache then opts.cache = c.cache end
   if c.checkpoint_sync then opts.checkpoint_background = false end
+  if c.precision then opts.precision = c.precision end
   return opts, run
 end
 
@@ -616,6 +618,7 @@ local function evaluate(t, spec, run, opts, c, w)
   local r = core_call(nil, core.evaluate, t.graph.core, spec,
                       { run = not c.export and run or nil, export = c.export,
                         path = c.eval_data, batch = t.batch, threads = opts.threads,
+                        precision = opts.precision,
                         frequency = freq,
                         predict = c.mode == "predict" and (c.out or "-") or nil }, w)
   if not c.quiet then
@@ -689,6 +692,9 @@ end
 -- rill.train{ graph =, data =, epochs = 1, batch = 2048, optim = rill.adam{ lr = 1e-3 },
 --             warmup =, decay = "none"|"linear"|"cosine"|"exp", decay_start =, decay_steps =,
 --             min_lr_scale =, clip_norm =, eval_every =, early_stop = patience, min_delta =,
+--             precision = "fp32" | "bf16" (the dense GEMMs of mlp, tower, cross and gate in
+--             bfloat16 with f32 accumulation, f32 weights and optimizer state; where the CPU
+--             has AMX-BF16 or AVX512-BF16, else an error),
 --             diverge = 100 (a step loss this many times the lowest smoothed loss stops training;
 --             0: never, though a non-finite loss always does),
 --             seed = 1, threads = 0 (all cores), run = "runs/<script>", progress = true }
@@ -732,7 +738,8 @@ function rill.evaluate(t)
     fail(2, "rill.evaluate{ graph =, data =, path = }: 'graph' must be a graph")
   end
   return core_call(w, core.evaluate, t.graph.core, reader_spec(t.data, 2),
-                   { path = t.path, predict = t.predict, batch = t.batch, threads = t.threads }, w)
+                   { path = t.path, predict = t.predict, batch = t.batch, threads = t.threads,
+                     precision = t.precision }, w)
 end
 
 -- rill.gen_criteo{ rows =, seed = 1, out =, max_cardinality =, interaction = }

@@ -6,11 +6,14 @@ usage: rill COMMAND ...
 
   rill train SCRIPT [--data PATH] [--set key=value]... [--run DIR] [--threads N]
                     [--checkpoint-every STEPS] [--checkpoint-sync] [--cache SIZE] [--force]
+                    [--precision fp32|bf16]
       run a pipeline script: build its graph and train it; the run directory (default
       runs/<script name>) gets the parameters, metrics.jsonl and what eval needs; a
       directory that exists and holds other files than a run's is refused unless --force
       (an earlier run there is trained anew); checkpoints are written in the background
-      while training goes on, or with --checkpoint-sync between steps
+      while training goes on, or with --checkpoint-sync between steps; --precision bf16
+      runs the dense layers' GEMMs in bfloat16 (CPUs with AMX-BF16 or AVX512-BF16; resume,
+      eval and predict keep the run's precision)
   rill inspect RUN [--check] [--digest]
       what a run holds: tables (rows, dim, bytes, optimizer), dense parameters, steps;
       --check reads every row back, --digest prints a digest of all parameters
@@ -172,14 +175,14 @@ end
 function commands.train(args)
   local o = parse(args, 2, { data = true, set = true, run = true, threads = true,
                              ["checkpoint-every"] = true, cache = true, force = "flag",
-                             ["checkpoint-sync"] = "flag" })
+                             ["checkpoint-sync"] = "flag", precision = true })
   local script = o.rest[1]
   if not script then die("rill train: which script? (e.g. rill train pipelines/dlrm.lua)") end
   if #o.rest > 1 then die("rill train: unexpected argument '%s'", o.rest[2]) end
   local c = { mode = "train", script = script, data = o.data, set = o.set, run = o.run,
               threads = threads(o), cache = o.cache, force = o.force == true,
               checkpoint_every = whole(o, "checkpoint-every"),
-              checkpoint_sync = o["checkpoint-sync"] == true }
+              checkpoint_sync = o["checkpoint-sync"] == true, precision = o.precision }
   local r = run_script(script, c, nil, true)
   check_trained(c, "training run")
   if type(r) == "table" and r.interrupted then return 130 end
@@ -245,7 +248,8 @@ local function saved_run(args, mode)
     script, chunk, meta = run_pipeline(run)
   end
   local c = { mode = mode, run = run, export = exported, script = script, data = meta.data,
-              set = meta.set, eval_data = o.data, out = o.out, threads = threads(o),
+              set = meta.set, precision = meta.precision, eval_data = o.data, out = o.out,
+              threads = threads(o),
               frequency = o.frequency, bounds = bounds, count_in = o["count-in"],
               result = o.result, quiet = false }
   run_script(script, c, nil, true, chunk)
@@ -359,7 +363,7 @@ function commands.resume(args)
   -- pipeline and settings: rill.train writes the copies people read (RUN/pipeline.lua and
   -- RUN/meta.lua) when they are missing, as after a crash before the first run's end
   local c = { mode = "resume", run = run, script = script, data = meta.data, set = meta.set,
-              threads = threads(o), cache = o.cache, pipeline = pipeline, settings = settings,
+              precision = meta.precision, threads = threads(o), cache = o.cache, pipeline = pipeline, settings = settings,
               checkpoint_every = whole(o, "checkpoint-every"),
               checkpoint_sync = o["checkpoint-sync"] == true }
   local r = run_script(script, c, nil, true, chunk)
@@ -472,7 +476,8 @@ function commands.bench(args)
                                                           prefetch = true, layout = true }))
   end
   if args[2] ~= "dlrm" then die("rill bench: unknown benchmark '%s' (known: dlrm, store)", tostring(args[2])) end
-  local o = parse(args, 3, { rows = true, data = true, run = true, threads = true })
+  local o = parse(args, 3, { rows = true, data = true, run = true, threads = true,
+                             precision = true, script = true })
   return require("rill.bench")(o)
 end
 
