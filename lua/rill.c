@@ -297,6 +297,20 @@ static int l_gemm_replay(lua_State *L)
     return 3;
 }
 
+/* bf16() -> the oneDNN kernel bf16 products run on, or nil and why this CPU cannot */
+static int l_bf16(lua_State *L)
+{
+    const char *kernel = NULL;
+    rill_err err = {0};
+    if (rill_bf16_check(&kernel, &err)) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    lua_pushstring(L, kernel && *kernel ? kernel : "?");
+    return 1;
+}
+
 static int l_bench_gather(lua_State *L)
 {
     rill_err err = {0};
@@ -438,6 +452,7 @@ int luaopen_rill_core(lua_State *L)
                                     {"hash_text", l_hash_text},
                                     {"gemm_record", l_gemm_record},
                                     {"gemm_replay", l_gemm_replay},
+                                    {"bf16", l_bf16},
                                     {"bench_gather", l_bench_gather},
                                     {"peak_rss", l_peak_rss},
                                     {"plain_tables", l_plain_tables},

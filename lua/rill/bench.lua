@@ -58,6 +58,9 @@ return function(o)
   local achieved = train_s / steps
   local out = {
     string.format("rill bench dlrm: %s rows (%s), 1 epoch, batch 2048, %d threads", commas(rows), data, threads),
+    string.format("  precision        %s", o.precision == "bf16" and
+                  string.format("bf16 GEMMs (oneDNN %s), f32 weights, optimizer state and embeddings", core.bf16() or "?")
+                  or "fp32"),
     string.format("  training         %s examples/s  (%d steps in %.1f s; evaluation excluded)", commas(r.examples_per_s), steps, train_s),
     string.format("  validation       auc %.4f  logloss %.4f  (%s rows)", r.valid.auc, r.valid.logloss, commas(r.valid.rows)),
     truth and string.format("  planted model    auc %.4f with its true logit, %.4f with its first-order part alone (the most a model without interactions can reach)", truth, first) or "  planted model    (not our generated data: not computed)",

@@ -70,7 +70,7 @@ usage: rill COMMAND ...
       behaviour-sequence examples from an interaction log (see README): PREFIX.train.tsv
       and PREFIX.valid.tsv (each user's last interaction, or with --valid-fraction the
       last fraction of all examples by time)
-  rill bench dlrm [--rows N] [--data PATH] [--threads N]
+  rill bench dlrm [--rows N] [--data PATH] [--threads N] [--precision fp32|bf16]
       the DLRM throughput benchmark (make bench): examples/s against the measured bound
   rill bench store [--ids N] [--rows N] [--limit SIZE] [--cache SIZE] [--prefetch yes|no|auto]
                    [--layout generations|rows|both] [--dlrm no]
