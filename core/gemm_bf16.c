@@ -101,8 +101,8 @@ static struct {
     prim_entry prim[MAX_PRIMS];
     int nprims;
     char kernel[64]; /* the implementation oneDNN chose for the first product */
-    uint16_t *a16, *b16;
-    size_t a16_len, b16_len;
+    void *a16, *b16; /* the operands in bf16 (uint16_t) */
+    size_t a16_cap, b16_cap;
 } bf;
 
 static int engine_init(rill_err *err)
@@ -295,14 +295,15 @@ static void convert_tasks(void *ctx, size_t t0, size_t t1, int worker)
             convert_task(&j->part[1], t - j->tasks0);
 }
 
-static uint16_t *grow16(uint16_t **buf, size_t *len, size_t n)
+/* *buf grown to at least n bytes (*cap: its size); NULL when memory runs out (*buf kept) */
+static void *grow(void **buf, size_t *cap, size_t n)
 {
-    if (n > *len) {
-        uint16_t *p = realloc(*buf, n * sizeof *p);
+    if (n > *cap) {
+        void *p = realloc(*buf, n);
         if (!p)
             return NULL;
         *buf = p;
-        *len = n;
+        *cap = n;
     }
     return *buf;
 }
@@ -323,18 +324,6 @@ typedef struct {
     float *C, *partial;      /* SPLIT_K: blocks 1.. write M x N partials here */
     int status; /* the first failing dnnl status, else 0 (written only on failure) */
 } block_job;
-
-static void *worker_scratch(int w, size_t len)
-{
-    if (len > bf.scratch_len[w]) {
-        void *p = realloc(bf.scratch[w], len);
-        if (!p)
-            return NULL;
-        bf.scratch[w] = p;
-        bf.scratch_len[w] = len;
-    }
-    return bf.scratch[w];
-}
 
 static void run_blocks(void *ctx, size_t b0, size_t b1, int worker)
 {
@@ -364,7 +353,8 @@ static void run_blocks(void *ctx, size_t b0, size_t b1, int worker)
         dnnl_dims_t as = {p->as[0], p->as[1]}, bs = {p->bs[0], p->bs[1]}, cs = {p->ldc, 1};
         dnnl_dims_t sd = {(dnnl_dim_t)(p->scratch ? p->scratch : 1)};
         dnnl_memory_t am = NULL, bm = NULL, cm = NULL, sm = NULL;
-        void *scratch = worker_scratch(worker, p->scratch ? p->scratch : 1);
+        void *scratch = grow(&bf.scratch[worker], &bf.scratch_len[worker],
+                             p->scratch ? p->scratch : 1);
         dnnl_status_t st = scratch ? dnnl_success : dnnl_out_of_memory;
         if (!st)
             st = dnnl_memory_desc_init_by_strides(&amd, 2, ad, dnnl_bf16, as);
@@ -461,36 +451,25 @@ static void plan_blocks(block_job *j, bool ta, bool tb, int M, int N, int K)
         j->lo[j->nblocks++] = lo;
     j->lo[j->nblocks] = span;
     bool one = j->nblocks == 1;
-    j->a_rowmajor = one || j->split == SPLIT_K ? !ta : j->split == SPLIT_ROWS ? true : !ta;
+    j->a_rowmajor = !ta || (!one && j->split == SPLIT_ROWS);
     j->b_nk = one || j->split != SPLIT_COLS ? tb : true;
-}
-
-static float *grow32(float **buf, size_t *len, size_t n)
-{
-    if (n > *len) {
-        float *p = realloc(*buf, n * sizeof *p);
-        if (!p)
-            return NULL;
-        *buf = p;
-        *len = n;
-    }
-    return *buf;
 }
 
 int rill_gemm_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                    const float *B, int ldb, float beta, float *C, int ldc, rill_err *err)
 {
-    static float *partial;
-    static size_t partial_len;
+    static void *partial;
+    static size_t partial_cap;
     int rc = engine_init(err);
     if (rc)
         return rc;
     block_job j = {.M = M, .N = N, .ldc = ldc, .C = C};
     plan_blocks(&j, ta, tb, M, N, K);
-    if (!grow16(&bf.a16, &bf.a16_len, (size_t)M * K) ||
-        !grow16(&bf.b16, &bf.b16_len, (size_t)K * N) ||
+    if (!grow(&bf.a16, &bf.a16_cap, (size_t)M * K * sizeof(uint16_t)) ||
+        !grow(&bf.b16, &bf.b16_cap, (size_t)K * N * sizeof(uint16_t)) ||
         (j.split == SPLIT_K &&
-         !(j.partial = grow32(&partial, &partial_len, (size_t)(j.nblocks - 1) * M * N))))
+         !(j.partial = grow(&partial, &partial_cap,
+                            (size_t)(j.nblocks - 1) * M * N * sizeof(float)))))
         return rill_errf(err, RILL_ENOMEM, "out of memory for a bf16 product's operands");
     convert_job cj = {{{A, ta ? K : M, ta ? M : K, lda, j.a_rowmajor == ta, bf.a16},
                        {B, tb ? N : K, tb ? K : N, ldb, j.b_nk != tb, bf.b16}},
