@@ -86,6 +86,7 @@ typedef struct {
     float alpha, beta;
     dnnl_primitive_t prim;
     size_t scratch;
+    dnnl_memory_desc_t amd, bmd, cmd, smd; /* the operands', made with the primitive */
 } prim_entry;
 
 #define MAX_PRIMS 256
@@ -138,7 +139,7 @@ static prim_entry *prim_get(const prim_entry *want, rill_err *err)
     dnnl_dims_t ad = {want->m, want->K}, bd = {want->K, want->n}, cd = {want->m, want->n};
     dnnl_dims_t as = {want->as[0], want->as[1]}, bs = {want->bs[0], want->bs[1]};
     dnnl_dims_t cs = {want->ldc, 1};
-    dnnl_memory_desc_t amd, bmd, cmd;
+    dnnl_memory_desc_t amd, bmd, cmd, scratch_md;
     dnnl_matmul_desc_t md;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
@@ -173,10 +174,17 @@ static prim_entry *prim_get(const prim_entry *want, rill_err *err)
         fprintf(stderr, "bf16 block %d x %d x %d, strides A %ld,%ld B %ld,%ld: %s\n", want->m,
                 want->n, want->K, (long)as[0], (long)as[1], (long)bs[0], (long)bs[1],
                 impl ? impl : "?");
+    size_t scratch = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    dnnl_dims_t sd = {(dnnl_dim_t)(scratch ? scratch : 1)};
+    if ((st = dnnl_memory_desc_init_by_tag(&scratch_md, 1, sd, dnnl_u8, dnnl_a))) {
+        dnnl_primitive_destroy(prim);
+        goto fail;
+    }
     prim_entry *p = &bf.prim[bf.nprims++];
     *p = *want;
     p->prim = prim;
-    p->scratch = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    p->scratch = scratch;
+    p->amd = amd, p->bmd = bmd, p->cmd = cmd, p->smd = scratch_md;
     dnnl_primitive_desc_destroy(pd);
     dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);
@@ -348,30 +356,18 @@ static void run_blocks(void *ctx, size_t b0, size_t b1, int worker)
             if (b > 0)
                 C = j->partial + (b - 1) * (size_t)j->M * j->N;
         }
-        dnnl_memory_desc_t amd, bmd, cmd, smd;
-        dnnl_dims_t ad = {p->m, p->K}, bd = {p->K, p->n}, cd = {p->m, p->n};
-        dnnl_dims_t as = {p->as[0], p->as[1]}, bs = {p->bs[0], p->bs[1]}, cs = {p->ldc, 1};
-        dnnl_dims_t sd = {(dnnl_dim_t)(p->scratch ? p->scratch : 1)};
         dnnl_memory_t am = NULL, bm = NULL, cm = NULL, sm = NULL;
         void *scratch = grow(&bf.scratch[worker], &bf.scratch_len[worker],
                              p->scratch ? p->scratch : 1);
         dnnl_status_t st = scratch ? dnnl_success : dnnl_out_of_memory;
         if (!st)
-            st = dnnl_memory_desc_init_by_strides(&amd, 2, ad, dnnl_bf16, as);
+            st = dnnl_memory_create(&am, &p->amd, bf.engine, (void *)A);
         if (!st)
-            st = dnnl_memory_desc_init_by_strides(&bmd, 2, bd, dnnl_bf16, bs);
+            st = dnnl_memory_create(&bm, &p->bmd, bf.engine, (void *)B);
         if (!st)
-            st = dnnl_memory_desc_init_by_strides(&cmd, 2, cd, dnnl_f32, cs);
+            st = dnnl_memory_create(&cm, &p->cmd, bf.engine, C);
         if (!st)
-            st = dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_u8, dnnl_a);
-        if (!st)
-            st = dnnl_memory_create(&am, &amd, bf.engine, (void *)A);
-        if (!st)
-            st = dnnl_memory_create(&bm, &bmd, bf.engine, (void *)B);
-        if (!st)
-            st = dnnl_memory_create(&cm, &cmd, bf.engine, C);
-        if (!st)
-            st = dnnl_memory_create(&sm, &smd, bf.engine, scratch);
+            st = dnnl_memory_create(&sm, &p->smd, bf.engine, scratch);
         if (!st && !bf.stream[worker])
             st = dnnl_stream_create(&bf.stream[worker], bf.engine, dnnl_stream_default_flags);
         if (!st) {
