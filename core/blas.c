@@ -52,6 +52,7 @@ static struct {
     int n;
     struct {
         bool ta, tb, bf16;
+        bool a16, b16; /* bf16: the caller gave A's, B's bf16 copy */
         int M, N, K;
         float beta;
         unsigned long calls;
@@ -71,16 +72,20 @@ void rill_sgemm_record_reset(void)
     rec.n = 0;
 }
 
-static int record(bool bf16, bool ta, bool tb, int M, int N, int K, float beta)
+static int record(bool bf16, bool a16, bool b16, bool ta, bool tb, int M, int N, int K,
+                  float beta)
 {
     for (int i = 0; i < rec.n; i++)
-        if (rec.shape[i].bf16 == bf16 && rec.shape[i].ta == ta && rec.shape[i].tb == tb && rec.shape[i].M == M &&
+        if (rec.shape[i].bf16 == bf16 && rec.shape[i].a16 == a16 && rec.shape[i].b16 == b16 &&
+            rec.shape[i].ta == ta && rec.shape[i].tb == tb && rec.shape[i].M == M &&
             rec.shape[i].N == N && rec.shape[i].K == K && rec.shape[i].beta == beta) {
             rec.shape[i].calls++;
             return i;
         }
     if (rec.n < MAX_SHAPES) {
         rec.shape[rec.n].bf16 = bf16;
+        rec.shape[rec.n].a16 = a16;
+        rec.shape[rec.n].b16 = b16;
         rec.shape[rec.n].ta = ta;
         rec.shape[rec.n].tb = tb;
         rec.shape[rec.n].M = M;
@@ -102,7 +107,7 @@ void rill_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, co
     int shape = -1;
     double t0 = 0;
     if (rec.on) { /* only the trainer's thread calls GEMMs, so no lock */
-        shape = record(false, trans_a, trans_b, M, N, K, beta);
+        shape = record(false, false, false, trans_a, trans_b, M, N, K, beta);
         t0 = rill_now();
     }
     gemm_job j = {trans_a, trans_b, M >= N, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
@@ -118,28 +123,40 @@ void rill_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, co
         rec.shape[shape].seconds += rill_now() - t0;
 }
 
+bool rill_gemm_is_bf16(rill_precision p, int M, int N, int K)
+{
+    /* products too thin for a bf16 tile (16 rows of 32 pairs) stay fp32: rounding their
+     * operands would cost more than the product (a layer's 13 inputs, a 1-wide logit) */
+    return p == RILL_BF16 && K >= 32 && M >= 16 && N >= 16;
+}
+
+int rill_gemm_h(rill_precision p, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                const float *A, const uint16_t *A16, int lda, const float *B, const uint16_t *B16,
+                int ldb, float beta, float *C, int ldc, rill_err *err)
+{
+    if (!rill_gemm_is_bf16(p, M, N, K)) {
+        rill_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return RILL_OK;
+    }
+    int shape = -1;
+    double t0 = 0;
+    if (rec.on) {
+        shape = record(true, A16 != NULL, B16 != NULL, trans_a, trans_b, M, N, K, beta);
+        t0 = rill_now();
+    }
+    int rc = rill_gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, A16, lda, B, B16, ldb, beta, C,
+                            ldc, err);
+    if (shape >= 0)
+        rec.shape[shape].seconds += rill_now() - t0;
+    return rc;
+}
+
 int rill_gemm(rill_precision p, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
               rill_err *err)
 {
-    /* products too thin for a bf16 tile (16 rows of 32 pairs) stay fp32: rounding their
-     * operands would cost more than the product (a layer's 13 inputs, a 1-wide logit) */
-    if (p == RILL_FP32 || K < 32 || M < 16 || N < 16) {
-        rill_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return RILL_OK;
-    }
-    if (M <= 0 || N <= 0)
-        return RILL_OK;
-    int shape = -1;
-    double t0 = 0;
-    if (rec.on) {
-        shape = record(true, trans_a, trans_b, M, N, K, beta);
-        t0 = rill_now();
-    }
-    int rc = rill_gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, err);
-    if (shape >= 0)
-        rec.shape[shape].seconds += rill_now() - t0;
-    return rc;
+    return rill_gemm_h(p, trans_a, trans_b, M, N, K, alpha, A, NULL, lda, B, NULL, ldb, beta, C,
+                       ldc, err);
 }
 
 void rill_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
@@ -193,13 +210,24 @@ int rill_sgemm_replay(int repeats, bool openblas_threads, double *seconds, doubl
         bool bf16 = rec.shape[i].bf16;
         double per;
         if (bf16) { /* oneDNN has no threads of its own here: the pool's split either way */
-            int rc = rill_gemm_bf16(ta, tb, M, N, K, 1.0f, A, lda, Bm, ldb, rec.shape[i].beta,
-                                    C, N, NULL);
+            /* the operands' bf16 copies where training had them */
+            uint16_t *A16 = rec.shape[i].a16 ? malloc(na * sizeof *A16) : NULL;
+            uint16_t *B16 = rec.shape[i].b16 ? malloc(nb * sizeof *B16) : NULL;
+            int rc = (rec.shape[i].a16 && !A16) || (rec.shape[i].b16 && !B16);
+            if (A16)
+                rill_bf16_round_rows(A16, A, ta ? K : M, lda, lda);
+            if (B16)
+                rill_bf16_round_rows(B16, Bm, tb ? N : K, ldb, ldb);
+            if (!rc)
+                rc = rill_gemm_bf16(ta, tb, M, N, K, 1.0f, A, A16, lda, Bm, B16, ldb,
+                                    rec.shape[i].beta, C, N, NULL);
             double t0 = rill_now();
             for (int r = 0; rc == 0 && r < repeats; r++)
-                rc = rill_gemm_bf16(ta, tb, M, N, K, 1.0f, A, lda, Bm, ldb, rec.shape[i].beta,
-                                    C, N, NULL);
+                rc = rill_gemm_bf16(ta, tb, M, N, K, 1.0f, A, A16, lda, Bm, B16, ldb,
+                                    rec.shape[i].beta, C, N, NULL);
             per = (rill_now() - t0) / repeats;
+            free(A16);
+            free(B16);
             if (rc) {
                 free(A), free(Bm), free(C);
                 rec.on = was;

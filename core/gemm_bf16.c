@@ -303,6 +303,13 @@ static void convert_tasks(void *ctx, size_t t0, size_t t1, int worker)
             convert_task(&j->part[1], t - j->tasks0);
 }
 
+void rill_bf16_round_rows(uint16_t *dst, const float *src, int rows, int cols, int ld)
+{
+    convert_job cj = {{{src, rows, cols, ld, false, dst}}, 0};
+    cj.tasks0 = part_tasks(&cj.part[0]);
+    rill_parallel_for(cj.tasks0, 1, convert_tasks, &cj);
+}
+
 /* *buf grown to at least n bytes (*cap: its size); NULL when memory runs out (*buf kept) */
 static void *grow(void **buf, size_t *cap, size_t n)
 {
@@ -329,6 +336,7 @@ typedef struct {
     prim_entry *prim[MAX_WORKERS];
     bool a_rowmajor, b_nk;   /* the layouts A and B were converted into */
     int M, N, ldc;
+    const uint16_t *A, *B;   /* the bf16 operands: the caller's copies or the converted ones */
     float *C, *partial;      /* SPLIT_K: blocks 1.. write M x N partials here */
     int status; /* the first failing dnnl status, else 0 (written only on failure) */
 } block_job;
@@ -340,7 +348,7 @@ static void run_blocks(void *ctx, size_t b0, size_t b1, int worker)
     for (size_t b = b0; b < b1; b++) {
         const prim_entry *p = j->prim[b];
         size_t lo = (size_t)j->lo[b], K = (size_t)p->K;
-        const uint16_t *A = bf.a16, *B = bf.b16;
+        const uint16_t *A = j->A, *B = j->B;
         float *C = j->C;
         /* each block's operands are dense: row blocks of a row-major A, column blocks of a
          * B stored N x K, K slices of A stored K x M and B stored K x N */
@@ -451,8 +459,9 @@ static void plan_blocks(block_job *j, bool ta, bool tb, int M, int N, int K)
     j->b_nk = one || j->split != SPLIT_COLS ? tb : true;
 }
 
-int rill_gemm_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
-                   const float *B, int ldb, float beta, float *C, int ldc, rill_err *err)
+int rill_gemm_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+                   const uint16_t *A16, int lda, const float *B, const uint16_t *B16, int ldb,
+                   float beta, float *C, int ldc, rill_err *err)
 {
     static void *partial;
     static size_t partial_cap;
@@ -461,17 +470,27 @@ int rill_gemm_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const flo
         return rc;
     block_job j = {.M = M, .N = N, .ldc = ldc, .C = C};
     plan_blocks(&j, ta, tb, M, N, K);
-    if (!grow(&bf.a16, &bf.a16_cap, (size_t)M * K * sizeof(uint16_t)) ||
-        !grow(&bf.b16, &bf.b16_cap, (size_t)K * N * sizeof(uint16_t)) ||
+    convert_job cj = {{{A, ta ? K : M, ta ? M : K, lda, j.a_rowmajor == ta, bf.a16},
+                       {B, tb ? N : K, tb ? K : N, ldb, j.b_nk != tb, bf.b16}},
+                      0};
+    /* the caller's bf16 copy serves where the split reads a matrix as it is stored, dense */
+    bool a_given = A16 && !cj.part[0].transpose && lda == cj.part[0].cols;
+    bool b_given = B16 && !cj.part[1].transpose && ldb == cj.part[1].cols;
+    if ((!a_given && !grow(&bf.a16, &bf.a16_cap, (size_t)M * K * sizeof(uint16_t))) ||
+        (!b_given && !grow(&bf.b16, &bf.b16_cap, (size_t)K * N * sizeof(uint16_t))) ||
         (j.split == SPLIT_K &&
          !(j.partial = grow(&partial, &partial_cap,
                             (size_t)(j.nblocks - 1) * M * N * sizeof(float)))))
         return rill_errf(err, RILL_ENOMEM, "out of memory for a bf16 product's operands");
-    convert_job cj = {{{A, ta ? K : M, ta ? M : K, lda, j.a_rowmajor == ta, bf.a16},
-                       {B, tb ? N : K, tb ? K : N, ldb, j.b_nk != tb, bf.b16}},
-                      0};
-    cj.tasks0 = part_tasks(&cj.part[0]);
-    rill_parallel_for(cj.tasks0 + part_tasks(&cj.part[1]), 1, convert_tasks, &cj);
+    cj.part[0].dst = bf.a16;
+    cj.part[1].dst = bf.b16;
+    j.A = a_given ? A16 : bf.a16;
+    j.B = b_given ? B16 : bf.b16;
+    size_t tasks0 = a_given ? 0 : part_tasks(&cj.part[0]);
+    size_t tasks = tasks0 + (b_given ? 0 : part_tasks(&cj.part[1]));
+    cj.tasks0 = tasks0;
+    if (tasks)
+        rill_parallel_for(tasks, 1, convert_tasks, &cj);
 
     for (int b = 0; b < j.nblocks; b++) {
         int len = j.lo[b + 1] - j.lo[b];
@@ -522,7 +541,8 @@ int rill_bf16_check(const char **kernel, rill_err *err)
     float a[32 * 32], c[32 * 32];
     for (int i = 0; i < 32 * 32; i++)
         a[i] = (float)(i % 7) * 0.25f;
-    int rc = rill_gemm_bf16(false, false, 32, 32, 32, 1.0f, a, 32, a, 32, 0.0f, c, 32, err);
+    int rc = rill_gemm_bf16(false, false, 32, 32, 32, 1.0f, a, NULL, 32, a, NULL, 32, 0.0f,
+                            c, 32, err);
     if (rc)
         return rc;
     if (kernel)

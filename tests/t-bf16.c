@@ -174,6 +174,58 @@ static int check_product(const shape *s, int threads, rill_rng *r)
     return bad;
 }
 
+/* The operands' bf16 copies (rill_gemm_h), as a layer's epilogue writes them, give the bits
+ * rounding the f32 operands gives: dense ones (read where the split takes the matrix as
+ * stored) and padded ones (then ignored). The layers' three products (forward, input and
+ * weight gradients) must read dense copies: given copies of 2A, they must give the bits of
+ * the product of 2A (2A's rounding is exactly twice A's). */
+static void check_copies(const shape *s, int threads, int pad, bool layer, rill_rng *r)
+{
+    int M = s->M, N = s->N, K = s->K;
+    int lda = (s->ta ? M : K) + pad, ldb = (s->tb ? K : N) + pad, ldc = N;
+    int ra = s->ta ? K : M, rb = s->tb ? N : K;
+    size_t na = (size_t)ra * lda, nb = (size_t)rb * ldb, nc = (size_t)M * ldc;
+    float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B);
+    float *C1 = malloc(nc * sizeof *C1), *C2 = malloc(nc * sizeof *C2);
+    uint16_t *A16 = malloc(na * sizeof *A16), *B16 = malloc(nb * sizeof *B16);
+    for (size_t i = 0; i < na; i++)
+        A[i] = (float)(rill_rng_unit(r) * 2 - 1);
+    for (size_t i = 0; i < nb; i++)
+        B[i] = (float)(rill_rng_unit(r) * 2 - 1);
+    for (size_t i = 0; i < nc; i++)
+        C1[i] = C2[i] = (float)(rill_rng_unit(r) * 2 - 1);
+    rill_bf16_round_rows(A16, A, ra, lda, lda);
+    rill_bf16_round_rows(B16, B, rb, ldb, ldb);
+    rill_err err = {0};
+    int rc = rill_gemm(RILL_BF16, s->ta, s->tb, M, N, K, s->alpha, A, lda, B, ldb, s->beta, C1,
+                       ldc, &err);
+    int rc2 = rill_gemm_h(RILL_BF16, s->ta, s->tb, M, N, K, s->alpha, A, A16, lda, B, B16, ldb,
+                          s->beta, C2, ldc, &err);
+    ok(rc == 0 && rc2 == 0 && memcmp(C1, C2, nc * sizeof *C1) == 0,
+       "%s, %d thread%s, operands' bf16 copies %s: the same bits as rounding the operands",
+       s->what, threads, threads > 1 ? "s" : "", pad ? "padded (not read)" : "dense");
+    if (rc || rc2)
+        diag("%s", err.msg);
+    if (layer && !pad) {
+        float *A2 = malloc(na * sizeof *A2), *C3 = malloc(nc * sizeof *C3);
+        float *C4 = malloc(nc * sizeof *C4);
+        for (size_t i = 0; i < na; i++)
+            A2[i] = 2.0f * A[i];
+        for (size_t i = 0; i < nc; i++)
+            C3[i] = C4[i] = (float)i * 0.001f;
+        rill_bf16_round_rows(A16, A2, ra, lda, lda);
+        rc = rill_gemm(RILL_BF16, s->ta, s->tb, M, N, K, s->alpha, A2, lda, B, ldb, s->beta, C3,
+                       ldc, &err);
+        rc2 = rill_gemm_h(RILL_BF16, s->ta, s->tb, M, N, K, s->alpha, A, A16, lda, B, B16, ldb,
+                          s->beta, C4, ldc, &err);
+        ok(rc == 0 && rc2 == 0 && memcmp(C3, C4, nc * sizeof *C3) == 0,
+           "%s, %d thread%s: the dense copy is what the product reads", s->what, threads,
+           threads > 1 ? "s" : "");
+        free(A2), free(C3), free(C4);
+    }
+    free(A), free(B), free(C1), free(C2), free(A16), free(B16);
+}
+
 /* A product thinner than a bf16 tile runs in fp32: it equals rill_sgemm's bits. */
 static void check_thin(void)
 {
@@ -233,8 +285,11 @@ int main(void)
             ok(0, "pool of %d threads: %s", threads, err.msg);
             continue;
         }
-        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
             check_product(&shapes[i], threads, &r);
+            check_copies(&shapes[i], threads, 0, i < 5, &r);
+            check_copies(&shapes[i], threads, 3, false, &r);
+        }
     }
     check_thin();
     rill_pool_stop();

@@ -74,4 +74,32 @@ run $R resume "$T/int" --threads 2
 ok $? "stopped after a checkpoint (status $int_status) and resumed: the same digest" ||
     diag "$T/err"
 
+# layer norm and dropout after the ReLU change a layer's output after its bias epilogue; the
+# bf16 copy the next layer reads is made after them (core/nodes/stack.c)
+cat >"$T/norm.lua" <<'LUA'
+local rill = require "rill"
+local cfg = rill.config{ data = "", norm = "layer" }
+local data = rill.data.criteo{ path = cfg.data, valid = 0.1 }
+local g = rill.graph(data)
+local ids = g:encode_hash{ fields = data.categorical, buckets = 8192, name = "ids" }
+local emb = g:embed{ ids, dim = 16, name = "emb" }
+local counts = g:encode_log{ fields = data.numeric, name = "counts" }
+local dense = g:mlp{ counts, sizes = { 64, 32, 16 }, norm = cfg.norm, dropout = 0.1, name = "bottom" }
+local z = g:interact_dot{ dense, emb, name = "interact" }
+local logit = g:tower{ z, sizes = { 64, 32 }, norm = cfg.norm, dropout = 0.1, name = "top" }
+g:loss_bce{ logit, name = "click" }
+return rill.train{ graph = g, data = data, epochs = 2, batch = 512, seed = 1, threads = 2,
+                   optim = rill.adam{ lr = 1e-3 } }
+LUA
+for norm in layer batch; do
+    for p in fp32 bf16; do
+        run $R train "$T/norm.lua" --data "$F" --set norm=$norm --precision $p --run "$T/n$p"
+        cat "$T/out" "$T/err" >"$T/n$p.out"
+    done
+    A32=$(auc "$T/nfp32.out") A16=$(auc "$T/nbf16.out")
+    awk -v a="$A32" -v b="$A16" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0.6 && d < 0.01) }'
+    ok $? "norm = \"$norm\" and dropout: bf16 AUC $A16 within 0.01 of fp32's $A32" ||
+        diag "$T/nbf16.out"
+done
+
 done_testing

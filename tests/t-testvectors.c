@@ -31,9 +31,10 @@ static void run_linear(const tv_case *c)
     float *out = calloc((size_t)B * Out, 4), *dx = calloc((size_t)B * In, 4),
           *dW = calloc((size_t)Out * In, 4), *db = calloc((size_t)Out, 4),
           *dpre = calloc((size_t)B * Out, 4);
-    linear_forward(RILL_FP32, out, x, W, b, B, In, Out, relu, NULL);
+    linear_forward(RILL_FP32, out, x, W, b, B, In, Out, relu, NULL, NULL);
     check("linear", c, out, "out");
-    linear_backward(RILL_FP32, dx, dW, db, dout, dpre, out, x, W, B, In, Out, relu, false, NULL);
+    linear_backward(RILL_FP32, dx, dW, db, dout, dpre, out, x, W, B, In, Out, relu, false, NULL,
+                    NULL);
     check("linear", c, dx, "dx");
     check("linear", c, dW, "dW");
     check("linear", c, db, "db");

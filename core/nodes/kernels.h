@@ -11,17 +11,27 @@
 
 #include "blas.h"
 
+/* A layer's bf16 copies (precision bf16; see rill_gemm_h), each NULL where absent: x and W
+ * are read by the products instead of rounding the f32 values again; out and dpre, when
+ * given, are written with the rounded output (forward) or masked gradient (backward) as each
+ * row is made, for the products that read them next. Dense, the f32 arrays' shapes. */
+typedef struct {
+    const uint16_t *x, *W;
+    uint16_t *out, *dpre;
+} linear_bf16;
+
 /* x (B,In), W (Out,In), b (Out) -> out (B,Out) = x W^T + b, then ReLU when relu. The GEMMs
- * of linear and cross run at precision p (rill_gemm); they fail only in bf16 (err). */
+ * of linear and cross run at precision p (rill_gemm); they fail only in bf16 (err). h may be
+ * NULL. */
 int linear_forward(rill_precision p, float *out, const float *x, const float *W, const float *b,
-                   int B, int In, int Out, bool relu, rill_err *err);
+                   int B, int In, int Out, bool relu, const linear_bf16 *h, rill_err *err);
 /* dout (B,Out) is the gradient after the ReLU; out is the forward output (for the ReLU
  * mask, may be NULL when relu is false). dpre (B,Out) is scratch for the masked gradient and
  * may alias dout when the caller no longer needs dout. dx is written instead of added to
- * when dx_overwrite (saves zeroing a buffer the caller owns). */
+ * when dx_overwrite (saves zeroing a buffer the caller owns). h may be NULL. */
 int linear_backward(rill_precision p, float *dx, float *dW, float *db, const float *dout,
                     float *dpre, const float *out, const float *x, const float *W, int B, int In,
-                    int Out, bool relu, bool dx_overwrite, rill_err *err);
+                    int Out, bool relu, bool dx_overwrite, const linear_bf16 *h, rill_err *err);
 
 /* Z (B,F,D) fields -> out[b*ldo + c], c over the F(F-1)/2 strict-lower-triangle pairs
  * (i,j), j < i, in row order: (1,0) (2,0) (2,1) (3,0) ... */

@@ -12,6 +12,7 @@
 
 typedef struct {
     float *out;
+    uint16_t *out16;
     const float *b;
     int Out;
     bool relu;
@@ -31,37 +32,48 @@ static void bias_part(void *ctx, size_t r0, size_t r1, int worker)
         else
             for (int c = 0; c < j->Out; c++)
                 o[c] += j->b[c];
+        if (j->out16) /* while the row is in L1 */
+            rill_bf16_round_row(j->out16 + r * (size_t)j->Out, o, j->Out);
     }
 }
 
 int linear_forward(rill_precision p, float *out, const float *x, const float *W, const float *b,
-                   int B, int In, int Out, bool relu, rill_err *err)
+                   int B, int In, int Out, bool relu, const linear_bf16 *h, rill_err *err)
 {
-    int rc = rill_gemm(p, false, true, B, Out, In, 1.0f, x, In, W, In, 0.0f, out, Out, err);
+    int rc = rill_gemm_h(p, false, true, B, Out, In, 1.0f, x, h ? h->x : NULL, In, W,
+                         h ? h->W : NULL, In, 0.0f, out, Out, err);
     if (rc)
         return rc;
-    bias_job j = {out, b, Out, relu};
+    bias_job j = {out, h ? h->out : NULL, b, Out, relu};
     rill_parallel_for((size_t)B, 64, bias_part, &j);
     return RILL_OK;
 }
 
 typedef struct {
     float *dpre;
+    uint16_t *dpre16;
     const float *dout, *out;
     int B, Out;
+    bool relu;
     float *db;
 } mask_job;
 
+/* dpre = dout masked by the ReLU (or copied), and its bf16 copy, row by row */
 static void mask_part(void *ctx, size_t r0, size_t r1, int worker)
 {
     const mask_job *j = ctx;
     (void)worker;
     size_t n = (size_t)j->Out;
     for (size_t r = r0; r < r1; r++) {
-        const float *d = j->dout + r * n, *o = j->out + r * n;
+        const float *d = j->dout + r * n, *o = j->out ? j->out + r * n : NULL;
         float *p = j->dpre + r * n;
-        for (size_t c = 0; c < n; c++)
-            p[c] = o[c] > 0.0f ? d[c] : 0.0f;
+        if (j->relu)
+            for (size_t c = 0; c < n; c++)
+                p[c] = o[c] > 0.0f ? d[c] : 0.0f;
+        else if (p != d)
+            memcpy(p, d, n * sizeof *p);
+        if (j->dpre16)
+            rill_bf16_round_row(j->dpre16 + r * n, p, (int)n);
     }
 }
 
@@ -99,23 +111,23 @@ static void colsum_part(void *ctx, size_t c0, size_t c1, int worker)
 
 int linear_backward(rill_precision p, float *dx, float *dW, float *db, const float *dout,
                     float *dpre, const float *out, const float *x, const float *W, int B, int In,
-                    int Out, bool relu, bool dx_overwrite, rill_err *err)
+                    int Out, bool relu, bool dx_overwrite, const linear_bf16 *h, rill_err *err)
 {
     int rc = RILL_OK;
-    mask_job j = {dpre, dout, out, B, Out, db};
-    if (relu)
+    uint16_t *dpre16 = h ? h->dpre : NULL;
+    mask_job j = {dpre, dpre16, dout, out, B, Out, relu, db};
+    if (relu || dpre != dout || dpre16)
         rill_parallel_for((size_t)B, 64, mask_part, &j);
-    else if (dpre != dout)
-        memcpy(dpre, dout, (size_t)B * Out * sizeof(float));
     if (db) {
         ones(B); /* grown here, before the threads read it */
         rill_parallel_for((size_t)Out, 64, colsum_part, &j);
     }
     if (dW)
-        rc = rill_gemm(p, true, false, Out, In, B, 1.0f, dpre, Out, x, In, 1.0f, dW, In, err);
+        rc = rill_gemm_h(p, true, false, Out, In, B, 1.0f, dpre, dpre16, Out, x, h ? h->x : NULL,
+                         In, 1.0f, dW, In, err);
     if (dx && !rc)
-        rc = rill_gemm(p, false, false, B, In, Out, 1.0f, dpre, Out, W, In,
-                       dx_overwrite ? 0.0f : 1.0f, dx, In, err);
+        rc = rill_gemm_h(p, false, false, B, In, Out, 1.0f, dpre, dpre16, Out, W,
+                         h ? h->W : NULL, In, dx_overwrite ? 0.0f : 1.0f, dx, In, err);
     return rc;
 }
 

@@ -288,29 +288,49 @@ static void forward_table(rill_lookup *st, table_work *w, rill_step *s, float *o
             w->rows[u] = (float *)row;
         }
     }
-    /* zero this table's output slots, then pool */
-    for (int k = 0; k < w->nfields; k++)
-        for (int b = 0; b < s->B; b++)
-            memset(out + ((size_t)b * F + st->base[w->fields[k]]) * D, 0,
-                   (size_t)st->slots[w->fields[k]] * D * sizeof(float));
-    for (size_t i = 0; i < w->occ.nocc; i++) {
-        /* rows are scattered over a large table: ask for a later one while adding this one */
-        if (i + 16 < w->occ.nocc) {
-            const float *ahead = w->rows[w->occ.uniq_of[i + 16]];
-            if (ahead)
-                __builtin_prefetch(ahead);
+    /* pool: walked per (field, example) in the order rill_lookup_dedupe listed the
+     * occurrences, so each output slot is written once (its first row copied, the rest added)
+     * and only the slots no row reaches are zeroed */
+    const rill_ids *ids = &sp.src->ids;
+    int Fs = sp.src->layout.F;
+    size_t i = 0, nocc = w->occ.nocc;
+    for (int k = 0; k < w->nfields; k++) {
+        int f = w->fields[k], L = st->slots[f];
+        for (int b = 0; b < s->B; b++) {
+            size_t slot = (size_t)b * Fs + w->src_field[k];
+            uint32_t a = ids->off[slot], e = ids->off[slot + 1];
+            uint32_t cnt = L > 1 && e - a > (uint32_t)L ? (uint32_t)L : e - a;
+            float *dst = out + ((size_t)b * F + st->base[f]) * D;
+            if (L > 1) { /* a sequence: left padding, then one slot per value */
+                size_t pad = (size_t)L - cnt;
+                memset(dst, 0, pad * D * sizeof(float));
+                dst += pad * D;
+            } else if (cnt == 0) {
+                memset(dst, 0, (size_t)D * sizeof(float));
+            }
+            for (uint32_t c = 0; c < cnt; c++, i++) {
+                /* rows are scattered over a large table: ask for a later one while adding
+                 * this one */
+                if (i + 16 < nocc) {
+                    const float *ahead = w->rows[w->occ.uniq_of[i + 16]];
+                    if (ahead)
+                        __builtin_prefetch(ahead);
+                }
+                const float *row = w->rows[w->occ.uniq_of[i]];
+                float sc = w->occ.scale[i];
+                float *o = L > 1 ? dst + (size_t)c * D : dst;
+                if (!row) { /* not admitted (yet): adds nothing */
+                    if (L > 1 || c == 0)
+                        memset(o, 0, (size_t)D * sizeof(float));
+                } else if (L == 1 && c > 0) {
+                    for (int d = 0; d < D; d++)
+                        o[d] += sc * row[d];
+                } else {
+                    for (int d = 0; d < D; d++)
+                        o[d] = 0.0f + sc * row[d]; /* as 0 + row: no -0 */
+                }
+            }
         }
-        const float *row = w->rows[w->occ.uniq_of[i]];
-        if (!row)
-            continue;
-        float *dst = out + (size_t)w->occ.out[i] * D;
-        float sc = w->occ.scale[i];
-        if (sc == 1.0f)
-            for (int d = 0; d < D; d++)
-                dst[d] += row[d];
-        else
-            for (int d = 0; d < D; d++)
-                dst[d] += sc * row[d];
     }
 }
 

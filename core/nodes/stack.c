@@ -167,10 +167,40 @@ static void drop_part(void *ctx, size_t r0, size_t r1, int worker)
         }
 }
 
+/* Which of a layer's products run in bf16 (rill_gemm_is_bf16): the forward one, the weight
+ * gradient's, the input gradient's. */
+static bool fwd_bf16(const rill_step *s, int In, int Out)
+{
+    return rill_gemm_is_bf16(s->precision, s->B, Out, In);
+}
+
+static bool dw_bf16(const rill_step *s, int In, int Out)
+{
+    return s->training && rill_gemm_is_bf16(s->precision, Out, In, s->B);
+}
+
+static bool dx_bf16(const rill_step *s, int In, int Out)
+{
+    return s->training && rill_gemm_is_bf16(s->precision, s->B, In, Out);
+}
+
+static uint16_t *alloc16(rill_node *n, rill_step *s, size_t count, rill_err *err)
+{
+    return rill_node_alloc(n, s, count * sizeof(uint16_t), false, err);
+}
+
 int rill_stack_forward(rill_node *n, rill_stack *m, rill_step *s, const float *x, float *out,
                        rill_err *err)
 {
     const float *in = x;
+    /* the input rounded once for the products that read it (forward and weight gradient) */
+    m->x16 = NULL;
+    if (fwd_bf16(s, m->sizes[0], m->sizes[1]) || dw_bf16(s, m->sizes[0], m->sizes[1])) {
+        if (!(m->x16 = alloc16(n, s, (size_t)s->B * m->sizes[0], err)))
+            return err->code;
+        rill_bf16_round_rows(m->x16, x, s->B, m->sizes[0], m->sizes[0]);
+    }
+    const uint16_t *in16 = m->x16;
     for (int i = 0; i < m->nlayers; i++) {
         int In = m->sizes[i], Out = m->sizes[i + 1];
         bool act = i < m->nlayers - 1 || m->last_act;
@@ -181,9 +211,23 @@ int rill_stack_forward(rill_node *n, rill_stack *m, rill_step *s, const float *x
             return err->code;
         m->act[i] = y;
         m->pre[i] = NULL;
+        /* the weights rounded once a step, for the forward and input-gradient products; the
+         * output for the next layer's */
+        m->W16[i] = m->act16[i] = NULL;
+        if ((fwd_bf16(s, In, Out) || dx_bf16(s, In, Out)) &&
+            !(m->W16[i] = alloc16(n, s, (size_t)In * Out, err)))
+            return err->code;
+        if (m->W16[i])
+            rill_bf16_round_rows(m->W16[i], m->W[i]->data, Out, In, In);
+        if (!last && (fwd_bf16(s, Out, m->sizes[i + 2]) || dw_bf16(s, Out, m->sizes[i + 2])) &&
+            !(m->act16[i] = alloc16(n, s, (size_t)s->B * Out, err)))
+            return err->code;
+        /* a norm or dropout changes y after the bias epilogue: its copy is made after them */
+        bool later = act && (m->norm != RILL_NORM_NONE || (m->dropout > 0.0f && s->training));
+        linear_bf16 h = {in16, m->W16[i], later ? NULL : m->act16[i], NULL};
         if (!act || m->norm == RILL_NORM_NONE) {
             int rc = linear_forward(s->precision, y, in, m->W[i]->data, m->b[i]->data, s->B, In,
-                                    Out, act, err);
+                                    Out, act, &h, err);
             if (rc)
                 return rc;
         } else {
@@ -194,7 +238,7 @@ int rill_stack_forward(rill_node *n, rill_stack *m, rill_step *s, const float *x
             if (!pre || !xhat || !rstd)
                 return err->code;
             int rc = linear_forward(s->precision, pre, in, m->W[i]->data, m->b[i]->data, s->B,
-                                    In, Out, false, err);
+                                    In, Out, false, &h, err);
             if (rc)
                 return rc;
             if (m->norm == RILL_NORM_LAYER)
@@ -220,7 +264,10 @@ int rill_stack_forward(rill_node *n, rill_stack *m, rill_step *s, const float *x
             rill_parallel_for((size_t)s->B, 64, drop_part, &j);
             m->mask[i] = mask;
         }
+        if (later && m->act16[i])
+            rill_bf16_round_rows(m->act16[i], y, s->B, Out, Out);
         in = y;
+        in16 = m->act16[i];
     }
     return RILL_OK;
 }
@@ -235,6 +282,7 @@ int rill_stack_backward(rill_node *n, rill_stack *m, rill_step *s, const float *
     size_t bytes = (size_t)s->B * maxw * sizeof(float);
     float *g = rill_node_alloc(n, s, bytes, false, err);   /* gradient at a layer's output */
     float *g2 = rill_node_alloc(n, s, bytes, false, err);  /* ... at its input */
+    uint16_t *g16 = NULL; /* the masked gradient's bf16 copy, for the products that want it */
     if (!g || !g2)
         return err->code;
     memcpy(g, dout, (size_t)s->B * m->sizes[m->nlayers] * sizeof(float));
@@ -249,6 +297,11 @@ int rill_stack_backward(rill_node *n, rill_stack *m, rill_step *s, const float *
                 g[k] = m->mask[i][k] ? g[k] * scale : 0.0f;
         }
         float *din = i == 0 ? dx : g2;
+        bool want16 = dw_bf16(s, In, Out) || (din && dx_bf16(s, In, Out));
+        if (want16 && !g16 && !(g16 = alloc16(n, s, (size_t)s->B * maxw, err)))
+            return err->code;
+        linear_bf16 h = {i == 0 ? m->x16 : m->act16[i - 1], m->W16[i], NULL,
+                         want16 ? g16 : NULL};
         if (m->pre[i]) {
             /* ReLU after the norm: mask by the output, then back through the norm */
             /* y > 0 exactly where the ReLU passed and dropout kept the value */
@@ -267,13 +320,13 @@ int rill_stack_backward(rill_node *n, rill_stack *m, rill_step *s, const float *
                                    m->rstd[i], m->gamma[i]->data, s->B, Out);
             int rc = linear_backward(s->precision, din, m->W[i]->grad, m->b[i]->grad, dpre,
                                      dpre, NULL, xin, m->W[i]->data, s->B, In, Out, false, i > 0,
-                                     err);
+                                     &h, err);
             if (rc)
                 return rc;
         } else {
             int rc = linear_backward(s->precision, din, m->W[i]->grad, m->b[i]->grad, g, g,
                                      m->act[i], xin, m->W[i]->data, s->B, In, Out, act, i > 0,
-                                     err);
+                                     &h, err);
             if (rc)
                 return rc;
         }

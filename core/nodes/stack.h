@@ -28,6 +28,9 @@ typedef struct rill_stack {
     /* this step */
     float *pre[16], *xhat[16], *rstd[16], *act[16];
     uint8_t *mask[16];
+    /* precision bf16: the bf16 copies the products read (NULL where every product reading
+     * the matrix runs in fp32): the input, each layer's weights and output */
+    uint16_t *x16, *W16[16], *act16[16];
 } rill_stack;
 
 /* Declares the layers' parameters on node n. prefix names them ("W1", "b1", ...). */
