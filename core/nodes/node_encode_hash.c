@@ -18,11 +18,20 @@ typedef struct {
     int F;
     int *cols;
     uint64_t *salt, *buckets;
+    uint64_t *key;     /* rill_hash64's mix of each salt, made once: hash = mix64(value ^ key) */
+    uint64_t *missing; /* each field's row for a missing value */
     bool missing_own, hash;
 } hash_state;
 
 /* a value no hex field can hold is not needed: the missing row hashes a marker with the salt */
 #define MISSING_MARK 0x6d697373696e6721ULL
+
+/* hash to [0, buckets) by a multiply-shift (Lemire's fast range): uniform like a modulo,
+ * without a 64-bit division per value */
+static inline uint64_t to_bucket(uint64_t h, uint64_t buckets)
+{
+    return (uint64_t)(((__uint128_t)h * buckets) >> 64);
+}
 
 static int hash_create(rill_node *n, rill_err *err)
 {
@@ -52,8 +61,10 @@ static int hash_create(rill_node *n, rill_err *err)
     }
     st->salt = calloc((size_t)st->F, sizeof *st->salt);
     st->buckets = calloc((size_t)st->F, sizeof *st->buckets);
+    st->key = calloc((size_t)st->F, sizeof *st->key);
+    st->missing = calloc((size_t)st->F, sizeof *st->missing);
     int64_t *rows = calloc((size_t)st->F, sizeof *rows);
-    if (!st->salt || !st->buckets || !rows) {
+    if (!st->salt || !st->buckets || !st->key || !st->missing || !rows) {
         free(rows);
         rc = rill_node_errf(n, RILL_ENOMEM, err, "out of memory");
         goto done;
@@ -66,6 +77,8 @@ static int hash_create(rill_node *n, rill_err *err)
         st->salt[f] = h;
         st->buckets[f] = (uint64_t)(nb == 0 ? 1L << 20 : nb == 1 ? buckets[0] : buckets[f]);
         rows[f] = (int64_t)st->buckets[f];
+        st->key[f] = rill_mix64(h + 0x9e3779b97f4a7c15ULL);
+        st->missing[f] = to_bucket(rill_hash64(MISSING_MARK, h), st->buckets[f]);
     }
     rc = rill_encode_layout(n, RILL_FIELD_CAT, st->cols, st->F, rows, shared, err);
     free(rows);
@@ -74,12 +87,6 @@ done:
     return rc;
 }
 
-/* hash to [0, buckets) by a multiply-shift (Lemire's fast range): uniform like a modulo,
- * without a 64-bit division per value */
-static inline uint64_t to_bucket(uint64_t h, uint64_t buckets)
-{
-    return (uint64_t)(((__uint128_t)h * buckets) >> 64);
-}
 
 typedef struct {
     const hash_state *st;
@@ -109,21 +116,39 @@ static void count_part(void *ctx, size_t r0, size_t r1, int worker)
 
 static void fill_part(void *ctx, size_t r0, size_t r1, int worker)
 {
+    enum { ROWS = 256 };
     hash_job *j = ctx;
     const hash_state *st = j->st;
     int F = st->F;
+    bool own = st->missing_own, hash = st->hash;
+    uint32_t *restrict off = j->ids->off;
+    uint64_t *restrict id = j->ids->id;
+    uint32_t at[ROWS]; /* where each example's next id goes */
     (void)worker;
-    for (size_t r = r0; r < r1; r++) {
-        uint32_t k = j->row_start[r];
+    /* field by field over ROWS examples at a time: one field's offsets and values are read in
+     * order, with its key and bucket count in registers */
+    for (size_t b0 = r0; b0 < r1; b0 += ROWS) {
+        size_t b1 = b0 + ROWS < r1 ? b0 + ROWS : r1;
+        for (size_t r = b0; r < b1; r++)
+            at[r - b0] = j->row_start[r];
         for (int f = 0; f < F; f++) {
             const rill_catcol *c = &j->b->cat[st->cols[f]];
-            uint32_t a = c->off[r], e = c->off[r + 1];
-            j->ids->off[r * (size_t)F + f] = k;
-            if (a == e && st->missing_own)
-                j->ids->id[k++] = to_bucket(rill_hash64(MISSING_MARK, st->salt[f]), st->buckets[f]);
-            for (uint32_t i = a; i < e; i++)
-                j->ids->id[k++] = st->hash ? to_bucket(rill_hash64(c->val[i], st->salt[f]), st->buckets[f])
-                                           : c->val[i] % st->buckets[f];
+            const uint32_t *restrict coff = c->off;
+            const uint64_t *restrict val = c->val;
+            uint64_t key = st->key[f], buckets = st->buckets[f], missing = st->missing[f];
+            for (size_t r = b0; r < b1; r++) {
+                uint32_t k = at[r - b0], a = coff[r], e = coff[r + 1];
+                off[r * (size_t)F + f] = k;
+                if (a == e && own)
+                    id[k++] = missing;
+                if (hash)
+                    for (uint32_t i = a; i < e; i++)
+                        id[k++] = to_bucket(rill_mix64(val[i] ^ key), buckets);
+                else
+                    for (uint32_t i = a; i < e; i++)
+                        id[k++] = val[i] % buckets;
+                at[r - b0] = k;
+            }
         }
     }
 }
@@ -157,6 +182,8 @@ static void hash_destroy(rill_node *n)
         free(st->cols);
         free(st->salt);
         free(st->buckets);
+        free(st->key);
+        free(st->missing);
     }
     free(st);
 }
