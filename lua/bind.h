@@ -36,6 +36,7 @@ typedef struct {
 } node_box;
 
 rill_graph *rill_lua_check_graph(lua_State *L, int i);
+const rill_schema *rill_lua_check_schema(lua_State *L, int i);
 /* The settings table at idx (nil: none) as rill_args whose owner text is who; the values are
  * owned by a userdata pushed on the stack (collected whatever is raised later). Raises a
  * message naming the bad value ("who.key: a function cannot be an argument"). */

@@ -17,6 +17,11 @@ static schema_box *check_schema(lua_State *L, int i)
     return b;
 }
 
+const rill_schema *rill_lua_check_schema(lua_State *L, int i)
+{
+    return &check_schema(L, i)->s;
+}
+
 static int l_schema_gc(lua_State *L)
 {
     schema_box *b = luaL_checkudata(L, 1, SCHEMA_MT);

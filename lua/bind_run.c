@@ -93,9 +93,34 @@ static int l_export(lua_State *L)
     return 0;
 }
 
+/* core.read_all(schema, data, batch) -> {rows =, batches =, bad_lines =, open_seconds =,
+ * seconds =, cpu_seconds =, cached =} */
+static int l_read_all(lua_State *L)
+{
+    const rill_schema *s = rill_lua_check_schema(L, 1);
+    rill_args *data = rill_lua_args(L, 2, "rill.data.read: data");
+    lua_Integer batch = luaL_optinteger(L, 3, 2048);
+    luaL_argcheck(L, batch >= 1 && batch <= 1 << 20, 3, "rill.data.read: batch from 1 to 2^20");
+    rill_err err = {0};
+    rill_read_result res;
+    if (rill_run_read_all(s, data, (int)batch, &res, &err))
+        return rill_lua_raise(L, &err);
+    lua_createtable(L, 0, 7);
+    rill_lua_set_int(L, "rows", (lua_Integer)res.rows);
+    rill_lua_set_int(L, "batches", (lua_Integer)res.batches);
+    rill_lua_set_int(L, "bad_lines", (lua_Integer)res.bad_lines);
+    rill_lua_set_num(L, "open_seconds", res.open_seconds);
+    rill_lua_set_num(L, "seconds", res.seconds);
+    rill_lua_set_num(L, "cpu_seconds", res.cpu_seconds);
+    lua_pushboolean(L, res.cached);
+    lua_setfield(L, -2, "cached");
+    return 1;
+}
+
 void rill_lua_open_run(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"train", l_train},
+                                   {"read_all", l_read_all},
                                    {"evaluate", l_evaluate},
                                    {"export", l_export},
                                    {NULL, NULL}};

@@ -6,6 +6,8 @@
 R=bin/rill
 T=$(mktemp -d "${TMPDIR:-/tmp}/rill-test-XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
+# the data caches the tests' runs write go with the test's directory
+[ -n "${RILL_CACHE_DIR:-}" ] || { RILL_CACHE_DIR=$T/cache; export RILL_CACHE_DIR; }
 trap 'exit 1' INT TERM
 
 n=0 failed=0

@@ -413,6 +413,7 @@ int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *er
     }
     if ((rc = plan_part(r, err)) || (rc = alloc_batches(r, err)))
         goto fail;
+    rill_cache_attach(r);
     rill_reader_producer_reset(r, 0, 0, r->first_offset, r->first_line, 0, 0);
     if ((rc = rill_reader_thread_start(r, err)))
         goto fail;
@@ -436,6 +437,7 @@ void rill_reader_close(rill_reader *r)
     for (int i = 0; i < NSLOTS; i++)
         if (r->slots[i].b.schema)
             rill_batch_free(&r->slots[i].b);
+    rill_cache_detach(r);
     if (r->lb.fd >= 0)
         close(r->lb.fd);
     rill_free(r->lb.buf);
@@ -570,6 +572,11 @@ uint64_t rill_reader_rows(const rill_reader *r)
 uint64_t rill_reader_bad_lines(const rill_reader *r)
 {
     return r->bad_seen;
+}
+
+bool rill_reader_cached(const rill_reader *r)
+{
+    return r->cache != NULL;
 }
 
 const char *rill_reader_first_bad(const rill_reader *r)

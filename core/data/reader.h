@@ -42,6 +42,8 @@ typedef struct rill_reader_cfg {
                                 * line is an error in any mode */
     size_t max_line;           /* 0 = 1 MiB */
     bool threaded;             /* parse on a loader thread */
+    const char *cache_dir;     /* where the file's binary columnar cache lives (NULL: none;
+                                * reader_cache.c) */
 } rill_reader_cfg;
 
 typedef struct rill_reader rill_reader;
@@ -78,5 +80,7 @@ uint64_t rill_reader_rows(const rill_reader *r);
 /* Bad lines skipped so far in this epoch, and the message of the first one ("" if none). */
 uint64_t rill_reader_bad_lines(const rill_reader *r);
 const char *rill_reader_first_bad(const rill_reader *r);
+/* The rows come from the data cache (cfg.cache_dir), not from parsing the text. */
+bool rill_reader_cached(const rill_reader *r);
 
 #endif

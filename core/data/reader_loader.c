@@ -22,7 +22,7 @@
 
 /* Next line: *line points into the buffer (valid until the next call), *len excludes the
  * newline, and (*line)[*len] is '\n'. LB_LONG: a line over max_line bytes, skipped. */
-static int lb_next(linebuf *lb, const char **line, size_t *len)
+int rill_lb_next(linebuf *lb, const char **line, size_t *len)
 {
     for (;;) {
         char *s = lb->buf + lb->beg;
@@ -85,14 +85,14 @@ static int lb_next(linebuf *lb, const char **line, size_t *len)
     }
 }
 
-static void lb_seek(linebuf *lb, uint64_t offset)
+void rill_lb_seek(linebuf *lb, uint64_t offset)
 {
     lb->beg = lb->end = 0;
     lb->pos = offset;
     lb->eof = false;
 }
 
-static uint64_t lb_tell(const linebuf *lb)
+uint64_t rill_lb_tell(const linebuf *lb)
 {
     return lb->pos - (lb->end - lb->beg);
 }
@@ -121,7 +121,7 @@ static void chunk_start(rill_reader *r, chunk *c)
     rill_batch_clear(&c->b);
     c->state = CH_FILLING;
     c->index = r->next_chunk++;
-    c->offset = lb_tell(&r->lb);
+    c->offset = r->cache ? rill_cache_offset(r->cache, r->line + 1) : rill_lb_tell(&r->lb);
     c->line = r->line + 1;
     c->bad_before = r->bad;
     c->nbatches = c->cursor = 0;
@@ -188,7 +188,9 @@ static int chunk_fill(rill_reader *r, chunk *c, uint64_t max_lines)
 {
     linebuf *lb = &r->lb;
     rill_line_fail fail;
-    uint64_t n = 0;
+    uint64_t n = 0, check = STOP_CHECK_LINES;
+    /* parts that are line ranges let the cache copy runs of rows at once */
+    bool ranges = r->cfg.part == RILL_PART_ALL || r->cfg.split == RILL_SPLIT_TAIL;
     while (c->b.B < r->chunk_rows) {
         if (r->line >= r->end_line) {
             chunk_ready(r, c);
@@ -196,15 +198,56 @@ static int chunk_fill(rill_reader *r, chunk *c, uint64_t max_lines)
         }
         if (max_lines && n == max_lines)
             return 0;
-        if (++n % STOP_CHECK_LINES == 0 && atomic_load_explicit(&r->stop, memory_order_relaxed))
-            return STOPPED;
+        if (++n >= check) {
+            check += STOP_CHECK_LINES;
+            if (atomic_load_explicit(&r->stop, memory_order_relaxed))
+                return STOPPED;
+        }
+        if (r->cache && ranges && r->line + 1 >= r->data_line) {
+            uint64_t room = r->end_line - r->line;
+            if (max_lines && max_lines - n + 1 < room)
+                room = max_lines - n + 1;
+            if ((uint64_t)(r->chunk_rows - c->b.B) < room)
+                room = (uint64_t)(r->chunk_rows - c->b.B);
+            int64_t got = rill_cache_rows(r->cache, r->line + 1, room, &c->b);
+            if (got > 0) {
+                r->line += (uint64_t)got;
+                n += (uint64_t)got - 1;
+                continue;
+            }
+            if (got < 0) {
+                rill_err e;
+                rill_errf(&e, RILL_ENOMEM, "%s:%" PRIu64 ": out of memory for its values",
+                          r->path, r->line + 1);
+                chunk_fail(c, &e);
+                return 0;
+            }
+        }
+        if (r->cache) { /* the line as parsed when the cache was written */
+            uint64_t ln = ++r->line;
+            if (!rill_reader_in_part(r, ln))
+                continue;
+            size_t col;
+            const char *what;
+            int st = rill_cache_row(r->cache, ln, &c->b, &col, &what);
+            if (st < 0) {
+                rill_err e;
+                rill_errf(&e, RILL_ENOMEM, "%s:%" PRIu64 ": out of memory for its values",
+                          r->path, ln);
+                chunk_fail(c, &e);
+                return 0;
+            }
+            if (st > 0 && bad_line(r, c, ln, col, what))
+                return 0;
+            continue;
+        }
         const char *s;
         size_t len;
-        int rc = lb_next(lb, &s, &len);
+        int rc = rill_lb_next(lb, &s, &len);
         if (rc == LB_ERR || rc == LB_EOF) {
             rill_err e;
             if (rc == LB_ERR)
-                rill_reader_read_fail(r, lb_tell(lb), lb->err, &e);
+                rill_reader_read_fail(r, rill_lb_tell(lb), lb->err, &e);
             else
                 rill_errf(&e, RILL_EIO, "%s: the file shrank since it was opened (%" PRIu64
                           " lines then, %" PRIu64 " now)", r->path, r->nlines, r->line);
@@ -299,7 +342,7 @@ static int prefetch(rill_reader *r)
 void rill_reader_producer_reset(rill_reader *r, uint64_t epoch, uint64_t chunk_index,
                                 uint64_t offset, uint64_t line, uint64_t bad, int skip)
 {
-    lb_seek(&r->lb, offset);
+    rill_lb_seek(&r->lb, offset);
     r->line = line - 1;
     r->bad = bad;
     r->first_bad[0] = 0;

@@ -78,6 +78,7 @@ struct rill_reader {
     char first_bad[sizeof(((rill_err *)0)->msg)]; /* written once per epoch */
     chunk ch[2];
     int nch, act;
+    struct rill_data_cache *cache; /* the file's rows parsed once (reader_cache.c), or NULL */
     uint64_t epoch, next_chunk;
     int skip;              /* batches to drop from the first chunk after a seek */
 
@@ -100,6 +101,9 @@ struct rill_reader {
 };
 
 /* reader_loader.c; each definition says more */
+int rill_lb_next(linebuf *lb, const char **line, size_t *len); /* LB_*: the next line */
+void rill_lb_seek(linebuf *lb, uint64_t offset);
+uint64_t rill_lb_tell(const linebuf *lb);                       /* the next line's offset */
 int rill_reader_read_fail(const rill_reader *r, uint64_t at, int e, rill_err *err);
 bool rill_reader_in_part(const rill_reader *r, uint64_t line); /* line in the reader's part */
 int rill_reader_produce(rill_reader *r, slot *s);               /* the next batch into s */
@@ -108,5 +112,23 @@ void rill_reader_producer_reset(rill_reader *r, uint64_t epoch, uint64_t chunk_i
                                 uint64_t offset, uint64_t line, uint64_t bad, int skip);
 int rill_reader_thread_start(rill_reader *r, rill_err *err); /* also resets the consumer's view */
 void rill_reader_thread_stop(rill_reader *r);
+
+/* reader_cache.c: the binary columnar cache of a text file's parsed rows */
+typedef struct rill_data_cache rill_data_cache;
+/* Maps r's cache (cfg.cache_dir), writing it first when it is missing, stale (the file's size,
+ * mtime or inode, or the schema, format or max_line changed) or damaged. Never fails the
+ * reader: a cache that cannot be made leaves r->cache NULL, with a line on stderr saying why. */
+void rill_cache_attach(rill_reader *r);
+void rill_cache_detach(rill_reader *r);
+/* Line ln (1-based) into row b->B of b, as the format's parser would have put it: 0; a line
+ * that failed to parse: 1 with *col and *what as the parser gave them; -1 out of memory. */
+int rill_cache_row(const rill_data_cache *c, uint64_t ln, rill_batch *b, size_t *col,
+                   const char **what);
+/* Lines ln, ln + 1, ... that are rows (not bad lines, not a header), at most max and within
+ * ln's block, appended to b as rill_cache_row would one by one: how many (0 when line ln is
+ * not a row); -1 out of memory. */
+int64_t rill_cache_rows(const rill_data_cache *c, uint64_t ln, uint64_t max, rill_batch *b);
+/* The byte offset where line ln starts (the file's size past the last line). */
+uint64_t rill_cache_offset(const rill_data_cache *c, uint64_t ln);
 
 #endif

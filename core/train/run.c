@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -19,7 +20,7 @@ int rill_data_spec_read(rill_args *a, const rill_schema *schema, int batch, uint
     static const char *const splits[] = {"tail", "hash", NULL};
     static const char *const bad[] = {"error", "skip", NULL};
     static const char *const formats[] = {"criteo", "csv", "libsvm", NULL};
-    const char *path;
+    const char *path, *cache;
     long shuffle, max_line;
     double max_bad;
     int split, on_bad, format;
@@ -35,7 +36,8 @@ int rill_data_spec_read(rill_args *a, const rill_schema *schema, int batch, uint
         (rc = rill_args_enum(a, "on_bad_line", bad, 0, &on_bad, err)) ||
         (rc = rill_args_num(a, "max_bad", 0.1, 1e-9, 1.0, &max_bad, err)) ||
         (rc = rill_args_int(a, "max_line", 1 << 20, 64, 1L << 30, &max_line, err)) ||
-        (rc = rill_args_bool(a, "threaded", true, &threaded, err)))
+        (rc = rill_args_bool(a, "threaded", true, &threaded, err)) ||
+        (rc = rill_args_str(a, "cache", "auto", &cache, err)))
         return rc;
     if (!path)
         return rill_errf(err, RILL_EINVAL, "%s: 'path' is required (the data file)", a->who);
@@ -51,8 +53,67 @@ int rill_data_spec_read(rill_args *a, const rill_schema *schema, int batch, uint
                                .batch = batch, .shuffle = (int)shuffle, .seed = seed,
                                .on_bad_line = on_bad, .max_bad = max_bad,
                                .max_line = (size_t)max_line,
-                               .threaded = threaded};
+                               .threaded = threaded,
+                               .cache_dir = strcmp(cache, "off") == 0    ? NULL
+                                            : strcmp(cache, "auto") == 0 ? rill_data_cache_dir()
+                                                                         : cache};
     return rill_args_check_unused(a, err);
+}
+
+const char *rill_data_cache_dir(void)
+{
+    static char dir[4096];
+    static bool made;
+    if (!made) {
+        made = true;
+        const char *e = getenv("RILL_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME"),
+                   *h = getenv("HOME");
+        int n = 0;
+        if (e && *e)
+            n = snprintf(dir, sizeof dir, "%s", e);
+        else if (x && *x == '/')
+            n = snprintf(dir, sizeof dir, "%s/rill", x);
+        else if (h && *h == '/')
+            n = snprintf(dir, sizeof dir, "%s/.cache/rill", h);
+        if (n <= 0 || (size_t)n >= sizeof dir || strcmp(dir, "off") == 0)
+            dir[0] = 0;
+    }
+    return dir[0] ? dir : NULL;
+}
+
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int rill_run_read_all(const rill_schema *schema, rill_args *data, int batch,
+                      rill_read_result *res, rill_err *err)
+{
+    rill_data_spec d;
+    rill_reader *r;
+    const rill_batch *b;
+    int rc;
+    memset(res, 0, sizeof *res);
+    if ((rc = rill_data_spec_read(data, schema, batch, 1, &d, err)))
+        return rc;
+    d.cfg.threaded = false;
+    double t0 = rill_now();
+    if ((rc = rill_reader_open(&r, &d.cfg, err)))
+        return rc;
+    double t1 = rill_now(), c1 = cpu_now();
+    while ((rc = rill_reader_next(r, &b, err)) > 0) {
+        res->rows += (uint64_t)b->B;
+        res->batches++;
+    }
+    res->seconds = rill_now() - t1;
+    res->cpu_seconds = cpu_now() - c1;
+    res->open_seconds = t1 - t0;
+    res->bad_lines = rill_reader_bad_lines(r);
+    res->cached = rill_reader_cached(r);
+    rill_reader_close(r);
+    return rc < 0 ? rc : RILL_OK;
 }
 
 int rill_run_open_validation(rill_data_spec *d, const char *path, rill_reader **r,

@@ -26,9 +26,23 @@ typedef struct rill_data_spec {
 } rill_data_spec;
 
 /* {path =, format =, valid =, valid_path =, split =, shuffle =, on_bad_line =, max_bad =,
- * max_line =, threaded =}; an unknown key is an error. */
+ * max_line =, threaded =, cache =}; an unknown key is an error. cache: "auto" (the default:
+ * rill_data_cache_dir), "off", or a directory for the data cache (core/data/reader_cache.c). */
 int rill_data_spec_read(rill_args *a, const rill_schema *schema, int batch, uint64_t seed,
                         rill_data_spec *d, rill_err *err);
+/* Where the data caches go by default: $RILL_CACHE_DIR ("off": nowhere), else
+ * $XDG_CACHE_HOME/rill, else $HOME/.cache/rill; NULL when none is set. */
+const char *rill_data_cache_dir(void);
+typedef struct rill_read_result {
+    uint64_t rows, batches, bad_lines;
+    double open_seconds; /* opening the reader: counting lines, writing the cache if needed */
+    double seconds, cpu_seconds; /* reading every batch after that, wall clock and CPU */
+    bool cached;                 /* the rows came from the data cache */
+} rill_read_result;
+/* rill.data.read: every batch of the data's training part once, on the calling thread (the
+ * loader thread off), as fast as the reader gives them; what the loader costs a core. */
+int rill_run_read_all(const rill_schema *schema, rill_args *data, int batch,
+                      rill_read_result *res, rill_err *err);
 /* What evaluation and the analyses read, in file order: the whole file at path when one is
  * given, else the run's validation part (its own file, or its share of the data file). */
 int rill_run_open_validation(rill_data_spec *d, const char *path, rill_reader **r,

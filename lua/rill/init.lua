@@ -80,11 +80,13 @@ rill.data = {}
 
 -- the reader settings of a data description, without the column lists and schema
 local data_keys = { "path", "format", "valid", "valid_path", "split", "shuffle",
-                    "on_bad_line", "max_bad", "max_line", "threaded" }
+                    "on_bad_line", "max_bad", "max_line", "threaded", "cache" }
 
 -- rill.data.criteo{ path =, valid = 0.1 | valid_path =, split = "tail"|"hash",
 --                   shuffle = rows, on_bad_line = "error"|"skip", max_bad = 0.1 (with skip: the
---                   largest share of bad lines a pass may skip), max_line = bytes }
+--                   largest share of bad lines a pass may skip), max_line = bytes,
+--                   cache = true (the default: the binary columnar cache of the parsed rows in
+--                   $RILL_CACHE_DIR or ~/.cache/rill) | false | "DIR" (README: "Data cache") }
 -- The result lists the columns (labels, numeric, categorical) for encode nodes.
 function rill.data.criteo(t)
   if type(t) ~= "table" then fail(2, "rill.data.criteo takes a table, e.g. rill.data.criteo{ path = 'train.tsv' }") end
@@ -96,7 +98,7 @@ function rill.data.criteo(t)
     for _, dk in ipairs(data_keys) do known = known or k == dk end
     if not known or k == "format" then
       fail(2, "rill.data.criteo: unknown setting '%s' (known: path, valid, valid_path, split, "
-              .. "shuffle, on_bad_line, max_bad, max_line, threaded)", tostring(k))
+              .. "shuffle, on_bad_line, max_bad, max_line, threaded, cache)", tostring(k))
     end
   end
   local d = copy(t)
@@ -118,7 +120,7 @@ local function described(what, t, schema, format, level)
     for _, dk in ipairs(data_keys) do known = known or (k == dk and k ~= "format") end
     if not known then
       fail(level + 1, "rill.data.%s: unknown setting '%s' (known: path, %svalid, valid_path, split, "
-              .. "shuffle, on_bad_line, max_bad, max_line, threaded)", what, tostring(k), what == "csv" and "schema, " or "")
+              .. "shuffle, on_bad_line, max_bad, max_line, threaded, cache)", what, tostring(k), what == "csv" and "schema, " or "")
     end
   end
   -- the header is checked now, before a graph is built over the columns (a schema of 20,000
@@ -177,12 +179,30 @@ local function reader_spec(d, level)
   end
   local s = {}
   for _, k in ipairs(data_keys) do s[k] = d[k] end
+  -- cache = true | false | "DIR", passed on as "auto", "off" or the directory
+  if s.cache == true then s.cache = "auto" elseif s.cache == false then s.cache = "off"
+  elseif s.cache ~= nil and (type(s.cache) ~= "string" or s.cache == "") then
+    fail(level + 1, "data: 'cache' must be true, false or a directory's name, got %s", tostring(s.cache))
+  end
   for k in pairs(d) do
     local known = k == "schema" or k == "labels" or k == "numeric" or k == "categorical" or k == "schema_file"
     for _, dk in ipairs(data_keys) do known = known or k == dk end
     if not known then fail(level + 1, "data: unknown setting '%s' (known: %s)", tostring(k), table.concat(data_keys, ", ")) end
   end
   return s
+end
+
+-- rill.data.read(data, { batch = 2048 }): reads every batch of data's training part once on
+-- this thread (the loader thread off) and returns { rows, batches, bad_lines, open_seconds,
+-- seconds, cpu_seconds, rows_per_s, cached }: what the loader costs one core, from the text
+-- or from the data cache (rill bench dlrm reports both).
+function rill.data.read(d, t)
+  local s = reader_spec(d, 2)
+  local batch = t and t.batch or 2048
+  if math.type(batch) ~= "integer" then fail(2, "rill.data.read: 'batch' must be a whole number, got %s", tostring(batch)) end
+  local r = core.read_all(d.schema, s, batch)
+  r.rows_per_s = r.seconds > 0 and r.rows / r.seconds or 0
+  return r
 end
 
 ---------------------------------------------------------------------------- optimizers
