@@ -81,6 +81,7 @@ int rill_graph_create(rill_graph **out, const rill_schema *schema, rill_err *err
     gi->g.default_sparse.lr = 0.1;
     gi->g.default_sparse.eps = 1e-8;
     gi->g.default_sparse.initial_acc = 1e-6;
+    gi->g.profile = getenv("RILL_PROFILE") != NULL;
     *out = &gi->g;
     return RILL_OK;
 }
@@ -533,24 +534,26 @@ static void plan(rill_graph *g)
     gi->planned = true;
 }
 
-static double prof_fwd[64], prof_bwd[64], prof_upd;
-static int prof_on(void)
+void rill_graph_profile(rill_graph *g, bool on)
 {
-    static int on = -1;
-    if (on < 0)
-        on = getenv("RILL_PROFILE") != NULL;
-    return on;
+    if (on && !g->profile) {
+        for (int i = 0; i < g->nnodes; i++)
+            g->nodes[i]->prof_fwd = g->nodes[i]->prof_bwd = 0;
+        g->prof_update = g->prof_zero = g->prof_loader = 0;
+    }
+    g->profile = on;
 }
 
 void rill_graph_profile_print(const rill_graph *g, uint64_t steps)
 {
-    if (!prof_on() || !steps)
+    if (!g->profile || !steps)
         return;
-    for (int i = 0; i < g->nnodes && i < 64; i++)
+    double k = 1e3 / (double)steps;
+    for (int i = 0; i < g->nnodes; i++)
         fprintf(stderr, "profile %-12s %-16s fwd %7.3f ms  bwd %7.3f ms\n", g->nodes[i]->name,
-                g->nodes[i]->ops->name, prof_fwd[i] * 1e3 / (double)steps,
-                prof_bwd[i] * 1e3 / (double)steps);
-    fprintf(stderr, "profile update %7.3f ms\n", prof_upd * 1e3 / (double)steps);
+                g->nodes[i]->ops->name, g->nodes[i]->prof_fwd * k, g->nodes[i]->prof_bwd * k);
+    fprintf(stderr, "profile update %7.3f ms  gradient zeroing %7.3f ms  loader wait %7.3f ms\n",
+            g->prof_update * k, g->prof_zero * k, g->prof_loader * k);
 }
 
 /* whether n looks rows up from inputs the graph can run ahead */
@@ -615,12 +618,12 @@ int rill_graph_forward(rill_graph *g, rill_step *s, double *loss, rill_err *err)
             if (!n->out)
                 return err->code;
         }
-        double t0 = prof_on() ? rill_now() : 0;
+        double t0 = g->profile && s->training ? rill_now() : 0;
         int rc = n->ops->forward(n, s, err);
         if (rc)
             return rc;
         if (t0 > 0)
-            prof_fwd[n->index < 64 ? n->index : 63] += rill_now() - t0;
+            n->prof_fwd += rill_now() - t0;
         if (n->out_kind == RILL_OUT_LOSS)
             total += n->loss;
     }
@@ -657,6 +660,7 @@ int rill_graph_example_loss(rill_graph *g, rill_step *s, float *ex, rill_err *er
 
 int rill_graph_backward(rill_graph *g, rill_step *s, rill_err *err)
 {
+    double z0 = g->profile ? rill_now() : 0;
     if (g->param_floats)
         memset(g->param_block + g->param_floats, 0, g->param_floats * sizeof(float));
     for (int i = 0; i < g->nnodes; i++) {
@@ -668,17 +672,19 @@ int rill_graph_backward(rill_graph *g, rill_step *s, rill_err *err)
                 return err->code;
         }
     }
+    if (z0 > 0)
+        g->prof_zero += rill_now() - z0;
     for (int i = g->nnodes - 1; i >= 0; i--) {
         rill_node *n = g->nodes[i];
         if (!n->needs_grad || !n->ops->backward ||
             (s->only_loss && n->out_kind == RILL_OUT_LOSS && n != s->only_loss))
             continue;
-        double t0 = prof_on() ? rill_now() : 0;
+        double t0 = g->profile ? rill_now() : 0;
         int rc = n->ops->backward(n, s, err);
         if (rc)
             return rc;
         if (t0 > 0)
-            prof_bwd[n->index < 64 ? n->index : 63] += rill_now() - t0;
+            n->prof_bwd += rill_now() - t0;
     }
     return RILL_OK;
 }
@@ -729,12 +735,12 @@ int rill_graph_update(rill_graph *g, const rill_optim *dense, double lr_scale,
                       double grad_scale, uint64_t t, rill_err *err)
 {
     (void)err;
-    double t0 = prof_on() ? rill_now() : 0;
+    double t0 = g->profile ? rill_now() : 0;
     dense_job j = {g, dense, dense->lr * lr_scale, (float)grad_scale, t, lr_scale};
     rill_parallel_for((g->param_floats + 4095) / 4096, 8, dense_part, &j);
     rill_parallel_each((size_t)g->ntables, tables_part, &j);
     if (t0 > 0)
-        prof_upd += rill_now() - t0;
+        g->prof_update += rill_now() - t0;
     return RILL_OK;
 }
 

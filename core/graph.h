@@ -53,6 +53,11 @@ struct rill_graph {
     rill_optim default_sparse;  /* for embed nodes that do not name an optimizer */
     rill_precision precision;   /* of the dense GEMMs in training and in the evaluations run
                                  * beside it (rill.train{ precision }); RILL_FP32 by default */
+    /* where training steps' time goes (rill bench, RILL_PROFILE=1): per node in rill_node,
+     * and here the update, the gradients' zeroing before backward, and the trainer's waits
+     * for the loader's next batch; seconds */
+    bool profile;
+    double prof_update, prof_zero, prof_loader;
 };
 
 int rill_graph_create(rill_graph **g, const rill_schema *schema, rill_err *err);
@@ -114,6 +119,9 @@ int rill_graph_update(rill_graph *g, const rill_optim *dense, double lr_scale,
 
 size_t rill_graph_dense_count(const rill_graph *g);   /* trainable dense floats */
 /* With RILL_PROFILE set in the environment: time per node and step, on stderr. */
+/* Starts or stops timing training steps (the figures above); on at creation when RILL_PROFILE
+ * is set. Turning it on clears the figures. */
+void rill_graph_profile(rill_graph *g, bool on);
 void rill_graph_profile_print(const rill_graph *g, uint64_t steps);
 
 /* After a forward pass: the first node (in forward order) whose dense output holds a

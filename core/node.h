@@ -120,6 +120,8 @@ struct rill_node {
     bool needs_grad;        /* the loss depends on a parameter through this node */
     int label;              /* loss nodes: schema label column */
     double loss_weight;     /* loss nodes: weight in the total */
+    double prof_fwd, prof_bwd; /* seconds in training steps' forward and backward, when the
+                                * graph profiles (rill_graph_profile) */
 
     /* this step */
     float *out, *dout;

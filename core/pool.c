@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,10 +22,13 @@ static struct {
     pthread_t tid[MAX_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
-    atomic_ulong generation;
-    atomic_int remaining;
+    atomic_ulong generation; /* a new job: sleeping workers wake */
+    /* The current job's parts, claimed one at a time: (job << 32) | (parts << 16) | next.
+     * One word, so a claim (a compare-and-swap) is of this job's parts or fails. */
+    _Atomic uint64_t claim;
+    atomic_int finished; /* parts of the current job done */
     bool stop;
-    /* the current job */
+    /* the current job, stable until all its parts are done */
     rill_range_fn fn;
     void *ctx;
     size_t n;
@@ -34,16 +38,41 @@ static struct {
 
 static _Thread_local bool in_pool_job;
 
-static void run_part(int w)
+/* Part p covers a fixed range and gets p as its worker index, whichever thread runs it, so
+ * per-part scratch and partial sums (indexed by it) do not depend on timing. */
+static void run_part(int p)
 {
-    size_t b = P.n * (size_t)w / (size_t)P.parts, e = P.n * (size_t)(w + 1) / (size_t)P.parts;
+    size_t b = P.n * (size_t)p / (size_t)P.parts, e = P.n * (size_t)(p + 1) / (size_t)P.parts;
     if (b < e)
-        P.fn(P.ctx, b, e, w);
+        P.fn(P.ctx, b, e, p);
+}
+
+/* Claims and runs parts of the current job until none is left; how many it ran. */
+static int run_parts(void)
+{
+    int ran = 0;
+    uint64_t c = atomic_load_explicit(&P.claim, memory_order_acquire);
+    for (;;) {
+        uint32_t next = (uint32_t)(c & 0xffff), parts = (uint32_t)(c >> 16) & 0xffff;
+        if (next >= parts)
+            return ran;
+        if (!atomic_compare_exchange_weak_explicit(&P.claim, &c, c + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        run_part((int)next);
+        ran++;
+        if (atomic_fetch_add_explicit(&P.finished, 1, memory_order_acq_rel) + 1 == (int)parts) {
+            pthread_mutex_lock(&P.mu);
+            pthread_cond_signal(&P.done);
+            pthread_mutex_unlock(&P.mu);
+        }
+        c = atomic_load_explicit(&P.claim, memory_order_acquire);
+    }
 }
 
 static void *worker_main(void *arg)
 {
-    int w = (int)(intptr_t)arg;
+    (void)arg;
     unsigned long seen = 0;
     in_pool_job = true;
     for (;;) {
@@ -62,13 +91,7 @@ static void *worker_main(void *arg)
         if (stop)
             return NULL;
         seen = atomic_load(&P.generation);
-        if (w < P.parts)
-            run_part(w);
-        if (atomic_fetch_sub(&P.remaining, 1) == 1) {
-            pthread_mutex_lock(&P.mu);
-            pthread_cond_signal(&P.done);
-            pthread_mutex_unlock(&P.mu);
-        }
+        run_parts(); /* a worker that wakes late finds the parts taken and goes back */
     }
 }
 
@@ -102,6 +125,7 @@ int rill_pool_start(int nthreads, rill_err *err)
         return RILL_OK;
     rill_pool_stop();
     atomic_store(&P.generation, 0);
+    atomic_store(&P.claim, 0);
     for (int i = 1; i < nthreads; i++) {
         if (pthread_create(&P.tid[i], NULL, worker_main, (void *)(intptr_t)i) != 0) {
             P.nthreads = i;
@@ -136,23 +160,28 @@ void rill_parallel_for(size_t n, size_t min_chunk, rill_range_fn fn, void *ctx)
     P.ctx = ctx;
     P.n = n;
     P.parts = (int)parts;
-    atomic_store(&P.remaining, P.nthreads - 1);
+    atomic_store_explicit(&P.finished, 0, memory_order_relaxed);
+    uint64_t job = (atomic_load_explicit(&P.claim, memory_order_relaxed) >> 32) + 1;
+    atomic_store_explicit(&P.claim, job << 32 | (uint64_t)parts << 16, memory_order_release);
     pthread_mutex_lock(&P.mu);
     atomic_fetch_add_explicit(&P.generation, 1, memory_order_release);
     pthread_cond_broadcast(&P.wake);
     pthread_mutex_unlock(&P.mu);
+    /* The caller runs parts too, as many as are left when it gets to them: a worker that is
+     * slow to wake (asleep, or its core taken by another process) costs only the parts it
+     * has claimed, never a wait for it to start. */
     in_pool_job = true;
-    run_part(0);
+    run_parts();
     in_pool_job = false;
-    /* wait for the others; they finish within microseconds of us in a balanced split */
     int spins = 0;
-    while (atomic_load(&P.remaining) > 0 && spins < 100000) {
+    while (atomic_load_explicit(&P.finished, memory_order_acquire) < (int)parts &&
+           spins < 100000) {
         cpu_relax();
         spins++;
     }
-    if (atomic_load(&P.remaining) > 0) {
+    if (atomic_load(&P.finished) < (int)parts) {
         pthread_mutex_lock(&P.mu);
-        while (atomic_load(&P.remaining) > 0)
+        while (atomic_load(&P.finished) < (int)parts)
             pthread_cond_wait(&P.done, &P.mu);
         pthread_mutex_unlock(&P.mu);
     }

@@ -287,6 +287,36 @@ static int l_node_tostring(lua_State *L)
     return 1;
 }
 
+/* g:profile([on]) -> { nodes = { {name=, kind=, fwd=, bwd=}, ... }, update =, zero =,
+ * loader =, on = }: seconds over the training steps since profiling was turned on; with a
+ * boolean, turns it on (clearing the figures) or off first */
+static int l_graph_profile(lua_State *L)
+{
+    rill_graph *g = rill_lua_check_graph(L, 1);
+    if (lua_isboolean(L, 2))
+        rill_graph_profile(g, lua_toboolean(L, 2));
+    lua_createtable(L, 0, 5);
+    lua_createtable(L, g->nnodes, 0);
+    for (int i = 0; i < g->nnodes; i++) {
+        const rill_node *n = g->nodes[i];
+        lua_createtable(L, 0, 4);
+        lua_pushstring(L, n->name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, n->ops->name);
+        lua_setfield(L, -2, "kind");
+        rill_lua_set_num(L, "fwd", n->prof_fwd);
+        rill_lua_set_num(L, "bwd", n->prof_bwd);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "nodes");
+    rill_lua_set_num(L, "update", g->prof_update);
+    rill_lua_set_num(L, "zero", g->prof_zero);
+    rill_lua_set_num(L, "loader", g->prof_loader);
+    lua_pushboolean(L, g->profile);
+    lua_setfield(L, -2, "on");
+    return 1;
+}
+
 /* g:table_stats() -> { {name=, rows=, dim=, touched=, visits=}, ... } */
 static int l_graph_table_stats(lua_State *L)
 {
@@ -358,6 +388,7 @@ void rill_lua_open_graph(lua_State *L)
                                        {"nodes", l_graph_nodes},
                                        {"param_count", l_graph_param_count},
                                        {"table_stats", l_graph_table_stats},
+                                       {"profile", l_graph_profile},
                                        {NULL, NULL}};
     static const luaL_Reg node_m[] = {{"name", l_node_name},
                                       {"kind", l_node_kind},

@@ -1,8 +1,9 @@
 #!/bin/sh
-# make bench: the DLRM throughput benchmark (see lua/rill/bench.lua for what it measures),
-# after a line naming the CPU, the compiler and the flags bin/rill was built with (build/cflags,
-# written by the compiler probe, tools/ccprobe/). Where the CPU has AMX-BF16 or AVX512-BF16 it
-# runs again with --precision bf16 and prints the two speeds' ratio.
+# make bench: the throughput benchmarks of DLRM and of DCNv2 stacked and parallel (see
+# lua/rill/bench.lua for what they measure), after a line naming the CPU, the compiler and the
+# flags bin/rill was built with (build/cflags, written by the compiler probe, tools/ccprobe/).
+# Where the CPU has AMX-BF16 or AVX512-BF16 each runs again with --precision bf16 and the two
+# speeds' ratio is printed.
 set -e
 cd "$(dirname "$0")/.."
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
@@ -17,15 +18,21 @@ else
 fi
 out=$(mktemp) || exit 1
 trap 'rm -f "$out"' EXIT
-bin/rill bench dlrm "$@" >"$out" # the progress lines go to stderr as it runs
-cat "$out"
 speed() { sed -n 's/^  training  *\([0-9,]*\) examples.*/\1/p' "$1" | tr -d ,; }
-fp32=$(speed "$out")
-if ! grep -qwE 'amx_bf16|avx512_bf16' /proc/cpuinfo; then
-    echo "bf16: not run (this CPU has neither AMX-BF16 nor AVX512-BF16)"
-    exit 0
-fi
-bin/rill bench dlrm --precision bf16 "$@" >"$out"
-cat "$out"
-bf16=$(speed "$out")
-awk -v a="$fp32" -v b="$bf16" 'BEGIN { if (a > 0) printf "bf16 / fp32: %.2fx examples/s (target: 2.5x on a CPU with AMX)\n", b / a }' 
+bf16=yes
+grep -qwE 'amx_bf16|avx512_bf16' /proc/cpuinfo || bf16=no
+# RILL_BENCH_MODELS="dlrm" for one model
+for model in ${RILL_BENCH_MODELS:-dlrm dcnv2 dcnv2-parallel}; do
+    echo
+    bin/rill bench "$model" "$@" >"$out" # the progress lines go to stderr as it runs
+    cat "$out"
+    a=$(speed "$out")
+    if [ "$bf16" = no ]; then
+        echo "bf16: not run (this CPU has neither AMX-BF16 nor AVX512-BF16)"
+        continue
+    fi
+    bin/rill bench "$model" --precision bf16 "$@" >"$out"
+    cat "$out"
+    b=$(speed "$out")
+    awk -v m="$model" -v a="$a" -v b="$b" 'BEGIN { if (a > 0) printf "%s bf16 / fp32: %.2fx examples/s (target: 2.5x on a CPU with AMX)\n", m, b / a }'
+done

@@ -576,7 +576,13 @@ static int run_batches(loop *L, int epoch, rill_err *err)
     const rill_train_cfg *cfg = L->cfg;
     const rill_batch *b;
     int got, rc;
-    while ((got = rill_reader_next(L->train, &b, err)) != 0) {
+    for (;;) {
+        double w0 = L->g->profile ? rill_now() : 0;
+        got = rill_reader_next(L->train, &b, err);
+        if (w0 > 0)
+            L->g->prof_loader += rill_now() - w0;
+        if (got == 0)
+            break;
         if (got < 0)
             return got;
         if (L->pg.total_steps == 0 && b->B > 0) {

@@ -683,7 +683,10 @@ local function train(t, spec, run, opts, c, w)
     opts.meta = { pipeline = pipeline, settings = meta_text(c) }
     if run and not c.force then check_run_dir(run) end
   end
-  if c.profile then core.gemm_record(true) end -- rill bench: count the GEMMs of training
+  if c.profile then -- rill bench: count the GEMMs of training and time its nodes
+    core.gemm_record(true)
+    t.graph.core:profile(true)
+  end
   local r = core_call(w, core.train, t.graph.core, spec, opts, w)
   if run then write_summary(run, t.graph, r) end
   -- copies for people to read; the store holds the same, which resume, eval and predict use
@@ -697,6 +700,7 @@ local function train(t, spec, run, opts, c, w)
   if c.profile then
     core.gemm_record(false)
     r.tables = t.graph.core:table_stats()
+    r.profile = t.graph.core:profile(false)
     r.graph = t.graph
   end
   if not c.quiet then

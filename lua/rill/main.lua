@@ -70,8 +70,9 @@ usage: rill COMMAND ...
       behaviour-sequence examples from an interaction log (see README): PREFIX.train.tsv
       and PREFIX.valid.tsv (each user's last interaction, or with --valid-fraction the
       last fraction of all examples by time)
-  rill bench dlrm [--rows N] [--data PATH] [--threads N] [--precision fp32|bf16]
-      the DLRM throughput benchmark (make bench): examples/s against the measured bound
+  rill bench dlrm|dcnv2|dcnv2-parallel [--rows N] [--data PATH] [--threads N] [--precision fp32|bf16]
+      the throughput benchmark of DLRM or DCNv2, stacked or parallel (make bench):
+      examples/s against the measured bound, the loader's speed, and a per-node profile
   rill bench store [--ids N] [--rows N] [--limit SIZE] [--cache SIZE] [--prefetch yes|no|auto]
                    [--layout generations|rows|both] [--dlrm no]
       the store's benchmark (make bench-store): a table of N rows (20,000,000: 5.2 GB)
@@ -475,9 +476,13 @@ function commands.bench(args)
                                                           cache = true, dlrm = true,
                                                           prefetch = true, layout = true }))
   end
-  if args[2] ~= "dlrm" then die("rill bench: unknown benchmark '%s' (known: dlrm, store)", tostring(args[2])) end
+  local model = args[2]
+  if model ~= "dlrm" and model ~= "dcnv2" and model ~= "dcnv2-parallel" then
+    die("rill bench: unknown benchmark '%s' (known: dlrm, dcnv2, dcnv2-parallel, store)", tostring(model))
+  end
   local o = parse(args, 3, { rows = true, data = true, run = true, threads = true,
                              precision = true, script = true })
+  o.model = model
   return require("rill.bench")(o)
 end
 
