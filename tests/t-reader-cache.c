@@ -267,6 +267,35 @@ static void test_criteo(void)
     }
     free(ref.all.p);
 
+    /* damaged after it was opened: an error naming the line and what to do */
+    {
+        rill_reader *rd;
+        rill_err e2 = {0};
+        const rill_batch *bt;
+        int rc = -100, nb = 0;
+        bool opened = rill_reader_open(&rd, &cfg, &e2) == RILL_OK;
+        if (opened) {
+            rc = rill_reader_next(rd, &bt, &e2); /* block 0 in use */
+            struct stat st;
+            int fd = open(cpath, O_RDWR);
+            static const char junk[64] = {0x5a, 0x5a, 0x5a};
+            if (fd >= 0 && fstat(fd, &st) == 0)
+                rc = pwrite(fd, junk, sizeof junk, st.st_size - 4096) == (ssize_t)sizeof junk
+                         ? rc : -100;
+            if (fd >= 0)
+                close(fd);
+            while (rc > 0 && (rc = rill_reader_next(rd, &bt, &e2)) > 0)
+                nb++;
+            rill_reader_close(rd);
+        }
+        ok(opened && rc < 0 && nb > 100 && has(e2.msg, "c.tsv:3") &&
+               has(e2.msg, "changed on disk or damaged since it was opened"),
+           "a block changed on disk after the reader opened: an error when it is reached: %s",
+           e2.msg);
+        pass p3 = read_pass(&cfg, 0); /* and the next open writes it again */
+        free(p3.all.p);
+    }
+
     /* a cache directory that cannot be made: the text is read */
     char blocked[256];
     snprintf(blocked, sizeof blocked, "%s/c.tsv/cache", tmpdir);

@@ -1,8 +1,7 @@
 /* The binary columnar cache of a text data file (rill.data.*{ cache = }). Parsing text costs
  * a core every epoch; the cache holds every line of the file as the format's parser left it
  * (labels, weight, numbers, the categorical values' 64-bit hashes and times, the failures of
- * bad lines with their messages), so later epochs and later runs copy rows from a mapping
- * instead. It is written in one pass over the file the first time a reader opens it, into a
+ * bad lines with their messages), so later epochs and later runs copy rows from it instead. It is written in one pass over the file the first time a reader opens it, into a
  * temporary name renamed into place (a crash leaves no half cache), and is keyed by the file's
  * size, mtime and inode and by a signature of the schema, the format, max_line and this
  * layout: when any of them differs, or the cache is damaged, it is written again.
@@ -30,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,14 +79,20 @@ typedef struct {
     uint32_t msgs_len;
 } block;
 
+/* A cache is read a block at a time into a buffer of its own (pread, not a mapping): the
+ * reader walks the lines in order, so one block is in use at a time, and the process's
+ * memory holds one block per reader instead of the whole file. */
 struct rill_data_cache {
-    void *map;
-    size_t map_len;
+    int fd;
     const rill_schema *schema;
-    uint64_t nlines, src_size;
+    uint64_t nlines, src_size, file_bytes;
     uint32_t nblocks;
-    block *blocks;
-    const void **ptrs; /* the blocks' per-field section pointers */
+    block_entry *idx;
+    char *buf;            /* the block in use, 8-byte aligned */
+    size_t buf_cap;
+    int64_t cur;          /* its number, -1 for none */
+    block b;
+    const void **ptrs;    /* its per-field section pointers */
 };
 
 static size_t pad8(size_t n)
@@ -194,10 +198,10 @@ static int make_dirs(const char *dir)
 
 /* Section pointers for the block at [off, off + bytes) of the mapping, each checked to lie
  * inside it; the offsets arrays checked to be increasing and within their values. */
-static bool map_block(rill_data_cache *c, const block_entry *e, block *b, const void **ptrs)
+static bool map_block(const rill_data_cache *c, const char *base, const block_entry *e, block *b,
+                      const void **ptrs)
 {
     const rill_schema *s = c->schema;
-    const char *base = (const char *)c->map + e->off;
     size_t at = 0, end = e->bytes;
     uint32_t n = e->n, nr = e->nrows;
 #define TAKE(dst, type, count)                                                                  \
@@ -270,15 +274,52 @@ static void cache_free(rill_data_cache *c)
 {
     if (!c)
         return;
-    if (c->map)
-        munmap(c->map, c->map_len);
-    free(c->blocks);
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->idx);
+    free(c->buf);
     free(c->ptrs);
     free(c);
 }
 
+static bool read_at(int fd, void *p, size_t n, uint64_t off)
+{
+    for (size_t done = 0; done < n;) {
+        ssize_t k = pread(fd, (char *)p + done, n - done, (off_t)(off + done));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return false;
+        done += (size_t)k;
+    }
+    return true;
+}
+
+/* Block k into c->buf and c->b, its checksum and sections checked; false when they fail. */
+static bool load_block(rill_data_cache *c, uint32_t k)
+{
+    if (c->cur == (int64_t)k)
+        return true;
+    const block_entry *e = &c->idx[k];
+    c->cur = -1;
+    if (e->bytes > c->buf_cap) {
+        free(c->buf);
+        c->buf_cap = 0;
+        if (!(c->buf = malloc(e->bytes ? e->bytes : 8)))
+            return false;
+        c->buf_cap = e->bytes;
+    }
+    if (!read_at(c->fd, c->buf, e->bytes, e->off) || rill_crc32c(0, c->buf, e->bytes) != e->crc ||
+        !map_block(c, c->buf, e, &c->b, c->ptrs))
+        return false;
+    c->cur = k;
+    return true;
+}
+
 /* The cache at path when it is this file's, else NULL with *why saying what was wrong (an
- * empty string: there was none). */
+ * empty string: there was none). The blocks of the lines the reader's part covers are read
+ * and checked now (once per open, streamed through one block's buffer), so a damaged cache
+ * is written again before training starts rather than noticed halfway. */
 static rill_data_cache *cache_load(const rill_reader *r, const char *path, const struct stat *src,
                                    uint64_t sig, const char **why)
 {
@@ -290,25 +331,23 @@ static rill_data_cache *cache_load(const rill_reader *r, const char *path, const
         return NULL;
     }
     struct stat st;
+    cache_header hb, *h = &hb;
     rill_data_cache *c = calloc(1, sizeof *c);
-    if (!c || fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(cache_header)) {
-        *why = c ? "it is shorter than its header" : "out of memory";
+    if (!c) {
+        *why = "out of memory";
         close(fd);
-        free(c);
         return NULL;
     }
-    c->map_len = (size_t)st.st_size;
-    c->map = mmap(NULL, c->map_len, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (c->map == MAP_FAILED) {
-        c->map = NULL;
-        *why = "it cannot be mapped";
+    c->fd = fd;
+    c->cur = -1;
+    const rill_schema *s = r->cfg.schema;
+    c->schema = s;
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof hb || !read_at(fd, &hb, sizeof hb, 0)) {
+        *why = "it is shorter than its header";
         cache_free(c);
         return NULL;
     }
-    const cache_header *h = c->map;
-    const rill_schema *s = r->cfg.schema;
-    c->schema = s;
+    char pathbuf[PATH_MAX];
     if (memcmp(h->magic, CACHE_MAGIC, 8) != 0 || h->version != CACHE_VERSION ||
         h->header_bytes != sizeof *h) {
         *why = "it is not a rill data cache of this version";
@@ -322,41 +361,47 @@ static rill_data_cache *cache_load(const rill_reader *r, const char *path, const
                h->src_ino != (uint64_t)src->st_ino || h->src_dev != (uint64_t)src->st_dev ||
                h->nlines != r->nlines) {
         *why = "the file changed";
-    } else if (h->file_bytes != c->map_len || h->block_lines != BLOCK_LINES ||
-               h->index_offset > c->map_len ||
-               (c->map_len - h->index_offset) / sizeof(block_entry) != h->nblocks ||
-               (uint64_t)h->nblocks != (h->nlines + BLOCK_LINES - 1) / BLOCK_LINES) {
-        *why = "it is damaged (its size or index)";
+    } else if (h->file_bytes != (uint64_t)st.st_size || h->block_lines != BLOCK_LINES ||
+               h->index_offset > h->file_bytes ||
+               (h->file_bytes - h->index_offset) / sizeof(block_entry) != h->nblocks ||
+               (h->file_bytes - h->index_offset) % sizeof(block_entry) != 0 ||
+               (uint64_t)h->nblocks != (h->nlines + BLOCK_LINES - 1) / BLOCK_LINES ||
+               h->path_bytes == 0 || h->path_bytes > sizeof pathbuf ||
+               !read_at(fd, pathbuf, h->path_bytes, sizeof *h) ||
+               pathbuf[h->path_bytes - 1] != 0 ||
+               header_crc(h, pathbuf, h->path_bytes) != h->header_crc) {
+        *why = "it is damaged (its header, size or index)";
     } else {
         c->nlines = h->nlines;
         c->src_size = h->src_size;
+        c->file_bytes = h->file_bytes;
         c->nblocks = h->nblocks;
-        c->blocks = calloc(c->nblocks ? c->nblocks : 1, sizeof *c->blocks);
-        c->ptrs = calloc((size_t)(c->nblocks ? c->nblocks : 1) * 3 * (s->ncat ? s->ncat : 1),
-                         sizeof *c->ptrs);
-        if (!c->blocks || !c->ptrs) {
+        c->idx = calloc(c->nblocks ? c->nblocks : 1, sizeof *c->idx);
+        c->ptrs = calloc((size_t)3 * (s->ncat ? s->ncat : 1), sizeof *c->ptrs);
+        if (!c->idx || !c->ptrs) {
             *why = "out of memory";
+        } else if (!read_at(fd, c->idx, (size_t)c->nblocks * sizeof *c->idx, h->index_offset) ||
+                   rill_crc32c(0, c->idx, (size_t)c->nblocks * sizeof *c->idx) != h->index_crc) {
+            *why = "it is damaged (its index)";
         } else {
-            const block_entry *idx =
-                (const block_entry *)(const void *)((const char *)c->map + h->index_offset);
             uint64_t at = pad8(sizeof *h + h->path_bytes);
-            /* the checksums read the whole file once per open: about 10 ms per 100 MB,
-             * and the pages are then in memory for the first pass */
-            bool good = h->path_bytes > 0 && h->path_bytes <= PATH_MAX &&
-                        at <= h->index_offset &&
-                        ((const char *)(h + 1))[h->path_bytes - 1] == 0 &&
-                        header_crc(h, (const char *)(h + 1), h->path_bytes) == h->header_crc &&
-                        rill_crc32c(0, idx, (size_t)c->nblocks * sizeof *idx) == h->index_crc;
+            bool good = at <= h->index_offset;
             for (uint32_t k = 0; k < c->nblocks && good; k++) {
-                const block_entry *e = &idx[k];
+                const block_entry *e = &c->idx[k];
                 uint64_t lines = k + 1 < c->nblocks ? BLOCK_LINES
                                                     : h->nlines - (uint64_t)k * BLOCK_LINES;
-                good = e->off == at && e->bytes <= h->index_offset - at && e->n == lines &&
-                       rill_crc32c(0, (const char *)c->map + at, e->bytes) == e->crc &&
-                       map_block(c, e, &c->blocks[k], c->ptrs + (size_t)k * 3 * s->ncat);
+                good = e->off == at && e->bytes <= h->index_offset - at && e->n == lines;
                 at += e->bytes;
             }
-            if (good && at == h->index_offset)
+            good = good && at == h->index_offset;
+            /* the blocks of [first_line, end_line], read and checked */
+            if (good && r->end_line >= r->first_line && r->first_line >= 1) {
+                uint64_t k0 = (r->first_line - 1) / BLOCK_LINES,
+                         k1 = (r->end_line - 1) / BLOCK_LINES;
+                for (uint64_t k = k0; k <= k1 && k < c->nblocks && good; k++)
+                    good = load_block(c, (uint32_t)k);
+            }
+            if (good)
                 return c;
             *why = "it is damaged (a block does not check)";
         }
@@ -365,10 +410,19 @@ static rill_data_cache *cache_load(const rill_reader *r, const char *path, const
     return NULL;
 }
 
-int rill_cache_row(const rill_data_cache *c, uint64_t ln, rill_batch *b, size_t *col,
+/* The block of line ln, loaded; NULL when it no longer checks (the cache was changed on disk
+ * after it was opened). */
+static const block *block_of(rill_data_cache *c, uint64_t ln)
+{
+    return load_block(c, (uint32_t)((ln - 1) / BLOCK_LINES)) ? &c->b : NULL;
+}
+
+int rill_cache_row(rill_data_cache *c, uint64_t ln, rill_batch *b, size_t *col,
                    const char **what)
 {
-    const block *k = &c->blocks[(ln - 1) / BLOCK_LINES];
+    const block *k = block_of(c, ln);
+    if (!k)
+        return -2;
     uint32_t i = (uint32_t)((ln - 1) % BLOCK_LINES);
     int32_t row = k->row[i];
     if (row < 0) {
@@ -415,9 +469,11 @@ int rill_cache_row(const rill_data_cache *c, uint64_t ln, rill_batch *b, size_t 
     return 0;
 }
 
-int64_t rill_cache_rows(const rill_data_cache *c, uint64_t ln, uint64_t max, rill_batch *b)
+int64_t rill_cache_rows(rill_data_cache *c, uint64_t ln, uint64_t max, rill_batch *b)
 {
-    const block *k = &c->blocks[(ln - 1) / BLOCK_LINES];
+    const block *k = block_of(c, ln);
+    if (!k)
+        return -2;
     uint32_t i0 = (uint32_t)((ln - 1) % BLOCK_LINES), m = 0;
     if (max > k->n - i0)
         max = k->n - i0;
@@ -455,11 +511,16 @@ int64_t rill_cache_rows(const rill_data_cache *c, uint64_t ln, uint64_t max, ril
     return m;
 }
 
-uint64_t rill_cache_offset(const rill_data_cache *c, uint64_t ln)
+uint64_t rill_cache_offset(rill_data_cache *c, uint64_t ln)
 {
-    if (ln == 0 || ln > c->nlines)
-        return c->src_size;
-    return c->blocks[(ln - 1) / BLOCK_LINES].line_off[(ln - 1) % BLOCK_LINES];
+    const block *k = ln == 0 || ln > c->nlines ? NULL : block_of(c, ln);
+    /* a block that no longer checks fails the next row read, with the message */
+    return k ? k->line_off[(ln - 1) % BLOCK_LINES] : c->src_size;
+}
+
+const char *rill_cache_damaged(void)
+{
+    return "changed on disk or damaged since it was opened (delete it, or set cache = false)";
 }
 
 /* ---- writing ---- */
@@ -746,7 +807,7 @@ void rill_cache_attach(rill_reader *r)
         return;
     }
     fprintf(stderr, "rill: %s: data cache written in %.2f s (%s, %.0f MB)\n", r->path,
-            rill_now() - t0, path, (double)r->cache->map_len / 1e6);
+            rill_now() - t0, path, (double)r->cache->file_bytes / 1e6);
 }
 
 void rill_cache_detach(rill_reader *r)

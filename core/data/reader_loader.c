@@ -182,6 +182,17 @@ static int bad_line(rill_reader *r, chunk *c, uint64_t line, size_t col, const c
     return -1;
 }
 
+static void cache_fail(rill_reader *r, chunk *c, uint64_t ln, int st)
+{
+    rill_err e;
+    if (st == -2)
+        rill_errf(&e, RILL_EIO, "%s:%" PRIu64 ": the data cache of this file was %s", r->path, ln,
+                  rill_cache_damaged());
+    else
+        rill_errf(&e, RILL_ENOMEM, "%s:%" PRIu64 ": out of memory for its values", r->path, ln);
+    chunk_fail(c, &e);
+}
+
 /* Reads lines into c until it is full, the part ends, an error, or max_lines lines have
  * been read (0 = no limit). Returns STOPPED if the loader was told to stop, else 0. */
 static int chunk_fill(rill_reader *r, chunk *c, uint64_t max_lines)
@@ -216,10 +227,7 @@ static int chunk_fill(rill_reader *r, chunk *c, uint64_t max_lines)
                 continue;
             }
             if (got < 0) {
-                rill_err e;
-                rill_errf(&e, RILL_ENOMEM, "%s:%" PRIu64 ": out of memory for its values",
-                          r->path, r->line + 1);
-                chunk_fail(c, &e);
+                cache_fail(r, c, r->line + 1, (int)got);
                 return 0;
             }
         }
@@ -231,10 +239,7 @@ static int chunk_fill(rill_reader *r, chunk *c, uint64_t max_lines)
             const char *what;
             int st = rill_cache_row(r->cache, ln, &c->b, &col, &what);
             if (st < 0) {
-                rill_err e;
-                rill_errf(&e, RILL_ENOMEM, "%s:%" PRIu64 ": out of memory for its values",
-                          r->path, ln);
-                chunk_fail(c, &e);
+                cache_fail(r, c, ln, st);
                 return 0;
             }
             if (st > 0 && bad_line(r, c, ln, col, what))

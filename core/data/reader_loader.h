@@ -121,14 +121,16 @@ typedef struct rill_data_cache rill_data_cache;
 void rill_cache_attach(rill_reader *r);
 void rill_cache_detach(rill_reader *r);
 /* Line ln (1-based) into row b->B of b, as the format's parser would have put it: 0; a line
- * that failed to parse: 1 with *col and *what as the parser gave them; -1 out of memory. */
-int rill_cache_row(const rill_data_cache *c, uint64_t ln, rill_batch *b, size_t *col,
+ * that failed to parse: 1 with *col and *what as the parser gave them; -1 out of memory; -2
+ * the cache's block no longer checks (rill_cache_damaged says what to do). */
+int rill_cache_row(rill_data_cache *c, uint64_t ln, rill_batch *b, size_t *col,
                    const char **what);
 /* Lines ln, ln + 1, ... that are rows (not bad lines, not a header), at most max and within
  * ln's block, appended to b as rill_cache_row would one by one: how many (0 when line ln is
- * not a row); -1 out of memory. */
-int64_t rill_cache_rows(const rill_data_cache *c, uint64_t ln, uint64_t max, rill_batch *b);
+ * not a row); -1 out of memory, -2 as rill_cache_row. */
+int64_t rill_cache_rows(rill_data_cache *c, uint64_t ln, uint64_t max, rill_batch *b);
+const char *rill_cache_damaged(void);
 /* The byte offset where line ln starts (the file's size past the last line). */
-uint64_t rill_cache_offset(const rill_data_cache *c, uint64_t ln);
+uint64_t rill_cache_offset(rill_data_cache *c, uint64_t ln);
 
 #endif
