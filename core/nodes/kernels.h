@@ -43,16 +43,25 @@ void dot_pairs_backward(float *dZ, const float *dout, int ldo, const float *Z, i
 void fm_forward(float *out, const float *emb, int B, int F, int D);
 void fm_backward(float *demb, const float *dout, const float *emb, int B, int F, int D);
 
+/* A full-rank cross layer's bf16 copies (any may be NULL): x and W as rounded once by the
+ * caller; out16 gets out rounded (the next layer's x) in the same pass that writes out, dz16
+ * the rounded dz in the pass that makes dz, so no operand is rounded twice. */
+typedef struct {
+    const uint16_t *x, *W;
+    uint16_t *out, *dz;
+} cross_bf16;
+
 /* One DCNv2 cross layer: out = x0 * (W x + b) + x, with W (n,n) when rank == 0, else
  * W = U V^T, U and V (n,rank). z (B,n) receives W x + b, h (B,rank) receives x V. */
 int cross_forward(rill_precision p, float *out, float *z, float *h, const float *x0,
                   const float *x, const float *W, const float *U, const float *V, const float *b,
-                  int B, int n, int rank, rill_err *err);
+                  int B, int n, int rank, const cross_bf16 *c16, rill_err *err);
 /* dz (B,n) and dh (B,rank) are scratch. */
 int cross_backward(rill_precision p, float *dx0, float *dx, float *dW, float *dU, float *dV,
                    float *db, float *dz, float *dh, const float *dout, const float *x0,
                    const float *x, const float *z, const float *h, const float *W,
-                   const float *U, const float *V, int B, int n, int rank, rill_err *err);
+                   const float *U, const float *V, int B, int n, int rank,
+                   const cross_bf16 *c16, rill_err *err);
 
 /* Weighted-mean BCE with logits: z, y (B), w (B or NULL). Returns the loss; dz (B) gets the
  * gradient times scale (not accumulated: dz is written); ex (B, or NULL) each example's share

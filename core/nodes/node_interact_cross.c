@@ -18,12 +18,15 @@ typedef struct {
     int layers, rank, n;
     rill_param *W[MAX_CROSS], *U[MAX_CROSS], *V[MAX_CROSS], *b[MAX_CROSS];
     float *x0, *xs[MAX_CROSS + 1], *z[MAX_CROSS], *h[MAX_CROSS];
+    /* this step's bf16 copies (full rank, bf16 GEMMs): each layer's x and W */
+    uint16_t *x16[MAX_CROSS], *W16[MAX_CROSS];
 } cross_state;
 
 typedef struct {
     float *out, *dx0, *dx, *dz;
     const float *x0, *x, *z, *dout, *b;
     int n;
+    uint16_t *out16, *dz16; /* may be NULL */
 } cross_job;
 
 static void cross_fwd_part(void *ctx, size_t r0, size_t r1, int worker)
@@ -37,21 +40,25 @@ static void cross_fwd_part(void *ctx, size_t r0, size_t r1, int worker)
             ((float *)j->z)[k] = zi;
             j->out[k] = j->x0[k] * zi + j->x[k];
         }
+    if (j->out16)
+        rill_bf16_round_rows(j->out16 + r0 * (size_t)j->n, j->out + r0 * (size_t)j->n,
+                             (int)(r1 - r0), j->n, j->n);
 }
 
 int cross_forward(rill_precision p, float *out, float *z, float *h, const float *x0,
                   const float *x, const float *W, const float *U, const float *V, const float *b,
-                  int B, int n, int rank, rill_err *err)
+                  int B, int n, int rank, const cross_bf16 *c16, rill_err *err)
 {
     int rc;
     if (rank == 0)
-        rc = rill_gemm(p, false, true, B, n, n, 1.0f, x, n, W, n, 0.0f, z, n, err);
+        rc = rill_gemm_h(p, false, true, B, n, n, 1.0f, x, c16 ? c16->x : NULL, n, W,
+                         c16 ? c16->W : NULL, n, 0.0f, z, n, err);
     else if (!(rc = rill_gemm(p, false, false, B, rank, n, 1.0f, x, n, V, rank, 0.0f, h, rank,
                               err)))
         rc = rill_gemm(p, false, true, B, n, rank, 1.0f, h, rank, U, rank, 0.0f, z, n, err);
     if (rc)
         return rc;
-    cross_job j = {out, NULL, NULL, NULL, x0, x, z, NULL, b, n};
+    cross_job j = {out, NULL, NULL, NULL, x0, x, z, NULL, b, n, c16 ? c16->out : NULL, NULL};
     rill_parallel_for((size_t)B, 64, cross_fwd_part, &j);
     return RILL_OK;
 }
@@ -69,25 +76,55 @@ static void cross_bwd_part(void *ctx, size_t r0, size_t r1, int worker)
                 j->dx0[k] += g * j->z[k];
             j->dx[k] += g;
         }
+    if (j->dz16)
+        rill_bf16_round_rows(j->dz16 + r0 * (size_t)j->n, j->dz + r0 * (size_t)j->n,
+                             (int)(r1 - r0), j->n, j->n);
+}
+
+typedef struct {
+    float *db;
+    const float *dz;
+    int B, n;
+} bias_job;
+
+/* db[i] += the sum over rows of dz[., i], each column summed from 0 in row order; walked row
+ * by row over COLS columns at a time, since a column alone is one float per cache line */
+static void bias_grad_part(void *ctx, size_t c0, size_t c1, int worker)
+{
+    enum { COLS = 256 };
+    const bias_job *j = ctx;
+    (void)worker;
+    for (size_t a = c0; a < c1; a += COLS) {
+        size_t e = a + COLS < c1 ? a + COLS : c1;
+        float acc[COLS] = {0};
+        for (int r = 0; r < j->B; r++) {
+            const float *row = j->dz + (size_t)r * j->n;
+            for (size_t i = a; i < e; i++)
+                acc[i - a] += row[i];
+        }
+        for (size_t i = a; i < e; i++)
+            j->db[i] += acc[i - a];
+    }
 }
 
 int cross_backward(rill_precision p, float *dx0, float *dx, float *dW, float *dU, float *dV,
                    float *db, float *dz, float *dh, const float *dout, const float *x0,
                    const float *x, const float *z, const float *h, const float *W,
-                   const float *U, const float *V, int B, int n, int rank, rill_err *err)
+                   const float *U, const float *V, int B, int n, int rank,
+                   const cross_bf16 *c16, rill_err *err)
 {
-    cross_job j = {NULL, dx0, dx, dz, x0, x, z, dout, NULL, n};
+    cross_job j = {NULL, dx0, dx, dz, x0, x, z, dout, NULL, n, NULL, c16 ? c16->dz : NULL};
     rill_parallel_for((size_t)B, 64, cross_bwd_part, &j);
-    for (int i = 0; i < n; i++) {
-        float s = 0;
-        for (int r = 0; r < B; r++)
-            s += dz[(size_t)r * n + i];
-        db[i] += s;
-    }
+    bias_job bj = {db, dz, B, n};
+    rill_parallel_for((size_t)n, 64, bias_grad_part, &bj);
     int rc;
     if (rank == 0) {
-        if (!(rc = rill_gemm(p, true, false, n, n, B, 1.0f, dz, n, x, n, 1.0f, dW, n, err)))
-            rc = rill_gemm(p, false, false, B, n, n, 1.0f, dz, n, W, n, 1.0f, dx, n, err);
+        const uint16_t *dz16 = c16 ? c16->dz : NULL, *x16 = c16 ? c16->x : NULL,
+                       *W16 = c16 ? c16->W : NULL;
+        if (!(rc = rill_gemm_h(p, true, false, n, n, B, 1.0f, dz, dz16, n, x, x16, n, 1.0f, dW, n,
+                               err)))
+            rc = rill_gemm_h(p, false, false, B, n, n, 1.0f, dz, dz16, n, W, W16, n, 1.0f, dx, n,
+                             err);
     } else if (!(rc = rill_gemm(p, true, false, n, rank, B, 1.0f, dz, n, h, rank, 1.0f, dU, rank,
                                 err)) &&
                !(rc = rill_gemm(p, false, false, B, rank, n, 1.0f, dz, n, U, rank, 0.0f, dh,
@@ -154,6 +191,13 @@ static int cross_forward_node(rill_node *n, rill_step *s, rill_err *err)
     if (rc)
         return rc;
     st->xs[0] = st->x0;
+    /* full rank in bf16: every layer's x and W rounded once for its forward and backward */
+    bool c16 = r == 0 && rill_gemm_is_bf16(s->precision, B, N, N);
+    size_t xn = (size_t)B * N * sizeof(uint16_t), wn = (size_t)N * N * sizeof(uint16_t);
+    if (c16 && !(st->x16[0] = rill_node_alloc(n, s, xn, false, err)))
+        return err->code;
+    if (c16)
+        rill_bf16_round_rows(st->x16[0], st->x0, B, N, N);
     for (int l = 0; l < st->layers; l++) {
         bool last = l == st->layers - 1;
         float *out = last ? n->out : rill_node_alloc(n, s, (size_t)B * N * sizeof(float), false, err);
@@ -161,9 +205,19 @@ static int cross_forward_node(rill_node *n, rill_step *s, rill_err *err)
         st->h[l] = r ? rill_node_alloc(n, s, (size_t)B * r * sizeof(float), false, err) : NULL;
         if (!out || !st->z[l] || (r && !st->h[l]))
             return err->code;
+        st->W16[l] = c16 ? rill_node_alloc(n, s, wn, false, err) : NULL;
+        if (c16 && !last && !(st->x16[l + 1] = rill_node_alloc(n, s, xn, false, err)))
+            return err->code;
+        if (c16 && !st->W16[l])
+            return err->code;
+        if (c16)
+            rill_bf16_round_rows(st->W16[l], st->W[l]->data, N, N, N);
+        cross_bf16 h16 = {c16 ? st->x16[l] : NULL, st->W16[l],
+                          c16 && !last ? st->x16[l + 1] : NULL, NULL};
         rc = cross_forward(s->precision, out, st->z[l], st->h[l], st->x0, st->xs[l],
                            r ? NULL : st->W[l]->data, r ? st->U[l]->data : NULL,
-                           r ? st->V[l]->data : NULL, st->b[l]->data, B, N, r, err);
+                           r ? st->V[l]->data : NULL, st->b[l]->data, B, N, r,
+                           c16 ? &h16 : NULL, err);
         if (rc)
             return rc;
         st->xs[l + 1] = out;
@@ -181,7 +235,11 @@ static int cross_backward_node(rill_node *n, rill_step *s, rill_err *err)
     float *gx = rill_node_alloc(n, s, bytes, false, err);
     float *dz = rill_node_alloc(n, s, bytes, false, err);
     float *dh = r ? rill_node_alloc(n, s, (size_t)B * r * sizeof(float), false, err) : NULL;
-    if (!dx0 || !g || !gx || !dz || (r && !dh))
+    /* the forward's copies are this step's when it made them (full rank, bf16) */
+    bool c16 = r == 0 && st->W16[0] && rill_gemm_is_bf16(s->precision, B, N, N);
+    uint16_t *dz16 = c16 ? rill_node_alloc(n, s, (size_t)B * N * sizeof(uint16_t), false, err)
+                         : NULL;
+    if (!dx0 || !g || !gx || !dz || (r && !dh) || (c16 && !dz16))
         return err->code;
     memcpy(g, n->dout, bytes);
     for (int l = st->layers - 1; l >= 0; l--) {
@@ -193,7 +251,8 @@ static int cross_backward_node(rill_node *n, rill_step *s, rill_err *err)
                             r ? st->U[l]->grad : NULL, r ? st->V[l]->grad : NULL, st->b[l]->grad,
                             dz, dh, g, st->x0, st->xs[l], st->z[l], st->h[l],
                             r ? NULL : st->W[l]->data, r ? st->U[l]->data : NULL,
-                            r ? st->V[l]->data : NULL, B, N, r, err);
+                            r ? st->V[l]->data : NULL, B, N, r,
+                            c16 ? &(cross_bf16){st->x16[l], st->W16[l], NULL, dz16} : NULL, err);
         if (rc)
             return rc;
         float *t = g;
