@@ -296,6 +296,23 @@ static void test_criteo(void)
         free(p3.all.p);
     }
 
+    /* rill_cache_reseal (the fuzz target's): a cache stamped with the file's new identity is
+     * taken as it is */
+    {
+        rill_reader_cfg rc2 = cfg;
+        rc2.cache_dir = NULL;
+        pass t0 = read_pass(&rc2, 0);
+        struct timespec ts2[2] = {{.tv_sec = 1600000000}, {.tv_sec = 1600000000}};
+        struct stat src;
+        bool stamped = utimensat(AT_FDCWD, path, ts2, 0) == 0 && stat(path, &src) == 0 &&
+                       rill_cache_reseal(cpath, &src) == 0;
+        ino = inode_of(cpath);
+        pass t1 = read_pass(&cfg, 0);
+        ok(stamped && same_pass(&t0, &t1) && inode_of(cpath) == ino,
+           "a cache resealed with the file's new mtime: taken as it is, the same batches");
+        free(t0.all.p), free(t1.all.p);
+    }
+
     /* a cache directory that cannot be made: the text is read */
     char blocked[256];
     snprintf(blocked, sizeof blocked, "%s/c.tsv/cache", tmpdir);

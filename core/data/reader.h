@@ -82,5 +82,10 @@ uint64_t rill_reader_bad_lines(const rill_reader *r);
 const char *rill_reader_first_bad(const rill_reader *r);
 /* The rows come from the data cache (cfg.cache_dir), not from parsing the text. */
 bool rill_reader_cached(const rill_reader *r);
+/* For the fuzz target and tests: stamps the data cache file at path with src's identity
+ * (size, mtime, inode, device) and recomputes its checksums wherever its header and index
+ * allow, so that altered contents reach the structural checks behind them. 0, or -1. */
+struct stat;
+int rill_cache_reseal(const char *path, const struct stat *src);
 
 #endif

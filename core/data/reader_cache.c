@@ -768,6 +768,57 @@ static void prune(const char *dir)
     rill_fs_names_free(names, n);
 }
 
+int rill_cache_reseal(const char *path, const struct stat *src)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    cache_header h;
+    char pathbuf[PATH_MAX];
+    int rc = -1;
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof h || !read_at(fd, &h, sizeof h, 0))
+        goto done;
+    uint64_t size = (uint64_t)st.st_size;
+    h.src_size = (uint64_t)src->st_size;
+    h.src_mtime_sec = (uint64_t)src->st_mtim.tv_sec;
+    h.src_mtime_nsec = (uint64_t)src->st_mtim.tv_nsec;
+    h.src_ino = (uint64_t)src->st_ino;
+    h.src_dev = (uint64_t)src->st_dev;
+    /* the index's and the blocks' checksums, where the index lies inside the file */
+    if (h.index_offset <= size && h.nblocks <= (size - h.index_offset) / sizeof(block_entry)) {
+        size_t nb = h.nblocks;
+        block_entry *idx = calloc(nb ? nb : 1, sizeof *idx);
+        if (!idx || !read_at(fd, idx, nb * sizeof *idx, h.index_offset)) {
+            free(idx);
+            goto done;
+        }
+        for (size_t k = 0; k < nb; k++) {
+            const block_entry *e = &idx[k];
+            if (e->off > size || e->bytes > size - e->off || e->bytes > (1u << 30))
+                continue;
+            char *b = malloc(e->bytes ? e->bytes : 1);
+            if (b && read_at(fd, b, e->bytes, e->off))
+                idx[k].crc = rill_crc32c(0, b, e->bytes);
+            free(b);
+        }
+        h.index_crc = rill_crc32c(0, idx, nb * sizeof *idx);
+        bool wrote = pwrite(fd, idx, nb * sizeof *idx, (off_t)h.index_offset) ==
+                     (ssize_t)(nb * sizeof *idx);
+        free(idx);
+        if (!wrote)
+            goto done;
+    }
+    if (h.path_bytes > 0 && h.path_bytes <= sizeof pathbuf && sizeof h + h.path_bytes <= size &&
+        read_at(fd, pathbuf, h.path_bytes, sizeof h))
+        h.header_crc = header_crc(&h, pathbuf, h.path_bytes);
+    rc = pwrite(fd, &h, sizeof h, 0) == (ssize_t)sizeof h ? 0 : -1;
+done:
+    if (close(fd) != 0)
+        rc = -1;
+    return rc;
+}
+
 void rill_cache_attach(rill_reader *r)
 {
     r->cache = NULL;

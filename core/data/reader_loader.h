@@ -1,7 +1,8 @@
 /* Between the reader's two files: reader.c (open, the line count and index, the header
  * check, next, start_epoch, seek) and reader_loader.c (buffered lines, the producer that fills
  * chunks and gathers batches, the loader thread and its handoff). The reader's state and the
- * producer's entry points. Not a public header: only those two files include it. */
+ * producer's entry points, and the data cache's (reader_cache.c). Not a public header: only
+ * those files include it. */
 #ifndef RILL_READER_LOADER_H
 #define RILL_READER_LOADER_H
 
@@ -130,6 +131,7 @@ int rill_cache_row(rill_data_cache *c, uint64_t ln, rill_batch *b, size_t *col,
  * not a row); -1 out of memory, -2 as rill_cache_row. */
 int64_t rill_cache_rows(rill_data_cache *c, uint64_t ln, uint64_t max, rill_batch *b);
 const char *rill_cache_damaged(void);
+
 /* The byte offset where line ln starts (the file's size past the last line). */
 uint64_t rill_cache_offset(rill_data_cache *c, uint64_t ln);
 

@@ -9,7 +9,7 @@
 
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= criteo csv libsvm schema lua store store_kv npy
+FUZZ_TARGETS ?= criteo csv libsvm schema lua store store_kv npy datacache
 FUZZ_OUT      = build-fuzz
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 # gcc's warnings (make, -Werror) guard the code; clang's own differ (it calls NAN a float

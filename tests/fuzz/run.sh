@@ -11,7 +11,7 @@ set -u
 out=${FUZZ_OUT:-build-fuzz}
 secs=${1:-60}
 shift
-[ $# -gt 0 ] || set -- criteo csv libsvm schema lua store store_kv npy
+[ $# -gt 0 ] || set -- criteo csv libsvm schema lua store store_kv npy datacache
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 opts="-timeout=10 -rss_limit_mb=2048 -detect_leaks=1"
