@@ -73,6 +73,16 @@ return function(o)
     stride = math.max(stride, t.stride)
   end
   local gather = core.bench_gather(total_rows, stride, 20000000)
+  -- what the model must hold: each created row at its stride (values and optimizer state), and
+  -- the dense block (values, gradients, Adam's two moments)
+  local created, table_bytes = 0, 0
+  for _, t in ipairs(r.tables) do
+    created = created + t.touched
+    table_bytes = table_bytes + 4 * t.touched * t.stride
+  end
+  local dense = r.graph.core:param_count()
+  local dense_bytes = 16 * dense
+  local state = table_bytes + dense_bytes
   local embed_s = 2 * visits / gather
   local bound = (gemm_s + embed_s) / steps
   local achieved = train_s / steps
@@ -84,7 +94,8 @@ return function(o)
     string.format("  training         %s examples/s  (%d steps in %.1f s; evaluation excluded)", commas(r.examples_per_s), steps, train_s),
     string.format("  validation       auc %.4f  logloss %.4f  (%s rows)", r.valid.auc, r.valid.logloss, commas(r.valid.rows)),
     truth and string.format("  planted model    auc %.4f with its true logit, %.4f with its first-order part alone (the most a model without interactions can reach)", truth, first) or "  planted model    (not our generated data: not computed)",
-    string.format("  peak resident    %.2f GiB", rss / 2^30),
+    string.format("  peak resident    %.2f GiB: model state %.2f GiB (tables: %s rows created x their stride, %.2f GiB; dense: %s parameters x 4 for values, gradients and Adam's moments, %.3f GiB) + %.0f MB (target: at most 300 MB)",
+                  rss / 2^30, state / 2^30, commas(created), table_bytes / 2^30, commas(dense), dense_bytes / 2^30, (rss - state) / 1e6),
     string.format("  GEMM bound       %.2f GFLOP/step at %.1f GFLOP/s = %.1f ms/step", flops / steps / 1e9, flops / gemm_s / 1e9, 1e3 * gemm_s / steps),
     string.format("  embedding bound  %s distinct rows/step x 2 passes at %.1f M rows/s = %.2f ms/step", commas(visits / steps), gather / 1e6, 1e3 * embed_s / steps),
     string.format("  bound            %.1f ms/step = %s examples/s", 1e3 * bound, commas(2048 / bound)),
