@@ -85,8 +85,22 @@ static void pairs_fwd_part(void *ctx, size_t b0, size_t b1, int worker)
         }
         /* whole 16-wide blocks go to acc, row i at offset c; the lanes past i spill into
          * the next row's place, which that row then overwrites */
-        int c = 0;
-        for (int i = 1; i < F; i++) {
+        int c = 0, i = 1;
+        /* the rows of the first block two at a time: two independent chains share each zt
+         * load (each row's sum still runs over d in order: the same bits); the second's
+         * store goes after the first's, whose spill it overwrites as before */
+        for (; i + 1 <= 16 && i + 1 < F; i += 2) {
+            v16 a0 = {0}, a1 = {0};
+            for (int d = 0; d < D; d++) {
+                v16 t = load16(zt + d * Fp);
+                a0 += z[i * D + d] * t;
+                a1 += z[(i + 1) * D + d] * t;
+            }
+            store16(acc + c, a0);
+            store16(acc + c + i, a1);
+            c += 2 * i + 1;
+        }
+        for (; i < F; i++) {
             if (i <= 16) {
                 v16 a0 = {0};
                 for (int d = 0; d < D; d++)
@@ -152,8 +166,28 @@ static void pairs_bwd_part(void *ctx, size_t b0, size_t b1, int worker)
                 G[i * F + k] = g[c];
                 G[k * F + i] = g[c++];
             }
-        int nq = D / 16;
-        for (int i = 0; i < F; i++) {
+        int nq = D / 16, i = 0;
+        if (nq == 1) {
+            /* four fields at a time: four independent chains of adds share each z_k load
+             * (each field's sum still runs over k in order: the same bits) */
+            for (; i + 4 <= F; i += 4) {
+                v16 a0 = load16(dz + i * D), a1 = load16(dz + (i + 1) * D),
+                    a2 = load16(dz + (i + 2) * D), a3 = load16(dz + (i + 3) * D);
+                const float *g0 = G + i * F, *g1 = g0 + F, *g2 = g1 + F, *g3 = g2 + F;
+                for (int k = 0; k < F; k++) {
+                    v16 zk = load16(z + k * D);
+                    a0 += g0[k] * zk;
+                    a1 += g1[k] * zk;
+                    a2 += g2[k] * zk;
+                    a3 += g3[k] * zk;
+                }
+                store16(dz + i * D, a0);
+                store16(dz + (i + 1) * D, a1);
+                store16(dz + (i + 2) * D, a2);
+                store16(dz + (i + 3) * D, a3);
+            }
+        }
+        for (; i < F; i++) {
             v16 a[4];
             for (int q = 0; q < nq; q++)
                 a[q] = load16(dz + i * D + 16 * q);
