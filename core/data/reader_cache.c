@@ -175,25 +175,6 @@ static int cache_path(const rill_reader *r, char *out, size_t cap, char abs[PATH
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *dir)
-{
-    char p[PATH_MAX];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof p)
-        return ENAMETOOLONG;
-    memcpy(p, dir, n + 1);
-    for (size_t i = 1; i <= n; i++)
-        if (p[i] == '/' || p[i] == 0) {
-            char c = p[i];
-            p[i] = 0;
-            if (mkdir(p, 0777) != 0 && errno != EEXIST)
-                return errno;
-            p[i] = c;
-        }
-    return 0;
-}
-
 /* ---- reading ---- */
 
 /* Section pointers for the block at [off, off + bytes) of the mapping, each checked to lie
@@ -834,17 +815,19 @@ void rill_cache_attach(rill_reader *r)
         return;
     if (*why)
         fprintf(stderr, "rill: data cache %s: %s; writing it again\n", path, why);
-    int e = make_dirs(r->cfg.cache_dir);
-    double t0 = rill_now();
-    if (!e) {
-        prune(r->cfg.cache_dir);
-        snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-        e = cache_write(r, tmp, abs, &src, sig);
-        if (!e && rename(tmp, path) != 0)
-            e = errno;
-        if (e)
-            unlink(tmp);
+    rill_err me;
+    if (rill_mkdir_p(r->cfg.cache_dir, &me)) {
+        fprintf(stderr, "rill: %s: no data cache (%s); reading the text\n", r->path, me.msg);
+        return;
     }
+    double t0 = rill_now();
+    prune(r->cfg.cache_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+    int e = cache_write(r, tmp, abs, &src, sig);
+    if (!e && rename(tmp, path) != 0)
+        e = errno;
+    if (e)
+        unlink(tmp);
     rill_lb_seek(&r->lb, 0);
     if (e) {
         fprintf(stderr, "rill: %s: no data cache (%s: %s%s); reading the text\n", r->path, path,
