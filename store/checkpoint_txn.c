@@ -220,7 +220,15 @@ static void job_run_once(ckpt_job *j)
 
 static void *writer_main(void *arg)
 {
-    job_run_once(arg);
+    ckpt_job *j = arg;
+    job_run_once(j);
+    /* committed: the rows' copies are done with, and would otherwise be held until the next
+     * checkpoint waits for this one (on a large table, hundreds of MB for a whole interval);
+     * a failed transaction keeps them, to run again on the caller's thread */
+    for (int i = 0; !j->rc && i < j->ntables; i++) {
+        free(j->snaps[i].vals);
+        j->snaps[i].vals = NULL;
+    }
     return NULL;
 }
 
@@ -380,7 +388,8 @@ int rill_store_checkpoint(rill_store *s, rill_ckpt_put_fn put_all, void *ud, con
         return rill_errf(err, RILL_ENOMEM, "%s: out of memory taking a checkpoint", s->path);
     j->s = s;
     j->step = s->step;
-    bool background = !s->sync_checkpoints;
+    bool background = !s->sync_checkpoints && !s->sync_next;
+    s->sync_next = false;
     for (int i = 0; i < s->ntables; i++)
         if (rill_table_sweeps(s->tables[i]))
             background = false;

@@ -621,6 +621,11 @@ int rill_store_end_step(rill_store *s, uint64_t step, rill_err *err)
     return rc;
 }
 
+void rill_store_sync_next(rill_store *s)
+{
+    s->sync_next = true;
+}
+
 void rill_store_fold_next(rill_store *s)
 {
     s->fold_next = true;

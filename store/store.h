@@ -266,6 +266,10 @@ void rill_store_get_info(rill_store *s, rill_store_info *info);
  * rather than a slice of them: the store is left in one layout (rill.train{ fold_at_end =
  * true }). */
 void rill_store_fold_next(rill_store *s);
+/* The next checkpoint is written on the caller's thread, its rows read from the cache rather
+ * than copied: for a last checkpoint, which the caller would wait for anyway (the same bytes
+ * are written either way). */
+void rill_store_sync_next(rill_store *s);
 
 /* Structural check of a store (rill inspect --check, the crash tests): every table's rows have
  * the table's size, the state and dense parameters read back; a message for the first fault. */

@@ -35,6 +35,7 @@ struct rill_store {
     uint64_t total_ckpt_disk_bytes, total_ckpt_row_bytes;
     uint64_t last_ckpt_disk_bytes, last_ckpt_row_bytes;
     bool fold_next;         /* the next checkpoint folds every table's generations */
+    bool sync_next;         /* the next checkpoint is written on the caller's thread */
     double total_ckpt_wait_seconds; /* the caller's time in checkpoints: snapshots and waits */
     bool sync_checkpoints;  /* checkpoints written on the caller's thread (rill_store_cfg) */
     bool rows_in_place;     /* no generations (rill_store_cfg) */
@@ -243,8 +244,9 @@ void rill_table_set_budget(rill_table *t, size_t rows);
 void rill_table_set_stored_rows(rill_table *t, uint64_t rows);
 size_t rill_table_row_bytes(const rill_table *t); /* cache bytes per row */
 /* ---- a table's part of a checkpoint (table_snap.c) ----
- * Taken on the training thread between steps (rill_table_snapshot: the dirty rows copied out,
- * sorted by id, and the admission counts), written in the checkpoint's transaction, on the
+ * Taken on the training thread between steps (rill_table_snapshot: the dirty rows sorted by id,
+ * copied out for a background checkpoint, and the admission counts), written in the
+ * checkpoint's transaction, on the
  * writer's thread when checkpoints run in the background (rill_table_snap_write reads only the
  * snapshot and the table's fixed fields), and finished on the training thread once the
  * transaction ended (rill_table_snap_done). While a background checkpoint is being written the
@@ -253,7 +255,12 @@ size_t rill_table_row_bytes(const rill_table *t); /* cache bytes per row */
 typedef struct rill_table_snap {
     size_t n;              /* rows */
     uint64_t *ids;         /* ascending */
-    unsigned char *vals;   /* n values of val_bytes: the floats, the last step used, the count */
+    unsigned char *vals;   /* n values of val_bytes: the floats, the last step used, the count;
+                            * NULL when written on the caller's thread at once: the values are
+                            * read from the cache, which nothing changes before it ends (a
+                            * copy would double the memory of a last checkpoint of every row);
+                            * freed by the writer once its transaction commits */
+    unsigned char *scratch; /* val_bytes: one value put together from the cache (vals NULL) */
     uint32_t *slots;       /* their cache slots */
     size_t val_bytes;
     bool fold_spill;       /* the spill database holds rows: folded into the main one */

@@ -334,7 +334,12 @@ static int ckpt_rows_next(ckpt_rows *m, uint64_t *id, const void **val, rill_err
         return RILL_EOF;
     if (have_snap && (!have_spill || sn->ids[m->si] <= m->sid)) {
         *id = sn->ids[m->si];
-        *val = sn->vals + m->si * sn->val_bytes;
+        if (sn->vals) {
+            *val = sn->vals + m->si * sn->val_bytes;
+        } else { /* written at once: the cache holds the values (table_snap.c) */
+            rill_table_row_value(m->t, sn->slots[m->si], sn->scratch);
+            *val = sn->scratch;
+        }
         m->si++;
         if (have_spill && *id == m->sid) { /* spilled, then read back and changed: newer */
             m->src = mdb_cursor_get(m->spill, &m->sk, &m->sv, MDB_NEXT);

@@ -99,6 +99,10 @@ typedef struct {
 
 /* ---- shared by table.c, table_rows.c and table_file.c ---- */
 
+/* table_snap.c: slot's stored value (the floats, then the last step used and the count: a
+ * snapshot's val_bytes) into dst. */
+void rill_table_row_value(const rill_table *t, uint32_t slot, unsigned char *dst);
+
 /* table.c: room for one more free slot (0 on success); a new row's initial values. */
 int rill_table_grow_free(rill_table *t);
 void rill_table_init_row(const rill_table *t, uint64_t id, float *row);

@@ -100,10 +100,20 @@ static void snap_free(rill_table_snap *sn)
 {
     free(sn->ids);
     free(sn->vals);
+    free(sn->scratch);
     free(sn->slots);
     free(sn->pending);
     free(sn->gids);
     memset(sn, 0, sizeof *sn);
+}
+
+void rill_table_row_value(const rill_table *t, uint32_t slot, unsigned char *dst)
+{
+    size_t fl = (size_t)t->stride * sizeof(float);
+    const row_head *hd = slot_head(t, slot);
+    memcpy(dst, slot_row(t, slot), fl);
+    memcpy(dst + fl, &hd->used, sizeof(uint64_t));
+    memcpy(dst + fl + sizeof(uint64_t), &hd->count, sizeof(uint64_t));
 }
 
 int rill_table_snapshot(rill_table *t, rill_table_snap *sn, bool pin, rill_err *err)
@@ -119,8 +129,14 @@ int rill_table_snapshot(rill_table *t, rill_table_snap *sn, bool pin, rill_err *
     sn->val_bytes = fl + ROW_TAIL;
     sn->ids = malloc((n ? n : 1) * sizeof *sn->ids);
     sn->slots = malloc((n ? n : 1) * sizeof *sn->slots);
-    sn->vals = malloc((n ? n : 1) * sn->val_bytes);
-    if (!sn->ids || !sn->slots || !sn->vals || snap_pending(t, sn)) {
+    /* a background checkpoint copies the rows (training goes on changing them); one written
+     * here and now reads them from the cache */
+    if (pin)
+        sn->vals = malloc((n ? n : 1) * sn->val_bytes);
+    else
+        sn->scratch = malloc(sn->val_bytes);
+    if (!sn->ids || !sn->slots || !(pin ? (void *)sn->vals : (void *)sn->scratch) ||
+        snap_pending(t, sn)) {
         free(v);
         snap_free(sn);
         return rill_errf(err, RILL_ENOMEM,
@@ -128,16 +144,14 @@ int rill_table_snapshot(rill_table *t, rill_table_snap *sn, bool pin, rill_err *
                          t->name, n);
     }
     for (size_t i = 0; i < n; i++) {
-        if (i + 4 < n)
-            __builtin_prefetch(slot_row(t, v[i + 4].slot));
-        row_head *hd = slot_head(t, v[i].slot);
-        unsigned char *dst = sn->vals + i * sn->val_bytes;
-        memcpy(dst, slot_row(t, v[i].slot), fl);
-        memcpy(dst + fl, &hd->used, sizeof(uint64_t));
-        memcpy(dst + fl + sizeof(uint64_t), &hd->count, sizeof(uint64_t));
+        if (pin) {
+            if (i + 4 < n)
+                __builtin_prefetch(slot_row(t, v[i + 4].slot));
+            rill_table_row_value(t, v[i].slot, sn->vals + i * sn->val_bytes);
+        }
         sn->ids[i] = v[i].id;
         sn->slots[i] = v[i].slot;
-        hd->pinned = pin;
+        slot_head(t, v[i].slot)->pinned = pin;
     }
     free(v);
     sn->n = n;

@@ -274,6 +274,17 @@ static void test_skip(void)
         ok(x.bad == 2, "skip: 2 bad lines counted (got %llu)", (unsigned long long)x.bad);
         ok(has(x.first_bad, want), "skip: the first bad line's message: %s", x.first_bad);
         ok(rill_reader_rows(r) == 5, "skip: rows() counts bad lines too");
+        /* released (a run's end): reading is an error naming the file until an epoch starts,
+         * which reads the same rows again */
+        rill_reader_release(r);
+        rill_err rerr = {0};
+        ok(rill_reader_next(r, &b, &rerr) < 0 && has(rerr.msg, path) && has(rerr.msg, "released"),
+           "release%s: reading is an error: %s", th ? " (threaded)" : "", rerr.msg);
+        l0 = 0;
+        if (rill_reader_start_epoch(r, 0, &err) == RILL_OK && rill_reader_next(r, &b, &err) == 1 &&
+            b->B == 3)
+            l0 = b->line[0] + b->line[1] + b->line[2];
+        ok(l0 == 9, "release%s: a new epoch reads lines 1, 3, 5 again", th ? " (threaded)" : "");
         run_free(&x);
         rill_reader_close(r);
 

@@ -348,8 +348,8 @@ static int plan_part(rill_reader *r, rill_err *err)
     return RILL_OK;
 }
 
-/* The chunks the loader fills (two when threaded) and the batches handed out. */
-static int alloc_batches(rill_reader *r, rill_err *err)
+/* The chunks the loader fills (two when threaded: up to two shuffle chunks of rows). */
+static int alloc_chunks(rill_reader *r, rill_err *err)
 {
     const rill_reader_cfg *cfg = &r->cfg;
     int rc;
@@ -362,6 +362,26 @@ static int alloc_batches(rill_reader *r, rill_err *err)
             return rill_errf(err, RILL_ENOMEM, "%s: out of memory for a shuffle chunk of %d rows",
                              r->path, r->chunk_rows);
     }
+    return RILL_OK;
+}
+
+static void free_chunks(rill_reader *r)
+{
+    for (int i = 0; i < 2; i++) {
+        if (r->ch[i].b.schema)
+            rill_batch_free(&r->ch[i].b);
+        rill_free(r->ch[i].perm);
+        memset(&r->ch[i], 0, sizeof r->ch[i]);
+    }
+}
+
+/* The chunks, and the batches handed out. */
+static int alloc_batches(rill_reader *r, rill_err *err)
+{
+    const rill_reader_cfg *cfg = &r->cfg;
+    int rc = alloc_chunks(r, err);
+    if (rc)
+        return rc;
     for (int i = 0; i < (cfg->threaded ? NSLOTS : 1); i++)
         if ((rc = rill_batch_init(&r->slots[i].b, cfg->schema, cfg->batch, err)))
             return rc;
@@ -429,11 +449,7 @@ void rill_reader_close(rill_reader *r)
     if (!r)
         return;
     rill_reader_thread_stop(r);
-    for (int i = 0; i < 2; i++) {
-        if (r->ch[i].b.schema)
-            rill_batch_free(&r->ch[i].b);
-        rill_free(r->ch[i].perm);
-    }
+    free_chunks(r);
     for (int i = 0; i < NSLOTS; i++)
         if (r->slots[i].b.schema)
             rill_batch_free(&r->slots[i].b);
@@ -531,9 +547,30 @@ const rill_batch *rill_reader_peek(rill_reader *r)
     return b;
 }
 
+void rill_reader_release(rill_reader *r)
+{
+    if (!r)
+        return;
+    rill_reader_thread_stop(r);
+    free_chunks(r);
+    r->term = true;
+    r->term_rc = rill_errf(&r->term_err, RILL_EINVAL, "%s: this reader's buffers were released "
+                           "(its training ended): start an epoch or seek before reading",
+                           r->path);
+}
+
+/* After rill_reader_release: the chunks again. */
+static int ensure_chunks(rill_reader *r, rill_err *err)
+{
+    return r->ch[0].b.schema ? RILL_OK : alloc_chunks(r, err);
+}
+
 int rill_reader_start_epoch(rill_reader *r, uint64_t epoch, rill_err *err)
 {
     rill_reader_thread_stop(r);
+    int rc = ensure_chunks(r, err);
+    if (rc)
+        return rc;
     rill_reader_producer_reset(r, epoch, 0, r->first_offset, r->first_line, 0, 0);
     return rill_reader_thread_start(r, err);
 }
@@ -559,6 +596,8 @@ int rill_reader_seek(rill_reader *r, const rill_data_pos *pos, rill_err *err)
                          "saved with another file, or has the file changed?)", r->path,
                          pos->line, pos->offset, off);
     rill_reader_thread_stop(r);
+    if ((rc = ensure_chunks(r, err)))
+        return rc;
     rill_reader_producer_reset(r, pos->epoch, pos->chunk, pos->offset, pos->line, pos->bad_lines,
                    (int)pos->batch);
     return rill_reader_thread_start(r, err);

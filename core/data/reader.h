@@ -59,6 +59,10 @@ int rill_reader_open(rill_reader **out, const rill_reader_cfg *cfg, rill_err *er
  * description checks its file when it is made, before a graph is built over its columns. */
 int rill_reader_check_header(const char *path, const rill_schema *s, rill_err *err);
 void rill_reader_close(rill_reader *r);
+/* Done reading for now: the loader thread stopped and its chunks freed (up to two shuffle
+ * chunks of rows), so that what follows (a run's last checkpoint) does not add to them.
+ * rill_reader_next is then an error until rill_reader_start_epoch or rill_reader_seek. */
+void rill_reader_release(rill_reader *r);
 
 /* 1 and *batch set: the next batch (valid until the next call); 0: end of the epoch;
  * < 0: error in err ("file:line:col: ..."). Batches are full except the epoch's last. At the

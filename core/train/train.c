@@ -692,6 +692,14 @@ static int train_epochs(loop *L, rill_err *err)
                       L->st.examples - L->examples0, L->loss_avg, L->last_auc, true);
     if (!rc || res->interrupted) {
         double t0 = rill_now();
+        /* training is over: the loader's chunks and the steps' arenas go before the last
+         * checkpoint, which is written here and now with its rows read from the cache, not
+         * copied (the peak memory of a run was this checkpoint's, on top of all of them) */
+        rill_reader_release(L->train);
+        rill_arena_free(&L->arena);
+        rill_arena_free(&L->ahead);
+        if (cfg->store)
+            rill_store_sync_next(cfg->store);
         if (cfg->fold_at_end && cfg->store && !res->interrupted)
             rill_store_fold_next(cfg->store);
         int crc = checkpoint(L, err);
