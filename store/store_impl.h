@@ -246,9 +246,8 @@ size_t rill_table_row_bytes(const rill_table *t); /* cache bytes per row */
 /* ---- a table's part of a checkpoint (table_snap.c) ----
  * Taken on the training thread between steps (rill_table_snapshot: the dirty rows sorted by id,
  * copied out for a background checkpoint, and the admission counts), written in the
- * checkpoint's transaction, on the
- * writer's thread when checkpoints run in the background (rill_table_snap_write reads only the
- * snapshot and the table's fixed fields), and finished on the training thread once the
+ * checkpoint's transaction, on the writer's thread when checkpoints run in the background
+ * (rill_table_snap_write reads only the snapshot and the table's fixed fields), and finished on the training thread once the
  * transaction ended (rill_table_snap_done). While a background checkpoint is being written the
  * rows it holds stay in the cache (pinned: a miss would read the value from before it), and
  * no row is spilled (LMDB has one writer: a spill would wait for the checkpoint). */

@@ -99,8 +99,8 @@ typedef struct {
 
 /* ---- shared by table.c, table_rows.c and table_file.c ---- */
 
-/* table_snap.c: slot's stored value (the floats, then the last step used and the count: a
- * snapshot's val_bytes) into dst. */
+/* table_snap.c: slot's stored value (the floats, then the last step used and the count:
+ * stride floats + ROW_TAIL bytes, as checkpoints and spills write it) into dst. */
 void rill_table_row_value(const rill_table *t, uint32_t slot, unsigned char *dst);
 
 /* table.c: room for one more free slot (0 on success); a new row's initial values. */

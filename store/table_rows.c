@@ -121,10 +121,7 @@ static int put_rows(rill_table *t, MDB_txn *txn, MDB_dbi db, const id_slot *v, s
         int rc = mdb_put(txn, db, &k, &val, MDB_RESERVE);
         if (rc)
             return rc == MDB_MAP_FULL ? rc : rill_store_mdb_err(t->store, rc, "writing rows", err);
-        memcpy(val.mv_data, slot_row(t, v[i].slot), fl);
-        const row_head *hd = slot_head(t, v[i].slot);
-        memcpy((char *)val.mv_data + fl, &hd->used, sizeof(uint64_t));
-        memcpy((char *)val.mv_data + fl + sizeof(uint64_t), &hd->count, sizeof(uint64_t));
+        rill_table_row_value(t, v[i].slot, val.mv_data);
         rill_seal(t->store, &k, val.mv_data, fl + ROW_TAIL);
         *bytes += val.mv_size;
     }
