@@ -6,10 +6,19 @@
 
 #include "err.h"
 
+/* At most three quarters full. A table's map is its largest piece of bookkeeping (12 bytes a
+ * slot): at half full, a table just past a power of two paid 48 bytes for each of its rows.
+ * Linear probing at 3/4 still finds a present key in about 2.5 probes, mostly in one cache
+ * line of keys. */
+static bool fits(size_t n, size_t cap)
+{
+    return n <= cap / 4 * 3;
+}
+
 size_t rill_idmap_cap_for(size_t n)
 {
     size_t cap = 8;
-    while (cap < 2 * n)
+    while (!fits(n, cap))
         cap *= 2;
     return cap;
 }
@@ -64,12 +73,12 @@ void rill_idmap_clear(rill_idmap *m)
 
 int rill_idmap_reserve(rill_idmap *m, size_t more)
 {
-    if (2 * (m->count + more) <= m->cap)
+    if (m->cap && fits(m->count + more, m->cap))
         return RILL_OK;
     if (!m->owned && m->cap)
         return RILL_EINVAL;
     size_t cap = m->cap ? m->cap : 8;
-    while (2 * (m->count + more) > cap)
+    while (!fits(m->count + more, cap))
         cap *= 2;
     rill_idmap n;
     memset(&n, 0, sizeof n);

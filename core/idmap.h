@@ -1,4 +1,4 @@
-/* The id map: u64 keys to u32 values, open addressing with linear probing, at most half full.
+/* The id map: u64 keys to u32 values, open addressing with linear probing, at most 3/4 full.
  * One implementation for every place that maps ids: a table's rows (id -> cache slot, with
  * removal on eviction), a batch's distinct ids (id -> position), CEL's entity bookkeeping.
  *
@@ -31,7 +31,7 @@ typedef struct rill_idmap {
 int rill_idmap_init(rill_idmap *m, size_t expect);
 /* A map over caller memory of cap slots (a power of two), emptied; it never grows. */
 void rill_idmap_over(rill_idmap *m, uint64_t *keys, uint32_t *vals, size_t cap);
-/* The smallest power-of-two capacity that keeps n keys at most half full. */
+/* The smallest power-of-two capacity that keeps n keys at most 3/4 full. */
 size_t rill_idmap_cap_for(size_t n);
 void rill_idmap_free(rill_idmap *m); /* owned arrays freed; the map is zeroed either way */
 void rill_idmap_clear(rill_idmap *m);

@@ -320,7 +320,7 @@ static int lookup_rows(rill_table *t, const uint64_t *ids, size_t n, float **row
             uint32_t slot = t->map.vals[h];
             row_head *hd = slot_head(t, slot);
             hd->used = t->step;
-            hd->count++;
+            hd->count += hd->count != ROW_COUNT_MAX;
             rows[i] = slot_row(t, slot);
             t->st.hits++;
             continue;
@@ -363,9 +363,10 @@ static int lookup_rows(rill_table *t, const uint64_t *ids, size_t n, float **row
         }
         if (stored) {
             memcpy(row, stored, (size_t)t->stride * sizeof(float));
-            memcpy(&hd->count, (const char *)stored + (size_t)t->stride * sizeof(float) + sizeof(uint64_t),
-                   sizeof hd->count);
-            hd->count++;
+            uint64_t count;
+            memcpy(&count, (const char *)stored + (size_t)t->stride * sizeof(float) + sizeof(uint64_t),
+                   sizeof count);
+            hd->count = count < ROW_COUNT_MAX ? (uint32_t)count + 1 : ROW_COUNT_MAX;
         } else {
             hd->count = 1;
             rill_table_init_row(t, id, row);
@@ -393,7 +394,7 @@ int rill_table_write_row(rill_table *t, uint64_t id, const float *vals, int n, r
     if (t->plain)
         return RILL_OK;
     row_head *hd = (row_head *)((unsigned char *)row + t->head_off);
-    hd->count--; /* the engine's own write is not a use */
+    hd->count -= hd->count != ROW_COUNT_MAX; /* the engine's own write is not a use */
     if (mark_dirty(t, hd->slot))
         return rill_errf(err, RILL_ENOMEM, "table '%s': out of memory", t->name);
     return RILL_OK;

@@ -11,16 +11,21 @@
 /* After a stored row's floats: the last step that used it and how many training steps did */
 #define ROW_TAIL (2 * sizeof(uint64_t))
 
+/* 24 bytes a cached row, which at 100M rows is 2.4 GB, so the flags share a word with the
+ * step (2^60 steps are never reached) and the count saturates at 2^32 - 1 steps (stored rows
+ * keep 64 bits of both). Only the training thread writes heads, so the shared word is safe. */
+#define ROW_COUNT_MAX UINT32_MAX
 typedef struct {
     uint64_t id;
-    uint64_t used;   /* last step that looked the row up */
-    uint64_t count;  /* training steps that looked it up (per-frequency evaluation) */
-    uint32_t slot;   /* this row's slot, so a row pointer finds its bookkeeping */
-    uint8_t dirty;
-    uint8_t in_dirty_list;
-    uint8_t pinned;  /* in the checkpoint being written: not evicted until it is done */
-    uint8_t fresh;   /* made since the last checkpoint: the store has no value of it yet */
+    uint64_t used : 60;        /* last step that looked the row up */
+    uint64_t dirty : 1;
+    uint64_t in_dirty_list : 1;
+    uint64_t pinned : 1;       /* in the checkpoint being written: not evicted until it is done */
+    uint64_t fresh : 1;        /* made since the last checkpoint: the store has no value of it yet */
+    uint32_t count;            /* training steps that looked it up (per-frequency evaluation) */
+    uint32_t slot;             /* this row's slot, so a row pointer finds its bookkeeping */
 } row_head;
+_Static_assert(sizeof(row_head) == 24, "a cached row's header is 24 bytes");
 
 struct rill_table {
     char name[128];

@@ -112,8 +112,9 @@ void rill_table_row_value(const rill_table *t, uint32_t slot, unsigned char *dst
     size_t fl = (size_t)t->stride * sizeof(float);
     const row_head *hd = slot_head(t, slot);
     memcpy(dst, slot_row(t, slot), fl);
-    memcpy(dst + fl, &hd->used, sizeof(uint64_t));
-    memcpy(dst + fl + sizeof(uint64_t), &hd->count, sizeof(uint64_t));
+    uint64_t used = hd->used, count = hd->count;
+    memcpy(dst + fl, &used, sizeof used);
+    memcpy(dst + fl + sizeof used, &count, sizeof count);
 }
 
 int rill_table_snapshot(rill_table *t, rill_table_snap *sn, bool pin, rill_err *err)
