@@ -19,7 +19,9 @@ void rill_arena_free(rill_arena *a)
         rill_free(c);
         c = next;
     }
+    size_t chunk_size = a->chunk_size; /* still usable: it allocates afresh */
     memset(a, 0, sizeof *a);
+    a->chunk_size = chunk_size;
 }
 
 static rill_arena_chunk *new_chunk(size_t size)

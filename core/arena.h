@@ -19,6 +19,7 @@ typedef struct rill_arena {
 } rill_arena;
 
 void rill_arena_init(rill_arena *a, size_t chunk_size);
+/* Returns its memory; the arena stays usable (its next allocation takes a new chunk). */
 void rill_arena_free(rill_arena *a);
 /* 64-byte aligned; NULL only when the system is out of memory (caller reports who asked). */
 void *rill_arena_alloc(rill_arena *a, size_t n);

@@ -635,6 +635,12 @@ static int train_epoch(loop *L, int epoch, rill_err *err)
         return RILL_OK;
     bool improved = false;
     if (L->valid && cfg->eval_every == 0 && !L->st.early_stopped) {
+        /* the evaluation's own reader and arena would sit on top of the training's: those go
+         * first (the next epoch makes them again), which keeps a run's peak memory the
+         * training's, not the training's plus the evaluation's */
+        rill_reader_release(train);
+        rill_arena_free(&L->arena);
+        rill_arena_free(&L->ahead);
         if ((rc = eval_and_track(L, &improved, err)))
             return rc;
         L->last_auc = L->res->last.task[0].auc;
