@@ -306,6 +306,55 @@ static void test_shared(void)
     }
 }
 
+/* Looking ahead: the threaded loader's next two batches, peeked before they are taken, are
+ * the batches rill_reader_next returns, numbered in sequence; nothing further is offered. */
+static void test_peek(const char *bigpath)
+{
+    rill_reader_cfg cfg = base_cfg(bigpath);
+    cfg.threaded = true;
+    cfg.batch = 64;
+    cfg.shuffle = 1000;
+    rill_reader *r;
+    rill_err err = {0};
+    if (!ok(rill_reader_open(&r, &cfg, &err) == RILL_OK, "peek: open")) {
+        diag("%s", err.msg);
+        return;
+    }
+    const rill_batch *b;
+    uint64_t want_line = 0, seq = 0, seq1 = 0;
+    int steps = 0, both = 0, wrong = 0, got;
+    bool have_next = false, beyond = false;
+    for (;;) {
+        /* the loader fills its slots soon; at the epoch's end there is no batch after next */
+        const rill_batch *p0 = NULL, *p1 = NULL;
+        for (int w = 0; w < 2000 && !p1; w++) {
+            p0 = rill_reader_peek(r, 0, &seq);
+            p1 = rill_reader_peek(r, 1, &seq1);
+            if (!p1)
+                usleep(1000);
+        }
+        beyond |= rill_reader_peek(r, 2, NULL) != NULL || rill_reader_peek(r, -1, NULL) != NULL;
+        uint64_t line0 = p0 ? p0->line[0] : 0, line1 = p1 ? p1->line[0] : 0;
+        if (have_next && (!p0 || line0 != want_line))
+            wrong++; /* the batch peeked as the one after next is now the next */
+        if (p0 && p1 && seq1 != seq + 1)
+            wrong++;
+        both += p1 != NULL;
+        if ((got = rill_reader_next(r, &b, &err)) != 1)
+            break;
+        if (p0 && b->line[0] != line0)
+            wrong++;
+        have_next = p1 != NULL;
+        want_line = line1;
+        steps++;
+    }
+    ok(got == 0 && steps == 20000 / 64 + 1 && wrong == 0 && both >= steps - 2 && !beyond,
+       "peek: the next two batches peeked are those taken, in sequence, over %d batches (%d "
+       "with two ahead, %d wrong; rc %d %s)",
+       steps, both, wrong, got, got < 0 ? err.msg : "");
+    rill_reader_close(r);
+}
+
 int main(void)
 {
     reader_test_start("reader-stream");
@@ -316,6 +365,7 @@ int main(void)
     test_splits(clean, N);
     test_shuffle(clean, N);
     test_threaded(dirty, big);
+    test_peek(big);
     test_seek(dirty);
     test_shared();
     rill_schema_free(&schema);

@@ -531,17 +531,19 @@ int rill_reader_next(rill_reader *r, const rill_batch **batch, rill_err *err)
     return 1;
 }
 
-const rill_batch *rill_reader_peek(rill_reader *r)
+const rill_batch *rill_reader_peek(rill_reader *r, int k, uint64_t *seq)
 {
-    if (r->term || !r->running)
+    if (r->term || !r->running || k < 0 || k >= NSLOTS - 1)
         return NULL;
     const rill_batch *b = NULL;
     pthread_mutex_lock(&r->mu);
     /* a slot produced but not yet taken is not written again until it is taken and released */
-    if (r->produced > r->taken) {
-        slot *s = &r->slots[r->taken % NSLOTS];
+    if (r->produced > r->taken + (uint64_t)k) {
+        slot *s = &r->slots[(r->taken + (uint64_t)k) % NSLOTS];
         if (s->rc > 0)
             b = &s->b;
+        if (b && seq)
+            *seq = r->taken + (uint64_t)k;
     }
     pthread_mutex_unlock(&r->mu);
     return b;

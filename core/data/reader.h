@@ -68,10 +68,13 @@ void rill_reader_release(rill_reader *r);
  * < 0: error in err ("file:line:col: ..."). Batches are full except the epoch's last. At the
  * end of a pass: RILL_EDATA when the part held no good line, or skipped more than max_bad. */
 int rill_reader_next(rill_reader *r, const rill_batch **batch, rill_err *err);
-/* The batch the next rill_reader_next will return, when the loader thread has it ready (NULL
- * when not, at the end of the epoch, or without a loader thread); valid until the call after
- * that next one. For looking ahead (the rows the next step will read). Never waits. */
-const rill_batch *rill_reader_peek(rill_reader *r);
+/* The batch the (k+1)-th next rill_reader_next will return (k = 0: the next one; k < the
+ * loader's slots less one, so 0 or 1), when the loader thread has it ready (NULL when not, at
+ * the end of the epoch, or without a loader thread); valid until the call after that one.
+ * *seq (when not NULL) is its number in the reader's sequence of batches, so a caller can
+ * tell a batch it has seen. For looking ahead (the rows coming steps will read). Never
+ * waits. */
+const rill_batch *rill_reader_peek(rill_reader *r, int k, uint64_t *seq);
 /* Rewinds to the start of the given epoch (a new shuffle order). */
 int rill_reader_start_epoch(rill_reader *r, uint64_t epoch, rill_err *err);
 /* Resumes after the batch whose pos is given: the next call to rill_reader_next returns

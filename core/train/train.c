@@ -148,6 +148,7 @@ typedef struct loop {
     rill_arena arena;       /* the step's activations */
     rill_arena ahead;       /* the next batch's ids, for prefetching its rows */
     bool prefetching;       /* prefetch AUTO: reading ahead now */
+    uint64_t pf_next;       /* the reader's first batch of the epoch not yet read ahead */
     int pf_steps;           /* ... steps since the last look */
     uint64_t pf_thread0, pf_process0; /* ... and the major faults then */
     uint64_t rows;          /* the training part's lines, for the progress line's total */
@@ -576,6 +577,7 @@ static int run_batches(loop *L, int epoch, rill_err *err)
     const rill_train_cfg *cfg = L->cfg;
     const rill_batch *b;
     int got, rc;
+    L->pf_next = 0; /* the reader counts its batches from the epoch's (or the seek's) start */
     for (;;) {
         double w0 = L->g->profile ? rill_now() : 0;
         got = rill_reader_next(L->train, &b, err);
@@ -591,12 +593,23 @@ static int run_batches(loop *L, int epoch, rill_err *err)
             if (cfg->max_steps > 0 && (uint64_t)cfg->max_steps < L->pg.total_steps)
                 L->pg.total_steps = (uint64_t)cfg->max_steps;
         }
-        /* the next batch's rows are read from the store while this step computes */
+        /* the rows of the batch after the next are read from the store while this step
+         * computes, so reading them has two steps' time: under a memory limit a step's misses
+         * take longer than one step to read. The next batch's are, when the loader is not that
+         * far ahead and they were not asked for yet. */
         bool ahead = cfg->prefetch == RILL_PREFETCH_ON ||
                      (cfg->prefetch == RILL_PREFETCH_AUTO && L->prefetching);
-        if (cfg->store && ahead &&
-            (rc = rill_graph_prefetch(L->g, rill_reader_peek(L->train), &L->ahead, err)))
-            return rc;
+        if (cfg->store && ahead) {
+            uint64_t seq = 0;
+            const rill_batch *nb = rill_reader_peek(L->train, 1, &seq);
+            if (!nb || seq < L->pf_next)
+                nb = rill_reader_peek(L->train, 0, &seq);
+            if (nb && seq >= L->pf_next) {
+                if ((rc = rill_graph_prefetch(L->g, nb, &L->ahead, err)))
+                    return rc;
+                L->pf_next = seq + 1;
+            }
+        }
         uint64_t t = ++L->st.step;
         double l;
         if ((rc = step_batch(L, b, epoch, t, &l, err)))

@@ -42,7 +42,7 @@ typedef struct rill_train_cfg {
     bool progress;           /* progress line on stderr */
     bool fold_at_end;        /* with a store: the last checkpoint folds prefilled tables'
                               * generations into their base (rill_store_fold_next) */
-    int prefetch;            /* with a store, reading the next batch's rows ahead:
+    int prefetch;            /* with a store, reading coming batches' rows ahead:
                               * RILL_PREFETCH_AUTO (0, the default), _ON or _OFF */
     long entanglement_every; /* steps between probes of each task's gradient on every embedding
                               * table, logged to run_dir/metrics.jsonl (graphs of 2+ losses

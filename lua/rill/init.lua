@@ -726,8 +726,8 @@ end
 --             thread of its own while training goes on), generations = true (a prefilled
 --             table's checkpoints append their rows; false: rewritten in place, README "Store"),
 --             fold_at_end = false (the last checkpoint folds them into the table), cache = "2GiB" (RAM for embedding
---             rows; default no limit), prefetch = "auto" (read the next batch's rows from the
---             store ahead while the step waits for the disk; true, false: always, never), init_from = EXPORT_DIR (start from an export's parameters) }
+--             rows; default no limit), prefetch = "auto" (read coming batches' rows from the
+--             store ahead while rows come from the disk; true, false: always, never), init_from = EXPORT_DIR (start from an export's parameters) }
 -- Trains, or under `rill resume` continues the run from its last checkpoint, or under
 -- `rill eval` / `rill predict` reads the run's parameters and evaluates.
 function rill.train(t)
