@@ -6,9 +6,8 @@
  * and one thread would read one page at a time. Nothing is copied and no value changes: when
  * the step asks for the row, the lookup finds its page in memory. A new list goes after what
  * is left of the last one; what is left of the one before is dropped (those rows are being
- * read by the step itself by then). The map may
- * only be resized with no transaction open: rill_prefetch_pause waits for the threads to close
- * theirs. */
+ * read by the step itself by then). The map may only be resized with no transaction open:
+ * rill_prefetch_pause waits for the threads to close theirs. */
 #include <stdlib.h>
 #include <string.h>
 
